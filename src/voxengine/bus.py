@@ -1,0 +1,205 @@
+"""Event dispatch for applications: subscribe by class, iterate, wait.
+
+Handlers are keyed by event class; subscribing to a base class receives its
+subclasses, so ``bus.on(BaseEvent, fn)`` (or ``bus.on(ANY, fn)``) is the wildcard.
+Handlers run on the event loop, one event at a time, in priority order (higher
+first, then subscription order); a coroutine handler is awaited before the next
+handler runs, so every handler sees events in order. A handler that raises is
+logged and counted in :attr:`EventBus.handler_errors`; the others still run.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import inspect
+import logging
+from collections import deque
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any, TypeVar, final
+
+from voxengine.errors import InvalidState
+from voxengine.events import BaseEvent, Event, SessionClosed
+
+__all__ = ["ANY", "EventBus", "Handler", "Subscription"]
+
+logger = logging.getLogger("voxengine.bus")
+
+E = TypeVar("E", bound=BaseEvent)
+Handler = Callable[[Any], Awaitable[object] | object]
+
+#: Subscribe to this to receive every event.
+ANY = BaseEvent
+
+
+@dataclass(eq=False, slots=True)
+class Subscription:
+    """A registered handler; pass it (or the handler) to :meth:`EventBus.off`."""
+
+    event_types: tuple[type[BaseEvent], ...]
+    handler: Handler
+    priority: int = 0
+    filter: Callable[[Any], bool] | None = None
+    once: bool = False
+    order: int = 0
+    active: bool = field(default=True)
+
+
+@final
+class EventBus:
+    """Ordered, class-keyed event dispatch with history and async iteration.
+
+    Args:
+        history_size: how many recent events :attr:`history` keeps.
+    """
+
+    def __init__(self, history_size: int = 1000) -> None:
+        self._subs: list[Subscription] = []
+        self._counter = 0
+        self._history: deque[Event] = deque(maxlen=history_size)
+        self._streams: list[asyncio.Queue[Event | None]] = []
+        self._closed = False
+        self.handler_errors = 0
+
+    # -- subscription ---------------------------------------------------------------
+
+    def on(
+        self,
+        event_type: type[BaseEvent] | tuple[type[BaseEvent], ...],
+        handler: Handler,
+        *,
+        priority: int = 0,
+        filter: Callable[[Any], bool] | None = None,  # noqa: A002 - public name
+        once: bool = False,
+    ) -> Subscription:
+        """Call ``handler(event)`` for events of ``event_type`` (a class or tuple of classes).
+
+        Raises:
+            TypeError: if ``event_type`` is not an event class or ``handler`` not callable.
+        """
+        types = event_type if isinstance(event_type, tuple) else (event_type,)
+        for t in types:
+            if not (isinstance(t, type) and issubclass(t, BaseEvent)):
+                raise TypeError(f"subscribe to event classes (e.g. AudioDelta), not {t!r}")
+        if not callable(handler):
+            raise TypeError("handler must be callable")
+        self._counter += 1
+        sub = Subscription(types, handler, priority, filter, once, self._counter)
+        self._subs.append(sub)
+        self._subs.sort(key=lambda s: (-s.priority, s.order))
+        return sub
+
+    def once(
+        self,
+        event_type: type[BaseEvent] | tuple[type[BaseEvent], ...],
+        handler: Handler,
+        *,
+        priority: int = 0,
+        filter: Callable[[Any], bool] | None = None,  # noqa: A002
+    ) -> Subscription:
+        """Like :meth:`on`, but the handler is removed after its first call."""
+        return self.on(event_type, handler, priority=priority, filter=filter, once=True)
+
+    def off(self, target: Subscription | Handler) -> int:
+        """Remove a subscription, or every subscription of a handler; returns how many."""
+        before = len(self._subs)
+        for s in self._subs:
+            if s is target or s.handler == target:
+                s.active = False
+        self._subs = [s for s in self._subs if s.active]
+        return before - len(self._subs)
+
+    # -- dispatch -------------------------------------------------------------------
+
+    @property
+    def history(self) -> list[Event]:
+        """Recent events, oldest first."""
+        return list(self._history)
+
+    async def emit(self, event: Event) -> None:
+        """Deliver ``event`` to history, streams and matching handlers, in that order."""
+        self._history.append(event)
+        for queue in self._streams:
+            queue.put_nowait(event)
+        for sub in list(self._subs):
+            if not sub.active or not isinstance(event, sub.event_types):
+                continue
+            if sub.filter is not None and not sub.filter(event):
+                continue
+            if sub.once:
+                sub.active = False
+                self._subs = [s for s in self._subs if s.active]
+            try:
+                result = sub.handler(event)
+                if inspect.isawaitable(result):
+                    await result
+            except Exception:
+                self.handler_errors += 1
+                logger.exception("event handler %r failed on %s", sub.handler, event.type)
+        if isinstance(event, SessionClosed):
+            self.close()
+
+    def close(self) -> None:
+        """End every :meth:`stream` after the events already queued."""
+        self._closed = True
+        for queue in self._streams:
+            queue.put_nowait(None)
+
+    def reopen(self) -> None:
+        """Allow new streams after a reconnect."""
+        self._closed = False
+
+    # -- consumption ----------------------------------------------------------------
+
+    async def stream(self, *event_types: type[BaseEvent]) -> AsyncIterator[Event]:
+        """Iterate future events (of ``event_types``, default all) until the session closes."""
+        if self._closed:
+            raise InvalidState("the session is closed; connect() again first")
+        queue: asyncio.Queue[Event | None] = asyncio.Queue()
+        self._streams.append(queue)
+        types = event_types or (BaseEvent,)
+        try:
+            while (event := await queue.get()) is not None:
+                if isinstance(event, types):
+                    yield event
+        finally:
+            with contextlib.suppress(ValueError):
+                self._streams.remove(queue)
+
+    def __aiter__(self) -> AsyncIterator[Event]:
+        return self.stream()
+
+    async def wait_for(
+        self,
+        event_type: type[E],
+        *,
+        timeout: float | None = None,
+        filter: Callable[[E], bool] | None = None,  # noqa: A002
+    ) -> E:
+        """Wait for the next event of ``event_type`` (matching ``filter``).
+
+        Raises:
+            TimeoutError: if none arrives within ``timeout`` seconds.
+            InvalidState: if the session closes first.
+        """
+        future: asyncio.Future[E] = asyncio.get_running_loop().create_future()
+
+        def resolve(event: Any) -> None:
+            if not future.done():
+                future.set_result(event)
+
+        def closed(event: Any) -> None:
+            if not future.done():
+                future.set_exception(InvalidState(f"session closed before {event_type.__name__}"))
+
+        sub = self.on(event_type, resolve, filter=filter, priority=1_000_000)
+        close_sub = (
+            None if issubclass(SessionClosed, event_type) else self.on(SessionClosed, closed)
+        )
+        try:
+            return await asyncio.wait_for(future, timeout)
+        finally:
+            self.off(sub)
+            if close_sub is not None:
+                self.off(close_sub)

@@ -1,0 +1,112 @@
+"""Outbound intents: what an application asks a provider to do.
+
+A protocol turns each command into its wire messages; the same commands drive every
+provider. Audio is PCM16 mono ``bytes`` at the provider's input rate.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TypeAlias
+
+from voxengine.config import Modality, SessionConfig
+from voxengine.events import Role
+
+__all__ = [
+    "CancelResponse",
+    "ClearAudio",
+    "Command",
+    "CommitAudio",
+    "CreateResponse",
+    "DeleteItem",
+    "SendAudio",
+    "SendText",
+    "SendToolResult",
+    "TruncateItem",
+    "UpdateSession",
+]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SendAudio:
+    """Append user audio to the provider's input buffer."""
+
+    audio: bytes = field(repr=False)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CommitAudio:
+    """Turn the buffered user audio into a user turn (manual turn taking)."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ClearAudio:
+    """Discard the buffered user audio."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SendText:
+    """Add a text message to the conversation (does not by itself ask for a reply)."""
+
+    text: str
+    role: Role = Role.USER
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SendToolResult:
+    """Return the output of function call ``call_id`` to the model."""
+
+    call_id: str
+    output: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CreateResponse:
+    """Ask the model to respond; fields override the session for this response only."""
+
+    modalities: tuple[Modality, ...] | None = None
+    instructions: str | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CancelResponse:
+    """Stop the response in progress (``response_id`` ``None`` = the active one)."""
+
+    response_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TruncateItem:
+    """Cut assistant item ``item_id`` at ``audio_end`` seconds: what the user heard."""
+
+    item_id: str
+    audio_end: float
+    content_index: int = 0
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DeleteItem:
+    """Remove ``item_id`` from the conversation."""
+
+    item_id: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class UpdateSession:
+    """Change session settings; ``None`` fields of ``config`` are left as they are."""
+
+    config: SessionConfig
+
+
+Command: TypeAlias = (
+    SendAudio
+    | CommitAudio
+    | ClearAudio
+    | SendText
+    | SendToolResult
+    | CreateResponse
+    | CancelResponse
+    | TruncateItem
+    | DeleteItem
+    | UpdateSession
+)

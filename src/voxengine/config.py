@@ -1,0 +1,155 @@
+"""Session configuration shared by every provider: frozen and validated at construction.
+
+``None`` in a :class:`SessionConfig` field means "leave the provider's value alone",
+both at connect time and in a mid-session update.
+"""
+
+from __future__ import annotations
+
+import enum
+import json
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from voxengine.errors import ConfigError
+
+__all__ = [
+    "Modality",
+    "SessionConfig",
+    "ToolSpec",
+    "TurnDetection",
+    "TurnDetectionConfig",
+]
+
+
+class Modality(enum.Enum):
+    """What the model outputs."""
+
+    AUDIO = "audio"
+    TEXT = "text"
+
+
+class TurnDetection(enum.Enum):
+    """Who decides when the user's turn ends.
+
+    SERVER_VAD and SEMANTIC_VAD run at the provider; LOCAL_VAD runs in voxengine and
+    commits turns itself; MANUAL leaves commits to the application. Client and
+    server VAD never both drive commits: with LOCAL_VAD the provider's VAD is off.
+    """
+
+    SERVER_VAD = "server_vad"
+    SEMANTIC_VAD = "semantic_vad"
+    LOCAL_VAD = "local_vad"
+    MANUAL = "manual"
+
+
+_EAGERNESS = frozenset({"low", "medium", "high", "auto"})
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TurnDetectionConfig:
+    """Turn detection settings; durations are seconds.
+
+    Raises:
+        ConfigError: on out-of-range values.
+    """
+
+    mode: TurnDetection = TurnDetection.SERVER_VAD
+    threshold: float = 0.5
+    prefix_padding: float = 0.3
+    silence_duration: float = 0.5
+    create_response: bool = True
+    interrupt_response: bool = True
+    eagerness: str = "auto"
+    idle_timeout: float | None = None
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.mode, TurnDetection):
+            raise ConfigError(f"mode must be a TurnDetection, got {self.mode!r}")
+        if not 0.0 <= self.threshold <= 1.0:
+            raise ConfigError(f"threshold must be within 0..1, got {self.threshold}")
+        for name in ("prefix_padding", "silence_duration"):
+            value = getattr(self, name)
+            if not (isinstance(value, int | float) and math.isfinite(value) and value >= 0):
+                raise ConfigError(f"{name} must be a non-negative number of seconds")
+        if self.idle_timeout is not None and self.idle_timeout <= 0:
+            raise ConfigError("idle_timeout must be positive seconds or None")
+        if self.eagerness not in _EAGERNESS:
+            raise ConfigError(f"eagerness must be one of {sorted(_EAGERNESS)}")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ToolSpec:
+    """A function the model may call; ``parameters`` is a JSON Schema object.
+
+    Raises:
+        ConfigError: if the name is not a valid function name or the schema is not a
+            JSON-serialisable object schema.
+    """
+
+    name: str
+    description: str = ""
+    parameters: Mapping[str, Any] = field(
+        default_factory=lambda: {"type": "object", "properties": {}}
+    )
+
+    def __post_init__(self) -> None:
+        if not self.name or not all(c.isalnum() or c in "_-" for c in self.name):
+            raise ConfigError(f"tool name must match [A-Za-z0-9_-]+, got {self.name!r}")
+        if len(self.name) > 64:
+            raise ConfigError("tool name must be at most 64 characters")
+        if not isinstance(self.parameters, Mapping) or self.parameters.get("type") != "object":
+            raise ConfigError(f"tool {self.name!r}: parameters must be an object JSON Schema")
+        try:
+            json.dumps(self.parameters)
+        except (TypeError, ValueError) as exc:
+            raise ConfigError(f"tool {self.name!r}: parameters are not JSON") from exc
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SessionConfig:
+    """Settings applied at connect and changeable with ``update_session``.
+
+    Attributes:
+        instructions: system prompt.
+        voice: provider voice name (e.g. ``"marin"``, ``"alloy"``).
+        modalities: output modalities; OpenAI accepts exactly one of AUDIO or TEXT
+            (audio always comes with a transcript).
+        turn_detection: VAD settings; ``TurnDetectionConfig(mode=MANUAL)`` for push-to-talk.
+        input_transcription_model: model that transcribes the user's audio, or ``None``.
+        tools: functions the model may call.
+        tool_choice: ``"auto"``, ``"none"``, ``"required"`` or a tool name.
+        max_output_tokens: cap per response.
+        temperature: sampling temperature where the provider supports it.
+    """
+
+    instructions: str | None = None
+    voice: str | None = None
+    modalities: tuple[Modality, ...] | None = None
+    turn_detection: TurnDetectionConfig | None = None
+    input_transcription_model: str | None = None
+    tools: tuple[ToolSpec, ...] | None = None
+    tool_choice: str | None = None
+    max_output_tokens: int | None = None
+    temperature: float | None = None
+
+    def __post_init__(self) -> None:
+        if self.modalities is not None:
+            if not self.modalities or not all(isinstance(m, Modality) for m in self.modalities):
+                raise ConfigError("modalities must be a non-empty tuple of Modality")
+        if self.max_output_tokens is not None and self.max_output_tokens < 1:
+            raise ConfigError("max_output_tokens must be at least 1")
+        if self.temperature is not None and not 0.0 <= self.temperature <= 2.0:
+            raise ConfigError("temperature must be within 0..2")
+        if self.tools is not None:
+            names = [t.name for t in self.tools]
+            if len(set(names)) != len(names):
+                raise ConfigError(f"duplicate tool names in {names}")
+        if self.tool_choice is not None and self.tool_choice not in {"auto", "none", "required"}:
+            if self.tools is None or self.tool_choice not in {t.name for t in self.tools}:
+                raise ConfigError(
+                    f"tool_choice must be auto, none, required or a tool name, "
+                    f"got {self.tool_choice!r}"
+                )

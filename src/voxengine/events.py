@@ -1,0 +1,427 @@
+"""The public event vocabulary: everything a provider reports, as frozen dataclasses.
+
+Every provider (OpenAI, Azure, the mock, later Gemini and the pipeline) turns its wire
+messages into exactly these classes, so an application written against them works with
+any provider. Dispatch on the class (``match event: case AudioDelta(): ...``); the
+``type`` class attribute is a stable, human-readable name for logs and for code that
+used the older string API.
+
+Times are float seconds; audio is ``bytes`` of PCM16 little-endian mono at the
+provider's output rate (see the provider's ``output_format``).
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from typing import ClassVar, TypeAlias
+
+__all__ = [
+    "AudioDelta",
+    "AudioDone",
+    "BaseEvent",
+    "ConversationItem",
+    "Event",
+    "InputCleared",
+    "InputCommitted",
+    "Interrupted",
+    "ItemAdded",
+    "ItemDeleted",
+    "ItemDone",
+    "ItemKind",
+    "ItemTruncated",
+    "ProviderErrorEvent",
+    "RateLimit",
+    "RateLimitsUpdated",
+    "ResponseDone",
+    "ResponseStarted",
+    "ResponseStatus",
+    "Role",
+    "SessionClosed",
+    "SessionReady",
+    "SessionUpdated",
+    "SpeechStarted",
+    "SpeechStopped",
+    "TextDelta",
+    "TextDone",
+    "ToolCall",
+    "ToolCallDelta",
+    "TranscriptDelta",
+    "TranscriptDone",
+    "TranscriptFailed",
+    "UnknownEvent",
+    "Usage",
+]
+
+
+
+class Role(enum.Enum):
+    """Who produced a piece of conversation."""
+
+    USER = "user"
+    ASSISTANT = "assistant"
+    SYSTEM = "system"
+    TOOL = "tool"
+
+
+class ItemKind(enum.Enum):
+    """What a conversation item holds."""
+
+    MESSAGE = "message"
+    FUNCTION_CALL = "function_call"
+    FUNCTION_CALL_OUTPUT = "function_call_output"
+
+
+class ResponseStatus(enum.Enum):
+    """How a response ended (or that it is still running)."""
+
+    IN_PROGRESS = "in_progress"
+    COMPLETED = "completed"
+    CANCELLED = "cancelled"
+    INCOMPLETE = "incomplete"
+    FAILED = "failed"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Usage:
+    """Token usage of one response (or a sum of several, via ``+``).
+
+    ``input_cached_tokens`` is a subset of ``input_tokens``.
+    """
+
+    input_tokens: int = 0
+    output_tokens: int = 0
+    total_tokens: int = 0
+    input_text_tokens: int = 0
+    input_audio_tokens: int = 0
+    input_cached_tokens: int = 0
+    output_text_tokens: int = 0
+    output_audio_tokens: int = 0
+
+    def __add__(self, other: Usage) -> Usage:
+        return Usage(
+            input_tokens=self.input_tokens + other.input_tokens,
+            output_tokens=self.output_tokens + other.output_tokens,
+            total_tokens=self.total_tokens + other.total_tokens,
+            input_text_tokens=self.input_text_tokens + other.input_text_tokens,
+            input_audio_tokens=self.input_audio_tokens + other.input_audio_tokens,
+            input_cached_tokens=self.input_cached_tokens + other.input_cached_tokens,
+            output_text_tokens=self.output_text_tokens + other.output_text_tokens,
+            output_audio_tokens=self.output_audio_tokens + other.output_audio_tokens,
+        )
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ConversationItem:
+    """One entry of the provider-side conversation.
+
+    ``text`` is the text of a message (or the transcript of an audio message, when
+    known); ``call_id``/``name``/``arguments`` describe a function call and
+    ``call_id``/``output`` a function call output.
+    """
+
+    item_id: str
+    kind: ItemKind
+    role: Role | None = None
+    status: str | None = None
+    text: str | None = None
+    call_id: str | None = None
+    name: str | None = None
+    arguments: str | None = None
+    output: str | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RateLimit:
+    """One rate-limit bucket as reported by the provider."""
+
+    name: str
+    limit: int
+    remaining: int
+    reset_seconds: float
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class BaseEvent:
+    """Base class of all events; subscribe to it to receive every event."""
+
+    type: ClassVar[str] = "event"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SessionReady(BaseEvent):
+    """The session is configured and accepts input."""
+
+    type: ClassVar[str] = "session.ready"
+    session_id: str
+    model: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SessionUpdated(BaseEvent):
+    """The provider applied a session update after the session became ready."""
+
+    type: ClassVar[str] = "session.updated"
+    session_id: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SessionClosed(BaseEvent):
+    """The session ended; ``code``/``reason`` come from the close frame when there was one."""
+
+    type: ClassVar[str] = "session.closed"
+    code: int | None
+    reason: str = ""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SpeechStarted(BaseEvent):
+    """Voice activity began in the user's audio (``audio_start`` seconds into the input)."""
+
+    type: ClassVar[str] = "input.speech_started"
+    item_id: str | None = None
+    audio_start: float = 0.0
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SpeechStopped(BaseEvent):
+    """Voice activity ended in the user's audio (``audio_end`` seconds into the input)."""
+
+    type: ClassVar[str] = "input.speech_stopped"
+    item_id: str | None = None
+    audio_end: float = 0.0
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class InputCommitted(BaseEvent):
+    """The buffered user audio became conversation item ``item_id``."""
+
+    type: ClassVar[str] = "input.committed"
+    item_id: str
+    previous_item_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class InputCleared(BaseEvent):
+    """The provider discarded the buffered user audio."""
+
+    type: ClassVar[str] = "input.cleared"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ItemAdded(BaseEvent):
+    """An item was inserted into the conversation (possibly still in progress)."""
+
+    type: ClassVar[str] = "item.added"
+    item: ConversationItem
+    previous_item_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ItemDone(BaseEvent):
+    """An item is final."""
+
+    type: ClassVar[str] = "item.done"
+    item: ConversationItem
+    previous_item_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ItemTruncated(BaseEvent):
+    """The assistant item's audio was cut at ``audio_end`` seconds (what was played)."""
+
+    type: ClassVar[str] = "item.truncated"
+    item_id: str
+    audio_end: float
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ItemDeleted(BaseEvent):
+    """The item was removed from the conversation."""
+
+    type: ClassVar[str] = "item.deleted"
+    item_id: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ResponseStarted(BaseEvent):
+    """The model started a response."""
+
+    type: ClassVar[str] = "response.started"
+    response_id: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TextDelta(BaseEvent):
+    """A fragment of the model's text output."""
+
+    type: ClassVar[str] = "response.text.delta"
+    response_id: str
+    item_id: str
+    delta: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TextDone(BaseEvent):
+    """The model's complete text output for an item."""
+
+    type: ClassVar[str] = "response.text.done"
+    response_id: str
+    item_id: str
+    text: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AudioDelta(BaseEvent):
+    """A chunk of the model's audio (PCM16 mono at the provider's output rate)."""
+
+    type: ClassVar[str] = "response.audio.delta"
+    response_id: str
+    item_id: str
+    audio: bytes = field(repr=False)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AudioDone(BaseEvent):
+    """The model finished (or stopped) the audio of an item."""
+
+    type: ClassVar[str] = "response.audio.done"
+    response_id: str
+    item_id: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TranscriptDelta(BaseEvent):
+    """A fragment of a transcript: of the model's audio (ASSISTANT) or the user's (USER)."""
+
+    type: ClassVar[str] = "transcript.delta"
+    role: Role
+    item_id: str
+    delta: str
+    response_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TranscriptDone(BaseEvent):
+    """The complete transcript of an item's audio."""
+
+    type: ClassVar[str] = "transcript.done"
+    role: Role
+    item_id: str
+    transcript: str
+    response_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TranscriptFailed(BaseEvent):
+    """Transcription of the user's audio in ``item_id`` failed."""
+
+    type: ClassVar[str] = "transcript.failed"
+    item_id: str
+    message: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ToolCallDelta(BaseEvent):
+    """A fragment of the JSON arguments of a function call being generated."""
+
+    type: ClassVar[str] = "tool_call.delta"
+    call_id: str
+    item_id: str
+    response_id: str
+    delta: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ToolCall(BaseEvent):
+    """The model asks the application to run function ``name`` with JSON ``arguments``."""
+
+    type: ClassVar[str] = "tool_call"
+    call_id: str
+    name: str
+    arguments: str
+    item_id: str = ""
+    response_id: str = ""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ResponseDone(BaseEvent):
+    """A response ended; ``status`` says how, ``usage`` what it cost in tokens."""
+
+    type: ClassVar[str] = "response.done"
+    response_id: str
+    status: ResponseStatus
+    reason: str | None = None
+    usage: Usage | None = None
+    output: tuple[ConversationItem, ...] = ()
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RateLimitsUpdated(BaseEvent):
+    """The provider reported its current rate limits."""
+
+    type: ClassVar[str] = "rate_limits.updated"
+    limits: tuple[RateLimit, ...]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ProviderErrorEvent(BaseEvent):
+    """A recoverable error reported by the provider; the session stays open.
+
+    ``client_event_id`` names the command that failed when the provider says so.
+    """
+
+    type: ClassVar[str] = "error"
+    code: str | None
+    message: str
+    error_type: str | None = None
+    param: str | None = None
+    client_event_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Interrupted(BaseEvent):
+    """The assistant was interrupted; ``played`` seconds of ``item_id`` had been heard."""
+
+    type: ClassVar[str] = "interrupted"
+    item_id: str | None
+    played: float | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class UnknownEvent(BaseEvent):
+    """A server message voxengine does not model; ``raw`` is its JSON text."""
+
+    type: ClassVar[str] = "unknown"
+    name: str
+    raw: str = field(repr=False)
+
+
+Event: TypeAlias = (
+    SessionReady
+    | SessionUpdated
+    | SessionClosed
+    | SpeechStarted
+    | SpeechStopped
+    | InputCommitted
+    | InputCleared
+    | ItemAdded
+    | ItemDone
+    | ItemTruncated
+    | ItemDeleted
+    | ResponseStarted
+    | TextDelta
+    | TextDone
+    | AudioDelta
+    | AudioDone
+    | TranscriptDelta
+    | TranscriptDone
+    | TranscriptFailed
+    | ToolCallDelta
+    | ToolCall
+    | ResponseDone
+    | RateLimitsUpdated
+    | ProviderErrorEvent
+    | Interrupted
+    | UnknownEvent
+)

@@ -1,0 +1,166 @@
+"""The provider extension point: :class:`BaseProvider`, its config and capabilities.
+
+A provider turns the common commands (send audio, send text, respond, interrupt, ...)
+into one service's protocol and reports what happens as :mod:`voxengine.events`.
+To add one: subclass :class:`BaseProvider` (or
+:class:`~voxengine.providers.realtime.RealtimeProvider` for WebSocket services with a
+sans-I/O protocol), declare ``name``, ``config_type`` and ``capabilities``, then
+:func:`~voxengine.providers.register_provider` it.
+"""
+
+from __future__ import annotations
+
+import abc
+import enum
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import ClassVar
+
+from voxengine.audio.format import AudioFormat
+from voxengine.config import SessionConfig
+from voxengine.errors import ConfigError
+from voxengine.events import Event, Interrupted
+
+__all__ = ["BaseProvider", "Capability", "ProviderConfig"]
+
+
+class Capability(enum.Enum):
+    """Features a provider may support; declared, never probed."""
+
+    AUDIO_INPUT = "audio_input"
+    AUDIO_OUTPUT = "audio_output"
+    TEXT_INPUT = "text_input"
+    TEXT_OUTPUT = "text_output"
+    SERVER_VAD = "server_vad"
+    SEMANTIC_VAD = "semantic_vad"
+    MANUAL_TURNS = "manual_turns"
+    FUNCTION_CALLING = "function_calling"
+    INPUT_TRANSCRIPTION = "input_transcription"
+    OUTPUT_TRANSCRIPTION = "output_transcription"
+    INTERRUPTION = "interruption"
+    TRUNCATION = "truncation"
+    SESSION_UPDATE = "session_update"
+    ITEM_DELETION = "item_deletion"
+    USAGE = "usage"
+    TEMPERATURE = "temperature"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ProviderConfig:
+    """Settings every provider understands; subclasses add their own.
+
+    ``api_key`` is never shown in ``repr``. ``base_url`` overrides the service
+    endpoint (e.g. a proxy or a local fake server). ``connect_timeout`` bounds the
+    connection and session handshake, in seconds.
+    """
+
+    api_key: str | None = field(default=None, repr=False)
+    model: str | None = None
+    base_url: str | None = None
+    session: SessionConfig = field(default_factory=SessionConfig)
+    connect_timeout: float = 10.0
+
+    def __post_init__(self) -> None:
+        if self.connect_timeout <= 0:
+            raise ConfigError("connect_timeout must be positive")
+        if self.api_key is not None and not isinstance(self.api_key, str):
+            raise ConfigError("api_key must be a string")
+
+
+class BaseProvider(abc.ABC):
+    """One connection to one speech-to-speech service.
+
+    Contract: methods that send raise :class:`~voxengine.errors.InvalidState`
+    before :meth:`connect` or after :meth:`disconnect`, and
+    :class:`~voxengine.errors.AudioError` for invalid audio, before any I/O.
+    :meth:`events` yields every event in order and ends after
+    :class:`~voxengine.events.SessionClosed`.
+    """
+
+    #: Registry name, e.g. ``"openai"``.
+    name: ClassVar[str]
+    #: The config class this provider takes.
+    config_type: ClassVar[type[ProviderConfig]] = ProviderConfig
+    #: What the provider supports.
+    capabilities: ClassVar[frozenset[Capability]] = frozenset()
+
+    def __init__(self, config: ProviderConfig) -> None:
+        self.config = config
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(model={self.config.model!r})"
+
+    @property
+    @abc.abstractmethod
+    def input_format(self) -> AudioFormat:
+        """Format :meth:`send_audio` expects."""
+
+    @property
+    @abc.abstractmethod
+    def output_format(self) -> AudioFormat:
+        """Format of :class:`~voxengine.events.AudioDelta` audio."""
+
+    @property
+    @abc.abstractmethod
+    def is_connected(self) -> bool:
+        """True while the session is open."""
+
+    @abc.abstractmethod
+    async def connect(self, retry_count: int = 3) -> None:
+        """Open the session, retrying transport failures ``retry_count`` times with backoff.
+
+        Authentication and configuration refusals are not retried.
+        """
+
+    @abc.abstractmethod
+    async def disconnect(self) -> None:
+        """Close the session. Idempotent."""
+
+    @abc.abstractmethod
+    async def send_audio(self, audio: bytes, *, sample_rate: int | None = None) -> None:
+        """Stream user audio (PCM16 mono at ``input_format``; ``sample_rate`` is checked)."""
+
+    @abc.abstractmethod
+    async def commit_audio(self) -> None:
+        """End the user's audio turn (manual turn taking)."""
+
+    @abc.abstractmethod
+    async def clear_audio(self) -> None:
+        """Discard buffered user audio."""
+
+    @abc.abstractmethod
+    async def send_text(self, text: str, *, respond: bool = True) -> None:
+        """Add a user text message, then ask for a response unless ``respond`` is False."""
+
+    @abc.abstractmethod
+    async def create_response(self, *, instructions: str | None = None) -> None:
+        """Ask the model to respond now."""
+
+    @abc.abstractmethod
+    async def cancel_response(self) -> None:
+        """Stop the response in progress, if any."""
+
+    @abc.abstractmethod
+    async def interrupt(self, played: float | None = None) -> Interrupted:
+        """Cancel the response and cut the assistant's item at ``played`` seconds heard."""
+
+    @abc.abstractmethod
+    async def send_tool_result(self, call_id: str, output: str, *, respond: bool = True) -> None:
+        """Return a function call's output, then ask for a response unless ``respond`` is False."""
+
+    @abc.abstractmethod
+    async def update_session(self, session: SessionConfig) -> None:
+        """Change session settings mid-session (``None`` fields are left alone)."""
+
+    @abc.abstractmethod
+    def events(self) -> AsyncIterator[Event]:
+        """The event stream of the current session."""
+
+    def supports(self, capability: Capability) -> bool:
+        """Whether the provider declares ``capability``."""
+        return capability in self.capabilities
+
+    def require(self, capability: Capability) -> None:
+        """Raise :class:`ConfigError` unless the provider declares ``capability``."""
+        if capability not in self.capabilities:
+            raise ConfigError(f"provider {self.name!r} does not support {capability.value}")

@@ -1,0 +1,186 @@
+"""The deterministic mock provider: a full OpenAI-protocol session with no network.
+
+:class:`MockProvider` runs the real OpenAI Realtime client protocol against the
+bundled sans-I/O fake server (:mod:`voxengine.testing`) through an in-memory
+connection, so it exercises the same code path as the real provider while replying
+with scripted text and real PCM16 audio. Latency and failures can be injected.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import ClassVar, Literal, final
+
+from voxengine.errors import AuthenticationFailed, ConfigError, ConnectFailed
+from voxengine.history import ConversationHistory, HistoryEntry
+from voxengine.protocols import RealtimeProtocol
+from voxengine.protocols.openai._wire import Dialect
+from voxengine.protocols.openai.protocol import OpenAIRealtimeProtocol
+from voxengine.providers.base import Capability, ProviderConfig
+from voxengine.providers.openai import OPENAI_CAPABILITIES
+from voxengine.providers.realtime import RealtimeProvider
+from voxengine.testing._fake_openai import (
+    FakeOpenAIConfig,
+    FakeOpenAIServer,
+    FakeReply,
+    FakeTurn,
+    Responder,
+    default_responder,
+)
+from voxengine.testing._faults import FakeServerError
+from voxengine.testing._server import serve_fake_connection
+from voxengine.transport import Connection, Connector
+from voxengine.transport.memory import MemoryConnection, memory_pair
+
+__all__ = ["MockConfig", "MockProvider"]
+
+_MOCK_URL = "memory://mock/v1/realtime?model="
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class MockConfig(ProviderConfig):
+    """Mock provider settings.
+
+    Attributes:
+        replies: scripted assistant replies, used in order for user turns (then
+            cycled); empty means the fake server's default replies ("You said: ...").
+        responder: full control instead of ``replies``: a function from
+            :class:`~voxengine.testing.FakeTurn` to :class:`~voxengine.testing.FakeReply`.
+        latency: one-way delay, in seconds, added to every frame.
+        fail_connect: ``"auth"`` refuses the key, ``"network"`` fails to connect.
+        fail_on_turn: the response to this user turn (1-based) fails with a
+            ``server_error`` error event.
+        seconds_per_word: length of the reply audio per word.
+    """
+
+    replies: tuple[str, ...] = ()
+    responder: Responder | None = field(default=None, repr=False)
+    latency: float = 0.0
+    fail_connect: Literal["auth", "network"] | None = None
+    fail_on_turn: int | None = None
+    seconds_per_word: float = 0.25
+
+    def __post_init__(self) -> None:
+        super(MockConfig, self).__post_init__()
+        if self.latency < 0:
+            raise ConfigError("latency must be >= 0 seconds")
+        if self.fail_on_turn is not None and self.fail_on_turn < 1:
+            raise ConfigError("fail_on_turn counts user turns from 1")
+        if self.replies and self.responder is not None:
+            raise ConfigError("give replies or a responder, not both")
+        if self.seconds_per_word <= 0:
+            raise ConfigError("seconds_per_word must be positive")
+
+
+def _scripted(config: MockConfig) -> Responder:
+    base = config.responder or default_responder
+    replies = itertools.cycle(config.replies) if config.replies else None
+    turns = itertools.count(1)
+
+    def respond(turn: FakeTurn) -> FakeReply:
+        if turn.kind != "tool_output":
+            number = next(turns)
+            if number == config.fail_on_turn:
+                raise FakeServerError("server_error", f"injected failure on turn {number}")
+            if replies is not None:
+                return FakeReply(text=next(replies))
+        return base(turn)
+
+    return respond
+
+
+@final
+class MockProvider(RealtimeProvider):
+    """Deterministic offline provider for tests, demos and CI."""
+
+    name: ClassVar[str] = "mock"
+    config_type: ClassVar[type[ProviderConfig]] = MockConfig
+    capabilities: ClassVar[frozenset[Capability]] = OPENAI_CAPABILITIES
+
+    def __init__(self, config: ProviderConfig | None = None) -> None:
+        config = config if config is not None else MockConfig()
+        if not isinstance(config, MockConfig):
+            config = MockConfig(
+                api_key=config.api_key,
+                model=config.model,
+                session=config.session,
+                connect_timeout=config.connect_timeout,
+            )
+        super().__init__(config)
+        self._mock = config
+        self._history = ConversationHistory()
+        self._tasks: set[asyncio.Task[None]] = set()
+        self.server: FakeOpenAIServer | None = None
+
+    def make_protocol(self) -> RealtimeProtocol:
+        """The OpenAI GA protocol, addressed to the in-memory fake."""
+        key = self._mock.api_key or "mock-key"
+        return OpenAIRealtimeProtocol(
+            url=_MOCK_URL + (self._mock.model or "gpt-realtime"),
+            headers={"Authorization": f"Bearer {key}"},
+            session=self._mock.session,
+            dialect=Dialect.GA,
+        )
+
+    def connector(self) -> Connector:
+        """Opens an in-memory connection served by a fresh fake server."""
+        return self._open
+
+    async def _open(
+        self, url: str, headers: Mapping[str, str], *, timeout: float
+    ) -> Connection:
+        if self._mock.fail_connect == "network":
+            raise ConnectFailed("mock: injected network failure")
+        if self._mock.fail_connect == "auth":
+            raise AuthenticationFailed("mock: injected authentication failure (HTTP 401)")
+        client, server_end = memory_pair(self._mock.latency)
+        server = FakeOpenAIServer(
+            FakeOpenAIConfig(
+                responder=_scripted(self._mock),
+                seconds_per_word=self._mock.seconds_per_word,
+            )
+        )
+        server.receive_connect(url.removeprefix("memory://mock"), _lower(headers))
+        self.server = server
+        task = asyncio.create_task(_serve(server, server_end), name="voxengine-mock-server")
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return client
+
+    async def connect(self, retry_count: int = 3) -> None:
+        """Open the mock session; its conversation is recorded in :attr:`history`."""
+        await super().connect(retry_count)
+        self.session.taps.append(self._history.observe)
+
+    async def disconnect(self) -> None:
+        """Close the session and stop the fake server."""
+        await super().disconnect()
+        for task in list(self._tasks):
+            await task
+
+    @property
+    def history(self) -> list[HistoryEntry]:
+        """Every finished message, call and tool output of the conversation, in order."""
+        return self._history.entries
+
+
+def _lower(headers: Mapping[str, str]) -> dict[str, str]:
+    return {k.lower(): v for k, v in headers.items()}
+
+
+async def _serve(server: FakeOpenAIServer, conn: MemoryConnection) -> None:
+    from voxengine.errors import ConnectionClosed
+
+    async def recv() -> str | bytes | None:
+        try:
+            return await conn.recv()
+        except ConnectionClosed:
+            return None
+
+    async def close(code: int, reason: str) -> None:
+        await conn.close(code, reason)
+
+    await serve_fake_connection(server, recv, conn.send, close, 0.0)

@@ -1,0 +1,187 @@
+"""A provider backed by a :class:`~voxengine.session.RealtimeSession`.
+
+Subclasses supply the protocol (``make_protocol``) and, optionally, the connector
+(real WebSockets by default); everything else — validation before I/O, retries with
+backoff, event streaming, interruption — is shared.
+"""
+
+from __future__ import annotations
+
+import abc
+import asyncio
+import logging
+from collections.abc import AsyncIterator
+
+from voxengine.audio.format import AudioFormat
+from voxengine.audio.pcm16 import validate_pcm16
+from voxengine.commands import (
+    CancelResponse,
+    ClearAudio,
+    Command,
+    CommitAudio,
+    CreateResponse,
+    DeleteItem,
+    SendAudio,
+    SendText,
+    SendToolResult,
+    TruncateItem,
+    UpdateSession,
+)
+from voxengine.config import SessionConfig
+from voxengine.errors import AudioError, ConfigError, InvalidState, VoxError
+from voxengine.events import Event, Interrupted
+from voxengine.providers.base import BaseProvider, Capability, ProviderConfig
+from voxengine.protocols import RealtimeProtocol
+from voxengine.session import RealtimeSession, is_retryable
+from voxengine.transport import Connector
+from voxengine.transport.websocket import open_websocket
+
+__all__ = ["RealtimeProvider"]
+
+logger = logging.getLogger("voxengine.providers")
+
+
+class RealtimeProvider(BaseProvider):
+    """Shared implementation for providers that speak a sans-I/O realtime protocol."""
+
+    #: First retry delay in seconds; doubles per attempt.
+    retry_backoff: float = 0.5
+
+    def __init__(self, config: ProviderConfig) -> None:
+        super().__init__(config)
+        self._session: RealtimeSession | None = None
+        self._probe = self.make_protocol()  # validates the config before any I/O
+
+    @abc.abstractmethod
+    def make_protocol(self) -> RealtimeProtocol:
+        """A fresh protocol state machine for one connection attempt.
+
+        Raises:
+            ConfigError: the config cannot be expressed in this protocol.
+        """
+
+    def connector(self) -> Connector:
+        """How to open the connection; real WebSockets unless overridden."""
+        return open_websocket
+
+    @property
+    def input_format(self) -> AudioFormat:
+        """Declared by the protocol."""
+        return self._probe.input_format
+
+    @property
+    def output_format(self) -> AudioFormat:
+        """Declared by the protocol."""
+        return self._probe.output_format
+
+    @property
+    def is_connected(self) -> bool:
+        """True while the session is open."""
+        return self._session is not None and self._session.is_open
+
+    @property
+    def session(self) -> RealtimeSession:
+        """The current session; raises :class:`InvalidState` before :meth:`connect`."""
+        if self._session is None:
+            raise InvalidState(f"{self.name} provider is not connected; call connect() first")
+        return self._session
+
+    async def connect(self, retry_count: int = 3) -> None:
+        """Open the session; retries transport failures with exponential backoff."""
+        if retry_count < 0:
+            raise ConfigError("retry_count must be >= 0")
+        if self.is_connected:
+            raise InvalidState("already connected")
+        delay = self.retry_backoff
+        for attempt in range(retry_count + 1):
+            session = RealtimeSession(
+                self.make_protocol(), self.connector(), open_timeout=self.config.connect_timeout
+            )
+            try:
+                await session.open()
+            except VoxError as exc:
+                if attempt == retry_count or not is_retryable(exc):
+                    raise
+                logger.warning(
+                    "%s connect attempt %d failed (%s); retrying in %.2fs",
+                    self.name, attempt + 1, exc, delay,
+                )
+                await asyncio.sleep(delay)
+                delay *= 2
+            else:
+                self._session = session
+                return
+
+    async def disconnect(self) -> None:
+        """Close the session. Idempotent."""
+        if self._session is not None:
+            await self._session.aclose()
+
+    async def _send(self, command: Command) -> None:
+        await self.session.send(command)
+
+    async def send_audio(self, audio: bytes, *, sample_rate: int | None = None) -> None:
+        """Append user audio; validated before any I/O."""
+        fmt = self.input_format
+        if sample_rate is not None and sample_rate != fmt.sample_rate:
+            raise AudioError(
+                f"{self.name} expects {fmt.sample_rate} Hz audio, got {sample_rate} Hz; "
+                "resample first (VoiceEngine does this for you)"
+            )
+        data = validate_pcm16(audio, fmt)
+        if not data:
+            return
+        await self._send(SendAudio(audio=data))
+
+    async def commit_audio(self) -> None:
+        """End the user's audio turn."""
+        await self._send(CommitAudio())
+
+    async def clear_audio(self) -> None:
+        """Discard buffered user audio."""
+        await self._send(ClearAudio())
+
+    async def send_text(self, text: str, *, respond: bool = True) -> None:
+        """Add a user message; ask for a response unless ``respond`` is False."""
+        if not isinstance(text, str) or not text:
+            raise ConfigError("text must be a non-empty string")
+        await self._send(SendText(text=text))
+        if respond:
+            await self._send(CreateResponse())
+
+    async def create_response(self, *, instructions: str | None = None) -> None:
+        """Ask the model to respond now."""
+        await self._send(CreateResponse(instructions=instructions))
+
+    async def cancel_response(self) -> None:
+        """Stop the response in progress, if one is active."""
+        if self.session.tracker.active_response_id is not None:
+            await self._send(CancelResponse())
+
+    async def interrupt(self, played: float | None = None) -> Interrupted:
+        """Cancel the response and truncate the assistant item at ``played`` seconds."""
+        return await self.session.interrupt(played)
+
+    async def truncate(self, item_id: str, audio_end: float) -> None:
+        """Cut assistant item ``item_id`` at ``audio_end`` seconds."""
+        self.require(Capability.TRUNCATION)
+        await self._send(TruncateItem(item_id=item_id, audio_end=audio_end))
+
+    async def delete_item(self, item_id: str) -> None:
+        """Remove an item from the conversation."""
+        self.require(Capability.ITEM_DELETION)
+        await self._send(DeleteItem(item_id=item_id))
+
+    async def send_tool_result(self, call_id: str, output: str, *, respond: bool = True) -> None:
+        """Return a function call's output and (by default) ask for the follow-up response."""
+        await self._send(SendToolResult(call_id=call_id, output=output))
+        if respond:
+            await self._send(CreateResponse())
+
+    async def update_session(self, session: SessionConfig) -> None:
+        """Apply new settings mid-session."""
+        await self._send(UpdateSession(config=session))
+
+    def events(self) -> AsyncIterator[Event]:
+        """Events of the current session, in order."""
+        return self.session.events()

@@ -1,0 +1,266 @@
+"""One realtime session: drives one sans-I/O protocol over one transport connection.
+
+The driver is the loop from the design notes: every received frame goes to
+``protocol.receive_message``; whatever the protocol wants to send is written in order;
+decoded events go to the session's event queue, which the provider exposes as
+``events()``. The session also follows the response lifecycle (which response is
+active, how much audio of which assistant item has arrived) so that interruption can
+cancel and truncate correctly.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Callable
+from typing import final
+
+from voxengine.audio.format import AudioFormat
+from voxengine.commands import CancelResponse, Command, TruncateItem
+from voxengine.errors import (
+    AuthenticationFailed,
+    ConnectFailed,
+    ConnectionClosed,
+    InvalidState,
+    ProviderError,
+    VoxError,
+)
+from voxengine.events import (
+    AudioDelta,
+    Event,
+    Interrupted,
+    ResponseDone,
+    ResponseStarted,
+    SessionClosed,
+    SessionReady,
+)
+from voxengine.protocols import ProtocolState, RealtimeProtocol, redact_url
+from voxengine.transport import Connection, Connector
+
+__all__ = ["RealtimeSession", "ResponseTracker"]
+
+logger = logging.getLogger("voxengine.session")
+
+
+@final
+class ResponseTracker:
+    """Follows responses and assistant audio as events pass, for interruption.
+
+    ``active_response_id`` is the response in progress (``None`` between responses);
+    ``audio_item_id`` is the assistant item whose audio arrived last and
+    ``audio_received`` how many seconds of it arrived.
+    """
+
+    def __init__(self, output_format: AudioFormat) -> None:
+        self._format = output_format
+        self.active_response_id: str | None = None
+        self.audio_item_id: str | None = None
+        self._audio_bytes = 0
+
+    @property
+    def audio_received(self) -> float:
+        """Seconds of audio received for ``audio_item_id``."""
+        return self._format.duration(self._audio_bytes)
+
+    def observe(self, event: Event) -> None:
+        """Update the state from one event."""
+        match event:
+            case AudioDelta(item_id=item_id, audio=audio):
+                if item_id != self.audio_item_id:
+                    self.audio_item_id = item_id
+                    self._audio_bytes = 0
+                self._audio_bytes += len(audio)
+            case ResponseStarted(response_id=response_id):
+                self.active_response_id = response_id
+            case ResponseDone(response_id=response_id):
+                if response_id == self.active_response_id or not response_id:
+                    self.active_response_id = None
+            case _:
+                pass
+
+
+@final
+class RealtimeSession:
+    """Drives ``protocol`` over a connection opened by ``connector``.
+
+    Use :meth:`open` once, then :meth:`send` commands and iterate :meth:`events`.
+    Events reach the consumer in the order the protocol produced them.
+    """
+
+    def __init__(
+        self,
+        protocol: RealtimeProtocol,
+        connector: Connector,
+        *,
+        open_timeout: float = 10.0,
+    ) -> None:
+        self._protocol = protocol
+        self._connector = connector
+        self._open_timeout = open_timeout
+        self._conn: Connection | None = None
+        self._reader: asyncio.Task[None] | None = None
+        self._queue: asyncio.Queue[Event | None] = asyncio.Queue()
+        self._send_lock = asyncio.Lock()
+        self._ready = asyncio.Event()
+        self._closed = asyncio.Event()
+        self.tracker = ResponseTracker(protocol.output_format)
+        #: Hooks run synchronously on every event before it is queued (fast path taps).
+        self.taps: list[Callable[[Event], None]] = []
+
+    @property
+    def protocol(self) -> RealtimeProtocol:
+        """The protocol state machine this session drives."""
+        return self._protocol
+
+    @property
+    def is_open(self) -> bool:
+        """True between a successful :meth:`open` and the end of the session."""
+        return self._ready.is_set() and not self._closed.is_set()
+
+    async def open(self) -> None:
+        """Connect and complete the protocol handshake.
+
+        Raises:
+            ConnectFailed, AuthenticationFailed: the connection could not be opened.
+            ProviderError: the service refused the session (bad model, bad config).
+            InvalidState: the session was already opened.
+        """
+        if self._conn is not None:
+            raise InvalidState("session already opened")
+        request = self._protocol.connect_request()
+        logger.debug("connecting to %s", redact_url(request.url))
+        self._conn = await self._connector(
+            request.url, request.headers, timeout=self._open_timeout
+        )
+        self._reader = asyncio.create_task(self._read_loop(), name="voxengine-session-reader")
+        await self._flush()
+        ready = asyncio.create_task(self._ready.wait())
+        closed = asyncio.create_task(self._closed.wait())
+        try:
+            done, _ = await asyncio.wait(
+                {ready, closed}, timeout=self._open_timeout, return_when=asyncio.FIRST_COMPLETED
+            )
+        finally:
+            ready.cancel()
+            closed.cancel()
+        if not self._ready.is_set():
+            exc = self._protocol.close_exc
+            await self.aclose()
+            if exc is not None:
+                raise exc
+            if not done:
+                raise ConnectFailed(f"no session handshake within {self._open_timeout} s")
+            raise ConnectFailed("connection closed during the session handshake")
+
+    async def send(self, command: Command) -> None:
+        """Send ``command``; raises :class:`InvalidState` if the session is not open."""
+        if self._conn is None:
+            raise InvalidState("session is not open; call connect() first")
+        if self._closed.is_set():
+            raise InvalidState("session is closed")
+        self._protocol.send(command)
+        await self._flush()
+
+    async def interrupt(self, played: float | None = None) -> Interrupted:
+        """Cancel the active response and truncate the assistant audio at ``played`` s.
+
+        ``played`` is how much of the current assistant item the user heard; it is
+        clamped to the audio received. With ``None`` nothing is truncated (the caller
+        does not know what was played). Returns the :class:`Interrupted` event, which
+        is also delivered through :meth:`events`.
+        """
+        tracker = self.tracker
+        if tracker.active_response_id is not None:
+            await self.send(CancelResponse())
+        item_id = tracker.audio_item_id
+        heard: float | None = None
+        if item_id is not None and played is not None:
+            heard = max(0.0, min(played, tracker.audio_received))
+            await self.send(TruncateItem(item_id=item_id, audio_end=heard))
+        event = Interrupted(item_id=item_id, played=heard)
+        self._dispatch(event)
+        return event
+
+    async def _flush(self) -> None:
+        conn = self._conn
+        if conn is None:
+            return
+        async with self._send_lock:
+            for frame in self._protocol.data_to_send():
+                await conn.send(frame)
+
+    def _dispatch(self, event: Event) -> None:
+        self.tracker.observe(event)
+        for tap in self.taps:
+            tap(event)
+        self._queue.put_nowait(event)
+
+    async def _read_loop(self) -> None:
+        conn = self._conn
+        assert conn is not None
+        protocol = self._protocol
+        try:
+            while True:
+                try:
+                    frame = await conn.recv()
+                except ConnectionClosed as exc:
+                    protocol.receive_close(exc.code, exc.reason)
+                    break
+                protocol.receive_message(frame)
+                if protocol.state is ProtocolState.CLOSED:
+                    # The protocol gave up (e.g. configuration refused in the handshake).
+                    break
+                for event in protocol.events_received():
+                    if isinstance(event, SessionReady):
+                        self._ready.set()
+                    self._dispatch(event)
+                await self._flush()
+        except ConnectionClosed as exc:
+            protocol.receive_close(exc.code, exc.reason)
+        except Exception as exc:  # a bug or an unexpected transport failure: report it
+            logger.exception("session reader failed")
+            protocol.receive_close(None, f"{type(exc).__name__}: {exc}")
+        finally:
+            events = protocol.events_received()
+            if not any(isinstance(e, SessionClosed) for e in events):
+                events.append(SessionClosed(code=None, reason="session ended"))
+            for event in events:
+                self._dispatch(event)
+            self._closed.set()
+            self._queue.put_nowait(None)
+
+    async def events(self) -> AsyncIterator[Event]:
+        """Events in order until the session closes (ends after :class:`SessionClosed`)."""
+        while True:
+            item = await self._queue.get()
+            if item is None:
+                self._queue.put_nowait(None)  # later iterators end too
+                return
+            yield item
+
+    def failure(self) -> VoxError | None:
+        """Why the session ended, if it ended because of a failure."""
+        return self._protocol.close_exc
+
+    async def aclose(self) -> None:
+        """Close the connection and wait for the reader to finish. Idempotent."""
+        self._protocol.start_closing()
+        conn = self._conn
+        if conn is not None:
+            with contextlib.suppress(VoxError, OSError):
+                await conn.close(1000, "client closing")
+        if self._reader is not None:
+            try:
+                await asyncio.wait_for(asyncio.shield(self._reader), timeout=5.0)
+            except asyncio.TimeoutError:
+                self._reader.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await self._reader
+
+
+def is_retryable(exc: BaseException) -> bool:
+    """Whether a failed connect may be retried: transport failures yes, refusals no."""
+    return isinstance(exc, ConnectFailed) and not isinstance(
+        exc, AuthenticationFailed | ProviderError
+    )

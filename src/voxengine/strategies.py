@@ -1,0 +1,100 @@
+"""Engine modes as configurations of one pipeline.
+
+Every mode reads the same provider event stream and delivers it to the same
+:class:`~voxengine.bus.EventBus`; modes differ only in what bookkeeping runs
+between the socket and the application's handlers:
+
+* ``fast`` (:class:`FastLaneStrategy`): nothing — events go straight to handlers.
+* ``provider`` (:class:`ProviderStrategy`): conversation history and usage/latency
+  metrics.
+* ``big`` (:class:`BigLaneStrategy`): everything ``provider`` does; the full audio
+  pipeline, tools and failover build on this lane.
+"""
+
+from __future__ import annotations
+
+import abc
+import asyncio
+import logging
+from collections.abc import Callable
+from typing import ClassVar, final
+
+from voxengine.bus import EventBus
+from voxengine.events import Event
+from voxengine.history import ConversationHistory
+from voxengine.metrics import SessionMetrics
+from voxengine.providers.base import BaseProvider
+
+__all__ = ["BaseStrategy", "BigLaneStrategy", "FastLaneStrategy", "ProviderStrategy"]
+
+logger = logging.getLogger("voxengine.strategies")
+
+
+class BaseStrategy(abc.ABC):
+    """Pumps a provider's events through observers into an event bus."""
+
+    mode: ClassVar[str]
+
+    def __init__(self, provider: BaseProvider, bus: EventBus) -> None:
+        self.provider = provider
+        self.bus = bus
+        self.history = ConversationHistory()
+        self.metrics = SessionMetrics(provider.output_format)
+        self._observers: list[Callable[[Event], None]] = self.observers()
+        self._task: asyncio.Task[None] | None = None
+
+    @abc.abstractmethod
+    def observers(self) -> list[Callable[[Event], None]]:
+        """Synchronous bookkeeping run on every event before the handlers."""
+
+    def start(self) -> None:
+        """Start pumping the current session's events."""
+        self._task = asyncio.create_task(self._pump(), name=f"voxengine-{self.mode}-pump")
+
+    async def _pump(self) -> None:
+        observers = self._observers
+        emit = self.bus.emit
+        async for event in self.provider.events():
+            for observe in observers:
+                observe(event)
+            await emit(event)
+
+    async def wait_closed(self) -> None:
+        """Wait until every event of the session has been delivered."""
+        if self._task is not None:
+            await self._task
+
+
+@final
+class FastLaneStrategy(BaseStrategy):
+    """Least work between socket and callback: no history, no metrics."""
+
+    mode: ClassVar[str] = "fast"
+
+    def observers(self) -> list[Callable[[Event], None]]:
+        """None."""
+        return []
+
+
+class ProviderStrategy(BaseStrategy):
+    """History and metrics for any registered provider."""
+
+    mode: ClassVar[str] = "provider"
+
+    def observers(self) -> list[Callable[[Event], None]]:
+        """History and metrics."""
+        return [self.history.observe, self.metrics.observe]
+
+
+@final
+class BigLaneStrategy(ProviderStrategy):
+    """The full pipeline lane; today identical bookkeeping to ``provider``."""
+
+    mode: ClassVar[str] = "big"
+
+
+STRATEGIES: dict[str, type[BaseStrategy]] = {
+    FastLaneStrategy.mode: FastLaneStrategy,
+    ProviderStrategy.mode: ProviderStrategy,
+    BigLaneStrategy.mode: BigLaneStrategy,
+}

@@ -1,0 +1,98 @@
+"""WebSocket transport on the ``websockets`` asyncio implementation.
+
+Maps every ``websockets``/OS failure to the voxengine hierarchy, chaining the cause:
+HTTP 401/403 at the upgrade → :class:`AuthenticationFailed`; any other refused
+upgrade, DNS, TCP, TLS or timeout failure → :class:`ConnectFailed`; a closed
+connection → :class:`ConnectionClosedOK` / :class:`ConnectionClosedError` with the
+close frame's code and reason.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Mapping
+from typing import final
+
+import websockets
+from websockets.asyncio.client import ClientConnection, connect
+from websockets.exceptions import InvalidStatus
+
+from voxengine.errors import (
+    AuthenticationFailed,
+    ConnectFailed,
+    ConnectionClosed,
+    ConnectionClosedError,
+    ConnectionClosedOK,
+)
+
+__all__ = ["WebSocketConnection", "open_websocket"]
+
+logger = logging.getLogger("voxengine.transport")
+
+#: Largest frame accepted from the server; audio deltas are far smaller.
+MAX_FRAME_BYTES = 16 * 1024 * 1024
+
+
+def _closed(exc: websockets.ConnectionClosed) -> ConnectionClosed:
+    frame = exc.rcvd
+    code = frame.code if frame is not None else None
+    reason = frame.reason if frame is not None else ""
+    if isinstance(exc, websockets.ConnectionClosedOK):
+        return ConnectionClosedOK(code, reason)
+    return ConnectionClosedError(code, reason)
+
+
+@final
+class WebSocketConnection:
+    """A :class:`~voxengine.transport.Connection` over a ``websockets`` client."""
+
+    def __init__(self, ws: ClientConnection) -> None:
+        self._ws = ws
+
+    async def send(self, data: str | bytes) -> None:
+        """Send one frame (text for ``str``, binary for ``bytes``)."""
+        try:
+            await self._ws.send(data)
+        except websockets.ConnectionClosed as exc:
+            raise _closed(exc) from exc
+
+    async def recv(self) -> str | bytes:
+        """Wait for the next frame."""
+        try:
+            return await self._ws.recv()
+        except websockets.ConnectionClosed as exc:
+            raise _closed(exc) from exc
+
+    async def close(self, code: int = 1000, reason: str = "") -> None:
+        """Close the connection and wait for the closing handshake."""
+        await self._ws.close(code, reason)
+
+
+async def open_websocket(
+    url: str, headers: Mapping[str, str], *, timeout: float
+) -> WebSocketConnection:
+    """Open a WebSocket to ``url`` within ``timeout`` seconds.
+
+    Raises:
+        AuthenticationFailed: the server answered the upgrade with 401 or 403.
+        ConnectFailed: any other failure to open the connection.
+    """
+    try:
+        ws = await connect(
+            url,
+            additional_headers=dict(headers),
+            open_timeout=timeout,
+            max_size=MAX_FRAME_BYTES,
+            compression=None,
+            user_agent_header="voxengine",
+        )
+    except InvalidStatus as exc:
+        status = exc.response.status_code
+        body = exc.response.body.decode("utf-8", "replace")[:200] if exc.response.body else ""
+        if status in (401, 403):
+            raise AuthenticationFailed(f"server refused the credentials (HTTP {status})") from exc
+        raise ConnectFailed(f"server refused the WebSocket upgrade (HTTP {status}) {body}") from exc
+    except (OSError, asyncio.TimeoutError, websockets.InvalidHandshake, websockets.InvalidURI) as exc:
+        raise ConnectFailed(f"could not connect: {type(exc).__name__}: {exc}") from exc
+    return WebSocketConnection(ws)
