@@ -70,7 +70,7 @@ class EventBus:
         handler: Handler,
         *,
         priority: int = 0,
-        filter: Callable[[Any], bool] | None = None,  # noqa: A002 - public name
+        filter: Callable[[Any], bool] | None = None,
         once: bool = False,
     ) -> Subscription:
         """Call ``handler(event)`` for events of ``event_type`` (a class or tuple of classes).
@@ -96,7 +96,7 @@ class EventBus:
         handler: Handler,
         *,
         priority: int = 0,
-        filter: Callable[[Any], bool] | None = None,  # noqa: A002
+        filter: Callable[[Any], bool] | None = None,
     ) -> Subscription:
         """Like :meth:`on`, but the handler is removed after its first call."""
         return self.on(event_type, handler, priority=priority, filter=filter, once=True)
@@ -175,7 +175,7 @@ class EventBus:
         event_type: type[E],
         *,
         timeout: float | None = None,
-        filter: Callable[[E], bool] | None = None,  # noqa: A002
+        filter: Callable[[E], bool] | None = None,
     ) -> E:
         """Wait for the next event of ``event_type`` (matching ``filter``).
 

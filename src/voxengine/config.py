@@ -136,9 +136,10 @@ class SessionConfig:
     temperature: float | None = None
 
     def __post_init__(self) -> None:
-        if self.modalities is not None:
-            if not self.modalities or not all(isinstance(m, Modality) for m in self.modalities):
-                raise ConfigError("modalities must be a non-empty tuple of Modality")
+        if self.modalities is not None and (
+            not self.modalities or not all(isinstance(m, Modality) for m in self.modalities)
+        ):
+            raise ConfigError("modalities must be a non-empty tuple of Modality")
         if self.max_output_tokens is not None and self.max_output_tokens < 1:
             raise ConfigError("max_output_tokens must be at least 1")
         if self.temperature is not None and not 0.0 <= self.temperature <= 2.0:
@@ -147,9 +148,11 @@ class SessionConfig:
             names = [t.name for t in self.tools]
             if len(set(names)) != len(names):
                 raise ConfigError(f"duplicate tool names in {names}")
-        if self.tool_choice is not None and self.tool_choice not in {"auto", "none", "required"}:
-            if self.tools is None or self.tool_choice not in {t.name for t in self.tools}:
-                raise ConfigError(
-                    f"tool_choice must be auto, none, required or a tool name, "
-                    f"got {self.tool_choice!r}"
-                )
+        if (
+            self.tool_choice is not None
+            and self.tool_choice not in {"auto", "none", "required"}
+            and (self.tools is None or self.tool_choice not in {t.name for t in self.tools})
+        ):
+            raise ConfigError(
+                f"tool_choice must be auto, none, required or a tool name, got {self.tool_choice!r}"
+            )

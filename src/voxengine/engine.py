@@ -303,9 +303,7 @@ class VoiceEngine:
             result = await _call(self.on_function_call, event)
             if result is not None:
                 output = result if isinstance(result, str) else _to_json(result)
-                self._tool_outputs.setdefault(event.response_id, []).append(
-                    (event.call_id, output)
-                )
+                self._tool_outputs.setdefault(event.response_id, []).append((event.call_id, output))
 
     async def _send_tool_outputs(self, done: ResponseDone) -> None:
         # Outputs go out once the calling response is over: the provider allows one

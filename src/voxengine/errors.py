@@ -7,7 +7,7 @@ provider errors (a rejected ``response.cancel``, a rate-limit notice) arrive as
 ::
 
     VoxError
-    ├── ConfigError              invalid configuration, unknown provider, missing key (before any I/O)
+    ├── ConfigError              bad config, unknown provider, missing key (before any I/O)
     ├── InvalidState             local misuse: command after close, send before connect
     ├── TransportError
     │   ├── ConnectFailed        DNS/TCP/TLS/upgrade refused

@@ -54,7 +54,6 @@ __all__ = [
 ]
 
 
-
 class Role(enum.Enum):
     """Who produced a piece of conversation."""
 

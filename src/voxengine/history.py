@@ -88,10 +88,15 @@ class ConversationHistory:
             case TranscriptDone(item_id=item_id, role=role, transcript=transcript):
                 old = self._entries.get(item_id)
                 if old is None:
-                    self._entries[item_id] = HistoryEntry(item_id=item_id, role=role, text=transcript)
+                    self._entries[item_id] = HistoryEntry(
+                        item_id=item_id, role=role, text=transcript
+                    )
                 elif not old.text:
                     self._entries[item_id] = HistoryEntry(
-                        item_id=item_id, role=old.role, text=transcript, truncated_at=old.truncated_at
+                        item_id=item_id,
+                        role=old.role,
+                        text=transcript,
+                        truncated_at=old.truncated_at,
                     )
             case ToolCall(item_id=item_id, call_id=call_id, name=name, arguments=arguments):
                 if item_id and item_id not in self._entries:

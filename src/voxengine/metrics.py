@@ -8,7 +8,15 @@ from dataclasses import dataclass
 from typing import final
 
 from voxengine.audio.format import AudioFormat
-from voxengine.events import AudioDelta, Event, ResponseDone, TextDelta, TranscriptDelta, Usage
+from voxengine.events import (
+    AudioDelta,
+    Event,
+    ResponseDone,
+    SpeechStopped,
+    TextDelta,
+    TranscriptDelta,
+    Usage,
+)
 
 __all__ = ["MetricsSnapshot", "SessionMetrics"]
 
@@ -18,7 +26,8 @@ class MetricsSnapshot:
     """Counters and latencies of a session; latencies are seconds (``None`` = not measured).
 
     ``time_to_first_audio`` and ``time_to_first_text`` run from the last request
-    (``send_text``, ``commit_audio``, ``create_response``) to the first audio or text
+    (``send_text``, ``commit_audio``, ``create_response``, or the end of the user's
+    speech as detected by VAD) to the first audio or text
     of its response; ``response_latency`` to its ``ResponseDone``.
     """
 
@@ -59,6 +68,8 @@ class SessionMetrics:
     def observe(self, event: Event) -> None:
         """Update counters from one event."""
         match event:
+            case SpeechStopped():
+                self.mark_request()  # with server VAD, the user's turn ends here
             case AudioDelta(audio=audio):
                 self._audio_chunks += 1
                 self._audio_bytes += len(audio)

@@ -130,9 +130,7 @@ class RealtimeSession:
             raise InvalidState("session already opened")
         request = self._protocol.connect_request()
         logger.debug("connecting to %s", redact_url(request.url))
-        self._conn = await self._connector(
-            request.url, request.headers, timeout=self._open_timeout
-        )
+        self._conn = await self._connector(request.url, request.headers, timeout=self._open_timeout)
         self._reader = asyncio.create_task(self._read_loop(), name="voxengine-session-reader")
         await self._flush()
         ready = asyncio.create_task(self._ready.wait())
@@ -253,7 +251,7 @@ class RealtimeSession:
         if self._reader is not None:
             try:
                 await asyncio.wait_for(asyncio.shield(self._reader), timeout=5.0)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 self._reader.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await self._reader

@@ -57,9 +57,7 @@ class ConnectRequest:
     subprotocols: tuple[str, ...] = ()
 
     def __repr__(self) -> str:
-        shown = {
-            k: ("***" if k.lower() in _SECRET_HEADERS else v) for k, v in self.headers.items()
-        }
+        shown = {k: ("***" if k.lower() in _SECRET_HEADERS else v) for k, v in self.headers.items()}
         return f"ConnectRequest(url={redact_url(self.url)!r}, headers={shown!r})"
 
 

@@ -109,8 +109,8 @@ class MockProvider(RealtimeProvider):
                 session=config.session,
                 connect_timeout=config.connect_timeout,
             )
-        super().__init__(config)
         self._mock = config
+        super().__init__(config)
         self._history = ConversationHistory()
         self._tasks: set[asyncio.Task[None]] = set()
         self.server: FakeOpenAIServer | None = None
@@ -129,9 +129,7 @@ class MockProvider(RealtimeProvider):
         """Opens an in-memory connection served by a fresh fake server."""
         return self._open
 
-    async def _open(
-        self, url: str, headers: Mapping[str, str], *, timeout: float
-    ) -> Connection:
+    async def _open(self, url: str, headers: Mapping[str, str], *, timeout: float) -> Connection:
         if self._mock.fail_connect == "network":
             raise ConnectFailed("mock: injected network failure")
         if self._mock.fail_connect == "auth":

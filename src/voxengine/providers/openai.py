@@ -143,4 +143,6 @@ class AzureOpenAIProvider(RealtimeProvider):
                 f"&deployment={quote(cfg.model)}"
             )
             dialect = Dialect.BETA
-        return OpenAIRealtimeProtocol(url=url, headers=headers, session=cfg.session, dialect=dialect)
+        return OpenAIRealtimeProtocol(
+            url=url, headers=headers, session=cfg.session, dialect=dialect
+        )

@@ -30,8 +30,8 @@ from voxengine.commands import (
 from voxengine.config import SessionConfig
 from voxengine.errors import AudioError, ConfigError, InvalidState, VoxError
 from voxengine.events import Event, Interrupted
-from voxengine.providers.base import BaseProvider, Capability, ProviderConfig
 from voxengine.protocols import RealtimeProtocol
+from voxengine.providers.base import BaseProvider, Capability, ProviderConfig
 from voxengine.session import RealtimeSession, is_retryable
 from voxengine.transport import Connector
 from voxengine.transport.websocket import open_websocket
@@ -104,7 +104,10 @@ class RealtimeProvider(BaseProvider):
                     raise
                 logger.warning(
                     "%s connect attempt %d failed (%s); retrying in %.2fs",
-                    self.name, attempt + 1, exc, delay,
+                    self.name,
+                    attempt + 1,
+                    exc,
+                    delay,
                 )
                 await asyncio.sleep(delay)
                 delay *= 2

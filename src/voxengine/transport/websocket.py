@@ -9,8 +9,8 @@ close frame's code and reason.
 
 from __future__ import annotations
 
-import asyncio
 import logging
+import re
 from collections.abc import Mapping
 from typing import final
 
@@ -26,9 +26,50 @@ from voxengine.errors import (
     ConnectionClosedOK,
 )
 
-__all__ = ["WebSocketConnection", "open_websocket"]
+__all__ = ["WebSocketConnection", "open_websocket", "redacting_logger"]
 
 logger = logging.getLogger("voxengine.transport")
+
+_SECRET_HEADER = re.compile(
+    r"((?:authorization|api-key|x-goog-api-key|x-api-key|openai-insecure-api-key)\s*[:.=]\s*)"
+    r"(?:(bearer|token|basic)\s+)?[^\s,;'\"]+",
+    re.IGNORECASE,
+)
+_SECRET_QUERY = re.compile(r"([?&](?:key|api-key|api_key|access_token)=)[^&\s'\"]+", re.IGNORECASE)
+
+
+def redact(text: str) -> str:
+    """``text`` with credential header values and secret query values replaced by ``***``."""
+    text = _SECRET_HEADER.sub(
+        lambda m: m.group(1) + (m.group(2) + " " if m.group(2) else "") + "***", text
+    )
+    return _SECRET_QUERY.sub(r"\1***", text)
+
+
+class _RedactingFilter(logging.Filter):
+    """Rewrites each record so credentials in handshake traces never reach handlers."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        cleaned = redact(message)
+        if cleaned != message:
+            record.msg, record.args = cleaned, None
+        return True
+
+
+def redacting_logger(name: str) -> logging.Logger:
+    """A logger whose records have credentials removed; give it to ``websockets``.
+
+    ``websockets`` logs handshake headers at DEBUG level, ``Authorization`` included;
+    every connection voxengine opens or serves logs through such a logger instead.
+    """
+    log = logging.getLogger(name)
+    if not any(isinstance(f, _RedactingFilter) for f in log.filters):
+        log.addFilter(_RedactingFilter())
+    return log
+
+
+_WIRE_LOGGER = redacting_logger("voxengine.transport.websockets")
 
 #: Largest frame accepted from the server; audio deltas are far smaller.
 MAX_FRAME_BYTES = 16 * 1024 * 1024
@@ -86,6 +127,7 @@ async def open_websocket(
             max_size=MAX_FRAME_BYTES,
             compression=None,
             user_agent_header="voxengine",
+            logger=_WIRE_LOGGER,
         )
     except InvalidStatus as exc:
         status = exc.response.status_code
@@ -93,6 +135,6 @@ async def open_websocket(
         if status in (401, 403):
             raise AuthenticationFailed(f"server refused the credentials (HTTP {status})") from exc
         raise ConnectFailed(f"server refused the WebSocket upgrade (HTTP {status}) {body}") from exc
-    except (OSError, asyncio.TimeoutError, websockets.InvalidHandshake, websockets.InvalidURI) as exc:
+    except (TimeoutError, OSError, websockets.InvalidHandshake, websockets.InvalidURI) as exc:
         raise ConnectFailed(f"could not connect: {type(exc).__name__}: {exc}") from exc
     return WebSocketConnection(ws)

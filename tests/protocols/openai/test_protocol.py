@@ -89,7 +89,9 @@ SESSION_CREATED = (
 SESSION_UPDATED = '{"type":"session.updated","event_id":"event_A2","session":{"type":"realtime"}}'
 
 
-def make(session: SessionConfig | None = None, dialect: Dialect = Dialect.GA) -> OpenAIRealtimeProtocol:
+def make(
+    session: SessionConfig | None = None, dialect: Dialect = Dialect.GA
+) -> OpenAIRealtimeProtocol:
     return OpenAIRealtimeProtocol(
         url="wss://api.openai.com/v1/realtime?model=gpt-realtime",
         headers={"Authorization": "Bearer sk-secret-123"},
@@ -332,7 +334,13 @@ def test_text_turn_decodes_to_the_event_vocabulary() -> None:
 
 
 def _delta(kind: str, **fields: Any) -> str:
-    base = {"event_id": "e", "response_id": "resp_R2", "item_id": "item_A2", "output_index": 0, "content_index": 0}
+    base = {
+        "event_id": "e",
+        "response_id": "resp_R2",
+        "item_id": "item_A2",
+        "output_index": 0,
+        "content_index": 0,
+    }
     return json.dumps({"type": kind, **base, **fields})
 
 
@@ -354,7 +362,9 @@ def test_audio_turn_with_server_vad() -> None:
         SpeechStarted(item_id="item_U2", audio_start=1.236),
         SpeechStopped(item_id="item_U2", audio_end=3.808),
         InputCommitted(item_id="item_U2", previous_item_id="item_A1"),
-        TranscriptDelta(role=Role.ASSISTANT, item_id="item_A2", delta="It's", response_id="resp_R2"),
+        TranscriptDelta(
+            role=Role.ASSISTANT, item_id="item_A2", delta="It's", response_id="resp_R2"
+        ),
         AudioDelta(response_id="resp_R2", item_id="item_A2", audio=pcm),
         TranscriptDelta(role=Role.USER, item_id="item_U2", delta="What time is it?"),
         TranscriptDone(role=Role.USER, item_id="item_U2", transcript="What time is it?"),
@@ -383,7 +393,11 @@ def test_function_call_round_trip() -> None:
         response_id="resp_R3",
     )
     item = events[2].item
-    assert (item.kind, item.call_id, item.name) == (ItemKind.FUNCTION_CALL, "call_W1", "get_weather")
+    assert (item.kind, item.call_id, item.name) == (
+        ItemKind.FUNCTION_CALL,
+        "call_W1",
+        "get_weather",
+    )
 
 
 def test_barge_in_cancellation_and_truncation() -> None:
@@ -395,7 +409,9 @@ def test_barge_in_cancellation_and_truncation() -> None:
         '{"type":"input_audio_buffer.cleared","event_id":"e10"}',
     )
     assert events == [
-        ResponseDone(response_id="resp_R5", status=ResponseStatus.CANCELLED, reason="turn_detected"),
+        ResponseDone(
+            response_id="resp_R5", status=ResponseStatus.CANCELLED, reason="turn_detected"
+        ),
         ItemTruncated(item_id="item_A5", audio_end=1.52),
         ItemDeleted(item_id="item_A5"),
         InputCleared(),
@@ -457,7 +473,17 @@ def test_unknown_and_malformed_frames_never_raise() -> None:
 
 def _error(code: str | None, message: str = "m") -> str:
     return json.dumps(
-        {"type": "error", "event_id": "e", "error": {"type": "invalid_request_error", "code": code, "message": message, "param": None, "event_id": None}}
+        {
+            "type": "error",
+            "event_id": "e",
+            "error": {
+                "type": "invalid_request_error",
+                "code": code,
+                "message": message,
+                "param": None,
+                "event_id": None,
+            },
+        }
     )
 
 
@@ -468,7 +494,12 @@ def _error(code: str | None, message: str = "m") -> str:
         (None, 3000, "invalid_request_error", AuthenticationFailed),
         ("invalid_model", 4000, "invalid_request_error.invalid_model", ProviderError),
         ("missing_model", 4000, "invalid_request_error.missing_model", ProviderError),
-        ("beta_api_shape_disabled", 4000, "invalid_request_error.beta_api_shape_disabled", ProviderError),
+        (
+            "beta_api_shape_disabled",
+            4000,
+            "invalid_request_error.beta_api_shape_disabled",
+            ProviderError,
+        ),
         ("session_expired", 1001, "session hit the 60-minute maximum", SessionExpired),
     ],
 )
@@ -504,7 +535,9 @@ def test_normal_and_abnormal_close() -> None:
 
 
 def test_beta_dialect_session_and_events() -> None:
-    p = make(SessionConfig(voice="alloy", temperature=0.7, modalities=(Modality.AUDIO,)), Dialect.BETA)
+    p = make(
+        SessionConfig(voice="alloy", temperature=0.7, modalities=(Modality.AUDIO,)), Dialect.BETA
+    )
     p.receive_message(SESSION_CREATED)
     (update,) = sent(p)
     session = update["session"]
@@ -522,7 +555,13 @@ def test_beta_dialect_session_and_events() -> None:
         _delta("response.audio_transcript.delta", delta="Hel"),
         _delta("response.text.delta", delta="lo"),
     )
-    assert [type(e) for e in events] == [ItemAdded, ItemDone, AudioDelta, TranscriptDelta, TextDelta]
+    assert [type(e) for e in events] == [
+        ItemAdded,
+        ItemDone,
+        AudioDelta,
+        TranscriptDelta,
+        TextDelta,
+    ]
     p.send(SendText(text="again", role=Role.ASSISTANT))
     (item,) = sent(p)
     assert item["item"]["content"][0]["type"] == "text"

@@ -222,7 +222,9 @@ def _response_done(msg: Json) -> list[Event]:
         reason = _opt_str(_map(details, "error"), "code")
     output = response.get("output")
     items = tuple(
-        parse_item(it) for it in (output if isinstance(output, list) else []) if isinstance(it, Mapping)
+        parse_item(it)
+        for it in (output if isinstance(output, list) else [])
+        if isinstance(it, Mapping)
     )
     return [
         ResponseDone(
@@ -248,7 +250,9 @@ def _text_delta(msg: Json) -> list[Event]:
 def _text_done(msg: Json) -> list[Event]:
     return [
         TextDone(
-            response_id=_str(msg, "response_id"), item_id=_str(msg, "item_id"), text=_str(msg, "text")
+            response_id=_str(msg, "response_id"),
+            item_id=_str(msg, "item_id"),
+            text=_str(msg, "text"),
         )
     ]
 

@@ -137,7 +137,9 @@ class OpenAIRealtimeProtocol:
         Buffered while ``CONNECTING``; raises :class:`InvalidState` once closing or closed.
         """
         if self._state in (ProtocolState.CLOSING, ProtocolState.CLOSED):
-            raise InvalidState(f"cannot send {type(command).__name__}: session is {self._state.value}")
+            raise InvalidState(
+                f"cannot send {type(command).__name__}: session is {self._state.value}"
+            )
         if self._state is ProtocolState.CONNECTING:
             self._pending.append(command)
             return
@@ -254,7 +256,9 @@ class OpenAIRealtimeProtocol:
             and event.client_event_id == self._handshake_event_id
         ):
             # The server discarded our initial session.update (§3): fail the connect.
-            self._fail(ProviderError(event.code, f"session configuration rejected: {event.message}"))
+            self._fail(
+                ProviderError(event.code, f"session configuration rejected: {event.message}")
+            )
             return
         if event.code not in _FATAL_CODES:
             self._events.append(event)

@@ -1,0 +1,1 @@
+"""Smoke tests run offline: against the mock and the bundled fake servers."""

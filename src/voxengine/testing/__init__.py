@@ -1,0 +1,54 @@
+"""Test tools for applications: protocol-faithful fake servers you can run in CI.
+
+``run_fake_openai_server()`` serves :class:`FakeOpenAIServer` — a sans-I/O model of
+the OpenAI Realtime GA service built from its wire reference — over real WebSockets
+on 127.0.0.1. Point any client at ``handle.url`` (voxengine's ``base_url``, or the
+official SDK's ``websocket_base_url``). Replies come from a responder you control.
+"""
+
+from __future__ import annotations
+
+from voxengine.testing._fake_openai import (
+    FakeOpenAIConfig,
+    FakeOpenAIServer,
+    FakeReply,
+    FakeToolCall,
+    FakeTurn,
+    Responder,
+    default_responder,
+)
+from voxengine.testing._faults import FakeServerError
+from voxengine.testing._server import (
+    FakeOpenAIServerHandle,
+    run_fake_openai_server,
+    serve_fake_connection,
+)
+from voxengine.testing._speechlike import synthesize_words
+
+__all__ = [
+    "FakeOpenAIConfig",
+    "FakeOpenAIServer",
+    "FakeOpenAIServerHandle",
+    "FakeReply",
+    "FakeServerError",
+    "FakeToolCall",
+    "FakeTurn",
+    "Responder",
+    "default_responder",
+    "run_fake_openai_server",
+    "serve_fake_connection",
+    "synthesize_speech",
+]
+
+
+def synthesize_speech(
+    text: str, *, sample_rate: int = 24_000, seconds_per_word: float = 0.3
+) -> bytes:
+    """Deterministic speech-like PCM16 mono audio for ``text``: one voiced burst per word.
+
+    It is not intelligible speech; it has the energy pattern of speech, so voice
+    activity detectors (the fake server's, or voxengine's) treat it as such.
+    """
+    words = text.split() or ["..."]
+    samples = synthesize_words(words, seconds_per_word=seconds_per_word, sample_rate=sample_rate)
+    return samples.astype("<i2").tobytes()

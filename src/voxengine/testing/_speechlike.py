@@ -1,0 +1,162 @@
+"""Deterministic speech-like audio for the fake servers (pure numpy, no I/O).
+
+The fake OpenAI server needs reply audio that is real PCM (so clients can play,
+resample and measure it) and that *behaves* like speech: energy bursts per word
+separated by short gaps, so an energy VAD fed with it sees speech. Nothing here
+is random: the same words always give the same samples.
+
+Wire formats handled (protocol notes §1, §4): PCM16 little-endian mono, and
+G.711 µ-law / A-law (8 kHz, one byte per sample).
+
+Contract: every function is pure and raises only ``ValueError`` for bad input.
+"""
+
+from __future__ import annotations
+
+import zlib
+from collections.abc import Sequence
+from typing import Final, Literal
+
+import numpy as np
+import numpy.typing as npt
+
+__all__ = [
+    "Encoding",
+    "decode_to_float",
+    "encode_from_int16",
+    "silence_pcm16",
+    "synthesize_words",
+    "tone_pcm16",
+]
+
+Encoding = Literal["pcm16", "ulaw", "alaw"]
+"""Sample encodings: PCM16 LE (2 bytes/sample), G.711 µ-law and A-law (1 byte/sample)."""
+
+_TONE_FRACTION: Final = 0.75  # share of each word slot that is voiced; the rest is a gap
+_AMPLITUDE: Final = 0.3  # peak amplitude of a word burst, as a fraction of full scale
+_RAMP_SECONDS: Final = 0.015  # raised-cosine attack/release, avoids clicks
+
+
+def _word_pitch(word: str) -> float:
+    """A fundamental frequency in 110-290 Hz derived from the word (stable across runs)."""
+    return 110.0 + float(zlib.crc32(word.encode("utf-8")) % 181)
+
+
+def _burst(num_samples: int, pitch: float, sample_rate: int) -> npt.NDArray[np.float64]:
+    """One voiced burst: fundamental + two harmonics, slow vibrato, smooth envelope."""
+    t = np.arange(num_samples, dtype=np.float64) / sample_rate
+    vibrato = 1.0 + 0.02 * np.sin(2.0 * np.pi * 5.0 * t)
+    phase = 2.0 * np.pi * pitch * np.cumsum(vibrato) / sample_rate
+    wave = 0.6 * np.sin(phase) + 0.3 * np.sin(2.0 * phase) + 0.1 * np.sin(3.0 * phase)
+    envelope = np.ones(num_samples, dtype=np.float64)
+    ramp = min(int(_RAMP_SECONDS * sample_rate), num_samples // 2)
+    if ramp > 0:
+        rise = 0.5 - 0.5 * np.cos(np.linspace(0.0, np.pi, ramp))
+        envelope[:ramp] = rise
+        envelope[num_samples - ramp :] = rise[::-1]
+    result: npt.NDArray[np.float64] = _AMPLITUDE * wave * envelope
+    return result
+
+
+def synthesize_words(
+    words: Sequence[str], *, seconds_per_word: float, sample_rate: int = 24_000
+) -> npt.NDArray[np.int16]:
+    """Render one speech-like slot of ``seconds_per_word`` per word.
+
+    Each slot is a tone burst (75 %) followed by silence (25 %), so word ``i``
+    starts exactly at ``i * seconds_per_word``. Returns int16 samples.
+    """
+    if seconds_per_word <= 0 or sample_rate <= 0:
+        raise ValueError("seconds_per_word and sample_rate must be positive")
+    slot = round(seconds_per_word * sample_rate)
+    out = np.zeros(slot * len(words), dtype=np.float64)
+    voiced = round(slot * _TONE_FRACTION)
+    for index, word in enumerate(words):
+        start = index * slot
+        out[start : start + voiced] = _burst(voiced, _word_pitch(word), sample_rate)
+    return np.round(out * 32767.0).astype(np.int16)
+
+
+def tone_pcm16(seconds: float, *, pitch: float = 220.0, sample_rate: int = 24_000) -> bytes:
+    """Loud speech-like PCM16 LE bytes (RMS well above any default VAD threshold)."""
+    samples = np.round(_burst(round(seconds * sample_rate), pitch, sample_rate) * 32767.0)
+    return bytes(samples.astype("<i2").tobytes())
+
+
+def silence_pcm16(seconds: float, *, sample_rate: int = 24_000) -> bytes:
+    """Digital silence as PCM16 LE bytes."""
+    return bytes(2 * round(seconds * sample_rate))
+
+
+# --- G.711 (ITU-T) codecs, vectorised -------------------------------------------------------
+
+_ULAW_BIAS: Final = 0x84
+_ULAW_CLIP: Final = 32635
+
+
+def _ulaw_encode(samples: npt.NDArray[np.int16]) -> bytes:
+    x = samples.astype(np.int32)
+    sign = np.where(x < 0, 0x80, 0x00)
+    magnitude = np.minimum(np.abs(x), _ULAW_CLIP) + _ULAW_BIAS
+    exponent = np.floor(np.log2(magnitude)).astype(np.int32) - 7
+    exponent = np.clip(exponent, 0, 7)
+    mantissa = (magnitude >> (exponent + 3)) & 0x0F
+    byte = ~(sign | (exponent << 4) | mantissa) & 0xFF
+    return bytes(byte.astype(np.uint8).tobytes())
+
+
+def _ulaw_decode(data: bytes) -> npt.NDArray[np.int32]:
+    u = ~np.frombuffer(data, dtype=np.uint8).astype(np.int32) & 0xFF
+    exponent = (u >> 4) & 0x07
+    mantissa = u & 0x0F
+    magnitude = (((mantissa << 3) + _ULAW_BIAS) << exponent) - _ULAW_BIAS
+    result: npt.NDArray[np.int32] = np.where(u & 0x80, -magnitude, magnitude)
+    return result
+
+
+def _alaw_encode(samples: npt.NDArray[np.int16]) -> bytes:
+    x = samples.astype(np.int32) >> 3  # A-law works on 13-bit magnitudes
+    sign = np.where(x >= 0, 0x80, 0x00)
+    magnitude = np.minimum(np.where(x >= 0, x, -x - 1), 0x0FFF)
+    exponent = np.where(
+        magnitude < 32, 0, np.floor(np.log2(np.maximum(magnitude, 1))).astype(np.int32) - 4
+    )
+    mantissa = np.where(exponent == 0, magnitude >> 1, magnitude >> exponent) & 0x0F
+    byte = (sign | (exponent << 4) | mantissa) ^ 0x55
+    return bytes(byte.astype(np.uint8).tobytes())
+
+
+def _alaw_decode(data: bytes) -> npt.NDArray[np.int32]:
+    a = np.frombuffer(data, dtype=np.uint8).astype(np.int32) ^ 0x55
+    exponent = (a >> 4) & 0x07
+    mantissa = a & 0x0F
+    magnitude = np.where(
+        exponent == 0,
+        (mantissa << 4) + 8,
+        ((mantissa << 4) + 0x108) << np.maximum(exponent - 1, 0),
+    )
+    result: npt.NDArray[np.int32] = np.where(a & 0x80, magnitude, -magnitude)
+    return result
+
+
+def encode_from_int16(samples: npt.NDArray[np.int16], encoding: Encoding) -> bytes:
+    """Encode int16 samples into wire bytes of ``encoding``."""
+    if encoding == "pcm16":
+        return bytes(samples.astype("<i2").tobytes())
+    if encoding == "ulaw":
+        return _ulaw_encode(samples)
+    return _alaw_encode(samples)
+
+
+def decode_to_float(data: bytes, encoding: Encoding) -> npt.NDArray[np.float64]:
+    """Decode wire bytes to float samples in [-1, 1].
+
+    Raises:
+        ValueError: PCM16 data with an odd number of bytes.
+    """
+    if encoding == "pcm16":
+        if len(data) % 2:
+            raise ValueError("PCM16 data must have an even number of bytes")
+        return np.frombuffer(data, dtype="<i2").astype(np.float64) / 32768.0
+    decoded = _ulaw_decode(data) if encoding == "ulaw" else _alaw_decode(data)
+    return decoded.astype(np.float64) / 32768.0

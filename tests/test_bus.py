@@ -1,0 +1,118 @@
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from voxengine.bus import ANY, EventBus
+from voxengine.errors import InvalidState
+from voxengine.events import (
+    AudioDelta,
+    BaseEvent,
+    ResponseDone,
+    ResponseStatus,
+    SessionClosed,
+    TextDelta,
+)
+
+
+def text(delta: str) -> TextDelta:
+    return TextDelta(response_id="r", item_id="i", delta=delta)
+
+
+DONE = ResponseDone(response_id="r", status=ResponseStatus.COMPLETED)
+
+
+async def test_handlers_by_class_wildcard_priority_and_order() -> None:
+    bus = EventBus()
+    calls: list[str] = []
+    bus.on(TextDelta, lambda e: calls.append(f"text:{e.delta}"))
+    bus.on(ANY, lambda e: calls.append(f"any:{e.type}"), priority=-5)
+    bus.on(TextDelta, lambda e: calls.append("first"), priority=10)
+
+    async def slow(e: BaseEvent) -> None:
+        await asyncio.sleep(0.01)
+        calls.append("async")
+
+    bus.on(TextDelta, slow)
+    await bus.emit(text("a"))
+    await bus.emit(DONE)
+    assert calls == ["first", "text:a", "async", "any:response.text.delta", "any:response.done"]
+
+
+async def test_once_off_and_filter() -> None:
+    bus = EventBus()
+    seen: list[str] = []
+    bus.once(TextDelta, lambda e: seen.append("once:" + e.delta))
+    sub = bus.on(
+        TextDelta, lambda e: seen.append("f:" + e.delta), filter=lambda e: e.delta != "skip"
+    )
+
+    def plain(e: TextDelta) -> None:
+        seen.append("plain")
+
+    bus.on(TextDelta, plain)
+    await bus.emit(text("a"))
+    await bus.emit(text("skip"))
+    assert bus.off(sub) == 1
+    assert bus.off(plain) == 1
+    await bus.emit(text("b"))
+    assert seen == ["once:a", "f:a", "plain", "plain"]
+
+
+async def test_failing_handler_is_counted_and_others_still_run() -> None:
+    bus = EventBus()
+    seen: list[str] = []
+
+    def boom(e: BaseEvent) -> None:
+        raise RuntimeError("handler bug")
+
+    bus.on(TextDelta, boom)
+    bus.on(TextDelta, lambda e: seen.append(e.delta))
+    await bus.emit(text("x"))
+    assert seen == ["x"]
+    assert bus.handler_errors == 1
+
+
+def test_subscribing_to_a_non_event_is_a_type_error() -> None:
+    bus = EventBus()
+    with pytest.raises(TypeError):
+        bus.on("text.delta", print)  # type: ignore[arg-type]
+    with pytest.raises(TypeError):
+        bus.on(TextDelta, "not callable")  # type: ignore[arg-type]
+
+
+async def test_stream_history_and_wait_for() -> None:
+    bus = EventBus(history_size=2)
+    received: list[BaseEvent] = []
+
+    async def consume() -> None:
+        async for event in bus.stream(TextDelta):
+            received.append(event)
+
+    task = asyncio.create_task(consume())
+    await asyncio.sleep(0)
+    waiter = asyncio.create_task(bus.wait_for(ResponseDone, timeout=1))
+    await asyncio.sleep(0)
+    await bus.emit(text("a"))
+    await bus.emit(AudioDelta(response_id="r", item_id="i", audio=b"\x00\x00"))
+    await bus.emit(DONE)
+    assert await waiter == DONE
+    await bus.emit(SessionClosed(code=1000, reason=""))
+    await asyncio.wait_for(task, 1)
+    assert received == [text("a")]
+    assert [type(e) for e in bus.history] == [ResponseDone, SessionClosed]
+    with pytest.raises(InvalidState):
+        async for _ in bus.stream():
+            pass
+
+
+async def test_wait_for_times_out_and_fails_on_close() -> None:
+    bus = EventBus()
+    with pytest.raises(TimeoutError):
+        await bus.wait_for(ResponseDone, timeout=0.01)
+    waiter = asyncio.create_task(bus.wait_for(ResponseDone, timeout=1))
+    await asyncio.sleep(0)
+    await bus.emit(SessionClosed(code=None))
+    with pytest.raises(InvalidState, match="closed"):
+        await waiter
