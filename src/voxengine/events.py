@@ -24,6 +24,7 @@ __all__ = [
     "Event",
     "InputCleared",
     "InputCommitted",
+    "InputTimeout",
     "Interrupted",
     "ItemAdded",
     "ItemDeleted",
@@ -49,6 +50,7 @@ __all__ = [
     "TranscriptDelta",
     "TranscriptDone",
     "TranscriptFailed",
+    "TranscriptSegment",
     "UnknownEvent",
     "Usage",
 ]
@@ -201,6 +203,16 @@ class InputCommitted(BaseEvent):
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class InputTimeout(BaseEvent):
+    """The user stayed silent past the idle timeout; the provider committed an empty turn."""
+
+    type: ClassVar[str] = "input.timeout"
+    item_id: str
+    audio_start: float = 0.0
+    audio_end: float = 0.0
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class InputCleared(BaseEvent):
     """The provider discarded the buffered user audio."""
 
@@ -312,6 +324,19 @@ class TranscriptDone(BaseEvent):
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class TranscriptSegment(BaseEvent):
+    """A diarized piece of the user's transcript: ``speaker`` said ``text`` (times in s)."""
+
+    type: ClassVar[str] = "transcript.segment"
+    item_id: str
+    segment_id: str
+    text: str
+    speaker: str
+    start: float
+    end: float
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class TranscriptFailed(BaseEvent):
     """Transcription of the user's audio in ``item_id`` failed."""
 
@@ -404,6 +429,7 @@ Event: TypeAlias = (
     | SpeechStopped
     | InputCommitted
     | InputCleared
+    | InputTimeout
     | ItemAdded
     | ItemDone
     | ItemTruncated
@@ -416,6 +442,7 @@ Event: TypeAlias = (
     | TranscriptDelta
     | TranscriptDone
     | TranscriptFailed
+    | TranscriptSegment
     | ToolCallDelta
     | ToolCall
     | ResponseDone

@@ -47,6 +47,7 @@ from voxengine.events import (
     AudioDone,
     InputCleared,
     InputCommitted,
+    InputTimeout,
     ItemAdded,
     ItemDeleted,
     ItemDone,
@@ -70,6 +71,7 @@ from voxengine.events import (
     TranscriptDelta,
     TranscriptDone,
     TranscriptFailed,
+    TranscriptSegment,
     UnknownEvent,
     Usage,
 )
@@ -415,6 +417,21 @@ def test_barge_in_cancellation_and_truncation() -> None:
         ItemTruncated(item_id="item_A5", audio_end=1.52),
         ItemDeleted(item_id="item_A5"),
         InputCleared(),
+    ]
+
+
+def test_idle_timeout_and_diarized_segments() -> None:
+    events = feed(
+        opened(),
+        '{"type":"input_audio_buffer.timeout_triggered","event_id":"e","item_id":"item_T1","audio_start_ms":5000,"audio_end_ms":11000}',
+        '{"type":"conversation.item.input_audio_transcription.segment","event_id":"e","item_id":"item_U4","content_index":0,"id":"seg_1","text":"hello","speaker":"A","start":0.5,"end":1.25}',
+        '{"type":"output_audio_buffer.started","event_id":"e","response_id":"resp_1"}',
+    )
+    assert events == [
+        InputTimeout(item_id="item_T1", audio_start=5.0, audio_end=11.0),
+        TranscriptSegment(
+            item_id="item_U4", segment_id="seg_1", text="hello", speaker="A", start=0.5, end=1.25
+        ),
     ]
 
 

@@ -21,6 +21,7 @@ from voxengine.events import (
     Event,
     InputCleared,
     InputCommitted,
+    InputTimeout,
     ItemAdded,
     ItemDeleted,
     ItemDone,
@@ -42,6 +43,7 @@ from voxengine.events import (
     TranscriptDelta,
     TranscriptDone,
     TranscriptFailed,
+    TranscriptSegment,
     Usage,
 )
 
@@ -143,6 +145,33 @@ def _committed(msg: Json) -> list[Event]:
     return [
         InputCommitted(
             item_id=_str(msg, "item_id"), previous_item_id=_opt_str(msg, "previous_item_id")
+        )
+    ]
+
+
+def _timeout(msg: Json) -> list[Event]:
+    return [
+        InputTimeout(
+            item_id=_str(msg, "item_id"),
+            audio_start=_ms(msg, "audio_start_ms"),
+            audio_end=_ms(msg, "audio_end_ms"),
+        )
+    ]
+
+
+def _segment(msg: Json) -> list[Event]:
+    def seconds(key: str) -> float:
+        value = msg.get(key)
+        return float(value) if isinstance(value, int | float) else 0.0
+
+    return [
+        TranscriptSegment(
+            item_id=_str(msg, "item_id"),
+            segment_id=_str(msg, "id"),
+            text=_str(msg, "text"),
+            speaker=_str(msg, "speaker"),
+            start=seconds("start"),
+            end=seconds("end"),
         )
     ]
 
@@ -352,6 +381,8 @@ DECODERS: dict[str, Decoder] = {
     "input_audio_buffer.speech_stopped": _speech_stopped,
     "input_audio_buffer.committed": _committed,
     "input_audio_buffer.cleared": _cleared,
+    "input_audio_buffer.timeout_triggered": _timeout,
+    "conversation.item.input_audio_transcription.segment": _segment,
     "conversation.item.added": _item_added,
     "conversation.item.done": _item_done,
     "conversation.item.retrieved": _item_done,
@@ -376,6 +407,10 @@ DECODERS: dict[str, Decoder] = {
     "response.content_part.added": _ignored,
     "response.content_part.done": _ignored,
     "conversation.created": _ignored,
+    # WebRTC/SIP-only playback-buffer notices (§6): nothing to do on a WebSocket.
+    "output_audio_buffer.started": _ignored,
+    "output_audio_buffer.stopped": _ignored,
+    "output_audio_buffer.cleared": _ignored,
     # beta names
     "conversation.item.created": _item_created_beta,
     "response.text.delta": _text_delta,
