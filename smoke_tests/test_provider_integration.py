@@ -30,7 +30,7 @@ async def test_engine_modes_on_openai_over_websockets(mode: str) -> None:
                 provider="openai",
                 mode=mode,
                 base_url=server.url,
-                voice="nova",  # type: ignore[arg-type]
+                voice="coral",  # type: ignore[arg-type]
             )
         )
         engine.on_audio_response = audio.extend
@@ -38,4 +38,4 @@ async def test_engine_modes_on_openai_over_websockets(mode: str) -> None:
             await engine.send_text("Hello!")
             await engine.events.wait_for(ResponseDone, timeout=5)
         assert len(audio) > 0
-        assert server.connections[0].session["audio"]["output"]["voice"] == "nova"
+        assert server.connections[0].session["audio"]["output"]["voice"] == "coral"

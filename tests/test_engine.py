@@ -59,7 +59,7 @@ def engine_for(handle: FakeOpenAIServerHandle, mode: str, **kwargs: Any) -> Voic
 async def test_every_mode_holds_a_text_conversation(
     fake_openai: FakeOpenAIServerHandle, mode: str, strategy: type
 ) -> None:
-    engine = engine_for(fake_openai, mode, voice="nova", instructions="Be brief.")
+    engine = engine_for(fake_openai, mode, voice="coral", instructions="Be brief.")
     text: list[str] = []
     audio = bytearray()
     done: list[ResponseDone] = []
@@ -77,7 +77,7 @@ async def test_every_mode_holds_a_text_conversation(
     assert len(audio) % 2 == 0
     assert [d.status for d in done] == [ResponseStatus.COMPLETED] * 2
     server = fake_openai.connections[0]
-    assert server.session["audio"]["output"]["voice"] == "nova"
+    assert server.session["audio"]["output"]["voice"] == "coral"
     assert_valid_client_events(server.received)
     if mode == "fast":
         assert engine.history == []

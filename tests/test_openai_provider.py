@@ -408,3 +408,12 @@ def test_azure_needs_endpoint_and_deployment(monkeypatch: pytest.MonkeyPatch) ->
         AzureOpenAIProvider(AzureOpenAIConfig(api_key=KEY, model="dep"))
     with pytest.raises(ConfigError, match="deployment"):
         AzureOpenAIProvider(AzureOpenAIConfig(api_key=KEY, base_url="https://x.openai.azure.com"))
+
+
+async def test_unknown_voice_is_refused_at_connect(fake_openai: FakeOpenAIServerHandle) -> None:
+    """Like the live service, the fake rejects a voice it does not have (e.g. TTS's "nova")."""
+    provider = provider_for(fake_openai, session=SessionConfig(voice="nova"))
+    with pytest.raises(ProviderError, match="session configuration rejected") as info:
+        await provider.connect()
+    assert info.value.code == "invalid_value"
+    assert len(fake_openai.connections) == 1  # a refused configuration is not retried

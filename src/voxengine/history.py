@@ -8,7 +8,7 @@ same history.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import final
 
 from voxengine.events import (
@@ -111,15 +111,7 @@ class ConversationHistory:
             case ItemTruncated(item_id=item_id, audio_end=audio_end):
                 old = self._entries.get(item_id)
                 if old is not None:
-                    self._entries[item_id] = HistoryEntry(
-                        item_id=old.item_id,
-                        role=old.role,
-                        text=old.text,
-                        kind=old.kind,
-                        call_id=old.call_id,
-                        name=old.name,
-                        truncated_at=audio_end,
-                    )
+                    self._entries[item_id] = replace(old, truncated_at=audio_end)
             case ItemDeleted(item_id=item_id):
                 self._entries.pop(item_id, None)
             case _:

@@ -445,7 +445,20 @@ _GA_FORMAT: Final = Tagged(
         "audio/pcma": obj(type=enum("audio/pcma")),
     },
 )
-_GA_VOICE: Final = one_of(Str(), obj(("id",), id=Str()))
+# §4: built-in voices by name, custom voices as {"id": "voice_..."}.
+GA_VOICES: Final = (
+    "alloy",
+    "ash",
+    "ballad",
+    "coral",
+    "echo",
+    "sage",
+    "shimmer",
+    "verse",
+    "marin",
+    "cedar",
+)
+_GA_VOICE: Final = one_of(Enum(GA_VOICES), obj(("id",), id=Str()))
 _GA_TRANSCRIPTION: Final = Nullable(
     obj(
         model=Str(),
