@@ -20,6 +20,7 @@ __all__ = [
     "CreateResponse",
     "DeleteItem",
     "SendAudio",
+    "SendAudioMessage",
     "SendText",
     "SendToolResult",
     "TruncateItem",
@@ -46,10 +47,26 @@ class ClearAudio:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class SendText:
-    """Add a text message to the conversation (does not by itself ask for a reply)."""
+    """Add a text message to the conversation (does not by itself ask for a reply).
+
+    ``item_id`` names the new item (so it can be deleted later); ``None`` lets the
+    provider choose.
+    """
 
     text: str
     role: Role = Role.USER
+    item_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SendAudioMessage:
+    """Add a whole recorded user utterance as one message, bypassing the input buffer.
+
+    Unlike :class:`SendAudio`, this never interacts with voice activity detection.
+    """
+
+    audio: bytes = field(repr=False)
+    item_id: str | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -103,6 +120,7 @@ Command: TypeAlias = (
     | CommitAudio
     | ClearAudio
     | SendText
+    | SendAudioMessage
     | SendToolResult
     | CreateResponse
     | CancelResponse

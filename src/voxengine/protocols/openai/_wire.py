@@ -19,6 +19,7 @@ from voxengine.commands import (
     CreateResponse,
     DeleteItem,
     SendAudio,
+    SendAudioMessage,
     SendText,
     SendToolResult,
     TruncateItem,
@@ -152,6 +153,10 @@ def _encode_session_beta(config: SessionConfig) -> Json:
     return session
 
 
+def _with_id(item: Json, item_id: str | None) -> Json:
+    return {"id": item_id, **item} if item_id is not None else item
+
+
 def _text_item(text: str, role: Role, dialect: Dialect) -> Json:
     # §7: user/system text is input_text; assistant text is output_text (beta: text).
     if role is Role.ASSISTANT:
@@ -174,8 +179,14 @@ def encode_command(command: Command, dialect: Dialect, event_id: str | None) -> 
             msg = {"type": "input_audio_buffer.commit"}
         case ClearAudio():
             msg = {"type": "input_audio_buffer.clear"}
-        case SendText(text=text, role=role):
-            msg = {"type": "conversation.item.create", "item": _text_item(text, role, dialect)}
+        case SendText(text=text, role=role, item_id=item_id):
+            item = _with_id(_text_item(text, role, dialect), item_id)
+            msg = {"type": "conversation.item.create", "item": item}
+        case SendAudioMessage(audio=audio, item_id=item_id):
+            # §7: a user message may carry its audio inline as an input_audio part.
+            part = {"type": "input_audio", "audio": b64encode_pcm16(audio)}
+            item = _with_id({"type": "message", "role": "user", "content": [part]}, item_id)
+            msg = {"type": "conversation.item.create", "item": item}
         case SendToolResult(call_id=call_id, output=output):
             msg = {
                 "type": "conversation.item.create",
