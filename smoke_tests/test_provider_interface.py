@@ -111,7 +111,9 @@ class EchoProvider(BaseProvider):
             raise InvalidState("not connected")
         self._events.append(ResponseDone(response_id=text, status=ResponseStatus.COMPLETED))
 
-    async def create_response(self, *, instructions: str | None = None) -> None:
+    async def create_response(
+        self, *, instructions: str | None = None, modalities: object = None
+    ) -> None:
         pass
 
     async def cancel_response(self) -> None:

@@ -83,7 +83,8 @@ class ContextScheduler:
     """Pending and delivered context entries. Pure: the caller does the I/O."""
 
     def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
-        self._clock = clock
+        #: The clock the scheduler measures TTLs with (seconds).
+        self.clock = clock
         self._ids = itertools.count(1)
         self._pending: list[ContextEntry] = []
         self._active: list[ContextEntry] = []
@@ -114,7 +115,7 @@ class ContextScheduler:
             timing=timing,
             method=method,
             priority=priority,
-            created_at=self._clock(),
+            created_at=self.clock(),
             ttl=ttl,
         )
         self._pending.append(entry)
@@ -126,7 +127,7 @@ class ContextScheduler:
         Entries whose TTL already passed are dropped (see :attr:`dropped`), not returned.
         The returned entries count as delivered from now on.
         """
-        now = self._clock()
+        now = self.clock()
         ready = [e for e in self._pending if e.timing in timings]
         if not ready:
             return []
@@ -143,7 +144,7 @@ class ContextScheduler:
 
     def expire(self) -> list[ContextEntry]:
         """Remove and return delivered entries whose TTL has passed; drop stale pending ones."""
-        now = self._clock()
+        now = self.clock()
         gone = [e for e in self._active if e.expired(now)]
         self._active = [e for e in self._active if not e.expired(now)]
         stale = [e for e in self._pending if e.expired(now)]

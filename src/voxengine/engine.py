@@ -1,22 +1,31 @@
-"""The application facade: :class:`VoiceEngine` and :class:`VoiceEngineConfig`.
+"""The application facade: :class:`VoiceEngine`.
 
-``VoiceEngine`` owns one provider and one :class:`~voxengine.bus.EventBus`; its mode
-(``fast``, ``provider``, ``big``) picks the bookkeeping between them (see
-:mod:`voxengine.strategies`). All modes talk to providers through the same calls.
+``VoiceEngine`` owns one provider, one :class:`~voxengine.bus.EventBus`, and the
+collaborators that make a voice application: the audio path with local VAD, playback
+and barge-in (:class:`~voxengine.voice_io.VoiceIO`), tool execution
+(:class:`~voxengine.tool_runner.ToolRunner`), context injection
+(:class:`~voxengine.injector.ContextInjector`). Its mode (``fast``, ``provider``,
+``big``) picks the bookkeeping between socket and handlers
+(:mod:`voxengine.strategies`); every mode talks to providers through the same calls.
 """
 
 from __future__ import annotations
 
+import asyncio
 import inspect
-import json
 import logging
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from pathlib import Path
 from types import TracebackType
-from typing import Any, Literal, Self
+from typing import Any, Self
 
+from voxengine.audio.format import AudioFormat
+from voxengine.audio.resample import convert
+from voxengine.audio.wav import read_wav
 from voxengine.bus import EventBus
-from voxengine.config import Modality, SessionConfig, ToolSpec, TurnDetection, TurnDetectionConfig
+from voxengine.config import Modality, SessionConfig
+from voxengine.context import ContextEntry, ContextMethod, ContextTiming
+from voxengine.engine_config import VoiceEngineConfig
 from voxengine.errors import ConfigError, InvalidState
 from voxengine.events import (
     AudioDelta,
@@ -24,98 +33,36 @@ from voxengine.events import (
     Interrupted,
     ProviderErrorEvent,
     ResponseDone,
+    ResponseStarted,
     ResponseStatus,
     Role,
+    SpeechStarted,
+    SpeechStopped,
     TextDelta,
     ToolCall,
     TranscriptDelta,
     Usage,
 )
 from voxengine.history import HistoryEntry
+from voxengine.injector import ContextInjector
 from voxengine.metrics import MetricsSnapshot
+from voxengine.pricing import DEFAULT_PRICES, Cost
 from voxengine.providers.base import BaseProvider, Capability
 from voxengine.providers.registry import get_provider
 from voxengine.strategies import STRATEGIES, BaseStrategy
+from voxengine.tool_runner import ManualHandler, ToolRunner
+from voxengine.tools import Tool, ToolRegistry
+from voxengine.voice_io import VoiceIO
 
 __all__ = ["VoiceEngine", "VoiceEngineConfig"]
 
 logger = logging.getLogger("voxengine.engine")
 
-Mode = Literal["fast", "big", "provider"]
-_TURN_DETECTION = {m.value: m for m in TurnDetection}
-_MODALITIES = {"audio": (Modality.AUDIO,), "text": (Modality.TEXT,)}
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class VoiceEngineConfig:
-    """Everything :class:`VoiceEngine` needs; validated at construction.
-
-    Attributes:
-        api_key: provider key (else the provider's environment variable); never in repr.
-        provider: registry name (``"openai"``, ``"azure"``, ``"mock"``, ...).
-        mode: ``"fast"``, ``"big"`` or ``"provider"``.
-        model: provider model (Azure: deployment name).
-        base_url: endpoint override (proxy, Azure resource, local fake server).
-        voice, instructions, temperature, max_output_tokens: session settings.
-        output_modality: ``"audio"`` (with transcript) or ``"text"``.
-        turn_detection: ``"server_vad"``, ``"semantic_vad"``, ``"manual"`` (or
-            ``"local_vad"``, which turns the provider's VAD off).
-        input_transcription_model: transcribe the user's audio with this model.
-        tools: functions the model may call.
-        connect_timeout: seconds for connection and handshake.
-        retry_count: connection retries on transport failures.
-    """
-
-    api_key: str | None = field(default=None, repr=False)
-    provider: str = "openai"
-    mode: Mode = "provider"
-    model: str | None = None
-    base_url: str | None = None
-    voice: str | None = None
-    instructions: str | None = None
-    temperature: float | None = None
-    max_output_tokens: int | None = None
-    output_modality: Literal["audio", "text"] | None = None
-    turn_detection: str | None = None
-    input_transcription_model: str | None = None
-    tools: tuple[ToolSpec, ...] = ()
-    connect_timeout: float = 10.0
-    retry_count: int = 3
-
-    def __post_init__(self) -> None:
-        if self.mode not in STRATEGIES:
-            raise ConfigError(f"mode must be one of {sorted(STRATEGIES)}, got {self.mode!r}")
-        if self.output_modality is not None and self.output_modality not in _MODALITIES:
-            raise ConfigError("output_modality must be 'audio' or 'text'")
-        if self.turn_detection is not None and self.turn_detection not in _TURN_DETECTION:
-            raise ConfigError(
-                f"turn_detection must be one of {sorted(_TURN_DETECTION)}, "
-                f"got {self.turn_detection!r}"
-            )
-        if self.retry_count < 0:
-            raise ConfigError("retry_count must be >= 0")
-        get_provider(self.provider)  # unknown names fail here, listing the known ones
-        self.session_config()  # validates the session settings
-
-    def session_config(self) -> SessionConfig:
-        """The :class:`SessionConfig` these settings describe."""
-        td = None
-        if self.turn_detection is not None:
-            td = TurnDetectionConfig(mode=_TURN_DETECTION[self.turn_detection])
-        return SessionConfig(
-            instructions=self.instructions,
-            voice=self.voice,
-            modalities=_MODALITIES[self.output_modality] if self.output_modality else None,
-            turn_detection=td,
-            input_transcription_model=self.input_transcription_model,
-            tools=self.tools or None,
-            max_output_tokens=self.max_output_tokens,
-            temperature=self.temperature,
-        )
-
-
 TextCallback = Callable[[str], Awaitable[object] | object]
 AudioCallback = Callable[[bytes], Awaitable[object] | object]
+
+#: Priority of the engine's own handlers: before application handlers.
+_INTERNAL = 1000
 
 
 class VoiceEngine:
@@ -125,17 +72,17 @@ class VoiceEngine:
 
         engine = VoiceEngine(VoiceEngineConfig(provider="openai", mode="provider"))
         engine.on_text_response = print
-        await engine.connect()
-        await engine.send_text("Hello!")
-        await engine.events.wait_for(ResponseDone, timeout=30)
-        await engine.disconnect()
+        async with engine:
+            await engine.send_text("Hello!")
+            await engine.events.wait_for(ResponseDone, timeout=30)
 
     Legacy callbacks (attributes, ``None`` to disable): ``on_text_response(text)`` for
     each text or assistant-transcript fragment, ``on_audio_response(pcm16)`` for each
-    audio chunk, ``on_response_done(event)``, ``on_error(event)`` for recoverable
-    provider errors, ``on_function_call(event)`` — if it returns a value other than
-    ``None``, the engine sends it (``str`` as is, else JSON) as the tool result and asks
-    for the follow-up response.
+    audio chunk (provider output rate), ``on_response_done(event)``, ``on_error(event)``
+    for recoverable provider errors, ``on_function_call(event)`` for calls no
+    registered tool handles — its return value (``str`` as is, else JSON) is sent as
+    the tool output; ``None`` means the application answers with
+    :meth:`send_tool_result` itself.
 
     Raises:
         ConfigError: at construction, for an invalid config, an unknown provider, a
@@ -144,17 +91,32 @@ class VoiceEngine:
 
     def __init__(self, config: VoiceEngineConfig, *, provider: BaseProvider | None = None):
         self.config = config
+        self.tools = ToolRegistry()
+        for entry in config.tools:
+            if isinstance(entry, Tool) or (callable(entry) and not isinstance(entry, type)):
+                self.tools.add(entry)
         self.provider: BaseProvider = provider or self._build_provider(config)
         self.events = EventBus()
+        self.voice = VoiceIO(
+            self.provider, config, self.events.emit, self._mark_request, self._record_audio_in
+        )
         self._strategy: BaseStrategy | None = None
+        self._injector: ContextInjector | None = None
+        self._tool_runner: ToolRunner | None = None
         self.on_text_response: TextCallback | None = None
         self.on_audio_response: AudioCallback | None = None
         self.on_response_done: Callable[[ResponseDone], Any] | None = None
         self.on_error: Callable[[ProviderErrorEvent], Any] | None = None
-        self.on_function_call: Callable[[ToolCall], Any] | None = None
-        self._tool_outputs: dict[str, list[tuple[str, str]]] = {}
+        self.on_function_call: ManualHandler | None = None
         self.events.on((TextDelta, TranscriptDelta, AudioDelta), self._legacy_stream, priority=-1)
-        self.events.on((ResponseDone, ProviderErrorEvent, ToolCall), self._legacy_done, priority=-1)
+        self.events.on((ResponseDone, ProviderErrorEvent), self._legacy_done, priority=-1)
+        self.events.on(ToolCall, self._on_tool_call, priority=_INTERNAL)
+        self.events.on(ResponseDone, self._on_response_done, priority=_INTERNAL)
+        self.events.on(
+            (SpeechStarted, SpeechStopped, ResponseStarted, ResponseDone),
+            self._observe_context,
+            priority=_INTERNAL,
+        )
 
     def __repr__(self) -> str:
         return (
@@ -166,10 +128,23 @@ class VoiceEngine:
     def _build_provider(config: VoiceEngineConfig) -> BaseProvider:
         cls = get_provider(config.provider)
         session = config.session_config()
-        if session.temperature is not None and Capability.TEMPERATURE not in cls.capabilities:
-            raise ConfigError(f"provider {config.provider!r} has no temperature setting")
-        if session.tools and Capability.FUNCTION_CALLING not in cls.capabilities:
-            raise ConfigError(f"provider {config.provider!r} does not support function calling")
+        audio_in = Capability.AUDIO_INPUT in cls.capabilities  # turn settings need audio
+        needs = {
+            Capability.TEMPERATURE: session.temperature is not None,
+            Capability.FUNCTION_CALLING: bool(session.tools),
+            Capability.INPUT_TRANSCRIPTION: session.input_transcription_model is not None,
+            Capability.SEMANTIC_VAD: audio_in
+            and config.vad_enabled
+            and config.vad_type == "semantic",
+            Capability.SERVER_VAD: audio_in and config.vad_enabled and config.vad_type == "server",
+            Capability.MANUAL_TURNS: audio_in
+            and (not config.vad_enabled or config.vad_type == "client"),
+        }
+        for capability, needed in needs.items():
+            if needed and capability not in cls.capabilities:
+                raise ConfigError(
+                    f"provider {config.provider!r} does not support {capability.value}"
+                )
         provider_config = cls.config_type(
             api_key=config.api_key,
             model=config.model,
@@ -191,19 +166,37 @@ class VoiceEngine:
         """The engine mode."""
         return self.config.mode
 
-    async def connect(self) -> None:
-        """Open the provider session and start delivering events.
+    async def connect(self, retry_count: int | None = None) -> None:
+        """Open the provider session, start the audio devices and deliver events.
+
+        Args:
+            retry_count: connection retries on transport failures (default: the config's).
 
         Raises:
             ConnectFailed, AuthenticationFailed, ProviderError: as the provider reports.
         """
-        await self.provider.connect(retry_count=self.config.retry_count)
+        if self.is_connected:
+            raise InvalidState("already connected")
+        retries = self.config.retry_count if retry_count is None else retry_count
+        await self.provider.connect(retry_count=retries)
         self.events.reopen()
-        self._strategy = STRATEGIES[self.config.mode](self.provider, self.events)
+        self._injector = ContextInjector(self.provider, self.config.instructions or "")
+        self._tool_runner = ToolRunner(
+            self.tools, self.provider, lambda: self.on_function_call, self._mark_request
+        )
+        self._strategy = STRATEGIES[self.config.mode](
+            self.provider, self.events, extra_observers=[self.voice.observe]
+        )
         self._strategy.start()
+        await self.voice.open()
 
     async def disconnect(self) -> None:
-        """Close the session and wait until its last events were delivered. Idempotent."""
+        """Stop the devices, close the session and deliver its last events. Idempotent."""
+        await self.voice.close()
+        if self._tool_runner is not None:
+            await self._tool_runner.aclose()
+        if self._injector is not None:
+            await self._injector.aclose()
         await self.provider.disconnect()
         if self._strategy is not None:
             await self._strategy.wait_closed()
@@ -227,44 +220,224 @@ class VoiceEngine:
             raise InvalidState("not connected; call connect() first")
         return self._strategy
 
-    # -- conversation ---------------------------------------------------------------
-
-    async def send_text(self, text: str, *, respond: bool = True) -> None:
-        """Send a user message and (by default) ask for a response."""
-        if respond and self._strategy is not None:
+    def _mark_request(self) -> None:
+        if self._strategy is not None:
             self._strategy.metrics.mark_request()
-        await self.provider.send_text(text, respond=respond)
 
-    async def send_audio(self, audio: bytes, *, sample_rate: int | None = None) -> None:
-        """Stream user audio (PCM16 mono at the provider's input rate)."""
-        await self.provider.send_audio(audio, sample_rate=sample_rate)
+    def _record_audio_in(self, seconds: float) -> None:
+        if self._strategy is not None:
+            self._strategy.metrics.record_audio_in(seconds)
+
+    # -- audio ------------------------------------------------------------------------
+
+    async def start_listening(self) -> None:
+        """Stream the input device (microphone or file) to the provider.
+
+        Raises:
+            ConfigError: no ``audio_backend`` is configured. AudioError: device failure.
+        """
+        if not self.is_connected:
+            raise InvalidState("not connected; call connect() first")
+        await self.voice.start_listening()
+
+    async def stop_listening(self) -> None:
+        """Stop streaming the input device."""
+        await self.voice.stop_listening()
+
+    async def send_audio(
+        self, audio: bytes, *, sample_rate: int | None = None, channels: int = 1
+    ) -> None:
+        """Stream user audio. It is converted to the provider's format (resampled and
+        downmixed) when ``sample_rate``/``channels`` differ, and goes through local VAD
+        when ``vad_type="client"``.
+
+        Raises:
+            AudioError: not PCM16 bytes, or not whole frames of the declared format.
+        """
+        await self.voice.send_audio(audio, sample_rate=sample_rate, channels=channels)
 
     async def commit_audio(self, *, respond: bool = True) -> None:
         """End a manual audio turn and (by default) ask for a response."""
+        if self._injector is not None:
+            await self._injector.before_user_turn()
         await self.provider.commit_audio()
         if respond:
             await self.create_response()
 
-    async def create_response(self, *, instructions: str | None = None) -> None:
-        """Ask the model to respond now."""
-        if self._strategy is not None:
-            self._strategy.metrics.mark_request()
-        await self.provider.create_response(instructions=instructions)
+    async def send_recorded_audio(
+        self,
+        audio: bytes,
+        *,
+        sample_rate: int | None = None,
+        channels: int = 1,
+        auto_respond: bool = True,
+    ) -> None:
+        """Send a whole recorded utterance as one user message (independent of VAD).
+
+        Raises:
+            AudioError: empty or malformed audio.
+        """
+        fmt = AudioFormat(
+            sample_rate=sample_rate or self.provider.input_format.sample_rate, channels=channels
+        )
+        pcm = convert(audio, fmt, self.provider.input_format)
+        if self._injector is not None:
+            await self._injector.before_user_turn()
+        await self.provider.send_audio_message(pcm)
+        self._record_audio_in(self.provider.input_format.duration(len(pcm)))
+        if auto_respond:
+            await self.create_response()
 
     async def interrupt(self, played: float | None = None) -> Interrupted:
-        """Stop the assistant: cancel its response, truncate at ``played`` seconds heard."""
-        return await self.provider.interrupt(played)
+        """Stop the assistant now: stop playback, cancel the response, truncate the item.
+
+        With an output device the truncation point is what it actually played; without
+        one, pass ``played`` (seconds of the current assistant item the user heard).
+        """
+        return await self.voice.interrupt(played)
+
+    # -- conversation ---------------------------------------------------------------
+
+    async def send_text(self, text: str, *, respond: bool = True) -> None:
+        """Send a user message and (by default) ask for a response."""
+        if self._injector is not None:
+            await self._injector.before_user_turn()
+        if respond:
+            self._mark_request()
+        await self.provider.send_text(text, respond=respond)
+
+    async def create_response(self, *, instructions: str | None = None) -> None:
+        """Ask the model to respond now."""
+        self._mark_request()
+        await self.provider.create_response(instructions=instructions)
 
     async def send_tool_result(self, call_id: str, output: str, *, respond: bool = True) -> None:
         """Return a function call's output and (by default) ask for the follow-up."""
-        if respond and self._strategy is not None:
-            self._strategy.metrics.mark_request()
+        if respond:
+            self._mark_request()
         await self.provider.send_tool_result(call_id, output, respond=respond)
 
-    async def update_session(self, session: SessionConfig) -> None:
-        """Change session settings mid-session."""
+    async def update_session(self, session: SessionConfig | None = None, **changes: Any) -> None:
+        """Change session settings mid-session: a :class:`SessionConfig`, or its fields
+        as keywords (``await engine.update_session(instructions="...", voice="cedar")``).
+        """
         self.provider.require(Capability.SESSION_UPDATE)
+        if session is None:
+            try:
+                session = SessionConfig(**changes)
+            except TypeError as exc:
+                raise ConfigError(str(exc)) from exc
+        elif changes:
+            raise ConfigError("pass a SessionConfig or keyword changes, not both")
         await self.provider.update_session(session)
+
+    async def inject_context(
+        self,
+        text: str,
+        *,
+        timing: ContextTiming = ContextTiming.NOW,
+        method: ContextMethod = ContextMethod.SYSTEM_MESSAGE,
+        priority: int = 0,
+        ttl: float | None = None,
+    ) -> ContextEntry:
+        """Give the model context without a user turn and without triggering a reply.
+
+        See :mod:`voxengine.context` for timings, methods, priority and TTL.
+        """
+        if self._injector is None:
+            raise InvalidState("not connected; call connect() first")
+        return await self._injector.inject(
+            text, timing=timing, method=method, priority=priority, ttl=ttl
+        )
+
+    async def remove_context(self, context_id: str) -> bool:
+        """Withdraw injected context; returns whether it was known."""
+        if self._injector is None:
+            raise InvalidState("not connected; call connect() first")
+        return await self._injector.withdraw(context_id)
+
+    async def text_2_audio_response(self, text: str, *, timeout: float = 60.0) -> bytes:
+        """Have the assistant speak ``text`` verbatim; returns the audio (provider rate).
+
+        The request is part of the conversation (the spoken text joins the history).
+        """
+        if not text.strip():
+            raise ConfigError("text must be non-empty")
+        instructions = "Say exactly the following text, word for word, and nothing else:\n" + text
+        return await self._collect_response(
+            lambda: self.create_response(instructions=instructions), timeout
+        )
+
+    async def transcribe_audio_file(self, path: str | Path, *, timeout: float = 120.0) -> str:
+        """Transcribe a WAV file with the connected model; returns the transcript text.
+
+        The file's audio is sent as a recorded message and the model is asked, for this
+        response only, to answer with the verbatim transcript as text.
+        """
+        audio, fmt = read_wav(path)
+        pcm = convert(audio, fmt, self.provider.input_format)
+        await self.provider.send_audio_message(pcm)
+        texts: list[str] = []
+
+        def collect(event: Event) -> None:
+            if isinstance(event, TextDelta) or (
+                isinstance(event, TranscriptDelta) and event.role is Role.ASSISTANT
+            ):
+                texts.append(event.delta)
+
+        sub = self.events.on((TextDelta, TranscriptDelta), collect)
+        try:
+            self._mark_request()
+            started = asyncio.ensure_future(self.events.wait_for(ResponseDone, timeout=timeout))
+            await self.provider.create_response(
+                instructions=(
+                    "Transcribe the user's last audio message verbatim. Reply with the "
+                    "transcript only, no comments."
+                ),
+                modalities=(Modality.TEXT,),
+            )
+            done = await started
+        finally:
+            self.events.off(sub)
+        if done.status is not ResponseStatus.COMPLETED:
+            raise InvalidState(f"transcription response ended {done.status.value}")
+        return "".join(texts).strip()
+
+    async def _collect_response(
+        self, request: Callable[[], Awaitable[None]], timeout: float
+    ) -> bytes:
+        audio = bytearray()
+        response_id: list[str] = []
+
+        def on_start(event: Event) -> None:
+            if isinstance(event, ResponseStarted) and not response_id:
+                response_id.append(event.response_id)
+
+        def on_audio(event: Event) -> None:
+            if (
+                isinstance(event, AudioDelta)
+                and response_id
+                and event.response_id == response_id[0]
+            ):
+                audio.extend(event.audio)
+
+        subs = [self.events.on(ResponseStarted, on_start), self.events.on(AudioDelta, on_audio)]
+        try:
+            waiter = asyncio.ensure_future(
+                self.events.wait_for(
+                    ResponseDone,
+                    timeout=timeout,
+                    filter=lambda e: bool(response_id) and e.response_id == response_id[0],
+                )
+            )
+            await request()
+            done = await waiter
+        finally:
+            for sub in subs:
+                self.events.off(sub)
+        if done.status is not ResponseStatus.COMPLETED:
+            raise InvalidState(f"response ended {done.status.value}")
+        return bytes(audio)
 
     # -- state ----------------------------------------------------------------------
 
@@ -281,7 +454,32 @@ class VoiceEngine:
         """Counters and latencies (not collected in ``fast`` mode)."""
         return self.strategy.metrics.snapshot()
 
-    # -- legacy callbacks -----------------------------------------------------------
+    def estimate_cost(self, *, model: str | None = None) -> Cost | None:
+        """The session's cost so far in USD, from the price table (``None``: model unknown).
+
+        ``model`` defaults to the model the provider reported at connect. Prices come
+        from ``VoiceEngineConfig.prices`` (default :data:`voxengine.pricing.DEFAULT_PRICES`,
+        dated); override them there when your contract differs.
+        """
+        metrics = self.strategy.metrics
+        name = model or metrics.model or self.config.model
+        if name is None:
+            return None
+        return metrics.tracker.cost(self.config.prices or DEFAULT_PRICES, name)
+
+    # -- internal handlers ----------------------------------------------------------
+
+    async def _on_tool_call(self, event: ToolCall) -> None:
+        if self._tool_runner is not None:
+            await self._tool_runner.on_tool_call(event)
+
+    async def _on_response_done(self, event: ResponseDone) -> None:
+        if self._tool_runner is not None:
+            await self._tool_runner.on_response_done(event)
+
+    async def _observe_context(self, event: Event) -> None:
+        if self._injector is not None:
+            await self._injector.observe(event)
 
     async def _legacy_stream(self, event: Event) -> None:
         if isinstance(event, AudioDelta):
@@ -293,28 +491,10 @@ class VoiceEngine:
             await _call(self.on_text_response, event.delta)
 
     async def _legacy_done(self, event: Event) -> None:
-        if isinstance(event, ResponseDone):
-            if self.on_response_done is not None:
-                await _call(self.on_response_done, event)
-            await self._send_tool_outputs(event)
+        if isinstance(event, ResponseDone) and self.on_response_done is not None:
+            await _call(self.on_response_done, event)
         elif isinstance(event, ProviderErrorEvent) and self.on_error is not None:
             await _call(self.on_error, event)
-        elif isinstance(event, ToolCall) and self.on_function_call is not None:
-            result = await _call(self.on_function_call, event)
-            if result is not None:
-                output = result if isinstance(result, str) else _to_json(result)
-                self._tool_outputs.setdefault(event.response_id, []).append((event.call_id, output))
-
-    async def _send_tool_outputs(self, done: ResponseDone) -> None:
-        # Outputs go out once the calling response is over: the provider allows one
-        # active response, and parallel calls of one response share one follow-up.
-        outputs = self._tool_outputs.pop(done.response_id, [])
-        if not outputs or not self.is_connected:
-            return
-        for call_id, output in outputs:
-            await self.provider.send_tool_result(call_id, output, respond=False)
-        if done.status is ResponseStatus.COMPLETED:
-            await self.create_response()
 
 
 async def _call(fn: Callable[..., Any], *args: object) -> object:
@@ -322,10 +502,3 @@ async def _call(fn: Callable[..., Any], *args: object) -> object:
     if inspect.isawaitable(result):
         result = await result
     return result
-
-
-def _to_json(value: object) -> str:
-    try:
-        return json.dumps(value)
-    except (TypeError, ValueError):
-        return json.dumps(str(value))

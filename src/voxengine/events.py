@@ -87,7 +87,9 @@ class ResponseStatus(enum.Enum):
 class Usage:
     """Token usage of one response (or a sum of several, via ``+``).
 
-    ``input_cached_tokens`` is a subset of ``input_tokens``.
+    ``input_cached_tokens`` is a subset of ``input_tokens``;
+    ``input_cached_text_tokens``/``input_cached_audio_tokens`` split it by modality when
+    the provider reports the split (both 0 otherwise).
     """
 
     input_tokens: int = 0
@@ -96,6 +98,8 @@ class Usage:
     input_text_tokens: int = 0
     input_audio_tokens: int = 0
     input_cached_tokens: int = 0
+    input_cached_text_tokens: int = 0
+    input_cached_audio_tokens: int = 0
     output_text_tokens: int = 0
     output_audio_tokens: int = 0
 
@@ -107,6 +111,9 @@ class Usage:
             input_text_tokens=self.input_text_tokens + other.input_text_tokens,
             input_audio_tokens=self.input_audio_tokens + other.input_audio_tokens,
             input_cached_tokens=self.input_cached_tokens + other.input_cached_tokens,
+            input_cached_text_tokens=self.input_cached_text_tokens + other.input_cached_text_tokens,
+            input_cached_audio_tokens=self.input_cached_audio_tokens
+            + other.input_cached_audio_tokens,
             output_text_tokens=self.output_text_tokens + other.output_text_tokens,
             output_audio_tokens=self.output_audio_tokens + other.output_audio_tokens,
         )

@@ -160,21 +160,27 @@ class RealtimeSession:
         self._protocol.send(command)
         await self._flush()
 
-    async def interrupt(self, played: float | None = None) -> Interrupted:
-        """Cancel the active response and truncate the assistant audio at ``played`` s.
+    async def interrupt(
+        self, played: float | None = None, *, item_id: str | None = None, cancel: bool = True
+    ) -> Interrupted:
+        """Cancel the active response and truncate assistant audio at ``played`` s.
 
-        ``played`` is how much of the current assistant item the user heard; it is
-        clamped to the audio received. With ``None`` nothing is truncated (the caller
-        does not know what was played). Returns the :class:`Interrupted` event, which
-        is also delivered through :meth:`events`.
+        ``item_id`` is the assistant item being heard (default: the one whose audio
+        arrived last) and ``played`` how much of it the user heard; for the latest item
+        it is clamped to the audio received. With ``played=None`` nothing is truncated
+        (the caller does not know what was played). ``cancel=False`` skips the cancel
+        (the provider already cancelled, e.g. server VAD barge-in). Returns the
+        :class:`Interrupted` event, which is also delivered through :meth:`events`.
         """
         tracker = self.tracker
-        if tracker.active_response_id is not None:
+        if cancel and tracker.active_response_id is not None:
             await self.send(CancelResponse())
-        item_id = tracker.audio_item_id
+        item_id = item_id or tracker.audio_item_id
         heard: float | None = None
         if item_id is not None and played is not None:
-            heard = max(0.0, min(played, tracker.audio_received))
+            heard = max(0.0, played)
+            if item_id == tracker.audio_item_id:
+                heard = min(heard, tracker.audio_received)
             await self.send(TruncateItem(item_id=item_id, audio_end=heard))
         event = Interrupted(item_id=item_id, played=heard)
         self._dispatch(event)

@@ -16,7 +16,7 @@ from __future__ import annotations
 import abc
 import asyncio
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import ClassVar, final
 
 from voxengine.bus import EventBus
@@ -35,17 +35,25 @@ class BaseStrategy(abc.ABC):
 
     mode: ClassVar[str]
 
-    def __init__(self, provider: BaseProvider, bus: EventBus) -> None:
+    def __init__(
+        self,
+        provider: BaseProvider,
+        bus: EventBus,
+        extra_observers: Sequence[Callable[[Event], None]] = (),
+    ) -> None:
         self.provider = provider
         self.bus = bus
         self.history = ConversationHistory()
         self.metrics = SessionMetrics(provider.output_format)
-        self._observers: list[Callable[[Event], None]] = self.observers()
+        self._observers: list[Callable[[Event], None]] = [*self.observers(), *extra_observers]
         self._task: asyncio.Task[None] | None = None
 
     @abc.abstractmethod
     def observers(self) -> list[Callable[[Event], None]]:
-        """Synchronous bookkeeping run on every event before the handlers."""
+        """The mode's synchronous bookkeeping, run on every event before the handlers.
+
+        ``extra_observers`` (the engine's audio playback and barge-in) run after these.
+        """
 
     def start(self) -> None:
         """Start pumping the current session's events."""
@@ -56,7 +64,10 @@ class BaseStrategy(abc.ABC):
         emit = self.bus.emit
         async for event in self.provider.events():
             for observe in observers:
-                observe(event)
+                try:
+                    observe(event)
+                except Exception:  # a bookkeeping bug must not stop the conversation
+                    logger.exception("observer %r failed on %s", observe, event.type)
             await emit(event)
 
     async def wait_closed(self) -> None:

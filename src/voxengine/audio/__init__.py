@@ -1,19 +1,63 @@
-"""Audio formats and pure PCM16 helpers (no I/O, no asyncio)."""
+"""Audio formats, PCM16 maths, resampling, VAD and WAV files (pure sync code, no asyncio).
+
+Device and file I/O backends live in :mod:`voxengine.audio.devices`, which uses
+asyncio and is therefore not imported here.
+"""
 
 from __future__ import annotations
 
-from voxengine.audio.format import AudioFormat
+from voxengine.audio.format import PCM16_16K, PCM16_24K, AudioFormat
 from voxengine.audio.pcm16 import (
     b64decode_pcm16,
     b64encode_pcm16,
+    downmix_to_mono,
     duration_seconds,
+    from_float32,
+    rms,
+    silence,
+    to_float32,
     validate_pcm16,
 )
+from voxengine.audio.resample import Quality, Resampler, StreamResampler, convert
+from voxengine.audio.vad import (
+    VAD,
+    EnergyVAD,
+    SpeechAudio,
+    SpeechEnd,
+    SpeechStart,
+    VADConfig,
+    VADEvent,
+    WebRTCVAD,
+    make_vad,
+)
+from voxengine.audio.wav import read_wav, write_wav
 
 __all__ = [
     "AudioFormat",
+    "EnergyVAD",
+    "PCM16_16K",
+    "PCM16_24K",
+    "Quality",
+    "Resampler",
+    "SpeechAudio",
+    "SpeechEnd",
+    "SpeechStart",
+    "StreamResampler",
+    "VAD",
+    "VADConfig",
+    "VADEvent",
+    "WebRTCVAD",
     "b64decode_pcm16",
     "b64encode_pcm16",
+    "convert",
+    "downmix_to_mono",
     "duration_seconds",
+    "from_float32",
+    "make_vad",
+    "read_wav",
+    "rms",
+    "silence",
+    "to_float32",
     "validate_pcm16",
+    "write_wav",
 ]

@@ -38,5 +38,5 @@ def read_wav(path: str | Path) -> tuple[bytes, AudioFormat]:
                 raise AudioError(f"{path}: only 16-bit PCM WAV files are supported")
             fmt = AudioFormat(sample_rate=wav.getframerate(), channels=wav.getnchannels())
             return wav.readframes(wav.getnframes()), fmt
-    except (wave.Error, EOFError) as exc:
+    except (wave.Error, EOFError, OSError) as exc:
         raise AudioError(f"{path}: not a readable WAV file ({exc})") from exc

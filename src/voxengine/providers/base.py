@@ -17,9 +17,9 @@ from dataclasses import dataclass, field
 from typing import ClassVar
 
 from voxengine.audio.format import AudioFormat
-from voxengine.config import SessionConfig
+from voxengine.config import Modality, SessionConfig
 from voxengine.errors import ConfigError
-from voxengine.events import Event, Interrupted
+from voxengine.events import Event, Interrupted, Role
 
 __all__ = ["BaseProvider", "Capability", "ProviderConfig"]
 
@@ -43,6 +43,8 @@ class Capability(enum.Enum):
     ITEM_DELETION = "item_deletion"
     USAGE = "usage"
     TEMPERATURE = "temperature"
+    CONTEXT_INJECTION = "context_injection"
+    RECORDED_AUDIO = "recorded_audio"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -133,16 +135,24 @@ class BaseProvider(abc.ABC):
         """Add a user text message, then ask for a response unless ``respond`` is False."""
 
     @abc.abstractmethod
-    async def create_response(self, *, instructions: str | None = None) -> None:
-        """Ask the model to respond now."""
+    async def create_response(
+        self,
+        *,
+        instructions: str | None = None,
+        modalities: tuple[Modality, ...] | None = None,
+    ) -> None:
+        """Ask the model to respond now (``instructions``/``modalities`` for this response)."""
 
     @abc.abstractmethod
     async def cancel_response(self) -> None:
         """Stop the response in progress, if any."""
 
     @abc.abstractmethod
-    async def interrupt(self, played: float | None = None) -> Interrupted:
-        """Cancel the response and cut the assistant's item at ``played`` seconds heard."""
+    async def interrupt(
+        self, played: float | None = None, *, item_id: str | None = None, cancel: bool = True
+    ) -> Interrupted:
+        """Stop the assistant: cancel its response (if ``cancel`` and one is running) and
+        cut assistant item ``item_id`` (default: the latest) at ``played`` seconds heard."""
 
     @abc.abstractmethod
     async def send_tool_result(self, call_id: str, output: str, *, respond: bool = True) -> None:
@@ -155,6 +165,27 @@ class BaseProvider(abc.ABC):
     @abc.abstractmethod
     def events(self) -> AsyncIterator[Event]:
         """The event stream of the current session."""
+
+    async def add_message(
+        self, text: str, *, role: Role = Role.SYSTEM, item_id: str | None = None
+    ) -> None:
+        """Add a message to the conversation without asking for a response.
+
+        Providers declaring :attr:`Capability.CONTEXT_INJECTION` override this; the
+        default raises :class:`ConfigError`.
+        """
+        self.require(Capability.CONTEXT_INJECTION)
+        raise ConfigError(f"{type(self).__name__} declares context injection but lacks add_message")
+
+    async def delete_item(self, item_id: str) -> None:
+        """Remove an item from the conversation (needs :attr:`Capability.ITEM_DELETION`)."""
+        self.require(Capability.ITEM_DELETION)
+        raise ConfigError(f"{type(self).__name__} declares item deletion but lacks delete_item")
+
+    async def send_audio_message(self, audio: bytes) -> None:
+        """Add a whole recorded utterance as one user message (needs RECORDED_AUDIO)."""
+        self.require(Capability.RECORDED_AUDIO)
+        raise ConfigError(f"{type(self).__name__} declares recorded audio but lacks it")
 
     def supports(self, capability: Capability) -> bool:
         """Whether the provider declares ``capability``."""

@@ -39,6 +39,8 @@ OPENAI_CAPABILITIES = frozenset(
         Capability.SESSION_UPDATE,
         Capability.ITEM_DELETION,
         Capability.USAGE,
+        Capability.CONTEXT_INJECTION,
+        Capability.RECORDED_AUDIO,
     }
 )
 

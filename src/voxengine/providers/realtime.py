@@ -22,14 +22,15 @@ from voxengine.commands import (
     CreateResponse,
     DeleteItem,
     SendAudio,
+    SendAudioMessage,
     SendText,
     SendToolResult,
     TruncateItem,
     UpdateSession,
 )
-from voxengine.config import SessionConfig
+from voxengine.config import Modality, SessionConfig
 from voxengine.errors import AudioError, ConfigError, InvalidState, VoxError
-from voxengine.events import Event, Interrupted
+from voxengine.events import Event, Interrupted, Role
 from voxengine.protocols import RealtimeProtocol
 from voxengine.providers.base import BaseProvider, Capability, ProviderConfig
 from voxengine.session import RealtimeSession, is_retryable
@@ -152,18 +153,40 @@ class RealtimeProvider(BaseProvider):
         if respond:
             await self._send(CreateResponse())
 
-    async def create_response(self, *, instructions: str | None = None) -> None:
-        """Ask the model to respond now."""
-        await self._send(CreateResponse(instructions=instructions))
+    async def create_response(
+        self,
+        *,
+        instructions: str | None = None,
+        modalities: tuple[Modality, ...] | None = None,
+    ) -> None:
+        """Ask the model to respond now (``instructions``/``modalities`` for this response)."""
+        await self._send(CreateResponse(instructions=instructions, modalities=modalities))
 
     async def cancel_response(self) -> None:
         """Stop the response in progress, if one is active."""
         if self.session.tracker.active_response_id is not None:
             await self._send(CancelResponse())
 
-    async def interrupt(self, played: float | None = None) -> Interrupted:
+    async def interrupt(
+        self, played: float | None = None, *, item_id: str | None = None, cancel: bool = True
+    ) -> Interrupted:
         """Cancel the response and truncate the assistant item at ``played`` seconds."""
-        return await self.session.interrupt(played)
+        return await self.session.interrupt(played, item_id=item_id, cancel=cancel)
+
+    async def add_message(
+        self, text: str, *, role: Role = Role.SYSTEM, item_id: str | None = None
+    ) -> None:
+        """Add a message without asking for a response."""
+        if not isinstance(text, str) or not text:
+            raise ConfigError("text must be a non-empty string")
+        await self._send(SendText(text=text, role=role, item_id=item_id))
+
+    async def send_audio_message(self, audio: bytes) -> None:
+        """Add a recorded utterance (PCM16 at ``input_format``) as one user message."""
+        data = validate_pcm16(audio, self.input_format)
+        if not data:
+            raise AudioError("recorded audio is empty")
+        await self._send(SendAudioMessage(audio=data))
 
     async def truncate(self, item_id: str, audio_end: float) -> None:
         """Cut assistant item ``item_id`` at ``audio_end`` seconds."""

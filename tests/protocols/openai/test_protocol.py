@@ -326,6 +326,11 @@ def test_text_turn_decodes_to_the_event_vocabulary() -> None:
     assert "".join(e.delta for e in events if isinstance(e, TextDelta)) == "Hi there, friend!"
     done = events[8]
     assert done.status is ResponseStatus.COMPLETED
+    audio_turn = feed(
+        opened(),
+        '{"type":"response.done","event_id":"e","response":{"id":"r","status":"completed","usage":{"total_tokens":320,"input_tokens":132,"output_tokens":188,"input_token_details":{"text_tokens":59,"audio_tokens":73,"cached_tokens":64,"cached_tokens_details":{"text_tokens":0,"audio_tokens":64}},"output_token_details":{"text_tokens":41,"audio_tokens":147}}}}',
+    )[0].usage
+    assert (audio_turn.input_cached_text_tokens, audio_turn.input_cached_audio_tokens) == (0, 64)
     assert done.usage == Usage(
         input_tokens=120,
         output_tokens=7,

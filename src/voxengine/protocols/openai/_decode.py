@@ -117,6 +117,7 @@ def parse_usage(usage: object) -> Usage | None:
         return None
     details_in = _map(usage, "input_token_details")
     details_out = _map(usage, "output_token_details")
+    cached = _map(details_in, "cached_tokens_details")
     return Usage(
         input_tokens=_int(usage, "input_tokens"),
         output_tokens=_int(usage, "output_tokens"),
@@ -124,6 +125,8 @@ def parse_usage(usage: object) -> Usage | None:
         input_text_tokens=_int(details_in, "text_tokens"),
         input_audio_tokens=_int(details_in, "audio_tokens"),
         input_cached_tokens=_int(details_in, "cached_tokens"),
+        input_cached_text_tokens=_int(cached, "text_tokens"),
+        input_cached_audio_tokens=_int(cached, "audio_tokens"),
         output_text_tokens=_int(details_out, "text_tokens"),
         output_audio_tokens=_int(details_out, "audio_tokens"),
     )

@@ -1,0 +1,133 @@
+"""Runs the model's function calls and answers them, so conversations never hang.
+
+On :class:`~voxengine.events.ToolCall` the runner starts the call at once (registered
+tools run concurrently; sync ones in a worker thread), or asks the application's
+``on_function_call`` handler. When the calling response ends it sends every output
+(errors included, as tool error outputs) and, if the response completed, asks for
+the follow-up response — one follow-up for any number of parallel calls. A call with
+no handler gets an error output instead of silence.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import json
+import logging
+from collections.abc import Awaitable, Callable
+from typing import final
+
+from voxengine.events import ResponseDone, ResponseStatus, ToolCall
+from voxengine.providers.base import BaseProvider
+from voxengine.tools import ToolRegistry, ToolResult
+
+__all__ = ["ManualHandler", "ToolRunner"]
+
+logger = logging.getLogger("voxengine.tools")
+
+#: The application's handler: returns the output (``None``: the app answers itself).
+ManualHandler = Callable[[ToolCall], Awaitable[object] | object]
+
+
+def _encode(value: object) -> str:
+    if isinstance(value, str):
+        return value
+    try:
+        return json.dumps(value)
+    except (TypeError, ValueError):
+        return json.dumps(str(value))
+
+
+@final
+class ToolRunner:
+    """Executes tool calls for one engine; see the module docstring for the contract."""
+
+    def __init__(
+        self,
+        registry: ToolRegistry,
+        provider: BaseProvider,
+        manual: Callable[[], ManualHandler | None],
+        on_request: Callable[[], None],
+    ) -> None:
+        self._registry = registry
+        self._provider = provider
+        self._manual = manual
+        self._on_request = on_request
+        self._pending: dict[str, list[asyncio.Task[ToolResult | None]]] = {}
+        self._tasks: set[asyncio.Task[None]] = set()
+        #: Results sent so far, in order (for inspection and tests).
+        self.results: list[ToolResult] = []
+
+    async def on_tool_call(self, call: ToolCall) -> None:
+        """Start running ``call``; its output is sent when its response ends."""
+        task = asyncio.create_task(self._run(call), name=f"voxengine-tool-{call.name}")
+        self._pending.setdefault(call.response_id, []).append(task)
+
+    async def _run(self, call: ToolCall) -> ToolResult | None:
+        if call.name in self._registry:
+            return await self._registry.execute(call)
+        handler = self._manual()
+        if handler is None:
+            logger.warning("no handler for tool %r; answering with an error", call.name)
+            return ToolResult(
+                call_id=call.call_id,
+                name=call.name,
+                output=json.dumps({"error": f"no handler for tool {call.name!r}"}),
+                error=f"no handler for tool {call.name!r}",
+                duration=0.0,
+            )
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        try:
+            result = handler(call)
+            if inspect.isawaitable(result):
+                result = await result
+        except Exception as exc:
+            logger.exception("on_function_call failed for %r", call.name)
+            return ToolResult(
+                call_id=call.call_id,
+                name=call.name,
+                output=json.dumps({"error": f"{type(exc).__name__}: {exc}"}),
+                error=str(exc),
+                duration=loop.time() - started,
+            )
+        if result is None:
+            return None  # the application answers this call itself
+        return ToolResult(
+            call_id=call.call_id,
+            name=call.name,
+            output=_encode(result),
+            error=None,
+            duration=loop.time() - started,
+        )
+
+    async def on_response_done(self, done: ResponseDone) -> None:
+        """Send the outputs of ``done``'s calls once they finish (without blocking events)."""
+        calls = self._pending.pop(done.response_id, None)
+        if not calls:
+            return
+        task = asyncio.create_task(self._answer(done, calls), name="voxengine-tool-answer")
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _answer(
+        self, done: ResponseDone, calls: list[asyncio.Task[ToolResult | None]]
+    ) -> None:
+        results = [r for r in await asyncio.gather(*calls) if r is not None]
+        if not results or not self._provider.is_connected:
+            return
+        for result in results:
+            await self._provider.send_tool_result(result.call_id, result.output, respond=False)
+            self.results.append(result)
+        if done.status is ResponseStatus.COMPLETED:
+            self._on_request()
+            await self._provider.create_response()
+
+    async def aclose(self) -> None:
+        """Cancel calls still running and wait for answers in flight."""
+        for tasks in self._pending.values():
+            for task in tasks:
+                task.cancel()
+        self._pending.clear()
+        if self._tasks:
+            await asyncio.gather(*self._tasks, return_exceptions=True)

@@ -1,0 +1,279 @@
+"""The engine's audio path: input → (resample, local VAD) → provider; provider → speaker.
+
+:class:`VoiceIO` owns the optional devices (microphone/speaker, files, or null), the
+stream resamplers between device and provider rates, the client-side VAD, and the
+playback tracker that makes barge-in exact: when the user starts talking while the
+assistant is audible, playback stops at once, the response is cancelled (unless the
+provider's VAD already did it) and the assistant item is truncated at the audio the
+speaker actually *played*, not the audio received.
+
+``observe`` runs synchronously on every provider event, before application handlers,
+so stopping playback never waits for a slow handler.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable
+from typing import final
+
+from voxengine.audio.devices import (
+    AudioInput,
+    AudioOutput,
+    FileInput,
+    FileOutput,
+    NullInput,
+    NullOutput,
+    SoundDeviceInput,
+    SoundDeviceOutput,
+)
+from voxengine.audio.format import AudioFormat
+from voxengine.audio.pcm16 import downmix_to_mono, validate_pcm16
+from voxengine.audio.resample import StreamResampler
+from voxengine.audio.vad import VAD, SpeechAudio, SpeechEnd, SpeechStart, VADConfig, make_vad
+from voxengine.engine_config import VoiceEngineConfig
+from voxengine.errors import ConfigError, InvalidState
+from voxengine.events import (
+    AudioDelta,
+    Event,
+    Interrupted,
+    ResponseDone,
+    ResponseStarted,
+    SpeechStarted,
+    SpeechStopped,
+)
+from voxengine.playback import PlaybackTracker
+from voxengine.providers.base import BaseProvider
+
+__all__ = ["VoiceIO"]
+
+logger = logging.getLogger("voxengine.voice")
+
+Emit = Callable[[Event], Awaitable[None]]
+
+
+@final
+class VoiceIO:
+    """Audio in, audio out, local VAD and barge-in for one engine."""
+
+    def __init__(
+        self,
+        provider: BaseProvider,
+        config: VoiceEngineConfig,
+        emit: Emit,
+        on_request: Callable[[], None] = lambda: None,
+        on_audio_sent: Callable[[float], None] = lambda seconds: None,
+    ) -> None:
+        self._provider = provider
+        self._config = config
+        self._emit = emit
+        self._on_request = on_request
+        self._on_audio_sent = on_audio_sent
+        self.playback = PlaybackTracker()
+        self.input: AudioInput | None = None
+        self.output: AudioOutput | None = None
+        self._resamplers: dict[int, StreamResampler] = {}
+        self._out_resampler: StreamResampler | None = None
+        self._listen_task: asyncio.Task[None] | None = None
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._responding = False
+        self.vad: VAD | None = None
+        if config.vad_enabled and config.vad_type == "client":
+            self.vad = make_vad(
+                config.vad_engine,
+                VADConfig(
+                    threshold=config.vad_threshold,
+                    speech_start=config.vad_speech_start_ms / 1000,
+                    speech_end=config.vad_speech_end_ms / 1000,
+                    pre_roll=config.vad_prefix_padding_ms / 1000,
+                ),
+                provider.input_format.sample_rate,
+            )
+        # With provider VAD and interrupt_response, the provider cancels by itself.
+        self._provider_cancels = (
+            config.vad_enabled and config.vad_type in ("server", "semantic") and config.barge_in
+        )
+
+    # -- devices ------------------------------------------------------------------------
+
+    def _device_format(self, provider_format: AudioFormat) -> AudioFormat:
+        # Sound cards commonly run at 48 kHz; files and null devices at the provider rate.
+        default = 48_000 if self._config.audio_backend == "sounddevice" else None
+        rate = self._config.device_sample_rate or default or provider_format.sample_rate
+        return AudioFormat(sample_rate=rate)
+
+    async def open(self) -> None:
+        """Create and start the configured output (input starts with listening)."""
+        backend = self._config.audio_backend
+        if backend is None:
+            return
+        in_fmt = self._device_format(self._provider.input_format)
+        out_fmt = self._device_format(self._provider.output_format)
+        cfg = self._config
+        if backend == "sounddevice":
+            self.input = SoundDeviceInput(in_fmt, input_device=cfg.input_device)
+            if cfg.playback:
+                self.output = SoundDeviceOutput(out_fmt, output_device=cfg.output_device)
+        elif backend == "file":
+            if cfg.input_file is not None:
+                self.input = FileInput(cfg.input_file, in_fmt)
+            if cfg.playback:
+                self.output = FileOutput(out_fmt)
+        else:
+            self.input = NullInput(in_fmt)
+            if cfg.playback:
+                self.output = NullOutput(out_fmt)
+        if self.output is not None:
+            if out_fmt.sample_rate != self._provider.output_format.sample_rate:
+                self._out_resampler = StreamResampler(
+                    self._provider.output_format.sample_rate, out_fmt.sample_rate
+                )
+            await self.output.start()
+
+    async def close(self) -> None:
+        """Stop listening and playback; save the output file when one is configured."""
+        await self.stop_listening()
+        for task in list(self._tasks):
+            with contextlib.suppress(Exception):
+                await task
+        if self.output is not None:
+            await self.output.stop()
+            if isinstance(self.output, FileOutput) and self._config.output_file is not None:
+                self.output.save(self._config.output_file)
+
+    async def start_listening(self) -> None:
+        """Stream the input device to the provider until :meth:`stop_listening`."""
+        if self.input is None:
+            raise ConfigError("no audio input: set audio_backend (and input_file for 'file')")
+        if self._listen_task is not None and not self._listen_task.done():
+            raise InvalidState("already listening")
+        await self.input.start()
+        self._listen_task = asyncio.create_task(self._listen(self.input), name="voxengine-mic")
+
+    async def _listen(self, source: AudioInput) -> None:
+        rate = source.format.sample_rate
+        try:
+            while True:
+                chunk = await source.read()
+                if not chunk:
+                    return
+                await self.send_audio(chunk, sample_rate=rate, channels=1)
+        except InvalidState:
+            logger.debug("listening stopped: session closed")
+
+    async def stop_listening(self) -> None:
+        """Stop the input device and the streaming task."""
+        task, self._listen_task = self._listen_task, None
+        if self.input is not None:
+            await self.input.stop()
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+    async def wait_listening_done(self) -> None:
+        """Wait until the input ends by itself (a file input reaching its end)."""
+        if self._listen_task is not None:
+            await self._listen_task
+
+    # -- input path ---------------------------------------------------------------------
+
+    async def send_audio(self, audio: bytes, *, sample_rate: int | None, channels: int) -> None:
+        """Validate, convert to the provider's format, and send (through local VAD)."""
+        target = self._provider.input_format
+        fmt = AudioFormat(sample_rate=sample_rate or target.sample_rate, channels=channels)
+        pcm = validate_pcm16(audio, fmt)
+        if fmt.channels != 1:
+            pcm = downmix_to_mono(pcm, fmt.channels)
+        if fmt.sample_rate != target.sample_rate:
+            resampler = self._resamplers.get(fmt.sample_rate)
+            if resampler is None:
+                resampler = StreamResampler(fmt.sample_rate, target.sample_rate)
+                self._resamplers[fmt.sample_rate] = resampler
+            pcm = resampler.process(pcm)
+        if self.vad is None:
+            await self._send(pcm)
+            return
+        for event in self.vad.process(pcm):
+            match event:
+                case SpeechStart(audio=pre, start=start):
+                    await self._emit(SpeechStarted(item_id=None, audio_start=start))
+                    if self._config.barge_in and self._audible():
+                        await self._barge_in(cancel=True)
+                    await self._send(pre)
+                case SpeechAudio(audio=chunk):
+                    await self._send(chunk)
+                case SpeechEnd(end=end):
+                    await self._emit(SpeechStopped(item_id=None, audio_end=end))
+                    await self._provider.commit_audio()
+                    if self._config.auto_respond:
+                        self._on_request()
+                        await self._provider.create_response()
+
+    async def _send(self, pcm: bytes) -> None:
+        if pcm:
+            await self._provider.send_audio(pcm)
+            self._on_audio_sent(self._provider.input_format.duration(len(pcm)))
+
+    # -- output path and barge-in -------------------------------------------------------------
+
+    def _audible(self) -> bool:
+        return self._responding or (self.output is not None and self.output.pending > 0)
+
+    def observe(self, event: Event) -> None:
+        """Play audio and react to speech; runs before application handlers."""
+        match event:
+            case AudioDelta(item_id=item_id, audio=audio):
+                output = self.output
+                if output is None:
+                    return
+                seconds = self._provider.output_format.duration(len(audio))
+                pcm = self._out_resampler.process(audio) if self._out_resampler else audio
+                output.write(pcm)
+                self.playback.written(item_id, seconds)
+            case ResponseStarted():
+                self._responding = True
+                if self.output is not None and self.output.pending <= 0:
+                    self.output.mark()
+                    self.playback.reset()
+            case ResponseDone():
+                self._responding = False
+            case SpeechStarted():
+                if self._config.barge_in and self._audible():
+                    self._spawn(self._barge_in(cancel=not self._provider_cancels))
+            case _:
+                pass
+
+    def _spawn(self, coro: Awaitable[Interrupted]) -> None:
+        async def run() -> None:
+            try:
+                await coro
+            except InvalidState:
+                logger.debug("barge-in after the session closed")
+
+        task = asyncio.create_task(run(), name="voxengine-barge-in")
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _barge_in(self, *, cancel: bool, played: float | None = None) -> Interrupted:
+        item_id: str | None = None
+        output = self.output
+        if output is not None:
+            position = self.playback.locate(output.played)
+            dropped = output.clear()
+            output.mark()
+            self.playback.reset()
+            if self._out_resampler is not None:
+                self._out_resampler.flush()
+            if position is not None:
+                item_id, played = position.item_id, position.played
+            logger.debug(
+                "barge-in: played %.3fs of %s, dropped %.3fs", played or 0, item_id, dropped
+            )
+        return await self._provider.interrupt(played, item_id=item_id, cancel=cancel)
+
+    async def interrupt(self, played: float | None = None) -> Interrupted:
+        """Stop the assistant now (the app's request); see :meth:`VoiceEngine.interrupt`."""
+        return await self._barge_in(cancel=True, played=played)
