@@ -305,13 +305,15 @@ async def test_usage_cost_and_audio_seconds(fake_openai: FakeOpenAIServerHandle)
         cost = engine.estimate_cost()
         mini = engine.estimate_cost(model="gpt-realtime-mini")
         unknown = engine.estimate_cost(model="some-other-model")
-    assert first.usage is not None and second.usage is not None
+    assert first.usage is not None
+    assert second.usage is not None
     assert usage.total_tokens == first.usage.total_tokens + second.usage.total_tokens
     assert usage.input_audio_tokens > 0
     assert metrics.responses == 2
     sent = len(speech) + len(SILENCE_1S)
     assert metrics.audio_seconds_in == pytest.approx(PCM16_24K.duration(sent))
     assert metrics.audio_seconds_out > 0
-    assert cost is not None and mini is not None
+    assert cost is not None
+    assert mini is not None
     assert cost.total > mini.total > 0
     assert unknown is None
