@@ -24,7 +24,7 @@ from voxengine import (
 )
 from voxengine.audio.format import PCM16_24K, AudioFormat
 from voxengine.audio.resample import convert
-from voxengine.audio.wav import write_wav
+from voxengine.audio.wav import read_wav, write_wav
 from voxengine.context import ContextMethod, ContextTiming
 from voxengine.testing import (
     FakeOpenAIConfig,
@@ -317,3 +317,61 @@ async def test_usage_cost_and_audio_seconds(fake_openai: FakeOpenAIServerHandle)
     assert mini is not None
     assert cost.total > mini.total > 0
     assert unknown is None
+
+
+# -- a whole voice turn through the file backend ---------------------------------------------
+
+
+async def test_voice_turn_from_wav_file_to_wav_file(
+    fake_openai: FakeOpenAIServerHandle, tmp_path: Path
+) -> None:
+    mic = tmp_path / "mic.wav"
+    speaker = tmp_path / "speaker.wav"
+    fmt_48k = AudioFormat(sample_rate=48_000)
+    write_wav(mic, synthesize_speech("what is the weather like", sample_rate=48_000), fmt_48k)
+    engine = make_engine(
+        fake_openai,
+        audio_backend="file",
+        input_file=str(mic),
+        output_file=str(speaker),
+        device_sample_rate=48_000,
+        input_transcription_model="gpt-4o-mini-transcribe",
+        mode="big",
+    )
+    async with engine:
+        await engine.start_listening()
+        done = await engine.events.wait_for(ResponseDone, timeout=10)
+        await engine.voice.wait_listening_done()
+        await asyncio.sleep(0.05)
+        reply_seconds = engine.get_metrics().audio_seconds_out
+        output = engine.voice.output
+        assert output is not None
+        while output.pending > 0:  # let the "speaker" finish playing the reply
+            await asyncio.sleep(0.05)
+    assert done.status is ResponseStatus.COMPLETED
+    played, fmt = read_wav(speaker)
+    assert fmt == fmt_48k  # resampled from the provider's 24 kHz to the device rate
+    assert fmt.duration(len(played)) == pytest.approx(reply_seconds, abs=0.05)
+    user = [h for h in engine.history if h.role.value == "user"]
+    assert user[0].text.startswith("(")  # the fake's transcript of the user's audio
+    assert fake_openai.connections[0].session["audio"]["input"]["transcription"] == {
+        "model": "gpt-4o-mini-transcribe"
+    }
+
+
+async def test_bad_audio_is_converted_or_rejected(fake_openai: FakeOpenAIServerHandle) -> None:
+    engine = make_engine(fake_openai, vad_enabled=False)
+    async with engine:
+        stereo_48k = bytes(AudioFormat(sample_rate=48_000, channels=2).bytes_for(0.2))
+        await engine.send_audio(stereo_48k, sample_rate=48_000, channels=2)  # converted
+        with pytest.raises(AudioError, match="whole number"):
+            await engine.send_audio(b"\x00\x01\x02", sample_rate=16_000)
+        with pytest.raises(AudioError, match="4-byte"):
+            await engine.send_audio(b"\x00\x01\x02\x03\x04\x05", channels=2)
+        with pytest.raises(AudioError, match="got str"):
+            await engine.send_audio("noise")  # type: ignore[arg-type]
+        await asyncio.sleep(0.05)
+    appended = received(fake_openai, "input_audio_buffer.append")
+    total = sum(len(__import__("base64").b64decode(e["audio"])) for e in appended)
+    # 0.2 s of 48 kHz stereo became ~0.2 s of 24 kHz mono (minus the resampler's delay)
+    assert 0.15 <= PCM16_24K.duration(total) <= 0.2
