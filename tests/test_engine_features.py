@@ -346,8 +346,8 @@ async def test_voice_turn_from_wav_file_to_wav_file(
         reply_seconds = engine.get_metrics().audio_seconds_out
         output = engine.voice.output
         assert output is not None
-        while output.pending > 0:  # let the "speaker" finish playing the reply
-            await asyncio.sleep(0.05)
+        await asyncio.sleep(output.pending + 0.1)  # let the "speaker" finish the reply
+        assert output.pending == 0
     assert done.status is ResponseStatus.COMPLETED
     played, fmt = read_wav(speaker)
     assert fmt == fmt_48k  # resampled from the provider's 24 kHz to the device rate
