@@ -47,6 +47,7 @@ from voxengine.events import (
     BaseEvent,
     ConversationItem,
     Event,
+    GoAway,
     InputCleared,
     InputCommitted,
     InputTimeout,
@@ -62,6 +63,7 @@ from voxengine.events import (
     ResponseDone,
     ResponseStarted,
     ResponseStatus,
+    ResumptionUpdate,
     Role,
     SessionClosed,
     SessionReady,
@@ -71,6 +73,7 @@ from voxengine.events import (
     TextDelta,
     TextDone,
     ToolCall,
+    ToolCallCancelled,
     ToolCallDelta,
     TranscriptDelta,
     TranscriptDone,
@@ -79,8 +82,11 @@ from voxengine.events import (
     UnknownEvent,
     Usage,
 )
+from voxengine.context import ContextEntry, ContextMethod, ContextTiming
 from voxengine.history import ConversationHistory, HistoryEntry
 from voxengine.metrics import MetricsSnapshot
+from voxengine.pricing import DEFAULT_PRICES, Cost, ModelPrice, PriceTable, estimate_cost
+from voxengine.tools import Tool, ToolRegistry, ToolResult, tool
 
 __version__ = "0.1.0"
 
@@ -101,12 +107,18 @@ __all__ = [
     "ConnectionClosed",
     "ConnectionClosedError",
     "ConnectionClosedOK",
+    "ContextEntry",
+    "ContextMethod",
+    "ContextTiming",
     "ConversationHistory",
     "ConversationItem",
+    "Cost",
     "CreateResponse",
+    "DEFAULT_PRICES",
     "DeleteItem",
     "Event",
     "EventBus",
+    "GoAway",
     "HistoryEntry",
     "InputCleared",
     "InputCommitted",
@@ -120,6 +132,8 @@ __all__ = [
     "ItemTruncated",
     "MetricsSnapshot",
     "Modality",
+    "ModelPrice",
+    "PriceTable",
     "ProtocolViolation",
     "ProviderError",
     "ProviderErrorEvent",
@@ -129,6 +143,7 @@ __all__ = [
     "ResponseDone",
     "ResponseStarted",
     "ResponseStatus",
+    "ResumptionUpdate",
     "Role",
     "SendAudio",
     "SendAudioMessage",
@@ -144,8 +159,12 @@ __all__ = [
     "Subscription",
     "TextDelta",
     "TextDone",
+    "Tool",
     "ToolCall",
+    "ToolCallCancelled",
     "ToolCallDelta",
+    "ToolRegistry",
+    "ToolResult",
     "ToolSpec",
     "TranscriptDelta",
     "TranscriptDone",
@@ -161,4 +180,6 @@ __all__ = [
     "VoiceEngine",
     "VoiceEngineConfig",
     "VoxError",
+    "estimate_cost",
+    "tool",
 ]

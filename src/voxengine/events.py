@@ -22,6 +22,7 @@ __all__ = [
     "BaseEvent",
     "ConversationItem",
     "Event",
+    "GoAway",
     "InputCleared",
     "InputCommitted",
     "InputTimeout",
@@ -36,6 +37,7 @@ __all__ = [
     "RateLimitsUpdated",
     "ResponseDone",
     "ResponseStarted",
+    "ResumptionUpdate",
     "ResponseStatus",
     "Role",
     "SessionClosed",
@@ -46,6 +48,7 @@ __all__ = [
     "TextDelta",
     "TextDone",
     "ToolCall",
+    "ToolCallCancelled",
     "ToolCallDelta",
     "TranscriptDelta",
     "TranscriptDone",
@@ -420,6 +423,31 @@ class Interrupted(BaseEvent):
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class ToolCallCancelled(BaseEvent):
+    """The provider withdrew function calls (e.g. the user interrupted); don't answer them."""
+
+    type: ClassVar[str] = "tool_call.cancelled"
+    call_ids: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class GoAway(BaseEvent):
+    """The provider will close the connection in about ``time_left`` seconds."""
+
+    type: ClassVar[str] = "session.go_away"
+    time_left: float | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ResumptionUpdate(BaseEvent):
+    """A new handle to resume this session on a new connection (``None``: not resumable now)."""
+
+    type: ClassVar[str] = "session.resumption_update"
+    handle: str | None = field(default=None, repr=False)
+    resumable: bool = True
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class UnknownEvent(BaseEvent):
     """A server message voxengine does not model; ``raw`` is its JSON text."""
 
@@ -456,5 +484,8 @@ Event: TypeAlias = (
     | RateLimitsUpdated
     | ProviderErrorEvent
     | Interrupted
+    | ToolCallCancelled
+    | GoAway
+    | ResumptionUpdate
     | UnknownEvent
 )
