@@ -24,6 +24,7 @@ from voxengine.commands import (
     UpdateSession,
 )
 from voxengine.config import Modality, SessionConfig, ToolSpec, TurnDetection, TurnDetectionConfig
+from voxengine.context import ContextEntry, ContextMethod, ContextTiming
 from voxengine.engine import VoiceEngine, VoiceEngineConfig
 from voxengine.errors import (
     AudioError,
@@ -82,7 +83,6 @@ from voxengine.events import (
     UnknownEvent,
     Usage,
 )
-from voxengine.context import ContextEntry, ContextMethod, ContextTiming
 from voxengine.history import ConversationHistory, HistoryEntry
 from voxengine.metrics import MetricsSnapshot
 from voxengine.pricing import DEFAULT_PRICES, Cost, ModelPrice, PriceTable, estimate_cost
