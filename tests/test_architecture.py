@@ -11,12 +11,17 @@ import voxengine
 from voxengine import events as events_module
 from voxengine.config import SessionConfig
 from voxengine.events import (
+    AudioDropped,
     BaseEvent,
     Event,
     GoAway,
     Interrupted,
     ProviderErrorEvent,
+    ProviderSwitched,
+    Reconnected,
+    Reconnecting,
     ResumptionUpdate,
+    StallDetected,
     ToolCallCancelled,
 )
 from voxengine.protocols import ProtocolState
@@ -95,7 +100,10 @@ def test_every_event_class_is_emitted_by_the_openai_protocol_or_session() -> Non
     produced_by_session = {Interrupted}
     # Gemini-only notions; tests/protocols/gemini asserts the Gemini protocol emits them.
     produced_by_gemini = {ToolCallCancelled, GoAway, ResumptionUpdate}
-    assert EVENT_CLASSES - emitted == produced_by_session | produced_by_gemini
+    # Emitted by the provider link (reconnects, watchdog, buffering) and the engine
+    # (failover); tests/test_reliability.py asserts each of them.
+    produced_by_link = {Reconnecting, Reconnected, StallDetected, AudioDropped, ProviderSwitched}
+    assert EVENT_CLASSES - emitted == produced_by_session | produced_by_gemini | produced_by_link
 
 
 # §10: every recoverable error code becomes an event and leaves the session open.

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from voxengine.config import SessionConfig, TurnDetection, TurnDetectionConfig
+from voxengine.config import ReconnectPolicy, SessionConfig, TurnDetection, TurnDetectionConfig
 from voxengine.errors import (
     AudioError,
     AuthenticationFailed,
@@ -19,6 +19,7 @@ from voxengine.errors import (
     ConnectFailed,
     InvalidState,
     ProviderError,
+    SessionExpired,
 )
 from voxengine.events import (
     AudioDelta,
@@ -350,16 +351,20 @@ def test_missing_key_is_config_error(monkeypatch: pytest.MonkeyPatch) -> None:
         OpenAIProvider(OpenAIConfig(api_key=KEY, base_url="ftp://example.com"))
 
 
-async def test_server_drop_ends_the_event_stream(
-    connected: OpenAIProvider, fake_openai: FakeOpenAIServerHandle
+async def test_server_close_ends_the_stream_without_reconnect(
+    fake_openai: FakeOpenAIServerHandle,
 ) -> None:
-    await collect_until(connected, SessionReady)
+    provider = provider_for(fake_openai, reconnect=ReconnectPolicy(enabled=False))
+    await provider.connect()
+    await collect_until(provider, SessionReady)
     fake_openai.connections[0].expire_session()
-    await connected.send_text("trigger a flush")
-    events = await collect_until(connected, SessionClosed)
+    await provider.send_text("trigger a flush")
+    events = await collect_until(provider, SessionClosed)
     assert events[-1].code == 1001  # type: ignore[attr-defined]
-    assert not connected.is_connected
-    assert connected.session.failure() is not None
+    assert not provider.is_connected
+    assert isinstance(provider.session.failure(), SessionExpired)
+    with pytest.raises(InvalidState):
+        await provider.send_text("too late")
 
 
 # -- Azure -----------------------------------------------------------------------------

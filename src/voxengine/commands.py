@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from typing import TypeAlias
 
 from voxengine.config import Modality, SessionConfig
-from voxengine.events import Role
+from voxengine.events import ConversationItem, Role
 
 __all__ = [
     "CancelResponse",
@@ -19,6 +19,7 @@ __all__ = [
     "CommitAudio",
     "CreateResponse",
     "DeleteItem",
+    "RestoreItem",
     "SendAudio",
     "SendAudioMessage",
     "SendText",
@@ -109,6 +110,17 @@ class DeleteItem:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class RestoreItem:
+    """Put an item of an earlier connection back into the conversation (after a reconnect).
+
+    Messages are restored as text (audio cannot be recreated); function calls and
+    their outputs keep their call ids.
+    """
+
+    item: ConversationItem
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class UpdateSession:
     """Change session settings; ``None`` fields of ``config`` are left as they are."""
 
@@ -127,4 +139,5 @@ Command: TypeAlias = (
     | TruncateItem
     | DeleteItem
     | UpdateSession
+    | RestoreItem
 )

@@ -17,10 +17,12 @@ from voxengine.errors import ConfigError
 
 __all__ = [
     "Modality",
+    "ReconnectPolicy",
     "SessionConfig",
     "ToolSpec",
     "TurnDetection",
     "TurnDetectionConfig",
+    "WatchdogPolicy",
 ]
 
 
@@ -156,3 +158,56 @@ class SessionConfig:
             raise ConfigError(
                 f"tool_choice must be auto, none, required or a tool name, got {self.tool_choice!r}"
             )
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ReconnectPolicy:
+    """How a provider recovers from a lost connection.
+
+    Attributes:
+        enabled: reconnect after an unexpected drop (never after ``disconnect()``, an
+            authentication refusal or a configuration refusal).
+        max_attempts: attempts before the session is given up.
+        initial_delay: seconds before the first attempt; doubles up to ``max_delay``.
+        max_delay: the longest wait between attempts.
+        audio_buffer: seconds of user audio kept for re-sending: audio sent while
+            reconnecting, and audio of the current turn not yet committed. Older
+            audio is dropped and reported (:class:`~voxengine.events.AudioDropped`).
+    """
+
+    enabled: bool = True
+    max_attempts: int = 5
+    initial_delay: float = 0.25
+    max_delay: float = 8.0
+    audio_buffer: float = 30.0
+
+    def __post_init__(self) -> None:
+        if self.max_attempts < 0:
+            raise ConfigError("max_attempts must be >= 0")
+        if not 0 <= self.initial_delay <= self.max_delay:
+            raise ConfigError("need 0 <= initial_delay <= max_delay")
+        if self.audio_buffer < 0:
+            raise ConfigError("audio_buffer must be >= 0 seconds")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class WatchdogPolicy:
+    """Detection of a provider that stops talking.
+
+    Attributes:
+        response_stall: seconds without any frame while a response is running before
+            a :class:`~voxengine.events.StallDetected` event (``None``: never).
+        reconnect: after reporting, abandon the stalled connection and reconnect (the
+            response in flight is requested again on the new connection).
+        check_interval: how often, in seconds, the watchdog looks.
+    """
+
+    response_stall: float | None = 15.0
+    reconnect: bool = True
+    check_interval: float = 0.25
+
+    def __post_init__(self) -> None:
+        if self.response_stall is not None and self.response_stall <= 0:
+            raise ConfigError("response_stall must be positive seconds or None")
+        if self.check_interval <= 0:
+            raise ConfigError("check_interval must be positive seconds")

@@ -19,6 +19,7 @@ from typing import ClassVar, TypeAlias
 __all__ = [
     "AudioDelta",
     "AudioDone",
+    "AudioDropped",
     "BaseEvent",
     "ConversationItem",
     "Event",
@@ -33,18 +34,22 @@ __all__ = [
     "ItemKind",
     "ItemTruncated",
     "ProviderErrorEvent",
+    "ProviderSwitched",
     "RateLimit",
     "RateLimitsUpdated",
+    "Reconnected",
+    "Reconnecting",
     "ResponseDone",
     "ResponseStarted",
-    "ResumptionUpdate",
     "ResponseStatus",
+    "ResumptionUpdate",
     "Role",
     "SessionClosed",
     "SessionReady",
     "SessionUpdated",
     "SpeechStarted",
     "SpeechStopped",
+    "StallDetected",
     "TextDelta",
     "TextDone",
     "ToolCall",
@@ -448,6 +453,68 @@ class ResumptionUpdate(BaseEvent):
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class Reconnecting(BaseEvent):
+    """The connection was lost; attempt ``attempt`` to reconnect starts in ``delay`` seconds."""
+
+    type: ClassVar[str] = "session.reconnecting"
+    attempt: int
+    delay: float
+    reason: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Reconnected(BaseEvent):
+    """A new connection carries the conversation on.
+
+    ``restored_items`` conversation items were replayed (0 when the provider resumed
+    the session by handle), ``skipped_items`` could not be (e.g. user audio without a
+    transcript), ``resent_audio`` seconds of user audio and ``resent_commands`` queued
+    commands (texts, tool results) were delivered after reconnecting.
+    """
+
+    type: ClassVar[str] = "session.reconnected"
+    attempt: int
+    restored_items: int = 0
+    skipped_items: int = 0
+    resent_audio: float = 0.0
+    resent_commands: int = 0
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class StallDetected(BaseEvent):
+    """The provider sent nothing for ``silent_for`` seconds while a response was expected."""
+
+    type: ClassVar[str] = "session.stall_detected"
+    silent_for: float
+    response_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AudioDropped(BaseEvent):
+    """Audio was discarded under overload or an outage, and how much: never silent.
+
+    ``direction`` is ``"input"`` (user audio that could not be delivered) or
+    ``"output"`` (assistant audio dropped oldest-first because the consumer was slow).
+    """
+
+    type: ClassVar[str] = "audio.dropped"
+    direction: str
+    seconds: float
+    reason: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ProviderSwitched(BaseEvent):
+    """The engine failed over from provider ``previous`` to ``current``."""
+
+    type: ClassVar[str] = "provider.switched"
+    previous: str
+    current: str
+    reason: str
+    restored_items: int = 0
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class UnknownEvent(BaseEvent):
     """A server message voxengine does not model; ``raw`` is its JSON text."""
 
@@ -487,5 +554,10 @@ Event: TypeAlias = (
     | ToolCallCancelled
     | GoAway
     | ResumptionUpdate
+    | Reconnecting
+    | Reconnected
+    | StallDetected
+    | AudioDropped
+    | ProviderSwitched
     | UnknownEvent
 )

@@ -26,6 +26,7 @@ from voxengine.errors import (
     ProviderError,
     VoxError,
 )
+from voxengine.event_queue import EventQueue
 from voxengine.events import (
     AudioDelta,
     Event,
@@ -94,16 +95,18 @@ class RealtimeSession:
         connector: Connector,
         *,
         open_timeout: float = 10.0,
+        queue_size: int = 2000,
     ) -> None:
         self._protocol = protocol
         self._connector = connector
         self._open_timeout = open_timeout
         self._conn: Connection | None = None
         self._reader: asyncio.Task[None] | None = None
-        self._queue: asyncio.Queue[Event | None] = asyncio.Queue()
+        self._queue = EventQueue(queue_size, protocol.output_format)
         self._send_lock = asyncio.Lock()
         self._ready = asyncio.Event()
         self._closed = asyncio.Event()
+        self._last_activity = 0.0
         self.tracker = ResponseTracker(protocol.output_format)
         #: Hooks run synchronously on every event before it is queued (fast path taps).
         self.taps: list[Callable[[Event], None]] = []
@@ -112,6 +115,16 @@ class RealtimeSession:
     def protocol(self) -> RealtimeProtocol:
         """The protocol state machine this session drives."""
         return self._protocol
+
+    @property
+    def queue(self) -> EventQueue:
+        """The session's event queue (its overload counters live here)."""
+        return self._queue
+
+    @property
+    def last_activity(self) -> float:
+        """Loop time of the last frame received from the server."""
+        return self._last_activity
 
     @property
     def is_open(self) -> bool:
@@ -204,6 +217,8 @@ class RealtimeSession:
         conn = self._conn
         assert conn is not None
         protocol = self._protocol
+        loop = asyncio.get_running_loop()
+        self._last_activity = loop.time()
         try:
             while True:
                 try:
@@ -211,6 +226,7 @@ class RealtimeSession:
                 except ConnectionClosed as exc:
                     protocol.receive_close(exc.code, exc.reason)
                     break
+                self._last_activity = loop.time()
                 protocol.receive_message(frame)
                 if protocol.state is ProtocolState.CLOSED:
                     # The protocol gave up (e.g. configuration refused in the handshake).
@@ -247,13 +263,18 @@ class RealtimeSession:
         """Why the session ended, if it ended because of a failure."""
         return self._protocol.close_exc
 
-    async def aclose(self) -> None:
-        """Close the connection and wait for the reader to finish. Idempotent."""
-        self._protocol.start_closing()
+    async def aclose(self, code: int = 1000, reason: str = "client closing") -> None:
+        """Close the connection and wait for the reader to finish. Idempotent.
+
+        A ``code`` other than 1000 closes without marking the close as requested, so
+        the session ends as failed (used to abandon a stalled connection).
+        """
+        if code == 1000:
+            self._protocol.start_closing()
         conn = self._conn
         if conn is not None:
             with contextlib.suppress(VoxError, OSError):
-                await conn.close(1000, "client closing")
+                await conn.close(code, reason)
         if self._reader is not None:
             try:
                 await asyncio.wait_for(asyncio.shield(self._reader), timeout=5.0)

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import ClassVar
 
 from voxengine.audio.format import AudioFormat
-from voxengine.config import Modality, SessionConfig
+from voxengine.config import Modality, ReconnectPolicy, SessionConfig, WatchdogPolicy
 from voxengine.errors import ConfigError
 from voxengine.events import Event, Interrupted, Role
 
@@ -53,7 +53,9 @@ class ProviderConfig:
 
     ``api_key`` is never shown in ``repr``. ``base_url`` overrides the service
     endpoint (e.g. a proxy or a local fake server). ``connect_timeout`` bounds the
-    connection and session handshake, in seconds.
+    connection and session handshake, in seconds. ``reconnect`` and ``watchdog`` set
+    how a lost or silent connection is recovered; ``event_queue_size`` bounds the
+    events waiting for the application (see :mod:`voxengine.event_queue`).
     """
 
     api_key: str | None = field(default=None, repr=False)
@@ -61,10 +63,15 @@ class ProviderConfig:
     base_url: str | None = None
     session: SessionConfig = field(default_factory=SessionConfig)
     connect_timeout: float = 10.0
+    reconnect: ReconnectPolicy = field(default_factory=ReconnectPolicy)
+    watchdog: WatchdogPolicy = field(default_factory=WatchdogPolicy)
+    event_queue_size: int = 2000
 
     def __post_init__(self) -> None:
         if self.connect_timeout <= 0:
             raise ConfigError("connect_timeout must be positive")
+        if self.event_queue_size < 1:
+            raise ConfigError("event_queue_size must be >= 1")
         if self.api_key is not None and not isinstance(self.api_key, str):
             raise ConfigError("api_key must be a string")
 

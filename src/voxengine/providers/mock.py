@@ -15,7 +15,6 @@ from dataclasses import dataclass, field
 from typing import ClassVar, Literal, final
 
 from voxengine.errors import AuthenticationFailed, ConfigError, ConnectFailed
-from voxengine.history import ConversationHistory, HistoryEntry
 from voxengine.protocols import RealtimeProtocol
 from voxengine.protocols.openai._wire import Dialect
 from voxengine.protocols.openai.protocol import OpenAIRealtimeProtocol
@@ -111,7 +110,6 @@ class MockProvider(RealtimeProvider):
             )
         self._mock = config
         super().__init__(config)
-        self._history = ConversationHistory()
         self._tasks: set[asyncio.Task[None]] = set()
         self.server: FakeOpenAIServer | None = None
 
@@ -148,21 +146,11 @@ class MockProvider(RealtimeProvider):
         task.add_done_callback(self._tasks.discard)
         return client
 
-    async def connect(self, retry_count: int = 3) -> None:
-        """Open the mock session; its conversation is recorded in :attr:`history`."""
-        await super().connect(retry_count)
-        self.session.taps.append(self._history.observe)
-
     async def disconnect(self) -> None:
         """Close the session and stop the fake server."""
         await super().disconnect()
         for task in list(self._tasks):
             await task
-
-    @property
-    def history(self) -> list[HistoryEntry]:
-        """Every finished message, call and tool output of the conversation, in order."""
-        return self._history.entries
 
 
 def _lower(headers: Mapping[str, str]) -> dict[str, str]:

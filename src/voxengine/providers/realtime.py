@@ -1,8 +1,10 @@
 """A provider backed by a :class:`~voxengine.session.RealtimeSession`.
 
 Subclasses supply the protocol (``make_protocol``) and, optionally, the connector
-(real WebSockets by default); everything else — validation before I/O, retries with
-backoff, event streaming, interruption — is shared.
+(real WebSockets by default) and how a conversation is restored on a new connection
+(``restore_plan``); everything else — validation before I/O, retries with backoff,
+reconnection, the watchdog, event streaming, interruption — is shared (see
+:mod:`voxengine.providers._link`).
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from voxengine.commands import (
     CommitAudio,
     CreateResponse,
     DeleteItem,
+    RestoreItem,
     SendAudio,
     SendAudioMessage,
     SendText,
@@ -30,8 +33,10 @@ from voxengine.commands import (
 )
 from voxengine.config import Modality, SessionConfig
 from voxengine.errors import AudioError, ConfigError, InvalidState, VoxError
-from voxengine.events import Event, Interrupted, Role
+from voxengine.events import ConversationItem, Event, Interrupted, ItemKind, Role
+from voxengine.history import HistoryEntry
 from voxengine.protocols import RealtimeProtocol
+from voxengine.providers._link import SessionLink
 from voxengine.providers.base import BaseProvider, Capability, ProviderConfig
 from voxengine.session import RealtimeSession, is_retryable
 from voxengine.transport import Connector
@@ -50,12 +55,14 @@ class RealtimeProvider(BaseProvider):
 
     def __init__(self, config: ProviderConfig) -> None:
         super().__init__(config)
-        self._session: RealtimeSession | None = None
+        self._link: SessionLink | None = None
         self._probe = self.make_protocol()  # validates the config before any I/O
 
     @abc.abstractmethod
     def make_protocol(self) -> RealtimeProtocol:
         """A fresh protocol state machine for one connection attempt.
+
+        Subclasses that support resumption read :attr:`resumption_handle` here.
 
         Raises:
             ConfigError: the config cannot be expressed in this protocol.
@@ -64,6 +71,37 @@ class RealtimeProvider(BaseProvider):
     def connector(self) -> Connector:
         """How to open the connection; real WebSockets unless overridden."""
         return open_websocket
+
+    def restore_plan(self, history: list[HistoryEntry]) -> tuple[list[Command], int]:
+        """Commands that rebuild the conversation on a new connection, and how many
+        entries could not be restored.
+
+        The default replays every finished item: messages as text (user audio whose
+        transcript is unknown cannot be replayed and is counted as skipped), function
+        calls and their outputs with their call ids. Providers that resume sessions
+        by handle override this to return nothing when a handle is available.
+        """
+        plan: list[Command] = []
+        skipped = 0
+        for entry in history:
+            if entry.kind is ItemKind.MESSAGE and not entry.text:
+                skipped += 1
+                continue
+            plan.append(
+                RestoreItem(
+                    item=ConversationItem(
+                        item_id=entry.item_id,
+                        kind=entry.kind,
+                        role=entry.role if entry.kind is ItemKind.MESSAGE else None,
+                        text=entry.text if entry.kind is ItemKind.MESSAGE else None,
+                        call_id=entry.call_id,
+                        name=entry.name,
+                        arguments=entry.text if entry.kind is ItemKind.FUNCTION_CALL else None,
+                        output=entry.text if entry.kind is ItemKind.FUNCTION_CALL_OUTPUT else None,
+                    )
+                )
+            )
+        return plan, skipped
 
     @property
     def input_format(self) -> AudioFormat:
@@ -77,27 +115,46 @@ class RealtimeProvider(BaseProvider):
 
     @property
     def is_connected(self) -> bool:
-        """True while the session is open."""
-        return self._session is not None and self._session.is_open
+        """True while a session is open (False while reconnecting)."""
+        return self._link is not None and self._link.is_open
+
+    @property
+    def resumption_handle(self) -> str | None:
+        """The latest session resumption handle the provider issued, if any."""
+        return self._link.resumption_handle if self._link is not None else None
+
+    @property
+    def history(self) -> list[HistoryEntry]:
+        """The conversation as this provider saw it, across reconnects."""
+        return self._link.history.entries if self._link is not None else []
 
     @property
     def session(self) -> RealtimeSession:
         """The current session; raises :class:`InvalidState` before :meth:`connect`."""
-        if self._session is None:
+        if self._link is None or self._link.session is None:
             raise InvalidState(f"{self.name} provider is not connected; call connect() first")
-        return self._session
+        return self._link.session
+
+    def _new_session(self) -> RealtimeSession:
+        return RealtimeSession(
+            self.make_protocol(),
+            self.connector(),
+            open_timeout=self.config.connect_timeout,
+            queue_size=self.config.event_queue_size,
+        )
 
     async def connect(self, retry_count: int = 3) -> None:
-        """Open the session; retries transport failures with exponential backoff."""
+        """Open the session; retries transport failures with exponential backoff.
+
+        Later connection losses are handled per ``config.reconnect``.
+        """
         if retry_count < 0:
             raise ConfigError("retry_count must be >= 0")
         if self.is_connected:
             raise InvalidState("already connected")
         delay = self.retry_backoff
         for attempt in range(retry_count + 1):
-            session = RealtimeSession(
-                self.make_protocol(), self.connector(), open_timeout=self.config.connect_timeout
-            )
+            session = self._new_session()
             try:
                 await session.open()
             except VoxError as exc:
@@ -113,16 +170,27 @@ class RealtimeProvider(BaseProvider):
                 await asyncio.sleep(delay)
                 delay *= 2
             else:
-                self._session = session
+                link = SessionLink(
+                    self._new_session,
+                    lambda: self.restore_plan(self.history),
+                    reconnect=self.config.reconnect,
+                    watchdog=self.config.watchdog,
+                    queue_size=self.config.event_queue_size,
+                    name=self.name,
+                )
+                link.start(session)
+                self._link = link
                 return
 
     async def disconnect(self) -> None:
-        """Close the session. Idempotent."""
-        if self._session is not None:
-            await self._session.aclose()
+        """Close the session (no reconnect). Idempotent."""
+        if self._link is not None:
+            await self._link.aclose()
 
     async def _send(self, command: Command) -> None:
-        await self.session.send(command)
+        if self._link is None:
+            raise InvalidState(f"{self.name} provider is not connected; call connect() first")
+        await self._link.send(command)
 
     async def send_audio(self, audio: bytes, *, sample_rate: int | None = None) -> None:
         """Append user audio; validated before any I/O."""
@@ -164,13 +232,20 @@ class RealtimeProvider(BaseProvider):
 
     async def cancel_response(self) -> None:
         """Stop the response in progress, if one is active."""
-        if self.session.tracker.active_response_id is not None:
+        if self.is_connected and self.session.tracker.active_response_id is not None:
             await self._send(CancelResponse())
 
     async def interrupt(
         self, played: float | None = None, *, item_id: str | None = None, cancel: bool = True
     ) -> Interrupted:
-        """Cancel the response and truncate the assistant item at ``played`` seconds."""
+        """Cancel the response and truncate the assistant item at ``played`` seconds.
+
+        While reconnecting there is nothing to cancel: the event is delivered locally.
+        """
+        if self._link is not None and self._link.reconnecting:
+            event = Interrupted(item_id=item_id, played=None)
+            self._link.emit_local(event)
+            return event
         return await self.session.interrupt(played, item_id=item_id, cancel=cancel)
 
     async def add_message(
@@ -209,5 +284,7 @@ class RealtimeProvider(BaseProvider):
         await self._send(UpdateSession(config=session))
 
     def events(self) -> AsyncIterator[Event]:
-        """Events of the current session, in order."""
-        return self.session.events()
+        """Events of the conversation in order, across reconnects; ends after SessionClosed."""
+        if self._link is None:
+            raise InvalidState(f"{self.name} provider is not connected; call connect() first")
+        return self._link.events()

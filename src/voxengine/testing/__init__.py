@@ -17,7 +17,7 @@ from voxengine.testing._fake_openai import (
     Responder,
     default_responder,
 )
-from voxengine.testing._faults import FakeServerError
+from voxengine.testing._faults import FakeServerError, Fault, FaultAction
 from voxengine.testing._server import (
     FakeOpenAIServerHandle,
     run_fake_openai_server,
@@ -33,6 +33,8 @@ __all__ = [
     "FakeServerError",
     "FakeToolCall",
     "FakeTurn",
+    "Fault",
+    "FaultAction",
     "Responder",
     "default_responder",
     "run_fake_openai_server",

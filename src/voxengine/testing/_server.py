@@ -21,6 +21,7 @@ from websockets.typing import Subprotocol
 from voxengine.transport.websocket import redacting_logger
 
 from ._fake_openai import _DEFAULT_CONFIG, FakeOpenAIConfig, FakeOpenAIServer
+from ._faults import Fault, FaultInjector
 
 __all__ = ["FakeOpenAIServerHandle", "run_fake_openai_server", "serve_fake_connection"]
 
@@ -33,6 +34,9 @@ async def serve_fake_connection(
     send: Callable[[str], Awaitable[None]],
     close: Callable[[int, str], Awaitable[None]],
     pace_seconds: float,
+    *,
+    faults: FaultInjector | None = None,
+    abort: Callable[[], None] | None = None,
 ) -> None:
     """Run one connection of ``server`` until either side closes.
 
@@ -43,19 +47,44 @@ async def serve_fake_connection(
     (``server.config.paced``), an active response advances one :meth:`step`
     every ``pace_seconds``.
 
+    ``faults`` (see :class:`~voxengine.testing.Fault`) act on the outgoing frames;
+    ``abort`` drops the transport without a close frame (needed for ``DROP``).
+
     Exceptions raised by ``recv``/``send``/``close`` propagate to the caller.
     """
     lock = asyncio.Lock()  # keeps frames in queue order across the two tasks
     wakeup = asyncio.Event()
     finished = False
+    paused_until = 0.0
+    loop = asyncio.get_running_loop()
 
     async def flush() -> bool:
-        nonlocal finished
+        nonlocal finished, paused_until
         async with lock:
             if finished:
                 return True
-            for frame in server.data_to_send():
-                await send(frame)
+            frames: list[str | bytes] = list(server.data_to_send())
+            if faults is not None:
+                effect = faults.filter(frames)
+                frames = effect.frames
+                if effect.pause_reading:
+                    paused_until = max(paused_until, loop.time() + effect.pause_reading)
+                for frame in frames:
+                    await send(frame)  # type: ignore[arg-type]
+                if effect.abort:
+                    finished = True
+                    if abort is not None:
+                        abort()
+                    return True
+                if effect.close is not None:
+                    finished = True
+                    await close(*effect.close)
+                    return True
+                if faults.stalled:
+                    return False
+            else:
+                for frame in frames:
+                    await send(frame)  # type: ignore[arg-type]
             closing = server.close_to_send()
             if closing is not None:
                 finished = True
@@ -81,6 +110,9 @@ async def serve_fake_connection(
             if pacer is not None and pacer.done():
                 pacer.result()  # re-raise a transport error from the pacer
                 return
+            delay = paused_until - loop.time()
+            if delay > 0:  # SLOW_READ: the client's frames wait in the socket buffers
+                await asyncio.sleep(delay)
             data = await recv()
             if data is None:
                 server.receive_close()
@@ -142,17 +174,20 @@ async def run_fake_openai_server(
     host: str = "127.0.0.1",
     port: int = 0,
     pace_seconds: float = 0.0,
+    faults: Sequence[Fault] = (),
 ) -> AsyncIterator[FakeOpenAIServerHandle]:
     """Serve fake OpenAI Realtime connections on ``ws://host:port/v1/realtime``.
 
     ``port=0`` picks a free port (see ``handle.port``). Every connection gets its
     own :class:`FakeOpenAIServer` built from ``config`` and appended to
-    ``handle.connections``. The server stops when the context exits.
+    ``handle.connections``. ``faults`` inject network and service failures (see
+    :class:`~voxengine.testing.Fault`). The server stops when the context exits.
     """
     handle = FakeOpenAIServerHandle(host=host, port=port)
 
     async def handler(connection: ServerConnection) -> None:
         fake = FakeOpenAIServer(config)
+        injector = FaultInjector(faults, len(handle.connections)) if faults else None
         handle.connections.append(fake)
         request = connection.request
         assert request is not None  # set once the handshake has completed
@@ -168,7 +203,15 @@ async def run_fake_openai_server(
             await connection.close(code, reason)
 
         try:
-            await serve_fake_connection(fake, recv, connection.send, close, pace_seconds)
+            await serve_fake_connection(
+                fake,
+                recv,
+                connection.send,
+                close,
+                pace_seconds,
+                faults=injector,
+                abort=connection.transport.abort,
+            )
         except ConnectionClosed:
             fake.receive_close()
 

@@ -18,6 +18,7 @@ from voxengine.commands import (
     CommitAudio,
     CreateResponse,
     DeleteItem,
+    RestoreItem,
     SendAudio,
     SendAudioMessage,
     SendText,
@@ -27,7 +28,7 @@ from voxengine.commands import (
 )
 from voxengine.config import Modality, SessionConfig, ToolSpec, TurnDetection, TurnDetectionConfig
 from voxengine.errors import ConfigError
-from voxengine.events import Role
+from voxengine.events import ConversationItem, ItemKind, Role
 
 __all__ = ["Dialect", "encode_command", "encode_session"]
 
@@ -168,6 +169,26 @@ def _text_item(text: str, role: Role, dialect: Dialect) -> Json:
     return {"type": "message", "role": role.value, "content": [part]}
 
 
+def _restored_item(item: ConversationItem, dialect: Dialect) -> Json:
+    # §7: items the client may create; assistant audio comes back as assistant text.
+    if item.kind is ItemKind.FUNCTION_CALL:
+        out: Json = {
+            "type": "function_call",
+            "call_id": item.call_id or "",
+            "name": item.name or "",
+            "arguments": item.arguments or "{}",
+        }
+    elif item.kind is ItemKind.FUNCTION_CALL_OUTPUT:
+        out = {
+            "type": "function_call_output",
+            "call_id": item.call_id or "",
+            "output": item.output or "",
+        }
+    else:
+        out = _text_item(item.text or "", item.role or Role.USER, dialect)
+    return _with_id(out, item.item_id or None)
+
+
 def encode_command(command: Command, dialect: Dialect, event_id: str | None) -> Json:
     """The client event for ``command`` (§5), tagged with ``event_id`` when given."""
     msg: Json
@@ -215,6 +236,8 @@ def encode_command(command: Command, dialect: Dialect, event_id: str | None) -> 
             }
         case DeleteItem(item_id=item_id):
             msg = {"type": "conversation.item.delete", "item_id": item_id}
+        case RestoreItem(item=item):
+            msg = {"type": "conversation.item.create", "item": _restored_item(item, dialect)}
         case UpdateSession(config=config):
             msg = {"type": "session.update", "session": encode_session(config, dialect)}
         case _:

@@ -1,0 +1,202 @@
+"""The bundled fake OpenAI Realtime server, run in a subprocess and instrumented.
+
+Every connection is served by :class:`voxengine.testing.FakeOpenAIServer` through the
+library's own driver, :func:`voxengine.testing.serve_fake_connection` (paced mode: one
+audio chunk per ``pace_seconds``). The only addition is the ``send`` wrapper: it takes
+``time.perf_counter()`` right before each frame is written, appends it to the frame as an
+extra ``bench_sent`` field (clients ignore unknown fields) and keeps it in a per-connection
+log. The parent process fetches the logs over a pipe and matches the n-th logged audio
+delta with the n-th audio callback of the client (TCP and every client keep the order).
+
+``perf_counter`` is ``CLOCK_MONOTONIC`` on Linux, one clock for every process, so stamps
+taken here compare with stamps taken in the client process. The server runs in its own
+process so that it does not share the client's CPU time or event loop.
+
+Connections are told apart by their ``model`` query value (the fake accepts any model
+starting with ``gpt-realtime``); every client under test lets the benchmark choose it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import multiprocessing
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from multiprocessing.connection import Connection
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+from websockets.asyncio.server import ServerConnection, serve
+from websockets.exceptions import ConnectionClosed
+
+from voxengine.testing import (
+    FakeOpenAIConfig,
+    FakeOpenAIServer,
+    FakeReply,
+    FakeTurn,
+    serve_fake_connection,
+)
+
+__all__ = ["AUDIO", "TRANSCRIPT", "FakeServerProcess", "ServerSettings", "SessionLog"]
+
+#: Frame kinds whose send times are logged, keyed by the frame's JSON prefix.
+AUDIO = "audio"
+TRANSCRIPT = "transcript"
+_TRACKED = {
+    '{"type":"response.output_audio.delta"': AUDIO,
+    '{"type":"response.output_audio_transcript.delta"': TRANSCRIPT,
+}
+
+
+@dataclass(frozen=True, slots=True)
+class ServerSettings:
+    """How the fake answers.
+
+    Attributes:
+        pace_seconds: time between two paced response steps (one audio chunk each).
+        chunk_seconds: audio carried by each ``response.output_audio.delta``.
+        seconds_per_word: reply audio per word; the reply echoes the user's text.
+        stamp_frames: add the ``bench_sent`` field to every frame.
+    """
+
+    pace_seconds: float = 0.02
+    chunk_seconds: float = 0.02
+    seconds_per_word: float = 0.3
+    stamp_frames: bool = True
+
+
+@dataclass(slots=True)
+class SessionLog:
+    """Send times (``perf_counter``) of one connection's tracked frames, by kind."""
+
+    sent: dict[str, list[float]] = field(default_factory=lambda: {AUDIO: [], TRANSCRIPT: []})
+    frames: int = 0
+
+
+def _echo(turn: FakeTurn) -> FakeReply:
+    # The reply repeats the user's words, so the client chooses the reply length.
+    return FakeReply(text=turn.text or "hello")
+
+
+def _model_of(path: str) -> str:
+    query = parse_qs(urlsplit(path).query)
+    return query.get("model", [""])[-1]
+
+
+async def _serve(control: Connection, settings: ServerSettings) -> None:
+    config = FakeOpenAIConfig(
+        responder=_echo,
+        audio_chunk_seconds=settings.chunk_seconds,
+        seconds_per_word=settings.seconds_per_word,
+        paced=True,
+    )
+    logs: dict[str, SessionLog] = {}
+    perf_counter = time.perf_counter
+
+    async def handler(ws: ServerConnection) -> None:
+        request = ws.request
+        assert request is not None
+        fake = FakeOpenAIServer(config)
+        fake.receive_connect(request.path, request.headers)
+        log = logs.setdefault(_model_of(request.path), SessionLog())
+        sent = log.sent
+
+        async def send(frame: str) -> None:
+            now = perf_counter()
+            kind = _TRACKED.get(frame[: frame.find('"', 9) + 1])
+            if kind is not None:
+                sent[kind].append(now)
+            log.frames += 1
+            if settings.stamp_frames:
+                frame = f'{frame[:-1]},"bench_sent":{now!r}}}'
+            await ws.send(frame)
+
+        async def recv() -> str | bytes | None:
+            try:
+                return await ws.recv()
+            except ConnectionClosed:
+                return None
+
+        async def close(code: int, reason: str) -> None:
+            await ws.close(code, reason)
+
+        with contextlib.suppress(ConnectionClosed):
+            await serve_fake_connection(fake, recv, send, close, settings.pace_seconds)
+
+    loop = asyncio.get_running_loop()
+    async with serve(handler, "127.0.0.1", 0, max_size=2**25, compression=None) as server:
+        port = next(iter(server.sockets)).getsockname()[1]
+        control.send(("ready", port))
+        while True:
+            command, argument = await loop.run_in_executor(None, control.recv)
+            if command == "logs":
+                control.send({key: logs.pop(key, SessionLog()) for key in argument})
+            elif command == "cpu":
+                control.send(time.process_time())
+            else:
+                break
+
+
+def _main(control: Connection, settings: ServerSettings) -> None:
+    asyncio.run(_serve(control, settings))
+
+
+class FakeServerProcess:
+    """A fake OpenAI Realtime server in a child process; use as a context manager."""
+
+    def __init__(self, settings: ServerSettings) -> None:
+        self.settings = settings
+        context = multiprocessing.get_context("spawn")
+        self._control, child = context.Pipe()
+        self._process = context.Process(
+            target=_main, args=(child, settings), name="fake-openai", daemon=True
+        )
+        self.port = 0
+
+    @property
+    def url(self) -> str:
+        """Base URL, as for ``AsyncOpenAI(websocket_base_url=...)``."""
+        return f"ws://127.0.0.1:{self.port}/v1"
+
+    def __enter__(self) -> FakeServerProcess:
+        self._process.start()
+        if not self._control.poll(60):
+            raise RuntimeError("fake server process did not start")
+        tag, self.port = self._control.recv()
+        assert tag == "ready"
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        with contextlib.suppress(OSError):
+            self._control.send(("stop", None))
+        self._process.join(10)
+        if self._process.is_alive():
+            self._process.kill()
+
+    def _ask(self, command: str, argument: Any = None) -> Any:
+        self._control.send((command, argument))
+        return self._control.recv()
+
+    def logs(self, keys: list[str]) -> dict[str, SessionLog]:
+        """The send logs of the connections opened with these model names (then dropped)."""
+        result: dict[str, SessionLog] = self._ask("logs", keys)
+        return result
+
+    def cpu_seconds(self) -> float:
+        """CPU time used by the server process so far."""
+        seconds: float = self._ask("cpu")
+        return seconds
+
+    @property
+    def pid(self) -> int | None:
+        """The server's process id."""
+        return self._process.pid
+
+
+@contextlib.contextmanager
+def fake_server(settings: ServerSettings) -> Iterator[FakeServerProcess]:
+    """Run a :class:`FakeServerProcess` for the duration of the block."""
+    with FakeServerProcess(settings) as server:
+        yield server

@@ -1,0 +1,1 @@
+"""Google Gemini Live API (``BidiGenerateContent``) as a sans-I/O protocol."""
