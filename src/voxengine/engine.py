@@ -12,9 +12,10 @@ and barge-in (:class:`~voxengine.voice_io.VoiceIO`), tool execution
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import inspect
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Self
@@ -26,16 +27,19 @@ from voxengine.bus import EventBus
 from voxengine.config import Modality, SessionConfig
 from voxengine.context import ContextEntry, ContextMethod, ContextTiming
 from voxengine.engine_config import VoiceEngineConfig
-from voxengine.errors import ConfigError, InvalidState
+from voxengine.errors import ConfigError, InvalidState, VoxError
 from voxengine.events import (
     AudioDelta,
     Event,
     Interrupted,
+    ItemKind,
     ProviderErrorEvent,
+    ProviderSwitched,
     ResponseDone,
     ResponseStarted,
     ResponseStatus,
     Role,
+    SessionClosed,
     SpeechStarted,
     SpeechStopped,
     TextDelta,
@@ -89,8 +93,18 @@ class VoiceEngine:
             missing key, or a setting the provider does not support.
     """
 
-    def __init__(self, config: VoiceEngineConfig, *, provider: BaseProvider | None = None):
+    def __init__(
+        self,
+        config: VoiceEngineConfig,
+        *,
+        provider: BaseProvider | None = None,
+        fallbacks: Sequence[BaseProvider] = (),
+    ):
         self.config = config
+        #: Providers to fail over to, in order: ``fallbacks`` then ``config.failover`` names.
+        self._fallbacks: list[BaseProvider | str] = [*fallbacks, *config.failover]
+        self._closing = False
+        self._failover_task: asyncio.Task[None] | None = None
         self.tools = ToolRegistry()
         for entry in config.tools:
             if isinstance(entry, Tool) or (callable(entry) and not isinstance(entry, type)):
@@ -125,8 +139,15 @@ class VoiceEngine:
         )
 
     @staticmethod
-    def _build_provider(config: VoiceEngineConfig) -> BaseProvider:
-        cls = get_provider(config.provider)
+    def _build_provider(config: VoiceEngineConfig, name: str | None = None) -> BaseProvider:
+        """Provider ``name`` (default ``config.provider``) built from ``config``.
+
+        Fallback providers get the same settings; their API keys come from their
+        environment variables (``config.api_key`` belongs to the primary provider).
+        """
+        primary = name is None or name == config.provider
+        name = name or config.provider
+        cls = get_provider(name)
         session = config.session_config()
         audio_in = Capability.AUDIO_INPUT in cls.capabilities  # turn settings need audio
         needs = {
@@ -142,13 +163,11 @@ class VoiceEngine:
         }
         for capability, needed in needs.items():
             if needed and capability not in cls.capabilities:
-                raise ConfigError(
-                    f"provider {config.provider!r} does not support {capability.value}"
-                )
+                raise ConfigError(f"provider {name!r} does not support {capability.value}")
         provider_config = cls.config_type(
-            api_key=config.api_key,
-            model=config.model,
-            base_url=config.base_url,
+            api_key=config.api_key if primary else None,
+            model=config.model if primary else None,
+            base_url=config.base_url if primary else None,
             session=session,
             connect_timeout=config.connect_timeout,
         )
@@ -177,21 +196,74 @@ class VoiceEngine:
         """
         if self.is_connected:
             raise InvalidState("already connected")
+        self._closing = False
         retries = self.config.retry_count if retry_count is None else retry_count
-        await self.provider.connect(retry_count=retries)
         self.events.reopen()
-        self._injector = ContextInjector(self.provider, self.config.instructions or "")
+        await self._start(self.provider, retries)
+        await self.voice.open()
+        self.voice.attach(self.provider)
+
+    async def _start(self, provider: BaseProvider, retries: int) -> None:
+        await provider.connect(retry_count=retries)
+        self.provider = provider
+        self.voice.attach(provider)
+        self._injector = ContextInjector(provider, self.config.instructions or "")
         self._tool_runner = ToolRunner(
-            self.tools, self.provider, lambda: self.on_function_call, self._mark_request
+            self.tools, provider, lambda: self.on_function_call, self._mark_request
         )
         self._strategy = STRATEGIES[self.config.mode](
-            self.provider, self.events, extra_observers=[self.voice.observe]
+            provider,
+            self.events,
+            extra_observers=[self.voice.observe],
+            on_closed=self._on_session_closed,
         )
         self._strategy.start()
-        await self.voice.open()
+
+    def _on_session_closed(self, event: SessionClosed) -> bool:
+        """The provider's session ended for good: fail over if a fallback remains."""
+        if self._closing or not self._fallbacks:
+            return False
+        self._failover_task = asyncio.create_task(self._failover(event), name="voxengine-failover")
+        return True
+
+    async def _failover(self, closed: SessionClosed) -> None:
+        previous = self.provider
+        history = self.history
+        reason = closed.reason or f"session closed (code {closed.code})"
+        if self._tool_runner is not None:
+            await self._tool_runner.aclose()
+        if self._injector is not None:
+            await self._injector.aclose()
+        while self._fallbacks and not self._closing:
+            candidate = self._fallbacks.pop(0)
+            try:
+                provider = (
+                    candidate
+                    if isinstance(candidate, BaseProvider)
+                    else self._build_provider(self.config, candidate)
+                )
+                await self._start(provider, self.config.retry_count)
+            except VoxError as exc:
+                logger.warning("failover to %s failed: %s", candidate, exc)
+                continue
+            restored = await _restore_history(provider, history)
+            await self.events.emit(
+                ProviderSwitched(
+                    previous=previous.name,
+                    current=provider.name,
+                    reason=reason,
+                    restored_items=restored,
+                )
+            )
+            return
+        await self.events.emit(closed)  # nothing left to fail over to
 
     async def disconnect(self) -> None:
         """Stop the devices, close the session and deliver its last events. Idempotent."""
+        self._closing = True
+        if self._failover_task is not None:
+            with contextlib.suppress(Exception):
+                await self._failover_task
         await self.voice.close()
         if self._tool_runner is not None:
             await self._tool_runner.aclose()
@@ -495,6 +567,32 @@ class VoiceEngine:
             await _call(self.on_response_done, event)
         elif isinstance(event, ProviderErrorEvent) and self.on_error is not None:
             await _call(self.on_error, event)
+
+
+async def _restore_history(provider: BaseProvider, history: list[HistoryEntry]) -> int:
+    """Give a fallback provider the conversation so far, as messages; returns how many.
+
+    Tool calls and results become short system notes, since the new provider never
+    issued those calls.
+    """
+    if not history or Capability.CONTEXT_INJECTION not in provider.capabilities:
+        return 0
+    restored = 0
+    for entry in history:
+        if entry.kind is ItemKind.MESSAGE and entry.text:
+            await provider.add_message(entry.text, role=entry.role)
+        elif entry.kind is ItemKind.FUNCTION_CALL:
+            await provider.add_message(
+                f"(earlier, tool {entry.name} was called with {entry.text})", role=Role.SYSTEM
+            )
+        elif entry.kind is ItemKind.FUNCTION_CALL_OUTPUT:
+            await provider.add_message(
+                f"(tool call {entry.call_id} returned {entry.text})", role=Role.SYSTEM
+            )
+        else:
+            continue
+        restored += 1
+    return restored
 
 
 async def _call(fn: Callable[..., Any], *args: object) -> object:

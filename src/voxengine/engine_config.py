@@ -69,6 +69,10 @@ class VoiceEngineConfig:
         device_sample_rate: rate of the devices (default: the backend's choice).
         playback: play the assistant's audio on the output backend.
 
+    Failover:
+        failover: provider names to switch to, in order, when the session fails for
+            good (reconnects exhausted or refused); the conversation is replayed.
+
     Cost:
         prices: price table for :meth:`VoiceEngine.estimate_cost` (default: the dated
             :data:`voxengine.pricing.DEFAULT_PRICES`).
@@ -111,6 +115,8 @@ class VoiceEngineConfig:
 
     prices: PriceTable | None = None
 
+    failover: tuple[str, ...] = ()
+
     def __post_init__(self) -> None:
         if self.mode not in STRATEGIES:
             raise ConfigError(f"mode must be one of {sorted(STRATEGIES)}, got {self.mode!r}")
@@ -136,7 +142,8 @@ class VoiceEngineConfig:
             raise ConfigError("audio_backend='file' needs input_file and/or output_file")
         if self.device_sample_rate is not None and self.device_sample_rate <= 0:
             raise ConfigError("device_sample_rate must be positive Hz")
-        get_provider(self.provider)  # unknown names fail here, listing the known ones
+        for name in (self.provider, *self.failover):
+            get_provider(name)  # unknown names fail here, listing the known ones
         self.session_config()  # validates the session settings and tools
 
     @classmethod

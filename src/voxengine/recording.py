@@ -295,7 +295,9 @@ class Recorder:
             if self.redact_keys:
                 self._secrets |= _secrets(url, headers)
                 shown_url = _mask(url, self._secrets)
-                shown = {k: _mask(f"{k}: {v}", self._secrets)[len(k) + 2 :] for k, v in headers.items()}
+                shown = {
+                    k: _mask(f"{k}: {v}", self._secrets)[len(k) + 2 :] for k, v in headers.items()
+                }
             else:
                 shown_url, shown = url, dict(headers)
             try:
@@ -492,7 +494,9 @@ def load_recording(path: str | Path) -> Recording:
             elif kind == "audio":
                 pcm = base64.b64decode(str(entry["audio"]))
                 rate = int(entry["sample_rate"])
-                audio.append(RecordedAudio(t=t, direction=entry["dir"], sample_rate=rate, audio=pcm))
+                audio.append(
+                    RecordedAudio(t=t, direction=entry["dir"], sample_rate=rate, audio=pcm)
+                )
         except (KeyError, TypeError, ValueError, binascii.Error) as exc:
             raise RecordingError(f"{path}:{number}: malformed {kind} entry: {exc!r}") from exc
     if meta is None:

@@ -160,9 +160,7 @@ class FrameMatch:
         except ValueError:
             return None if expected == actual else f"text: recorded {_short(expected)!r}"
         blank = self.ignore_audio or "<redacted audio:" in expected or _silent_audio(recorded)
-        return _diff(
-            self._normalise(recorded, None, blank), self._normalise(sent, None, blank)
-        )
+        return _diff(self._normalise(recorded, None, blank), self._normalise(sent, None, blank))
 
 
 def _silent_audio(message: Any) -> bool:
@@ -241,9 +239,7 @@ class ReplayConnector:
         self.divergences: list[ReplayDivergence] = []
         self.connections: list[ReplayConnection] = []
 
-    async def __call__(
-        self, url: str, headers: Mapping[str, str], *, timeout: float
-    ) -> Connection:
+    async def __call__(self, url: str, headers: Mapping[str, str], *, timeout: float) -> Connection:
         """Open the next recorded connection (or fail as the recorded attempt did)."""
         number = len(self.connections)
         if number >= len(self.recording.connections):
@@ -292,9 +288,7 @@ class ReplayConnector:
 class ReplayConnection:
     """One replayed connection (see :class:`ReplayConnector`)."""
 
-    def __init__(
-        self, owner: ReplayConnector, number: int, recorded: RecordedConnection
-    ) -> None:
+    def __init__(self, owner: ReplayConnector, number: int, recorded: RecordedConnection) -> None:
         self._owner = owner
         self.number = number
         match = owner.match
@@ -432,4 +426,3 @@ class ReplayConnection:
         if self._closed is None:
             self._closed = (code, reason)
         self._progress.set()
-

@@ -20,7 +20,7 @@ from collections.abc import Callable, Sequence
 from typing import ClassVar, final
 
 from voxengine.bus import EventBus
-from voxengine.events import Event
+from voxengine.events import Event, SessionClosed
 from voxengine.history import ConversationHistory
 from voxengine.metrics import SessionMetrics
 from voxengine.providers.base import BaseProvider
@@ -31,7 +31,11 @@ logger = logging.getLogger("voxengine.strategies")
 
 
 class BaseStrategy(abc.ABC):
-    """Pumps a provider's events through observers into an event bus."""
+    """Pumps a provider's events through observers into an event bus.
+
+    ``on_closed`` sees the provider's final :class:`SessionClosed` first; if it returns
+    True the event is withheld from the bus (the engine is failing over).
+    """
 
     mode: ClassVar[str]
 
@@ -40,9 +44,11 @@ class BaseStrategy(abc.ABC):
         provider: BaseProvider,
         bus: EventBus,
         extra_observers: Sequence[Callable[[Event], None]] = (),
+        on_closed: Callable[[SessionClosed], bool] = lambda event: False,
     ) -> None:
         self.provider = provider
         self.bus = bus
+        self._on_closed = on_closed
         self.history = ConversationHistory()
         self.metrics = SessionMetrics(provider.output_format)
         self._observers: list[Callable[[Event], None]] = [*self.observers(), *extra_observers]
@@ -68,6 +74,8 @@ class BaseStrategy(abc.ABC):
                     observe(event)
                 except Exception:  # a bookkeeping bug must not stop the conversation
                     logger.exception("observer %r failed on %s", observe, event.type)
+            if isinstance(event, SessionClosed) and self._on_closed(event):
+                return  # the engine takes over (failover); the application sees no close
             await emit(event)
 
     async def wait_closed(self) -> None:

@@ -80,6 +80,18 @@ class VoiceIO:
         self._tasks: set[asyncio.Task[None]] = set()
         self._responding = False
         self.vad: VAD | None = None
+        self.attach(provider)
+        # With provider VAD and interrupt_response, the provider cancels by itself.
+        self._provider_cancels = (
+            config.vad_enabled and config.vad_type in ("server", "semantic") and config.barge_in
+        )
+
+    def attach(self, provider: BaseProvider) -> None:
+        """Serve ``provider`` from now on (failover): formats, resamplers and VAD follow it."""
+        self._provider = provider
+        self._resamplers.clear()
+        self._responding = False
+        config = self._config
         if config.vad_enabled and config.vad_type == "client":
             self.vad = make_vad(
                 config.vad_engine,
@@ -91,10 +103,11 @@ class VoiceIO:
                 ),
                 provider.input_format.sample_rate,
             )
-        # With provider VAD and interrupt_response, the provider cancels by itself.
-        self._provider_cancels = (
-            config.vad_enabled and config.vad_type in ("server", "semantic") and config.barge_in
-        )
+        output = self.output
+        if output is not None:
+            rate = provider.output_format.sample_rate
+            target = output.format.sample_rate
+            self._out_resampler = StreamResampler(rate, target) if rate != target else None
 
     # -- devices ------------------------------------------------------------------------
 

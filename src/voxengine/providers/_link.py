@@ -290,6 +290,9 @@ class SessionLink:
     def _should_reconnect(self, session: RealtimeSession) -> bool:
         if not self._policy.enabled or self._policy.max_attempts == 0:
             return False
+        if self._stall_response is not None:
+            self._stall_response = None
+            return True  # we abandoned a stalled connection
         failure = session.failure()
         if failure is None:
             return False  # closed on our request
@@ -315,7 +318,7 @@ class SessionLink:
             self._emit(StallDetected(silent_for=silent, response_id=response_id))
             if self._watchdog.reconnect and self._policy.enabled:
                 self._stall_response = response_id
-                await session.aclose(code=4000, reason="client watchdog: response stalled")
+                await session.aclose(code=1001, reason="client watchdog: response stalled")
                 return
 
     async def _reconnect(self, reason: str, lost: RealtimeSession) -> bool:

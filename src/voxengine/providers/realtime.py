@@ -46,6 +46,8 @@ __all__ = ["RealtimeProvider"]
 
 logger = logging.getLogger("voxengine.providers")
 
+_UNBOUNDED = 1 << 30
+
 
 class RealtimeProvider(BaseProvider):
     """Shared implementation for providers that speak a sans-I/O realtime protocol."""
@@ -136,11 +138,13 @@ class RealtimeProvider(BaseProvider):
         return self._link.session
 
     def _new_session(self) -> RealtimeSession:
+        # The link drains the session's queue at once; the bound the application sees
+        # (and the drop accounting) is the link's queue.
         return RealtimeSession(
             self.make_protocol(),
             self.connector(),
             open_timeout=self.config.connect_timeout,
-            queue_size=self.config.event_queue_size,
+            queue_size=_UNBOUNDED,
         )
 
     async def connect(self, retry_count: int = 3) -> None:

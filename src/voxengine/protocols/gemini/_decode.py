@@ -21,7 +21,9 @@ from voxengine.events import Usage
 
 __all__ = [
     "AudioPart",
+    "BadAudio",
     "FunctionCall",
+    "Part",
     "TextPart",
     "get",
     "get_map",

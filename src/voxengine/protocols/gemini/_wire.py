@@ -227,7 +227,9 @@ def encode_setup(model: str, config: SessionConfig, options: SetupOptions) -> Js
     if config.tool_choice not in (None, "auto"):
         raise ConfigError("Gemini Live only supports tool_choice='auto' (no toolConfig in setup)")
     if config.tools:
-        setup["tools"] = [{"functionDeclarations": [_function_declaration(t) for t in config.tools]}]
+        setup["tools"] = [
+            {"functionDeclarations": [_function_declaration(t) for t in config.tools]}
+        ]
     if config.turn_detection is not None:
         setup["realtimeInputConfig"] = _realtime_input_config(config.turn_detection)
     if config.input_transcription_model is not None:

@@ -1,0 +1,233 @@
+"""Part 1: the same scripted session for every client, side by side.
+
+Script (per client, per repeat): connect; stream 20 ms chunks of quiet input audio in
+real time (below the fake's VAD threshold, so it never starts a turn) for the whole
+session; ``turns`` times: ``send_text`` (a ``words``-word message; the fake echoes it
+as ``words * 0.3`` s of speech, one 20 ms audio delta every ``pace`` s) and wait for
+the end of the response; close.
+
+Figures:
+
+* event delay: server ``perf_counter`` right before the frame is written → client
+  ``perf_counter`` in the application callback, for every audio delta and assistant
+  transcript delta (n-th sent ↔ n-th received). "Added" = client minus the raw floor.
+* time to first audio: ``send_text`` call → first audio callback (includes the fake's
+  own response start and one pacing interval, the same for every client).
+* CPU per audio second: client process CPU time (``time.process_time``) from the first
+  ``send_text`` to the last response end, divided by seconds of reply audio received.
+  The fake runs in another process; the figure includes the input audio streaming.
+* memory per session: ``tracemalloc`` traced-memory growth over ``n`` idle connected
+  sessions, divided by ``n``, after one warm-up session.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+import time
+import tracemalloc
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from benchmarks.clients import CLIENTS, BenchClient, Recorder
+from benchmarks.fakeserver import AUDIO, TRANSCRIPT, FakeServerProcess
+from benchmarks.stats import median, summary_ms
+
+__all__ = ["SessionPlan", "input_chunk", "match_delays", "run_comparison", "stream_audio"]
+
+BYTES_PER_SECOND = 48_000  # PCM16 mono 24 kHz
+CHUNK_SECONDS = 0.02
+
+
+@dataclass(frozen=True, slots=True)
+class SessionPlan:
+    """The scripted session."""
+
+    turns: int = 3
+    words: int = 10
+    repeats: int = 3
+    memory_sessions: int = 20
+    turn_timeout: float = 60.0
+
+
+def input_chunk(seconds: float = CHUNK_SECONDS, seed: int = 7) -> bytes:
+    """Quiet (about -60 dBFS) deterministic noise: real samples the fake's VAD ignores."""
+    samples = np.random.default_rng(seed).integers(-40, 41, round(24_000 * seconds))
+    return samples.astype("<i2").tobytes()
+
+
+def prompt(words: int) -> str:
+    """The user message; the fake speaks it back, one 0.3 s word at a time."""
+    return " ".join(f"word{i}" for i in range(words))
+
+
+async def stream_audio(
+    send: Callable[[bytes], Any],
+    stop: asyncio.Event,
+    *,
+    chunk: bytes,
+    period: float = CHUNK_SECONDS,
+    lateness: list[float] | None = None,
+) -> int:
+    """Send ``chunk`` every ``period`` s on absolute deadlines until ``stop``; returns count.
+
+    ``lateness`` (if given) collects how late each send started versus its deadline.
+    """
+    perf_counter = time.perf_counter
+    deadline = perf_counter()
+    sent = 0
+    while not stop.is_set():
+        if lateness is not None:
+            lateness.append(perf_counter() - deadline)
+        await send(chunk)
+        sent += 1
+        deadline += period
+        pause = deadline - perf_counter()
+        if pause > 0:
+            try:
+                await asyncio.wait_for(stop.wait(), pause)
+            except TimeoutError:
+                pass
+    return sent
+
+
+def match_delays(sent: Sequence[float], received: Sequence[float]) -> list[float]:
+    """Pair the n-th send with the n-th receipt; receipt minus send, in seconds."""
+    return [r - s for s, r in zip(sent, received, strict=False)]
+
+
+async def run_session(
+    cls: type[BenchClient], server: FakeServerProcess, plan: SessionPlan, model: str
+) -> dict[str, Any]:
+    """One scripted session; returns raw per-event delays and per-session figures."""
+    rec = Recorder()
+    client = cls(rec)
+    await client.connect(server.url, model)
+    stop = asyncio.Event()
+    streamer = asyncio.create_task(stream_audio(client.send_audio, stop, chunk=input_chunk()))
+    text = prompt(plan.words)
+    first_audio: list[float] = []
+    cpu_start = time.process_time()
+    wall_start = time.perf_counter()
+    for _ in range(plan.turns):
+        rec.done.clear()
+        seen = len(rec.audio)
+        started = time.perf_counter()
+        await client.send_text(text)
+        await asyncio.wait_for(rec.done.wait(), plan.turn_timeout)
+        if len(rec.audio) > seen:
+            first_audio.append(rec.audio[seen] - started)
+    cpu = time.process_time() - cpu_start
+    wall = time.perf_counter() - wall_start
+    stop.set()
+    await streamer
+    await client.close()
+    log = server.logs([model])[model]
+    audio = match_delays(log.sent[AUDIO], rec.audio)
+    transcript = match_delays(log.sent[TRANSCRIPT], rec.transcript)
+    audio_seconds = rec.audio_bytes / BYTES_PER_SECOND
+    return {
+        "audio_delays": audio,
+        "event_delays": audio + transcript,
+        "first_audio": first_audio,
+        "cpu_seconds": cpu,
+        "wall_seconds": wall,
+        "audio_seconds": audio_seconds,
+        "counts": {
+            "audio_sent": len(log.sent[AUDIO]),
+            "audio_received": len(rec.audio),
+            "transcript_sent": len(log.sent[TRANSCRIPT]),
+            "transcript_received": len(rec.transcript),
+        },
+    }
+
+
+async def memory_per_session(
+    cls: type[BenchClient], server: FakeServerProcess, count: int, tag: str
+) -> float:
+    """Traced Python heap growth per idle connected session, in bytes."""
+    models = [f"gpt-realtime-mem-{tag}-{i}" for i in range(count)]
+    gc.collect()
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        clients = [cls(Recorder()) for _ in models]
+        for client, model in zip(clients, models, strict=True):
+            await client.connect(server.url, model)
+        await asyncio.sleep(0.3)
+        gc.collect()
+        grown = tracemalloc.get_traced_memory()[0] - before
+    finally:
+        tracemalloc.stop()
+    for client in clients:
+        await client.close()
+    server.logs(models)
+    return grown / count
+
+
+def _aggregate(name: str, runs: list[dict[str, Any]]) -> dict[str, Any]:
+    per_run = [summary_ms(r["event_delays"]) for r in runs]
+    audio_runs = [summary_ms(r["audio_delays"]) for r in runs]
+    pooled = [d for r in runs for d in r["event_delays"]]
+    first_audio = [t for r in runs for t in r["first_audio"]]
+    cpu_per_audio = [r["cpu_seconds"] / r["audio_seconds"] for r in runs if r["audio_seconds"]]
+    counts = runs[-1]["counts"]
+    return {
+        "client": name,
+        "repeats": len(runs),
+        "event_delay_p50_ms": median([s["p50_ms"] for s in per_run]),
+        "event_delay_p99_ms": median([s["p99_ms"] for s in per_run]),
+        "audio_delay_p50_ms": median([s["p50_ms"] for s in audio_runs]),
+        "audio_delay_p99_ms": median([s["p99_ms"] for s in audio_runs]),
+        "event_delay_pooled": summary_ms(pooled),
+        "first_audio_ms": median(first_audio) * 1e3,
+        "cpu_ms_per_audio_second": median(cpu_per_audio) * 1e3,
+        "cpu_utilisation_pct": median([100 * r["cpu_seconds"] / r["wall_seconds"] for r in runs]),
+        "events_per_run": counts,
+        "complete": all(
+            r["counts"]["audio_sent"] == r["counts"]["audio_received"]
+            and r["counts"]["transcript_sent"] == r["counts"]["transcript_received"]
+            for r in runs
+        ),
+    }
+
+
+async def run_comparison(
+    server: FakeServerProcess,
+    plan: SessionPlan,
+    names: Sequence[str],
+    log: Callable[[str], None] = print,
+) -> dict[str, Any]:
+    """Warm up each client, then ``plan.repeats`` rounds over all clients (rotated order)."""
+    runs: dict[str, list[dict[str, Any]]] = {name: [] for name in names}
+    errors: dict[str, str] = {}
+    warm = SessionPlan(turns=1, words=3, repeats=1, memory_sessions=0)
+    active = list(names)
+    for name in names:
+        try:
+            await run_session(CLIENTS[name], server, warm, f"gpt-realtime-warm-{name}")
+        except Exception as exc:  # a peer that cannot run here is reported, not fatal
+            errors[name] = f"{type(exc).__name__}: {exc}"
+            active.remove(name)
+            log(f"  {name}: cannot run ({errors[name]})")
+    for repeat in range(plan.repeats):
+        order = active[repeat % len(active) :] + active[: repeat % len(active)]
+        for name in order:
+            gc.collect()
+            result = await run_session(CLIENTS[name], server, plan, f"gpt-realtime-{name}-{repeat}")
+            runs[name].append(result)
+            p50 = median(result["event_delays"]) * 1e3
+            log(f"  repeat {repeat + 1}/{plan.repeats} {name:16s} event delay p50 {p50:.3f} ms")
+    clients = {name: _aggregate(CLIENTS[name].name, runs[name]) for name in active}
+    if plan.memory_sessions:
+        for name in active:
+            gc.collect()
+            per_session = await memory_per_session(
+                CLIENTS[name], server, plan.memory_sessions, name
+            )
+            clients[name]["memory_kib_per_session"] = per_session / 1024
+            log(f"  memory {name:16s} {per_session / 1024:.1f} KiB/session")
+    return {"clients": clients, "errors": errors}

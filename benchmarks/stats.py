@@ -1,0 +1,89 @@
+"""Small statistics and environment helpers (no third-party dependencies)."""
+
+from __future__ import annotations
+
+import datetime
+import importlib.metadata
+import os
+import platform
+import statistics
+import subprocess
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+__all__ = ["machine_info", "median", "percentile", "summary_ms"]
+
+
+def percentile(values: Sequence[float], q: float) -> float:
+    """The ``q``-th percentile (0-100) by linear interpolation; NaN when empty."""
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    position = (len(ordered) - 1) * q / 100.0
+    low = int(position)
+    high = min(low + 1, len(ordered) - 1)
+    return ordered[low] + (ordered[high] - ordered[low]) * (position - low)
+
+
+def median(values: Sequence[float]) -> float:
+    """The median; NaN when empty."""
+    return statistics.median(values) if values else float("nan")
+
+
+def summary_ms(seconds: Sequence[float]) -> dict[str, float]:
+    """p50, p90, p99 and max of durations given in seconds, in milliseconds."""
+    return {
+        "p50_ms": percentile(seconds, 50) * 1e3,
+        "p90_ms": percentile(seconds, 90) * 1e3,
+        "p99_ms": percentile(seconds, 99) * 1e3,
+        "max_ms": max(seconds) * 1e3 if seconds else float("nan"),
+        "count": float(len(seconds)),
+    }
+
+
+def _cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"
+
+
+def _version(package: str) -> str | None:
+    try:
+        return importlib.metadata.version(package)
+    except importlib.metadata.PackageNotFoundError:
+        return None
+
+
+def _git_commit() -> str | None:
+    try:
+        out = subprocess.run(
+            ["git", "rev-parse", "HEAD"],
+            capture_output=True,
+            text=True,
+            check=True,
+            cwd=Path(__file__).resolve().parent,
+        )
+    except (OSError, subprocess.CalledProcessError):
+        return None
+    return out.stdout.strip()
+
+
+def machine_info() -> dict[str, Any]:
+    """Where and when the benchmark ran, and with which versions."""
+    packages = ("voxengine", "websockets", "openai", "pipecat-ai", "numpy", "soxr", "pydantic")
+    return {
+        "date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
+        "python": platform.python_version(),
+        "implementation": platform.python_implementation(),
+        "platform": platform.platform(),
+        "cpu": _cpu_model(),
+        "cpu_count": os.cpu_count(),
+        "load_average_start": list(os.getloadavg()),
+        "git_commit": _git_commit(),
+        "versions": {name: _version(name) for name in packages},
+    }

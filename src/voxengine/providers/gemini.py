@@ -1,0 +1,251 @@
+"""Google Gemini Live API provider (Developer API, API key) — gemini-live.md.
+
+:class:`GeminiProvider` drives :class:`~voxengine.protocols.gemini.protocol.GeminiLiveProtocol`
+over a WebSocket. What differs from OpenAI, and how this provider stays honest about it:
+
+* Audio in is PCM16 16 kHz, audio out PCM16 24 kHz (§1); ``send_audio`` checks the rate.
+* Configuration is fixed per connection (§3.1): ``update_session`` raises
+  :class:`~voxengine.errors.ConfigError` (SESSION_UPDATE is not declared).
+* There is no cancel, truncate or delete message (§5): CANCEL-style capabilities
+  (INTERRUPTION, TRUNCATION, ITEM_DELETION) are not declared. ``cancel_response`` and
+  ``interrupt`` stop *locally*: the rest of the current model turn is dropped before
+  it reaches the application, and :meth:`interrupt` reports an
+  :class:`~voxengine.events.Interrupted` with ``played=None`` (nothing was truncated
+  on the server, which decides what stays in context). With server VAD the service
+  interrupts the model by itself when the user speaks (``interrupted``, §5).
+* Resumption (§7): every :class:`~voxengine.events.ResumptionUpdate` handle is kept in
+  :attr:`GeminiProvider.resumption_handle`, and the next :meth:`connect` resumes that
+  session (set the attribute to ``None`` to start a fresh conversation).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from typing import ClassVar, Literal, final
+from urllib.parse import quote, urlsplit, urlunsplit
+
+from voxengine.commands import CreateResponse, SendText
+from voxengine.config import SessionConfig
+from voxengine.errors import ConfigError
+from voxengine.events import Event, Interrupted, ResumptionUpdate
+from voxengine.protocols import RealtimeProtocol
+from voxengine.protocols.gemini.protocol import GeminiLiveProtocol, SetupOptions
+from voxengine.providers.base import Capability, ProviderConfig
+from voxengine.providers.realtime import RealtimeProvider
+from voxengine.transport import Connector
+from voxengine.transport.websocket import open_websocket
+
+__all__ = [
+    "DEFAULT_GEMINI_MODEL",
+    "DEFAULT_GEMINI_URL",
+    "GEMINI_CAPABILITIES",
+    "GeminiConfig",
+    "GeminiProvider",
+]
+
+#: §8: the native-audio model recommended through 2026 for the Developer API.
+DEFAULT_GEMINI_MODEL = "gemini-2.5-flash-native-audio-preview-12-2025"
+DEFAULT_GEMINI_URL = "wss://generativelanguage.googleapis.com"
+
+GEMINI_CAPABILITIES = frozenset(
+    {
+        Capability.AUDIO_INPUT,
+        Capability.AUDIO_OUTPUT,
+        Capability.TEXT_INPUT,
+        Capability.TEXT_OUTPUT,
+        Capability.SERVER_VAD,
+        Capability.MANUAL_TURNS,
+        Capability.FUNCTION_CALLING,
+        Capability.INPUT_TRANSCRIPTION,
+        Capability.OUTPUT_TRANSCRIPTION,
+        Capability.USAGE,
+        Capability.TEMPERATURE,
+        Capability.CONTEXT_INJECTION,
+        Capability.RECORDED_AUDIO,
+    }
+)
+
+_API_VERSIONS = frozenset({"v1", "v1beta", "v1alpha"})
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class GeminiConfig(ProviderConfig):
+    """Gemini Live settings.
+
+    Attributes:
+        api_key: defaults to ``$GEMINI_API_KEY``, then ``$GOOGLE_API_KEY``.
+        model: defaults to :data:`DEFAULT_GEMINI_MODEL`; ``models/`` is added when the
+            name has no path.
+        base_url: the service root, ``wss://generativelanguage.googleapis.com`` by
+            default; point it at a local fake (``ws://127.0.0.1:PORT``).
+        api_version: ``"v1beta"`` (default), ``"v1"`` or ``"v1alpha"`` (§2).
+        key_in: send the key as the ``x-goog-api-key`` header (default, as the SDK
+            does) or as the ``?key=`` query parameter (§1); never logged either way.
+        session_resumption: ask for resumption handles (§7).
+        resumption_handle: resume this session on the first connect.
+        context_compression: sliding-window context compression, for sessions longer
+            than the 15-minute audio limit (§7).
+    """
+
+    api_version: str = "v1beta"
+    key_in: Literal["header", "query"] = "header"
+    session_resumption: bool = True
+    resumption_handle: str | None = field(default=None, repr=False)
+    context_compression: bool = False
+
+    def __post_init__(self) -> None:
+        super(GeminiConfig, self).__post_init__()
+        if self.api_version not in _API_VERSIONS:
+            raise ConfigError(f"api_version must be one of {sorted(_API_VERSIONS)}")
+        if self.key_in not in ("header", "query"):
+            raise ConfigError("key_in must be 'header' or 'query'")
+
+
+def _key(config: ProviderConfig) -> str:
+    key = config.api_key
+    if key is None:
+        key = os.environ.get("GEMINI_API_KEY") or os.environ.get("GOOGLE_API_KEY")
+    if not key:
+        raise ConfigError(
+            "the gemini provider needs an API key: pass api_key=... or set "
+            "GEMINI_API_KEY (or GOOGLE_API_KEY)"
+        )
+    return key
+
+
+def _service_root(url: str) -> str:
+    parts = urlsplit(url)
+    scheme = {"http": "ws", "https": "wss", "ws": "ws", "wss": "wss"}.get(parts.scheme)
+    if scheme is None or not parts.netloc:
+        raise ConfigError(f"base_url must be an http(s) or ws(s) URL with a host, got {url!r}")
+    return urlunsplit((scheme, parts.netloc, parts.path.rstrip("/"), "", ""))
+
+
+def live_url(base_url: str, api_version: str) -> str:
+    """The §2 endpoint under ``base_url`` for ``api_version`` (no credentials)."""
+    root = _service_root(base_url)
+    return (
+        f"{root}/ws/google.ai.generativelanguage.{api_version}"
+        ".GenerativeService.BidiGenerateContent"
+    )
+
+
+@final
+class GeminiProvider(RealtimeProvider):
+    """Google Gemini Live over WebSocket.
+
+    Args:
+        config: a :class:`GeminiConfig` (a plain :class:`ProviderConfig` is accepted
+            and gets the Gemini defaults).
+        connector: how to open the connection (default: real WebSockets); a seam for
+            tests and custom transports, e.g. TLS with a private CA.
+    """
+
+    name: ClassVar[str] = "gemini"
+    config_type: ClassVar[type[ProviderConfig]] = GeminiConfig
+    capabilities: ClassVar[frozenset[Capability]] = GEMINI_CAPABILITIES
+
+    def __init__(
+        self, config: ProviderConfig | None = None, *, connector: Connector | None = None
+    ) -> None:
+        config = config if config is not None else GeminiConfig()
+        if not isinstance(config, GeminiConfig):
+            config = GeminiConfig(
+                api_key=config.api_key,
+                model=config.model,
+                base_url=config.base_url,
+                session=config.session,
+                connect_timeout=config.connect_timeout,
+            )
+        self._gemini = config
+        self._connector = connector
+        #: The handle the next :meth:`connect` resumes (updated from the server, §7).
+        self.resumption_handle: str | None = config.resumption_handle
+        self._protocol: GeminiLiveProtocol | None = None
+        super().__init__(config)
+
+    def __repr__(self) -> str:
+        return f"GeminiProvider(model={self.model!r})"
+
+    @property
+    def model(self) -> str:
+        """The model id in use."""
+        return self._gemini.model or DEFAULT_GEMINI_MODEL
+
+    def make_protocol(self) -> RealtimeProtocol:
+        """A protocol for the §2 endpoint, resuming :attr:`resumption_handle` if set."""
+        cfg = self._gemini
+        key = _key(cfg)
+        url = live_url(cfg.base_url or DEFAULT_GEMINI_URL, cfg.api_version)
+        headers: dict[str, str] = {}
+        if cfg.key_in == "query":
+            url = f"{url}?key={quote(key, safe='')}"
+        else:
+            headers["x-goog-api-key"] = key
+        protocol = GeminiLiveProtocol(
+            url=url,
+            headers=headers,
+            model=self.model,
+            session=cfg.session,
+            options=SetupOptions(
+                session_resumption=cfg.session_resumption,
+                resumption_handle=self.resumption_handle if cfg.session_resumption else None,
+                context_compression=cfg.context_compression,
+            ),
+        )
+        self._protocol = protocol
+        return protocol
+
+    def connector(self) -> Connector:
+        """The connector given at construction, else real WebSockets."""
+        return self._connector if self._connector is not None else open_websocket
+
+    async def connect(self, retry_count: int = 3) -> None:
+        """Open (or resume, §7) the session; see :meth:`RealtimeProvider.connect`."""
+        await super().connect(retry_count)
+        self.session.taps.append(self._observe)
+
+    def _observe(self, event: Event) -> None:
+        if isinstance(event, ResumptionUpdate) and event.resumable and event.handle:
+            self.resumption_handle = event.handle
+
+    async def send_text(self, text: str, *, respond: bool = True) -> None:
+        """Add a user turn; with ``respond`` it goes out as ONE ``clientContent`` with
+        ``turnComplete: true`` (§3.2, §12.2), else with ``turnComplete: false``."""
+        if not isinstance(text, str) or not text:
+            raise ConfigError("text must be a non-empty string")
+        session = self.session
+        if respond:
+            # Both commands reach the protocol before its frames are collected (no await
+            # in between), so the protocol merges them into one message.
+            session.protocol.send(SendText(text=text))
+            await session.send(CreateResponse())
+        else:
+            await session.send(SendText(text=text))
+
+    async def cancel_response(self) -> None:
+        """Drop the rest of the current model turn locally (no cancel exists, §5)."""
+        if self._protocol is not None and self._session is not None:
+            self._protocol.discard_response()
+
+    async def interrupt(
+        self, played: float | None = None, *, item_id: str | None = None, cancel: bool = True
+    ) -> Interrupted:
+        """Stop the assistant locally and report :class:`Interrupted` (``played=None``).
+
+        With ``cancel`` the rest of the current model turn is dropped (see
+        :meth:`cancel_response`). Nothing is sent: Gemini has no cancel or truncate
+        message, so ``played`` cannot be applied on the server and is not reported.
+        """
+        if cancel:
+            await self.cancel_response()
+        return await self.session.interrupt(None, item_id=item_id, cancel=False)
+
+    async def truncate(self, item_id: str, audio_end: float) -> None:
+        """Not supported by Gemini Live (§5): raises :class:`ConfigError`."""
+        self.require(Capability.TRUNCATION)
+
+    async def update_session(self, session: SessionConfig) -> None:
+        """Not supported mid-session (§3.1): raises :class:`ConfigError`; reconnect."""
+        self.require(Capability.SESSION_UPDATE)

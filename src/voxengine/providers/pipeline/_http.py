@@ -1,0 +1,124 @@
+"""HTTP plumbing shared by the HTTP stages: clients, timeouts and error translation.
+
+Every httpx failure leaves this module as a :mod:`voxengine.errors` exception:
+
+* 401/403 -> :class:`~voxengine.errors.AuthenticationFailed`
+* 429 -> :class:`~voxengine.errors.RateLimited`
+* other 4xx/5xx -> :class:`~voxengine.errors.ProviderError` with the server's error type
+  and message (both Anthropic's ``{"type": "error", "error": {...}}`` and OpenAI's
+  ``{"error": {...}}`` shapes are read)
+* connection failures (DNS, refused, TLS, connect timeout) -> ConnectFailed
+* timeouts while reading -> :class:`~voxengine.errors.TransportError`
+* a malformed HTTP response -> :class:`~voxengine.errors.ProtocolViolation`
+
+API keys only travel in headers and never appear in messages or logs.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+from collections.abc import AsyncIterator, Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+
+from voxengine.errors import (
+    AuthenticationFailed,
+    ConnectFailed,
+    ProtocolViolation,
+    ProviderError,
+    RateLimited,
+    TransportError,
+    VoxError,
+)
+
+__all__ = ["HttpSettings", "error_for_status", "map_http_errors", "new_client", "post_stream"]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class HttpSettings:
+    """Timeouts in seconds: ``connect`` to open a connection, ``read`` between two
+    received chunks (bounds a stalled stream), ``write`` to send a request."""
+
+    connect: float = 10.0
+    read: float = 60.0
+    write: float = 30.0
+
+    def __post_init__(self) -> None:
+        if min(self.connect, self.read, self.write) <= 0:
+            from voxengine.errors import ConfigError
+
+            raise ConfigError("HTTP timeouts must be positive seconds")
+
+
+def new_client(
+    base_url: str, headers: Mapping[str, str], settings: HttpSettings
+) -> httpx.AsyncClient:
+    """An AsyncClient for ``base_url`` with ``headers`` on every request."""
+    timeout = httpx.Timeout(
+        connect=settings.connect, read=settings.read, write=settings.write, pool=settings.connect
+    )
+    return httpx.AsyncClient(base_url=base_url.rstrip("/"), headers=dict(headers), timeout=timeout)
+
+
+def _error_fields(body: bytes) -> tuple[str | None, str]:
+    """``(type or code, message)`` from an Anthropic or OpenAI error body."""
+    try:
+        payload: Any = json.loads(body)
+    except ValueError:
+        text = body.decode("utf-8", "replace").strip()
+        return None, text[:500]
+    error = payload.get("error") if isinstance(payload, dict) else None
+    if isinstance(error, dict):
+        code = error.get("code") or error.get("type")
+        message = error.get("message")
+        return (str(code) if code else None), str(message or payload)
+    if isinstance(error, str):  # e.g. Ollama: {"error": "model not found"}
+        return None, error
+    return None, str(payload)[:500]
+
+
+def error_for_status(status: int, body: bytes) -> VoxError:
+    """The exception for an HTTP error response (see the module docstring)."""
+    code, message = _error_fields(body)
+    text = f"HTTP {status}: {message}" if message else f"HTTP {status}"
+    if status in (401, 403):
+        return AuthenticationFailed(text)
+    if status == 429:
+        return RateLimited(code or "rate_limited", message or text)
+    return ProviderError(code or f"http_{status}", message or text)
+
+
+@contextlib.contextmanager
+def map_http_errors() -> Iterator[None]:
+    """Translate httpx exceptions raised in the block (chained with ``from``)."""
+    try:
+        yield
+    except httpx.TimeoutException as exc:
+        if isinstance(exc, httpx.ConnectTimeout | httpx.PoolTimeout):
+            raise ConnectFailed(f"connection timed out: {exc}") from exc
+        raise TransportError(f"request timed out ({type(exc).__name__})") from exc
+    except httpx.ConnectError as exc:
+        raise ConnectFailed(f"cannot connect: {exc}") from exc
+    except httpx.RemoteProtocolError as exc:
+        raise ProtocolViolation(f"malformed HTTP response: {exc}") from exc
+    except httpx.TransportError as exc:
+        raise TransportError(f"HTTP transport failed: {exc}") from exc
+
+
+@contextlib.asynccontextmanager
+async def post_stream(
+    client: httpx.AsyncClient, path: str, **request: Any
+) -> AsyncIterator[httpx.Response]:
+    """POST and yield the streaming response once its status is known to be 2xx.
+
+    Raises:
+        VoxError: as described in the module docstring.
+    """
+    with map_http_errors():
+        async with client.stream("POST", path, **request) as response:
+            if response.status_code >= 400:
+                raise error_for_status(response.status_code, await response.aread())
+            yield response
