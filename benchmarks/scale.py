@@ -34,6 +34,7 @@ from benchmarks.stats import percentile, summary_ms
 __all__ = ["ScalePlan", "run_scale"]
 
 BUDGET_SECONDS = 0.020
+_GOLDEN = 0.6180339887498949
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,7 +75,10 @@ async def run_level(server: FakeServerProcess, count: int, plan: ScalePlan) -> d
     lateness: list[float] = []
 
     async def drive(index: int) -> None:
-        await asyncio.sleep(stagger * index / count)
+        # Spread the starts over the stagger period and the 20 ms phases evenly (golden
+        # ratio sequence), so no two sessions tick together by construction.
+        phase = CHUNK_SECONDS * ((index * _GOLDEN) % 1.0)
+        await asyncio.sleep(stagger * index / count + phase)
         await clients[index].send_text(text)
         await stream_audio(clients[index].send_audio, stop, chunk=chunk, lateness=lateness)
 

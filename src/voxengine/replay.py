@@ -238,6 +238,17 @@ class ReplayConnector:
         self.stall_timeout = stall_timeout
         self.divergences: list[ReplayDivergence] = []
         self.connections: list[ReplayConnection] = []
+        self._changed = asyncio.Event()
+
+    async def wait_served(self) -> None:
+        """Wait until every recorded connection was opened and all its server frames
+        (and closes) were delivered."""
+        while not (
+            len(self.connections) >= len(self.recording.connections)
+            and all(c.drained.is_set() for c in self.connections)
+        ):
+            self._changed.clear()
+            await self._changed.wait()
 
     async def __call__(self, url: str, headers: Mapping[str, str], *, timeout: float) -> Connection:
         """Open the next recorded connection (or fail as the recorded attempt did)."""
@@ -254,6 +265,7 @@ class ReplayConnector:
         recorded = self.recording.connections[number]
         conn = ReplayConnection(self, number, recorded)
         self.connections.append(conn)
+        self._changed.set()
         if recorded.connect.error is not None:
             message = f"replayed: {recorded.connect.message}"
             if recorded.connect.error == "AuthenticationFailed":
@@ -307,7 +319,14 @@ class ReplayConnection:
         self.sent = 0
         self._progress = asyncio.Event()
         self._closed: tuple[int, str] | None = None
-        self._failed: ReplayDivergence | None = None
+        #: Set once every recorded server frame and close has been delivered.
+        self.drained = asyncio.Event()
+        if not self._steps:
+            self._set_drained()
+
+    def _set_drained(self) -> None:
+        self.drained.set()
+        self._owner._changed.set()
 
     def check_complete(self) -> None:
         """Raise :class:`ReplayDivergence` if recorded client frames were not sent."""
@@ -323,10 +342,11 @@ class ReplayConnection:
             )
 
     def _diverge(self, exc: ReplayDivergence) -> ReplayDivergence:
+        """Record ``exc``; in strict mode also end the connection."""
         self._owner.divergences.append(exc)
-        self._failed = exc
-        self._closed = self._closed or (DIVERGENCE_CLOSE_CODE, "replay divergence")
-        self._progress.set()
+        if self._owner.strict:
+            self._closed = self._closed or (DIVERGENCE_CLOSE_CODE, "replay divergence")
+            self._progress.set()
         return exc
 
     async def send(self, data: str | bytes) -> None:
@@ -342,8 +362,9 @@ class ReplayConnection:
         if match is None or not match.counts(data):
             return
         index = self.sent
+        self.sent += 1
         if index >= len(self.expected):
-            raise self._diverge(
+            self._fail(
                 ReplayDivergence(
                     f"connection {self.number}: client frame #{index + 1} was not in the "
                     f"recording: {_short(str(data))}",
@@ -352,9 +373,10 @@ class ReplayConnection:
                     actual=data,
                 )
             )
+            return
         detail = match.difference(self.expected[index], data)
         if detail is not None:
-            raise self._diverge(
+            self._fail(
                 ReplayDivergence(
                     f"connection {self.number}: client frame #{index + 1} differs from the "
                     f"recording: {detail}",
@@ -365,8 +387,13 @@ class ReplayConnection:
                     detail=detail,
                 )
             )
-        self.sent += 1
         self._progress.set()
+
+    def _fail(self, exc: ReplayDivergence) -> None:
+        """Record ``exc``; raise it in strict mode (non-strict replays only report)."""
+        self._diverge(exc)
+        if self._owner.strict:
+            raise exc
 
     async def _wait_for_client(self, step: _ServerStep) -> None:
         loop = asyncio.get_running_loop()
@@ -415,6 +442,8 @@ class ReplayConnection:
                 if delay > 0:
                     await asyncio.sleep(delay)
             self._next += 1
+            if self._next >= len(self._steps):
+                self._set_drained()
             item = step.item
             if isinstance(item, RecordedClose):
                 self._closed = (item.code if item.code is not None else 1006, item.reason)

@@ -29,7 +29,7 @@ from voxengine.testing._fake_openai import (
     Responder,
     default_responder,
 )
-from voxengine.testing._faults import FakeServerError
+from voxengine.testing._faults import FakeServerError, Fault, FaultInjector
 from voxengine.testing._server import serve_fake_connection
 from voxengine.transport import Connection, Connector
 from voxengine.transport.memory import MemoryConnection, memory_pair
@@ -53,6 +53,10 @@ class MockConfig(ProviderConfig):
         fail_on_turn: the response to this user turn (1-based) fails with a
             ``server_error`` error event.
         seconds_per_word: length of the reply audio per word.
+        paced_seconds: when set, replies stream one audio chunk per this many seconds
+            (interruptible) instead of arriving at once.
+        faults: wire faults (drops, stalls, malformed frames, ...) per connection,
+            as with :func:`voxengine.testing.run_fake_openai_server`.
     """
 
     replies: tuple[str, ...] = ()
@@ -61,6 +65,8 @@ class MockConfig(ProviderConfig):
     fail_connect: Literal["auth", "network"] | None = None
     fail_on_turn: int | None = None
     seconds_per_word: float = 0.25
+    paced_seconds: float | None = None
+    faults: tuple[Fault, ...] = ()
 
     def __post_init__(self) -> None:
         super(MockConfig, self).__post_init__()
@@ -72,6 +78,8 @@ class MockConfig(ProviderConfig):
             raise ConfigError("give replies or a responder, not both")
         if self.seconds_per_word <= 0:
             raise ConfigError("seconds_per_word must be positive")
+        if self.paced_seconds is not None and self.paced_seconds <= 0:
+            raise ConfigError("paced_seconds must be positive or None")
 
 
 def _scripted(config: MockConfig) -> Responder:
@@ -111,7 +119,10 @@ class MockProvider(RealtimeProvider):
         self._mock = config
         super().__init__(config)
         self._tasks: set[asyncio.Task[None]] = set()
+        self._responder = _scripted(config)
+        #: The fake server of the current connection, and of every connection so far.
         self.server: FakeOpenAIServer | None = None
+        self.servers: list[FakeOpenAIServer] = []
 
     def make_protocol(self) -> RealtimeProtocol:
         """The OpenAI GA protocol, addressed to the in-memory fake."""
@@ -135,13 +146,19 @@ class MockProvider(RealtimeProvider):
         client, server_end = memory_pair(self._mock.latency)
         server = FakeOpenAIServer(
             FakeOpenAIConfig(
-                responder=_scripted(self._mock),
+                responder=self._responder,
                 seconds_per_word=self._mock.seconds_per_word,
+                paced=self._mock.paced_seconds is not None,
             )
         )
         server.receive_connect(url.removeprefix("memory://mock"), _lower(headers))
         self.server = server
-        task = asyncio.create_task(_serve(server, server_end), name="voxengine-mock-server")
+        self.servers.append(server)
+        faults = FaultInjector(self._mock.faults, len(self.servers) - 1)
+        pace = self._mock.paced_seconds or 0.0
+        task = asyncio.create_task(
+            _serve(server, server_end, faults, pace), name="voxengine-mock-server"
+        )
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
         return client
@@ -157,7 +174,9 @@ def _lower(headers: Mapping[str, str]) -> dict[str, str]:
     return {k.lower(): v for k, v in headers.items()}
 
 
-async def _serve(server: FakeOpenAIServer, conn: MemoryConnection) -> None:
+async def _serve(
+    server: FakeOpenAIServer, conn: MemoryConnection, faults: FaultInjector, pace: float
+) -> None:
     from voxengine.errors import ConnectionClosed
 
     async def recv() -> str | bytes | None:
@@ -169,4 +188,6 @@ async def _serve(server: FakeOpenAIServer, conn: MemoryConnection) -> None:
     async def close(code: int, reason: str) -> None:
         await conn.close(code, reason)
 
-    await serve_fake_connection(server, recv, conn.send, close, 0.0)
+    await serve_fake_connection(
+        server, recv, conn.send, close, pace, faults=faults, abort=conn.abort
+    )

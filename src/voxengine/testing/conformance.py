@@ -669,6 +669,28 @@ class _Response:
     done_index: int
 
 
+def _response_of(event: Event) -> str | None:
+    """The response an output event belongs to (``None`` for other events)."""
+    match event:
+        case (
+            TextDelta(response_id=r)
+            | TextDone(response_id=r)
+            | AudioDelta(response_id=r)
+            | AudioDone(response_id=r)
+            | ToolCallDelta(response_id=r)
+        ):
+            return r
+        case (
+            TranscriptDelta(role=Role.ASSISTANT, response_id=r)
+            | TranscriptDone(role=Role.ASSISTANT, response_id=r)
+        ):
+            return r
+        case ToolCall(response_id=r) if r:
+            return r
+        case _:
+            return None
+
+
 async def _finish_response(
     live: LiveProvider, start: int, *, status: ResponseStatus | None = ResponseStatus.COMPLETED
 ) -> _Response:
@@ -683,6 +705,11 @@ async def _finish_response(
     _fail_unless(
         bool(starts),
         f"ResponseDone({rid!r}) without a preceding ResponseStarted; saw {_describe(live.events)}",
+    )
+    early = [e for e in live.events[: starts[0]] if _response_of(e) == rid]
+    _fail_unless(
+        not early,
+        f"{_describe(early)} of response {rid!r} arrived before its ResponseStarted",
     )
     if status is not None:
         _fail_unless(
@@ -1183,40 +1210,25 @@ def event_order_violations(events: Sequence[Event]) -> list[str]:
     open_ids: set[str] = set()
     finished: set[str] = set()
     for index, event in enumerate(events):
-        rid: str | None = None
-        match event:
-            case ResponseStarted(response_id=r):
-                if r in open_ids or r in finished:
-                    problems.append(f"#{index}: response {r!r} started twice")
-                open_ids.add(r)
-                continue
-            case ResponseDone(response_id=r):
-                if r not in open_ids:
-                    state = "done twice" if r in finished else "done before it started"
-                    problems.append(f"#{index}: response {r!r} {state}")
-                open_ids.discard(r)
-                finished.add(r)
-                continue
-            case (
-                TextDelta(response_id=r)
-                | TextDone(response_id=r)
-                | AudioDelta(response_id=r)
-                | AudioDone(response_id=r)
-                | ToolCallDelta(response_id=r)
-            ):
-                rid = r
-            case (
-                TranscriptDelta(role=Role.ASSISTANT, response_id=r)
-                | TranscriptDone(role=Role.ASSISTANT, response_id=r)
-            ):
-                rid = r
-            case ToolCall(response_id=r) if r:
-                rid = r
-            case _:
-                pass
-        if rid is not None and rid not in open_ids:
-            where = "after its ResponseDone" if rid in finished else "outside any ResponseStarted"
-            problems.append(f"#{index}: {type(event).__name__} of response {rid!r} {where}")
+        if isinstance(event, ResponseStarted):
+            r = event.response_id
+            if r in open_ids or r in finished:
+                problems.append(f"#{index}: response {r!r} started twice")
+            open_ids.add(r)
+        elif isinstance(event, ResponseDone):
+            r = event.response_id
+            if r not in open_ids:
+                state = "done twice" if r in finished else "done before it started"
+                problems.append(f"#{index}: response {r!r} {state}")
+            open_ids.discard(r)
+            finished.add(r)
+        else:
+            rid = _response_of(event)
+            if rid is not None and rid not in open_ids:
+                where = (
+                    "after its ResponseDone" if rid in finished else "outside any ResponseStarted"
+                )
+                problems.append(f"#{index}: {type(event).__name__} of response {rid!r} {where}")
     return problems
 
 
@@ -1231,13 +1243,11 @@ async def check_event_ordering(ctx: CheckContext) -> None:
     ctx.prerequisite(Capability.TEXT_INPUT, purpose="to start a response")
     provider = live.provider
     await provider.send_text("What is the weather in Paris?")
-    first = await _finish_response(live, 0)
+    done_index, _ = await live.wait_for(ResponseDone)
     if Capability.FUNCTION_CALLING in ctx.capabilities:
-        call = next((e for e in first.events if isinstance(e, ToolCall)), None)
-        _fail_unless(call is not None, f"no ToolCall; saw {_describe(first.events)}")
-        assert call is not None
+        _, call = await live.wait_for(ToolCall)
         await provider.send_tool_result(call.call_id, _TOOL_OUTPUT)
-        await _finish_response(live, first.done_index + 1)
+        await live.wait_for(ResponseDone, start=done_index + 1)
     await provider.disconnect()
     await live.wait_ended()
     problems = event_order_violations(live.events)
@@ -1374,11 +1384,13 @@ def _capability_verdict(
         failed = [n for n in covering if by_name[n].outcome is Outcome.FAILED]
         if failed:
             contradicted.append(f"{capability.value} ({', '.join(failed)} failed)")
-        else:
+        elif covering:
             why = "; ".join(
                 f"{n}: {by_name[n].detail or by_name[n].outcome.value}" for n in covering
             )
             unverified.append(f"{capability.value} ({why})")
+        else:
+            unverified.append(f"{capability.value} (not checked in this run)")
     notes = [f"verified: {', '.join(sorted(c.value for c in verified)) or 'none'}"]
     if unverified:
         notes.append(f"declared but not exercised: {', '.join(unverified)}")

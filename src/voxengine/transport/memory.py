@@ -17,7 +17,7 @@ __all__ = ["MemoryConnection", "memory_pair"]
 
 @dataclass(frozen=True, slots=True)
 class _Close:
-    code: int
+    code: int | None
     reason: str
 
 
@@ -38,7 +38,7 @@ class MemoryConnection:
         self._inbox.put_nowait((due, item))
 
     def _closed_error(self) -> ConnectionClosedOK | ConnectionClosedError:
-        close = self._closed or _Close(1006, "")
+        close = self._closed or _Close(None, "")
         cls = ConnectionClosedOK if close.code in (1000, 1001) else ConnectionClosedError
         return cls(close.code, close.reason)
 
@@ -69,6 +69,15 @@ class MemoryConnection:
         if self._peer is not None:
             self._peer._deliver(_Close(code, reason))
         self._inbox.put_nowait((0.0, _Close(code, reason)))
+
+    def abort(self) -> None:
+        """Drop the connection without a close frame (both ends see code ``None``)."""
+        if self._closed is not None:
+            return
+        self._closed = _Close(None, "")
+        if self._peer is not None:
+            self._peer._deliver(_Close(None, ""))
+        self._inbox.put_nowait((0.0, _Close(None, "")))
 
 
 def memory_pair(latency: float = 0.0) -> tuple[MemoryConnection, MemoryConnection]:

@@ -128,12 +128,13 @@ class AnthropicStreamDecoder:
         ProtocolViolation: data that is not a JSON object.
     """
 
-    __slots__ = ("_blocks", "_input_tokens", "_cached_tokens", "_output_tokens", "_stop_reason", "finished")
+    __slots__ = ("_blocks", "_input_tokens", "_cached_tokens", "_created_tokens", "_output_tokens", "_stop_reason", "finished")
 
     def __init__(self) -> None:
         self._blocks: dict[int, Json] = {}
         self._input_tokens = 0
         self._cached_tokens = 0
+        self._created_tokens = 0
         self._output_tokens = 0
         self._stop_reason: str | None = None
         self.finished = False
@@ -155,12 +156,10 @@ class AnthropicStreamDecoder:
             return
         if isinstance(usage.get("input_tokens"), int):
             self._input_tokens = usage["input_tokens"]
-        cached = sum(
-            v for k in ("cache_read_input_tokens", "cache_creation_input_tokens")
-            if isinstance(v := usage.get(k), int)
-        )
-        if cached:
-            self._cached_tokens = cached
+        if isinstance(usage.get("cache_read_input_tokens"), int):
+            self._cached_tokens = usage["cache_read_input_tokens"]
+        if isinstance(usage.get("cache_creation_input_tokens"), int):
+            self._created_tokens = usage["cache_creation_input_tokens"]
         if isinstance(usage.get("output_tokens"), int):
             self._output_tokens = usage["output_tokens"]
 
@@ -213,7 +212,8 @@ class AnthropicStreamDecoder:
 
     def _message_stop(self, payload: Json) -> list[LLMChunk]:
         self.finished = True
-        total_in = self._input_tokens + self._cached_tokens
+        # Anthropic's input_tokens excludes cache reads and writes; voxengine's includes them.
+        total_in = self._input_tokens + self._cached_tokens + self._created_tokens
         usage = Usage(
             input_tokens=total_in,
             output_tokens=self._output_tokens,

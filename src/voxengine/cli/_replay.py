@@ -1,0 +1,86 @@
+"""``voxengine replay FILE.jsonl``: replay a recording through the engine, no network."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from typing import Any
+
+from voxengine.cli._common import EXIT_FAILURE, EXIT_OK, CliError, add_logging_options
+from voxengine.cli._transcript import TranscriptPrinter
+from voxengine.engine import VoiceEngine, VoiceEngineConfig
+from voxengine.events import AudioDelta
+from voxengine.recording import load_recording, wrap_provider_connector
+from voxengine.replay import FrameMatch, ReplayConnector
+
+__all__ = ["add_parser"]
+
+#: The key a replayed engine is built with; nothing is sent anywhere.
+REPLAY_KEY = "sk-replay-no-network"
+
+
+def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Register ``replay``."""
+    replay = sub.add_parser(
+        "replay",
+        help="replay a recorded session through the engine and print its transcript",
+        description="Serve the recorded server frames to the engine (no network, no key) and "
+        "print the conversation. The session settings come from the recording, so the "
+        "client's handshake is checked against the recorded one; exit code 1 if it differs.",
+    )
+    replay.add_argument("recording", metavar="FILE.jsonl")
+    replay.add_argument(
+        "--timing",
+        choices=["fast", "recorded"],
+        default="fast",
+        help="as fast as possible (default) or at the recorded pace",
+    )
+    replay.add_argument("--speed", type=float, default=1.0, help="pace factor for --timing recorded")
+    replay.add_argument("--timeout", type=float, default=60.0, help="seconds for the whole replay")
+    replay.add_argument("--audio-out", metavar="FILE.wav", help="save the replayed reply audio")
+    add_logging_options(replay)
+    replay.set_defaults(run=lambda a: asyncio.run(_replay(a)))
+
+
+def _config(meta: Any) -> VoiceEngineConfig:
+    settings = dict(meta.get("engine") or {}) if isinstance(meta, dict) else {}
+    settings.setdefault("provider", "openai")
+    return VoiceEngineConfig(**settings, api_key=REPLAY_KEY)
+
+
+async def _replay(args: argparse.Namespace) -> int:
+    if args.speed <= 0:
+        raise CliError("--speed must be positive")
+    recording = load_recording(args.recording)
+    try:
+        config = _config(dict(recording.meta))
+    except TypeError as exc:
+        raise CliError(f"{args.recording}: unusable session settings: {exc}") from exc
+    connector = ReplayConnector(
+        recording, match=FrameMatch(), strict=False, timing=args.timing, speed=args.speed
+    )
+    engine = VoiceEngine(config)
+    wrap_provider_connector(engine.provider, lambda _network: connector)
+    printer = TranscriptPrinter(sys.stdout, stream=False)
+    printer.attach(engine.events)
+    reply = bytearray()
+    engine.events.on(AudioDelta, lambda e: reply.extend(e.audio))
+    frames = len(recording.frames("recv"))
+    print(f"replaying {args.recording}: {len(recording.connections)} connection(s), "
+          f"{frames} server frames, provider {config.provider}", flush=True)
+    async with engine:
+        try:
+            await asyncio.wait_for(connector.wait_served(), args.timeout)
+        except TimeoutError:
+            raise CliError(f"replay did not finish within {args.timeout:g} s", code=1) from None
+    if args.audio_out:
+        from voxengine.audio.wav import write_wav
+
+        fmt = engine.provider.output_format
+        write_wav(args.audio_out, bytes(reply), fmt)
+        print(f"wrote {fmt.duration(len(reply)):.2f} s of reply audio to {args.audio_out}")
+    for divergence in connector.divergences:
+        print(f"replay: the client diverged: {divergence}", file=sys.stderr)
+    print(f"replayed {printer.responses} response(s)")
+    return EXIT_FAILURE if connector.divergences else EXIT_OK
