@@ -214,10 +214,10 @@ class Chatty(Delegating):
 
 
 class TextOnly(Delegating):
-    """Declares only text in and transcribed audio out: audio checks must skip, not pass."""
+    """Declares only text in and audio out: the other checks must skip, not pass."""
 
     capabilities: ClassVar[frozenset[Capability]] = frozenset(
-        {Capability.TEXT_INPUT, Capability.AUDIO_OUTPUT, Capability.OUTPUT_TRANSCRIPTION}
+        {Capability.TEXT_INPUT, Capability.AUDIO_OUTPUT}
     )
 
 
@@ -295,7 +295,7 @@ async def test_a_broken_provider_fails_the_relevant_checks(
 
 async def test_a_lie_fails_the_check_when_run_as_a_test() -> None:
     (check,) = checks("interruption")
-    with pytest.raises(CheckFailed, match="not cancelled") as info:
+    with pytest.raises(CheckFailed, match=r"after interrupt\(\) the response") as info:
         await check.run(harness_for(DeafToInterrupts))
     assert isinstance(info.value, AssertionError)
 
@@ -312,7 +312,7 @@ async def test_undeclared_capabilities_are_skipped_with_reasons_never_passed() -
     assert report.result("audio_output").outcome is Outcome.PASSED
     verdict = report.result("capabilities")
     assert verdict.exercised == TextOnly.capabilities
-    assert "usage" in verdict.detail  # works, but is not declared: reported
+    assert "works but undeclared: output_transcription" in verdict.detail
     with pytest.raises(unittest.SkipTest):  # pytest and unittest report it as a skip
         await checks("usage")[0].run(harness_for(TextOnly))
 

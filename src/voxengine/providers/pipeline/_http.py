@@ -18,14 +18,16 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 from collections.abc import AsyncIterator, Iterator, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Final
 
 import httpx
 
 from voxengine.errors import (
     AuthenticationFailed,
+    ConfigError,
     ConnectFailed,
     ProtocolViolation,
     ProviderError,
@@ -34,7 +36,18 @@ from voxengine.errors import (
     VoxError,
 )
 
-__all__ = ["HttpSettings", "error_for_status", "map_http_errors", "new_client", "post_stream"]
+__all__ = [
+    "OPENAI_BASE_URL",
+    "HttpSettings",
+    "HttpStage",
+    "error_for_status",
+    "map_http_errors",
+    "new_client",
+    "openai_key",
+    "post_stream",
+]
+
+OPENAI_BASE_URL: Final = "https://api.openai.com/v1"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -48,8 +61,6 @@ class HttpSettings:
 
     def __post_init__(self) -> None:
         if min(self.connect, self.read, self.write) <= 0:
-            from voxengine.errors import ConfigError
-
             raise ConfigError("HTTP timeouts must be positive seconds")
 
 
@@ -122,3 +133,45 @@ async def post_stream(
             if response.status_code >= 400:
                 raise error_for_status(response.status_code, await response.aread())
             yield response
+
+
+def openai_key(api_key: str | None, base_url: str) -> str | None:
+    """The key for an OpenAI-protocol server.
+
+    For the OpenAI API itself the key defaults to ``$OPENAI_API_KEY`` and is required;
+    for any other server it is optional and the environment is never read, so an
+    OpenAI key is never sent to a third-party server by accident.
+
+    Raises:
+        ConfigError: the OpenAI API without a key.
+    """
+    if api_key is None and base_url.rstrip("/") == OPENAI_BASE_URL:
+        api_key = os.environ.get("OPENAI_API_KEY")
+        if not api_key:
+            raise ConfigError("the OpenAI API needs a key: pass api_key=... or set OPENAI_API_KEY")
+    return api_key or None
+
+
+class HttpStage:
+    """Base of the HTTP stages: one lazily created httpx client, reused across turns."""
+
+    def __init__(self, base_url: str, headers: dict[str, str], http: HttpSettings) -> None:
+        self._base_url = base_url.rstrip("/")
+        self._headers = headers
+        self._http = http
+        self._client: httpx.AsyncClient | None = None
+
+    def _client_now(self) -> httpx.AsyncClient:
+        if self._client is None or self._client.is_closed:
+            self._client = new_client(self._base_url, self._headers, self._http)
+        return self._client
+
+    async def open(self) -> None:
+        """Create the HTTP client (no request is made)."""
+        self._client_now()
+
+    async def aclose(self) -> None:
+        """Close the HTTP client. Idempotent."""
+        client, self._client = self._client, None
+        if client is not None:
+            await client.aclose()

@@ -22,14 +22,12 @@ import re
 from collections.abc import AsyncIterator, Callable, Sequence
 from typing import Final, final
 
-import httpx
-
 from voxengine.config import ToolSpec
 from voxengine.errors import ConfigError, ProtocolViolation
 from voxengine.events import Role, Usage
 
 from ._anthropic_wire import AnthropicStreamDecoder, messages_request
-from ._http import HttpSettings, new_client, post_stream
+from ._http import OPENAI_BASE_URL, HttpSettings, HttpStage, openai_key, post_stream
 from ._openai_wire import ChatStreamDecoder, MaxTokensField, chat_request
 from ._sse import SSEDecoder
 from .stages import (
@@ -55,36 +53,10 @@ __all__ = [
 ANTHROPIC_BASE_URL: Final = "https://api.anthropic.com"
 ANTHROPIC_VERSION: Final = "2023-06-01"
 DEFAULT_ANTHROPIC_MODEL: Final = "claude-haiku-4-5"
-OPENAI_BASE_URL: Final = "https://api.openai.com/v1"
-
-
-class _HttpStage:
-    """A lazily created, reusable httpx client (connection reuse across turns)."""
-
-    def __init__(self, base_url: str, headers: dict[str, str], http: HttpSettings) -> None:
-        self._base_url = base_url
-        self._headers = headers
-        self._http = http
-        self._client: httpx.AsyncClient | None = None
-
-    def _client_now(self) -> httpx.AsyncClient:
-        if self._client is None or self._client.is_closed:
-            self._client = new_client(self._base_url, self._headers, self._http)
-        return self._client
-
-    async def open(self) -> None:
-        """Create the HTTP client (no request is made)."""
-        self._client_now()
-
-    async def aclose(self) -> None:
-        """Close the HTTP client. Idempotent."""
-        client, self._client = self._client, None
-        if client is not None:
-            await client.aclose()
 
 
 @final
-class AnthropicLLM(_HttpStage):
+class AnthropicLLM(HttpStage):
     """Claude through the Anthropic Messages API, streamed over HTTP (SSE).
 
     Args:
@@ -164,7 +136,7 @@ class AnthropicLLM(_HttpStage):
 
 
 @final
-class OpenAIChatLLM(_HttpStage):
+class OpenAIChatLLM(HttpStage):
     """Any OpenAI-compatible ``/chat/completions`` server, streamed (SSE).
 
     Examples: OpenAI (default ``base_url``), Ollama (``http://localhost:11434/v1``),
@@ -197,10 +169,7 @@ class OpenAIChatLLM(_HttpStage):
     ) -> None:
         if not model:
             raise ConfigError("OpenAIChatLLM needs a model name")
-        if api_key is None and base_url.rstrip("/") == OPENAI_BASE_URL:
-            api_key = os.environ.get("OPENAI_API_KEY")
-            if not api_key:
-                raise ConfigError("the OpenAI API needs a key: pass api_key=... or set OPENAI_API_KEY")
+        api_key = openai_key(api_key, base_url)
         headers = {"content-type": "application/json", "accept": "text/event-stream"}
         if api_key:
             headers["authorization"] = f"Bearer {api_key}"
