@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -9,6 +10,7 @@ import pytest
 from openai.types.realtime import RealtimeClientEvent
 from pydantic import TypeAdapter
 
+from voxengine.events import Event
 from voxengine.testing import FakeOpenAIConfig, FakeOpenAIServerHandle, run_fake_openai_server
 
 _CLIENT_EVENT: TypeAdapter[Any] = TypeAdapter(RealtimeClientEvent)
@@ -32,3 +34,36 @@ async def paced_openai() -> AsyncIterator[FakeOpenAIServerHandle]:
     """A fake that streams responses in real time (20 ms per 100 ms audio chunk)."""
     async with run_fake_openai_server(FakeOpenAIConfig(paced=True), pace_seconds=0.02) as handle:
         yield handle
+
+
+@pytest.fixture
+async def no_task_errors() -> AsyncIterator[list[dict[str, Any]]]:
+    """Fails the test if any asyncio task dies with an unhandled exception."""
+    loop = asyncio.get_running_loop()
+    errors: list[dict[str, Any]] = []
+    previous = loop.get_exception_handler()
+    loop.set_exception_handler(lambda _loop, context: errors.append(context))
+    yield errors
+    loop.set_exception_handler(previous)
+    assert errors == []
+
+
+async def collect_until(
+    stream: AsyncIterator[Event], *stops: type[Event], timeout: float = 10
+) -> list[Event]:
+    """Events of ``stream`` until one of each ``stops`` class (any order) has arrived,
+    or the stream ends."""
+    seen: list[Event] = []
+    wanted = list(stops)
+
+    async def run() -> None:
+        async for event in stream:
+            seen.append(event)
+            for stop in list(wanted):
+                if isinstance(event, stop):
+                    wanted.remove(stop)
+            if not wanted:
+                return
+
+    await asyncio.wait_for(run(), timeout)
+    return seen

@@ -47,20 +47,15 @@ from voxengine.testing import (
     run_fake_openai_server,
 )
 
+from .conftest import collect_until
+
 KEY = "sk-reliability-secret-777"
 FAST_RECONNECT = ReconnectPolicy(initial_delay=0.05, max_delay=0.2, max_attempts=4)
 
 
 @pytest.fixture(autouse=True)
-async def no_unhandled_task_errors() -> AsyncIterator[list[dict[str, Any]]]:
-    """Fail a test if any asyncio task dies with an unhandled exception."""
-    loop = asyncio.get_running_loop()
-    errors: list[dict[str, Any]] = []
-    previous = loop.get_exception_handler()
-    loop.set_exception_handler(lambda _loop, context: errors.append(context))
-    yield errors
-    loop.set_exception_handler(previous)
-    assert errors == []
+def _guard(no_task_errors: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return no_task_errors
 
 
 @pytest.fixture(autouse=True)
@@ -77,20 +72,7 @@ def make(handle: FakeOpenAIServerHandle, **kwargs: Any) -> OpenAIProvider:
 
 async def until(provider: OpenAIProvider, *stops: type[Event], timeout: float = 10) -> list[Event]:
     """Collect events until one of each ``stops`` class (in any order) has arrived."""
-    seen: list[Event] = []
-    wanted = list(stops)
-
-    async def run() -> None:
-        async for event in provider.events():
-            seen.append(event)
-            for stop in list(wanted):
-                if isinstance(event, stop):
-                    wanted.remove(stop)
-            if not wanted:
-                return
-
-    await asyncio.wait_for(run(), timeout)
-    return seen
+    return await collect_until(provider.events(), *stops, timeout=timeout)
 
 
 def received(handle: FakeOpenAIServerHandle, index: int, kind: str) -> list[dict[str, Any]]:

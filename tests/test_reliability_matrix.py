@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -34,6 +34,8 @@ from voxengine.providers import (
 )
 from voxengine.providers.realtime import RealtimeProvider
 from voxengine.testing import FakeOpenAIConfig, Fault, FaultAction, run_fake_openai_server
+
+from .conftest import collect_until
 
 KEY = "sk-matrix-secret-4242"
 POLICY = {
@@ -80,39 +82,22 @@ KINDS = ["openai", "azure", "mock"]
 
 
 @pytest.fixture(autouse=True)
-async def guards(caplog: pytest.LogCaptureFixture) -> AsyncIterator[None]:
+def guards(
+    caplog: pytest.LogCaptureFixture, no_task_errors: list[dict[str, Any]]
+) -> Iterator[None]:
     caplog.set_level(logging.DEBUG)
-    loop = asyncio.get_running_loop()
-    errors: list[dict[str, Any]] = []
-    previous = loop.get_exception_handler()
-    loop.set_exception_handler(lambda _loop, context: errors.append(context))
     yield
-    loop.set_exception_handler(previous)
-    assert errors == []
     assert KEY not in caplog.text
 
 
 async def run_turn(target: Target, *stops: type[Event], timeout: float = 10) -> list[Event]:
     provider = target.provider
     await provider.connect()
-    seen: list[Event] = []
-    wanted = list(stops)
-
-    async def consume() -> None:
-        async for event in provider.events():
-            seen.append(event)
-            for stop in list(wanted):
-                if isinstance(event, stop):
-                    wanted.remove(stop)
-            if not wanted:
-                return
-
     try:
         await provider.send_text("Tell me about the weather at sea today")
-        await asyncio.wait_for(consume(), timeout)
+        return await collect_until(provider.events(), *stops, timeout=timeout)
     finally:
         await provider.disconnect()
-    return seen
 
 
 def completed(events: list[Event]) -> bool:
