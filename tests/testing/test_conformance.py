@@ -36,6 +36,7 @@ from voxengine.testing.conformance import (
     CheckSkipped,
     ConformanceCheck,
     FakeScript,
+    HarnessLimitation,
     Outcome,
     ProviderHarness,
     SkipKind,
@@ -65,14 +66,25 @@ async def test_report_of_a_builtin_provider_verifies_every_declared_capability()
     assert report.uncovered == frozenset()
 
 
-async def test_mock_skips_interruption_with_a_recorded_reason() -> None:
-    report = await check_provider(mock_harness())
+async def test_a_harness_limitation_is_a_skip_with_its_reason() -> None:
+    base = mock_harness()
+
+    @contextlib.asynccontextmanager
+    async def unpaced(session: SessionConfig, script: FakeScript) -> AsyncIterator[BaseProvider]:
+        if script.paced:
+            raise HarnessLimitation("this fake cannot stream in real time")
+        async with base.make_provider(session, script) as provider:
+            yield provider
+
+    report = await check_provider(dataclasses.replace(base, make_provider=unpaced))
     assert report.ok, report.summary()
     skipped = report.result("interruption")
     assert skipped.outcome is Outcome.SKIPPED
     assert skipped.skip_kind is SkipKind.HARNESS
-    assert "unpaced" in skipped.detail
-    assert "interruption" in report.result("capabilities").detail  # reported as unexercised
+    assert skipped.detail == "harness: this fake cannot stream in real time"
+    verdict = report.result("capabilities")
+    assert "declared but not exercised: interruption" in verdict.detail
+    assert Capability.INTERRUPTION not in verdict.exercised
 
 
 # -- a delegating provider, and broken variants of it ------------------------------------------

@@ -110,6 +110,7 @@ __all__ = [
     "CONFORMANCE_CHECKS",
     "CheckContext",
     "CheckFailed",
+    "CheckFunction",
     "CheckResult",
     "CheckSkipped",
     "ConformanceCheck",
@@ -1001,13 +1002,13 @@ async def check_interruption(ctx: CheckContext) -> None:
         isinstance(interrupted, Interrupted),
         f"interrupt() returned {interrupted!r}, not an Interrupted event",
     )
-    marker, _ = await live.wait_for(Interrupted, what="the Interrupted event in events()")
+    await live.wait_for(Interrupted, what="the Interrupted event in events()")
 
     def audio_of_item() -> int:
         return sum(1 for e in live.events if isinstance(e, AudioDelta) and e.item_id == item_id)
 
     try:
-        _, done = await live.wait_for(ResponseDone, lambda e: e.response_id == rid, start=marker)
+        _, done = await live.wait_for(ResponseDone, lambda e: e.response_id == rid)
     except CheckFailed:  # never ended: acceptable only if the item's audio stopped
         before = audio_of_item()
         await live.settle(0.5)
@@ -1278,20 +1279,37 @@ async def check_item_deletion(ctx: CheckContext) -> None:
     ctx.exercise(Capability.ITEM_DELETION)
 
 
+_NOTE: Final = "The user's name is Ada Lovelace."
+
+
+def _context_responder(turn: FakeTurn) -> FakeReply:
+    seen = "Ada Lovelace" in json.dumps(turn.history)
+    return FakeReply(text="Hello Ada." if seen else "I do not know your name.")
+
+
 async def check_context_injection(ctx: CheckContext) -> None:
-    """add_message() adds a message to the conversation without starting a response."""
-    live = await ctx.open()
+    """add_message() adds context without starting a response, and the model sees it.
+
+    No ResponseStarted or ProviderErrorEvent follows add_message(); with TEXT_INPUT, the
+    next response's input (as the fake receives it) contains the injected text.
+    """
+    live = await ctx.open(script=FakeScript(responder=_context_responder))
     ctx.require(Capability.CONTEXT_INJECTION)
-    await live.wait_for(SessionReady)
-    note = "The user's name is Ada."
-    await live.provider.add_message(note, role=Role.SYSTEM)
-    _, added = await live.wait_for(ItemAdded, lambda e: e.item.role is Role.SYSTEM)
-    _fail_unless(added.item.text in (None, note), f"the injected item says {added.item.text!r}")
+    ready, _ = await live.wait_for(SessionReady)
+    await live.provider.add_message(_NOTE, role=Role.SYSTEM)
     await live.settle()
-    _fail_unless(
-        not any(isinstance(e, ResponseStarted) for e in live.events),
-        "add_message() started a response",
-    )
+    unexpected = [
+        e
+        for e in live.events
+        if isinstance(e, ResponseStarted | ProviderErrorEvent | SessionClosed)
+    ]
+    _fail_unless(not unexpected, f"add_message() was followed by {unexpected!r}")
+    if Capability.TEXT_INPUT in ctx.capabilities:
+        await live.provider.send_text("What is my name?")
+        text = _check_text(ctx, await _finish_response(live, ready + 1))
+        _fail_unless(
+            "Hello Ada." in text, f"the injected context did not reach the model: {text!r}"
+        )
     ctx.exercise(Capability.CONTEXT_INJECTION)
 
 
@@ -1554,19 +1572,18 @@ def azure_harness(*, timeout: float = 10.0) -> ProviderHarness:
 def mock_harness(*, timeout: float = 10.0) -> ProviderHarness:
     """:class:`~voxengine.providers.MockProvider` with its in-memory fake.
 
-    MockProvider streams every reply in one burst, so paced scripts (the
-    interruption check) raise :class:`HarnessLimitation`.
+    Paced scripts use ``MockConfig.paced_seconds``, so replies can be interrupted.
     """
 
     @contextlib.asynccontextmanager
     async def make(session: SessionConfig, script: FakeScript) -> AsyncIterator[BaseProvider]:
-        if script.paced:
-            raise HarnessLimitation(
-                "MockProvider runs its fake unpaced (whole replies in one burst), "
-                "so a reply cannot be interrupted mid-stream"
-            )
         yield MockProvider(
-            MockConfig(api_key=_FAKE_KEY, responder=script.responder, session=session)
+            MockConfig(
+                api_key=_FAKE_KEY,
+                responder=script.responder,
+                session=session,
+                paced_seconds=script.pace_seconds if script.paced else None,
+            )
         )
 
     return ProviderHarness(
