@@ -15,8 +15,9 @@ import abc
 import asyncio
 import base64
 import json
+import sys
 import time
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal
 
 from websockets.asyncio.client import ClientConnection, connect
 
@@ -157,7 +158,7 @@ class RawClient(BenchClient):
 class VoxEngineClient(BenchClient):
     """``VoiceEngine`` in one mode, with the README's callbacks."""
 
-    mode: ClassVar[str]
+    mode: ClassVar[Literal["fast", "provider", "big"]]
 
     def __init__(self, recorder: Recorder) -> None:
         super().__init__(recorder)
@@ -335,7 +336,7 @@ class PipecatClient(BenchClient):
 
         rec = self.rec
 
-        class Sink(FrameProcessor):  # type: ignore[misc]
+        class Sink(FrameProcessor):
             async def process_frame(self, frame: Frame, direction: FrameDirection) -> None:
                 await super().process_frame(frame, direction)
                 if isinstance(frame, TTSAudioRawFrame):
@@ -393,11 +394,8 @@ class PipecatClient(BenchClient):
 def quiet_pipecat() -> bool:
     """Import Pipecat with its loguru output at WARNING; False if it is not installed."""
     try:
-        import sys
-
-        from loguru import logger
-
         import pipecat  # noqa: F401
+        from loguru import logger
     except ImportError:
         return False
     logger.remove()

@@ -46,8 +46,8 @@ CHUNK_SECONDS = 0.02
 class SessionPlan:
     """The scripted session."""
 
-    turns: int = 3
-    words: int = 10
+    turns: int = 2
+    words: int = 15
     repeats: int = 3
     memory_sessions: int = 20
     turn_timeout: float = 60.0
@@ -87,10 +87,7 @@ async def stream_audio(
         deadline += period
         pause = deadline - perf_counter()
         if pause > 0:
-            try:
-                await asyncio.wait_for(stop.wait(), pause)
-            except TimeoutError:
-                pass
+            await asyncio.sleep(pause)
     return sent
 
 

@@ -1,12 +1,15 @@
 """The bundled fake OpenAI Realtime server, run in a subprocess and instrumented.
 
-Every connection is served by :class:`voxengine.testing.FakeOpenAIServer` through the
-library's own driver, :func:`voxengine.testing.serve_fake_connection` (paced mode: one
-audio chunk per ``pace_seconds``). The only addition is the ``send`` wrapper: it takes
-``time.perf_counter()`` right before each frame is written, appends it to the frame as an
-extra ``bench_sent`` field (clients ignore unknown fields) and keeps it in a per-connection
-log. The parent process fetches the logs over a pipe and matches the n-th logged audio
-delta with the n-th audio callback of the client (TCP and every client keep the order).
+Every connection is served by the sans-I/O :class:`voxengine.testing.FakeOpenAIServer`
+in paced mode (one audio chunk per :meth:`~FakeOpenAIServer.step`). The driver here differs
+from :func:`voxengine.testing.serve_fake_connection` in two ways: it paces on absolute
+deadlines (``serve_fake_connection`` sleeps ``pace_seconds`` after each step, so under load
+its output drifts below real time, which would hide client lag behind server lag), and
+it stamps frames: ``time.perf_counter()`` is taken right before each frame is written,
+appended to the frame as an extra ``bench_sent`` field (clients ignore unknown fields) and
+kept in a per-connection log. The parent process fetches the logs over a pipe and matches
+the n-th logged audio delta with the n-th audio callback of the client (TCP and every
+client keep the order).
 
 ``perf_counter`` is ``CLOCK_MONOTONIC`` on Linux, one clock for every process, so stamps
 taken here compare with stamps taken in the client process. The server runs in its own
@@ -22,7 +25,7 @@ import asyncio
 import contextlib
 import multiprocessing
 import time
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
 from typing import Any
@@ -36,7 +39,6 @@ from voxengine.testing import (
     FakeOpenAIServer,
     FakeReply,
     FakeTurn,
-    serve_fake_connection,
 )
 
 __all__ = ["AUDIO", "TRANSCRIPT", "FakeServerProcess", "ServerSettings", "SessionLog"]
@@ -85,6 +87,58 @@ def _model_of(path: str) -> str:
     return query.get("model", [""])[-1]
 
 
+async def _drive(
+    fake: FakeOpenAIServer,
+    ws: ServerConnection,
+    send: Callable[[str], Awaitable[None]],
+    pace: float,
+) -> None:
+    """Feed ``fake`` from ``ws``; step its responses every ``pace`` s on fixed deadlines."""
+    lock = asyncio.Lock()  # one flush at a time keeps the frames in queue order
+    responding = asyncio.Event()
+
+    async def flush() -> bool:
+        async with lock:
+            for frame in fake.data_to_send():
+                await send(frame)
+            closing = fake.close_to_send()
+            if closing is not None:
+                await ws.close(*closing)
+                return True
+            return False
+
+    async def pacer() -> None:
+        deadline = 0.0
+        while True:
+            if not fake.response_active:
+                responding.clear()
+                await responding.wait()
+                deadline = time.perf_counter()
+            deadline += pace
+            pause = deadline - time.perf_counter()
+            if pause > 0:
+                await asyncio.sleep(pause)
+            fake.step()
+            if await flush():
+                return
+
+    if await flush():
+        return
+    stepper = asyncio.create_task(pacer())
+    try:
+        async for data in ws:
+            fake.receive_message(data)
+            if fake.response_active:
+                responding.set()
+            if await flush() or stepper.done():
+                break
+    finally:
+        stepper.cancel()
+        with contextlib.suppress(asyncio.CancelledError, ConnectionClosed):
+            await stepper
+        fake.receive_close()
+
+
 async def _serve(control: Connection, settings: ServerSettings) -> None:
     config = FakeOpenAIConfig(
         responder=_echo,
@@ -113,17 +167,8 @@ async def _serve(control: Connection, settings: ServerSettings) -> None:
                 frame = f'{frame[:-1]},"bench_sent":{now!r}}}'
             await ws.send(frame)
 
-        async def recv() -> str | bytes | None:
-            try:
-                return await ws.recv()
-            except ConnectionClosed:
-                return None
-
-        async def close(code: int, reason: str) -> None:
-            await ws.close(code, reason)
-
         with contextlib.suppress(ConnectionClosed):
-            await serve_fake_connection(fake, recv, send, close, settings.pace_seconds)
+            await _drive(fake, ws, send, settings.pace_seconds)
 
     loop = asyncio.get_running_loop()
     async with serve(handler, "127.0.0.1", 0, max_size=2**25, compression=None) as server:

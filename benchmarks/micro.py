@@ -22,6 +22,7 @@ import tracemalloc
 from collections.abc import Callable
 from typing import Any
 
+from benchmarks.compare import input_chunk
 from voxengine.audio.resample import StreamResampler
 from voxengine.audio.vad import EnergyVAD
 from voxengine.commands import SendAudio
@@ -29,8 +30,6 @@ from voxengine.config import SessionConfig
 from voxengine.events import AudioDelta
 from voxengine.protocols.openai.protocol import OpenAIRealtimeProtocol
 from voxengine.testing import synthesize_speech
-
-from benchmarks.compare import input_chunk
 
 __all__ = ["run_micro"]
 
@@ -104,7 +103,7 @@ def _allocations(fn: Callable[[], Any], count: int = 200) -> dict[str, float]:
             before = tracemalloc.get_traced_memory()[0]
             tracemalloc.reset_peak()
             kept.append(fn())
-            current, peak = tracemalloc.get_traced_memory()
+            peak = tracemalloc.get_traced_memory()[1]
             peaks.append(peak - before)
         retained = (tracemalloc.get_traced_memory()[0] - base) / count
     finally:
@@ -133,7 +132,9 @@ def run_micro(number: int = 2000, repeats: int = 7) -> dict[str, Any]:
         "speech_us": _per_call_us(
             _cycler(_frames(speech, 24_000), vad_speech.process), number, repeats
         ),
-        "quiet_us": _per_call_us(_cycler(_frames(quiet, 24_000), vad_quiet.process), number, repeats),
+        "quiet_us": _per_call_us(
+            _cycler(_frames(quiet, 24_000), vad_quiet.process), number, repeats
+        ),
     }
 
     pcm = _frames(speech, 24_000)[10]
@@ -159,7 +160,8 @@ def run_micro(number: int = 2000, repeats: int = 7) -> dict[str, Any]:
 
     delta = json.loads(frame)["delta"]
     events = decode_voxengine()
-    assert isinstance(events[0], AudioDelta) and events[0].audio == pcm
+    assert isinstance(events[0], AudioDelta)
+    assert events[0].audio == pcm
     results["encode_per_chunk"] = {
         "voxengine_us": _per_call_us(encode_voxengine, number, repeats),
         "floor_us": _per_call_us(encode_floor, number, repeats),

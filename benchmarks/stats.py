@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-__all__ = ["machine_info", "median", "percentile", "summary_ms"]
+__all__ = ["machine_busy_seconds", "machine_info", "median", "percentile", "summary_ms"]
 
 
 def percentile(values: Sequence[float], q: float) -> float:
@@ -42,6 +42,17 @@ def summary_ms(seconds: Sequence[float]) -> dict[str, float]:
     }
 
 
+def machine_busy_seconds() -> float | None:
+    """CPU seconds all processes have used (all cores, from /proc/stat); None off Linux."""
+    try:
+        fields = Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]
+    except OSError:
+        return None
+    ticks = [int(value) for value in fields]
+    idle = ticks[3] + (ticks[4] if len(ticks) > 4 else 0)  # idle + iowait
+    return (sum(ticks[:8]) - idle) / os.sysconf("SC_CLK_TCK")
+
+
 def _cpu_model() -> str:
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
@@ -59,10 +70,10 @@ def _version(package: str) -> str | None:
         return None
 
 
-def _git_commit() -> str | None:
+def _git(*args: str) -> str | None:
     try:
         out = subprocess.run(
-            ["git", "rev-parse", "HEAD"],
+            ["git", *args],
             capture_output=True,
             text=True,
             check=True,
@@ -84,6 +95,7 @@ def machine_info() -> dict[str, Any]:
         "cpu": _cpu_model(),
         "cpu_count": os.cpu_count(),
         "load_average_start": list(os.getloadavg()),
-        "git_commit": _git_commit(),
+        "git_commit": _git("rev-parse", "HEAD"),
+        "git_dirty_files": len((_git("status", "--porcelain") or "").splitlines()),
         "versions": {name: _version(name) for name in packages},
     }

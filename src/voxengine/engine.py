@@ -152,6 +152,7 @@ class VoiceEngine:
         audio_in = Capability.AUDIO_INPUT in cls.capabilities  # turn settings need audio
         needs = {
             Capability.TEMPERATURE: session.temperature is not None,
+            Capability.TEXT_OUTPUT: config.output_modality == "text",
             Capability.FUNCTION_CALLING: bool(session.tools),
             Capability.INPUT_TRANSCRIPTION: session.input_transcription_model is not None,
             Capability.SEMANTIC_VAD: audio_in

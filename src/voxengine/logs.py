@@ -143,6 +143,10 @@ def trace_connector(connector: Connector, log: logging.Logger | None = None) -> 
     return connect
 
 
+class _CliHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """The handler :func:`configure_cli_logging` installs (replaced on a second call)."""
+
+
 def configure_cli_logging(verbosity: int, stream: IO[str] | None = None) -> logging.Handler:
     """Configure the root logger for the command line; returns the handler installed.
 
@@ -151,13 +155,12 @@ def configure_cli_logging(verbosity: int, stream: IO[str] | None = None) -> logg
     CLI) call this; the library never configures logging.
     """
     level = logging.WARNING if verbosity <= 0 else logging.INFO if verbosity == 1 else logging.DEBUG
-    handler = logging.StreamHandler(stream if stream is not None else sys.stderr)
+    handler = _CliHandler(stream if stream is not None else sys.stderr)
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     handler.addFilter(TraceFilter())
     root = logging.getLogger()
-    for old in [h for h in root.handlers if getattr(h, "_voxengine_cli", False)]:
+    for old in [h for h in root.handlers if isinstance(h, _CliHandler)]:
         root.removeHandler(old)
-    handler._voxengine_cli = True  # type: ignore[attr-defined]
     root.addHandler(handler)
     root.setLevel(level)
     if verbosity < 3:  # asyncio's debug chatter is rarely what a -vv user wants

@@ -153,25 +153,20 @@ def restore_audio_fields(text: str) -> str:
 # --------------------------------------------------------------------------- recording
 
 
-class _HasConnector(Protocol):
-    def connector(self) -> Connector: ...
+class _Wrappable(Protocol):
+    connector_wrappers: list[Callable[[Connector], Connector]]
 
 
 def wrap_provider_connector(
-    provider: _HasConnector, wrapper: Callable[[Connector], Connector]
+    provider: _Wrappable, wrapper: Callable[[Connector], Connector]
 ) -> None:
-    """Make ``provider`` open its connections through ``wrapper(provider.connector())``.
+    """Make ``provider`` open its connections through ``wrapper(connector)``.
 
-    Works with every :class:`~voxengine.providers.realtime.RealtimeProvider`, before
-    :meth:`connect`. Wrappers stack: the last one added sees the frames first on
-    send and last on receive.
+    Works with every :class:`~voxengine.providers.realtime.RealtimeProvider` (its
+    ``connector_wrappers``), before :meth:`connect`. Wrappers stack: the last one
+    added sees the frames first on send and last on receive.
     """
-    hooks = getattr(provider, "connector_wrappers", None)
-    if isinstance(hooks, list):  # RealtimeProvider.connector_wrappers, once it exists
-        hooks.append(wrapper)
-        return
-    inner = provider.connector
-    vars(provider)["connector"] = lambda: wrapper(inner())
+    provider.connector_wrappers.append(wrapper)
 
 
 @final

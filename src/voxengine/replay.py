@@ -10,7 +10,8 @@ recorded after the client's *n*-th frame is delivered only once the client has s
 A difference is reported as a :class:`ReplayDivergence` raised from the client's
 ``send`` (so from the engine call that caused it), kept in
 :attr:`ReplayConnector.divergences` and raised again by
-:meth:`ReplayConnector.check`, and ends the replayed connection with close code 4000.
+:meth:`ReplayConnector.check`; in strict mode it also ends the replayed connection
+with close code 4000. A non-strict replay only records divergences.
 """
 
 from __future__ import annotations
@@ -39,7 +40,14 @@ from voxengine.recording import (
 )
 from voxengine.transport import Connection
 
-__all__ = ["FrameMatch", "ReplayConnector", "ReplayDivergence"]
+__all__ = [
+    "DEFAULT_MATCH",
+    "DIVERGENCE_CLOSE_CODE",
+    "FrameMatch",
+    "ReplayConnection",
+    "ReplayConnector",
+    "ReplayDivergence",
+]
 
 #: Close code of a replayed connection ended by a divergence (private-use range).
 DIVERGENCE_CLOSE_CODE = 4000
@@ -163,6 +171,10 @@ class FrameMatch:
         return _diff(self._normalise(recorded, None, blank), self._normalise(sent, None, blank))
 
 
+#: The default comparison: everything but ``event_id``.
+DEFAULT_MATCH = FrameMatch()
+
+
 def _silent_audio(message: Any) -> bool:
     """True if every audio field is all-zero base64 ("A" runs): redacted in the file."""
     found: list[str] = []
@@ -220,7 +232,7 @@ class ReplayConnector:
         self,
         recording: Recording | str | Path,
         *,
-        match: FrameMatch | None = FrameMatch(),
+        match: FrameMatch | None = DEFAULT_MATCH,
         strict: bool = True,
         timing: Literal["fast", "recorded"] = "fast",
         speed: float = 1.0,
@@ -307,8 +319,10 @@ class ReplayConnection:
         self.expected: list[str | bytes] = []
         self._steps: list[_ServerStep] = []
         for item in recorded.events:
-            if item.direction == "send":
-                if isinstance(item, RecordedFrame) and (match is None or match.counts(item.data)):
+            if isinstance(item, RecordedClose) and item.direction == "send":
+                break  # what the server sent after the client closed follows that close
+            if isinstance(item, RecordedFrame) and item.direction == "send":
+                if match is None or match.counts(item.data):
                     self.expected.append(item.data)
             else:
                 self._steps.append(_ServerStep(len(self.expected), item.t, item))

@@ -145,7 +145,10 @@ class RealtimeSession:
         logger.debug("connecting to %s", redact_url(request.url))
         self._conn = await self._connector(request.url, request.headers, timeout=self._open_timeout)
         self._reader = asyncio.create_task(self._read_loop(), name="voxengine-session-reader")
-        await self._flush()
+        with contextlib.suppress(ConnectionClosed):
+            # A server that refuses at once closes before our first message goes out;
+            # the reader records why, and the wait below raises the typed reason.
+            await self._flush()
         ready = asyncio.create_task(self._ready.wait())
         closed = asyncio.create_task(self._closed.wait())
         try:

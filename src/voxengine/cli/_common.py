@@ -24,6 +24,8 @@ from voxengine.engine import VoiceEngine, VoiceEngineConfig
 from voxengine.errors import AudioError, ConfigError, VoxError
 from voxengine.events import AudioDelta
 from voxengine.logs import configure_cli_logging, trace_connector
+from voxengine.providers.realtime import RealtimeProvider
+from voxengine.providers.registry import get_provider
 from voxengine.recording import Recorder, RecordingError, wrap_provider_connector
 
 __all__ = [
@@ -207,7 +209,7 @@ def build_config(
     *,
     base_url: str | None,
     api_key: str | None,
-    **settings: Any,
+    settings: Mapping[str, Any],
 ) -> VoiceEngineConfig:
     """A :class:`VoiceEngineConfig` from the common options plus ``settings``."""
     return VoiceEngineConfig(
@@ -227,6 +229,7 @@ async def _endpoint(
     args: argparse.Namespace, fake_paced: bool
 ) -> AsyncIterator[tuple[str | None, str | None, str]]:
     """(base_url, api_key, description) of the service the options select."""
+    get_provider(args.provider)  # an unknown name fails first, listing the known ones
     if not args.fake:
         where = args.base_url or f"the {args.provider} service"
         yield args.base_url, None, where
@@ -252,7 +255,7 @@ async def open_engine(
     command: str,
     fake_paced: bool = False,
     extra_meta: Mapping[str, Any] | None = None,
-    **settings: Any,
+    settings: Mapping[str, Any],
 ) -> AsyncIterator[EngineSession]:
     """An unconnected engine for the common options, recorded and traced as asked.
 
@@ -263,15 +266,15 @@ async def open_engine(
         ConfigError: invalid settings, unknown provider or missing key (exit code 2).
     """
     async with _endpoint(args, fake_paced) as (base_url, api_key, where):
-        config = build_config(args, base_url=base_url, api_key=api_key, **settings)
+        config = build_config(args, base_url=base_url, api_key=api_key, settings=settings)
         engine = VoiceEngine(config)
         recorder: Recorder | None = None
         if getattr(args, "verbose", 0) >= 2:
-            wrap_provider_connector(engine.provider, trace_connector)
+            wrap_provider_connector(realtime_provider(engine), trace_connector)
         if getattr(args, "record", None):
             meta = {"command": command, "engine": replayable_settings(config), **(extra_meta or {})}
             recorder = Recorder(args.record, redact_audio=args.redact_audio, meta=meta)
-            wrap_provider_connector(engine.provider, recorder.wrap)
+            wrap_provider_connector(realtime_provider(engine), recorder.wrap)
             if args.record_audio:
                 _record_output_audio(engine, recorder)
         try:
@@ -279,6 +282,18 @@ async def open_engine(
         finally:
             if recorder is not None:
                 recorder.close()
+
+
+def realtime_provider(engine: VoiceEngine) -> RealtimeProvider:
+    """The engine's provider, which recording and tracing need to be a realtime one.
+
+    Raises:
+        CliError: the provider does not open transport connections.
+    """
+    provider = engine.provider
+    if not isinstance(provider, RealtimeProvider):
+        raise CliError(f"provider {provider.name!r} cannot be recorded or traced")
+    return provider
 
 
 def _record_output_audio(engine: VoiceEngine, recorder: Recorder) -> None:

@@ -21,6 +21,7 @@ from voxengine.cli._common import (
     EXIT_USAGE,
     add_logging_options,
     add_record_options,
+    realtime_provider,
     replayable_settings,
 )
 from voxengine.engine import VoiceEngine, VoiceEngineConfig
@@ -92,10 +93,10 @@ async def _demo(args: argparse.Namespace) -> int:
         )
         engine = VoiceEngine(config)
         if args.verbose >= 2:
-            wrap_provider_connector(engine.provider, trace_connector)
+            wrap_provider_connector(realtime_provider(engine), trace_connector)
         recorder = _recorder(args, config)
         if recorder is not None:
-            wrap_provider_connector(engine.provider, recorder.wrap)
+            wrap_provider_connector(realtime_provider(engine), recorder.wrap)
         reply_audio = bytearray()
         engine.on_text_response = lambda text: print(text, end="", flush=True)
         engine.events.on(AudioDelta, lambda e: reply_audio.extend(e.audio))

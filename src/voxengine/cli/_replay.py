@@ -7,17 +7,21 @@ import asyncio
 import sys
 from typing import Any
 
-from voxengine.cli._common import EXIT_FAILURE, EXIT_OK, CliError, add_logging_options
+from voxengine.cli._common import (
+    EXIT_FAILURE,
+    EXIT_OK,
+    CliError,
+    add_logging_options,
+    realtime_provider,
+)
 from voxengine.cli._transcript import TranscriptPrinter
 from voxengine.engine import VoiceEngine, VoiceEngineConfig
 from voxengine.events import AudioDelta
 from voxengine.recording import load_recording, wrap_provider_connector
 from voxengine.replay import FrameMatch, ReplayConnector
+from voxengine.testing.replay import REPLAY_KEY
 
 __all__ = ["add_parser"]
-
-#: The key a replayed engine is built with; nothing is sent anywhere.
-REPLAY_KEY = "sk-replay-no-network"
 
 
 def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -36,7 +40,9 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
         default="fast",
         help="as fast as possible (default) or at the recorded pace",
     )
-    replay.add_argument("--speed", type=float, default=1.0, help="pace factor for --timing recorded")
+    replay.add_argument(
+        "--speed", type=float, default=1.0, help="pace factor for --timing recorded"
+    )
     replay.add_argument("--timeout", type=float, default=60.0, help="seconds for the whole replay")
     replay.add_argument("--audio-out", metavar="FILE.wav", help="save the replayed reply audio")
     add_logging_options(replay)
@@ -61,14 +67,17 @@ async def _replay(args: argparse.Namespace) -> int:
         recording, match=FrameMatch(), strict=False, timing=args.timing, speed=args.speed
     )
     engine = VoiceEngine(config)
-    wrap_provider_connector(engine.provider, lambda _network: connector)
+    wrap_provider_connector(realtime_provider(engine), lambda _network: connector)
     printer = TranscriptPrinter(sys.stdout, stream=False)
     printer.attach(engine.events)
     reply = bytearray()
     engine.events.on(AudioDelta, lambda e: reply.extend(e.audio))
     frames = len(recording.frames("recv"))
-    print(f"replaying {args.recording}: {len(recording.connections)} connection(s), "
-          f"{frames} server frames, provider {config.provider}", flush=True)
+    print(
+        f"replaying {args.recording}: {len(recording.connections)} connection(s), "
+        f"{frames} server frames, provider {config.provider}",
+        flush=True,
+    )
     async with engine:
         try:
             await asyncio.wait_for(connector.wait_served(), args.timeout)

@@ -10,6 +10,7 @@ the output is not a terminal only finished lines are printed.
 from __future__ import annotations
 
 import math
+import os
 import shutil
 from dataclasses import dataclass
 from typing import IO, final
@@ -54,13 +55,13 @@ def render_live(state: ConsoleState, width: int) -> list[str]:
     if state.mode != "push-to-talk" and state.listening:
         mic = "listening"
     parts = [
-        f"[{_keys_help(state)}]",
         f"{mic} {level_meter(state.level)}",
         "SPEECH" if state.speech else "",
         "assistant speaking" if state.assistant_audible else "",
         f"latency {state.last_latency * 1000:.0f} ms" if state.last_latency is not None else "",
         f"turns {state.turns}",
         state.note,
+        f"[{_keys_help(state)}]",
     ]
     status = "  ".join(p for p in parts if p)
     lines = [state.partial] if state.partial else []
@@ -84,7 +85,10 @@ class Screen:
         self._drawn = 0  # live lines currently on screen
 
     def _width(self) -> int:
-        return shutil.get_terminal_size((100, 30)).columns
+        try:  # the terminal we draw on, not $COLUMNS (which may be stale)
+            return os.get_terminal_size(self._out.fileno()).columns
+        except (AttributeError, OSError, ValueError):
+            return shutil.get_terminal_size((100, 30)).columns
 
     def _erase(self) -> str:
         if not self._drawn:

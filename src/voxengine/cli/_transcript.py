@@ -21,6 +21,16 @@ from voxengine.events import (
 
 __all__ = ["TranscriptPrinter"]
 
+_FOLLOWED = (
+    ItemDone,
+    TranscriptDone,
+    TextDelta,
+    TranscriptDelta,
+    ResponseDone,
+    ProviderErrorEvent,
+    ToolCall,
+)
+
 
 @final
 class TranscriptPrinter:
@@ -48,8 +58,7 @@ class TranscriptPrinter:
     def attach(self, bus: EventBus) -> None:
         """Follow ``bus``'s events (as a low-priority handler)."""
         bus.on(
-            (ItemDone, TranscriptDone, TextDelta, TranscriptDelta, ResponseDone)
-            + (ProviderErrorEvent, ToolCall),
+            _FOLLOWED,
             self.observe,
             priority=-50,
         )

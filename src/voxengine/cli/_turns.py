@@ -7,7 +7,7 @@ import asyncio
 import os
 import stat
 import sys
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -102,7 +102,8 @@ def _load_turns(turns: Sequence[Turn], rate: int) -> list[tuple[Turn, bytes]]:
     return loaded
 
 
-async def _respond(engine: VoiceEngine, timeout: float, send: Any) -> ResponseDone:
+async def _respond(engine: VoiceEngine, timeout: float, send: Awaitable[None]) -> ResponseDone:
+    """Run ``send`` and wait for the reply it asks for."""
     done = asyncio.ensure_future(engine.events.wait_for(ResponseDone, timeout=timeout))
     try:
         await send
@@ -138,7 +139,7 @@ async def _run(args: argparse.Namespace) -> int:
     transcribe = None if args.transcribe.lower() == "none" else args.transcribe
     settings = {"vad_enabled": False, "input_transcription_model": transcribe}
     meta = {"turns": [[t.kind, t.value] for t in turns]}
-    async with open_engine(args, command="run", extra_meta=meta, **settings) as session:
+    async with open_engine(args, command="run", extra_meta=meta, settings=settings) as session:
         engine = session.engine
         loaded = _load_turns(turns, engine.provider.input_format.sample_rate)
         printer = TranscriptPrinter(sys.stdout, stream=False, show_user_text=True)
@@ -193,7 +194,7 @@ async def _chat(args: argparse.Namespace) -> int:
     audio_out: str | None = args.audio_out
     settings = {"output_modality": "audio" if audio_out else "text", "vad_enabled": False}
     interactive = sys.stdin.isatty()
-    async with open_engine(args, command="chat", **settings) as session:
+    async with open_engine(args, command="chat", settings=settings) as session:
         engine = session.engine
         printer = TranscriptPrinter(sys.stdout, stream=True, show_user_text=not interactive)
         printer.attach(engine.events)

@@ -1,12 +1,14 @@
 """Providers: one class per speech-to-speech service, all behind :class:`BaseProvider`.
 
-``OpenAIProvider`` (``"openai"``), ``AzureOpenAIProvider`` (``"azure"``) and the offline
-``MockProvider`` (``"mock"``) are built in; add your own with :func:`register_provider`.
+``OpenAIProvider`` (``"openai"``), ``AzureOpenAIProvider`` (``"azure"``),
+``GeminiProvider`` (``"gemini"``) and the offline ``MockProvider`` (``"mock"``) are built
+in; add your own with :func:`register_provider`.
 """
 
 from __future__ import annotations
 
 from voxengine.providers.base import BaseProvider, Capability, ProviderConfig
+from voxengine.providers.gemini import GeminiConfig, GeminiProvider
 from voxengine.providers.mock import MockConfig, MockProvider
 from voxengine.providers.openai import (
     AzureOpenAIConfig,
@@ -28,6 +30,8 @@ __all__ = [
     "AzureOpenAIProvider",
     "BaseProvider",
     "Capability",
+    "GeminiConfig",
+    "GeminiProvider",
     "MockConfig",
     "MockProvider",
     "OpenAIConfig",

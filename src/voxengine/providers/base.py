@@ -44,6 +44,8 @@ class Capability(enum.Enum):
     USAGE = "usage"
     TEMPERATURE = "temperature"
     CONTEXT_INJECTION = "context_injection"
+    #: The provider reports SpeechStarted/SpeechStopped for its own VAD.
+    SPEECH_EVENTS = "speech_events"
     RECORDED_AUDIO = "recorded_audio"
 
 

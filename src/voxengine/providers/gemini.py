@@ -13,9 +13,11 @@ over a WebSocket. What differs from OpenAI, and how this provider stays honest a
   :class:`~voxengine.events.Interrupted` with ``played=None`` (nothing was truncated
   on the server, which decides what stays in context). With server VAD the service
   interrupts the model by itself when the user speaks (``interrupted``, §5).
-* Resumption (§7): every :class:`~voxengine.events.ResumptionUpdate` handle is kept in
-  :attr:`GeminiProvider.resumption_handle`, and the next :meth:`connect` resumes that
-  session (set the attribute to ``None`` to start a fresh conversation).
+* Resumption (§7): the newest :class:`~voxengine.events.ResumptionUpdate` handle is
+  kept (:attr:`GeminiProvider.resumption_handle`); every later connection of the same
+  provider — an automatic reconnect, or :meth:`connect` after :meth:`disconnect` —
+  resumes that session by handle instead of replaying the conversation. Use a new
+  provider for a fresh conversation.
 """
 
 from __future__ import annotations
@@ -25,10 +27,11 @@ from dataclasses import dataclass, field
 from typing import ClassVar, Literal, final
 from urllib.parse import quote, urlsplit, urlunsplit
 
-from voxengine.commands import CreateResponse, SendText
+from voxengine.commands import Command, CreateResponse, SendText
 from voxengine.config import SessionConfig
-from voxengine.errors import ConfigError
-from voxengine.events import Event, Interrupted, ResumptionUpdate
+from voxengine.errors import ConfigError, InvalidState
+from voxengine.events import Interrupted
+from voxengine.history import HistoryEntry
 from voxengine.protocols import RealtimeProtocol
 from voxengine.protocols.gemini.protocol import GeminiLiveProtocol, SetupOptions
 from voxengine.providers.base import Capability, ProviderConfig
@@ -48,12 +51,13 @@ __all__ = [
 DEFAULT_GEMINI_MODEL = "gemini-2.5-flash-native-audio-preview-12-2025"
 DEFAULT_GEMINI_URL = "wss://generativelanguage.googleapis.com"
 
+#: No TEXT_OUTPUT (today's native-audio Live models answer in audio, with transcripts)
+#: and no SPEECH_EVENTS (the service does not report where speech starts and stops).
 GEMINI_CAPABILITIES = frozenset(
     {
         Capability.AUDIO_INPUT,
         Capability.AUDIO_OUTPUT,
         Capability.TEXT_INPUT,
-        Capability.TEXT_OUTPUT,
         Capability.SERVER_VAD,
         Capability.MANUAL_TURNS,
         Capability.FUNCTION_CALLING,
@@ -157,12 +161,12 @@ class GeminiProvider(RealtimeProvider):
                 base_url=config.base_url,
                 session=config.session,
                 connect_timeout=config.connect_timeout,
+                reconnect=config.reconnect,
+                watchdog=config.watchdog,
+                event_queue_size=config.event_queue_size,
             )
         self._gemini = config
         self._connector = connector
-        #: The handle the next :meth:`connect` resumes (updated from the server, §7).
-        self.resumption_handle: str | None = config.resumption_handle
-        self._protocol: GeminiLiveProtocol | None = None
         super().__init__(config)
 
     def __repr__(self) -> str:
@@ -174,7 +178,11 @@ class GeminiProvider(RealtimeProvider):
         return self._gemini.model or DEFAULT_GEMINI_MODEL
 
     def make_protocol(self) -> RealtimeProtocol:
-        """A protocol for the §2 endpoint, resuming :attr:`resumption_handle` if set."""
+        """A protocol for the §2 endpoint that resumes the latest handle, if any (§7).
+
+        The handle is the newest one the server issued on an earlier connection of this
+        provider (:attr:`resumption_handle`), else ``config.resumption_handle``.
+        """
         cfg = self._gemini
         key = _key(cfg)
         url = live_url(cfg.base_url or DEFAULT_GEMINI_URL, cfg.api_version)
@@ -183,51 +191,63 @@ class GeminiProvider(RealtimeProvider):
             url = f"{url}?key={quote(key, safe='')}"
         else:
             headers["x-goog-api-key"] = key
-        protocol = GeminiLiveProtocol(
+        handle = (
+            (self.resumption_handle or cfg.resumption_handle) if cfg.session_resumption else None
+        )
+        return GeminiLiveProtocol(
             url=url,
             headers=headers,
             model=self.model,
             session=cfg.session,
             options=SetupOptions(
                 session_resumption=cfg.session_resumption,
-                resumption_handle=self.resumption_handle if cfg.session_resumption else None,
+                resumption_handle=handle,
                 context_compression=cfg.context_compression,
             ),
         )
-        self._protocol = protocol
-        return protocol
 
     def connector(self) -> Connector:
         """The connector given at construction, else real WebSockets."""
         return self._connector if self._connector is not None else open_websocket
 
-    async def connect(self, retry_count: int = 3) -> None:
-        """Open (or resume, §7) the session; see :meth:`RealtimeProvider.connect`."""
-        await super().connect(retry_count)
-        self.session.taps.append(self._observe)
-
-    def _observe(self, event: Event) -> None:
-        if isinstance(event, ResumptionUpdate) and event.resumable and event.handle:
-            self.resumption_handle = event.handle
+    def restore_plan(self, history: list[HistoryEntry]) -> tuple[list[Command], int]:
+        """Nothing to replay when the next connection resumes by handle (§7); otherwise
+        the default replay as ``clientContent`` turns."""
+        cfg = self._gemini
+        if cfg.session_resumption and (self.resumption_handle or cfg.resumption_handle):
+            return [], 0
+        return super().restore_plan(history)
 
     async def send_text(self, text: str, *, respond: bool = True) -> None:
         """Add a user turn; with ``respond`` it goes out as ONE ``clientContent`` with
         ``turnComplete: true`` (§3.2, §12.2), else with ``turnComplete: false``."""
         if not isinstance(text, str) or not text:
             raise ConfigError("text must be a non-empty string")
-        session = self.session
-        if respond:
+        if respond and self.is_connected:
             # Both commands reach the protocol before its frames are collected (no await
-            # in between), so the protocol merges them into one message.
-            session.protocol.send(SendText(text=text))
-            await session.send(CreateResponse())
-        else:
-            await session.send(SendText(text=text))
+            # in between), so it merges them into one message.
+            try:
+                self.session.protocol.send(SendText(text=text))
+            except InvalidState:
+                pass  # the connection is going away: the link queues both below
+            else:
+                await self._send(CreateResponse())
+                return
+        await self._send(SendText(text=text))
+        if respond:
+            await self._send(CreateResponse())
+
+    def _protocol(self) -> GeminiLiveProtocol | None:
+        if not self.is_connected:
+            return None
+        protocol = self.session.protocol
+        return protocol if isinstance(protocol, GeminiLiveProtocol) else None
 
     async def cancel_response(self) -> None:
         """Drop the rest of the current model turn locally (no cancel exists, §5)."""
-        if self._protocol is not None and self._session is not None:
-            self._protocol.discard_response()
+        protocol = self._protocol()
+        if protocol is not None:
+            protocol.discard_response()
 
     async def interrupt(
         self, played: float | None = None, *, item_id: str | None = None, cancel: bool = True
@@ -240,7 +260,7 @@ class GeminiProvider(RealtimeProvider):
         """
         if cancel:
             await self.cancel_response()
-        return await self.session.interrupt(None, item_id=item_id, cancel=False)
+        return await super().interrupt(None, item_id=item_id, cancel=False)
 
     async def truncate(self, item_id: str, audio_end: float) -> None:
         """Not supported by Gemini Live (§5): raises :class:`ConfigError`."""

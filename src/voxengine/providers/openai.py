@@ -41,6 +41,7 @@ OPENAI_CAPABILITIES = frozenset(
         Capability.USAGE,
         Capability.CONTEXT_INJECTION,
         Capability.RECORDED_AUDIO,
+        Capability.SPEECH_EVENTS,
     }
 )
 

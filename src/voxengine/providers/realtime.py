@@ -12,7 +12,7 @@ from __future__ import annotations
 import abc
 import asyncio
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 
 from voxengine.audio.format import AudioFormat
 from voxengine.audio.pcm16 import validate_pcm16
@@ -58,6 +58,9 @@ class RealtimeProvider(BaseProvider):
     def __init__(self, config: ProviderConfig) -> None:
         super().__init__(config)
         self._link: SessionLink | None = None
+        #: Applied, in order, to :meth:`connector` for every connection (recording,
+        #: tracing, replay): each wraps the connector before it.
+        self.connector_wrappers: list[Callable[[Connector], Connector]] = []
         self._probe = self.make_protocol()  # validates the config before any I/O
 
     @abc.abstractmethod
@@ -140,9 +143,12 @@ class RealtimeProvider(BaseProvider):
     def _new_session(self) -> RealtimeSession:
         # The link drains the session's queue at once; the bound the application sees
         # (and the drop accounting) is the link's queue.
+        connector = self.connector()
+        for wrap in self.connector_wrappers:
+            connector = wrap(connector)
         return RealtimeSession(
             self.make_protocol(),
-            self.connector(),
+            connector,
             open_timeout=self.config.connect_timeout,
             queue_size=_UNBOUNDED,
         )

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from voxengine.errors import ConfigError
 from voxengine.providers.base import BaseProvider, ProviderConfig
+from voxengine.providers.gemini import GeminiProvider
 from voxengine.providers.mock import MockProvider
 from voxengine.providers.openai import AzureOpenAIProvider, OpenAIProvider
 
@@ -22,6 +23,7 @@ __all__ = [
 _REGISTRY: dict[str, type[BaseProvider]] = {
     "openai": OpenAIProvider,
     "azure": AzureOpenAIProvider,
+    "gemini": GeminiProvider,
     "mock": MockProvider,
 }
 

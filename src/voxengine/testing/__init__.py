@@ -3,11 +3,16 @@
 ``run_fake_openai_server()`` serves :class:`FakeOpenAIServer` — a sans-I/O model of
 the OpenAI Realtime GA service built from its wire reference — over real WebSockets
 on 127.0.0.1. Point any client at ``handle.url`` (voxengine's ``base_url``, or the
-official SDK's ``websocket_base_url``). Replies come from a responder you control.
+official SDK's ``websocket_base_url``). ``run_fake_gemini_server()`` does the same for
+Gemini Live (plain or TLS). Replies come from one responder type shared by both
+fakes, and :class:`Fault` entries inject drops, stalls, garbage and refusals.
+:mod:`voxengine.testing.conformance` checks any provider against its promises.
 """
 
 from __future__ import annotations
 
+from voxengine.testing._driver import FakePeer, serve_fake_peer
+from voxengine.testing._fake_gemini import FakeGeminiConfig, FakeGeminiServer, FakeGeminiSessions
 from voxengine.testing._fake_openai import (
     FakeOpenAIConfig,
     FakeOpenAIServer,
@@ -18,6 +23,7 @@ from voxengine.testing._fake_openai import (
     default_responder,
 )
 from voxengine.testing._faults import FakeServerError, Fault, FaultAction
+from voxengine.testing._gemini_server import FakeGeminiServerHandle, run_fake_gemini_server
 from voxengine.testing._server import (
     FakeOpenAIServerHandle,
     run_fake_openai_server,
@@ -26,9 +32,14 @@ from voxengine.testing._server import (
 from voxengine.testing._speechlike import synthesize_words
 
 __all__ = [
+    "FakeGeminiConfig",
+    "FakeGeminiServer",
+    "FakeGeminiServerHandle",
+    "FakeGeminiSessions",
     "FakeOpenAIConfig",
     "FakeOpenAIServer",
     "FakeOpenAIServerHandle",
+    "FakePeer",
     "FakeReply",
     "FakeServerError",
     "FakeToolCall",
@@ -37,8 +48,10 @@ __all__ = [
     "FaultAction",
     "Responder",
     "default_responder",
+    "run_fake_gemini_server",
     "run_fake_openai_server",
     "serve_fake_connection",
+    "serve_fake_peer",
     "synthesize_speech",
 ]
 

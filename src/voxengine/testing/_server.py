@@ -8,7 +8,6 @@ fakes over real WebSockets on loopback with ``websockets.asyncio.server``
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
@@ -20,6 +19,7 @@ from websockets.typing import Subprotocol
 
 from voxengine.transport.websocket import redacting_logger
 
+from ._driver import serve_fake_peer
 from ._fake_openai import _DEFAULT_CONFIG, FakeOpenAIConfig, FakeOpenAIServer
 from ._faults import Fault, FaultInjector
 
@@ -38,94 +38,25 @@ async def serve_fake_connection(
     faults: FaultInjector | None = None,
     abort: Callable[[], None] | None = None,
 ) -> None:
-    """Run one connection of ``server`` until either side closes.
+    """Run one connection of the fake OpenAI ``server`` until either side closes.
 
-    ``server.receive_connect`` must already have been called. ``recv`` returns the
-    next frame, or ``None`` once the peer has closed. Queued frames are flushed
-    after every input, in order; when the fake asks to close, ``close(code,
-    reason)`` is awaited once and the function returns. In paced mode
-    (``server.config.paced``), an active response advances one :meth:`step`
-    every ``pace_seconds``.
-
-    ``faults`` (see :class:`~voxengine.testing.Fault`) act on the outgoing frames;
-    ``abort`` drops the transport without a close frame (needed for ``DROP``).
-
-    Exceptions raised by ``recv``/``send``/``close`` propagate to the caller.
+    ``server.receive_connect`` must already have been called. In paced mode
+    (``server.config.paced``) an active response advances one step every
+    ``pace_seconds``. See :func:`~voxengine.testing.serve_fake_peer` for the rest.
     """
-    lock = asyncio.Lock()  # keeps frames in queue order across the two tasks
-    wakeup = asyncio.Event()
-    finished = False
-    paused_until = 0.0
-    loop = asyncio.get_running_loop()
 
-    async def flush() -> bool:
-        nonlocal finished, paused_until
-        async with lock:
-            if finished:
-                return True
-            frames: list[str | bytes] = list(server.data_to_send())
-            if faults is not None:
-                effect = faults.filter(frames)
-                frames = effect.frames
-                if effect.pause_reading:
-                    paused_until = max(paused_until, loop.time() + effect.pause_reading)
-                for frame in frames:
-                    await send(frame)  # type: ignore[arg-type]
-                if effect.abort:
-                    finished = True
-                    if abort is not None:
-                        abort()
-                    return True
-                if effect.close is not None:
-                    finished = True
-                    await close(*effect.close)
-                    return True
-                if faults.stalled:
-                    return False
-            else:
-                for frame in frames:
-                    await send(frame)  # type: ignore[arg-type]
-            closing = server.close_to_send()
-            if closing is not None:
-                finished = True
-                await close(*closing)
-            return finished
+    async def send_text(frame: str | bytes) -> None:
+        await send(frame if isinstance(frame, str) else frame.decode("utf-8"))
 
-    async def pace() -> None:
-        while True:
-            if not server.response_active:
-                wakeup.clear()
-                await wakeup.wait()
-                continue
-            await asyncio.sleep(pace_seconds)
-            server.step()
-            if await flush():
-                return
-
-    if await flush():
-        return
-    pacer = asyncio.create_task(pace()) if server.config.paced else None
-    try:
-        while True:
-            if pacer is not None and pacer.done():
-                pacer.result()  # re-raise a transport error from the pacer
-                return
-            delay = paused_until - loop.time()
-            if delay > 0:  # SLOW_READ: the client's frames wait in the socket buffers
-                await asyncio.sleep(delay)
-            data = await recv()
-            if data is None:
-                server.receive_close()
-                return
-            server.receive_message(data)
-            wakeup.set()
-            if await flush():
-                return
-    finally:
-        if pacer is not None:
-            pacer.cancel()
-            with contextlib.suppress(asyncio.CancelledError, ConnectionClosed):
-                await pacer
+    await serve_fake_peer(
+        server,
+        recv,
+        send_text,
+        close,
+        pace_seconds=pace_seconds if server.config.paced else None,
+        faults=faults,
+        abort=abort,
+    )
 
 
 @dataclass(eq=False)

@@ -35,10 +35,16 @@ from voxengine.config import SessionConfig
 from voxengine.providers.openai import OpenAIConfig, OpenAIProvider
 from voxengine.providers.realtime import RealtimeProvider
 from voxengine.recording import Recording, wrap_provider_connector
-from voxengine.replay import FrameMatch, ReplayConnector
+from voxengine.replay import DEFAULT_MATCH, FrameMatch, ReplayConnector
 from voxengine.transport import Connector
 
-__all__ = ["ReplayFactory", "check_replay", "replay_connector", "replay_provider"]
+__all__ = [
+    "REPLAY_KEY",
+    "ReplayFactory",
+    "check_replay",
+    "replay_connector",
+    "replay_provider",
+]
 
 _CONNECTORS: weakref.WeakKeyDictionary[RealtimeProvider, ReplayConnector] = (
     weakref.WeakKeyDictionary()
@@ -53,7 +59,7 @@ def replay_provider(
     *,
     session: SessionConfig | None = None,
     model: str | None = None,
-    match: FrameMatch | None = FrameMatch(),
+    match: FrameMatch | None = DEFAULT_MATCH,
     strict: bool = True,
     timing: Literal["fast", "recorded"] = "fast",
     provider: RealtimeProvider | None = None,
@@ -125,7 +131,7 @@ class ReplayFactory:
         *,
         session: SessionConfig | None = None,
         model: str | None = None,
-        match: FrameMatch | None = FrameMatch(),
+        match: FrameMatch | None = DEFAULT_MATCH,
         strict: bool = True,
         timing: Literal["fast", "recorded"] = "fast",
     ) -> RealtimeProvider:

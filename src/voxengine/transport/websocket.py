@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import re
+import ssl
 from collections.abc import Mapping
 from typing import final
 
@@ -71,6 +72,9 @@ def redacting_logger(name: str) -> logging.Logger:
 
 _WIRE_LOGGER = redacting_logger("voxengine.transport.websockets")
 
+#: Seconds to wait for the peer's close frame before dropping the connection.
+_CLOSE_TIMEOUT = 2.0
+
 #: Largest frame accepted from the server; audio deltas are far smaller.
 MAX_FRAME_BYTES = 16 * 1024 * 1024
 
@@ -111,9 +115,16 @@ class WebSocketConnection:
 
 
 async def open_websocket(
-    url: str, headers: Mapping[str, str], *, timeout: float
+    url: str,
+    headers: Mapping[str, str],
+    *,
+    timeout: float,
+    ssl_context: ssl.SSLContext | None = None,
 ) -> WebSocketConnection:
     """Open a WebSocket to ``url`` within ``timeout`` seconds.
+
+    ``ssl_context`` overrides certificate verification for ``wss://`` URLs (e.g. a
+    private CA); the default verifies against the system's trust store.
 
     Raises:
         AuthenticationFailed: the server answered the upgrade with 401 or 403.
@@ -128,6 +139,8 @@ async def open_websocket(
             compression=None,
             user_agent_header="voxengine",
             logger=_WIRE_LOGGER,
+            ssl=ssl_context,
+            close_timeout=_CLOSE_TIMEOUT,
         )
     except InvalidStatus as exc:
         status = exc.response.status_code
@@ -136,5 +149,5 @@ async def open_websocket(
             raise AuthenticationFailed(f"server refused the credentials (HTTP {status})") from exc
         raise ConnectFailed(f"server refused the WebSocket upgrade (HTTP {status}) {body}") from exc
     except (TimeoutError, OSError, websockets.InvalidHandshake, websockets.InvalidURI) as exc:
-        raise ConnectFailed(f"could not connect: {type(exc).__name__}: {exc}") from exc
+        raise ConnectFailed(f"could not connect: {type(exc).__name__}: {redact(str(exc))}") from exc
     return WebSocketConnection(ws)

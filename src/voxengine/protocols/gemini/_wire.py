@@ -207,9 +207,16 @@ def encode_setup(model: str, config: SessionConfig, options: SetupOptions) -> Js
 
     Raises:
         ConfigError: settings Gemini Live cannot express (semantic VAD, idle timeout,
-            a ``tool_choice`` other than ``"auto"``, server VAD without auto-response).
+            a ``tool_choice`` other than ``"auto"``, server VAD without auto-response,
+            TEXT output from a native-audio model).
     """
     audio_out = responds_with_audio(config)
+    if not audio_out and "native-audio" in model:
+        # §3.1: native-audio models refuse TEXT ("Cannot extract voices from a non-audio
+        # request"); their text comes as output transcription of the audio.
+        raise ConfigError(
+            f"{model} answers with audio only; keep AUDIO output (transcripts carry the text)"
+        )
     generation: Json = {"responseModalities": ["AUDIO" if audio_out else "TEXT"]}
     if config.voice is not None:
         if not audio_out:

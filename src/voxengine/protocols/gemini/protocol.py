@@ -29,6 +29,9 @@ Command mapping (Gemini has no ``response.create``, no cancel, truncate or delet
   when no audio was sent, since an empty activity is closed with 1007, §3.3) or
   ``audioStreamEnd`` (automatic).
 * :class:`SendToolResult` → ``toolResponse`` with the call's ``id`` and ``name``.
+* :class:`RestoreItem` (conversation replay after a reconnect without a resumption
+  handle) is held like text: messages as ``user``/``model`` text turns, function calls
+  as ``model`` ``functionCall`` parts, outputs as ``user`` ``functionResponse`` parts.
 * :class:`ClearAudio`, :class:`CancelResponse`, :class:`TruncateItem`,
   :class:`DeleteItem`, :class:`UpdateSession` and per-response ``instructions`` raise
   :class:`~voxengine.errors.ConfigError`: the service has no such message (§5, §3.1:
@@ -66,6 +69,7 @@ from voxengine.commands import (
     CommitAudio,
     CreateResponse,
     DeleteItem,
+    RestoreItem,
     SendAudio,
     SendAudioMessage,
     SendText,
@@ -341,7 +345,7 @@ class GeminiLiveProtocol:
             self._held_turns = []
 
     def _emit(self, command: Command) -> None:
-        if not isinstance(command, SendText | SendAudioMessage | CreateResponse):
+        if not isinstance(command, SendText | SendAudioMessage | RestoreItem | CreateResponse):
             self._release_held(turn_complete=False)
         match command:
             case SendAudio(audio=audio):
@@ -367,6 +371,8 @@ class GeminiLiveProtocol:
             case SendAudioMessage(audio=audio):
                 blob = {"mimeType": _wire.INPUT_MIME, "data": b64encode_pcm16(audio)}
                 self._held_turns.append({"role": "user", "parts": [{"inlineData": blob}]})
+            case RestoreItem(item=item):
+                self._held_turns.append(self._restored_turn(item))
             case SendToolResult(call_id=call_id, output=output):
                 name = self._call_names.get(call_id, "")
                 self._queue(_wire.tool_response([_wire.function_response(call_id, name, output)]))
@@ -379,6 +385,24 @@ class GeminiLiveProtocol:
                     self._answer_requested = True
             case _:  # rejected by _check
                 raise AssertionError(f"unexpected command {command!r}")
+
+    def _restored_turn(self, item: ConversationItem) -> dict[str, Any]:
+        call_id = item.call_id or ""
+        if item.kind is ItemKind.FUNCTION_CALL:
+            name = item.name or ""
+            self._call_names[call_id] = name
+            try:
+                args = json.loads(item.arguments or "{}")
+            except ValueError:
+                args = {}
+            call = {"id": call_id, "name": name, "args": args if isinstance(args, dict) else {}}
+            return {"role": "model", "parts": [{"functionCall": call}]}
+        if item.kind is ItemKind.FUNCTION_CALL_OUTPUT:
+            name = item.name or self._call_names.get(call_id, "")
+            answer = _wire.function_response(call_id, name, item.output or "")
+            return {"role": "user", "parts": [{"functionResponse": answer}]}
+        role = "model" if item.role is Role.ASSISTANT else "user"
+        return {"role": role, "parts": [{"text": item.text or ""}]}
 
     def data_to_send(self) -> list[str | bytes]:
         """Frames to write to the socket, in order; clears the queue.
@@ -482,7 +506,8 @@ class GeminiLiveProtocol:
             self._start_item()
             self._transcript.append(text)
             if not self._discarding:
-                assert self._response_id is not None and self._item_id is not None
+                assert self._response_id is not None
+                assert self._item_id is not None
                 self._events.append(
                     TranscriptDelta(
                         role=Role.ASSISTANT,
@@ -528,7 +553,8 @@ class GeminiLiveProtocol:
     def _on_model_turn(self, model_turn: Mapping[str, Any]) -> None:
         for part in parse_parts(model_turn):
             self._start_item()
-            assert self._response_id is not None and self._item_id is not None
+            assert self._response_id is not None
+            assert self._item_id is not None
             if isinstance(part, AudioPart):
                 self._item_audio = True
                 if not self._discarding:

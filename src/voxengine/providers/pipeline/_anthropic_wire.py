@@ -55,7 +55,12 @@ def _blocks(message: ChatMessage) -> list[Json]:
         blocks.append({"type": "text", "text": message.text})
     for call in message.tool_calls:
         blocks.append(
-            {"type": "tool_use", "id": call.call_id, "name": call.name, "input": _arguments(call.arguments)}
+            {
+                "type": "tool_use",
+                "id": call.call_id,
+                "name": call.name,
+                "input": _arguments(call.arguments),
+            }
         )
     return blocks
 
@@ -128,7 +133,15 @@ class AnthropicStreamDecoder:
         ProtocolViolation: data that is not a JSON object.
     """
 
-    __slots__ = ("_blocks", "_input_tokens", "_cached_tokens", "_created_tokens", "_output_tokens", "_stop_reason", "finished")
+    __slots__ = (
+        "_blocks",
+        "_cached_tokens",
+        "_created_tokens",
+        "_input_tokens",
+        "_output_tokens",
+        "_stop_reason",
+        "finished",
+    )
 
     def __init__(self) -> None:
         self._blocks: dict[int, Json] = {}
@@ -174,7 +187,12 @@ class AnthropicStreamDecoder:
         index = payload.get("index")
         if not isinstance(block, dict) or not isinstance(index, int):
             return []
-        state: Json = {"type": block.get("type"), "id": block.get("id"), "name": block.get("name"), "json": []}
+        state: Json = {
+            "type": block.get("type"),
+            "id": block.get("id"),
+            "name": block.get("name"),
+            "json": [],
+        }
         self._blocks[index] = state
         if state["type"] == "text" and block.get("text"):
             return [TextChunk(text=str(block["text"]))]
@@ -192,7 +210,11 @@ class AnthropicStreamDecoder:
             if not fragment:
                 return []
             state["json"].append(fragment)
-            return [ToolArgumentsChunk(call_id=str(state["id"]), name=str(state["name"]), delta=fragment)]
+            return [
+                ToolArgumentsChunk(
+                    call_id=str(state["id"]), name=str(state["name"]), delta=fragment
+                )
+            ]
         return []
 
     def _block_stop(self, payload: Json) -> list[LLMChunk]:
@@ -200,7 +222,9 @@ class AnthropicStreamDecoder:
         if state is None or state["type"] != "tool_use":
             return []
         arguments = "".join(state["json"]) or "{}"
-        call = ToolCallRequest(call_id=str(state["id"]), name=str(state["name"]), arguments=arguments)
+        call = ToolCallRequest(
+            call_id=str(state["id"]), name=str(state["name"]), arguments=arguments
+        )
         return [ToolCallChunk(call=call)]
 
     def _message_delta(self, payload: Json) -> list[LLMChunk]:

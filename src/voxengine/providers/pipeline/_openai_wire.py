@@ -210,4 +210,7 @@ class ChatStreamDecoder:
         if self.finished:
             return []
         self.finished = True
-        return [*self._complete_calls(), FinishChunk(stop_reason=self._stop_reason, usage=self._usage)]
+        return [
+            *self._complete_calls(),
+            FinishChunk(stop_reason=self._stop_reason, usage=self._usage),
+        ]

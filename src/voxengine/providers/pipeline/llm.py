@@ -81,7 +81,9 @@ class AnthropicLLM(HttpStage):
     ) -> None:
         key = api_key if api_key is not None else os.environ.get("ANTHROPIC_API_KEY")
         if not key:
-            raise ConfigError("AnthropicLLM needs an API key: pass api_key=... or set ANTHROPIC_API_KEY")
+            raise ConfigError(
+                "AnthropicLLM needs an API key: pass api_key=... or set ANTHROPIC_API_KEY"
+            )
         if max_tokens < 1:
             raise ConfigError("max_tokens must be at least 1")
         headers = {
@@ -265,7 +267,9 @@ class LocalResponder:
     async def aclose(self) -> None:
         """Nothing to release."""
 
-    def reply(self, messages: Sequence[ChatMessage], tools: Sequence[ToolSpec]) -> str | ToolCallRequest:
+    def reply(
+        self, messages: Sequence[ChatMessage], tools: Sequence[ToolSpec]
+    ) -> str | ToolCallRequest:
         """The reply text, or the tool call, for ``messages`` (pure; used by :meth:`stream`)."""
         last = next((m for m in reversed(messages) if m.role is not Role.SYSTEM), None)
         if last is None:
@@ -277,7 +281,9 @@ class LocalResponder:
         lowered = text.lower()
         for spec in tools:
             if spec.name.lower() in lowered or spec.name.replace("_", " ").lower() in lowered:
-                return ToolCallRequest(call_id=f"local_call_{len(messages)}", name=spec.name, arguments="{}")
+                return ToolCallRequest(
+                    call_id=f"local_call_{len(messages)}", name=spec.name, arguments="{}"
+                )
         now = self._clock()
         if _TIME.search(text):
             return f"It is {now:%H:%M}. Today is {now:%A, %d %B %Y}."
@@ -295,8 +301,9 @@ class LocalResponder:
         tools: Sequence[ToolSpec],
         settings: GenerationSettings,
     ) -> AsyncIterator[LLMChunk]:
-        """Stream :meth:`reply` word by word; ``settings`` are ignored (nothing to sample)."""
-        answer = self.reply(messages, tools)
+        """Stream :meth:`reply` word by word. Of ``settings`` only ``tool_choice="none"``
+        matters (no tool calls); there is nothing to sample."""
+        answer = self.reply(messages, () if settings.tool_choice == "none" else tools)
         prompt_words = sum(len(m.text.split()) for m in messages)
         if isinstance(answer, ToolCallRequest):
             yield ToolCallChunk(call=answer)
@@ -315,7 +322,10 @@ class LocalResponder:
             input_text_tokens=prompt_words,
             output_text_tokens=words,
         )
-        yield FinishChunk(stop_reason="tool_use" if isinstance(answer, ToolCallRequest) else "end_turn", usage=usage)
+        yield FinishChunk(
+            stop_reason="tool_use" if isinstance(answer, ToolCallRequest) else "end_turn",
+            usage=usage,
+        )
 
 
 def _call_name(messages: Sequence[ChatMessage], call_id: str | None) -> str:

@@ -14,7 +14,7 @@ from typing import Final, final
 __all__ = ["SentenceSplitter", "SpokenSentence", "speakable", "spoken_text"]
 
 _TERMINATORS: Final = ".!?…;"
-_CLOSERS: Final = "\"')]}»”’"
+_CLOSERS: Final = "\"')]}\u00bb\u201d\u2019"  # quotes and brackets that may follow an end
 _ABBREVIATIONS: Final = frozenset(
     {"mr", "mrs", "ms", "dr", "prof", "st", "vs", "etc", "e.g", "i.e", "approx", "no", "jr", "sr"}
 )

@@ -1,0 +1,60 @@
+"""The ``voxengine`` command line.
+
+Subcommands: ``demo`` (a short voice conversation against the bundled fake server,
+or OpenAI with ``--live``), ``console`` (voice chat in the terminal), ``chat`` (text
+chat over stdin/stdout), ``run`` (turns from WAV files, for scripts), ``replay`` (a
+recorded session, no network), ``providers`` and ``devices``. ``--record FILE.jsonl``
+records a session's wire frames for ``replay`` and for tests
+(:mod:`voxengine.testing.replay`).
+
+Logging is configured here, never by the library: warnings by default, ``-v`` INFO,
+``-vv`` DEBUG protocol traces, always with keys and audio payloads redacted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import sys
+from collections.abc import Sequence
+
+from voxengine.cli import _console, _demo, _info, _replay, _turns
+from voxengine.cli._common import EXIT_CODES_HELP, setup_logging, wrap_errors
+
+__all__ = ["build_parser", "main"]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of every subcommand."""
+    parser = argparse.ArgumentParser(
+        prog="voxengine",
+        description="The voxengine command line: realtime voice AI in the terminal.",
+        epilog=EXIT_CODES_HELP + ". API keys come from the environment (OPENAI_API_KEY, "
+        "AZURE_OPENAI_API_KEY, ...); --fake needs none.",
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    _demo.add_parser(sub)
+    _console.add_parser(sub)
+    _turns.add_parsers(sub)
+    _replay.add_parser(sub)
+    _info.add_parsers(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the CLI; returns the process exit code (see ``voxengine --help``)."""
+    args = build_parser().parse_args(argv)
+
+    def run() -> int:
+        log_file = setup_logging(args)
+        try:
+            code: int = args.run(args)
+        finally:
+            if log_file is not None:
+                log_file.close()
+        return code
+
+    with contextlib.suppress(BrokenPipeError):
+        return wrap_errors(run)
+    sys.stderr.close()  # the reader went away (e.g. piped into head)
+    return 1

@@ -1,0 +1,790 @@
+"""The cascaded pipeline provider: speech-to-text -> language model -> text-to-speech.
+
+:class:`PipelineProvider` implements :class:`~voxengine.providers.base.BaseProvider`
+with three pluggable stages (:mod:`.stages`) instead of one speech-to-speech service.
+Audio goes in at 16 kHz and comes out at 24 kHz, like the realtime providers, and it
+reports the same :mod:`voxengine.events`, so an application (or
+:class:`~voxengine.engine.VoiceEngine`) drives it exactly like them.
+
+Turn taking (``session.turn_detection.mode``): ``SERVER_VAD`` runs voxengine's
+:class:`~voxengine.audio.vad.EnergyVAD` (or WebRTC VAD) *inside the provider* — the
+pipeline is the "server" — and ends turns by itself; ``LOCAL_VAD`` and ``MANUAL`` leave
+commits to the caller. ``SEMANTIC_VAD`` is rejected (no semantic end-of-turn model).
+
+A user turn: ``SpeechStarted``, ``SpeechStopped``, ``InputCommitted``, ``ItemAdded``,
+then (after speech-to-text) ``TranscriptDone(USER)`` and ``ItemDone``. A response:
+``ResponseStarted``, ``ItemAdded``, ``TextDelta``... with ``AudioDelta``... interleaved
+(each sentence is spoken as soon as the model finishes writing it), ``ToolCallDelta``/
+``ItemDone``/``ToolCall`` for function calls, then ``AudioDone``, ``TextDone``,
+``TranscriptDone(ASSISTANT)`` (what was spoken), ``ItemDone`` and
+``ResponseDone(status, usage)``. ``TextDelta`` carries the model's text in both
+modalities because in a pipeline the text exists before the speech.
+
+Ordering: commands that change the conversation (turns, texts, tool results,
+responses) run one at a time in the order they were called, on a worker task, so a
+``create_response()`` right after ``send_audio_message()`` waits for its transcript.
+Barge-in (speech while a response runs, with ``interrupt_response``),
+:meth:`~PipelineProvider.cancel_response` and :meth:`~PipelineProvider.interrupt` act
+at once: the model stream and the synthesis stop, the rest of the reply is dropped,
+``ResponseDone(CANCELLED)`` follows, and the conversation keeps only what was spoken —
+then, after ``interrupt(played=...)``, only the words estimated to have been played.
+
+Stage failures never close the session: a failed transcription gives
+``TranscriptFailed``; a failed model or synthesis gives ``ProviderErrorEvent`` and
+``ResponseDone(FAILED)``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import logging
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, field, fields
+from typing import ClassVar, Final, Literal, final
+
+from voxengine.audio.format import PCM16_16K, PCM16_24K, AudioFormat
+from voxengine.audio.pcm16 import validate_pcm16
+from voxengine.audio.vad import VAD, SpeechAudio, SpeechEnd, SpeechStart, VADConfig, make_vad
+from voxengine.config import Modality, SessionConfig, TurnDetection, TurnDetectionConfig
+from voxengine.errors import (
+    AudioError,
+    AuthenticationFailed,
+    ConfigError,
+    ConnectFailed,
+    InvalidState,
+    VoxError,
+)
+from voxengine.event_queue import EventQueue
+from voxengine.events import (
+    ConversationItem,
+    Event,
+    InputCleared,
+    InputCommitted,
+    Interrupted,
+    ItemAdded,
+    ItemDeleted,
+    ItemDone,
+    ItemKind,
+    ItemTruncated,
+    ProviderErrorEvent,
+    ResponseDone,
+    Role,
+    SessionClosed,
+    SessionReady,
+    SessionUpdated,
+    SpeechStarted,
+    SpeechStopped,
+    TranscriptDone,
+    TranscriptFailed,
+)
+from voxengine.providers.base import BaseProvider, Capability, ProviderConfig
+
+from ._http import OPENAI_BASE_URL
+from ._response import ResponseRun
+from .conversation import Conversation
+from .llm import LocalResponder, OpenAIChatLLM
+from .sentence import SpokenSentence, spoken_text
+from .stages import GenerationSettings, LanguageModel, SpeechToText, Stage, TextToSpeech
+from .stt import PocketSphinxSTT
+from .tts import EspeakTTS
+
+__all__ = ["PIPELINE_CAPABILITIES", "PipelineConfig", "PipelineProvider", "PipelineProviderBase"]
+
+logger = logging.getLogger("voxengine.providers.pipeline")
+
+PIPELINE_CAPABILITIES: Final = frozenset(
+    {
+        Capability.AUDIO_INPUT,
+        Capability.AUDIO_OUTPUT,
+        Capability.TEXT_INPUT,
+        Capability.TEXT_OUTPUT,
+        Capability.SERVER_VAD,
+        Capability.MANUAL_TURNS,
+        Capability.FUNCTION_CALLING,
+        Capability.INPUT_TRANSCRIPTION,
+        Capability.OUTPUT_TRANSCRIPTION,
+        Capability.INTERRUPTION,
+        Capability.TRUNCATION,
+        Capability.SESSION_UPDATE,
+        Capability.ITEM_DELETION,
+        Capability.USAGE,
+        Capability.TEMPERATURE,
+        Capability.CONTEXT_INJECTION,
+        Capability.RECORDED_AUDIO,
+    }
+)
+"""What every pipeline declares. No SEMANTIC_VAD: there is no semantic turn model."""
+
+#: Longest user turn buffered, in seconds; older audio is dropped (manual turns).
+MAX_TURN_SECONDS: Final = 300.0
+
+_Job = Callable[[], Awaitable[None]]
+
+
+def _check_session(session: SessionConfig) -> None:
+    td = session.turn_detection
+    if td is None:
+        return
+    if td.mode is TurnDetection.SEMANTIC_VAD:
+        raise ConfigError(
+            "the pipeline has no semantic VAD; use TurnDetection.SERVER_VAD (energy VAD in "
+            "the pipeline) or LOCAL_VAD"
+        )
+    if td.idle_timeout is not None:
+        raise ConfigError("the pipeline does not support turn_detection.idle_timeout")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PipelineConfig(ProviderConfig):
+    """Settings of a cascaded pipeline.
+
+    Attributes:
+        stt: speech-to-text stage; ``None``: :class:`~.stt.PocketSphinxSTT` (offline).
+        llm: language model; ``None``: an :class:`~.llm.OpenAIChatLLM` when ``model``
+            or ``base_url`` is set (``base_url`` default: OpenAI; ``api_key`` its key),
+            else the offline :class:`~.llm.LocalResponder` (not an AI model).
+        tts: text-to-speech stage; ``None``: :class:`~.tts.EspeakTTS` (offline).
+        vad_engine: ``"energy"`` (:class:`~voxengine.audio.vad.EnergyVAD`) or ``"webrtc"``
+            for SERVER_VAD turn detection.
+        speech_start: seconds of voice that start a turn (SERVER_VAD).
+
+    ``session.instructions`` is the system prompt; ``session.turn_detection`` sets the
+    VAD threshold (``threshold``), pre-roll (``prefix_padding``), end-of-turn silence
+    (``silence_duration``), auto-response (``create_response``) and barge-in
+    (``interrupt_response``). ``session.voice`` and ``input_transcription_model`` are
+    properties of the TTS and STT stages and are ignored here, and so are ``reconnect``
+    and ``watchdog`` (a pipeline holds no long-lived connection). ``event_queue_size``
+    bounds :meth:`PipelineProvider.events` as for every provider.
+
+    Raises:
+        ConfigError: SEMANTIC_VAD or ``idle_timeout`` requested; invalid VAD settings.
+    """
+
+    stt: SpeechToText | None = field(default=None, compare=False)
+    llm: LanguageModel | None = field(default=None, compare=False)
+    tts: TextToSpeech | None = field(default=None, compare=False)
+    vad_engine: Literal["energy", "webrtc"] = "energy"
+    speech_start: float = 0.2
+
+    def __post_init__(self) -> None:
+        super(PipelineConfig, self).__post_init__()
+        _check_session(self.session)
+        if self.vad_engine not in ("energy", "webrtc"):
+            raise ConfigError("vad_engine must be 'energy' or 'webrtc'")
+        if not 0 <= self.speech_start <= 5:
+            raise ConfigError("speech_start must be within 0..5 seconds")
+
+    def make_stt(self) -> SpeechToText:
+        """The speech-to-text stage to use."""
+        return self.stt if self.stt is not None else PocketSphinxSTT()
+
+    def make_llm(self) -> LanguageModel:
+        """The language model to use (see the ``llm`` attribute).
+
+        Raises:
+            ConfigError: ``base_url`` without ``model``, or no key for the OpenAI API.
+        """
+        if self.llm is not None:
+            return self.llm
+        if self.base_url is not None and not self.model:
+            raise ConfigError("a pipeline with base_url needs model= (the LLM served there)")
+        if self.model or self.base_url:
+            return OpenAIChatLLM(
+                model=self.model or "",
+                base_url=self.base_url or OPENAI_BASE_URL,
+                api_key=self.api_key,
+            )
+        return LocalResponder()
+
+    def make_tts(self) -> TextToSpeech:
+        """The text-to-speech stage to use."""
+        return self.tts if self.tts is not None else EspeakTTS()
+
+    def vad_config(self, td: TurnDetectionConfig) -> VADConfig:
+        """The VAD settings for turn detection ``td``."""
+        return VADConfig(
+            threshold=td.threshold,
+            speech_start=self.speech_start,
+            speech_end=max(td.silence_duration, 0.02),
+            pre_roll=td.prefix_padding,
+        )
+
+
+def _merge(old: SessionConfig, new: SessionConfig) -> SessionConfig:
+    values = {name: getattr(new, name) for name in SessionConfig.__dataclass_fields__}
+    for name, value in values.items():
+        if value is None:
+            values[name] = getattr(old, name)
+    return SessionConfig(**values)
+
+
+class PipelineProviderBase(BaseProvider):
+    """The pipeline implementation shared by :class:`PipelineProvider` and its presets.
+
+    Subclasses only set ``name`` and ``config_type``. See the module docstring for the
+    event sequence and ordering rules.
+
+    Raises:
+        ConfigError: at construction, for an invalid config or a stage that cannot be
+            built (e.g. a missing API key).
+    """
+
+    config_type: ClassVar[type[ProviderConfig]] = PipelineConfig
+    capabilities: ClassVar[frozenset[Capability]] = PIPELINE_CAPABILITIES
+    #: First retry delay in seconds when opening a stage fails to connect; doubles.
+    retry_backoff: float = 0.5
+
+    def __init__(self, config: ProviderConfig | None = None) -> None:
+        wanted = type(self).config_type
+        if config is None:
+            config = wanted()
+        elif not isinstance(config, wanted):
+            common = {f.name: getattr(config, f.name) for f in fields(ProviderConfig)}
+            config = wanted(**common)
+        assert isinstance(config, PipelineConfig)
+        super().__init__(config)
+        self._pipeline = config
+        self.stt: SpeechToText = config.make_stt()
+        self.llm: LanguageModel = config.make_llm()
+        self.tts: TextToSpeech = config.make_tts()
+        self._session = config.session
+        self._open = False
+        self._events: EventQueue | None = None
+        self._jobs: asyncio.Queue[_Job] = asyncio.Queue()
+        self._worker: asyncio.Task[None] | None = None
+        self._response: asyncio.Task[None] | None = None
+        self._cancelling = False
+        self._conversation = Conversation()
+        self._spoken: dict[str, list[SpokenSentence]] = {}
+        self._last_audio_item: str | None = None
+        self._vad: VAD | None = None
+        self._buffer = bytearray()
+        self._speech_item: str | None = None
+        self._ids = itertools.count(1)
+        self._session_id = ""
+
+    def __repr__(self) -> str:
+        return (
+            f"{type(self).__name__}(stt={self.stt.label!r}, llm={self.llm.label!r}, "
+            f"tts={self.tts.label!r})"
+        )
+
+    # -- formats and state ---------------------------------------------------------------
+
+    @property
+    def input_format(self) -> AudioFormat:
+        """16 kHz PCM16 mono (what speech recognisers want)."""
+        return PCM16_16K
+
+    @property
+    def output_format(self) -> AudioFormat:
+        """24 kHz PCM16 mono (TTS output is resampled to it)."""
+        return PCM16_24K
+
+    @property
+    def is_connected(self) -> bool:
+        """True between :meth:`connect` and :meth:`disconnect`."""
+        return self._open
+
+    @property
+    def session_config(self) -> SessionConfig:
+        """The session settings in force."""
+        return self._session
+
+    @property
+    def conversation(self) -> list[ConversationItem]:
+        """The conversation the model sees, oldest first (truncations applied)."""
+        return self._conversation.items
+
+    def _require_open(self) -> None:
+        if not self._open:
+            raise InvalidState(f"{self.name} provider is not connected; call connect() first")
+
+    def _new_id(self, prefix: str) -> str:
+        return f"{prefix}_{next(self._ids)}"
+
+    def _emit(self, event: Event) -> None:
+        assert self._events is not None
+        self._events.put_nowait(event)
+
+    def _turns(self) -> TurnDetectionConfig:
+        return self._session.turn_detection or TurnDetectionConfig()
+
+    def _make_vad(self) -> VAD | None:
+        td = self._turns()
+        if td.mode is not TurnDetection.SERVER_VAD:
+            return None
+        return make_vad(self._pipeline.vad_engine, self._pipeline.vad_config(td), 16_000)
+
+    # -- lifecycle -------------------------------------------------------------------------
+
+    def _stages(self) -> tuple[Stage, ...]:
+        return (self.stt, self.llm, self.tts)
+
+    async def _close_stages(self) -> None:
+        for stage in self._stages():
+            try:
+                await stage.aclose()
+            except Exception:
+                logger.exception("closing %s failed", stage.label)
+
+    async def connect(self, retry_count: int = 3) -> None:
+        """Open the stages (load models, create HTTP clients) and start the session.
+
+        Stages failing with :class:`ConnectFailed` (not authentication) are retried
+        ``retry_count`` times with exponential backoff.
+
+        Raises:
+            InvalidState: already connected. ConfigError, ConnectFailed: from a stage.
+        """
+        if retry_count < 0:
+            raise ConfigError("retry_count must be >= 0")
+        if self._open:
+            raise InvalidState("already connected")
+        delay = self.retry_backoff
+        for attempt in range(retry_count + 1):
+            try:
+                await asyncio.gather(*(stage.open() for stage in self._stages()))
+                break
+            except ConnectFailed as exc:
+                await self._close_stages()
+                if attempt == retry_count or isinstance(exc, AuthenticationFailed):
+                    raise
+                logger.warning("pipeline stage failed to open (%s); retrying in %.2fs", exc, delay)
+                await asyncio.sleep(delay)
+                delay *= 2
+            except BaseException:
+                await self._close_stages()
+                raise
+        self._events = EventQueue(self._pipeline.event_queue_size, PCM16_24K)
+        self._jobs = asyncio.Queue()
+        self._conversation = Conversation()
+        self._spoken.clear()
+        self._last_audio_item = None
+        self._buffer.clear()
+        self._speech_item = None
+        self._vad = self._make_vad()
+        self._session_id = f"pipeline_{uuid.uuid4().hex[:16]}"
+        self._open = True
+        self._emit(SessionReady(session_id=self._session_id, model=self.llm.label))
+        self._worker = asyncio.create_task(self._work(), name="voxengine-pipeline-worker")
+
+    async def disconnect(self) -> None:
+        """Stop any response, drop queued work, close the stages, end :meth:`events`.
+
+        Idempotent. A running response ends with ``ResponseDone(CANCELLED)`` before
+        ``SessionClosed``.
+        """
+        if not self._open:
+            return
+        self._open = False
+        worker, self._worker = self._worker, None
+        if worker is not None:  # first, so that no queued job starts another response
+            worker.cancel()
+            await asyncio.gather(worker, return_exceptions=True)
+        await self._stop_response()
+        await self._close_stages()
+        self._emit(SessionClosed(code=None, reason="client disconnected"))
+        assert self._events is not None
+        self._events.put_nowait(None)
+
+    def events(self) -> AsyncIterator[Event]:
+        """Events of the current session in order; ends after :class:`SessionClosed`.
+
+        Raises:
+            InvalidState: before the first :meth:`connect`.
+        """
+        if self._events is None:
+            raise InvalidState(f"{self.name} provider is not connected; call connect() first")
+        return _drain(self._events)
+
+    # -- the worker --------------------------------------------------------------------------
+
+    async def _work(self) -> None:
+        while True:
+            job = await self._jobs.get()
+            try:
+                await job()
+            except Exception as exc:  # a bug in a job must not end the session
+                logger.exception("pipeline job failed")
+                self._emit(
+                    ProviderErrorEvent(
+                        code="pipeline_error",
+                        message=f"{type(exc).__name__}: {exc}",
+                        error_type="pipeline_error",
+                    )
+                )
+
+    def _enqueue(self, job: _Job) -> None:
+        self._jobs.put_nowait(job)
+
+    # -- audio input -------------------------------------------------------------------------
+
+    async def send_audio(self, audio: bytes, *, sample_rate: int | None = None) -> None:
+        """Stream user audio (PCM16 mono, 16 kHz); with SERVER_VAD, turns end by themselves.
+
+        Raises:
+            InvalidState: not connected. AudioError: wrong type, length or ``sample_rate``.
+        """
+        self._require_open()
+        if sample_rate is not None and sample_rate != PCM16_16K.sample_rate:
+            raise AudioError(
+                f"{self.name} expects 16000 Hz audio, got {sample_rate} Hz; resample first "
+                "(VoiceEngine does this for you)"
+            )
+        data = validate_pcm16(audio, PCM16_16K)
+        if not data:
+            return
+        if self._vad is None:
+            self._append(data)
+            return
+        td = self._turns()
+        for result in self._vad.process(data):
+            match result:
+                case SpeechStart(audio=pre, start=start):
+                    self._speech_item = self._new_id("item")
+                    self._buffer = bytearray(pre)
+                    self._emit(SpeechStarted(item_id=self._speech_item, audio_start=start))
+                    if td.interrupt_response:
+                        self._cancel_nowait()
+                case SpeechAudio(audio=chunk):
+                    self._append(chunk)
+                case SpeechEnd(end=end):
+                    item_id = self._speech_item or self._new_id("item")
+                    self._speech_item = None
+                    self._emit(SpeechStopped(item_id=item_id, audio_end=end))
+                    self._commit(item_id, respond=td.create_response)
+
+    def _append(self, data: bytes) -> None:
+        self._buffer += data
+        excess = len(self._buffer) - PCM16_16K.bytes_for(MAX_TURN_SECONDS)
+        if excess > 0:
+            del self._buffer[:excess]
+
+    def _commit(self, item_id: str, *, respond: bool) -> None:
+        pcm = bytes(self._buffer)
+        self._buffer.clear()
+        previous = self._conversation.items[-1].item_id if len(self._conversation) else None
+        self._emit(InputCommitted(item_id=item_id, previous_item_id=previous))
+        self._emit(
+            ItemAdded(
+                item=ConversationItem(
+                    item_id=item_id, kind=ItemKind.MESSAGE, role=Role.USER, status="in_progress"
+                )
+            )
+        )
+        self._enqueue(lambda: self._transcribe(item_id, pcm, respond=respond))
+
+    async def commit_audio(self) -> None:
+        """End the user's turn now: the buffered audio is transcribed as a user message.
+
+        An empty buffer gives a ``ProviderErrorEvent`` (code
+        ``input_audio_buffer_commit_empty``), as the realtime APIs do.
+        """
+        self._require_open()
+        if self._vad is not None:
+            self._vad.reset()
+        item_id = self._speech_item or self._new_id("item")
+        self._speech_item = None
+        if not self._buffer:
+            self._emit(
+                ProviderErrorEvent(
+                    code="input_audio_buffer_commit_empty",
+                    message="cannot commit: no audio was buffered",
+                    error_type="invalid_request_error",
+                )
+            )
+            return
+        self._commit(item_id, respond=False)
+
+    async def clear_audio(self) -> None:
+        """Discard the buffered user audio (and any speech in progress)."""
+        self._require_open()
+        self._buffer.clear()
+        self._speech_item = None
+        if self._vad is not None:
+            self._vad.reset()
+        self._emit(InputCleared())
+
+    async def send_audio_message(self, audio: bytes) -> None:
+        """Add a recorded utterance (PCM16 16 kHz) as one user message, via speech-to-text.
+
+        Raises:
+            AudioError: empty or malformed audio.
+        """
+        self._require_open()
+        data = validate_pcm16(audio, PCM16_16K)
+        if not data:
+            raise AudioError("recorded audio is empty")
+        item_id = self._new_id("item")
+        self._emit(
+            ItemAdded(
+                item=ConversationItem(
+                    item_id=item_id, kind=ItemKind.MESSAGE, role=Role.USER, status="in_progress"
+                )
+            )
+        )
+        self._enqueue(lambda: self._transcribe(item_id, data, respond=False))
+
+    async def _transcribe(self, item_id: str, pcm: bytes, *, respond: bool) -> None:
+        text = ""
+        try:
+            transcript = await self.stt.transcribe(pcm, PCM16_16K.sample_rate)
+        except Exception as exc:
+            if not isinstance(exc, VoxError):
+                logger.exception("speech-to-text stage failed")
+            self._emit(TranscriptFailed(item_id=item_id, message=f"{type(exc).__name__}: {exc}"))
+        else:
+            text = transcript.text
+            self._emit(TranscriptDone(role=Role.USER, item_id=item_id, transcript=text))
+        item = ConversationItem(
+            item_id=item_id, kind=ItemKind.MESSAGE, role=Role.USER, status="completed", text=text
+        )
+        self._conversation.add(item)
+        self._emit(ItemDone(item=item))
+        if respond and text:
+            await self._respond(None, None)
+
+    # -- text and context ----------------------------------------------------------------------
+
+    def _add_message(self, text: str, role: Role, item_id: str | None) -> None:
+        item = ConversationItem(
+            item_id=item_id or self._new_id("item"),
+            kind=ItemKind.MESSAGE,
+            role=role,
+            status="completed",
+            text=text,
+        )
+
+        async def job() -> None:
+            self._conversation.add(item)
+            self._emit(ItemAdded(item=item))
+            self._emit(ItemDone(item=item))
+
+        self._enqueue(job)
+
+    async def send_text(self, text: str, *, respond: bool = True) -> None:
+        """Add a user text message (no speech-to-text) and, by default, respond."""
+        self._require_open()
+        if not isinstance(text, str) or not text:
+            raise ConfigError("text must be a non-empty string")
+        self._add_message(text, Role.USER, None)
+        if respond:
+            self._enqueue(lambda: self._respond(None, None))
+
+    async def add_message(
+        self, text: str, *, role: Role = Role.SYSTEM, item_id: str | None = None
+    ) -> None:
+        """Add a message (system, user or assistant) without asking for a response."""
+        self._require_open()
+        if not isinstance(text, str) or not text:
+            raise ConfigError("text must be a non-empty string")
+        if role is Role.TOOL:
+            raise ConfigError("tool outputs go through send_tool_result()")
+        self._add_message(text, role, item_id)
+
+    async def delete_item(self, item_id: str) -> None:
+        """Remove ``item_id`` from the conversation (``ItemDeleted``; unknown ids give a
+        ``ProviderErrorEvent``)."""
+        self._require_open()
+
+        async def job() -> None:
+            if self._conversation.delete(item_id):
+                self._spoken.pop(item_id, None)
+                self._emit(ItemDeleted(item_id=item_id))
+            else:
+                self._emit(
+                    ProviderErrorEvent(
+                        code="item_not_found",
+                        message=f"no item {item_id!r} in the conversation",
+                        error_type="invalid_request_error",
+                    )
+                )
+
+        self._enqueue(job)
+
+    async def send_tool_result(self, call_id: str, output: str, *, respond: bool = True) -> None:
+        """Record the output of call ``call_id``; then respond unless ``respond`` is False.
+
+        An unknown ``call_id`` gives a ``ProviderErrorEvent`` (code ``invalid_call_id``).
+        """
+        self._require_open()
+
+        async def job() -> None:
+            if not self._conversation.has_call(call_id):
+                self._emit(
+                    ProviderErrorEvent(
+                        code="invalid_call_id",
+                        message=f"no function call {call_id!r} in the conversation",
+                        error_type="invalid_request_error",
+                    )
+                )
+                return
+            item = ConversationItem(
+                item_id=self._new_id("item"),
+                kind=ItemKind.FUNCTION_CALL_OUTPUT,
+                status="completed",
+                call_id=call_id,
+                output=output,
+            )
+            self._conversation.add(item)
+            self._emit(ItemAdded(item=item))
+            self._emit(ItemDone(item=item))
+
+        self._enqueue(job)
+        if respond:
+            self._enqueue(lambda: self._respond(None, None))
+
+    async def update_session(self, session: SessionConfig) -> None:
+        """Apply the non-``None`` fields of ``session`` now (``SessionUpdated``).
+
+        Raises:
+            ConfigError: SEMANTIC_VAD or ``idle_timeout``.
+        """
+        self._require_open()
+        merged = _merge(self._session, session)
+        _check_session(merged)
+        turns_changed = merged.turn_detection != self._session.turn_detection
+        self._session = merged
+        if turns_changed:
+            self._vad = self._make_vad()
+            self._speech_item = None
+        self._emit(SessionUpdated(session_id=self._session_id))
+
+    # -- responses -----------------------------------------------------------------------------
+
+    async def create_response(
+        self,
+        *,
+        instructions: str | None = None,
+        modalities: tuple[Modality, ...] | None = None,
+    ) -> None:
+        """Ask for a response after the work queued before it (e.g. a transcription).
+
+        ``instructions`` replace the session's system prompt for this response;
+        ``modalities`` without AUDIO skip speech synthesis.
+        """
+        self._require_open()
+        self._enqueue(lambda: self._respond(instructions, modalities))
+
+    async def _respond(
+        self, instructions: str | None, modalities: tuple[Modality, ...] | None
+    ) -> None:
+        session = self._session
+        wanted = modalities or session.modalities or (Modality.AUDIO,)
+        response_id = self._new_id("resp")
+        run = ResponseRun(
+            response_id=response_id,
+            new_id=self._new_id,
+            llm=self.llm,
+            tts=self.tts if Modality.AUDIO in wanted else None,
+            messages=self._conversation.messages(instructions or session.instructions),
+            tools=session.tools or (),
+            settings=GenerationSettings(
+                temperature=session.temperature,
+                max_output_tokens=session.max_output_tokens,
+                tool_choice=session.tool_choice,
+            ),
+            emit=self._emit,
+        )
+        task = asyncio.create_task(self._run(run, response_id), name="voxengine-pipeline-response")
+        self._response = task
+        task.add_done_callback(self._response_finished)
+        await asyncio.wait({task})
+
+    def _response_finished(self, task: asyncio.Task[None]) -> None:
+        if self._response is task:
+            self._response = None
+            self._cancelling = False
+
+    async def _run(self, run: ResponseRun, response_id: str) -> None:
+        outcome = await run.run()
+        for item in outcome.items:
+            self._conversation.add(item)
+            if item.kind is ItemKind.MESSAGE and outcome.sentences:
+                self._spoken[item.item_id] = outcome.sentences
+                self._last_audio_item = item.item_id
+        self._emit(
+            ResponseDone(
+                response_id=response_id,
+                status=outcome.status,
+                reason=outcome.reason,
+                usage=outcome.usage,
+                output=tuple(outcome.items),
+            )
+        )
+
+    def _cancel_nowait(self) -> bool:
+        task = self._response
+        if task is None or task.done() or self._cancelling:
+            return False
+        self._cancelling = True
+        task.cancel()
+        return True
+
+    async def _stop_response(self) -> None:
+        """Cancel the running response and wait until its ResponseDone was emitted."""
+        self._cancel_nowait()
+        task = self._response
+        if task is not None and not task.done():
+            await asyncio.wait({task})
+
+    async def cancel_response(self) -> None:
+        """Stop the running response, if any; returns after its ``ResponseDone(CANCELLED)``."""
+        self._require_open()
+        await self._stop_response()
+
+    async def interrupt(
+        self, played: float | None = None, *, item_id: str | None = None, cancel: bool = True
+    ) -> Interrupted:
+        """Stop the assistant and keep only what the user heard.
+
+        Cancels the running response (if ``cancel``; with ``cancel=False`` a cancellation
+        already under way, e.g. by barge-in, is awaited), then — when ``played`` is given —
+        cuts assistant item ``item_id`` (default: the latest spoken one) to the words
+        estimated to fit in ``played`` seconds of its audio (``ItemTruncated``; the
+        conversation text changes, the model sees only that). Emits and returns
+        :class:`Interrupted`.
+        """
+        self._require_open()
+        if cancel:
+            await self._stop_response()
+        elif self._cancelling and self._response is not None:
+            await asyncio.wait({self._response})
+        target = item_id or self._last_audio_item
+        heard: float | None = None
+        sentences = self._spoken.get(target) if target is not None else None
+        if target is not None and played is not None and sentences is not None:
+            total = sentences[-1].end if sentences else 0.0
+            heard = min(max(0.0, played), total)
+            if target in self._conversation:
+                self._conversation.set_text(target, spoken_text(sentences, heard))
+            self._emit(ItemTruncated(item_id=target, audio_end=heard))
+        event = Interrupted(item_id=target, played=heard)
+        self._emit(event)
+        return event
+
+
+async def _drain(queue: EventQueue) -> AsyncIterator[Event]:
+    while (event := await queue.get()) is not None:
+        yield event
+    queue.put_nowait(None)  # later iterators end at once too
+
+
+@final
+class PipelineProvider(PipelineProviderBase):
+    """Cascaded STT -> LLM -> TTS provider (registry name ``"pipeline"``).
+
+    With no stages configured it runs fully offline: PocketSphinx, the built-in local
+    responder (not an AI model) and espeak-ng. Example::
+
+        provider = PipelineProvider(PipelineConfig(llm=AnthropicLLM()))
+        await provider.connect()
+        await provider.send_text("What can you do?")
+        async for event in provider.events(): ...
+    """
+
+    name: ClassVar[str] = "pipeline"
+    config_type: ClassVar[type[ProviderConfig]] = PipelineConfig

@@ -1,0 +1,131 @@
+"""The I/O loop shared by every fake server: one sans-I/O peer, one connection.
+
+:func:`serve_fake_peer` feeds received frames to the peer, sends what it queues (in
+order, text or binary), paces running responses, applies wire faults
+(:class:`~voxengine.testing.Fault`) and closes when the peer asks to. The WebSocket
+runners and the mock provider's in-memory connection all use it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Protocol
+
+from websockets.exceptions import ConnectionClosed
+
+from ._faults import FaultInjector
+
+__all__ = ["FakePeer", "serve_fake_peer"]
+
+
+class FakePeer(Protocol):
+    """What :func:`serve_fake_peer` needs from a sans-I/O fake server."""
+
+    @property
+    def response_active(self) -> bool: ...
+
+    def receive_message(self, data: str | bytes) -> None: ...
+
+    def receive_close(self) -> None: ...
+
+    def data_to_send(self) -> Sequence[str | bytes]: ...
+
+    def close_to_send(self) -> tuple[int, str] | None: ...
+
+    def step(self) -> None: ...
+
+
+async def serve_fake_peer(
+    peer: FakePeer,
+    recv: Callable[[], Awaitable[str | bytes | None]],
+    send: Callable[[str | bytes], Awaitable[None]],
+    close: Callable[[int, str], Awaitable[None]],
+    *,
+    pace_seconds: float | None = None,
+    faults: FaultInjector | None = None,
+    abort: Callable[[], None] | None = None,
+) -> None:
+    """Run one connection of ``peer`` until either side closes.
+
+    The upgrade must already have been given to the peer. ``recv`` returns the next
+    frame or ``None`` once the client closed. After every input the queued frames are
+    sent in order; when the peer asks to close, ``close(code, reason)`` is awaited once.
+    With ``pace_seconds`` set, a running response advances one ``peer.step()`` per
+    ``pace_seconds``. ``faults`` act on the outgoing frames; ``abort`` drops the
+    transport without a close frame (needed for ``FaultAction.DROP``).
+
+    Exceptions raised by ``recv``/``send``/``close`` propagate.
+    """
+    lock = asyncio.Lock()  # keeps frames in queue order across the two tasks
+    wakeup = asyncio.Event()
+    finished = False
+    paused_until = 0.0
+    loop = asyncio.get_running_loop()
+
+    async def flush() -> bool:
+        nonlocal finished, paused_until
+        async with lock:
+            if finished:
+                return True
+            frames = list(peer.data_to_send())
+            closing = peer.close_to_send()
+            if faults is not None:
+                effect = faults.filter(frames)
+                frames = effect.frames
+                paused_until = max(paused_until, loop.time() + effect.pause_reading)
+                if effect.abort or effect.close is not None:
+                    for frame in frames:
+                        await send(frame)
+                    finished = True
+                    if effect.abort:
+                        if abort is not None:
+                            abort()
+                    else:
+                        assert effect.close is not None
+                        await close(*effect.close)
+                    return True
+                if faults.stalled:
+                    return False  # the service hangs: nothing more goes out, not even a close
+            for frame in frames:
+                await send(frame)
+            if closing is not None:
+                finished = True
+                await close(*closing)
+            return finished
+
+    async def pace(interval: float) -> None:
+        while not finished:
+            if not peer.response_active:
+                wakeup.clear()
+                await wakeup.wait()
+                continue
+            await asyncio.sleep(interval)
+            peer.step()
+            if await flush():
+                return
+
+    if await flush():
+        return
+    pacer = asyncio.create_task(pace(pace_seconds)) if pace_seconds is not None else None
+    try:
+        while not finished:
+            if pacer is not None and pacer.done():
+                pacer.result()  # re-raise a transport error from the pacer
+                return
+            delay = paused_until - loop.time()
+            if delay > 0:  # SLOW_READ: the client's frames wait in the socket buffers
+                await asyncio.sleep(delay)
+            data = await recv()
+            if data is None:
+                peer.receive_close()
+                return
+            peer.receive_message(data)
+            wakeup.set()
+            await flush()
+    finally:
+        if pacer is not None:
+            pacer.cancel()
+            with contextlib.suppress(asyncio.CancelledError, ConnectionClosed):
+                await pacer

@@ -1,0 +1,457 @@
+"""PipelineProvider end to end: real speech in, events out, barge-in, tools, failures."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import json
+from collections.abc import AsyncIterator, Sequence
+
+import pytest
+
+from voxengine.config import Modality, SessionConfig, ToolSpec, TurnDetection, TurnDetectionConfig
+from voxengine.errors import AudioError, ConfigError, InvalidState
+from voxengine.events import (
+    AudioDelta,
+    AudioDone,
+    Event,
+    InputCleared,
+    InputCommitted,
+    Interrupted,
+    ItemAdded,
+    ItemDeleted,
+    ItemDone,
+    ItemKind,
+    ItemTruncated,
+    ProviderErrorEvent,
+    ResponseDone,
+    ResponseStarted,
+    ResponseStatus,
+    Role,
+    SessionClosed,
+    SessionReady,
+    SessionUpdated,
+    SpeechStarted,
+    SpeechStopped,
+    TextDelta,
+    TextDone,
+    ToolCall,
+    TranscriptDone,
+    TranscriptFailed,
+)
+from voxengine.providers.base import Capability, ProviderConfig
+from voxengine.providers.pipeline import (
+    AnthropicPipelineConfig,
+    AnthropicPipelineProvider,
+    LocalResponder,
+    PipelineConfig,
+    PipelineProvider,
+    Transcript,
+    default_offline_pipeline,
+)
+from voxengine.testing._fake_llm import (
+    FakeLLMConfig,
+    FakeLLMReply,
+    FakeLLMToolCall,
+    FakeLLMTurn,
+    run_fake_llm_server,
+)
+
+from .conftest import API_KEY, silence, spoken
+
+pytest.importorskip("espeakng_loader")
+pytest.importorskip("pocketsphinx")
+
+NOON = dt.datetime(2025, 5, 5, 12, 30)
+WEATHER = ToolSpec(
+    name="get_weather",
+    parameters={"type": "object", "properties": {"city": {"type": "string"}}},
+)
+
+
+def offline(llm_delay: float = 0.0, session: SessionConfig | None = None) -> PipelineProvider:
+    return PipelineProvider(
+        PipelineConfig(
+            llm=LocalResponder(clock=lambda: NOON, delay=llm_delay),
+            session=session or SessionConfig(),
+        )
+    )
+
+
+async def send_chunked(provider: PipelineProvider, audio: bytes, chunk: int = 640) -> None:
+    for i in range(0, len(audio), chunk):
+        await provider.send_audio(audio[i : i + chunk])
+
+
+async def until(
+    events: AsyncIterator[Event], kind: type[Event], timeout: float = 20.0
+) -> list[Event]:
+    """Events up to and including the next ``kind``."""
+    out: list[Event] = []
+
+    async def run() -> None:
+        async for event in events:
+            out.append(event)
+            if isinstance(event, kind):
+                return
+        raise AssertionError(f"stream ended before {kind.__name__}")
+
+    await asyncio.wait_for(run(), timeout)
+    return out
+
+
+def without_streams(events: Sequence[Event]) -> list[type[Event]]:
+    kinds: list[type[Event]] = []
+    for event in events:
+        if isinstance(event, TextDelta | AudioDelta) and kinds and kinds[-1] is type(event):
+            continue
+        kinds.append(type(event))
+    return kinds
+
+
+async def test_spoken_question_end_to_end() -> None:
+    provider = offline(llm_delay=0.03)
+    await provider.connect()
+    stream = provider.events()
+    assert isinstance((await until(stream, SessionReady))[0], SessionReady)
+    await send_chunked(provider, silence(0.5) + await spoken("what time is it") + silence(1.0))
+    events = await until(stream, ResponseDone)
+    await provider.disconnect()
+
+    order = [type(e) for e in events if not isinstance(e, TextDelta | AudioDelta)]
+    assert order == [
+        SpeechStarted,
+        SpeechStopped,
+        InputCommitted,
+        ItemAdded,
+        TranscriptDone,
+        ItemDone,
+        ResponseStarted,
+        ItemAdded,
+        AudioDone,
+        TextDone,
+        TranscriptDone,
+        ItemDone,
+        ResponseDone,
+    ]
+    started, stopped = events[0], events[1]
+    assert isinstance(started, SpeechStarted)
+    assert isinstance(stopped, SpeechStopped)
+    assert 0.4 < started.audio_start < 1.0 < stopped.audio_end < 2.5
+    user = next(e for e in events if isinstance(e, TranscriptDone))
+    assert user.role is Role.USER
+    assert "time" in user.transcript.split()  # loose: this is real speech recognition
+    text_deltas = [i for i, e in enumerate(events) if isinstance(e, TextDelta)]
+    audio_deltas = [i for i, e in enumerate(events) if isinstance(e, AudioDelta)]
+    assert text_deltas[0] < audio_deltas[0] < text_deltas[-1]  # speech starts before the LLM ends
+    reply = "It is 12:30. Today is Monday, 05 May 2025."
+    assert "".join(e.delta for e in events if isinstance(e, TextDelta)) == reply
+    assistant = [e for e in events if isinstance(e, TranscriptDone)][-1]
+    assert (assistant.role, assistant.transcript) == (Role.ASSISTANT, reply)
+    audio = b"".join(e.audio for e in events if isinstance(e, AudioDelta))
+    assert 1.5 < provider.output_format.duration(len(audio)) < 6.0
+    done = events[-1]
+    assert isinstance(done, ResponseDone)
+    assert done.status is ResponseStatus.COMPLETED
+    assert done.usage is not None
+    assert done.usage.output_tokens == 9
+    assert [i.role for i in provider.conversation] == [Role.USER, Role.ASSISTANT]
+    assert [type(e) for e in [e async for e in stream]] == [SessionClosed]
+
+
+async def test_text_turn_and_text_modality() -> None:
+    provider = offline(session=SessionConfig(modalities=(Modality.TEXT,), instructions="Be kind."))
+    await provider.connect()
+    stream = provider.events()
+    await provider.send_text("hello")
+    events = await until(stream, ResponseDone)
+    assert not [e for e in events if isinstance(e, AudioDelta | AudioDone)]
+    assert without_streams(events) == [
+        SessionReady,
+        ItemAdded,
+        ItemDone,
+        ResponseStarted,
+        ItemAdded,
+        TextDelta,
+        TextDone,
+        ItemDone,
+        ResponseDone,
+    ]
+    await provider.send_text("thanks", respond=False)
+    await provider.create_response(modalities=(Modality.AUDIO,))
+    events = await until(stream, ResponseDone)
+    assert any(isinstance(e, AudioDelta) for e in events)
+    await provider.disconnect()
+    await provider.disconnect()  # idempotent
+
+
+async def long_reply_provider() -> tuple[PipelineProvider, AsyncIterator[Event]]:
+    provider = offline(llm_delay=0.05)
+    await provider.connect()
+    stream = provider.events()
+    await until(stream, SessionReady)
+    return provider, stream
+
+
+LONG = "alpha beta gamma. delta epsilon zeta. eta theta iota. kappa lambda mu. nu xi omicron."
+
+
+async def test_barge_in_cancels_and_keeps_only_what_was_heard() -> None:
+    provider, stream = await long_reply_provider()
+    await provider.send_text(LONG)
+    seen: list[Event] = []
+    while sum(isinstance(e, AudioDelta) for e in seen) < 20:  # a couple of sentences spoken
+        seen += await until(stream, AudioDelta)
+    await send_chunked(provider, await spoken("stop") + silence(0.8))
+    rest = await until(stream, ResponseDone)
+    events = seen + rest
+    barge = next(i for i, e in enumerate(events) if isinstance(e, SpeechStarted))
+    done = events[-1]
+    assert isinstance(done, ResponseDone)
+    assert done.status is ResponseStatus.CANCELLED
+    assert not any(isinstance(e, AudioDelta | TextDelta) for e in events[barge + 1 : -1][5:])
+    message = next(
+        e.item for e in rest if isinstance(e, ItemDone) and e.item.role is Role.ASSISTANT
+    )
+    assert message.status == "incomplete"
+    full = "You said: " + LONG
+    assert message.text
+    assert full.startswith(message.text)
+    assert message.text != full
+    heard = provider.output_format.duration(
+        sum(len(e.audio) for e in events if isinstance(e, AudioDelta))
+    )
+    interrupted = await provider.interrupt(heard / 2, cancel=False)
+    assert interrupted.item_id == message.item_id
+    assert interrupted.played == pytest.approx(heard / 2)
+    after = await until(stream, Interrupted)
+    assert isinstance(after[-2], ItemTruncated)
+    assert after[-2].audio_end == pytest.approx(heard / 2)
+    assert isinstance(after[-1], Interrupted)
+    (kept,) = [i for i in provider.conversation if i.role is Role.ASSISTANT]
+    assert kept.text is not None
+    assert message.text.startswith(kept.text)
+    assert 0 < len(kept.text) < len(message.text)
+    # the user's interruption then becomes a turn of its own
+    events = await until(stream, ResponseDone)
+    assert any(isinstance(e, TranscriptDone) and e.role is Role.USER for e in events)
+    await provider.disconnect()
+
+
+async def test_cancel_response_and_disconnect_mid_response() -> None:
+    provider, stream = await long_reply_provider()
+    await provider.send_text(LONG)
+    await until(stream, TextDelta)
+    await provider.cancel_response()
+    events = await until(stream, ResponseDone)
+    assert isinstance(events[-1], ResponseDone)
+    assert events[-1].status is ResponseStatus.CANCELLED
+    await provider.cancel_response()  # nothing running: no-op
+    await provider.send_text(LONG)
+    await provider.send_text("queued: never answered")
+    await until(stream, TextDelta)
+    await provider.disconnect()
+    tail = [e async for e in stream]
+    assert not any(isinstance(e, ResponseStarted) for e in tail)
+    assert [type(e) for e in tail][-2:] == [ResponseDone, SessionClosed]
+    assert isinstance(tail[-2], ResponseDone)
+    assert tail[-2].status is ResponseStatus.CANCELLED
+    pending = [t for t in asyncio.all_tasks() if t.get_name().startswith("voxengine-pipeline")]
+    assert pending == []
+
+
+def weather_responder(turn: FakeLLMTurn) -> FakeLLMReply:
+    if turn.tool_results:
+        return FakeLLMReply(text=f"It is {json.loads(turn.tool_results[0][1])} in Paris.")
+    if "weather" in turn.user_text:
+        call = FakeLLMToolCall(name="get_weather", arguments={"city": "Paris"})
+        return FakeLLMReply(text="Let me check.", tool_calls=(call,))
+    return FakeLLMReply(text="Hello.")
+
+
+async def test_tool_round_trip_through_fake_anthropic() -> None:
+    config = FakeLLMConfig(api_key=API_KEY, responder=weather_responder)
+    async with run_fake_llm_server(config) as server:
+        provider = AnthropicPipelineProvider(
+            AnthropicPipelineConfig(
+                api_key=API_KEY,
+                base_url=server.anthropic_base_url,
+                session=SessionConfig(tools=(WEATHER,), instructions="You are terse."),
+            )
+        )
+        await provider.connect()
+        stream = provider.events()
+        await provider.send_text("what is the weather in Paris")
+        events = await until(stream, ResponseDone)
+        call = next(e for e in events if isinstance(e, ToolCall))
+        done = events[-1]
+        assert isinstance(done, ResponseDone)
+        assert call.response_id == done.response_id
+        assert (call.name, json.loads(call.arguments)) == ("get_weather", {"city": "Paris"})
+        assert done.usage is not None
+        assert done.usage.input_tokens > 0
+        assert [i.kind for i in done.output] == [ItemKind.MESSAGE, ItemKind.FUNCTION_CALL]
+        assert events.index(call) < len(events) - 1
+        await provider.send_tool_result(call.call_id, json.dumps("sunny"), respond=False)
+        await provider.create_response()
+        events = await until(stream, ResponseDone)
+        text = "".join(e.delta for e in events if isinstance(e, TextDelta))
+        assert text == "It is sunny in Paris."
+        await provider.disconnect()
+        first, second = server.requests_to("/v1/messages")
+        assert first.body["system"] == "You are terse."
+        assert first.body["tools"][0]["name"] == "get_weather"
+        result = second.body["messages"][-1]["content"][0]
+        assert result == {"type": "tool_result", "tool_use_id": call.call_id, "content": '"sunny"'}
+
+
+async def test_llm_failure_is_an_event_and_the_session_survives(fake_llm) -> None:  # type: ignore[no-untyped-def]
+    provider = AnthropicPipelineProvider(
+        AnthropicPipelineConfig(api_key=API_KEY, base_url=fake_llm.anthropic_base_url)
+    )
+    await provider.connect()
+    stream = provider.events()
+    fake_llm.fail_next(529, "overloaded_error", "Overloaded")
+    await provider.send_text("hi")
+    events = await until(stream, ResponseDone)
+    error = next(e for e in events if isinstance(e, ProviderErrorEvent))
+    assert (error.code, error.message) == ("overloaded_error", "Overloaded")
+    assert isinstance(events[-1], ResponseDone)
+    assert events[-1].status is ResponseStatus.FAILED
+    await provider.send_text("hi again")
+    events = await until(stream, ResponseDone)
+    assert isinstance(events[-1], ResponseDone)
+    assert events[-1].status is ResponseStatus.COMPLETED
+    await provider.disconnect()
+
+
+class BrokenSTT:
+    label = "broken"
+
+    async def open(self) -> None: ...
+
+    async def aclose(self) -> None: ...
+
+    async def transcribe(self, pcm: bytes, sample_rate: int) -> Transcript:
+        raise RuntimeError("microphone on fire")
+
+
+async def test_manual_turns_commit_and_stt_failure() -> None:
+    manual = SessionConfig(turn_detection=TurnDetectionConfig(mode=TurnDetection.MANUAL))
+    provider = PipelineProvider(
+        PipelineConfig(stt=BrokenSTT(), llm=LocalResponder(), session=manual)
+    )
+    await provider.connect()
+    stream = provider.events()
+    await provider.commit_audio()
+    await provider.send_audio(silence(0.2))
+    await provider.clear_audio()
+    await provider.send_audio(silence(0.2))
+    await provider.commit_audio()
+    events = await until(stream, ItemDone)
+    assert without_streams(events) == [
+        SessionReady,
+        ProviderErrorEvent,
+        InputCleared,
+        InputCommitted,
+        ItemAdded,
+        TranscriptFailed,
+        ItemDone,
+    ]
+    assert (
+        "microphone on fire" in next(e for e in events if isinstance(e, TranscriptFailed)).message
+    )
+    await provider.disconnect()
+
+
+async def test_recorded_message_then_response_waits_for_the_transcript() -> None:
+    provider = offline()
+    await provider.connect()
+    stream = provider.events()
+    await provider.send_audio_message(await spoken("what time is it"))
+    await provider.create_response(modalities=(Modality.TEXT,))
+    events = await until(stream, ResponseDone)
+    kinds = [type(e) for e in events]
+    assert kinds.index(TranscriptDone) < kinds.index(ResponseStarted)
+    with pytest.raises(AudioError):
+        await provider.send_audio_message(b"")
+    await provider.disconnect()
+
+
+async def test_context_session_update_and_deletion() -> None:
+    provider = offline(session=SessionConfig(modalities=(Modality.TEXT,)))
+    await provider.connect()
+    stream = provider.events()
+    await provider.add_message("The user is called Ada.", role=Role.SYSTEM, item_id="ctx")
+    await provider.update_session(SessionConfig(instructions="Be brief."))
+    await provider.delete_item("ctx")
+    await provider.delete_item("nope")
+    await provider.send_tool_result("no-such-call", "{}", respond=False)
+    events = await until(stream, ItemDeleted)
+    events += await until(stream, ProviderErrorEvent)
+    events += await until(stream, ProviderErrorEvent)
+    assert [type(e) for e in events] == [
+        SessionReady,
+        SessionUpdated,
+        ItemAdded,
+        ItemDone,
+        ItemDeleted,
+        ProviderErrorEvent,
+        ProviderErrorEvent,
+    ]
+    assert provider.session_config.instructions == "Be brief."
+    assert provider.session_config.modalities == (Modality.TEXT,)
+    assert provider.conversation == []
+    with pytest.raises(ConfigError):
+        await provider.add_message("x", role=Role.TOOL)
+    await provider.disconnect()
+
+
+async def test_contract_errors() -> None:
+    provider = default_offline_pipeline()
+    with pytest.raises(InvalidState):
+        await provider.send_audio(silence(0.1))
+    with pytest.raises(InvalidState):
+        provider.events()
+    await provider.connect()
+    with pytest.raises(InvalidState):
+        await provider.connect()
+    with pytest.raises(AudioError):
+        await provider.send_audio(silence(0.1), sample_rate=24_000)
+    with pytest.raises(AudioError):
+        await provider.send_audio(b"\x00\x00\x00")
+    with pytest.raises(ConfigError):
+        await provider.update_session(
+            SessionConfig(turn_detection=TurnDetectionConfig(mode=TurnDetection.SEMANTIC_VAD))
+        )
+    await provider.disconnect()
+    with pytest.raises(InvalidState):
+        await provider.send_text("late")
+
+
+def test_configuration() -> None:
+    semantic = SessionConfig(turn_detection=TurnDetectionConfig(mode=TurnDetection.SEMANTIC_VAD))
+    with pytest.raises(ConfigError, match="semantic"):
+        PipelineConfig(session=semantic)
+    with pytest.raises(ConfigError, match="model"):
+        PipelineProvider(PipelineConfig(base_url="http://localhost:11434/v1"))
+    assert Capability.SEMANTIC_VAD not in PipelineProvider.capabilities
+    assert Capability.TRUNCATION in PipelineProvider.capabilities
+    assert PipelineProvider.name == "pipeline"
+    assert AnthropicPipelineProvider.name == "anthropic"
+    provider = PipelineProvider(
+        ProviderConfig(model="llama3.2", base_url="http://localhost:11434/v1")
+    )
+    assert provider.llm.label == "llama3.2 via http://localhost:11434/v1"
+    assert provider.input_format.sample_rate == 16_000
+    assert provider.output_format.sample_rate == 24_000
+    assert "not an AI model" in repr(PipelineProvider())
+    anthropic = AnthropicPipelineProvider(ProviderConfig(api_key="sk-ant-x", model="claude-x"))
+    assert anthropic.llm.label == "anthropic claude-x"
+    assert "sk-ant-x" not in repr(anthropic) + repr(anthropic.config)
+
+
+def test_anthropic_preset_needs_a_key(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("ANTHROPIC_API_KEY", raising=False)
+    with pytest.raises(ConfigError, match="ANTHROPIC_API_KEY"):
+        AnthropicPipelineProvider()
