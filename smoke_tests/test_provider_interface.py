@@ -51,7 +51,7 @@ def test_base_provider_declares_the_seed_interface() -> None:
 
 
 def test_builtin_registry() -> None:
-    assert list_providers() == ["azure", "gemini", "mock", "openai"]
+    assert list_providers() == ["anthropic", "azure", "gemini", "mock", "openai", "pipeline"]
     assert get_provider("openai") is OpenAIProvider
     assert get_provider("mock") is MockProvider
     with pytest.raises(ConfigError, match="known providers"):

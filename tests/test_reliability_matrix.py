@@ -27,13 +27,22 @@ from voxengine.config import ReconnectPolicy, WatchdogPolicy
 from voxengine.providers import (
     AzureOpenAIConfig,
     AzureOpenAIProvider,
+    GeminiConfig,
+    GeminiProvider,
     MockConfig,
     MockProvider,
     OpenAIConfig,
     OpenAIProvider,
 )
 from voxengine.providers.realtime import RealtimeProvider
-from voxengine.testing import FakeOpenAIConfig, Fault, FaultAction, run_fake_openai_server
+from voxengine.testing import (
+    FakeGeminiConfig,
+    FakeOpenAIConfig,
+    Fault,
+    FaultAction,
+    run_fake_gemini_server,
+    run_fake_openai_server,
+)
 
 from .conftest import collect_until
 
@@ -51,8 +60,30 @@ class Target:
     connections: Callable[[], int]
 
 
+#: Where faults trigger, per wire: a reply's audio, the start of a reply, the handshake.
+TRIGGERS = {
+    "openai": {
+        "audio": "response.output_audio.delta",
+        "reply": "response.created",
+        "setup": "session.created",
+    },
+    "gemini": {"audio": "serverContent", "reply": "serverContent", "setup": "setupComplete"},
+}
+
+
+def trigger(kind: str, point: str) -> str:
+    return TRIGGERS["gemini" if kind == "gemini" else "openai"][point]
+
+
 @contextlib.asynccontextmanager
 async def open_target(kind: str, faults: tuple[Fault, ...]) -> AsyncIterator[Target]:
+    if kind == "gemini":
+        async with run_fake_gemini_server(
+            FakeGeminiConfig(paced=True), pace_seconds=PACE, faults=faults
+        ) as server:
+            gemini = GeminiProvider(GeminiConfig(api_key=KEY, base_url=server.url, **POLICY))
+            yield Target(gemini, lambda: len(server.connections))
+        return
     if kind == "mock":
         provider = MockProvider(
             MockConfig(api_key=KEY, faults=faults, paced_seconds=PACE, **POLICY)
@@ -78,7 +109,7 @@ async def open_target(kind: str, faults: tuple[Fault, ...]) -> AsyncIterator[Tar
         yield Target(provider_, lambda: len(handle.connections))
 
 
-KINDS = ["openai", "azure", "mock"]
+KINDS = ["openai", "azure", "gemini", "mock"]
 
 
 @pytest.fixture(autouse=True)
@@ -110,7 +141,7 @@ def kind(request: pytest.FixtureRequest) -> str:
 
 
 async def test_drop_mid_response(kind: str) -> None:
-    fault = Fault(action=FaultAction.DROP, after="response.output_audio.delta", nth=2)
+    fault = Fault(action=FaultAction.DROP, after=trigger(kind, "audio"), nth=2)
     async with open_target(kind, (fault,)) as target:
         events = await run_turn(target, Reconnected, ResponseDone)
     assert completed(events)
@@ -118,7 +149,7 @@ async def test_drop_mid_response(kind: str) -> None:
 
 
 async def test_stall(kind: str) -> None:
-    fault = Fault(action=FaultAction.STALL, after="response.output_audio.delta", nth=2)
+    fault = Fault(action=FaultAction.STALL, after=trigger(kind, "audio"), nth=2)
     async with open_target(kind, (fault,)) as target:
         loop = asyncio.get_running_loop()
         start = loop.time()
@@ -130,8 +161,8 @@ async def test_stall(kind: str) -> None:
 
 async def test_malformed_and_unknown_frames(kind: str) -> None:
     faults = (
-        Fault(action=FaultAction.MALFORMED, after="response.created"),
-        Fault(action=FaultAction.UNKNOWN_EVENT, after="response.output_audio.delta"),
+        Fault(action=FaultAction.MALFORMED, after=trigger(kind, "reply")),
+        Fault(action=FaultAction.UNKNOWN_EVENT, after=trigger(kind, "audio"), nth=2),
     )
     async with open_target(kind, faults) as target:
         events = await run_turn(target, ResponseDone)
@@ -143,6 +174,8 @@ async def test_malformed_and_unknown_frames(kind: str) -> None:
 
 @pytest.mark.parametrize("code", ["rate_limit_exceeded", "server_error", "invalid_request"])
 async def test_error_events(kind: str, code: str) -> None:
+    if kind == "gemini":
+        pytest.skip("Gemini Live has no in-band error events: errors close the connection")
     fault = Fault(action=FaultAction.ERROR, after="response.created", error_code=code)
     async with open_target(kind, (fault,)) as target:
         events = await run_turn(target, ResponseDone)
@@ -151,7 +184,7 @@ async def test_error_events(kind: str, code: str) -> None:
 
 
 async def test_session_cap(kind: str) -> None:
-    fault = Fault(action=FaultAction.SESSION_CAP, after="response.output_audio.delta")
+    fault = Fault(action=FaultAction.SESSION_CAP, after=trigger(kind, "audio"))
     async with open_target(kind, (fault,)) as target:
         events = await run_turn(target, Reconnected, ResponseDone)
     assert completed(events)
@@ -159,8 +192,8 @@ async def test_session_cap(kind: str) -> None:
 
 async def test_refused_reconnect_gives_up_at_once(kind: str) -> None:
     faults = (
-        Fault(action=FaultAction.DROP, after="response.output_audio.delta"),
-        Fault(action=FaultAction.REFUSE_AUTH, after="session.created", connection=1),
+        Fault(action=FaultAction.DROP, after=trigger(kind, "audio")),
+        Fault(action=FaultAction.REFUSE_AUTH, after=trigger(kind, "setup"), connection=1),
     )
     async with open_target(kind, faults) as target:
         events = await run_turn(target, SessionClosed)

@@ -17,7 +17,7 @@ from collections.abc import AsyncIterator, Callable
 from typing import final
 
 from voxengine.audio.format import AudioFormat
-from voxengine.commands import CancelResponse, Command, TruncateItem
+from voxengine.commands import CancelResponse, Command, CreateResponse, TruncateItem
 from voxengine.errors import (
     AuthenticationFailed,
     ConnectFailed,
@@ -31,6 +31,7 @@ from voxengine.events import (
     AudioDelta,
     Event,
     Interrupted,
+    ProviderErrorEvent,
     ResponseDone,
     ResponseStarted,
     SessionClosed,
@@ -55,9 +56,24 @@ class ResponseTracker:
 
     def __init__(self, output_format: AudioFormat) -> None:
         self._format = output_format
+        #: A response was requested and has not started yet.
+        self.awaiting_response = False
+        #: Loop time of the last response request.
+        self.requested_at = 0.0
         self.active_response_id: str | None = None
         self.audio_item_id: str | None = None
         self._audio_bytes = 0
+
+    @property
+    def expecting_output(self) -> bool:
+        """A response is running or has been asked for: silence now means a stall."""
+        return self.awaiting_response or self.active_response_id is not None
+
+    def requested(self, command: Command, now: float) -> None:
+        """Note a command (sent at loop time ``now``) that asks for a response."""
+        if isinstance(command, CreateResponse):
+            self.awaiting_response = True
+            self.requested_at = now
 
     @property
     def audio_received(self) -> float:
@@ -74,6 +90,9 @@ class ResponseTracker:
                 self._audio_bytes += len(audio)
             case ResponseStarted(response_id=response_id):
                 self.active_response_id = response_id
+                self.awaiting_response = False
+            case ProviderErrorEvent():
+                self.awaiting_response = False  # e.g. a refused response.create
             case ResponseDone(response_id=response_id):
                 if response_id == self.active_response_id or not response_id:
                     self.active_response_id = None
@@ -174,6 +193,11 @@ class RealtimeSession:
         if self._closed.is_set():
             raise InvalidState("session is closed")
         self._protocol.send(command)
+        self.tracker.requested(command, asyncio.get_running_loop().time())
+        # Some protocols report what a command did locally (e.g. a message the service
+        # will not echo); those events go out in order with the received ones.
+        for event in self._protocol.events_received():
+            self._dispatch(event)
         await self._flush()
 
     async def interrupt(

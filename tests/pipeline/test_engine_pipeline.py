@@ -8,6 +8,7 @@ import pytest
 
 from voxengine import ResponseDone, VoiceEngine, VoiceEngineConfig
 from voxengine.config import SessionConfig
+from voxengine.errors import ConfigError
 from voxengine.events import ResponseStatus, Role, ToolCall
 from voxengine.providers.pipeline import (
     AnthropicPipelineConfig,
@@ -115,3 +116,22 @@ async def test_engine_runs_tools_for_the_anthropic_pipeline() -> None:
         assert "".join(texts) == "It is sunny in Paris."
         _first, follow_up = server.requests_to("/v1/messages")
         assert follow_up.body["messages"][-1]["content"][0]["content"] == "sunny in Paris"
+
+
+async def test_by_registry_name() -> None:
+    from voxengine.providers import register_provider, unregister_provider
+
+    register_provider("pipeline_under_test", PipelineProvider)
+    try:
+        config = VoiceEngineConfig(provider="pipeline_under_test", instructions="Be brief.")
+        engine = VoiceEngine(config)
+        assert isinstance(engine.provider, PipelineProvider)
+        assert engine.provider.session_config.instructions == "Be brief."
+        async with engine:
+            done = engine.events.wait_for(ResponseDone, timeout=20)
+            await engine.send_text("hello")
+            assert (await done).status is ResponseStatus.COMPLETED
+        with pytest.raises(ConfigError, match="semantic"):
+            VoiceEngine(VoiceEngineConfig(provider="pipeline_under_test", vad_type="semantic"))
+    finally:
+        unregister_provider("pipeline_under_test")

@@ -1,8 +1,10 @@
 """Providers: one class per speech-to-speech service, all behind :class:`BaseProvider`.
 
 ``OpenAIProvider`` (``"openai"``), ``AzureOpenAIProvider`` (``"azure"``),
-``GeminiProvider`` (``"gemini"``) and the offline ``MockProvider`` (``"mock"``) are built
-in; add your own with :func:`register_provider`.
+``GeminiProvider`` (``"gemini"``), the cascaded ``PipelineProvider`` (``"pipeline"``,
+speech-to-text → any LLM → text-to-speech; offline by default) with its Claude preset
+(``"anthropic"``), and the offline ``MockProvider`` (``"mock"``) are built in; add your
+own with :func:`register_provider`.
 """
 
 from __future__ import annotations
@@ -16,6 +18,12 @@ from voxengine.providers.openai import (
     OpenAIConfig,
     OpenAIProvider,
 )
+from voxengine.providers.pipeline import (
+    AnthropicPipelineConfig,
+    AnthropicPipelineProvider,
+    PipelineConfig,
+    PipelineProvider,
+)
 from voxengine.providers.realtime import RealtimeProvider
 from voxengine.providers.registry import (
     create_provider,
@@ -26,6 +34,8 @@ from voxengine.providers.registry import (
 )
 
 __all__ = [
+    "AnthropicPipelineConfig",
+    "AnthropicPipelineProvider",
     "AzureOpenAIConfig",
     "AzureOpenAIProvider",
     "BaseProvider",
@@ -36,6 +46,8 @@ __all__ = [
     "MockProvider",
     "OpenAIConfig",
     "OpenAIProvider",
+    "PipelineConfig",
+    "PipelineProvider",
     "ProviderConfig",
     "RealtimeProvider",
     "create_provider",

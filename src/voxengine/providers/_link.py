@@ -306,9 +306,10 @@ class SessionLink:
         reported = False
         while True:
             await asyncio.sleep(self._watchdog.check_interval)
-            response_id = session.tracker.active_response_id
-            silent = loop.time() - session.last_activity
-            if response_id is None or silent < stall:
+            tracker = session.tracker
+            response_id = tracker.active_response_id
+            silent = loop.time() - max(session.last_activity, tracker.requested_at)
+            if not tracker.expecting_output or silent < stall:
                 reported = False
                 continue
             if reported:
@@ -323,7 +324,7 @@ class SessionLink:
 
     async def _reconnect(self, reason: str, lost: RealtimeSession) -> bool:
         self._reconnecting = True
-        regenerate = lost.tracker.active_response_id is not None
+        regenerate = lost.tracker.expecting_output
         delay = self._policy.initial_delay
         try:
             for attempt in range(1, self._policy.max_attempts + 1):

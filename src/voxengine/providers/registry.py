@@ -11,6 +11,7 @@ from voxengine.providers.base import BaseProvider, ProviderConfig
 from voxengine.providers.gemini import GeminiProvider
 from voxengine.providers.mock import MockProvider
 from voxengine.providers.openai import AzureOpenAIProvider, OpenAIProvider
+from voxengine.providers.pipeline import AnthropicPipelineProvider, PipelineProvider
 
 __all__ = [
     "create_provider",
@@ -21,10 +22,12 @@ __all__ = [
 ]
 
 _REGISTRY: dict[str, type[BaseProvider]] = {
+    "anthropic": AnthropicPipelineProvider,
     "openai": OpenAIProvider,
     "azure": AzureOpenAIProvider,
     "gemini": GeminiProvider,
     "mock": MockProvider,
+    "pipeline": PipelineProvider,
 }
 
 

@@ -13,6 +13,17 @@ from __future__ import annotations
 
 from voxengine.testing._driver import FakePeer, serve_fake_peer
 from voxengine.testing._fake_gemini import FakeGeminiConfig, FakeGeminiServer, FakeGeminiSessions
+from voxengine.testing._fake_llm import (
+    FakeLLMConfig,
+    FakeLLMReply,
+    FakeLLMResponder,
+    FakeLLMServer,
+    FakeLLMToolCall,
+    FakeLLMTurn,
+    RecordedRequest,
+    echo_llm_responder,
+    run_fake_llm_server,
+)
 from voxengine.testing._fake_openai import (
     FakeOpenAIConfig,
     FakeOpenAIServer,
@@ -36,6 +47,12 @@ __all__ = [
     "FakeGeminiServer",
     "FakeGeminiServerHandle",
     "FakeGeminiSessions",
+    "FakeLLMConfig",
+    "FakeLLMReply",
+    "FakeLLMResponder",
+    "FakeLLMServer",
+    "FakeLLMToolCall",
+    "FakeLLMTurn",
     "FakeOpenAIConfig",
     "FakeOpenAIServer",
     "FakeOpenAIServerHandle",
@@ -46,9 +63,12 @@ __all__ = [
     "FakeTurn",
     "Fault",
     "FaultAction",
+    "RecordedRequest",
     "Responder",
     "default_responder",
+    "echo_llm_responder",
     "run_fake_gemini_server",
+    "run_fake_llm_server",
     "run_fake_openai_server",
     "serve_fake_connection",
     "serve_fake_peer",

@@ -86,10 +86,10 @@ async def serve_fake_peer(
                         assert effect.close is not None
                         await close(*effect.close)
                     return True
-                if faults.stalled:
-                    return False  # the service hangs: nothing more goes out, not even a close
             for frame in frames:
                 await send(frame)
+            if faults is not None and faults.stalled:
+                return False  # the service hangs: nothing more goes out, not even a close
             if closing is not None:
                 finished = True
                 await close(*closing)

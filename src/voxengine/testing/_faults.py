@@ -193,8 +193,11 @@ class FaultInjector:
                 effect.close = (1001, "Your session hit the maximum duration of 60 minutes.")
                 return True
             case FaultAction.REFUSE_AUTH:
-                effect.frames.append(self._error("invalid_api_key"))
-                effect.close = (3000, "invalid_request_error.invalid_api_key")
+                if self._wire == "openai":  # openai-realtime.md §2.1
+                    effect.frames.append(self._error("invalid_api_key"))
+                    effect.close = (3000, "invalid_request_error.invalid_api_key")
+                else:  # gemini-live.md: a bad key closes 1007 with the reason
+                    effect.close = (1007, "API key not valid. Please pass a valid API key.")
                 return True
             case FaultAction.SLOW_READ:
                 effect.pause_reading = max(effect.pause_reading, fault.seconds)

@@ -219,6 +219,7 @@ class GeminiLiveProtocol:
         self._outgoing: list[str | bytes] = [_dumps(self._setup)]
         self._pending: list[Command] = []
         self._held_turns: list[dict[str, Any]] = []
+        self._echoed = 0
         self._activity_open = False
         self._answer_requested = False
         self._client_interrupts = False
@@ -365,9 +366,10 @@ class GeminiLiveProtocol:
                     self._answer_requested = True
                 else:
                     logger.debug("commit with no audio since the last commit: nothing to end")
-            case SendText(text=text, role=role):
+            case SendText(text=text, role=role, item_id=item_id):
                 wire_role = "model" if role is Role.ASSISTANT else "user"
                 self._held_turns.append({"role": wire_role, "parts": [{"text": text}]})
+                self._echo(text, role, item_id)
             case SendAudioMessage(audio=audio):
                 blob = {"mimeType": _wire.INPUT_MIME, "data": b64encode_pcm16(audio)}
                 self._held_turns.append({"role": "user", "parts": [{"inlineData": blob}]})
@@ -385,6 +387,20 @@ class GeminiLiveProtocol:
                     self._answer_requested = True
             case _:  # rejected by _check
                 raise AssertionError(f"unexpected command {command!r}")
+
+    def _echo(self, text: str, role: Role, item_id: str | None) -> None:
+        """Report a message we added: Gemini never echoes client turns, and the
+        conversation history (and a reconnect without a resumption handle) needs them."""
+        self._echoed += 1
+        item = ConversationItem(
+            item_id=item_id or f"gemini-client-{self._echoed}",
+            kind=ItemKind.MESSAGE,
+            role=role,
+            status="completed",
+            text=text,
+        )
+        self._events.append(ItemAdded(item=item))
+        self._events.append(ItemDone(item=item))
 
     def _restored_turn(self, item: ConversationItem) -> dict[str, Any]:
         call_id = item.call_id or ""
@@ -777,8 +793,8 @@ class GeminiLiveProtocol:
             exc = SessionExpired("go_away", reason or "connection lifetime reached; resume")
         else:
             exc = close_exception(code, reason)
-        if self._response_id is not None:
-            self._end_response(ResponseStatus.INCOMPLETE, "connection_closed")
+        # A turn cut off by the close gets no ResponseDone, as with every provider: the
+        # provider link asks for it again after reconnecting, or the session ends.
         self._state = ProtocolState.CLOSED
         if self._close_exc is None:
             self._close_exc = exc

@@ -18,9 +18,10 @@ TTS    :class:`EspeakTTS`                          :class:`OpenAISpeechTTS`
 from __future__ import annotations
 
 from ._http import HttpSettings
+from .config import PipelineConfig
 from .llm import AnthropicLLM, LocalResponder, OpenAIChatLLM
 from .presets import AnthropicPipelineConfig, AnthropicPipelineProvider, default_offline_pipeline
-from .provider import PIPELINE_CAPABILITIES, PipelineConfig, PipelineProvider
+from .provider import PIPELINE_CAPABILITIES, PipelineProvider
 from .sentence import SentenceSplitter
 from .stages import (
     ChatMessage,

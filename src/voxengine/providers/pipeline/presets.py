@@ -17,8 +17,9 @@ from typing import ClassVar, final
 from voxengine.config import SessionConfig
 from voxengine.providers.base import ProviderConfig
 
+from .config import PipelineConfig
 from .llm import ANTHROPIC_BASE_URL, DEFAULT_ANTHROPIC_MODEL, AnthropicLLM, LocalResponder
-from .provider import PipelineConfig, PipelineProvider, PipelineProviderBase
+from .provider import PipelineProvider, PipelineProviderBase
 from .stages import LanguageModel
 from .stt import PocketSphinxSTT
 from .tts import EspeakTTS

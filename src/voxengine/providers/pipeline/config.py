@@ -1,0 +1,122 @@
+"""Settings of a cascaded pipeline: :class:`PipelineConfig` and its validation."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+from voxengine.audio.vad import VADConfig
+from voxengine.config import SessionConfig, TurnDetection, TurnDetectionConfig
+from voxengine.errors import ConfigError
+from voxengine.providers.base import ProviderConfig
+
+from ._http import OPENAI_BASE_URL
+from .llm import LocalResponder, OpenAIChatLLM
+from .stages import LanguageModel, SpeechToText, TextToSpeech
+from .stt import PocketSphinxSTT
+from .tts import EspeakTTS
+
+__all__ = ["PipelineConfig", "check_session", "merge_session"]
+
+
+def check_session(session: SessionConfig) -> None:
+    """Reject session settings the pipeline cannot honour.
+
+    Raises:
+        ConfigError: SEMANTIC_VAD, or ``turn_detection.idle_timeout``.
+    """
+    td = session.turn_detection
+    if td is None:
+        return
+    if td.mode is TurnDetection.SEMANTIC_VAD:
+        raise ConfigError(
+            "the pipeline has no semantic VAD; use TurnDetection.SERVER_VAD (energy VAD in "
+            "the pipeline) or LOCAL_VAD"
+        )
+    if td.idle_timeout is not None:
+        raise ConfigError("the pipeline does not support turn_detection.idle_timeout")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PipelineConfig(ProviderConfig):
+    """Settings of a cascaded pipeline.
+
+    Attributes:
+        stt: speech-to-text stage; ``None``: :class:`~.stt.PocketSphinxSTT` (offline).
+        llm: language model; ``None``: an :class:`~.llm.OpenAIChatLLM` when ``model``
+            or ``base_url`` is set (``base_url`` default: OpenAI; ``api_key`` its key),
+            else the offline :class:`~.llm.LocalResponder` (not an AI model).
+        tts: text-to-speech stage; ``None``: :class:`~.tts.EspeakTTS` (offline).
+        vad_engine: ``"energy"`` (:class:`~voxengine.audio.vad.EnergyVAD`) or ``"webrtc"``
+            for SERVER_VAD turn detection.
+        speech_start: seconds of voice that start a turn (SERVER_VAD).
+
+    ``session.instructions`` is the system prompt; ``session.turn_detection`` sets the
+    VAD threshold (``threshold``), pre-roll (``prefix_padding``), end-of-turn silence
+    (``silence_duration``), auto-response (``create_response``) and barge-in
+    (``interrupt_response``). ``session.voice`` and ``input_transcription_model`` are
+    properties of the TTS and STT stages and are ignored here, and so are ``reconnect``
+    and ``watchdog`` (a pipeline holds no long-lived connection). ``event_queue_size``
+    bounds :meth:`PipelineProvider.events` as for every provider.
+
+    Raises:
+        ConfigError: SEMANTIC_VAD or ``idle_timeout`` requested; invalid VAD settings.
+    """
+
+    stt: SpeechToText | None = field(default=None, compare=False)
+    llm: LanguageModel | None = field(default=None, compare=False)
+    tts: TextToSpeech | None = field(default=None, compare=False)
+    vad_engine: Literal["energy", "webrtc"] = "energy"
+    speech_start: float = 0.2
+
+    def __post_init__(self) -> None:
+        super(PipelineConfig, self).__post_init__()
+        check_session(self.session)
+        if self.vad_engine not in ("energy", "webrtc"):
+            raise ConfigError("vad_engine must be 'energy' or 'webrtc'")
+        if not 0 <= self.speech_start <= 5:
+            raise ConfigError("speech_start must be within 0..5 seconds")
+
+    def make_stt(self) -> SpeechToText:
+        """The speech-to-text stage to use."""
+        return self.stt if self.stt is not None else PocketSphinxSTT()
+
+    def make_llm(self) -> LanguageModel:
+        """The language model to use (see the ``llm`` attribute).
+
+        Raises:
+            ConfigError: ``base_url`` without ``model``, or no key for the OpenAI API.
+        """
+        if self.llm is not None:
+            return self.llm
+        if self.base_url is not None and not self.model:
+            raise ConfigError("a pipeline with base_url needs model= (the LLM served there)")
+        if self.model or self.base_url:
+            return OpenAIChatLLM(
+                model=self.model or "",
+                base_url=self.base_url or OPENAI_BASE_URL,
+                api_key=self.api_key,
+            )
+        return LocalResponder()
+
+    def make_tts(self) -> TextToSpeech:
+        """The text-to-speech stage to use."""
+        return self.tts if self.tts is not None else EspeakTTS()
+
+    def vad_config(self, td: TurnDetectionConfig) -> VADConfig:
+        """The VAD settings for turn detection ``td``."""
+        return VADConfig(
+            threshold=td.threshold,
+            speech_start=self.speech_start,
+            speech_end=max(td.silence_duration, 0.02),
+            pre_roll=td.prefix_padding,
+        )
+
+
+def merge_session(old: SessionConfig, new: SessionConfig) -> SessionConfig:
+    """``old`` with the non-``None`` fields of ``new`` applied."""
+    values = {name: getattr(new, name) for name in SessionConfig.__dataclass_fields__}
+    for name, value in values.items():
+        if value is None:
+            values[name] = getattr(old, name)
+    return SessionConfig(**values)
