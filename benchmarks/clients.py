@@ -17,7 +17,6 @@ import base64
 import json
 import sys
 import time
-import warnings
 from typing import Any, ClassVar, Literal
 
 from websockets.asyncio.client import ClientConnection, connect
@@ -400,8 +399,6 @@ def quiet_pipecat() -> bool:
         return False
     logger.remove()
     logger.add(sys.stderr, level="WARNING")
-    # PipelineRunner.run() uses an API Pipecat itself deprecates; not ours to fix.
-    warnings.filterwarnings("ignore", message=r"`WorkerRunner\.run", category=DeprecationWarning)
     try:
         import pipecat  # noqa: F401
     except ImportError:

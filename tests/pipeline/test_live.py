@@ -7,7 +7,7 @@ import os
 import pytest
 
 from voxengine.config import SessionConfig
-from voxengine.events import ResponseDone, ResponseStatus, Role, TextDelta
+from voxengine.events import ResponseDone, ResponseStatus, Role, TextDelta, TranscriptDelta
 from voxengine.providers.pipeline import (
     AnthropicLLM,
     AnthropicPipelineConfig,
@@ -61,7 +61,7 @@ async def test_anthropic_pipeline_text_turn() -> None:
     await provider.send_text("What is the capital of France?")
     text = ""
     async for event in provider.events():
-        if isinstance(event, TextDelta):
+        if isinstance(event, TextDelta | TranscriptDelta):
             text += event.delta
         if isinstance(event, ResponseDone):
             assert event.status is ResponseStatus.COMPLETED

@@ -36,6 +36,7 @@ from voxengine.events import (
     TextDelta,
     TextDone,
     ToolCall,
+    TranscriptDelta,
     TranscriptDone,
     TranscriptFailed,
 )
@@ -103,7 +104,8 @@ async def until(
 def without_streams(events: Sequence[Event]) -> list[type[Event]]:
     kinds: list[type[Event]] = []
     for event in events:
-        if isinstance(event, TextDelta | AudioDelta) and kinds and kinds[-1] is type(event):
+        streamed = TextDelta | TranscriptDelta | AudioDelta
+        if isinstance(event, streamed) and kinds and kinds[-1] is type(event):
             continue
         kinds.append(type(event))
     return kinds
@@ -118,7 +120,7 @@ async def test_spoken_question_end_to_end() -> None:
     events = await until(stream, ResponseDone)
     await provider.disconnect()
 
-    order = [type(e) for e in events if not isinstance(e, TextDelta | AudioDelta)]
+    order = [type(e) for e in events if not isinstance(e, TranscriptDelta | AudioDelta)]
     assert order == [
         SpeechStarted,
         SpeechStopped,
@@ -129,7 +131,6 @@ async def test_spoken_question_end_to_end() -> None:
         ResponseStarted,
         ItemAdded,
         AudioDone,
-        TextDone,
         TranscriptDone,
         ItemDone,
         ResponseDone,
@@ -141,11 +142,11 @@ async def test_spoken_question_end_to_end() -> None:
     user = next(e for e in events if isinstance(e, TranscriptDone))
     assert user.role is Role.USER
     assert "time" in user.transcript.split()  # loose: this is real speech recognition
-    text_deltas = [i for i, e in enumerate(events) if isinstance(e, TextDelta)]
+    text_deltas = [i for i, e in enumerate(events) if isinstance(e, TranscriptDelta)]
     audio_deltas = [i for i, e in enumerate(events) if isinstance(e, AudioDelta)]
     assert text_deltas[0] < audio_deltas[0] < text_deltas[-1]  # speech starts before the LLM ends
     reply = "It is 12:30. Today is Monday, 05 May 2025."
-    assert "".join(e.delta for e in events if isinstance(e, TextDelta)) == reply
+    assert "".join(e.delta for e in events if isinstance(e, TranscriptDelta)) == reply
     assistant = [e for e in events if isinstance(e, TranscriptDone)][-1]
     assert (assistant.role, assistant.transcript) == (Role.ASSISTANT, reply)
     audio = b"".join(e.audio for e in events if isinstance(e, AudioDelta))
@@ -209,7 +210,7 @@ async def test_barge_in_cancels_and_keeps_only_what_was_heard() -> None:
     done = events[-1]
     assert isinstance(done, ResponseDone)
     assert done.status is ResponseStatus.CANCELLED
-    assert not any(isinstance(e, AudioDelta | TextDelta) for e in events[barge + 1 : -1][5:])
+    assert not any(isinstance(e, AudioDelta | TranscriptDelta) for e in events[barge + 1 : -1][5:])
     message = next(
         e.item for e in rest if isinstance(e, ItemDone) and e.item.role is Role.ASSISTANT
     )
@@ -241,7 +242,7 @@ async def test_barge_in_cancels_and_keeps_only_what_was_heard() -> None:
 async def test_cancel_response_and_disconnect_mid_response() -> None:
     provider, stream = await long_reply_provider()
     await provider.send_text(LONG)
-    await until(stream, TextDelta)
+    await until(stream, TranscriptDelta)
     await provider.cancel_response()
     events = await until(stream, ResponseDone)
     assert isinstance(events[-1], ResponseDone)
@@ -249,7 +250,7 @@ async def test_cancel_response_and_disconnect_mid_response() -> None:
     await provider.cancel_response()  # nothing running: no-op
     await provider.send_text(LONG)
     await provider.send_text("queued: never answered")
-    await until(stream, TextDelta)
+    await until(stream, TranscriptDelta)
     await provider.disconnect()
     tail = [e async for e in stream]
     assert not any(isinstance(e, ResponseStarted) for e in tail)
@@ -295,7 +296,7 @@ async def test_tool_round_trip_through_fake_anthropic() -> None:
         await provider.send_tool_result(call.call_id, json.dumps("sunny"), respond=False)
         await provider.create_response()
         events = await until(stream, ResponseDone)
-        text = "".join(e.delta for e in events if isinstance(e, TextDelta))
+        text = "".join(e.delta for e in events if isinstance(e, TranscriptDelta))
         assert text == "It is sunny in Paris."
         await provider.disconnect()
         first, second = server.requests_to("/v1/messages")

@@ -1,8 +1,24 @@
 """``voxengine demo``: a text turn and a spoken turn, reply audio to a WAV file.
 
-With no API key it talks, over a real WebSocket on 127.0.0.1, to the bundled fake
-OpenAI Realtime server (scripted replies, clearly labelled); with ``--live`` and
-``OPENAI_API_KEY`` it talks to OpenAI.
+With no flags (and no API key) the demo runs offline through the cascaded pipeline
+(:mod:`voxengine.providers.pipeline`): the spoken question is synthesised with
+espeak-ng, streamed in 20 ms chunks into the engine, ended by the pipeline's own VAD,
+recognised by PocketSphinx, answered by the built-in local responder (fixed rules,
+**not an AI model**) and spoken by espeak-ng; the reply audio goes to ``--out``.
+
+One flag changes what answers:
+
+* ``--llm-url URL [--model NAME]``: the same offline speech with an OpenAI-compatible
+  chat server as the language model (Ollama, vLLM, llama.cpp, ...); an optional key
+  comes from ``$VOXENGINE_LLM_API_KEY``; without ``--model`` the server's first listed
+  model is used.
+* ``--claude [--model NAME]``: the same offline speech with Claude
+  (:class:`~voxengine.providers.pipeline.AnthropicPipelineProvider`;
+  ``$ANTHROPIC_API_KEY``, ``$ANTHROPIC_BASE_URL`` for a proxy).
+* ``--live``: OpenAI's Realtime API (``$OPENAI_API_KEY``).
+* ``--fake-openai``: the bundled fake OpenAI Realtime server over a real WebSocket on
+  127.0.0.1 (scripted replies, no key); with ``--live`` the only path ``--record``
+  works on, since the pipeline exchanges no wire frames.
 """
 
 from __future__ import annotations
@@ -10,42 +26,400 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import datetime as dt
+import importlib.util
 import os
 import sys
+import time
+import urllib.parse
 from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 from voxengine.audio.format import PCM16_24K
 from voxengine.audio.wav import write_wav
 from voxengine.cli._common import (
+    EXIT_FAILURE,
     EXIT_USAGE,
+    CliError,
     add_logging_options,
     add_record_options,
     realtime_provider,
     replayable_settings,
 )
 from voxengine.engine import VoiceEngine, VoiceEngineConfig
-from voxengine.events import AudioDelta, ResponseDone
+from voxengine.events import (
+    AudioDelta,
+    ItemDone,
+    ItemKind,
+    ProviderErrorEvent,
+    ResponseDone,
+    ResponseStatus,
+    Role,
+    SpeechStopped,
+)
 from voxengine.logs import trace_connector
+from voxengine.providers.base import BaseProvider
 from voxengine.recording import Recorder, wrap_provider_connector
 
 __all__ = ["add_parser"]
 
 _CHUNK_SECONDS = 0.02
 
+#: The voice and rate of the synthesised question (PocketSphinx recognises it reliably).
+_QUESTION_VOICE = "en-us+f2"
+_QUESTION_WPM = 160
+
+#: Environment variable with the (optional) key for ``--llm-url``.
+LLM_KEY_ENV = "VOXENGINE_LLM_API_KEY"
+
+_DESCRIPTION = """\
+A short voice conversation: one text turn, then one spoken turn whose reply audio is
+written to a WAV file (--out).
+
+By default everything runs offline with no API key, through the cascaded pipeline:
+the question (--say) is synthesised with espeak-ng, recognised by PocketSphinx,
+answered by the built-in local responder (fixed rules, NOT an AI model: it tells the
+time and the date, greets and echoes) and spoken by espeak-ng. One flag swaps in a
+real model or service."""
+
+_EPILOG = f"""\
+examples:
+  voxengine demo                                          offline, no key
+  voxengine demo --say "what day is it today"
+  voxengine demo --llm-url http://localhost:11434/v1 --model llama3.2   Ollama
+  voxengine demo --claude                                 $ANTHROPIC_API_KEY
+  voxengine demo --live                                   $OPENAI_API_KEY
+  voxengine demo --fake-openai --record demo.jsonl        bundled fake Realtime server
+
+--llm-url sends ${LLM_KEY_ENV} as a Bearer key when it is set (local servers
+usually need none); --claude honours $ANTHROPIC_BASE_URL (a proxy)."""
+
 
 def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Register ``demo``."""
-    demo = sub.add_parser("demo", help="a short voice conversation, reply audio to a WAV file")
-    demo.add_argument("--mode", choices=["fast", "big", "provider"], default="provider")
-    demo.add_argument("--voice", default="marin")
-    demo.add_argument("--text", default="Hello! What can you do?")
-    demo.add_argument("--say", default="what time is it in Paris")
-    demo.add_argument("--out", default="reply.wav", help="WAV file for the reply audio")
-    demo.add_argument("--live", action="store_true", help="talk to OpenAI ($OPENAI_API_KEY)")
+    demo = sub.add_parser(
+        "demo",
+        help="a short voice conversation (offline by default), reply audio to a WAV file",
+        description=_DESCRIPTION,
+        epilog=_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    backend = demo.add_argument_group(
+        "what answers (default: the offline pipeline with the built-in local responder)"
+    )
+    which = backend.add_mutually_exclusive_group()
+    which.add_argument(
+        "--llm-url",
+        metavar="URL",
+        help="offline speech with an OpenAI-compatible chat server as the language model, "
+        "e.g. http://localhost:11434/v1 (Ollama); a bare host gets /v1",
+    )
+    which.add_argument(
+        "--claude",
+        action="store_true",
+        help="offline speech with Claude as the language model ($ANTHROPIC_API_KEY)",
+    )
+    which.add_argument(
+        "--live", action="store_true", help="OpenAI's Realtime API ($OPENAI_API_KEY)"
+    )
+    which.add_argument(
+        "--fake-openai",
+        action="store_true",
+        help="the bundled fake OpenAI Realtime server on 127.0.0.1 (scripted replies, no key)",
+    )
+    backend.add_argument(
+        "--model",
+        help="model name: for --llm-url (default: the first one the server lists), "
+        "--claude (default claude-haiku-4-5) or --live",
+    )
+    turn = demo.add_argument_group("the conversation")
+    turn.add_argument("--mode", choices=["fast", "big", "provider"], default="provider")
+    turn.add_argument(
+        "--voice",
+        help="assistant voice: OpenAI voice for --live/--fake-openai (default marin), "
+        "espeak-ng voice for the pipeline (default en-us)",
+    )
+    turn.add_argument("--text", default="Hello! What can you do?", help="the text turn")
+    turn.add_argument(
+        "--say", default="what time is it", help="the spoken question (synthesised speech)"
+    )
+    turn.add_argument("--out", default="reply.wav", help="WAV file for the reply audio")
+    turn.add_argument(
+        "--timeout", type=float, default=60.0, help="seconds to wait for each reply (default 60)"
+    )
     add_record_options(demo)
     add_logging_options(demo)
-    demo.set_defaults(run=lambda a: asyncio.run(_demo(a)))
+    demo.set_defaults(run=_run)
+
+
+def _run(args: argparse.Namespace) -> int:
+    if args.live or args.fake_openai:
+        return asyncio.run(_realtime_demo(args))
+    return asyncio.run(_pipeline_demo(args))
+
+
+# -- the cascaded pipeline (default, --llm-url, --claude) ---------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class _Pipeline:
+    """The provider the options select, and how to describe it."""
+
+    provider: BaseProvider
+    banner: str
+    note: str
+    tokens: bool
+
+
+def _arrow() -> str:
+    """``→``, or ``->`` when stdout cannot encode it."""
+    try:
+        "→".encode(sys.stdout.encoding or "ascii")
+    except (UnicodeEncodeError, LookupError):
+        return "->"
+    return "→"
+
+
+def _check_pipeline_packages() -> None:
+    missing = [m for m in ("pocketsphinx", "espeakng_loader") if not importlib.util.find_spec(m)]
+    if missing:
+        raise CliError(
+            f"the offline speech stages need {' and '.join(missing)}, which are not installed",
+            hint="pip install 'voxengine[pipeline]', or run 'voxengine demo --fake-openai'",
+        )
+
+
+def _instructions() -> str:
+    now = dt.datetime.now()
+    return (
+        "You are a friendly, concise voice assistant. Answer in one or two short spoken "
+        "sentences, without markdown or lists. "
+        f"The local time is {now:%H:%M} on {now:%A, %d %B %Y}."
+    )
+
+
+def _llm_base_url(url: str) -> str:
+    """``url`` checked, with ``/v1`` added to a bare host."""
+    parts = urllib.parse.urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise CliError(f"--llm-url needs an http(s) URL, got {url!r}")
+    if parts.path in ("", "/"):
+        return urllib.parse.urlunsplit(parts._replace(path="/v1"))
+    return url.rstrip("/")
+
+
+async def _served_model(base_url: str, api_key: str | None) -> str:
+    """The first model ``GET {base_url}/models`` lists (OpenAI, Ollama, vLLM, llama.cpp)."""
+    import httpx
+
+    headers = {"authorization": f"Bearer {api_key}"} if api_key else {}
+    try:
+        async with httpx.AsyncClient(timeout=10.0) as client:
+            response = await client.get(f"{base_url}/models", headers=headers)
+            response.raise_for_status()
+            return str(response.json()["data"][0]["id"])
+    except (httpx.ConnectError, httpx.TimeoutException) as exc:
+        raise CliError(
+            f"cannot reach the LLM server at {base_url}: {exc}", code=EXIT_FAILURE
+        ) from exc
+    except (httpx.HTTPError, ValueError, LookupError, TypeError) as exc:
+        raise CliError(
+            f"no --model given and {base_url}/models does not list one ({exc})",
+            hint="pass --model NAME, the model served there (e.g. --model llama3.2)",
+        ) from exc
+
+
+async def _pipeline(args: argparse.Namespace, config: VoiceEngineConfig) -> _Pipeline:
+    """The pipeline provider for the options: offline, ``--llm-url`` or ``--claude``."""
+    from voxengine.providers.pipeline import (
+        AnthropicPipelineConfig,
+        AnthropicPipelineProvider,
+        EspeakTTS,
+        LocalResponder,
+        OpenAIChatLLM,
+        PipelineConfig,
+        PipelineProvider,
+        PocketSphinxSTT,
+    )
+
+    to = _arrow()
+    stt, tts = PocketSphinxSTT(), EspeakTTS(voice=args.voice or "en-us")
+    session = config.session_config()
+    speech_in, speech_out = "PocketSphinx speech recognition", "espeak-ng speech"
+    if args.claude:
+        if not os.environ.get("ANTHROPIC_API_KEY"):
+            raise CliError(
+                "--claude needs ANTHROPIC_API_KEY in the environment",
+                hint="export ANTHROPIC_API_KEY=..., or drop --claude for the offline demo",
+            )
+        provider = AnthropicPipelineProvider(
+            AnthropicPipelineConfig(
+                model=args.model,
+                base_url=os.environ.get("ANTHROPIC_BASE_URL") or None,
+                stt=stt,
+                tts=tts,
+                session=session,
+            )
+        )
+        banner = f"pipeline: {speech_in} {to} Claude {provider.llm.label} {to} {speech_out}"
+        note = "(Claude answers over the Anthropic API; speech stays on this machine)"
+        return _Pipeline(provider, banner, note, tokens=True)
+    if args.llm_url:
+        base_url = _llm_base_url(args.llm_url)
+        key = os.environ.get(LLM_KEY_ENV) or None
+        model = args.model or await _served_model(base_url, key)
+        llm = OpenAIChatLLM(model=model, base_url=base_url, api_key=key)
+        provider = PipelineProvider(PipelineConfig(stt=stt, llm=llm, tts=tts, session=session))
+        banner = f"pipeline: {speech_in} {to} {model} at {base_url} {to} {speech_out}"
+        note = "(an OpenAI-compatible chat server answers; speech stays on this machine)"
+        return _Pipeline(provider, banner, note, tokens=True)
+    if args.model:
+        raise CliError("--model needs --llm-url, --claude or --live")
+    llm_local = LocalResponder()
+    provider = PipelineProvider(PipelineConfig(stt=stt, llm=llm_local, tts=tts, session=session))
+    banner = f"offline pipeline: {speech_in} {to} {llm_local.label} {to} {speech_out}"
+    note = (
+        "(no API key, no network: the responder follows fixed rules - it tells the time and "
+        "the date, greets and echoes; --llm-url URL or --claude for a real model)"
+    )
+    return _Pipeline(provider, banner, note, tokens=False)
+
+
+async def _spoken_question(text: str) -> tuple[bytes, int]:
+    """``text`` spoken by espeak-ng (the pipeline's TTS stage): PCM16 and its rate."""
+    from voxengine.providers.pipeline import EspeakTTS
+
+    tts = EspeakTTS(voice=_QUESTION_VOICE, words_per_minute=_QUESTION_WPM)
+    await tts.open()
+    try:
+        chunks = [chunk async for chunk in tts.synthesize(text)]
+    finally:
+        await tts.aclose()
+    return b"".join(chunks), tts.sample_rate
+
+
+async def _stream(engine: VoiceEngine, pcm: bytes, rate: int) -> None:
+    """``pcm`` in 20 ms chunks (faster than real time), then 1 s of silence."""
+    step = 2 * round(rate * _CHUNK_SECONDS)
+    for audio in (pcm, bytes(2 * rate)):
+        for i in range(0, len(audio), step):
+            await engine.send_audio(audio[i : i + step], sample_rate=rate)
+            await asyncio.sleep(0)
+
+
+async def _reply(engine: VoiceEngine, timeout: float, errors: list[str]) -> ResponseDone:
+    """The next ``ResponseDone``; a timeout or a failed reply is a CLI failure."""
+    try:
+        done = await engine.events.wait_for(ResponseDone, timeout=timeout)
+    except TimeoutError:
+        raise CliError(f"no response within {timeout:g} s", code=EXIT_FAILURE) from None
+    if done.status is not ResponseStatus.COMPLETED:
+        why = errors[-1] if errors else (done.reason or done.status.value)
+        raise CliError(f"the reply {done.status.value}: {why}", code=EXIT_FAILURE)
+    return done
+
+
+class _Printer:
+    """Prints reply text as it streams, or holds it back while :meth:`hold` is in force."""
+
+    def __init__(self) -> None:
+        self._held: list[str] | None = None
+
+    def write(self, text: str) -> None:
+        """Print ``text`` now, or keep it for :meth:`release`."""
+        if self._held is not None:
+            self._held.append(text)
+        else:
+            print(text, end="", flush=True)
+
+    def hold(self) -> None:
+        """Keep text back until :meth:`release`."""
+        self._held = []
+
+    def release(self) -> None:
+        """Print what was held and print text as it comes again."""
+        held, self._held = self._held or [], None
+        print("".join(held), end="", flush=True)
+
+
+async def _pipeline_demo(args: argparse.Namespace) -> int:
+    if args.record:
+        raise CliError(
+            "--record needs a WebSocket provider: the pipeline sends no wire frames to record",
+            hint="add --fake-openai (or --live) to record a session",
+        )
+    _check_pipeline_packages()
+    config = VoiceEngineConfig(
+        provider="anthropic" if args.claude else "pipeline",
+        mode=args.mode,
+        instructions=_instructions(),
+    )
+    chosen = await _pipeline(args, config)
+    print(f"voxengine demo: mode={args.mode}, {chosen.banner}")
+    print(chosen.note)
+    question, rate = await _spoken_question(args.say)
+    engine = VoiceEngine(config, provider=chosen.provider)
+    reply_audio = bytearray()
+    errors: list[str] = []
+    marks: dict[str, float] = {}
+    printer = _Printer()
+    engine.on_text_response = printer.write
+    engine.events.on(ProviderErrorEvent, lambda e: errors.append(e.message))
+    engine.events.on(SpeechStopped, lambda _: marks.__setitem__("end_of_speech", time.perf_counter()))
+
+    def on_audio(event: AudioDelta) -> None:
+        if "end_of_speech" in marks:  # the spoken turn's reply only
+            marks.setdefault("first_audio", time.perf_counter())
+            reply_audio.extend(event.audio)
+
+    engine.events.on(AudioDelta, on_audio)
+    async with engine:
+        print(f"\nuser (text): {args.text}\nassistant: ", end="", flush=True)
+        await engine.send_text(args.text)
+        await _reply(engine, args.timeout, errors)
+
+        seconds = len(question) / (2 * rate)
+        print(f"\n\nuser (speech, {seconds:.1f} s, espeak-ng {_QUESTION_VOICE}): {args.say!r}")
+        heard = asyncio.ensure_future(
+            engine.events.wait_for(
+                ItemDone,
+                timeout=args.timeout,
+                filter=lambda e: e.item.role is Role.USER and e.item.kind is ItemKind.MESSAGE,
+            )
+        )
+        printer.hold()  # the reply may start before the transcript is printed
+        try:
+            await _stream(engine, question, rate)
+            try:
+                user = (await heard).item
+            except TimeoutError:
+                raise CliError(
+                    f"no end of speech or transcript within {args.timeout:g} s",
+                    code=EXIT_FAILURE,
+                ) from None
+        finally:
+            heard.cancel()
+        print(f"recognised: {user.text!r}")
+        if not user.text:
+            raise CliError(
+                "speech recognition heard nothing in the question", code=EXIT_FAILURE
+            )
+        print("assistant: ", end="", flush=True)
+        printer.release()
+        done = await _reply(engine, args.timeout, errors)
+    out = Path(args.out)
+    write_wav(out, bytes(reply_audio), PCM16_24K)
+    print(f"\n\nwrote {PCM16_24K.duration(len(reply_audio)):.2f} s of reply audio to {out}")
+    if "first_audio" in marks:
+        latency = (marks["first_audio"] - marks["end_of_speech"]) * 1000
+        print(f"time to first audio: {latency:.0f} ms (end of speech to first reply audio)")
+    if chosen.tokens and done.usage is not None:
+        print(f"tokens (spoken turn): {done.usage.input_tokens} in, {done.usage.output_tokens} out")
+    return 0
+
+
+# -- realtime providers over a WebSocket (--live, --fake-openai) --------------------------
 
 
 @contextlib.asynccontextmanager
@@ -73,7 +447,7 @@ def _recorder(args: argparse.Namespace, config: VoiceEngineConfig) -> Recorder |
     return Recorder(args.record, redact_audio=args.redact_audio, meta=meta)
 
 
-async def _demo(args: argparse.Namespace) -> int:
+async def _realtime_demo(args: argparse.Namespace) -> int:
     live = bool(args.live)
     if live and not os.environ.get("OPENAI_API_KEY"):
         print("--live needs OPENAI_API_KEY in the environment", file=sys.stderr)
@@ -88,7 +462,8 @@ async def _demo(args: argparse.Namespace) -> int:
             mode=args.mode,
             api_key=api_key,
             base_url=base_url,
-            voice=args.voice,
+            model=args.model,
+            voice=args.voice or "marin",
             instructions="You are a friendly, concise voice assistant.",
         )
         engine = VoiceEngine(config)
@@ -107,14 +482,16 @@ async def _demo(args: argparse.Namespace) -> int:
             async with engine:
                 print(f"\nuser (text): {args.text}\nassistant: ", end="", flush=True)
                 await engine.send_text(args.text)
-                await engine.events.wait_for(ResponseDone, timeout=60)
+                await engine.events.wait_for(ResponseDone, timeout=args.timeout)
 
                 speech = _user_speech(args.say.split())
                 if recorder is not None and args.record_audio:
                     recorder.record_audio("in", speech, PCM16_24K.sample_rate)
                 print(f"\nuser (audio, {PCM16_24K.duration(len(speech)):.1f} s): ", end="")
                 print(f"[speech-like audio for {args.say!r}]\nassistant: ", end="", flush=True)
-                done = asyncio.ensure_future(engine.events.wait_for(ResponseDone, timeout=60))
+                done = asyncio.ensure_future(
+                    engine.events.wait_for(ResponseDone, timeout=args.timeout)
+                )
                 step = PCM16_24K.bytes_for(_CHUNK_SECONDS)
                 silence = bytes(PCM16_24K.bytes_for(1.0))
                 for audio in (speech, silence):
@@ -124,6 +501,8 @@ async def _demo(args: argparse.Namespace) -> int:
                 await done
                 usage = engine.get_usage()
                 metrics = engine.get_metrics() if args.mode != "fast" else None
+        except TimeoutError:
+            raise CliError(f"no response within {args.timeout:g} s", code=EXIT_FAILURE) from None
         finally:
             if recorder is not None:
                 recorder.close()

@@ -1617,9 +1617,36 @@ def gemini_harness(*, timeout: float = 10.0) -> ProviderHarness:
     return ProviderHarness(name="gemini", make_provider=make, timeout=timeout)
 
 
+def pipeline_harness(*, timeout: float = 10.0) -> ProviderHarness:
+    """:class:`~voxengine.providers.PipelineProvider` with scripted speech recognition and
+    language model (:mod:`voxengine.testing._scripted_stages`) and the real offline
+    espeak-ng voice, so the checks exercise the pipeline itself deterministically."""
+    from voxengine.providers.pipeline import PipelineConfig, PipelineProvider
+    from voxengine.testing._scripted_stages import ScriptedLLM, ScriptedSTT
+
+    @contextlib.asynccontextmanager
+    async def make(session: SessionConfig, script: FakeScript) -> AsyncIterator[BaseProvider]:
+        delay = script.pace_seconds if script.paced else 0.0
+        yield PipelineProvider(
+            PipelineConfig(
+                session=session,
+                stt=ScriptedSTT(),
+                llm=ScriptedLLM(script.responder, delay=delay),
+            )
+        )
+
+    return ProviderHarness(name="pipeline", make_provider=make, timeout=timeout)
+
+
 def builtin_harnesses() -> tuple[ProviderHarness, ...]:
     """Harnesses for every built-in provider that has a fake."""
-    return (openai_harness(), azure_harness(), gemini_harness(), mock_harness())
+    return (
+        openai_harness(),
+        azure_harness(),
+        gemini_harness(),
+        mock_harness(),
+        pipeline_harness(),
+    )
 
 
 # --- docs: the capability matrix -------------------------------------------------------------

@@ -40,6 +40,7 @@ from voxengine.events import (
     TextDone,
     ToolCall,
     ToolCallDelta,
+    TranscriptDelta,
     TranscriptDone,
     Usage,
 )
@@ -231,7 +232,14 @@ class ResponseRun:
             )
             self._emit(ItemAdded(item=item))
         self._text.append(text)
-        self._emit(TextDelta(response_id=self._id, item_id=self._item_id, delta=text))
+        if self._tts is None:
+            self._emit(TextDelta(response_id=self._id, item_id=self._item_id, delta=text))
+        else:  # spoken replies carry their text as the audio's transcript, like realtime APIs
+            self._emit(
+                TranscriptDelta(
+                    role=Role.ASSISTANT, item_id=self._item_id, delta=text, response_id=self._id
+                )
+            )
 
     def _call_item(self, call_id: str, name: str) -> ConversationItem:
         item = self._calls.get(call_id)
@@ -288,10 +296,10 @@ class ResponseRun:
         else:
             said = " ".join(s.text for s in self._spoken)
         if self._item_id is not None:
-            if self._tts is not None:
+            if self._tts is None:
+                self._emit(TextDone(response_id=self._id, item_id=self._item_id, text=full_text))
+            else:
                 self._emit(AudioDone(response_id=self._id, item_id=self._item_id))
-            self._emit(TextDone(response_id=self._id, item_id=self._item_id, text=full_text))
-            if self._tts is not None:
                 self._emit(
                     TranscriptDone(
                         role=Role.ASSISTANT,

@@ -13,12 +13,12 @@ commits to the caller. ``SEMANTIC_VAD`` is rejected (no semantic end-of-turn mod
 
 A user turn: ``SpeechStarted``, ``SpeechStopped``, ``InputCommitted``, ``ItemAdded``,
 then (after speech-to-text) ``TranscriptDone(USER)`` and ``ItemDone``. A response:
-``ResponseStarted``, ``ItemAdded``, ``TextDelta``... with ``AudioDelta``... interleaved
-(each sentence is spoken as soon as the model finishes writing it), ``ToolCallDelta``/
-``ItemDone``/``ToolCall`` for function calls, then ``AudioDone``, ``TextDone``,
-``TranscriptDone(ASSISTANT)`` (what was spoken), ``ItemDone`` and
-``ResponseDone(status, usage)``. ``TextDelta`` carries the model's text in both
-modalities because in a pipeline the text exists before the speech.
+``ResponseStarted``, ``ItemAdded``, ``TranscriptDelta(ASSISTANT)``... with
+``AudioDelta``... interleaved (each sentence is spoken as soon as the model finishes
+writing it), ``ToolCallDelta``/``ItemDone``/``ToolCall`` for function calls, then
+``AudioDone``, ``TranscriptDone(ASSISTANT)`` (what was spoken), ``ItemDone`` and
+``ResponseDone(status, usage)`` — the same vocabulary as the realtime providers. With
+text output (no TTS) the reply is ``TextDelta``... ``TextDone`` instead.
 
 Ordering: commands that change the conversation (turns, texts, tool results,
 responses) run one at a time in the order they were called, on a worker task, so a
