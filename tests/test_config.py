@@ -9,7 +9,9 @@ from voxengine.config import Modality, TurnDetection
 def test_engine_config_validates_before_any_io() -> None:
     with pytest.raises(ConfigError, match="mode"):
         VoiceEngineConfig(mode="turbo")  # type: ignore[arg-type]
-    with pytest.raises(ConfigError, match="known providers: anthropic, azure, gemini, mock, openai, pipeline"):
+    with pytest.raises(
+        ConfigError, match="known providers: anthropic, azure, gemini, mock, openai, pipeline"
+    ):
         VoiceEngineConfig(provider="nope")
     with pytest.raises(ConfigError, match="vad_type"):
         VoiceEngineConfig(vad_type="sometimes")  # type: ignore[arg-type]

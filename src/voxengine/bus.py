@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar, final
 
 from voxengine.errors import InvalidState
-from voxengine.events import BaseEvent, Event, SessionClosed
+from voxengine.events import AudioDelta, BaseEvent, Event, SessionClosed
 
 __all__ = ["ANY", "EventBus", "Handler", "Subscription"]
 
@@ -56,6 +56,7 @@ class EventBus:
 
     def __init__(self, history_size: int = 1000) -> None:
         self._subs: list[Subscription] = []
+        self._by_type: dict[type[BaseEvent], tuple[Subscription, ...]] = {}
         self._counter = 0
         self._history: deque[Event] = deque(maxlen=history_size)
         self._streams: list[asyncio.Queue[Event | None]] = []
@@ -88,6 +89,7 @@ class EventBus:
         sub = Subscription(types, handler, priority, filter, once, self._counter)
         self._subs.append(sub)
         self._subs.sort(key=lambda s: (-s.priority, s.order))
+        self._by_type.clear()
         return sub
 
     def once(
@@ -107,38 +109,54 @@ class EventBus:
         for s in self._subs:
             if s is target or s.handler == target:
                 s.active = False
-        self._subs = [s for s in self._subs if s.active]
+        self._remove_inactive()
         return before - len(self._subs)
 
     # -- dispatch -------------------------------------------------------------------
 
     @property
     def history(self) -> list[Event]:
-        """Recent events, oldest first."""
+        """Recent events (audio chunks excepted), oldest first."""
         return list(self._history)
 
+    def _handlers_for(self, kind: type[BaseEvent]) -> tuple[Subscription, ...]:
+        subs = self._by_type.get(kind)
+        if subs is None:
+            subs = tuple(s for s in self._subs if issubclass(kind, s.event_types))
+            self._by_type[kind] = subs
+        return subs
+
     async def emit(self, event: Event) -> None:
-        """Deliver ``event`` to history, streams and matching handlers, in that order."""
-        self._history.append(event)
+        """Deliver ``event`` to history, streams and matching handlers, in that order.
+
+        Audio chunks are not kept in :attr:`history` (they would pin megabytes per
+        session); streams and handlers get them.
+        """
+        if not isinstance(event, AudioDelta):
+            self._history.append(event)
         for queue in self._streams:
             queue.put_nowait(event)
-        for sub in list(self._subs):
-            if not sub.active or not isinstance(event, sub.event_types):
+        for sub in self._handlers_for(type(event)):
+            if not sub.active:
                 continue
             if sub.filter is not None and not sub.filter(event):
                 continue
             if sub.once:
                 sub.active = False
-                self._subs = [s for s in self._subs if s.active]
+                self._remove_inactive()
             try:
                 result = sub.handler(event)
-                if inspect.isawaitable(result):
+                if result is not None and inspect.isawaitable(result):
                     await result
             except Exception:
                 self.handler_errors += 1
                 logger.exception("event handler %r failed on %s", sub.handler, event.type)
         if isinstance(event, SessionClosed):
             self.close()
+
+    def _remove_inactive(self) -> None:
+        self._subs = [s for s in self._subs if s.active]
+        self._by_type.clear()
 
     def close(self) -> None:
         """End every :meth:`stream` after the events already queued."""

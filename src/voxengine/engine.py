@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import inspect
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
@@ -554,20 +553,24 @@ class VoiceEngine:
         if self._injector is not None:
             await self._injector.observe(event)
 
-    async def _legacy_stream(self, event: Event) -> None:
+    # Plain functions on the hot path: the bus awaits only what a callback returns.
+
+    def _legacy_stream(self, event: Event) -> object:
         if isinstance(event, AudioDelta):
             if self.on_audio_response is not None:
-                await _call(self.on_audio_response, event.audio)
+                return self.on_audio_response(event.audio)
         elif isinstance(event, TextDelta | TranscriptDelta) and self.on_text_response is not None:
             if isinstance(event, TranscriptDelta) and event.role is not Role.ASSISTANT:
-                return
-            await _call(self.on_text_response, event.delta)
+                return None
+            return self.on_text_response(event.delta)
+        return None
 
-    async def _legacy_done(self, event: Event) -> None:
+    def _legacy_done(self, event: Event) -> object:
         if isinstance(event, ResponseDone) and self.on_response_done is not None:
-            await _call(self.on_response_done, event)
-        elif isinstance(event, ProviderErrorEvent) and self.on_error is not None:
-            await _call(self.on_error, event)
+            return self.on_response_done(event)
+        if isinstance(event, ProviderErrorEvent) and self.on_error is not None:
+            return self.on_error(event)
+        return None
 
 
 async def _restore_history(provider: BaseProvider, history: list[HistoryEntry]) -> int:
@@ -594,10 +597,3 @@ async def _restore_history(provider: BaseProvider, history: list[HistoryEntry]) 
             continue
         restored += 1
     return restored
-
-
-async def _call(fn: Callable[..., Any], *args: object) -> object:
-    result = fn(*args)
-    if inspect.isawaitable(result):
-        result = await result
-    return result

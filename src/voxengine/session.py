@@ -115,8 +115,12 @@ class RealtimeSession:
         *,
         open_timeout: float = 10.0,
         queue_size: int = 2000,
+        sink: Callable[[Event], None] | None = None,
     ) -> None:
         self._protocol = protocol
+        #: When set, events go straight to this function (in the reader, in order)
+        #: instead of the session's queue; :meth:`events` is then unused.
+        self.sink = sink
         self._connector = connector
         self._open_timeout = open_timeout
         self._conn: Connection | None = None
@@ -238,7 +242,14 @@ class RealtimeSession:
         self.tracker.observe(event)
         for tap in self.taps:
             tap(event)
-        self._queue.put_nowait(event)
+        if self.sink is not None:
+            self.sink(event)
+        else:
+            self._queue.put_nowait(event)
+
+    async def wait_closed(self) -> None:
+        """Wait until the session has ended and its last event was dispatched."""
+        await self._closed.wait()
 
     async def _read_loop(self) -> None:
         conn = self._conn

@@ -15,8 +15,8 @@ def assert_no_traceback(stderr: str) -> None:
     assert "Traceback" not in stderr
 
 
-def test_demo_keeps_its_output(vox: Vox, tmp_path: Path) -> None:
-    result = vox("demo")
+def test_demo_fake_openai_keeps_its_output(vox: Vox, tmp_path: Path) -> None:
+    result = vox("demo", "--fake-openai")
     assert result.returncode == 0, result.stderr
     out = result.stdout
     assert out.startswith(

@@ -105,6 +105,8 @@ def test_default_demo_takes_the_question_and_the_output_file(vox: Vox, tmp_path:
         (("--model", "llama3.2"), "--model needs --llm-url, --claude or --live"),
         (("--llm-url", "localhost:11434"), "--llm-url needs an http(s) URL"),
         (("--claude", "--live"), "not allowed with argument"),
+        (("--say", " "), "--say needs some words"),
+        (("--voice", "no-such-voice"), "espeak-ng has no voice 'no-such-voice'"),
     ],
 )
 def test_pipeline_usage_errors(vox: Vox, args: tuple[str, ...], message: str) -> None:
@@ -170,13 +172,23 @@ async def test_llm_url_failure_is_a_one_line_error(tmp_path: Path) -> None:
     assert "Traceback" not in result.stderr
 
 
+async def test_no_reply_within_the_timeout_is_a_failure(tmp_path: Path) -> None:
+    async with run_fake_llm_server(FakeLLMConfig(api_key=KEY, chunk_delay=5)) as server:
+        result = await run_demo(
+            tmp_path, "--llm-url", server.openai_base_url, "--model", "slow", "--timeout", "1",
+            env=demo_env(VOXENGINE_LLM_API_KEY=KEY),
+        )  # fmt: skip
+    assert result.returncode == 1
+    assert result.stderr.strip() == "error: no response within 1 s"
+
+
 async def test_claude_answers_through_the_anthropic_api(tmp_path: Path) -> None:
     async with run_fake_llm_server(FakeLLMConfig(api_key=KEY)) as server:
         env = demo_env(ANTHROPIC_API_KEY=KEY, ANTHROPIC_BASE_URL=server.anthropic_base_url)
         result = await run_demo(tmp_path, "--claude", env=env)
         requests = server.requests_to("/v1/messages")
     assert result.returncode == 0, result.stderr
-    assert "Claude anthropic claude-haiku-4-5" in result.stdout.splitlines()[0]
+    assert "recognition → Claude claude-haiku-4-5 → espeak-ng" in result.stdout.splitlines()[0]
     assert "assistant: You said: " in result.stdout
     assert len(requests) == 2
     assert "time" in requests[-1].body["messages"][-1]["content"][0]["text"]

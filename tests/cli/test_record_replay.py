@@ -222,7 +222,7 @@ def test_cli_replay_reports_a_changed_handshake(vox: Vox, tmp_path: Path) -> Non
 
 
 def test_demo_and_console_accept_record(vox: Vox, tmp_path: Path) -> None:
-    result = vox("demo", "--record", "demo.jsonl", "--record-audio")
+    result = vox("demo", "--fake-openai", "--record", "demo.jsonl", "--record-audio")
     assert result.returncode == 0, result.stderr
     recording = load_recording(tmp_path / "demo.jsonl")
     assert recording.meta["command"] == "demo"

@@ -93,7 +93,8 @@ examples:
   voxengine demo --fake-openai --record demo.jsonl        bundled fake Realtime server
 
 --llm-url sends ${LLM_KEY_ENV} as a Bearer key when it is set (local servers
-usually need none); --claude honours $ANTHROPIC_BASE_URL (a proxy)."""
+usually need none); --claude honours $ANTHROPIC_BASE_URL (a proxy). --record needs
+--fake-openai or --live: the pipeline exchanges no wire frames."""
 
 
 def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -134,19 +135,32 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
         "--claude (default claude-haiku-4-5) or --live",
     )
     turn = demo.add_argument_group("the conversation")
-    turn.add_argument("--mode", choices=["fast", "big", "provider"], default="provider")
+    turn.add_argument(
+        "--mode", choices=["fast", "big", "provider"], default="provider", help="engine mode"
+    )
     turn.add_argument(
         "--voice",
         help="assistant voice: OpenAI voice for --live/--fake-openai (default marin), "
         "espeak-ng voice for the pipeline (default en-us)",
     )
-    turn.add_argument("--text", default="Hello! What can you do?", help="the text turn")
     turn.add_argument(
-        "--say", default="what time is it", help="the spoken question (synthesised speech)"
+        "--text", metavar="TEXT", default="Hello! What can you do?", help="the text turn"
     )
-    turn.add_argument("--out", default="reply.wav", help="WAV file for the reply audio")
     turn.add_argument(
-        "--timeout", type=float, default=60.0, help="seconds to wait for each reply (default 60)"
+        "--say",
+        metavar="TEXT",
+        default="what time is it",
+        help="the spoken question, synthesised as speech (default: %(default)r)",
+    )
+    turn.add_argument(
+        "--out", metavar="FILE.wav", default="reply.wav", help="WAV file for the reply audio"
+    )
+    turn.add_argument(
+        "--timeout",
+        metavar="SECONDS",
+        type=float,
+        default=60.0,
+        help="seconds to wait for each reply (default %(default)g)",
     )
     add_record_options(demo)
     add_logging_options(demo)
@@ -221,7 +235,9 @@ async def _served_model(base_url: str, api_key: str | None) -> str:
             return str(response.json()["data"][0]["id"])
     except (httpx.ConnectError, httpx.TimeoutException) as exc:
         raise CliError(
-            f"cannot reach the LLM server at {base_url}: {exc}", code=EXIT_FAILURE
+            f"cannot reach the LLM server at {base_url}: {exc}",
+            code=EXIT_FAILURE,
+            hint="is the server running (e.g. 'ollama serve')? Or pass --model to skip the lookup",
         ) from exc
     except (httpx.HTTPError, ValueError, LookupError, TypeError) as exc:
         raise CliError(
@@ -242,6 +258,7 @@ async def _pipeline(args: argparse.Namespace, config: VoiceEngineConfig) -> _Pip
         PipelineProvider,
         PocketSphinxSTT,
     )
+    from voxengine.providers.pipeline.llm import DEFAULT_ANTHROPIC_MODEL
 
     to = _arrow()
     stt, tts = PocketSphinxSTT(), EspeakTTS(voice=args.voice or "en-us")
@@ -253,7 +270,7 @@ async def _pipeline(args: argparse.Namespace, config: VoiceEngineConfig) -> _Pip
                 "--claude needs ANTHROPIC_API_KEY in the environment",
                 hint="export ANTHROPIC_API_KEY=..., or drop --claude for the offline demo",
             )
-        provider = AnthropicPipelineProvider(
+        claude = AnthropicPipelineProvider(
             AnthropicPipelineConfig(
                 model=args.model,
                 base_url=os.environ.get("ANTHROPIC_BASE_URL") or None,
@@ -262,9 +279,10 @@ async def _pipeline(args: argparse.Namespace, config: VoiceEngineConfig) -> _Pip
                 session=session,
             )
         )
-        banner = f"pipeline: {speech_in} {to} Claude {provider.llm.label} {to} {speech_out}"
+        model_name = args.model or DEFAULT_ANTHROPIC_MODEL
+        banner = f"pipeline: {speech_in} {to} Claude {model_name} {to} {speech_out}"
         note = "(Claude answers over the Anthropic API; speech stays on this machine)"
-        return _Pipeline(provider, banner, note, tokens=True)
+        return _Pipeline(claude, banner, note, tokens=True)
     if args.llm_url:
         base_url = _llm_base_url(args.llm_url)
         key = os.environ.get(LLM_KEY_ENV) or None
@@ -313,8 +331,10 @@ async def _reply(engine: VoiceEngine, timeout: float, errors: list[str]) -> Resp
     try:
         done = await engine.events.wait_for(ResponseDone, timeout=timeout)
     except TimeoutError:
+        print(flush=True)  # end the "assistant: " line before the error
         raise CliError(f"no response within {timeout:g} s", code=EXIT_FAILURE) from None
     if done.status is not ResponseStatus.COMPLETED:
+        print(flush=True)
         why = errors[-1] if errors else (done.reason or done.status.value)
         raise CliError(f"the reply {done.status.value}: {why}", code=EXIT_FAILURE)
     return done
@@ -349,6 +369,8 @@ async def _pipeline_demo(args: argparse.Namespace) -> int:
             "--record needs a WebSocket provider: the pipeline sends no wire frames to record",
             hint="add --fake-openai (or --live) to record a session",
         )
+    if not args.say.strip():
+        raise CliError("--say needs some words to speak")
     _check_pipeline_packages()
     config = VoiceEngineConfig(
         provider="anthropic" if args.claude else "pipeline",
@@ -366,13 +388,16 @@ async def _pipeline_demo(args: argparse.Namespace) -> int:
     printer = _Printer()
     engine.on_text_response = printer.write
     engine.events.on(ProviderErrorEvent, lambda e: errors.append(e.message))
-    engine.events.on(SpeechStopped, lambda _: marks.__setitem__("end_of_speech", time.perf_counter()))
+
+    def on_speech_stopped(_: SpeechStopped) -> None:
+        marks["end_of_speech"] = time.perf_counter()
 
     def on_audio(event: AudioDelta) -> None:
         if "end_of_speech" in marks:  # the spoken turn's reply only
             marks.setdefault("first_audio", time.perf_counter())
             reply_audio.extend(event.audio)
 
+    engine.events.on(SpeechStopped, on_speech_stopped)
     engine.events.on(AudioDelta, on_audio)
     async with engine:
         print(f"\nuser (text): {args.text}\nassistant: ", end="", flush=True)
@@ -402,9 +427,7 @@ async def _pipeline_demo(args: argparse.Namespace) -> int:
             heard.cancel()
         print(f"recognised: {user.text!r}")
         if not user.text:
-            raise CliError(
-                "speech recognition heard nothing in the question", code=EXIT_FAILURE
-            )
+            raise CliError("speech recognition heard nothing in the question", code=EXIT_FAILURE)
         print("assistant: ", end="", flush=True)
         printer.release()
         done = await _reply(engine, args.timeout, errors)

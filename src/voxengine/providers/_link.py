@@ -24,12 +24,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 from collections import deque
 from collections.abc import AsyncIterator, Callable
 from dataclasses import fields, replace
 from typing import final
 
+from voxengine.audio.format import AudioFormat
 from voxengine.commands import (
     ClearAudio,
     Command,
@@ -97,6 +99,7 @@ class SessionLink:
         reconnect: ReconnectPolicy,
         watchdog: WatchdogPolicy,
         queue_size: int,
+        output_format: AudioFormat,
         name: str,
     ) -> None:
         self._factory = session_factory
@@ -107,8 +110,10 @@ class SessionLink:
         self.session: RealtimeSession | None = None
         self.history = ConversationHistory()
         self.resumption_handle: str | None = None
-        self._queue: EventQueue | None = None
-        self._queue_size = queue_size
+        self._queue = EventQueue(queue_size, output_format)
+        self._started = False
+        self._early: dict[RealtimeSession, list[Event]] = {}
+        self._closed_event: SessionClosed | None = None
         self._supervisor: asyncio.Task[None] | None = None
         self._closing = False
         self._reconnecting = False
@@ -133,12 +138,43 @@ class SessionLink:
         """True between losing a connection and restoring the conversation on a new one."""
         return self._reconnecting
 
-    def start(self, session: RealtimeSession) -> None:
-        """Supervise the freshly opened ``session``."""
+    def new_session(self) -> RealtimeSession:
+        """A session whose events reach this link's stream once it becomes current."""
+        session = self._factory()
+        self._early[session] = []
+        session.sink = functools.partial(self._on_event, session)
+        return session
+
+    def discard(self, session: RealtimeSession) -> None:
+        """Forget a session that failed to open (its events never reach the stream)."""
+        self._early.pop(session, None)
+
+    def _make_current(self, session: RealtimeSession) -> None:
         self.session = session
+        self._closed_event = None
+        for event in self._early.pop(session, []):
+            self._on_event(session, event)
+
+    def start(self, session: RealtimeSession) -> None:
+        """Supervise the freshly opened ``session`` (made by :meth:`new_session`)."""
         self._closing = False
-        self._queue = EventQueue(self._queue_size, session.protocol.output_format)
+        self._started = True
+        self._make_current(session)
         self._supervisor = asyncio.create_task(self._supervise(), name=f"voxengine-{self._name}")
+
+    def _on_event(self, session: RealtimeSession, event: Event) -> None:
+        """The session sink: runs in the session's reader, in order, without awaiting."""
+        early = self._early.get(session)
+        if early is not None:
+            early.append(event)  # not current yet: held until it opens, dropped if it fails
+            return
+        if session is not self.session:
+            return  # a replaced connection's stragglers
+        if isinstance(event, SessionClosed):
+            self._closed_event = event  # the supervisor decides what the application sees
+            return
+        self._observe(event)
+        self._emit(event)
 
     async def aclose(self) -> None:
         """Close on purpose: no reconnect; the stream ends after SessionClosed."""
@@ -157,7 +193,7 @@ class SessionLink:
         Raises:
             InvalidState: never connected, closed on purpose, or given up.
         """
-        if self.session is None or self._closing or self._queue is None:
+        if self.session is None or self._closing or not self._started:
             raise InvalidState(f"{self._name} provider is not connected; call connect() first")
         if self._supervisor is not None and self._supervisor.done():
             raise InvalidState(f"{self._name} session has ended")
@@ -215,13 +251,12 @@ class SessionLink:
     # -- events ---------------------------------------------------------------------
 
     def _emit(self, event: Event | None) -> None:
-        if self._queue is not None:
-            self._queue.put_nowait(event)
+        self._queue.put_nowait(event)
 
     async def events(self) -> AsyncIterator[Event]:
         """The conversation's events, across reconnects; ends after SessionClosed."""
         queue = self._queue
-        if queue is None:
+        if not self._started:
             raise InvalidState(f"{self._name} provider is not connected; call connect() first")
         while True:
             event = await queue.get()
@@ -249,8 +284,6 @@ class SessionLink:
 
     def _report_output_drops(self) -> None:
         queue = self._queue
-        if queue is None:
-            return
         new = queue.dropped_audio_seconds - self._reported_drops
         if new > 0:
             self._reported_drops = queue.dropped_audio_seconds
@@ -276,16 +309,12 @@ class SessionLink:
     async def _pump(self, session: RealtimeSession) -> SessionClosed:
         watchdog = asyncio.create_task(self._watch(session), name="voxengine-watchdog")
         try:
-            async for event in session.events():
-                if isinstance(event, SessionClosed):
-                    return event
-                self._observe(event)
-                self._emit(event)
+            await session.wait_closed()
         finally:
             watchdog.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await watchdog
-        return SessionClosed(code=None, reason="session ended")
+        return self._closed_event or SessionClosed(code=None, reason="session ended")
 
     def _should_reconnect(self, session: RealtimeSession) -> bool:
         if not self._policy.enabled or self._policy.max_attempts == 0:
@@ -332,16 +361,18 @@ class SessionLink:
                 await asyncio.sleep(delay)
                 if self._closing:
                     return False
-                session = self._factory()
+                session = self.new_session()
                 try:
                     await session.open()
                 except VoxError as exc:
+                    self.discard(session)
                     logger.warning("%s: reconnect %d failed: %s", self._name, attempt, exc)
                     if not is_retryable(exc):
                         return False
                     delay = min(max(delay * 2, 0.05), self._policy.max_delay)
                     continue
-                self.session = session
+                self.session = session  # its events stay held until Reconnected is out
+                self._closed_event = None
                 restored, skipped, audio, commands = await self._restore(session, regenerate)
                 self._emit(
                     Reconnected(
@@ -352,6 +383,7 @@ class SessionLink:
                         resent_commands=commands,
                     )
                 )
+                self._make_current(session)  # SessionReady and the rest, after Reconnected
                 return True
             return False
         finally:

@@ -162,12 +162,22 @@ class RealtimeProvider(BaseProvider):
             raise ConfigError("retry_count must be >= 0")
         if self.is_connected:
             raise InvalidState("already connected")
+        link = SessionLink(
+            self._new_session,
+            lambda: self.restore_plan(link.history.entries),
+            reconnect=self.config.reconnect,
+            watchdog=self.config.watchdog,
+            queue_size=self.config.event_queue_size,
+            output_format=self.output_format,
+            name=self.name,
+        )
         delay = self.retry_backoff
         for attempt in range(retry_count + 1):
-            session = self._new_session()
+            session = link.new_session()
             try:
                 await session.open()
             except VoxError as exc:
+                link.discard(session)
                 if attempt == retry_count or not is_retryable(exc):
                     raise
                 logger.warning(
@@ -180,14 +190,6 @@ class RealtimeProvider(BaseProvider):
                 await asyncio.sleep(delay)
                 delay *= 2
             else:
-                link = SessionLink(
-                    self._new_session,
-                    lambda: self.restore_plan(self.history),
-                    reconnect=self.config.reconnect,
-                    watchdog=self.config.watchdog,
-                    queue_size=self.config.event_queue_size,
-                    name=self.name,
-                )
                 link.start(session)
                 self._link = link
                 return
