@@ -1,8 +1,8 @@
 """The ``voxengine`` command line.
 
-Subcommands: ``demo`` (a short voice conversation against the bundled fake server,
-or OpenAI with ``--live``), ``console`` (voice chat in the terminal), ``chat`` (text
-chat over stdin/stdout), ``run`` (turns from WAV files, for scripts), ``replay`` (a
+Subcommands: ``demo`` (a short voice conversation: offline through the cascaded
+pipeline by default, or a local LLM, Claude, OpenAI, or the bundled fake),
+``console`` (voice chat in the terminal), ``chat`` (text chat over stdin/stdout), ``run`` (turns from WAV files, for scripts), ``replay`` (a
 recorded session, no network), ``providers`` and ``devices``. ``--record FILE.jsonl``
 records a session's wire frames for ``replay`` and for tests
 (:mod:`voxengine.testing.replay`).

@@ -326,10 +326,17 @@ async def _stream(engine: VoiceEngine, pcm: bytes, rate: int) -> None:
             await asyncio.sleep(0)
 
 
-async def _reply(engine: VoiceEngine, timeout: float, errors: list[str]) -> ResponseDone:
-    """The next ``ResponseDone``; a timeout or a failed reply is a CLI failure."""
+def _next_reply(engine: VoiceEngine, timeout: float) -> asyncio.Future[ResponseDone]:
+    """The next ``ResponseDone``, subscribed now (before the request that causes it)."""
+    return asyncio.ensure_future(engine.events.wait_for(ResponseDone, timeout=timeout))
+
+
+async def _reply(
+    waiter: asyncio.Future[ResponseDone], timeout: float, errors: list[str]
+) -> ResponseDone:
+    """What ``waiter`` yields; a timeout or a failed reply is a CLI failure."""
     try:
-        done = await engine.events.wait_for(ResponseDone, timeout=timeout)
+        done = await waiter
     except TimeoutError:
         print(flush=True)  # end the "assistant: " line before the error
         raise CliError(f"no response within {timeout:g} s", code=EXIT_FAILURE) from None
@@ -401,8 +408,9 @@ async def _pipeline_demo(args: argparse.Namespace) -> int:
     engine.events.on(AudioDelta, on_audio)
     async with engine:
         print(f"\nuser (text): {args.text}\nassistant: ", end="", flush=True)
+        replied = _next_reply(engine, args.timeout)
         await engine.send_text(args.text)
-        await _reply(engine, args.timeout, errors)
+        await _reply(replied, args.timeout, errors)
 
         seconds = len(question) / (2 * rate)
         print(f"\n\nuser (speech, {seconds:.1f} s, espeak-ng {_QUESTION_VOICE}): {args.say!r}")
@@ -413,6 +421,7 @@ async def _pipeline_demo(args: argparse.Namespace) -> int:
                 filter=lambda e: e.item.role is Role.USER and e.item.kind is ItemKind.MESSAGE,
             )
         )
+        replied = _next_reply(engine, args.timeout)
         printer.hold()  # the reply may start before the transcript is printed
         try:
             await _stream(engine, question, rate)
@@ -423,14 +432,17 @@ async def _pipeline_demo(args: argparse.Namespace) -> int:
                     f"no end of speech or transcript within {args.timeout:g} s",
                     code=EXIT_FAILURE,
                 ) from None
+            print(f"recognised: {user.text!r}")
+            if not user.text:
+                raise CliError(
+                    "speech recognition heard nothing in the question", code=EXIT_FAILURE
+                )
+            print("assistant: ", end="", flush=True)
+            printer.release()
+            done = await _reply(replied, args.timeout, errors)
         finally:
             heard.cancel()
-        print(f"recognised: {user.text!r}")
-        if not user.text:
-            raise CliError("speech recognition heard nothing in the question", code=EXIT_FAILURE)
-        print("assistant: ", end="", flush=True)
-        printer.release()
-        done = await _reply(engine, args.timeout, errors)
+            replied.cancel()
     out = Path(args.out)
     write_wav(out, bytes(reply_audio), PCM16_24K)
     print(f"\n\nwrote {PCM16_24K.duration(len(reply_audio)):.2f} s of reply audio to {out}")

@@ -96,12 +96,18 @@ async def serve_fake_peer(
             return finished
 
     async def pace(interval: float) -> None:
+        # Steps fall on absolute deadlines, so a busy loop does not slow the stream below
+        # real time (a late step is followed by the next one at once, not a full interval).
+        deadline: float | None = None
         while not finished:
             if not peer.response_active:
+                deadline = None
                 wakeup.clear()
                 await wakeup.wait()
                 continue
-            await asyncio.sleep(interval)
+            now = loop.time()
+            deadline = now + interval if deadline is None else max(deadline + interval, now)
+            await asyncio.sleep(deadline - now)
             peer.step()
             if await flush():
                 return
