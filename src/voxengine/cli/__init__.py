@@ -2,10 +2,10 @@
 
 Subcommands: ``demo`` (a short voice conversation: offline through the cascaded
 pipeline by default, or a local LLM, Claude, OpenAI, or the bundled fake),
-``console`` (voice chat in the terminal), ``chat`` (text chat over stdin/stdout), ``run`` (turns from WAV files, for scripts), ``replay`` (a
-recorded session, no network), ``providers`` and ``devices``. ``--record FILE.jsonl``
-records a session's wire frames for ``replay`` and for tests
-(:mod:`voxengine.testing.replay`).
+``console`` (voice chat in the terminal), ``chat`` (text chat over stdin/stdout),
+``run`` (turns from WAV files, for scripts), ``replay`` (a recorded session, no
+network), ``providers`` and ``devices``. ``--record FILE.jsonl`` records a session's
+wire frames for ``replay`` and for tests (:mod:`voxengine.testing.replay`).
 
 Logging is configured here, never by the library: warnings by default, ``-v`` INFO,
 ``-vv`` DEBUG protocol traces, always with keys and audio payloads redacted.
