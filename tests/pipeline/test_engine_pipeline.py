@@ -27,7 +27,7 @@ from voxengine.testing._fake_llm import (
 )
 from voxengine.tools import tool
 
-from .conftest import API_KEY, silence, spoken
+from .conftest import API_KEY, QUESTION, silence, spoken
 
 pytest.importorskip("espeakng_loader")
 pytest.importorskip("pocketsphinx")
@@ -48,11 +48,7 @@ async def test_streamed_speech_through_the_engine() -> None:
     engine.on_audio_response = audio.append
     async with engine:
         rate = 24_000  # the engine resamples to the provider's 16 kHz
-        pcm = (
-            silence(0.4, rate)
-            + await spoken("what time is it", sample_rate=rate)
-            + silence(1.0, rate)
-        )
+        pcm = silence(0.4, rate) + await spoken(QUESTION, sample_rate=rate) + silence(1.0, rate)
         done = engine.events.wait_for(ResponseDone, timeout=20)
         for i in range(0, len(pcm), 960):  # 20 ms chunks
             await engine.send_audio(pcm[i : i + 960], sample_rate=rate)
@@ -74,7 +70,7 @@ async def test_recorded_audio_through_the_engine() -> None:
     engine = offline_engine()
     async with engine:
         done = engine.events.wait_for(ResponseDone, timeout=20)
-        await engine.send_recorded_audio(await spoken("what time is it"), sample_rate=16_000)
+        await engine.send_recorded_audio(await spoken(QUESTION), sample_rate=16_000)
         assert (await done).status is ResponseStatus.COMPLETED
     assert [e.role for e in engine.history] == [Role.USER, Role.ASSISTANT]
 

@@ -15,7 +15,7 @@ from voxengine.providers.pipeline import (
 )
 from voxengine.testing._fake_llm import FakeLLMServer
 
-from .conftest import API_KEY, silence, spoken
+from .conftest import API_KEY, KEY_WORD, QUESTION, silence, spoken
 
 
 async def test_espeak_streams_pcm16_at_its_native_rate() -> None:
@@ -56,9 +56,9 @@ async def test_pocketsphinx_recognises_synthesized_speech() -> None:
     pytest.importorskip("pocketsphinx")
     stt = PocketSphinxSTT()
     await stt.open()
-    pcm = silence(0.3) + await spoken("what time is it") + silence(0.5)
+    pcm = silence(0.3) + await spoken(QUESTION) + silence(0.5)
     transcript = await stt.transcribe(pcm, 16_000)
-    assert "time" in transcript.text.split()
+    assert KEY_WORD in transcript.text.split()
     # other rates are resampled; silence gives an empty transcript
     assert (await stt.transcribe(silence(1.0, 24_000), 24_000)).text == ""
     with pytest.raises(AudioError):

@@ -226,6 +226,7 @@ class OpenAIChatLLM(HttpStage):
 # --------------------------------------------------------------------------- local responder
 
 _GREETING = re.compile(r"\b(hello|hi|hey|good (morning|afternoon|evening)|greetings)\b", re.I)
+_WEATHER = re.compile(r"\b(weather|forecast|rain|sunny|temperature)\b", re.I)
 _TIME = re.compile(r"\b(time|clock|hour)\b", re.I)
 _DATE = re.compile(r"\b(date|day|today)\b", re.I)
 
@@ -235,6 +236,7 @@ class LocalResponder:
     """The built-in local responder (not an AI model): fixed rules, offline, deterministic.
 
     It answers the last user message: greetings with a greeting that says what it is,
+    weather questions by saying it cannot check the weather (and telling the time),
     questions about the time or date with the local clock, and anything else by
     echoing it ("You said: ..."). If a tool offered to it is named in the message
     (``get_weather`` or "get weather"), it calls that tool with ``{}`` arguments, and
@@ -285,6 +287,11 @@ class LocalResponder:
                     call_id=f"local_call_{len(messages)}", name=spec.name, arguments="{}"
                 )
         now = self._clock()
+        if _WEATHER.search(text):
+            return (
+                "I cannot check the weather: I am the built-in local responder, not an AI "
+                f"model, with no weather service. It is {now:%H:%M} on {now:%A}."
+            )
         if _TIME.search(text):
             return f"It is {now:%H:%M}. Today is {now:%A, %d %B %Y}."
         if _DATE.search(text):
