@@ -111,7 +111,11 @@ def targets(results: dict[str, Any]) -> list[dict[str, Any]]:
                         {
                             "target": f"fast added delay {q} < {FAST_VS_PEERS}x {peer}'s",
                             "value": value,
-                            "met": value is not None and 0 <= value < FAST_VS_PEERS,
+                            # a negative ratio: fast mode's added delay is within the
+                            # floor's noise while the peer's is positive, which meets it
+                            "met": value is not None
+                            and clients[peer][f"added_delay_{q}_ms"] > 0
+                            and value < FAST_VS_PEERS,
                         }
                     )
     levels = results.get("scale", {}).get("levels", [])
