@@ -10,18 +10,21 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Protocol
 
+from websockets.asyncio.server import ServerConnection
 from websockets.exceptions import ConnectionClosed
 
 from ._faults import FaultInjector
 
-__all__ = ["FakePeer", "serve_fake_peer"]
+__all__ = ["FakePeer", "serve_fake_peer", "serve_websocket"]
 
 
 class FakePeer(Protocol):
     """What :func:`serve_fake_peer` needs from a sans-I/O fake server."""
+
+    def receive_connect(self, path: str, headers: Mapping[str, str]) -> None: ...
 
     @property
     def response_active(self) -> bool: ...
@@ -135,3 +138,39 @@ async def serve_fake_peer(
             pacer.cancel()
             with contextlib.suppress(asyncio.CancelledError, ConnectionClosed):
                 await pacer
+
+
+async def serve_websocket(
+    connection: ServerConnection,
+    peer: FakePeer,
+    *,
+    pace_seconds: float | None,
+    faults: FaultInjector | None,
+) -> None:
+    """Serve one accepted ``websockets`` server connection with ``peer``: hand it the
+    upgrade request, then run :func:`serve_fake_peer` until either side closes."""
+    request = connection.request
+    assert request is not None  # set once the handshake has completed
+    peer.receive_connect(request.path, request.headers)
+
+    async def recv() -> str | bytes | None:
+        try:
+            return await connection.recv()
+        except ConnectionClosed:
+            return None
+
+    async def close(code: int, reason: str) -> None:
+        await connection.close(code, reason)
+
+    try:
+        await serve_fake_peer(
+            peer,
+            recv,
+            connection.send,
+            close,
+            pace_seconds=pace_seconds,
+            faults=faults,
+            abort=connection.transport.abort,
+        )
+    except ConnectionClosed:
+        peer.receive_close()

@@ -23,11 +23,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from websockets.asyncio.server import Server, ServerConnection, serve
-from websockets.exceptions import ConnectionClosed
 
 from voxengine.transport.websocket import redacting_logger
 
-from ._driver import serve_fake_peer
+from ._driver import serve_websocket
 from ._fake_gemini import _DEFAULT_CONFIG, FakeGeminiConfig, FakeGeminiServer, FakeGeminiSessions
 from ._faults import Fault, FaultInjector
 
@@ -175,31 +174,8 @@ async def run_fake_gemini_server(
         fake = FakeGeminiServer(config, handle.sessions)
         injector = FaultInjector(faults, len(handle.connections), "gemini") if faults else None
         handle.connections.append(fake)
-        request = connection.request
-        assert request is not None  # set once the handshake has completed
-        fake.receive_connect(request.path, request.headers)
-
-        async def recv() -> str | bytes | None:
-            try:
-                return await connection.recv()
-            except ConnectionClosed:
-                return None
-
-        async def close(code: int, reason: str) -> None:
-            await connection.close(code, reason)
-
-        try:
-            await serve_fake_peer(
-                fake,
-                recv,
-                connection.send,
-                close,
-                pace_seconds=pace_seconds if config.paced else None,
-                faults=injector,
-                abort=connection.transport.abort,
-            )
-        except ConnectionClosed:
-            fake.receive_close()
+        pace = pace_seconds if config.paced else None
+        await serve_websocket(connection, fake, pace_seconds=pace, faults=injector)
 
     with tempfile.TemporaryDirectory(prefix="voxengine-fake-gemini-") as tmp:
         server_ssl: ssl.SSLContext | None = None

@@ -14,12 +14,11 @@ from dataclasses import dataclass, field
 from urllib.parse import quote
 
 from websockets.asyncio.server import Server, ServerConnection, serve
-from websockets.exceptions import ConnectionClosed
 from websockets.typing import Subprotocol
 
 from voxengine.transport.websocket import redacting_logger
 
-from ._driver import serve_fake_peer
+from ._driver import serve_fake_peer, serve_websocket
 from ._fake_openai import _DEFAULT_CONFIG, FakeOpenAIConfig, FakeOpenAIServer
 from ._faults import Fault, FaultInjector
 
@@ -120,31 +119,8 @@ async def run_fake_openai_server(
         fake = FakeOpenAIServer(config)
         injector = FaultInjector(faults, len(handle.connections)) if faults else None
         handle.connections.append(fake)
-        request = connection.request
-        assert request is not None  # set once the handshake has completed
-        fake.receive_connect(request.path, request.headers)
-
-        async def recv() -> str | bytes | None:
-            try:
-                return await connection.recv()
-            except ConnectionClosed:
-                return None
-
-        async def close(code: int, reason: str) -> None:
-            await connection.close(code, reason)
-
-        try:
-            await serve_fake_connection(
-                fake,
-                recv,
-                connection.send,
-                close,
-                pace_seconds,
-                faults=injector,
-                abort=connection.transport.abort,
-            )
-        except ConnectionClosed:
-            fake.receive_close()
+        pace = pace_seconds if config.paced else None
+        await serve_websocket(connection, fake, pace_seconds=pace, faults=injector)
 
     server = await serve(
         handler,
