@@ -196,7 +196,10 @@ class VoiceIO:
     async def send_audio(self, audio: bytes, *, sample_rate: int | None, channels: int) -> None:
         """Validate, convert to the provider's format, and send (through local VAD)."""
         target = self._provider.input_format
-        fmt = AudioFormat(sample_rate=sample_rate or target.sample_rate, channels=channels)
+        if channels == 1 and (sample_rate is None or sample_rate == target.sample_rate):
+            fmt = target  # the common case: no conversion, no new format object
+        else:
+            fmt = AudioFormat(sample_rate=sample_rate or target.sample_rate, channels=channels)
         pcm = validate_pcm16(audio, fmt)
         if fmt.channels != 1:
             pcm = downmix_to_mono(pcm, fmt.channels)

@@ -76,8 +76,10 @@ def b64decode_pcm16(text: str) -> bytes:
         AudioError: if ``text`` is not valid base64 or decodes to an odd byte count.
     """
     try:
-        data = base64.b64decode(text, validate=True)
-    except (binascii.Error, ValueError) as exc:
+        # strict a2b_base64 takes the str as is: no ASCII copy, same validation as
+        # base64.b64decode(validate=True)
+        data = binascii.a2b_base64(text, strict_mode=True)
+    except (binascii.Error, ValueError, TypeError) as exc:
         raise AudioError("audio payload is not valid base64") from exc
     if len(data) % 2:
         raise AudioError(f"decoded audio has an odd byte count ({len(data)})")
