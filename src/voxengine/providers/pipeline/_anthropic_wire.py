@@ -161,7 +161,7 @@ class AnthropicStreamDecoder:
         if not isinstance(payload, dict):
             raise ProtocolViolation(f"Anthropic stream: {event} data is not an object")
         kind = payload.get("type", event)
-        handler = _HANDLERS.get(kind)
+        handler = _HANDLERS.get(kind) if isinstance(kind, str) else None
         return handler(self, payload) if handler is not None else []
 
     def _usage(self, usage: Any) -> None:
@@ -200,7 +200,8 @@ class AnthropicStreamDecoder:
 
     def _block_delta(self, payload: Json) -> list[LLMChunk]:
         delta = payload.get("delta")
-        state = self._blocks.get(payload.get("index", -1))
+        index = payload.get("index")
+        state = self._blocks.get(index) if isinstance(index, int) else None
         if not isinstance(delta, dict) or state is None:
             return []
         if delta.get("type") == "text_delta" and delta.get("text"):
@@ -218,7 +219,8 @@ class AnthropicStreamDecoder:
         return []
 
     def _block_stop(self, payload: Json) -> list[LLMChunk]:
-        state = self._blocks.pop(payload.get("index", -1), None)
+        index = payload.get("index")
+        state = self._blocks.pop(index, None) if isinstance(index, int) else None
         if state is None or state["type"] != "tool_use":
             return []
         arguments = "".join(state["json"]) or "{}"

@@ -153,7 +153,8 @@ class ChatStreamDecoder:
         if isinstance(payload.get("usage"), dict):
             self._usage = _usage(payload["usage"])
         chunks: list[LLMChunk] = []
-        for choice in payload.get("choices") or ():
+        choices = payload.get("choices")
+        for choice in choices if isinstance(choices, list) else ():
             if isinstance(choice, dict) and choice.get("index", 0) == 0:
                 chunks.extend(self._choice(choice))
         return chunks
@@ -164,7 +165,8 @@ class ChatStreamDecoder:
         if isinstance(delta, dict):
             if isinstance(delta.get("content"), str) and delta["content"]:
                 chunks.append(TextChunk(text=delta["content"]))
-            for fragment in delta.get("tool_calls") or ():
+            fragments = delta.get("tool_calls")
+            for fragment in fragments if isinstance(fragments, list) else ():
                 if isinstance(fragment, dict):
                     chunks.extend(self._tool_fragment(fragment))
         if choice.get("finish_reason"):
