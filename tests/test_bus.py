@@ -116,3 +116,18 @@ async def test_wait_for_times_out_and_fails_on_close() -> None:
     await bus.emit(SessionClosed(code=None))
     with pytest.raises(InvalidState, match="closed"):
         await waiter
+
+
+async def test_a_lagging_stream_is_bounded_and_drops_only_audio() -> None:
+    bus = EventBus(stream_size=3)
+    stream = bus.stream()
+    first = asyncio.ensure_future(stream.__anext__())  # subscribes; then lags behind
+    await asyncio.sleep(0)
+    for i in range(5):
+        await bus.emit(AudioDelta(response_id="r", item_id="i", audio=bytes([i, 0])))
+    await bus.emit(text("kept"))
+    await bus.emit(SessionClosed(code=1000))
+    received = [await first] + [e async for e in stream]
+    audio = [e for e in received if isinstance(e, AudioDelta)]
+    assert len(audio) < 5  # oldest audio dropped under overload
+    assert received[-2:] == [text("kept"), SessionClosed(code=1000)]

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar, final
 
 from voxengine.errors import InvalidState
+from voxengine.event_queue import EventQueue
 from voxengine.events import AudioDelta, BaseEvent, Event, SessionClosed
 
 __all__ = ["ANY", "EventBus", "Handler", "Subscription"]
@@ -52,14 +53,18 @@ class EventBus:
 
     Args:
         history_size: how many recent events :attr:`history` keeps.
+        stream_size: bound of each :meth:`stream`'s backlog; a stream that falls
+            further behind loses assistant audio oldest-first, never other events
+            (see :mod:`voxengine.event_queue`).
     """
 
-    def __init__(self, history_size: int = 1000) -> None:
+    def __init__(self, history_size: int = 1000, stream_size: int = 2000) -> None:
         self._subs: list[Subscription] = []
         self._by_type: dict[type[BaseEvent], tuple[Subscription, ...]] = {}
         self._counter = 0
         self._history: deque[Event] = deque(maxlen=history_size)
-        self._streams: list[asyncio.Queue[Event | None]] = []
+        self._streams: list[EventQueue] = []
+        self._stream_size = stream_size
         self._closed = False
         self.handler_errors = 0
 
@@ -174,7 +179,7 @@ class EventBus:
         """Iterate future events (of ``event_types``, default all) until the session closes."""
         if self._closed:
             raise InvalidState("the session is closed; connect() again first")
-        queue: asyncio.Queue[Event | None] = asyncio.Queue()
+        queue = EventQueue(self._stream_size)
         self._streams.append(queue)
         types = event_types or (BaseEvent,)
         try:
