@@ -53,6 +53,7 @@ from voxengine.errors import (
 )
 from voxengine.event_queue import EventQueue
 from voxengine.events import (
+    AudioDelta,
     AudioDropped,
     Event,
     InputCleared,
@@ -170,6 +171,9 @@ class SessionLink:
             return
         if session is not self.session:
             return  # a replaced connection's stragglers
+        if type(event) is AudioDelta:  # the hot path: no bookkeeping reads audio chunks
+            self._queue.put_nowait(event)
+            return
         if isinstance(event, SessionClosed):
             self._closed_event = event  # the supervisor decides what the application sees
             return
