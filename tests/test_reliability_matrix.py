@@ -18,6 +18,7 @@ from voxengine import (
     Reconnected,
     Reconnecting,
     ResponseDone,
+    ResponseStarted,
     ResponseStatus,
     SessionClosed,
     StallDetected,
@@ -146,6 +147,10 @@ async def test_drop_mid_response(kind: str) -> None:
         events = await run_turn(target, Reconnected, ResponseDone)
     assert completed(events)
     assert target.connections() == 2
+    if kind == "gemini":  # voxengine makes Gemini's ids; they must not repeat across connections
+        started = [e.response_id for e in events if isinstance(e, ResponseStarted)]
+        assert len(started) == 2
+        assert len(set(started)) == 2
 
 
 async def test_stall(kind: str) -> None:

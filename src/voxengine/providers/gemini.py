@@ -167,6 +167,7 @@ class GeminiProvider(RealtimeProvider):
             )
         self._gemini = config
         self._connector = connector
+        self._protocols_made = 0  # the first is the construction-time probe
         super().__init__(config)
 
     def __repr__(self) -> str:
@@ -194,6 +195,11 @@ class GeminiProvider(RealtimeProvider):
         handle = (
             (self.resumption_handle or cfg.resumption_handle) if cfg.session_resumption else None
         )
+        # Response and item ids are synthetic per connection: a later connection gets its
+        # own prefix ("gemini-2-resp-1"), so ids never repeat across reconnects.
+        self._protocols_made += 1
+        connection = self._protocols_made - 1
+        prefix = "gemini" if connection <= 1 else f"gemini-{connection}"
         return GeminiLiveProtocol(
             url=url,
             headers=headers,
@@ -204,6 +210,7 @@ class GeminiProvider(RealtimeProvider):
                 resumption_handle=handle,
                 context_compression=cfg.context_compression,
             ),
+            id_prefix=prefix,
         )
 
     def connector(self) -> Connector:

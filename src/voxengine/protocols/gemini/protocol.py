@@ -206,8 +206,11 @@ class GeminiLiveProtocol:
         model: str,
         session: SessionConfig,
         options: SetupOptions | None = None,
+        id_prefix: str = "gemini",
     ) -> None:
         options = options if options is not None else SetupOptions()
+        #: Prefix of the synthetic ids; differs per connection so ids never repeat.
+        self._ids = id_prefix
         self._request = ConnectRequest(url=url, headers=dict(headers))
         self._model = model
         self._setup = _wire.encode_setup(model, session, options)  # validates now
@@ -393,7 +396,7 @@ class GeminiLiveProtocol:
         conversation history (and a reconnect without a resumption handle) needs them."""
         self._echoed += 1
         item = ConversationItem(
-            item_id=item_id or f"gemini-client-{self._echoed}",
+            item_id=item_id or f"{self._ids}-client-{self._echoed}",
             kind=ItemKind.MESSAGE,
             role=role,
             status="completed",
@@ -545,7 +548,7 @@ class GeminiLiveProtocol:
     def _start_response(self) -> str:
         if self._response_id is None:
             self._responses += 1
-            self._response_id = f"gemini-resp-{self._responses}"
+            self._response_id = f"{self._ids}-resp-{self._responses}"
             self._speech_active = False  # the user's turn is over once the model answers
             self._answer_requested = False
             self._events.append(ResponseStarted(response_id=self._response_id))
@@ -683,7 +686,7 @@ class GeminiLiveProtocol:
         response_id = self._start_response()
         for call in calls:
             self._call_names[call.call_id] = call.name
-            item_id = f"gemini-call-{call.call_id}"
+            item_id = f"{self._ids}-call-{call.call_id}"
             self._output.append(
                 ConversationItem(
                     item_id=item_id,
@@ -717,7 +720,7 @@ class GeminiLiveProtocol:
     def _user_item(self) -> str:
         if self._user_item_id is None:
             self._users += 1
-            self._user_item_id = f"gemini-user-{self._users}"
+            self._user_item_id = f"{self._ids}-user-{self._users}"
         return self._user_item_id
 
     def _on_input_transcription(self, body: Mapping[str, Any]) -> None:
