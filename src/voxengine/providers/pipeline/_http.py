@@ -19,7 +19,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-from collections.abc import AsyncIterator, Iterator, Mapping
+from collections.abc import AsyncGenerator, AsyncIterator, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, Final
 
@@ -35,6 +35,8 @@ from voxengine.errors import (
     TransportError,
     VoxError,
 )
+
+from ._sse import ServerSentEvent, SSEDecoder
 
 __all__ = [
     "OPENAI_BASE_URL",
@@ -133,6 +135,29 @@ async def post_stream(
             if response.status_code >= 400:
                 raise error_for_status(response.status_code, await response.aread())
             yield response
+
+
+@contextlib.asynccontextmanager
+async def post_events(
+    client: httpx.AsyncClient, path: str, **request: Any
+) -> AsyncIterator[AsyncIterator[ServerSentEvent]]:
+    """POST (as :func:`post_stream`) and yield the response's server-sent events.
+
+    Leaving the ``async with`` block closes the response, even mid-stream.
+    """
+    async with (
+        post_stream(client, path, **request) as response,
+        contextlib.aclosing(_sse_events(response)) as events,
+    ):
+        yield events
+
+
+async def _sse_events(response: httpx.Response) -> AsyncGenerator[ServerSentEvent, None]:
+    decoder = SSEDecoder()
+    async for line in response.aiter_lines():
+        event = decoder.feed(line)
+        if event is not None:
+            yield event
 
 
 def openai_key(api_key: str | None, base_url: str) -> str | None:

@@ -27,9 +27,8 @@ from voxengine.errors import ConfigError, ProtocolViolation
 from voxengine.events import Role, Usage
 
 from ._anthropic_wire import AnthropicStreamDecoder, messages_request
-from ._http import OPENAI_BASE_URL, HttpSettings, HttpStage, openai_key, post_stream
+from ._http import OPENAI_BASE_URL, HttpSettings, HttpStage, openai_key, post_events
 from ._openai_wire import ChatStreamDecoder, MaxTokensField, chat_request
-from ._sse import SSEDecoder
 from .stages import (
     ChatMessage,
     FinishChunk,
@@ -124,12 +123,8 @@ class AnthropicLLM(HttpStage):
             default_max_tokens=self.max_tokens,
         )
         decoder = AnthropicStreamDecoder()
-        sse = SSEDecoder()
-        async with post_stream(self._client_now(), "/v1/messages", json=body) as response:
-            async for line in response.aiter_lines():
-                event = sse.feed(line)
-                if event is None:
-                    continue
+        async with post_events(self._client_now(), "/v1/messages", json=body) as events:
+            async for event in events:
                 for chunk in decoder.feed(event.event, event.data):
                     yield chunk
                 if decoder.finished:
@@ -209,12 +204,8 @@ class OpenAIChatLLM(HttpStage):
             max_tokens_field=self.max_tokens_field,
         )
         decoder = ChatStreamDecoder()
-        sse = SSEDecoder()
-        async with post_stream(self._client_now(), "/chat/completions", json=body) as response:
-            async for line in response.aiter_lines():
-                event = sse.feed(line)
-                if event is None:
-                    continue
+        async with post_events(self._client_now(), "/chat/completions", json=body) as events:
+            async for event in events:
                 for chunk in decoder.feed(event.data):
                     yield chunk
                 if decoder.finished:
