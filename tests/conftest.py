@@ -49,20 +49,20 @@ async def no_task_errors() -> AsyncIterator[list[dict[str, Any]]]:
 
 
 async def collect_until(
-    stream: AsyncIterator[Event], *stops: type[Event], timeout: float = 10
+    stream: AsyncIterator[Event], *stops: type[Event], count: int = 1, timeout: float = 10
 ) -> list[Event]:
-    """Events of ``stream`` until one of each ``stops`` class (any order) has arrived,
-    or the stream ends."""
+    """Events of ``stream`` until ``count`` of each ``stops`` class (any order) have
+    arrived, or the stream ends."""
     seen: list[Event] = []
-    wanted = list(stops)
+    missing = dict.fromkeys(stops, count)
 
     async def run() -> None:
         async for event in stream:
             seen.append(event)
-            for stop in list(wanted):
-                if isinstance(event, stop):
-                    wanted.remove(stop)
-            if not wanted:
+            for stop, left in missing.items():
+                if left and isinstance(event, stop):
+                    missing[stop] = left - 1
+            if not any(missing.values()):
                 return
 
     await asyncio.wait_for(run(), timeout)

@@ -6,7 +6,6 @@ Everything the provider sends is validated against ``google-genai``'s typed mode
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
 import os
@@ -54,6 +53,8 @@ from voxengine.testing._gemini_server import FakeGeminiServerHandle, run_fake_ge
 from voxengine.transport import Connection, Connector
 from voxengine.transport.websocket import WebSocketConnection, redacting_logger
 
+from .conftest import collect_until as collect_events
+
 KEY = "AIza-test-secret-key-123"
 NO_RECONNECT: dict[str, Any] = {}
 
@@ -76,19 +77,7 @@ def provider_for(handle: FakeGeminiServerHandle, **kwargs: Any) -> GeminiProvide
 async def collect_until(
     provider: GeminiProvider, stop: type[Event], count: int = 1, timeout: float = 10
 ) -> list[Event]:
-    events: list[Event] = []
-
-    async def run() -> None:
-        seen = 0
-        async for event in provider.events():
-            events.append(event)
-            if isinstance(event, stop):
-                seen += 1
-                if seen == count:
-                    return
-
-    await asyncio.wait_for(run(), timeout)
-    return events
+    return await collect_events(provider.events(), stop, count=count, timeout=timeout)
 
 
 def weather_responder(turn: FakeTurn) -> FakeReply:

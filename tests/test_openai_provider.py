@@ -55,6 +55,7 @@ from voxengine.testing import (
 )
 
 from .conftest import assert_valid_client_events
+from .conftest import collect_until as collect_events
 
 KEY = "sk-test-secret-key-123"
 
@@ -66,19 +67,7 @@ def provider_for(handle: FakeOpenAIServerHandle, **kwargs: Any) -> OpenAIProvide
 async def collect_until(
     provider: OpenAIProvider, stop: type[Event], count: int = 1, timeout: float = 10
 ) -> list[Event]:
-    events: list[Event] = []
-
-    async def run() -> None:
-        seen = 0
-        async for event in provider.events():
-            events.append(event)
-            if isinstance(event, stop):
-                seen += 1
-                if seen == count:
-                    return
-
-    await asyncio.wait_for(run(), timeout)
-    return events
+    return await collect_events(provider.events(), stop, count=count, timeout=timeout)
 
 
 @pytest.fixture

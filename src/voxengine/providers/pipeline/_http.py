@@ -46,6 +46,7 @@ __all__ = [
     "map_http_errors",
     "new_client",
     "openai_key",
+    "post_events",
     "post_stream",
 ]
 
