@@ -1,15 +1,13 @@
 """The bundled fake OpenAI Realtime server, run in a subprocess and instrumented.
 
 Every connection is served by the sans-I/O :class:`voxengine.testing.FakeOpenAIServer`
-in paced mode (one audio chunk per :meth:`~FakeOpenAIServer.step`). The driver here differs
-from :func:`voxengine.testing.serve_fake_connection` in two ways: it paces on absolute
-deadlines (``serve_fake_connection`` sleeps ``pace_seconds`` after each step, so under load
-its output drifts below real time, which would hide client lag behind server lag), and
-it stamps frames: ``time.perf_counter()`` is taken right before each frame is written,
-appended to the frame as an extra ``bench_sent`` field (clients ignore unknown fields) and
-kept in a per-connection log. The parent process fetches the logs over a pipe and matches
-the n-th logged audio delta with the n-th audio callback of the client (TCP and every
-client keep the order).
+in paced mode (one audio chunk per :meth:`~FakeOpenAIServer.step`). Like
+:func:`voxengine.testing.serve_fake_peer` it paces on absolute deadlines (so server lag
+cannot hide client lag); unlike it, it stamps frames: ``time.perf_counter()`` is taken
+right before each frame is written, appended to the frame as an extra ``bench_sent``
+field (clients ignore unknown fields) and kept in a per-connection log. The parent
+process fetches the logs over a pipe and matches the n-th logged audio delta with the n-th
+audio callback of the client (TCP and every client keep the order).
 
 ``perf_counter`` is ``CLOCK_MONOTONIC`` on Linux, one clock for every process, so stamps
 taken here compare with stamps taken in the client process. The server runs in its own

@@ -131,8 +131,6 @@ class RealtimeSession:
         self._closed = asyncio.Event()
         self._last_activity = 0.0
         self.tracker = ResponseTracker(protocol.output_format)
-        #: Hooks run synchronously on every event before it is queued (fast path taps).
-        self.taps: list[Callable[[Event], None]] = []
 
     @property
     def protocol(self) -> RealtimeProtocol:
@@ -240,8 +238,6 @@ class RealtimeSession:
 
     def _dispatch(self, event: Event) -> None:
         self.tracker.observe(event)
-        for tap in self.taps:
-            tap(event)
         if self.sink is not None:
             self.sink(event)
         else:
