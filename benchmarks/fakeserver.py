@@ -21,8 +21,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import multiprocessing
 import time
+from collections import deque
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
@@ -32,6 +34,7 @@ from urllib.parse import parse_qs, urlsplit
 from websockets.asyncio.server import ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
 
+from benchmarks.stats import process_cpu_seconds
 from voxengine.testing import (
     FakeOpenAIConfig,
     FakeOpenAIServer,
@@ -143,6 +146,7 @@ async def _serve(control: Connection, settings: ServerSettings) -> None:
         audio_chunk_seconds=settings.chunk_seconds,
         seconds_per_word=settings.seconds_per_word,
         paced=True,
+        record_received=False,  # a load run: the log would grow by every append
     )
     logs: dict[str, SessionLog] = {}
     perf_counter = time.perf_counter
@@ -169,6 +173,8 @@ async def _serve(control: Connection, settings: ServerSettings) -> None:
             await _drive(fake, ws, send, settings.pace_seconds)
 
     loop = asyncio.get_running_loop()
+    health = _Health()
+    watcher = asyncio.create_task(health.watch())
     async with serve(handler, "127.0.0.1", 0, max_size=2**25, compression=None) as server:
         port = next(iter(server.sockets)).getsockname()[1]
         control.send(("ready", port))
@@ -178,8 +184,54 @@ async def _serve(control: Connection, settings: ServerSettings) -> None:
                 control.send({key: logs.pop(key, SessionLog()) for key in argument})
             elif command == "cpu":
                 control.send(time.process_time())
+            elif command == "health":
+                control.send(health.between(*argument))
             else:
                 break
+    watcher.cancel()
+
+
+class _Health:
+    """Stamps of the server loop's lag and of its garbage-collector pauses.
+
+    A watcher task sleeps ``tick`` s in a loop and keeps ``(woke_at, lag)``; a ``gc``
+    callback keeps ``(ended_at, pause)``. The parent asks for the stamps inside its
+    measuring window afterwards, so the query never runs during the window.
+    """
+
+    def __init__(self, tick: float = 0.005, keep: int = 20_000) -> None:
+        self.tick = tick
+        self.lags: deque[tuple[float, float]] = deque(maxlen=keep)
+        self.gc_pauses: deque[tuple[float, float]] = deque(maxlen=keep)
+        self._gc_started = 0.0
+        gc.callbacks.append(self._gc)
+
+    def _gc(self, phase: str, info: dict[str, int]) -> None:
+        now = time.perf_counter()
+        if phase == "start":
+            self._gc_started = now
+        else:
+            self.gc_pauses.append((now, now - self._gc_started))
+
+    async def watch(self) -> None:
+        """Run forever, stamping how late each ``tick`` sleep woke up."""
+        while True:
+            before = time.perf_counter()
+            await asyncio.sleep(self.tick)
+            now = time.perf_counter()
+            self.lags.append((now, now - before - self.tick))
+
+    def between(self, start: float, end: float) -> dict[str, float]:
+        """Loop lag p99/max and GC pauses (ms) stamped in ``[start, end)``."""
+        lags = sorted(lag for at, lag in self.lags if start <= at < end)
+        pauses = [pause for at, pause in self.gc_pauses if start <= at < end]
+        p99 = lags[min(len(lags) - 1, int(0.99 * len(lags)))] if lags else 0.0
+        return {
+            "loop_lag_p99_ms": 1e3 * p99,
+            "loop_lag_max_ms": 1e3 * (lags[-1] if lags else 0.0),
+            "gc_max_ms": 1e3 * max(pauses, default=0.0),
+            "gc_count": float(len(pauses)),
+        }
 
 
 def _main(control: Connection, settings: ServerSettings) -> None:
@@ -227,10 +279,24 @@ class FakeServerProcess:
         result: dict[str, SessionLog] = self._ask("logs", keys)
         return result
 
+    def health(self, start: float, end: float) -> dict[str, float]:
+        """Server loop lag and GC pauses stamped in ``[start, end)`` (``perf_counter``).
+
+        Blocks until the server answers: call it after a measuring window, not in one.
+        """
+        result: dict[str, float] = self._ask("health", (start, end))
+        return result
+
     def cpu_seconds(self) -> float:
-        """CPU time used by the server process so far."""
-        seconds: float = self._ask("cpu")
-        return seconds
+        """CPU time used by the server process so far.
+
+        Read from ``/proc`` on Linux, so it never waits for the server's event loop
+        (a busy server answers a query late and would stall the caller's loop).
+        """
+        seconds = process_cpu_seconds(self.pid) if self.pid is not None else None
+        if seconds is None:
+            seconds = self._ask("cpu")
+        return float(seconds)
 
     @property
     def pid(self) -> int | None:

@@ -140,6 +140,7 @@ async def run_level(server: FakeServerProcess, count: int, plan: ScalePlan) -> d
     for begin in range(0, count, plan.connect_batch):
         await asyncio.gather(*(c.close() for c in clients[begin : begin + plan.connect_batch]))
     logs = server.logs(models)
+    server_health = server.health(start, end)
 
     delays: list[float] = []
     sent_in_window = received_in_window = missing = 0
@@ -171,6 +172,7 @@ async def run_level(server: FakeServerProcess, count: int, plan: ScalePlan) -> d
         "server_cpu_pct_of_core": 100 * server_cpu / window,
         "other_processes_cpu_pct_of_core": None if others is None else 100 * others / window,
         "gc": collections.summary(window),
+        "server_health": server_health,
     }
     result["holds"] = bool(
         delay["p99_ms"] < BUDGET_SECONDS * 1e3

@@ -843,3 +843,19 @@ def test_beta_dialect_audio_turn() -> None:
         "rate_limits.updated",
     ]
     assert peer.server.items[-1]["content"][0]["type"] == "audio"
+
+
+def test_record_received_off_keeps_no_log_but_behaves_the_same() -> None:
+    quiet = Peer(FakeOpenAIConfig(record_received=False))
+    loud = Peer()
+    for peer in (quiet, loud):
+        peer.events()
+        peer.append(silence_pcm16(0.3))
+        peer.user_text("hi there")
+        peer.send(type="response.create")
+    assert quiet.types() == loud.types()
+    assert quiet.server.received == []
+    assert [e["type"] for e in loud.server.received][-2:] == [
+        "conversation.item.create",
+        "response.create",
+    ]

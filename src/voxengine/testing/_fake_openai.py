@@ -60,7 +60,7 @@ from ._openai_wire import (
     turn_detection_with_defaults,
     word_tokens,
 )
-from ._speechlike import Encoding, decode_to_float, encode_from_int16, synthesize_words
+from ._speechlike import Encoding, decode_to_float, encode_from_int16, speech_chunks
 
 __all__ = [
     "FakeOpenAIConfig",
@@ -159,6 +159,9 @@ class FakeOpenAIConfig:
             :meth:`FakeOpenAIServer.step` call (lets tests barge in mid-response).
         dialect: ``"ga"`` or ``"beta"`` (Azure preview / legacy names, §12, §15.6).
         clock: wall clock in Unix seconds, used only for ``expires_at``.
+        record_received: keep every parsed client event in
+            :attr:`FakeOpenAIServer.received`. That list grows without bound (each
+            audio append is kept); turn it off for load and soak runs.
     """
 
     api_keys: frozenset[str] | None = None
@@ -169,6 +172,7 @@ class FakeOpenAIConfig:
     paced: bool = False
     dialect: Literal["ga", "beta"] = "ga"
     clock: Callable[[], float] = time.time
+    record_received: bool = True
 
     def __post_init__(self) -> None:
         if self.audio_chunk_seconds <= 0 or self.seconds_per_word <= 0:
@@ -183,7 +187,8 @@ class FakeOpenAIServer:
 
     Attributes:
         config: the shared configuration.
-        received: every parsed client event (valid or not), in arrival order.
+        received: every parsed client event (valid or not), in arrival order; stays
+            empty when ``config.record_received`` is off.
         session: the current effective session object (wire shape of the dialect).
         items: the default conversation, oldest first (wire dicts, audio omitted).
         responder_errors: exceptions raised by the responder (each failed a response).
@@ -339,7 +344,8 @@ class FakeOpenAIServer:
         if not isinstance(event, dict):
             self._error("invalid_type", "Expected a client event: a JSON object with a 'type'.")
             return
-        self.received.append(event)
+        if self.config.record_received:
+            self.received.append(event)
         event_id = event.get("event_id")
         event_id = event_id if isinstance(event_id, str) else None
         try:
@@ -605,7 +611,9 @@ class FakeOpenAIServer:
         if detection is None:
             self._vad_clock_ms = self._total_ms
             return
-        samples = np.concatenate([self._vad_pending, decode_to_float(data, encoding)])
+        samples = decode_to_float(data, encoding)
+        if len(self._vad_pending):
+            samples = np.concatenate([self._vad_pending, samples])
         self._run_vad(samples, detection)
 
     def _run_vad(self, samples: np.ndarray[Any, np.dtype[np.float64]], detection: Json) -> None:
@@ -617,9 +625,10 @@ class FakeOpenAIServer:
         else:
             silence_needed = float(EAGERNESS_SILENCE_MS[detection["eagerness"]])
         count = len(samples) // window
-        for index in range(count):
-            chunk = samples[index * window : (index + 1) * window]
-            loud = math.sqrt(float(np.mean(chunk * chunk))) > threshold
+        frames = samples[: count * window].reshape(count, window)
+        # mean square per window in one call; compared squared, no square root needed
+        energy = np.einsum("ij,ij->i", frames, frames) / window
+        for loud in (energy > threshold * threshold).tolist():
             start_ms = self._vad_clock_ms
             self._vad_clock_ms += 10.0
             if not self._vad_speaking:
@@ -1193,18 +1202,20 @@ class FakeOpenAIServer:
             yield
             return
         sample_rate = rate(run.encoding)
-        width = sample_width(run.encoding)
         words = [piece.strip() for piece in pieces]
-        samples = synthesize_words(
-            words, seconds_per_word=self.config.seconds_per_word, sample_rate=sample_rate
-        )
-        data = encode_from_int16(samples, run.encoding)
         slot = round(self.config.seconds_per_word * sample_rate)
         chunk = max(1, round(self.config.audio_chunk_seconds * sample_rate))
+        chunks = speech_chunks(
+            words,
+            seconds_per_word=self.config.seconds_per_word,
+            sample_rate=sample_rate,
+            chunk=chunk,
+        )
         sent_words = 0
-        for start in range(0, len(samples), chunk):
+        end = 0
+        for samples in chunks:  # rendered one step at a time, as a live server streams
             yield
-            end = start + chunk
+            end += len(samples)
             while sent_words < len(pieces) and sent_words * slot < end:
                 run.pieces_sent.append(pieces[sent_words])
                 run.output_text_tokens += 1
@@ -1215,7 +1226,7 @@ class FakeOpenAIServer:
                     obfuscation=self._obfuscation(),
                 )
                 sent_words += 1
-            piece_bytes = data[start * width : end * width]
+            piece_bytes = encode_from_int16(samples, run.encoding)
             run.audio_sent += piece_bytes
             self._audio_output_started = True
             self._emit(

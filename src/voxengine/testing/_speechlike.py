@@ -13,8 +13,9 @@ Contract: every function is pure and raises only ``ValueError`` for bad input.
 
 from __future__ import annotations
 
+import functools
 import zlib
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Final, Literal
 
 import numpy as np
@@ -25,6 +26,7 @@ __all__ = [
     "decode_to_float",
     "encode_from_int16",
     "silence_pcm16",
+    "speech_chunks",
     "synthesize_words",
     "tone_pcm16",
 ]
@@ -58,6 +60,23 @@ def _burst(num_samples: int, pitch: float, sample_rate: int) -> npt.NDArray[np.f
     return result
 
 
+@functools.lru_cache(maxsize=512)
+def _word_slot(pitch: float, slot: int, sample_rate: int) -> npt.NDArray[np.int16]:
+    """One word slot as int16: a burst over the first 75 %, silence after (read-only)."""
+    out = np.zeros(slot, dtype=np.float64)
+    voiced = round(slot * _TONE_FRACTION)
+    out[:voiced] = _burst(voiced, pitch, sample_rate)
+    samples = np.round(out * 32767.0).astype(np.int16)
+    samples.flags.writeable = False  # shared by the cache
+    return samples
+
+
+def _slot_length(seconds_per_word: float, sample_rate: int) -> int:
+    if seconds_per_word <= 0 or sample_rate <= 0:
+        raise ValueError("seconds_per_word and sample_rate must be positive")
+    return round(seconds_per_word * sample_rate)
+
+
 def synthesize_words(
     words: Sequence[str], *, seconds_per_word: float, sample_rate: int = 24_000
 ) -> npt.NDArray[np.int16]:
@@ -66,15 +85,35 @@ def synthesize_words(
     Each slot is a tone burst (75 %) followed by silence (25 %), so word ``i``
     starts exactly at ``i * seconds_per_word``. Returns int16 samples.
     """
-    if seconds_per_word <= 0 or sample_rate <= 0:
-        raise ValueError("seconds_per_word and sample_rate must be positive")
-    slot = round(seconds_per_word * sample_rate)
-    out = np.zeros(slot * len(words), dtype=np.float64)
-    voiced = round(slot * _TONE_FRACTION)
-    for index, word in enumerate(words):
-        start = index * slot
-        out[start : start + voiced] = _burst(voiced, _word_pitch(word), sample_rate)
-    return np.round(out * 32767.0).astype(np.int16)
+    slot = _slot_length(seconds_per_word, sample_rate)
+    if not words:
+        return np.zeros(0, dtype=np.int16)
+    return np.concatenate([_word_slot(_word_pitch(w), slot, sample_rate) for w in words])
+
+
+def speech_chunks(
+    words: Sequence[str], *, seconds_per_word: float, sample_rate: int, chunk: int
+) -> Iterator[npt.NDArray[np.int16]]:
+    """The samples of :func:`synthesize_words`, ``chunk`` samples at a time, made lazily.
+
+    Each word is rendered only when its first chunk is asked for (word slots are
+    cached), so a long paced reply costs nothing up front. The last chunk may be
+    shorter. Concatenated, the chunks equal ``synthesize_words(words, ...)``.
+    """
+    if chunk <= 0:
+        raise ValueError("chunk must be positive")
+    slot = _slot_length(seconds_per_word, sample_rate)
+    total = slot * len(words)
+    for start in range(0, total, chunk):
+        end = min(start + chunk, total)
+        first, last = start // slot, (end - 1) // slot
+        parts = [
+            _word_slot(_word_pitch(words[i]), slot, sample_rate)[
+                max(start - i * slot, 0) : min(end - i * slot, slot)
+            ]
+            for i in range(first, last + 1)
+        ]
+        yield parts[0] if len(parts) == 1 else np.concatenate(parts)
 
 
 def tone_pcm16(seconds: float, *, pitch: float = 220.0, sample_rate: int = 24_000) -> bytes:
