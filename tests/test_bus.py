@@ -131,3 +131,60 @@ async def test_a_lagging_stream_is_bounded_and_drops_only_audio() -> None:
     audio = [e for e in received if isinstance(e, AudioDelta)]
     assert len(audio) < 5  # oldest audio dropped under overload
     assert received[-2:] == [text("kept"), SessionClosed(code=1000)]
+
+
+async def test_dispatch_runs_synchronous_handlers_without_a_coroutine() -> None:
+    bus = EventBus()
+    calls: list[str] = []
+    bus.on(TextDelta, lambda e: calls.append(e.delta))
+    assert bus.dispatch(text("a")) is None
+    assert calls == ["a"]
+    assert bus.history == [text("a")]
+
+
+async def test_dispatch_hands_back_the_rest_after_an_async_handler() -> None:
+    bus = EventBus()
+    calls: list[str] = []
+    gate = asyncio.Event()
+
+    async def slow(e: TextDelta) -> None:
+        await gate.wait()
+        calls.append("async")
+
+    async def failing(e: TextDelta) -> None:
+        raise RuntimeError("handler bug")
+
+    bus.on(TextDelta, lambda e: calls.append("first"), priority=2)
+    bus.on(TextDelta, slow, priority=1)
+    bus.on(TextDelta, failing)
+    bus.on(TextDelta, lambda e: calls.append("last"), priority=-1)
+    pending = bus.dispatch(text("a"))
+    assert calls == ["first"]  # the later handlers wait for the async one
+    assert pending is not None
+    gate.set()
+    await pending
+    assert calls == ["first", "async", "last"]
+    assert bus.handler_errors == 1
+
+
+async def test_dispatched_session_close_ends_streams_after_async_handlers() -> None:
+    bus = EventBus()
+    seen: list[BaseEvent] = []
+
+    async def consume() -> None:
+        async for event in bus:
+            seen.append(event)
+
+    reader = asyncio.create_task(consume())
+    await asyncio.sleep(0)
+
+    async def slow(e: SessionClosed) -> None:
+        await asyncio.sleep(0.01)
+
+    bus.on(SessionClosed, slow)
+    closed = SessionClosed(code=1000)
+    pending = bus.dispatch(closed)
+    assert pending is not None
+    await pending
+    await asyncio.wait_for(reader, 1)
+    assert seen == [closed]

@@ -283,3 +283,52 @@ def test_mock_config_validation() -> None:
         MockConfig(fail_on_turn=0)
     with pytest.raises(ConfigError):
         MockConfig(replies=("a",), responder=lambda t: FakeReply(text="b"))
+
+
+async def test_fast_mode_calls_handlers_from_the_socket_reader() -> None:
+    """No task switch between the socket and a synchronous handler in fast mode."""
+    async with run_fake_openai_server() as handle:
+        engine = engine_for(handle, "fast")
+        tasks: set[str] = set()
+
+        def where(event: AudioDelta) -> None:
+            task = asyncio.current_task()
+            tasks.add(task.get_name() if task is not None else "no task")
+
+        engine.events.on(AudioDelta, where)
+        async with engine:
+            await engine.send_text("hello there")
+            await engine.events.wait_for(ResponseDone, timeout=10)
+    assert tasks == {"voxengine-session-reader"}
+
+
+@pytest.mark.parametrize("mode", ["fast", "big"])
+async def test_a_slow_async_handler_never_stalls_the_socket(mode: str) -> None:
+    """The reader keeps reading while a handler awaits: only assistant audio is dropped."""
+    from voxengine import AudioDropped, TranscriptDone
+    from voxengine.providers import OpenAIConfig, OpenAIProvider
+
+    async with run_fake_openai_server(FakeOpenAIConfig(audio_chunk_seconds=0.02)) as handle:
+        provider = OpenAIProvider(
+            OpenAIConfig(api_key="sk-test", base_url=handle.url, event_queue_size=20)
+        )
+        engine = VoiceEngine(
+            VoiceEngineConfig(api_key="sk-test", mode=mode, base_url=handle.url),  # type: ignore[arg-type]
+            provider=provider,
+        )
+
+        async def slow(event: AudioDelta) -> None:
+            await asyncio.sleep(0.01)
+
+        engine.events.on(AudioDelta, slow)
+        dropped: list[AudioDropped] = []
+        engine.events.on(AudioDropped, dropped.append)
+        transcripts: list[TranscriptDone] = []
+        engine.events.on(TranscriptDone, transcripts.append)
+        async with engine:
+            await engine.send_text("one two three four five six seven eight nine ten")
+            await engine.events.wait_for(ResponseDone, timeout=10)
+    assert transcripts[0].transcript.startswith("You said: one two")
+    assert dropped, "the slow handler should have cost assistant audio"
+    assert dropped[0].direction == "output"
+    assert dropped[0].seconds > 0

@@ -137,25 +137,64 @@ class EventBus:
         Audio chunks are not kept in :attr:`history` (they would pin megabytes per
         session); streams and handlers get them.
         """
+        pending = self.dispatch(event)
+        if pending is not None:
+            await pending
+
+    def dispatch(self, event: Event) -> Awaitable[None] | None:
+        """:meth:`emit` without a coroutine while the handlers are synchronous.
+
+        Runs handlers until one returns an awaitable; then returns an awaitable that
+        waits for it and runs the remaining handlers (the caller must await it before
+        dispatching the next event). Returns ``None`` when every handler is done.
+        """
         if not isinstance(event, AudioDelta):
             self._history.append(event)
         for queue in self._streams:
             queue.put_nowait(event)
-        for sub in self._handlers_for(type(event)):
-            if not sub.active:
-                continue
-            if sub.filter is not None and not sub.filter(event):
-                continue
-            if sub.once:
-                sub.active = False
-                self._remove_inactive()
-            try:
-                result = sub.handler(event)
-                if result is not None and inspect.isawaitable(result):
-                    await result
-            except Exception:
-                self.handler_errors += 1
-                logger.exception("event handler %r failed on %s", sub.handler, event.type)
+        subs = self._handlers_for(type(event))
+        for index, sub in enumerate(subs):
+            pending = self._run(sub, event)
+            if pending is not None:
+                return self._finish(event, pending, subs[index + 1 :])
+        if isinstance(event, SessionClosed):
+            self.close()
+        return None
+
+    def _run(self, sub: Subscription, event: Event) -> Awaitable[object] | None:
+        """Call one handler; returns what it left to await (errors are logged)."""
+        if not sub.active or (sub.filter is not None and not sub.filter(event)):
+            return None
+        if sub.once:
+            sub.active = False
+            self._remove_inactive()
+        try:
+            result = sub.handler(event)
+        except Exception:
+            self._failed(sub, event)
+            return None
+        if result is not None and inspect.isawaitable(result):
+            return self._guard(sub, event, result)
+        return None
+
+    async def _guard(self, sub: Subscription, event: Event, result: Awaitable[object]) -> None:
+        try:
+            await result
+        except Exception:
+            self._failed(sub, event)
+
+    def _failed(self, sub: Subscription, event: Event) -> None:
+        self.handler_errors += 1
+        logger.exception("event handler %r failed on %s", sub.handler, event.type)
+
+    async def _finish(
+        self, event: Event, pending: Awaitable[object], rest: tuple[Subscription, ...]
+    ) -> None:
+        await pending
+        for sub in rest:
+            more = self._run(sub, event)
+            if more is not None:
+                await more
         if isinstance(event, SessionClosed):
             self.close()
 

@@ -545,13 +545,12 @@ class VoiceEngine:
         if self._tool_runner is not None:
             await self._tool_runner.on_tool_call(event)
 
-    async def _on_response_done(self, event: ResponseDone) -> None:
+    def _on_response_done(self, event: ResponseDone) -> None:
         if self._tool_runner is not None:
-            await self._tool_runner.on_response_done(event)
+            self._tool_runner.on_response_done(event)
 
-    async def _observe_context(self, event: Event) -> None:
-        if self._injector is not None:
-            await self._injector.observe(event)
+    def _observe_context(self, event: Event) -> Awaitable[None] | None:
+        return self._injector.observe(event) if self._injector is not None else None
 
     # Plain functions on the hot path: the bus awaits only what a callback returns.
 

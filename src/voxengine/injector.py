@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import final
 
 from voxengine.config import SessionConfig
@@ -83,12 +83,15 @@ class ContextInjector:
         """The user's turn is starting: deliver NEXT_TURN context first."""
         await self._deliver(self.scheduler.due(ContextTiming.NEXT_TURN))
 
-    async def observe(self, event: Event) -> None:
-        """Track speaking/responding state and deliver context at its moment."""
+    def observe(self, event: Event) -> Awaitable[None] | None:
+        """Track speaking/responding state; returns the delivery to await, if any is due.
+
+        A plain function so that the events it does not act on cost no coroutine.
+        """
         match event:
             case SpeechStarted():
                 self._user_speaking = True
-                await self.before_user_turn()
+                return self._deliver_due(ContextTiming.NEXT_TURN)
             case SpeechStopped():
                 self._user_speaking = False
             case ResponseStarted():
@@ -96,9 +99,14 @@ class ContextInjector:
             case ResponseDone():
                 self._responding = False
                 if self.idle:
-                    await self._deliver(self.scheduler.due(ContextTiming.NEXT_PAUSE))
+                    return self._deliver_due(ContextTiming.NEXT_PAUSE)
             case _:
                 pass
+        return None
+
+    def _deliver_due(self, timing: ContextTiming) -> Awaitable[None] | None:
+        entries = self.scheduler.due(timing)
+        return self._deliver(entries) if entries else None
 
     async def _deliver(self, entries: list[ContextEntry]) -> None:
         if not entries or not self._provider.is_connected:

@@ -16,7 +16,7 @@ from __future__ import annotations
 import abc
 import asyncio
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from typing import ClassVar, final
 
 from voxengine.bus import EventBus
@@ -53,6 +53,8 @@ class BaseStrategy(abc.ABC):
         self.metrics = SessionMetrics(provider.output_format)
         self._observers: list[Callable[[Event], None]] = [*self.observers(), *extra_observers]
         self._task: asyncio.Task[None] | None = None
+        self._done: asyncio.Future[None] | None = None
+        self._stopped = False
 
     @abc.abstractmethod
     def observers(self) -> list[Callable[[Event], None]]:
@@ -62,26 +64,54 @@ class BaseStrategy(abc.ABC):
         """
 
     def start(self) -> None:
-        """Start pumping the current session's events."""
-        self._task = asyncio.create_task(self._pump(), name=f"voxengine-{self.mode}-pump")
+        """Start delivering the current session's events.
+
+        Providers that can push (:meth:`BaseProvider.deliver_events`) call
+        :meth:`_deliver` straight from their socket reader; others are pumped from
+        :meth:`BaseProvider.events` by a task.
+        """
+        self._done = asyncio.get_running_loop().create_future()
+        self._stopped = False
+        if not self.provider.deliver_events(self._deliver):
+            self._task = asyncio.create_task(self._pump(), name=f"voxengine-{self.mode}-pump")
+
+    def _deliver(self, event: Event | None) -> Awaitable[None] | None:
+        """Observers, then the bus; returns what the bus left to await (async handlers)."""
+        if self._stopped:
+            return None
+        if event is None:
+            self._finish()
+            return None
+        for observe in self._observers:
+            try:
+                observe(event)
+            except Exception:  # a bookkeeping bug must not stop the conversation
+                logger.exception("observer %r failed on %s", observe, event.type)
+        if isinstance(event, SessionClosed) and self._on_closed(event):
+            self._finish()  # the engine takes over (failover); no close for the app
+            return None
+        return self.bus.dispatch(event)
 
     async def _pump(self) -> None:
-        observers = self._observers
-        emit = self.bus.emit
-        async for event in self.provider.events():
-            for observe in observers:
-                try:
-                    observe(event)
-                except Exception:  # a bookkeeping bug must not stop the conversation
-                    logger.exception("observer %r failed on %s", observe, event.type)
-            if isinstance(event, SessionClosed) and self._on_closed(event):
-                return  # the engine takes over (failover); the application sees no close
-            await emit(event)
+        try:
+            async for event in self.provider.events():
+                pending = self._deliver(event)
+                if pending is not None:
+                    await pending
+                if self._stopped:
+                    return
+        finally:
+            self._finish()
+
+    def _finish(self) -> None:
+        self._stopped = True
+        if self._done is not None and not self._done.done():
+            self._done.set_result(None)
 
     async def wait_closed(self) -> None:
         """Wait until every event of the session has been delivered."""
-        if self._task is not None:
-            await self._task
+        if self._done is not None:
+            await asyncio.shield(self._done)
 
 
 @final

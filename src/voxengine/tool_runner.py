@@ -101,7 +101,7 @@ class ToolRunner:
             duration=loop.time() - started,
         )
 
-    async def on_response_done(self, done: ResponseDone) -> None:
+    def on_response_done(self, done: ResponseDone) -> None:
         """Send the outputs of ``done``'s calls once they finish (without blocking events)."""
         calls = self._pending.pop(done.response_id, None)
         if not calls:

@@ -51,7 +51,7 @@ from voxengine.errors import (
     TransportError,
     VoxError,
 )
-from voxengine.event_queue import EventQueue
+from voxengine.event_queue import Consumer, EventQueue
 from voxengine.events import (
     AudioDelta,
     AudioDropped,
@@ -268,6 +268,10 @@ class SessionLink:
                 queue.put_nowait(None)  # later iterators end too
                 return
             yield event
+
+    def deliver_events(self, consumer: Consumer) -> None:
+        """Push the stream to ``consumer`` instead of :meth:`events` (see EventQueue)."""
+        self._queue.deliver_to(consumer)
 
     def emit_local(self, event: Event) -> None:
         """Deliver an event the provider produced itself (e.g. Interrupted while offline)."""

@@ -19,6 +19,7 @@ from typing import ClassVar
 from voxengine.audio.format import AudioFormat
 from voxengine.config import Modality, ReconnectPolicy, SessionConfig, WatchdogPolicy
 from voxengine.errors import ConfigError
+from voxengine.event_queue import Consumer
 from voxengine.events import Event, Interrupted, Role
 
 __all__ = ["BaseProvider", "Capability", "ProviderConfig"]
@@ -174,6 +175,18 @@ class BaseProvider(abc.ABC):
     @abc.abstractmethod
     def events(self) -> AsyncIterator[Event]:
         """The event stream of the current session."""
+
+    def deliver_events(self, consumer: Consumer) -> bool:
+        """Push the current session's events to ``consumer`` instead of :meth:`events`.
+
+        The provider calls ``consumer(event)`` in order as events arrive (``None`` after
+        the last one), with no task switch in between; a consumer that returns an
+        awaitable holds back later events until it completes (see
+        :mod:`voxengine.event_queue`). Returns ``False`` if the provider cannot push;
+        iterate :meth:`events` then. After ``True``, :meth:`events` raises
+        :class:`~voxengine.errors.InvalidState` for this session. The default cannot.
+        """
+        return False
 
     async def add_message(
         self, text: str, *, role: Role = Role.SYSTEM, item_id: str | None = None

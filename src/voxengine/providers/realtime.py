@@ -33,6 +33,7 @@ from voxengine.commands import (
 )
 from voxengine.config import Modality, SessionConfig
 from voxengine.errors import AudioError, ConfigError, InvalidState, VoxError
+from voxengine.event_queue import Consumer
 from voxengine.events import ConversationItem, Event, Interrupted, ItemKind, Role
 from voxengine.history import HistoryEntry
 from voxengine.protocols import RealtimeProtocol
@@ -300,3 +301,14 @@ class RealtimeProvider(BaseProvider):
         if self._link is None:
             raise InvalidState(f"{self.name} provider is not connected; call connect() first")
         return self._link.events()
+
+    def deliver_events(self, consumer: Consumer) -> bool:
+        """Push events to ``consumer`` from the socket reader (see :class:`BaseProvider`).
+
+        Raises:
+            InvalidState: not connected, or the events already have a consumer.
+        """
+        if self._link is None:
+            raise InvalidState(f"{self.name} provider is not connected; call connect() first")
+        self._link.deliver_events(consumer)
+        return True

@@ -56,7 +56,7 @@ from voxengine.errors import (
     InvalidState,
     VoxError,
 )
-from voxengine.event_queue import EventQueue
+from voxengine.event_queue import Consumer, EventQueue
 from voxengine.events import (
     ConversationItem,
     Event,
@@ -300,6 +300,17 @@ class PipelineProviderBase(BaseProvider):
         if self._events is None:
             raise InvalidState(f"{self.name} provider is not connected; call connect() first")
         return _drain(self._events)
+
+    def deliver_events(self, consumer: Consumer) -> bool:
+        """Push events to ``consumer`` as they are produced (see :class:`BaseProvider`).
+
+        Raises:
+            InvalidState: not connected, or the events already have a consumer.
+        """
+        if self._events is None:
+            raise InvalidState(f"{self.name} provider is not connected; call connect() first")
+        self._events.deliver_to(consumer)
+        return True
 
     # -- the worker --------------------------------------------------------------------------
 
