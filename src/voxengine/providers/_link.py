@@ -121,7 +121,7 @@ class SessionLink:
         self._pending: deque[Command] = deque()
         self._pending_audio_seconds = 0.0
         self._retained: deque[bytes] = deque()  # delivered audio of the turn in progress
-        self._retained_seconds = 0.0
+        self._retained_bytes = 0
         self._session_updates: SessionConfig | None = None
         self._reported_drops = 0.0
         self._stall_response: str | None = None
@@ -218,18 +218,20 @@ class SessionLink:
 
     def _delivered(self, command: Command) -> None:
         if isinstance(command, SendAudio):
+            # per outgoing chunk: counted in bytes, converted to seconds only when read
             self._retained.append(command.audio)
-            self._retained_seconds += self._seconds(command.audio)
-            limit = self._policy.audio_buffer
-            while self._retained and self._retained_seconds > limit:
+            self._retained_bytes += len(command.audio)
+            assert self.session is not None
+            limit = self._policy.audio_buffer * self.session.protocol.input_format.bytes_per_second
+            while self._retained and self._retained_bytes > limit:
                 old = self._retained.popleft()  # delivered already: trimming loses nothing
-                self._retained_seconds -= self._seconds(old)
+                self._retained_bytes -= len(old)
         elif isinstance(command, CommitAudio | ClearAudio):
             self._clear_retained()
 
     def _clear_retained(self) -> None:
         self._retained.clear()
-        self._retained_seconds = 0.0
+        self._retained_bytes = 0
 
     def _queue_command(self, command: Command) -> None:
         self._pending.append(command)
@@ -405,8 +407,8 @@ class SessionLink:
             await session.send(command)
         if self._session_updates is not None:
             await session.send(UpdateSession(config=self._session_updates))
-        audio = self._retained_seconds
         retained = b"".join(self._retained)
+        audio = self._seconds(retained)
         self._clear_retained()
         if retained:
             await session.send(SendAudio(audio=retained))
