@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections import deque
 from collections.abc import AsyncIterator, Callable
 from typing import final
 
@@ -127,6 +128,7 @@ class RealtimeSession:
         self._reader: asyncio.Task[None] | None = None
         self._queue = EventQueue(queue_size, protocol.output_format)
         self._send_lock = asyncio.Lock()
+        self._outbox: deque[str | bytes] = deque()  # frames taken from the protocol, unsent
         self._ready = asyncio.Event()
         self._closed = asyncio.Event()
         self._last_activity = 0.0
@@ -229,12 +231,25 @@ class RealtimeSession:
         return event
 
     async def _flush(self) -> None:
+        """Send what the protocol has queued, in order, one writer at a time.
+
+        Frames move to the session's outbox before the lock is taken (no await in
+        between, so the outbox keeps the protocol's order); the lock holder sends the
+        whole outbox, including frames other tasks add while it waits on the socket.
+        With nothing to send (the reader's usual case) no lock is taken.
+        """
         conn = self._conn
         if conn is None:
             return
+        outbox = self._outbox
+        frames = self._protocol.data_to_send()
+        if frames:
+            outbox.extend(frames)
+        elif not outbox:
+            return
         async with self._send_lock:
-            for frame in self._protocol.data_to_send():
-                await conn.send(frame)
+            while outbox:
+                await conn.send(outbox.popleft())
 
     def _dispatch(self, event: Event) -> None:
         self.tracker.observe(event)
