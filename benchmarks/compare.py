@@ -176,6 +176,7 @@ def _aggregate(name: str, runs: list[dict[str, Any]]) -> dict[str, Any]:
         "client": name,
         "repeats": len(runs),
         "event_delay_p50_ms": median([s["p50_ms"] for s in per_run]),
+        "event_delay_p50_ms_per_repeat": [s["p50_ms"] for s in per_run],
         "event_delay_p99_ms": median([s["p99_ms"] for s in per_run]),
         "audio_delay_p50_ms": median([s["p50_ms"] for s in audio_runs]),
         "audio_delay_p99_ms": median([s["p99_ms"] for s in audio_runs]),

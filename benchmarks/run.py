@@ -63,6 +63,15 @@ def ratios(clients: dict[str, Any]) -> dict[str, Any]:
                 total, base = c[f"event_delay_{q}_ms"], floor[f"event_delay_{q}_ms"]
                 c[f"added_delay_{q}_ms"] = total - base
                 entry[f"delay_{q}_vs_floor"] = _ratio(total, base)
+            # the same round's floor run, for the spread of the ratio between rounds
+            entry["delay_p50_vs_floor_per_repeat"] = [
+                _ratio(a, b)
+                for a, b in zip(
+                    c["event_delay_p50_ms_per_repeat"],
+                    floor["event_delay_p50_ms_per_repeat"],
+                    strict=False,
+                )
+            ]
             entry["cpu_vs_floor"] = _ratio(
                 c["cpu_ms_per_audio_second"], floor["cpu_ms_per_audio_second"]
             )
@@ -169,6 +178,9 @@ def print_report(results: dict[str, Any]) -> None:
                 f" {c['first_audio_ms']:12.2f} {c['cpu_ms_per_audio_second']:14.2f}"
                 f" {_fmt(c.get('memory_kib_per_session'), 1):>9s}"
             )
+        spread = ratio.get("fast", {}).get("delay_p50_vs_floor_per_repeat")
+        if spread:
+            print("  fast p50 x floor per round: " + ", ".join(_fmt(r) for r in spread))
         for peer, value in ratio.get("fast", {}).items():
             if peer.startswith("vs_"):
                 print(
