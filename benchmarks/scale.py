@@ -27,6 +27,7 @@ from __future__ import annotations
 import asyncio
 import gc
 import math
+import os
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -35,7 +36,7 @@ from typing import Any
 from benchmarks.clients import CLIENTS, BenchClient, Recorder
 from benchmarks.compare import CHUNK_SECONDS, input_chunk, prompt, stream_audio
 from benchmarks.fakeserver import AUDIO, FakeServerProcess
-from benchmarks.stats import machine_busy_seconds, percentile, summary_ms
+from benchmarks.stats import others_cpu_seconds, percentile, processes_cpu_seconds, summary_ms
 
 __all__ = ["GcWatch", "ScalePlan", "run_scale"]
 
@@ -124,7 +125,7 @@ async def run_level(server: FakeServerProcess, count: int, plan: ScalePlan) -> d
     await asyncio.sleep(stagger + plan.settle)
     lateness.clear()
     server_cpu = server.cpu_seconds()
-    busy = machine_busy_seconds()
+    busy = processes_cpu_seconds()
     cpu = time.process_time()
     start = time.perf_counter()
     with GcWatch() as collections:
@@ -132,8 +133,8 @@ async def run_level(server: FakeServerProcess, count: int, plan: ScalePlan) -> d
     end = time.perf_counter()
     cpu = time.process_time() - cpu
     server_cpu = server.cpu_seconds() - server_cpu
-    busy_end = machine_busy_seconds()
-    others = None if busy is None or busy_end is None else busy_end - busy - cpu - server_cpu
+    mine = {os.getpid(), *([server.pid] if server.pid is not None else [])}
+    others = others_cpu_seconds(busy, processes_cpu_seconds(), mine)
     late = list(lateness)
     stop.set()
     await asyncio.gather(*drivers)

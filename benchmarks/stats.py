@@ -12,7 +12,15 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-__all__ = ["machine_busy_seconds", "machine_info", "median", "percentile", "summary_ms"]
+__all__ = [
+    "machine_info",
+    "median",
+    "others_cpu_seconds",
+    "percentile",
+    "process_cpu_seconds",
+    "processes_cpu_seconds",
+    "summary_ms",
+]
 
 
 def percentile(values: Sequence[float], q: float) -> float:
@@ -42,15 +50,34 @@ def summary_ms(seconds: Sequence[float]) -> dict[str, float]:
     }
 
 
-def machine_busy_seconds() -> float | None:
-    """CPU seconds all processes have used (all cores, from /proc/stat); None off Linux."""
-    try:
-        fields = Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]
-    except OSError:
+def processes_cpu_seconds() -> dict[int, float] | None:
+    """User + system CPU seconds of every process now running (from /proc); None off Linux.
+
+    Per-process times are accounted exactly by the kernel, unlike the tick-sampled
+    /proc/stat totals, which miss short bursts between ticks (an event loop that wakes
+    every few ms is mostly invisible to them). Processes that exit are not counted.
+    """
+    if not Path("/proc/self/stat").exists():
         return None
-    ticks = [int(value) for value in fields]
-    idle = ticks[3] + (ticks[4] if len(ticks) > 4 else 0)  # idle + iowait
-    return (sum(ticks[:8]) - idle) / os.sysconf("SC_CLK_TCK")
+    times: dict[int, float] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            seconds = process_cpu_seconds(int(entry.name))
+            if seconds is not None:
+                times[int(entry.name)] = seconds
+    return times
+
+
+def others_cpu_seconds(
+    before: dict[int, float] | None, after: dict[int, float] | None, exclude: set[int]
+) -> float | None:
+    """CPU used between two :func:`processes_cpu_seconds` snapshots by processes not in
+    ``exclude`` (a process that started in between counts from zero)."""
+    if before is None or after is None:
+        return None
+    return sum(
+        seconds - before.get(pid, 0.0) for pid, seconds in after.items() if pid not in exclude
+    )
 
 
 def process_cpu_seconds(pid: int) -> float | None:
