@@ -34,6 +34,7 @@ import numpy as np
 
 from benchmarks.clients import CLIENTS, BenchClient, Recorder
 from benchmarks.fakeserver import AUDIO, TRANSCRIPT, FakeServerProcess
+from benchmarks.readstamps import ReadStamps, installed
 from benchmarks.stats import median, summary_ms
 
 __all__ = ["SessionPlan", "input_chunk", "match_delays", "run_comparison", "stream_audio"]
@@ -97,12 +98,22 @@ def match_delays(sent: Sequence[float], received: Sequence[float]) -> list[float
 
 
 async def run_session(
-    cls: type[BenchClient], server: FakeServerProcess, plan: SessionPlan, model: str
+    cls: type[BenchClient],
+    server: FakeServerProcess,
+    plan: SessionPlan,
+    model: str,
+    stamps: ReadStamps | None = None,
 ) -> dict[str, Any]:
-    """One scripted session; returns raw per-event delays and per-session figures."""
+    """One scripted session; returns raw per-event delays and per-session figures.
+
+    ``stamps`` (installed by the caller) gives the socket-read time of every audio
+    frame, for the in-process delay; only this session may run meanwhile.
+    """
     rec = Recorder()
     client = cls(rec)
     await client.connect(server.url, model)
+    if stamps is not None:
+        stamps.clear()
     stop = asyncio.Event()
     streamer = asyncio.create_task(stream_audio(client.send_audio, stop, chunk=input_chunk()))
     text = prompt(plan.words)
@@ -125,10 +136,13 @@ async def run_session(
     log = server.logs([model])[model]
     audio = match_delays(log.sent[AUDIO], rec.audio)
     transcript = match_delays(log.sent[TRANSCRIPT], rec.transcript)
+    read = stamps.audio if stamps is not None else []
+    in_process = match_delays(read, rec.audio) if len(read) == len(rec.audio) else []
     audio_seconds = rec.audio_bytes / BYTES_PER_SECOND
     return {
         "audio_delays": audio,
         "event_delays": audio + transcript,
+        "in_process_delays": in_process,
         "first_audio": first_audio,
         "cpu_seconds": cpu,
         "wall_seconds": wall,
@@ -167,6 +181,7 @@ async def memory_per_session(
 
 def _aggregate(name: str, runs: list[dict[str, Any]]) -> dict[str, Any]:
     per_run = [summary_ms(r["event_delays"]) for r in runs]
+    in_process = [summary_ms(r["in_process_delays"]) for r in runs if r["in_process_delays"]]
     audio_runs = [summary_ms(r["audio_delays"]) for r in runs]
     pooled = [d for r in runs for d in r["event_delays"]]
     first_audio = [t for r in runs for t in r["first_audio"]]
@@ -177,14 +192,20 @@ def _aggregate(name: str, runs: list[dict[str, Any]]) -> dict[str, Any]:
         "repeats": len(runs),
         "event_delay_p50_ms": median([s["p50_ms"] for s in per_run]),
         "event_delay_p50_ms_per_repeat": [s["p50_ms"] for s in per_run],
+        "event_delay_p99_ms_per_repeat": [s["p99_ms"] for s in per_run],
         "event_delay_p99_ms": median([s["p99_ms"] for s in per_run]),
         "audio_delay_p50_ms": median([s["p50_ms"] for s in audio_runs]),
         "audio_delay_p99_ms": median([s["p99_ms"] for s in audio_runs]),
         "event_delay_pooled": summary_ms(pooled),
+        # socket read (websockets hands the frame over) -> callback, audio frames
+        "in_process_p50_us": median([1e3 * s["p50_ms"] for s in in_process]),
+        "in_process_p99_us": median([1e3 * s["p99_ms"] for s in in_process]),
+        "in_process_p50_us_per_repeat": [1e3 * s["p50_ms"] for s in in_process],
         "first_audio_ms": median(first_audio) * 1e3,
         "cpu_ms_per_audio_second": median(cpu_per_audio) * 1e3,
         "cpu_utilisation_pct": median([100 * r["cpu_seconds"] / r["wall_seconds"] for r in runs]),
         "events_per_run": counts,
+        "in_process_complete": len(in_process) == len(runs),
         "complete": all(
             r["counts"]["audio_sent"] == r["counts"]["audio_received"]
             and r["counts"]["transcript_sent"] == r["counts"]["transcript_received"]
@@ -199,7 +220,7 @@ async def run_comparison(
     names: Sequence[str],
     log: Callable[[str], None] = print,
 ) -> dict[str, Any]:
-    """Warm up each client, then ``plan.repeats`` rounds over all clients (rotated order)."""
+    """Warm up each client, then ``plan.repeats`` rounds over all clients."""
     runs: dict[str, list[dict[str, Any]]] = {name: [] for name in names}
     errors: dict[str, str] = {}
     warm = SessionPlan(turns=1, words=3, repeats=1, memory_sessions=0)
@@ -211,14 +232,26 @@ async def run_comparison(
             errors[name] = f"{type(exc).__name__}: {exc}"
             active.remove(name)
             log(f"  {name}: cannot run ({errors[name]})")
-    for repeat in range(plan.repeats):
-        order = active[repeat % len(active) :] + active[: repeat % len(active)]
-        for name in order:
-            gc.collect()
-            result = await run_session(CLIENTS[name], server, plan, f"gpt-realtime-{name}-{repeat}")
-            runs[name].append(result)
-            p50 = median(result["event_delays"]) * 1e3
-            log(f"  repeat {repeat + 1}/{plan.repeats} {name:16s} event delay p50 {p50:.3f} ms")
+    # The floor and fast mode run back to back in every round (alternating which goes
+    # first), so their per-round ratio sees the same machine; the rest rotate.
+    pair = [name for name in ("raw", "fast") if name in active]
+    rest = [name for name in active if name not in pair]
+    with installed() as stamps:
+        for repeat in range(plan.repeats):
+            shift = repeat % len(rest) if rest else 0
+            order = (pair if repeat % 2 == 0 else pair[::-1]) + rest[shift:] + rest[:shift]
+            for name in order:
+                gc.collect()
+                result = await run_session(
+                    CLIENTS[name], server, plan, f"gpt-realtime-{name}-{repeat}", stamps
+                )
+                runs[name].append(result)
+                p50 = median(result["event_delays"]) * 1e3
+                inner = median(result["in_process_delays"]) * 1e6
+                log(
+                    f"  repeat {repeat + 1}/{plan.repeats} {name:16s} event delay p50"
+                    f" {p50:.3f} ms, in-process p50 {inner:.1f} us"
+                )
     clients = {name: _aggregate(CLIENTS[name].name, runs[name]) for name in active}
     if plan.memory_sessions:
         for name in active:
