@@ -45,6 +45,16 @@ class Subscription:
     once: bool = False
     order: int = 0
     active: bool = field(default=True)
+    #: Active, unfiltered and not ``once``: the bus simply calls the handler.
+    plain: bool = field(default=False, init=False)
+
+    def __post_init__(self) -> None:
+        self.plain = self.active and self.filter is None and not self.once
+
+    def deactivate(self) -> None:
+        """Stop delivering to this handler."""
+        self.active = False
+        self.plain = False
 
 
 @final
@@ -113,7 +123,7 @@ class EventBus:
         before = len(self._subs)
         for s in self._subs:
             if s is target or s.handler == target:
-                s.active = False
+                s.deactivate()
         self._remove_inactive()
         return before - len(self._subs)
 
@@ -152,9 +162,19 @@ class EventBus:
             self._history.append(event)
         for queue in self._streams:
             queue.put_nowait(event)
-        subs = self._handlers_for(type(event))
+        subs = self._by_type.get(type(event)) or self._handlers_for(type(event))
         for index, sub in enumerate(subs):
-            pending = self._run(sub, event)
+            if sub.plain:  # no filter, not once: call it here (the hot path)
+                try:
+                    result = sub.handler(event)
+                except Exception:
+                    self._failed(sub, event)
+                    continue
+                if result is None or not inspect.isawaitable(result):
+                    continue
+                pending: Awaitable[object] | None = self._guard(sub, event, result)
+            else:
+                pending = self._run(sub, event)
             if pending is not None:
                 return self._finish(event, pending, subs[index + 1 :])
         if isinstance(event, SessionClosed):
@@ -166,7 +186,7 @@ class EventBus:
         if not sub.active or (sub.filter is not None and not sub.filter(event)):
             return None
         if sub.once:
-            sub.active = False
+            sub.deactivate()
             self._remove_inactive()
         try:
             result = sub.handler(event)

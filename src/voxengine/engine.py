@@ -121,7 +121,8 @@ class VoiceEngine:
         self.on_response_done: Callable[[ResponseDone], Any] | None = None
         self.on_error: Callable[[ProviderErrorEvent], Any] | None = None
         self.on_function_call: ManualHandler | None = None
-        self.events.on((TextDelta, TranscriptDelta, AudioDelta), self._legacy_stream, priority=-1)
+        self.events.on(AudioDelta, self._legacy_audio, priority=-1)
+        self.events.on((TextDelta, TranscriptDelta), self._legacy_text, priority=-1)
         self.events.on((ResponseDone, ProviderErrorEvent), self._legacy_done, priority=-1)
         self.events.on(ToolCall, self._on_tool_call, priority=_INTERNAL)
         self.events.on(ResponseDone, self._on_response_done, priority=_INTERNAL)
@@ -554,15 +555,17 @@ class VoiceEngine:
 
     # Plain functions on the hot path: the bus awaits only what a callback returns.
 
-    def _legacy_stream(self, event: Event) -> object:
-        if isinstance(event, AudioDelta):
-            if self.on_audio_response is not None:
-                return self.on_audio_response(event.audio)
-        elif isinstance(event, TextDelta | TranscriptDelta) and self.on_text_response is not None:
-            if isinstance(event, TranscriptDelta) and event.role is not Role.ASSISTANT:
-                return None
-            return self.on_text_response(event.delta)
-        return None
+    def _legacy_audio(self, event: AudioDelta) -> object:
+        callback = self.on_audio_response
+        return None if callback is None else callback(event.audio)
+
+    def _legacy_text(self, event: TextDelta | TranscriptDelta) -> object:
+        callback = self.on_text_response
+        if callback is None:
+            return None
+        if isinstance(event, TranscriptDelta) and event.role is not Role.ASSISTANT:
+            return None
+        return callback(event.delta)
 
     def _legacy_done(self, event: Event) -> object:
         if isinstance(event, ResponseDone) and self.on_response_done is not None:

@@ -63,7 +63,8 @@ class ResponseTracker:
         self.requested_at = 0.0
         self.active_response_id: str | None = None
         self.audio_item_id: str | None = None
-        self._audio_bytes = 0
+        #: Bytes of audio received for ``audio_item_id``.
+        self.audio_bytes = 0
 
     @property
     def expecting_output(self) -> bool:
@@ -79,7 +80,7 @@ class ResponseTracker:
     @property
     def audio_received(self) -> float:
         """Seconds of audio received for ``audio_item_id``."""
-        return self._format.duration(self._audio_bytes)
+        return self._format.duration(self.audio_bytes)
 
     def observe(self, event: Event) -> None:
         """Update the state from one event."""
@@ -87,8 +88,8 @@ class ResponseTracker:
             case AudioDelta(item_id=item_id, audio=audio):
                 if item_id != self.audio_item_id:
                     self.audio_item_id = item_id
-                    self._audio_bytes = 0
-                self._audio_bytes += len(audio)
+                    self.audio_bytes = 0
+                self.audio_bytes += len(audio)
             case ResponseStarted(response_id=response_id):
                 self.active_response_id = response_id
                 self.awaiting_response = False
@@ -238,23 +239,33 @@ class RealtimeSession:
         whole outbox, including frames other tasks add while it waits on the socket.
         With nothing to send (the reader's usual case) no lock is taken.
         """
+        frames = self._protocol.data_to_send()
+        if frames:
+            self._outbox.extend(frames)
+        if self._outbox:
+            await self._send_outbox()
+
+    async def _send_outbox(self) -> None:
         conn = self._conn
         if conn is None:
             return
         outbox = self._outbox
-        frames = self._protocol.data_to_send()
-        if frames:
-            outbox.extend(frames)
-        elif not outbox:
-            return
         async with self._send_lock:
             while outbox:
                 await conn.send(outbox.popleft())
 
     def _dispatch(self, event: Event) -> None:
-        self.tracker.observe(event)
-        if self.sink is not None:
-            self.sink(event)
+        tracker = self.tracker
+        if type(event) is AudioDelta:  # the hot path: tracker.observe's audio case, inline
+            if event.item_id != tracker.audio_item_id:
+                tracker.audio_item_id = event.item_id
+                tracker.audio_bytes = 0
+            tracker.audio_bytes += len(event.audio)
+        else:
+            tracker.observe(event)
+        sink = self.sink
+        if sink is not None:
+            sink(event)
         else:
             self._queue.put_nowait(event)
 
@@ -266,6 +277,7 @@ class RealtimeSession:
         conn = self._conn
         assert conn is not None
         protocol = self._protocol
+        outbox = self._outbox
         loop = asyncio.get_running_loop()
         self._last_activity = loop.time()
         try:
@@ -284,7 +296,12 @@ class RealtimeSession:
                     if isinstance(event, SessionReady):
                         self._ready.set()
                     self._dispatch(event)
-                await self._flush()
+                # _flush inline: most frames leave nothing to send, so no coroutine
+                frames = protocol.data_to_send()
+                if frames:
+                    outbox.extend(frames)
+                if outbox:
+                    await self._send_outbox()
         except ConnectionClosed as exc:
             protocol.receive_close(exc.code, exc.reason)
         except Exception as exc:  # a bug or an unexpected transport failure: report it

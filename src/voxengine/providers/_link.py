@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import functools
 import logging
 from collections import deque
 from collections.abc import AsyncIterator, Callable
@@ -143,7 +142,17 @@ class SessionLink:
         """A session whose events reach this link's stream once it becomes current."""
         session = self._factory()
         self._early[session] = []
-        session.sink = functools.partial(self._on_event, session)
+        put_audio = self._queue.put_nowait
+        on_event = self._on_event
+
+        def sink(event: Event) -> None:
+            # the hot path first: a current session's audio needs no bookkeeping
+            if type(event) is AudioDelta and session is self.session:
+                put_audio(event)
+            else:
+                on_event(session, event)
+
+        session.sink = sink
         return session
 
     def discard(self, session: RealtimeSession) -> None:
@@ -165,12 +174,11 @@ class SessionLink:
 
     def _on_event(self, session: RealtimeSession, event: Event) -> None:
         """The session sink: runs in the session's reader, in order, without awaiting."""
-        early = self._early.get(session)
-        if early is not None:
-            early.append(event)  # not current yet: held until it opens, dropped if it fails
-            return
         if session is not self.session:
-            return  # a replaced connection's stragglers
+            early = self._early.get(session)
+            if early is not None:  # not current yet: held until it opens, dropped if it fails
+                early.append(event)
+            return  # otherwise a replaced connection's stragglers
         if type(event) is AudioDelta:  # the hot path: no bookkeeping reads audio chunks
             self._queue.put_nowait(event)
             return

@@ -290,8 +290,9 @@ def _text_done(msg: Json) -> list[Event]:
 
 
 def _audio_delta(msg: Json) -> list[Event]:
+    delta = msg.get("delta")
     try:
-        audio = b64decode_pcm16(_str(msg, "delta"))
+        audio = b64decode_pcm16(delta if isinstance(delta, str) else "")
     except (AudioError, binascii.Error):
         return [
             ProviderErrorEvent(
