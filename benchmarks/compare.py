@@ -48,8 +48,8 @@ class SessionPlan:
     """The scripted session."""
 
     turns: int = 2
-    words: int = 15
-    repeats: int = 3
+    words: int = 12
+    repeats: int = 4
     memory_sessions: int = 20
     turn_timeout: float = 60.0
 
@@ -201,6 +201,7 @@ def _aggregate(name: str, runs: list[dict[str, Any]]) -> dict[str, Any]:
         "in_process_p50_us": median([1e3 * s["p50_ms"] for s in in_process]),
         "in_process_p99_us": median([1e3 * s["p99_ms"] for s in in_process]),
         "in_process_p50_us_per_repeat": [1e3 * s["p50_ms"] for s in in_process],
+        "in_process_p99_us_per_repeat": [1e3 * s["p99_ms"] for s in in_process],
         "first_audio_ms": median(first_audio) * 1e3,
         "cpu_ms_per_audio_second": median(cpu_per_audio) * 1e3,
         "cpu_utilisation_pct": median([100 * r["cpu_seconds"] / r["wall_seconds"] for r in runs]),

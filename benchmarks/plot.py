@@ -1,4 +1,4 @@
-"""The results PNG: event delay per client, and the scale test (matplotlib, Agg)."""
+"""The results PNG: added latency and event delay per client, and the scale test (Agg)."""
 
 from __future__ import annotations
 
@@ -19,19 +19,33 @@ def plot_results(results: dict[str, Any], path: Path) -> bool:
         return False
     clients = results.get("comparison", {}).get("clients", {})
     levels = results.get("scale", {}).get("levels", [])
-    fig, (left, right) = plt.subplots(1, 2, figsize=(13, 5))
+    fig, (inner, left, right) = plt.subplots(1, 3, figsize=(18, 5))
 
     names = [c["client"] for c in clients.values()]
-    p50 = [c["event_delay_p50_ms"] * 1e3 for c in clients.values()]
-    p99 = [c["event_delay_p99_ms"] * 1e3 for c in clients.values()]
     positions = range(len(names))
-    left.barh([p - 0.2 for p in positions], p50, height=0.4, label="p50")
-    left.barh([p + 0.2 for p in positions], p99, height=0.4, label="p99")
-    left.set_yticks(list(positions), names)
-    left.invert_yaxis()
-    left.set_xlabel("server send → application callback (µs)")
-    left.set_title("Event delay, one session (lower is better)")
-    left.legend()
+    for axis, (key50, key99, scale), label, title in (
+        (
+            inner,
+            ("in_process_p50_us", "in_process_p99_us", 1.0),
+            "socket read → application callback (µs)",
+            "Added latency per event (lower is better)",
+        ),
+        (
+            left,
+            ("event_delay_p50_ms", "event_delay_p99_ms", 1e3),
+            "server send → application callback (µs)",
+            "End-to-end event delay, one session",
+        ),
+    ):
+        p50 = [c[key50] * scale for c in clients.values()]
+        p99 = [c[key99] * scale for c in clients.values()]
+        axis.barh([p - 0.2 for p in positions], p50, height=0.4, label="p50")
+        axis.barh([p + 0.2 for p in positions], p99, height=0.4, label="p99")
+        axis.set_yticks(list(positions), names)
+        axis.invert_yaxis()
+        axis.set_xlabel(label)
+        axis.set_title(title)
+        axis.legend()
 
     if levels:
         sessions = [lv["sessions"] for lv in levels]

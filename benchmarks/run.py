@@ -65,16 +65,15 @@ def ratios(clients: dict[str, Any]) -> dict[str, Any]:
                 entry[f"delay_{q}_vs_floor"] = _ratio(total, base)
             # against the same round's floor run (fast mode runs right next to it)
             for q in ("p50", "p99"):
-                paired = [
-                    _ratio(a, b)
-                    for a, b in zip(
-                        c[f"event_delay_{q}_ms_per_repeat"],
-                        floor[f"event_delay_{q}_ms_per_repeat"],
-                        strict=False,
+                for figure, key in (
+                    ("delay", f"event_delay_{q}_ms_per_repeat"),
+                    ("in_process", f"in_process_{q}_us_per_repeat"),
+                ):
+                    paired = [_ratio(a, b) for a, b in zip(c[key], floor[key], strict=False)]
+                    entry[f"{figure}_{q}_vs_floor_per_repeat"] = paired
+                    entry[f"{figure}_{q}_vs_floor_paired"] = median(
+                        [r for r in paired if r is not None]
                     )
-                ]
-                entry[f"delay_{q}_vs_floor_per_repeat"] = paired
-                entry[f"delay_{q}_vs_floor_paired"] = median([r for r in paired if r is not None])
             entry["cpu_vs_floor"] = _ratio(
                 c["cpu_ms_per_audio_second"], floor["cpu_ms_per_audio_second"]
             )
@@ -88,6 +87,8 @@ def ratios(clients: dict[str, Any]) -> dict[str, Any]:
             if name in ("fast", "raw"):
                 continue
             out["fast"][f"vs_{name}"] = {
+                "in_process_p50": _ratio(fast["in_process_p50_us"], c["in_process_p50_us"]),
+                "in_process_p99": _ratio(fast["in_process_p99_us"], c["in_process_p99_us"]),
                 "added_p50": _ratio(fast["added_delay_p50_ms"], c["added_delay_p50_ms"]),
                 "added_p99": _ratio(fast["added_delay_p99_ms"], c["added_delay_p99_ms"]),
                 "cpu": _ratio(fast["cpu_ms_per_audio_second"], c["cpu_ms_per_audio_second"]),
@@ -106,13 +107,23 @@ def targets(results: dict[str, Any]) -> list[dict[str, Any]]:
     if fast and floor:
         paired = results.get("ratios", {}).get("fast", {})
         for q in ("p50", "p99"):
-            # median over rounds of fast / floor in the same round (they run back to
-            # back): the machine's drift between rounds cancels out
+            # the issue's figure: socket read -> callback; median over rounds of fast /
+            # floor in the same round (they run back to back), so drift cancels out
+            value = paired.get(f"in_process_{q}_vs_floor_paired")
+            rows.append(
+                {
+                    "target": f"fast added latency {q} (socket read -> callback)"
+                    f" <= {FAST_VS_FLOOR}x raw websockets floor",
+                    "value": value,
+                    "met": value is not None and value <= FAST_VS_FLOOR,
+                }
+            )
+        for q in ("p50", "p99"):
             value = paired.get(f"delay_{q}_vs_floor_paired")
             rows.append(
                 {
-                    "target": f"fast event delay {q} <= {FAST_VS_FLOOR}x raw websockets floor"
-                    " (median of per-round ratios)",
+                    "target": f"fast end-to-end delay {q} (server write -> callback)"
+                    f" <= {FAST_VS_FLOOR}x floor's",
                     "value": value,
                     "met": value is not None and value <= FAST_VS_FLOOR,
                 }
@@ -120,18 +131,12 @@ def targets(results: dict[str, Any]) -> list[dict[str, Any]]:
         for peer in ("openai_sdk", "pipecat"):
             if peer in clients:
                 for q in ("p50", "p99"):
-                    value = _ratio(
-                        fast[f"added_delay_{q}_ms"], clients[peer][f"added_delay_{q}_ms"]
-                    )
+                    value = _ratio(fast[f"in_process_{q}_us"], clients[peer][f"in_process_{q}_us"])
                     rows.append(
                         {
-                            "target": f"fast added delay {q} < {FAST_VS_PEERS}x {peer}'s",
+                            "target": f"fast added latency {q} < {FAST_VS_PEERS}x {peer}'s",
                             "value": value,
-                            # a negative ratio: fast mode's added delay is within the
-                            # floor's noise while the peer's is positive, which meets it
-                            "met": value is not None
-                            and clients[peer][f"added_delay_{q}_ms"] > 0
-                            and value < FAST_VS_PEERS,
+                            "met": value is not None and value < FAST_VS_PEERS,
                         }
                     )
     levels = results.get("scale", {}).get("levels", [])
@@ -185,18 +190,28 @@ def print_report(results: dict[str, Any]) -> None:
                 f" {c['first_audio_ms']:12.2f} {c['cpu_ms_per_audio_second']:14.2f}"
                 f" {_fmt(c.get('memory_kib_per_session'), 1):>9s}"
             )
-        for q in ("p50", "p99"):
-            spread = ratio.get("fast", {}).get(f"delay_{q}_vs_floor_per_repeat")
-            if spread:
-                print(
-                    f"  fast {q} x floor per round: "
-                    + ", ".join(_fmt(r) for r in spread)
-                    + f" (median {_fmt(ratio['fast'][f'delay_{q}_vs_floor_paired'])})"
-                )
+        print("\nAdded latency, socket read -> callback (µs; medians over repeats):")
+        for c in clients.values():
+            print(
+                f"  {c['client']:26s} p50 {_fmt(c['in_process_p50_us'], 1):>7s}"
+                f"  p99 {_fmt(c['in_process_p99_us'], 1):>7s}"
+            )
+        for figure in ("in_process", "delay"):
+            for q in ("p50", "p99"):
+                spread = ratio.get("fast", {}).get(f"{figure}_{q}_vs_floor_per_repeat")
+                if spread:
+                    paired = ratio["fast"][f"{figure}_{q}_vs_floor_paired"]
+                    print(
+                        f"  fast {figure} {q} x floor per round: "
+                        + ", ".join(_fmt(r) for r in spread)
+                        + f" (median {_fmt(paired)})"
+                    )
         for peer, value in ratio.get("fast", {}).items():
             if peer.startswith("vs_"):
                 print(
-                    f"  fast {peer.replace('_', ' ', 1)}: added p50 x{_fmt(value['added_p50'])},"
+                    f"  fast {peer.replace('_', ' ', 1)}: added (in-process) p50"
+                    f" x{_fmt(value['in_process_p50'])} p99 x{_fmt(value['in_process_p99'])};"
+                    f" end-to-end added p50 x{_fmt(value['added_p50'])},"
                     f" added p99 x{_fmt(value['added_p99'])}, CPU x{_fmt(value['cpu'])},"
                     f" memory x{_fmt(value['memory'])}"
                 )
