@@ -46,6 +46,8 @@ from urllib.parse import parse_qs, urlsplit
 
 import numpy as np
 
+from voxengine import _json
+
 from ._fake_openai import FakeReply, FakeToolCall, FakeTurn, Responder, default_responder
 from ._speechlike import decode_to_float, synthesize_words
 
@@ -372,7 +374,7 @@ class FakeGeminiServer:
     # --- plumbing ----------------------------------------------------------------------------
 
     def _send(self, msg: Json) -> None:
-        text = json.dumps(msg, separators=(",", ":"))
+        text = _json.dumps(msg)
         self._outbox.append(text.encode("utf-8") if self.config.binary_frames else text)
 
     def _close_with(self, code: int, reason: str) -> None:
@@ -385,7 +387,7 @@ class FakeGeminiServer:
 
     def _dispatch(self, data: str | bytes) -> None:
         try:
-            raw = json.loads(data)
+            raw = _json.loads(data)
         except (ValueError, UnicodeDecodeError):
             raise _Close(1007, "Invalid JSON payload received.") from None
         if not isinstance(raw, dict):

@@ -38,6 +38,8 @@ from urllib.parse import parse_qs, urlsplit
 
 import numpy as np
 
+from voxengine import _json
+
 from ._faults import FakeServerError
 from ._openai_schema import SchemaError, validate_client_event
 from ._openai_wire import (
@@ -337,7 +339,7 @@ class FakeOpenAIServer:
             )
             return
         try:
-            event = json.loads(data)
+            event = _json.loads(data)
         except ValueError as exc:
             self._error("invalid_json", f"Invalid JSON in client event: {exc}.")
             return
@@ -421,7 +423,7 @@ class FakeOpenAIServer:
         if self.config.dialect == "beta":
             kind = BETA_EVENT_NAMES.get(kind, kind)
         event: Json = {"type": kind, "event_id": self._new_id("event"), **fields}
-        self._outbox.append(json.dumps(event, separators=(",", ":")))
+        self._outbox.append(_json.dumps(event))
 
     def _obfuscation(self) -> str:
         """Deterministic padding for ``obfuscation`` (§3: clients must ignore it)."""

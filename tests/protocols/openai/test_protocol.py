@@ -479,12 +479,16 @@ def test_unknown_and_malformed_frames_never_raise() -> None:
         "not json at all",
         "[1, 2, 3]",
         b'{"type": 5}',
+        '{"type":"response.output_audio.delta","n":NaN}',  # not strict JSON
+        b'{"type":"\xff"}',  # not UTF-8
         _delta("response.output_audio.delta", delta="###not-base64###"),
     )
     assert isinstance(events[0], UnknownEvent)
     assert events[0].name == "response.brand_new_thing"
     assert json.loads(events[0].raw)["x"] == 1
     assert [e.code for e in events[1:]] == [
+        "malformed_frame",
+        "malformed_frame",
         "malformed_frame",
         "malformed_frame",
         "malformed_frame",

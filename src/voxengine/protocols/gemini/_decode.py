@@ -15,6 +15,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from voxengine import _json
 from voxengine.audio.pcm16 import b64decode_pcm16
 from voxengine.errors import AudioError
 from voxengine.events import Usage
@@ -72,7 +73,7 @@ def _int(obj: Json, name: str) -> int:
 def parse_frame(data: str | bytes) -> Json | None:
     """A text or binary (UTF-8 JSON, §1) frame as a JSON object; ``None`` if it is not one."""
     try:
-        msg = json.loads(data)
+        msg = _json.loads(data)
     except (ValueError, UnicodeDecodeError):
         return None
     return msg if isinstance(msg, dict) else None

@@ -60,6 +60,7 @@ import re
 from collections.abc import Mapping
 from typing import Any, final
 
+from voxengine import _json
 from voxengine.audio.format import PCM16_16K, PCM16_24K, AudioFormat
 from voxengine.audio.pcm16 import b64encode_pcm16
 from voxengine.commands import (
@@ -179,7 +180,7 @@ def close_exception(code: int | None, reason: str) -> VoxError:
 
 
 def _dumps(msg: Mapping[str, Any]) -> str:
-    return json.dumps(msg, separators=(",", ":"))
+    return _json.dumps(msg)
 
 
 @final

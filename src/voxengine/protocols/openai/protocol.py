@@ -14,11 +14,11 @@ handshake. After ``CLOSED`` every command raises
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Mapping
 from typing import Any, final
 
+from voxengine import _json
 from voxengine.audio.format import PCM16_24K, AudioFormat
 from voxengine.commands import Command, SendAudio, UpdateSession
 from voxengine.config import SessionConfig
@@ -148,7 +148,7 @@ class OpenAIRealtimeProtocol:
     def _emit(self, command: Command) -> None:
         event_id = None if isinstance(command, SendAudio) else self._new_event_id()
         msg = encode_command(command, self._dialect, event_id)
-        self._outgoing.append(json.dumps(msg, separators=(",", ":")))
+        self._outgoing.append(_json.dumps(msg))
 
     def _new_event_id(self) -> str:
         self._next_id += 1
@@ -176,7 +176,7 @@ class OpenAIRealtimeProtocol:
         if self._state is ProtocolState.CLOSED:
             return
         try:
-            msg = json.loads(data)
+            msg = _json.loads(data)
         except (ValueError, UnicodeDecodeError):
             self._events.append(
                 ProviderErrorEvent(
@@ -222,7 +222,7 @@ class OpenAIRealtimeProtocol:
             update = encode_command(
                 UpdateSession(config=self._session_config), self._dialect, self._handshake_event_id
             )
-            self._outgoing.append(json.dumps(update, separators=(",", ":")))
+            self._outgoing.append(_json.dumps(update))
 
     def _on_session_updated(self, msg: Mapping[str, Any]) -> None:
         if self._state is ProtocolState.CONNECTING and self._handshake_event_id is not None:
