@@ -240,6 +240,8 @@ class VoiceIO:
 
     def observe(self, event: Event) -> None:
         """Play audio and react to speech; runs before application handlers."""
+        if type(event) is AudioDelta and self.output is None:
+            return  # nothing plays: the hot path of a headless session
         match event:
             case AudioDelta(item_id=item_id, audio=audio):
                 output = self.output

@@ -186,7 +186,8 @@ class OpenAIRealtimeProtocol:
                 )
             )
             return
-        if not isinstance(msg, dict) or not isinstance(msg.get("type"), str):
+        kind = msg.get("type") if isinstance(msg, dict) else None
+        if not isinstance(kind, str):
             self._events.append(
                 ProviderErrorEvent(
                     code="malformed_frame",
@@ -195,21 +196,19 @@ class OpenAIRealtimeProtocol:
                 )
             )
             return
-        kind: str = msg["type"]
-        if kind == "session.created":
+        decoder = DECODERS.get(kind)  # first: audio and text deltas are nearly every frame
+        if decoder is not None:
+            self._events.extend(decoder(msg))
+        elif kind == "session.created":
             self._on_session_created(msg)
         elif kind == "session.updated":
             self._on_session_updated(msg)
         elif kind == "error":
             self._on_error(msg)
         else:
-            decoder = DECODERS.get(kind)
-            if decoder is None:
-                logger.debug("unknown server event %s", kind)
-                raw = data if isinstance(data, str) else data.decode("utf-8", "replace")
-                self._events.append(UnknownEvent(name=kind, raw=raw))
-            else:
-                self._events.extend(decoder(msg))
+            logger.debug("unknown server event %s", kind)
+            raw = data if isinstance(data, str) else data.decode("utf-8", "replace")
+            self._events.append(UnknownEvent(name=kind, raw=raw))
 
     def _on_session_created(self, msg: Mapping[str, Any]) -> None:
         session = msg.get("session")
