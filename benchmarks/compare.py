@@ -50,6 +50,8 @@ class SessionPlan:
     turns: int = 2
     words: int = 12
     repeats: int = 4
+    #: the floor and fast mode run this many times per round (paired, back to back)
+    pair_repeats: int = 2
     memory_sessions: int = 20
     turn_timeout: float = 60.0
 
@@ -224,7 +226,7 @@ async def run_comparison(
     """Warm up each client, then ``plan.repeats`` rounds over all clients."""
     runs: dict[str, list[dict[str, Any]]] = {name: [] for name in names}
     errors: dict[str, str] = {}
-    warm = SessionPlan(turns=1, words=3, repeats=1, memory_sessions=0)
+    warm = SessionPlan(turns=1, words=3, repeats=1, memory_sessions=0, pair_repeats=1)
     active = list(names)
     for name in names:
         try:
@@ -240,11 +242,14 @@ async def run_comparison(
     with installed() as stamps:
         for repeat in range(plan.repeats):
             shift = repeat % len(rest) if rest else 0
-            order = (pair if repeat % 2 == 0 else pair[::-1]) + rest[shift:] + rest[:shift]
+            pairs: list[str] = []
+            for index in range(plan.pair_repeats):  # raw fast | fast raw | raw fast ...
+                pairs += pair if (repeat + index) % 2 == 0 else pair[::-1]
+            order = pairs + rest[shift:] + rest[:shift]
             for name in order:
                 gc.collect()
                 result = await run_session(
-                    CLIENTS[name], server, plan, f"gpt-realtime-{name}-{repeat}", stamps
+                    CLIENTS[name], server, plan, f"gpt-realtime-{name}-{len(runs[name])}", stamps
                 )
                 runs[name].append(result)
                 p50 = median(result["event_delays"]) * 1e3

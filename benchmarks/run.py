@@ -248,10 +248,12 @@ def print_report(results: dict[str, Any]) -> None:
 async def _run(args: argparse.Namespace) -> dict[str, Any]:
     results: dict[str, Any] = {"machine": machine_info(), "quick": args.quick}
     plan = (
-        SessionPlan(turns=2, words=8, repeats=1, memory_sessions=5)
+        SessionPlan(turns=2, words=8, repeats=1, memory_sessions=5, pair_repeats=1)
         if args.quick
         else (SessionPlan())
     )
+    if args.rounds:
+        plan = dataclasses.replace(plan, repeats=args.rounds)
     scale_plan = ScalePlan(sessions=(50, 200), window=3.0) if args.quick else ScalePlan(window=5.0)
     if args.sessions:
         scale_plan = dataclasses.replace(scale_plan, sessions=tuple(args.sessions))
@@ -302,6 +304,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--only", nargs="+", choices=PARTS, default=list(PARTS))
     parser.add_argument("--clients", nargs="+", choices=list(CLIENTS), default=list(CLIENTS))
     parser.add_argument("--sessions", nargs="+", type=int, help="scale levels (default 50..400)")
+    parser.add_argument("--rounds", type=int, help="comparison rounds (default 4)")
     parser.add_argument(
         "--scale-client", choices=list(CLIENTS), default="fast", help="client of the scale test"
     )
