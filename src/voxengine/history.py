@@ -24,6 +24,11 @@ from voxengine.events import (
 
 __all__ = ["ConversationHistory", "HistoryEntry"]
 
+#: The event classes :meth:`ConversationHistory.observe` acts on (its ``match`` below).
+_HISTORY_EVENTS: frozenset[type] = frozenset(
+    {ItemDone, TranscriptDone, ToolCall, ItemTruncated, ItemDeleted}
+)
+
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class HistoryEntry:
@@ -59,6 +64,8 @@ class ConversationHistory:
 
     def observe(self, event: Event) -> None:
         """Update the history from one event; events it does not use are ignored."""
+        if type(event) not in _HISTORY_EVENTS:  # deltas: one set lookup, not five checks
+            return
         match event:
             case ItemDone(item=item):
                 if item.kind is ItemKind.MESSAGE:

@@ -46,6 +46,12 @@ __all__ = ["RealtimeSession", "ResponseTracker"]
 logger = logging.getLogger("voxengine.session")
 
 
+#: The event classes :meth:`ResponseTracker.observe` acts on (its ``match``).
+_TRACKED_EVENTS: frozenset[type] = frozenset(
+    {AudioDelta, ResponseStarted, ProviderErrorEvent, ResponseDone}
+)
+
+
 @final
 class ResponseTracker:
     """Follows responses and assistant audio as events pass, for interruption.
@@ -84,6 +90,8 @@ class ResponseTracker:
 
     def observe(self, event: Event) -> None:
         """Update the state from one event."""
+        if type(event) not in _TRACKED_EVENTS:
+            return
         match event:
             case AudioDelta(item_id=item_id, audio=audio):
                 if item_id != self.audio_item_id:

@@ -71,6 +71,11 @@ __all__ = ["SessionLink", "merge_session"]
 
 logger = logging.getLogger("voxengine.providers")
 
+#: The event classes :meth:`SessionLink._observe` acts on besides the history's.
+_LINK_EVENTS: frozenset[type] = frozenset(
+    {InputCommitted, InputCleared, ResumptionUpdate, ResponseDone}
+)
+
 SessionFactory = Callable[[], RealtimeSession]
 RestorePlan = Callable[[], tuple[list[Command], int]]
 
@@ -289,6 +294,8 @@ class SessionLink:
 
     def _observe(self, event: Event) -> None:
         self.history.observe(event)
+        if type(event) not in _LINK_EVENTS:
+            return
         match event:
             case InputCommitted() | InputCleared():
                 self._clear_retained()
