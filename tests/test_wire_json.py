@@ -18,9 +18,7 @@ def test_dumps_is_compact_utf8_text_that_round_trips() -> None:
     assert _json.loads(text.encode()) == value  # bytes frames too
 
 
-@pytest.mark.parametrize(
-    "bad", ["{", "NaN", '{"a": NaN}', '"\\ud800"', "\ud800", b"\xff\xfe"]
-)
+@pytest.mark.parametrize("bad", ["{", "NaN", '{"a": NaN}', '"\\ud800"', "\ud800", b"\xff\xfe"])
 def test_anything_but_strict_json_is_a_value_error(bad: str | bytes) -> None:
     with pytest.raises(ValueError):  # noqa: PT011 - the contract is the base class
         _json.loads(bad)
