@@ -859,3 +859,19 @@ def test_record_received_off_keeps_no_log_but_behaves_the_same() -> None:
         "conversation.item.create",
         "response.create",
     ]
+
+
+def test_ids_never_repeat_across_the_connections_of_one_server() -> None:
+    def response_ids(connection: int) -> list[str]:
+        server = FakeOpenAIServer(FakeOpenAIConfig(), connection=connection)
+        server.receive_connect(GA_PATH, AUTH)
+        server.receive_message(json.dumps({"type": "response.create"}))
+        events = [json.loads(frame) for frame in server.data_to_send()]
+        return [e["event_id"] for e in events] + [
+            e["response"]["id"] for e in events if e["type"] == "response.created"
+        ]
+
+    first, second = response_ids(0), response_ids(1)
+    assert "resp_0001" in first  # the first connection keeps the plain form
+    assert "resp_2_0001" in second
+    assert not set(first) & set(second)

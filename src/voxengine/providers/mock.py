@@ -149,7 +149,8 @@ class MockProvider(RealtimeProvider):
                 responder=self._responder,
                 seconds_per_word=self._mock.seconds_per_word,
                 paced=self._mock.paced_seconds is not None,
-            )
+            ),
+            connection=len(self.servers),
         )
         server.receive_connect(url.removeprefix("memory://mock"), _lower(headers))
         self.server = server

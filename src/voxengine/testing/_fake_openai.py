@@ -194,10 +194,18 @@ class FakeOpenAIServer:
         session: the current effective session object (wire shape of the dialect).
         items: the default conversation, oldest first (wire dicts, audio omitted).
         responder_errors: exceptions raised by the responder (each failed a response).
+
+    Args:
+        config: shared by every connection of one server.
+        connection: this connection's index on its server (0 for the first). Server
+            ids (``event_``, ``item_``, ``resp_``, ...) carry it from the second
+            connection on (``resp_0001``, then ``resp_2_0001``), so that, as on the
+            live service, no id repeats across the reconnects of one test.
     """
 
-    def __init__(self, config: FakeOpenAIConfig = _DEFAULT_CONFIG) -> None:
+    def __init__(self, config: FakeOpenAIConfig = _DEFAULT_CONFIG, *, connection: int = 0) -> None:
         self.config = config
+        self._id_infix = f"{connection + 1}_" if connection else ""
         self.received: list[Json] = []
         self.session: Json = {}
         self.items: list[Json] = []
@@ -416,7 +424,7 @@ class FakeOpenAIServer:
     def _new_id(self, prefix: str) -> str:
         count = self._counters.get(prefix, 0) + 1
         self._counters[prefix] = count
-        return f"{prefix}_{count:04d}"
+        return f"{prefix}_{self._id_infix}{count:04d}"
 
     def _emit(self, kind: str, **fields: Any) -> None:
         """Queue one server event; GA names are renamed in the beta dialect (§12)."""

@@ -116,7 +116,7 @@ async def run_fake_openai_server(
     handle = FakeOpenAIServerHandle(host=host, port=port)
 
     async def handler(connection: ServerConnection) -> None:
-        fake = FakeOpenAIServer(config)
+        fake = FakeOpenAIServer(config, connection=len(handle.connections))
         injector = FaultInjector(faults, len(handle.connections)) if faults else None
         handle.connections.append(fake)
         pace = pace_seconds if config.paced else None
