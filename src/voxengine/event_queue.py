@@ -43,6 +43,11 @@ It returns ``None`` when it is done with the event, or an awaitable that finishe
 the event's delivery (the queue awaits it before delivering the next one)."""
 
 
+def _kind(event: Event | None) -> str:
+    # the event's type, never its repr: that would log audio payloads
+    return "end of stream" if event is None else event.type
+
+
 @final
 class EventQueue:
     """FIFO of events (``None`` marks the end) for one consumer; see the module docstring."""
@@ -76,7 +81,7 @@ class EventQueue:
             try:
                 pending = consumer(event)
             except Exception:
-                logger.exception("event consumer failed on %r", event)
+                logger.exception("event consumer failed on %s", _kind(event))
                 pending = None
             if pending is not None:
                 self._drainer = asyncio.get_running_loop().create_task(self._drain(pending))
@@ -130,7 +135,7 @@ class EventQueue:
         try:
             return self._consumer(event)
         except Exception:  # the consumer's bug must not reach the producer (the socket)
-            logger.exception("event consumer failed on %r", event)
+            logger.exception("event consumer failed on %s", _kind(event))
             return None
 
     def _pop(self) -> Event | None:

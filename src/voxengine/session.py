@@ -46,10 +46,8 @@ __all__ = ["RealtimeSession", "ResponseTracker"]
 logger = logging.getLogger("voxengine.session")
 
 
-#: The event classes :meth:`ResponseTracker.observe` acts on (its ``match``).
-_TRACKED_EVENTS: frozenset[type] = frozenset(
-    {AudioDelta, ResponseStarted, ProviderErrorEvent, ResponseDone}
-)
+#: The event classes :meth:`ResponseTracker.observe` matches (audio is handled first).
+_TRACKED_EVENTS: frozenset[type] = frozenset({ResponseStarted, ProviderErrorEvent, ResponseDone})
 
 
 @final
@@ -90,14 +88,15 @@ class ResponseTracker:
 
     def observe(self, event: Event) -> None:
         """Update the state from one event."""
+        if type(event) is AudioDelta:  # the hot path: one per 20 ms of audio
+            if event.item_id != self.audio_item_id:
+                self.audio_item_id = event.item_id
+                self.audio_bytes = 0
+            self.audio_bytes += len(event.audio)
+            return
         if type(event) not in _TRACKED_EVENTS:
             return
         match event:
-            case AudioDelta(item_id=item_id, audio=audio):
-                if item_id != self.audio_item_id:
-                    self.audio_item_id = item_id
-                    self.audio_bytes = 0
-                self.audio_bytes += len(audio)
             case ResponseStarted(response_id=response_id):
                 self.active_response_id = response_id
                 self.awaiting_response = False
@@ -263,14 +262,7 @@ class RealtimeSession:
                 await conn.send(outbox.popleft())
 
     def _dispatch(self, event: Event) -> None:
-        tracker = self.tracker
-        if type(event) is AudioDelta:  # the hot path: tracker.observe's audio case, inline
-            if event.item_id != tracker.audio_item_id:
-                tracker.audio_item_id = event.item_id
-                tracker.audio_bytes = 0
-            tracker.audio_bytes += len(event.audio)
-        else:
-            tracker.observe(event)
+        self.tracker.observe(event)
         sink = self.sink
         if sink is not None:
             sink(event)

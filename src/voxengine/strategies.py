@@ -20,7 +20,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from typing import ClassVar, final
 
 from voxengine.bus import EventBus
-from voxengine.events import AudioDelta, Event, SessionClosed
+from voxengine.events import Event, SessionClosed
 from voxengine.history import ConversationHistory
 from voxengine.metrics import SessionMetrics
 from voxengine.providers.base import BaseProvider
@@ -77,13 +77,6 @@ class BaseStrategy(abc.ABC):
 
     def _deliver(self, event: Event | None) -> Awaitable[None] | None:
         """Observers, then the bus; returns what the bus left to await (async handlers)."""
-        if type(event) is AudioDelta and not self._stopped:  # the hot path
-            for observe in self._observers:
-                try:
-                    observe(event)
-                except Exception:
-                    logger.exception("observer %r failed on %s", observe, event.type)
-            return self.bus.dispatch(event)
         if self._stopped:
             return None
         if event is None:
