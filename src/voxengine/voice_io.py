@@ -54,6 +54,12 @@ logger = logging.getLogger("voxengine.voice")
 Emit = Callable[[Event], Awaitable[None]]
 
 
+#: The event classes :meth:`VoiceIO.observe` acts on (its ``match``).
+_VOICE_EVENTS: frozenset[type] = frozenset(
+    {AudioDelta, ResponseStarted, ResponseDone, SpeechStarted}
+)
+
+
 @final
 class VoiceIO:
     """Audio in, audio out, local VAD and barge-in for one engine."""
@@ -240,8 +246,9 @@ class VoiceIO:
 
     def observe(self, event: Event) -> None:
         """Play audio and react to speech; runs before application handlers."""
-        if type(event) is AudioDelta and self.output is None:
-            return  # nothing plays: the hot path of a headless session
+        kind = type(event)
+        if kind not in _VOICE_EVENTS or (kind is AudioDelta and self.output is None):
+            return  # deltas, and audio with nothing to play it: one check on the hot path
         match event:
             case AudioDelta(item_id=item_id, audio=audio):
                 output = self.output
