@@ -123,7 +123,16 @@ def _git(*args: str) -> str | None:
 
 def machine_info() -> dict[str, Any]:
     """Where and when the benchmark ran, and with which versions."""
-    packages = ("voxengine", "websockets", "openai", "pipecat-ai", "numpy", "soxr", "pydantic")
+    packages = (
+        "voxengine",
+        "websockets",
+        "orjson",
+        "openai",
+        "pipecat-ai",
+        "numpy",
+        "soxr",
+        "pydantic",
+    )
     return {
         "date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
         "python": platform.python_version(),
