@@ -81,7 +81,9 @@ class ContextInjector:
 
     async def before_user_turn(self) -> None:
         """The user's turn is starting: deliver NEXT_TURN context first."""
-        await self._deliver(self.scheduler.due(ContextTiming.NEXT_TURN))
+        pending = self._deliver_due(ContextTiming.NEXT_TURN)
+        if pending is not None:
+            await pending
 
     def observe(self, event: Event) -> Awaitable[None] | None:
         """Track speaking/responding state; returns the delivery to await, if any is due.
