@@ -34,7 +34,7 @@ from urllib.parse import parse_qs, urlsplit
 from websockets.asyncio.server import ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
 
-from benchmarks.stats import process_cpu_seconds
+from benchmarks.stats import percentile, process_cpu_seconds
 from voxengine.testing import (
     FakeOpenAIConfig,
     FakeOpenAIServer,
@@ -225,7 +225,7 @@ class _Health:
         """Loop lag p99/max and GC pauses (ms) stamped in ``[start, end)``."""
         lags = sorted(lag for at, lag in self.lags if start <= at < end)
         pauses = [pause for at, pause in self.gc_pauses if start <= at < end]
-        p99 = lags[min(len(lags) - 1, int(0.99 * len(lags)))] if lags else 0.0
+        p99 = percentile(lags, 99) if lags else 0.0
         return {
             "loop_lag_p99_ms": 1e3 * p99,
             "loop_lag_max_ms": 1e3 * (lags[-1] if lags else 0.0),

@@ -45,16 +45,6 @@ class Subscription:
     once: bool = False
     order: int = 0
     active: bool = field(default=True)
-    #: Active, unfiltered and not ``once``: the bus simply calls the handler.
-    plain: bool = field(default=False, init=False)
-
-    def __post_init__(self) -> None:
-        self.plain = self.active and self.filter is None and not self.once
-
-    def deactivate(self) -> None:
-        """Stop delivering to this handler."""
-        self.active = False
-        self.plain = False
 
 
 @final
@@ -123,7 +113,7 @@ class EventBus:
         before = len(self._subs)
         for s in self._subs:
             if s is target or s.handler == target:
-                s.deactivate()
+                s.active = False
         self._remove_inactive()
         return before - len(self._subs)
 
@@ -164,17 +154,7 @@ class EventBus:
             queue.put_nowait(event)
         subs = self._by_type.get(type(event)) or self._handlers_for(type(event))
         for index, sub in enumerate(subs):
-            if sub.plain:  # no filter, not once: call it here (the hot path)
-                try:
-                    result = sub.handler(event)
-                except Exception:
-                    self._failed(sub, event)
-                    continue
-                if result is None or not inspect.isawaitable(result):
-                    continue
-                pending: Awaitable[object] | None = self._guard(sub, event, result)
-            else:
-                pending = self._run(sub, event)
+            pending = self._run(sub, event)
             if pending is not None:
                 return self._finish(event, pending, subs[index + 1 :])
         if isinstance(event, SessionClosed):
@@ -186,7 +166,7 @@ class EventBus:
         if not sub.active or (sub.filter is not None and not sub.filter(event)):
             return None
         if sub.once:
-            sub.deactivate()
+            sub.active = False
             self._remove_inactive()
         try:
             result = sub.handler(event)

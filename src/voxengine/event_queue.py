@@ -74,21 +74,8 @@ class EventQueue:
 
         With a push consumer that is idle, the event is handed to it right here.
         """
-        consumer = self._consumer
-        if consumer is not None and not self._busy and not self._items:
-            # _push's first round, inline (the hot path: one call fewer per event)
-            self._busy = True
-            try:
-                pending = consumer(event)
-            except Exception:
-                logger.exception("event consumer failed on %s", _kind(event))
-                pending = None
-            if pending is not None:
-                self._drainer = asyncio.get_running_loop().create_task(self._drain(pending))
-            elif self._items:
-                self._push(self._pop())  # the consumer queued more meanwhile
-            else:
-                self._busy = False
+        if self._consumer is not None and not self._busy and not self._items:
+            self._push(event)
             return
         self._items.append(event)
         if isinstance(event, AudioDelta):

@@ -246,11 +246,19 @@ class RealtimeSession:
         whole outbox, including frames other tasks add while it waits on the socket.
         With nothing to send (the reader's usual case) no lock is taken.
         """
+        if self._take_outgoing():
+            await self._send_outbox()
+
+    def _take_outgoing(self) -> bool:
+        """Move the protocol's queued frames to the outbox; True if anything is unsent.
+
+        Synchronous, so the reader (whose frames rarely leave anything to send) pays no
+        coroutine for :meth:`_flush`.
+        """
         frames = self._protocol.data_to_send()
         if frames:
             self._outbox.extend(frames)
-        if self._outbox:
-            await self._send_outbox()
+        return bool(self._outbox)
 
     async def _send_outbox(self) -> None:
         conn = self._conn
@@ -277,7 +285,6 @@ class RealtimeSession:
         conn = self._conn
         assert conn is not None
         protocol = self._protocol
-        outbox = self._outbox
         loop = asyncio.get_running_loop()
         self._last_activity = loop.time()
         try:
@@ -296,11 +303,7 @@ class RealtimeSession:
                     if isinstance(event, SessionReady):
                         self._ready.set()
                     self._dispatch(event)
-                # _flush inline: most frames leave nothing to send, so no coroutine
-                frames = protocol.data_to_send()
-                if frames:
-                    outbox.extend(frames)
-                if outbox:
+                if self._take_outgoing():
                     await self._send_outbox()
         except ConnectionClosed as exc:
             protocol.receive_close(exc.code, exc.reason)

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 from collections import deque
 from collections.abc import AsyncIterator, Callable
@@ -147,17 +148,7 @@ class SessionLink:
         """A session whose events reach this link's stream once it becomes current."""
         session = self._factory()
         self._early[session] = []
-        put_audio = self._queue.put_nowait
-        on_event = self._on_event
-
-        def sink(event: Event) -> None:
-            # the hot path first: a current session's audio needs no bookkeeping
-            if type(event) is AudioDelta and session is self.session:
-                put_audio(event)
-            else:
-                on_event(session, event)
-
-        session.sink = sink
+        session.sink = functools.partial(self._on_event, session)
         return session
 
     def discard(self, session: RealtimeSession) -> None:
