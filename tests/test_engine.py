@@ -285,20 +285,36 @@ def test_mock_config_validation() -> None:
         MockConfig(replies=("a",), responder=lambda t: FakeReply(text="b"))
 
 
-async def test_fast_mode_calls_handlers_from_the_socket_reader() -> None:
+def _record_caller(engine: VoiceEngine) -> set[str]:
+    """Names of the tasks the engine's AudioDelta handler runs in ("no task": a callback)."""
+    tasks: set[str] = set()
+
+    def where(event: AudioDelta) -> None:
+        task = asyncio.current_task()
+        tasks.add(task.get_name() if task is not None else "no task")
+
+    engine.events.on(AudioDelta, where)
+    return tasks
+
+
+async def test_fast_mode_calls_handlers_from_the_socket_read_callback() -> None:
     """No task switch between the socket and a synchronous handler in fast mode."""
     async with run_fake_openai_server() as handle:
         engine = engine_for(handle, "fast")
-        tasks: set[str] = set()
-
-        def where(event: AudioDelta) -> None:
-            task = asyncio.current_task()
-            tasks.add(task.get_name() if task is not None else "no task")
-
-        engine.events.on(AudioDelta, where)
+        tasks = _record_caller(engine)
         async with engine:
             await engine.send_text("hello there")
             await engine.events.wait_for(ResponseDone, timeout=10)
+    assert tasks == {"no task"}  # the WebSocket transport pushes from data_received
+
+
+async def test_fast_mode_on_a_pull_transport_calls_handlers_from_the_reader_task() -> None:
+    """A transport that cannot push (the mock's in-memory pair) is read by a task."""
+    engine = VoiceEngine(VoiceEngineConfig(provider="mock", mode="fast"))
+    tasks = _record_caller(engine)
+    async with engine:
+        await engine.send_text("hello there")
+        await engine.events.wait_for(ResponseDone, timeout=10)
     assert tasks == {"voxengine-session-reader"}
 
 

@@ -356,6 +356,33 @@ async def test_server_close_ends_the_stream_without_reconnect(
         await provider.send_text("too late")
 
 
+async def test_a_bug_decoding_a_pushed_frame_ends_the_session_with_its_reason(
+    fake_openai: FakeOpenAIServerHandle, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Frames are decoded in the socket's read callback; a bug there ends the session
+    (reported; the connection is closed, SessionClosed comes after the close) instead
+    of escaping into ``websockets``."""
+    provider = provider_for(fake_openai, reconnect=ReconnectPolicy(enabled=False))
+    await provider.connect()
+    await collect_until(provider, SessionReady)
+    protocol = provider.session.protocol
+
+    def broken(data: str | bytes) -> None:
+        raise RuntimeError("decoder bug")
+
+    protocol.receive_message = broken  # type: ignore[method-assign]
+    await provider.send_text("hello")
+    events = await collect_until(provider, SessionClosed)
+    closed = events[-1]
+    assert isinstance(closed, SessionClosed)
+    assert "RuntimeError: decoder bug" in closed.reason
+    assert "session reader failed" in caplog.text
+    assert not provider.is_connected
+    failure = provider.session.failure()
+    assert failure is not None
+    assert "decoder bug" in str(failure)
+
+
 # -- Azure -----------------------------------------------------------------------------
 
 

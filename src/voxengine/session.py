@@ -3,7 +3,10 @@
 The driver is the loop from the design notes: every received frame goes to
 ``protocol.receive_message``; whatever the protocol wants to send is written in order;
 decoded events go to the session's event queue, which the provider exposes as
-``events()``. The session also follows the response lifecycle (which response is
+``events()``. A transport that can push frames
+(:class:`~voxengine.transport.PushConnection`) hands each frame to the session inside
+its socket read callback; the reader task then only takes the frames read before that
+and waits for the close. The session also follows the response lifecycle (which response is
 active, how much audio of which assistant item has arrived) so that interruption can
 cancel and truncate correctly.
 """
@@ -14,7 +17,7 @@ import asyncio
 import contextlib
 import logging
 from collections import deque
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Coroutine
 from typing import final
 
 from voxengine.audio.format import AudioFormat
@@ -39,7 +42,7 @@ from voxengine.events import (
     SessionReady,
 )
 from voxengine.protocols import ProtocolState, RealtimeProtocol, redact_url
-from voxengine.transport import Connection, Connector
+from voxengine.transport import Connection, Connector, PushConnection
 
 __all__ = ["RealtimeSession", "ResponseTracker"]
 
@@ -140,6 +143,8 @@ class RealtimeSession:
         self._ready = asyncio.Event()
         self._closed = asyncio.Event()
         self._last_activity = 0.0
+        self._reading = True  # False once the protocol gave up: later frames are ignored
+        self._sending: set[asyncio.Task[None]] = set()  # sends started by pushed frames
         self.tracker = ResponseTracker(protocol.output_format)
 
     @property
@@ -174,7 +179,11 @@ class RealtimeSession:
             raise InvalidState("session already opened")
         request = self._protocol.connect_request()
         logger.debug("connecting to %s", redact_url(request.url))
-        self._conn = await self._connector(request.url, request.headers, timeout=self._open_timeout)
+        conn = await self._connector(request.url, request.headers, timeout=self._open_timeout)
+        self._conn = conn
+        self._last_activity = asyncio.get_running_loop().time()
+        if isinstance(conn, PushConnection):
+            conn.push_to(self._pushed)  # False: it cannot; the reader gets every frame
         self._reader = asyncio.create_task(self._read_loop(), name="voxengine-session-reader")
         with contextlib.suppress(ConnectionClosed):
             # A server that refuses at once closes before our first message goes out;
@@ -281,12 +290,59 @@ class RealtimeSession:
         """Wait until the session has ended and its last event was dispatched."""
         await self._closed.wait()
 
+    def _receive(self, frame: str | bytes) -> bool:
+        """Decode one frame and dispatch its events; False once the protocol gave up."""
+        protocol = self._protocol
+        self._last_activity = asyncio.get_running_loop().time()
+        protocol.receive_message(frame)
+        if protocol.state is ProtocolState.CLOSED:
+            # The protocol gave up (e.g. configuration refused in the handshake).
+            self._reading = False
+            return False
+        for event in protocol.events_received():
+            if isinstance(event, SessionReady):
+                self._ready.set()
+            self._dispatch(event)
+        return True
+
+    def _pushed(self, frame: str | bytes) -> None:
+        """The push sink: one frame, inside the transport's read callback."""
+        if not self._reading:
+            return
+        try:
+            receiving = self._receive(frame)
+        except Exception as exc:  # a bug: report it and end the session
+            logger.exception("session reader failed")
+            self._protocol.receive_close(None, f"{type(exc).__name__}: {exc}")
+            self._reading = False
+            self._start_sending(self._close_connection(1011, "internal error"))
+            return
+        if not receiving:  # the reader waits for the close: make it come
+            self._start_sending(self._close_connection(1000, "client closing"))
+        elif self._take_outgoing():
+            self._start_sending(self._send_outbox())
+
+    def _start_sending(self, send: Coroutine[object, object, None]) -> None:
+        task = asyncio.get_running_loop().create_task(self._quietly(send))
+        self._sending.add(task)
+        task.add_done_callback(self._sending.discard)
+
+    async def _quietly(self, send: Coroutine[object, object, None]) -> None:
+        try:
+            await send
+        except (ConnectionClosed, OSError):
+            pass  # the reader sees the close and reports it
+        except Exception:
+            logger.exception("sending from the session reader failed")
+
+    async def _close_connection(self, code: int, reason: str) -> None:
+        if self._conn is not None:
+            await self._conn.close(code, reason)
+
     async def _read_loop(self) -> None:
         conn = self._conn
         assert conn is not None
         protocol = self._protocol
-        loop = asyncio.get_running_loop()
-        self._last_activity = loop.time()
         try:
             while True:
                 try:
@@ -294,15 +350,8 @@ class RealtimeSession:
                 except ConnectionClosed as exc:
                     protocol.receive_close(exc.code, exc.reason)
                     break
-                self._last_activity = loop.time()
-                protocol.receive_message(frame)
-                if protocol.state is ProtocolState.CLOSED:
-                    # The protocol gave up (e.g. configuration refused in the handshake).
+                if not self._reading or not self._receive(frame):
                     break
-                for event in protocol.events_received():
-                    if isinstance(event, SessionReady):
-                        self._ready.set()
-                    self._dispatch(event)
                 if self._take_outgoing():
                     await self._send_outbox()
         except ConnectionClosed as exc:
@@ -311,6 +360,7 @@ class RealtimeSession:
             logger.exception("session reader failed")
             protocol.receive_close(None, f"{type(exc).__name__}: {exc}")
         finally:
+            self._reading = False
             events = protocol.events_received()
             if not any(isinstance(e, SessionClosed) for e in events):
                 events.append(SessionClosed(code=None, reason="session ended"))

@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator
 from http import HTTPStatus
 
 import pytest
+from websockets.asyncio.client import connect
 from websockets.asyncio.server import ServerConnection, serve
 from websockets.http11 import Request, Response
 
@@ -20,7 +21,7 @@ from voxengine.errors import (
     InvalidState,
 )
 from voxengine.transport.memory import memory_pair
-from voxengine.transport.websocket import open_websocket
+from voxengine.transport.websocket import WebSocketConnection, open_websocket
 
 
 async def _echo_then_close(ws: ServerConnection) -> None:
@@ -128,3 +129,138 @@ async def test_memory_pair_order_latency_and_close() -> None:
         await a.send("after close")
     with pytest.raises(InvalidState):
         memory_pair(latency=-1)
+
+
+# -- pushed frames -----------------------------------------------------------------------
+
+
+class _Sink:
+    """Collects pushed frames and the task each arrived in (None: the read callback)."""
+
+    def __init__(self) -> None:
+        self.frames: list[str | bytes] = []
+        self.tasks: set[asyncio.Task[object] | None] = set()
+        self.arrived = asyncio.Event()
+
+    def __call__(self, frame: str | bytes) -> None:
+        self.frames.append(frame)
+        self.tasks.add(asyncio.current_task())
+        self.arrived.set()
+
+    async def wait_for(self, count: int) -> None:
+        async with asyncio.timeout(5):
+            while len(self.frames) < count:
+                self.arrived.clear()
+                await self.arrived.wait()
+
+
+async def _commanded(ws: ServerConnection) -> None:
+    """Sends what each command asks for: 'burst N', 'fragments', 'bad-utf8', 'close'."""
+    async for msg in ws:
+        assert isinstance(msg, str)
+        match msg.split():
+            case ["burst", count]:
+                for i in range(int(count)):
+                    await ws.send(f"f{i}")
+            case ["mixed"]:
+                await ws.send("text")
+                await ws.send(b"\x00\xffbinary")
+            case ["fragments"]:
+                await ws.send(["frag", "ment", "ed ✓"])
+                await ws.send([b"\x01", b"\x02"])
+                await ws.send("after")
+            case ["bad-utf8"]:
+                await ws.send(b"\xff\xfe not utf-8", text=True)
+                await ws.send("never delivered")
+            case ["close"]:
+                await ws.close(4001, "done here")
+                return
+            case _:
+                await ws.send(f"unknown {msg}")
+
+
+async def test_push_delivers_whole_frames_in_order_from_the_read_callback() -> None:
+    async for url in _server(_commanded):
+        conn = await open_websocket(url, {}, timeout=5)
+        sink = _Sink()
+        assert conn.push_to(sink) is True
+        reader = asyncio.create_task(conn.recv())  # returns nothing; raises at the close
+        await conn.send("mixed")
+        await conn.send("fragments")
+        await conn.send("burst 50")
+        await sink.wait_for(2 + 3 + 50)
+        assert sink.frames[:5] == ["text", b"\x00\xffbinary", "fragmented ✓", b"\x01\x02", "after"]
+        assert sink.frames[5:] == [f"f{i}" for i in range(50)]
+        assert sink.tasks == {None}  # no task switch between the socket and the sink
+        await conn.send("close")
+        with pytest.raises(ConnectionClosedError) as info:
+            await reader
+        assert (info.value.code, info.value.reason) == (4001, "done here")
+
+
+async def test_frames_read_before_push_come_from_recv_first_then_the_held_ones() -> None:
+    async def greet_then_command(ws: ServerConnection) -> None:
+        for i in range(3):
+            await ws.send(f"early{i}")
+        await _commanded(ws)
+
+    async for url in _server(greet_then_command):
+        conn = await open_websocket(url, {}, timeout=5)
+        await asyncio.sleep(0.2)  # the three early frames are read before push_to
+        sink = _Sink()
+        assert conn.push_to(sink)
+        await conn.send("burst 3")
+        await asyncio.sleep(0.2)
+        assert sink.frames == []  # held: the early frames have not been taken yet
+        assert [await conn.recv() for _ in range(3)] == ["early0", "early1", "early2"]
+        reader = asyncio.create_task(conn.recv())
+        await sink.wait_for(3)
+        assert sink.frames == ["f0", "f1", "f2"]
+        await conn.send("burst 2")
+        await sink.wait_for(5)
+        assert sink.frames[3:] == ["f0", "f1"]
+        await conn.send("close")
+        with pytest.raises(ConnectionClosedError):
+            await reader
+
+
+async def test_invalid_utf8_text_frame_fails_the_connection_with_1007() -> None:
+    async for url in _server(_commanded):
+        conn = await open_websocket(url, {}, timeout=5)
+        sink = _Sink()
+        conn.push_to(sink)
+        await conn.send("bad-utf8")
+        with pytest.raises(ConnectionClosedError) as info:
+            await conn.recv()
+        assert info.value.code == 1007
+        assert sink.frames == []
+
+
+async def test_a_failing_sink_closes_the_connection_with_1011(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    def broken(frame: str | bytes) -> None:
+        raise RuntimeError("consumer bug")
+
+    async for url in _server(_commanded):
+        conn = await open_websocket(url, {}, timeout=5)
+        conn.push_to(broken)
+        await conn.send("burst 2")
+        with pytest.raises(ConnectionClosedError) as info:
+            await conn.recv()
+        assert info.value.code == 1011
+        assert "frame sink failed" in caplog.text
+
+
+async def test_push_to_refuses_twice_and_declines_foreign_sockets() -> None:
+    async for url in _server(_commanded):
+        conn = await open_websocket(url, {}, timeout=5)
+        assert conn.push_to(_Sink())
+        with pytest.raises(InvalidState):
+            conn.push_to(_Sink())
+        await conn.close()
+        async with connect(url) as ws:  # opened without open_websocket: cannot push
+            foreign = WebSocketConnection(ws)
+            assert foreign.push_to(_Sink()) is False
+            await foreign.send("burst 1")
+            assert await foreign.recv() == "f0"

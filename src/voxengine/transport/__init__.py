@@ -7,10 +7,13 @@ Two implementations ship: :mod:`voxengine.transport.websocket` (real sockets) an
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Protocol
+from collections.abc import Callable, Mapping
+from typing import Protocol, runtime_checkable
 
-__all__ = ["Connection", "Connector"]
+__all__ = ["Connection", "Connector", "FrameSink", "PushConnection"]
+
+#: Receives one whole frame: ``str`` for a text frame, ``bytes`` for a binary one.
+FrameSink = Callable[[str | bytes], None]
 
 
 class Connection(Protocol):
@@ -25,6 +28,31 @@ class Connection(Protocol):
     async def recv(self) -> str | bytes: ...
 
     async def close(self, code: int = 1000, reason: str = "") -> None: ...
+
+
+@runtime_checkable
+class PushConnection(Connection, Protocol):
+    """A :class:`Connection` that can hand frames over from its socket read callback.
+
+    After :meth:`push_to`, every frame received from then on is passed to the sink
+    synchronously, in order, as soon as the transport has read it: there is no task
+    switch between the socket and the sink. Frames received before the call (read
+    while nobody was listening) are not pushed; they still come from :meth:`recv`,
+    which returns each of them once and then, with nothing left to return, waits for
+    the connection to close and raises :class:`~voxengine.errors.ConnectionClosed`.
+    Frames pushed meanwhile are held and pushed right after the last of them is
+    returned, so the consumer sees every frame exactly once, in order, if it keeps
+    calling :meth:`recv` until it raises.
+
+    The sink runs inside the transport's read callback: it must not block, and an
+    exception it raises is logged and closes the connection (code 1011).
+
+    :meth:`push_to` returns False, and changes nothing, when this connection cannot
+    push after all (e.g. it wraps a socket opened elsewhere): keep calling
+    :meth:`recv` for every frame.
+    """
+
+    def push_to(self, sink: FrameSink) -> bool: ...
 
 
 class Connector(Protocol):

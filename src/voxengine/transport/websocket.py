@@ -5,19 +5,31 @@ HTTP 401/403 at the upgrade → :class:`AuthenticationFailed`; any other refused
 upgrade, DNS, TCP, TLS or timeout failure → :class:`ConnectFailed`; a closed
 connection → :class:`ConnectionClosedOK` / :class:`ConnectionClosedError` with the
 close frame's code and reason.
+
+Frames can be pushed (:class:`~voxengine.transport.PushConnection`): a
+``ClientConnection`` subclass takes whole data messages from ``websockets``' per-frame
+hook (``process_event``, which ``websockets`` documents as the method subclasses
+override) and hands them to the sink inside the socket's read callback, instead of
+queueing them for a reader task to wake up and fetch. That saves one event-loop
+iteration and task switch per frame. Control frames, the closing handshake, keepalive
+pings and the opening handshake stay with ``websockets``.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import re
 import ssl
 from collections.abc import Mapping
-from typing import final
+from typing import Any, final
 
 import websockets
 from websockets.asyncio.client import ClientConnection, connect
+from websockets.client import ClientProtocol
 from websockets.exceptions import InvalidStatus
+from websockets.frames import CloseCode, Frame, Opcode
+from websockets.protocol import Event as WireEvent
 
 from voxengine.errors import (
     AuthenticationFailed,
@@ -25,7 +37,9 @@ from voxengine.errors import (
     ConnectionClosed,
     ConnectionClosedError,
     ConnectionClosedOK,
+    InvalidState,
 )
+from voxengine.transport import FrameSink
 
 __all__ = ["WebSocketConnection", "open_websocket", "redacting_logger"]
 
@@ -88,12 +102,121 @@ def _closed(exc: websockets.ConnectionClosed) -> ConnectionClosed:
     return ConnectionClosedError(code, reason)
 
 
+_DATA_OPCODES = (Opcode.TEXT, Opcode.BINARY, Opcode.CONT)
+
+
+class _PushingConnection(ClientConnection):
+    """``ClientConnection`` whose data messages can go to a sink instead of ``recv``.
+
+    Until :meth:`start_push`, messages are queued for ``recv`` as usual and counted
+    (``queued``). From then on each whole message goes to the sink from
+    :meth:`process_event`; while messages queued earlier have not all been taken by
+    ``recv`` the new ones are held, and :meth:`release` pushes them.
+    """
+
+    def __init__(self, protocol: ClientProtocol, **kwargs: Any) -> None:
+        super().__init__(protocol, **kwargs)
+        self.queued = 0
+        self.sink: FrameSink | None = None
+        self.held: list[str | bytes] | None = None
+        self._queueing_fragments = False  # a fragmented message began before start_push
+        self._fragments: list[bytes] = []
+        self._fragmented_text = False
+        self._closer: asyncio.Task[None] | None = None  # set once pushing failed
+
+    def start_push(self, sink: FrameSink) -> None:
+        self.sink = sink
+        self.held = [] if self.queued else None
+
+    def release(self) -> None:
+        """Push the held messages; later ones are pushed as they arrive."""
+        held, self.held = self.held, None
+        for message in held or ():
+            self._push(message)
+
+    def process_event(self, event: WireEvent) -> None:
+        # ``websockets`` calls this for every event it parsed; it must not raise.
+        if type(event) is Frame and event.opcode in _DATA_OPCODES:
+            if self._closer is not None:
+                return  # failed: the connection is closing, nothing more is delivered
+            if self.sink is not None and not self._queueing_fragments:
+                message = self._message(event)
+                if message is None:
+                    return
+                if self.held is not None:
+                    self.held.append(message)
+                else:
+                    self._push(message)
+                return
+            self._queueing_fragments = not event.fin
+            if event.fin:
+                self.queued += 1
+        super().process_event(event)
+
+    def _message(self, frame: Frame) -> str | bytes | None:
+        """The whole message ``frame`` completes (``None`` while fragments remain)."""
+        data = frame.data
+        if frame.opcode is not Opcode.CONT:
+            if frame.fin:
+                return self._decoded(data, frame.opcode is Opcode.TEXT)
+            self._fragments = [bytes(data)]
+            self._fragmented_text = frame.opcode is Opcode.TEXT
+            return None
+        self._fragments.append(bytes(data))
+        if not frame.fin:
+            return None
+        whole, self._fragments = b"".join(self._fragments), []
+        return self._decoded(whole, self._fragmented_text)
+
+    def _decoded(self, data: bytes | bytearray | memoryview, text: bool) -> str | bytes | None:
+        if not text:
+            return data if type(data) is bytes else bytes(data)
+        try:
+            return str(data, "utf-8")
+        except UnicodeDecodeError:
+            # As ``websockets``' own recv does: a text frame must be UTF-8 (RFC 6455 8.1).
+            self._fail(CloseCode.INVALID_DATA, "invalid UTF-8 in a text frame")
+            return None
+
+    def _push(self, message: str | bytes) -> None:
+        if self._closer is not None:
+            return  # an earlier message failed the connection
+        assert self.sink is not None
+        try:
+            self.sink(message)
+        except Exception:
+            logger.exception("frame sink failed; closing the connection")
+            self._fail(CloseCode.INTERNAL_ERROR, "internal error")
+
+    def _fail(self, code: int, reason: str) -> None:
+        self.held = None  # nothing more is pushed; ``recv`` ends with the close
+        if self._closer is None:
+            self._closer = asyncio.get_running_loop().create_task(self.close(code, reason))
+
+
 @final
 class WebSocketConnection:
-    """A :class:`~voxengine.transport.Connection` over a ``websockets`` client."""
+    """A :class:`~voxengine.transport.PushConnection` over a ``websockets`` client."""
 
     def __init__(self, ws: ClientConnection) -> None:
         self._ws = ws
+
+    def push_to(self, sink: FrameSink) -> bool:
+        """Push frames to ``sink`` from the read callback (see ``PushConnection``).
+
+        Returns False for a ``websockets`` connection not opened by
+        :func:`open_websocket` (it cannot push; read it with :meth:`recv`).
+
+        Raises:
+            InvalidState: this connection already pushes its frames.
+        """
+        ws = self._ws
+        if not isinstance(ws, _PushingConnection):
+            return False
+        if ws.sink is not None:
+            raise InvalidState("this connection already pushes its frames")
+        ws.start_push(sink)
+        return True
 
     async def send(self, data: str | bytes) -> None:
         """Send one frame (text for ``str``, binary for ``bytes``)."""
@@ -103,9 +226,15 @@ class WebSocketConnection:
             raise _closed(exc) from exc
 
     async def recv(self) -> str | bytes:
-        """Wait for the next frame."""
+        """Wait for the next frame (once pushing: the close, see ``push_to``)."""
+        ws = self._ws
+        if isinstance(ws, _PushingConnection) and ws.sink is not None:
+            if ws.queued:
+                ws.queued -= 1
+            else:
+                ws.release()
         try:
-            return await self._ws.recv()
+            return await ws.recv()
         except websockets.ConnectionClosed as exc:
             raise _closed(exc) from exc
 
@@ -141,6 +270,7 @@ async def open_websocket(
             logger=_WIRE_LOGGER,
             ssl=ssl_context,
             close_timeout=_CLOSE_TIMEOUT,
+            create_connection=_PushingConnection,
         )
     except InvalidStatus as exc:
         status = exc.response.status_code
