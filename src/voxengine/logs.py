@@ -23,7 +23,7 @@ import sys
 from collections.abc import Mapping
 from typing import IO, final
 
-from voxengine.transport import Connection, Connector
+from voxengine.transport import Connection, Connector, FrameSink, PushConnection
 from voxengine.transport.websocket import redact
 
 __all__ = [
@@ -120,9 +120,23 @@ class _TracedConnection:
 
     async def recv(self) -> str | bytes:
         data = await self._inner.recv()
+        self._trace(data)
+        return data
+
+    def _trace(self, data: str | bytes) -> None:
         if self._log.isEnabledFor(logging.DEBUG):
             self._log.debug("< %s", _frame_text(data))
-        return data
+
+    def push_to(self, sink: FrameSink) -> bool:
+        """Push as the inner connection does (if it can), logging each frame first."""
+        if not isinstance(self._inner, PushConnection):
+            return False
+
+        def trace(data: str | bytes) -> None:
+            self._trace(data)
+            sink(data)
+
+        return self._inner.push_to(trace)
 
     async def close(self, code: int = 1000, reason: str = "") -> None:
         self._log.debug("> close %d %s", code, reason)

@@ -44,7 +44,7 @@ from urllib.parse import parse_qsl, urlsplit
 
 from voxengine.errors import ConnectionClosed, VoxError
 from voxengine.logs import is_audio_field
-from voxengine.transport import Connection, Connector
+from voxengine.transport import Connection, Connector, FrameSink, PushConnection
 from voxengine.transport.websocket import redact
 
 __all__ = [
@@ -326,6 +326,17 @@ class _RecordingConnection:
             raise
         self._recorder._frame(self._conn, "recv", data)
         return data
+
+    def push_to(self, sink: FrameSink) -> bool:
+        """Push as the inner connection does (if it can), recording each frame first."""
+        if not isinstance(self._inner, PushConnection):
+            return False
+
+        def record(data: str | bytes) -> None:
+            self._recorder._frame(self._conn, "recv", data)
+            sink(data)
+
+        return self._inner.push_to(record)
 
     async def close(self, code: int = 1000, reason: str = "") -> None:
         self._recorder._close(self._conn, "send", code, reason)

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import socket
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from http import HTTPStatus
+from pathlib import Path
 
 import pytest
 from websockets.asyncio.client import connect
@@ -20,6 +22,9 @@ from voxengine.errors import (
     ConnectionClosedOK,
     InvalidState,
 )
+from voxengine.logs import trace_connector
+from voxengine.recording import Recorder, load_recording
+from voxengine.transport import Connection, PushConnection
 from voxengine.transport.memory import memory_pair
 from voxengine.transport.websocket import WebSocketConnection, open_websocket
 
@@ -264,3 +269,42 @@ async def test_push_to_refuses_twice_and_declines_foreign_sockets() -> None:
             assert foreign.push_to(_Sink()) is False
             await foreign.send("burst 1")
             assert await foreign.recv() == "f0"
+
+
+async def test_recording_and_tracing_wrappers_keep_pushing_and_see_every_frame(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Recorder.wrap and trace_connector pass push_to through, frame by frame."""
+    caplog.set_level(logging.DEBUG, logger="tests.wire")
+    recorder = Recorder(tmp_path / "rec.jsonl")
+    connector = trace_connector(recorder.wrap(open_websocket), logging.getLogger("tests.wire"))
+    async for url in _server(_commanded):
+        conn = await connector(url, {}, timeout=5)
+        assert isinstance(conn, PushConnection)
+        sink = _Sink()
+        assert conn.push_to(sink)
+        reader = asyncio.create_task(conn.recv())
+        await conn.send("burst 3")
+        await sink.wait_for(3)
+        assert sink.frames == ["f0", "f1", "f2"]
+        assert sink.tasks == {None}
+        await conn.send("close")
+        with pytest.raises(ConnectionClosedError):
+            await reader
+    recorder.close()
+    recorded = load_recording(tmp_path / "rec.jsonl")
+    assert [f.data for f in recorded.frames("recv")] == ["f0", "f1", "f2"]
+    assert [f.data for f in recorded.frames("send")] == ["burst 3", "close"]
+    traced = [r.getMessage() for r in caplog.records if r.name == "tests.wire"]
+    assert [m for m in traced if m.startswith("<")] == ["< f0", "< f1", "< f2"]
+
+
+async def test_wrappers_over_a_pull_only_connection_decline_to_push() -> None:
+    a, _b = memory_pair()
+
+    async def pull_only(url: str, headers: Mapping[str, str], *, timeout: float) -> Connection:
+        return a
+
+    conn = await trace_connector(pull_only)("mem://", {}, timeout=1)
+    assert isinstance(conn, PushConnection)  # the wrapper has push_to ...
+    assert conn.push_to(_Sink()) is False  # ... but the inner connection cannot push
