@@ -6,9 +6,9 @@ decoded events go to the session's event queue, which the provider exposes as
 ``events()``. A transport that can push frames
 (:class:`~voxengine.transport.PushConnection`) hands each frame to the session inside
 its socket read callback; the reader task then only takes the frames read before that
-and waits for the close. The session also follows the response lifecycle (which response is
-active, how much audio of which assistant item has arrived) so that interruption can
-cancel and truncate correctly.
+and waits for the close. The session also follows the response lifecycle (which
+response is active, how much audio of which assistant item has arrived) so that
+interruption can cancel and truncate correctly.
 """
 
 from __future__ import annotations

@@ -6,13 +6,15 @@ upgrade, DNS, TCP, TLS or timeout failure → :class:`ConnectFailed`; a closed
 connection → :class:`ConnectionClosedOK` / :class:`ConnectionClosedError` with the
 close frame's code and reason.
 
-Frames can be pushed (:class:`~voxengine.transport.PushConnection`): a
-``ClientConnection`` subclass takes whole data messages from ``websockets``' per-frame
-hook (``process_event``, which ``websockets`` documents as the method subclasses
-override) and hands them to the sink inside the socket's read callback, instead of
-queueing them for a reader task to wake up and fetch. That saves one event-loop
-iteration and task switch per frame. Control frames, the closing handshake, keepalive
-pings and the opening handshake stay with ``websockets``.
+Frames can be pushed (:class:`~voxengine.transport.PushConnection`). The connection is
+opened with a ``ClientConnection`` subclass (``connect(create_connection=...)`` is how
+``websockets`` documents customising a connection) that takes whole data messages in
+``process_event``, the per-frame hook ``websockets``' own client subclass overrides for
+the handshake (the same in websockets 13.1 to 17.4), and hands them to the sink inside
+the socket's read callback instead of queueing them for a reader task to wake up and
+fetch. That saves one event-loop iteration and task switch per frame. Control frames,
+the closing handshake, keepalive pings and the opening handshake stay with
+``websockets``.
 """
 
 from __future__ import annotations
