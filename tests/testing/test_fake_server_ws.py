@@ -54,6 +54,23 @@ async def test_connect_receives_session_created() -> None:
         assert len(handle.connections) == 1
 
 
+async def test_a_header_sent_twice_is_accepted_and_the_last_value_counts() -> None:
+    """Some clients repeat a header (an SDK's own User-Agent beside the default one)."""
+    config = FakeOpenAIConfig(api_keys=frozenset({"sk-good"}))
+    headers = [
+        ("User-Agent", "first"),
+        ("User-Agent", "second"),
+        ("Authorization", "Bearer sk-bad"),
+        ("Authorization", "Bearer sk-good"),
+    ]
+    async with (
+        run_fake_openai_server(config) as handle,
+        connect(handle.realtime_url(), additional_headers=headers) as ws,
+    ):
+        event = await next_event(ws)
+        assert event["type"] == "session.created"
+
+
 async def test_bad_key_gets_error_then_close_3000() -> None:
     config = FakeOpenAIConfig(api_keys=frozenset({"sk-good"}))
     async with (

@@ -151,7 +151,10 @@ async def serve_websocket(
     upgrade request, then run :func:`serve_fake_peer` until either side closes."""
     request = connection.request
     assert request is not None  # set once the handshake has completed
-    peer.receive_connect(request.path, request.headers)
+    # A header sent twice (e.g. an SDK adding its own User-Agent beside the default)
+    # makes ``Headers[name]`` raise; the peer sees the last value, as a plain dict would.
+    headers = dict(request.headers.raw_items())
+    peer.receive_connect(request.path, headers)
 
     async def recv() -> str | bytes | None:
         try:

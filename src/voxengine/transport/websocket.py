@@ -10,7 +10,7 @@ Frames can be pushed (:class:`~voxengine.transport.PushConnection`). The connect
 opened with a ``ClientConnection`` subclass (``connect(create_connection=...)`` is how
 ``websockets`` documents customising a connection) that takes whole data messages in
 ``process_event``, the per-frame hook ``websockets``' own client subclass overrides for
-the handshake (the same in websockets 13.1 to 17.4), and hands them to the sink inside
+the handshake (the same in every supported release, 14 to 17), and hands them to the sink inside
 the socket's read callback instead of queueing them for a reader task to wake up and
 fetch. That saves one event-loop iteration and task switch per frame. Control frames,
 the closing handshake, keepalive pings and the opening handshake stay with
