@@ -27,6 +27,7 @@ MODULES = (
     "voxengine.recording",
     "voxengine.replay",
     "voxengine.logs",
+    "voxengine.transport",
 )
 
 OUTPUT = Path(__file__).with_name("reference.md")

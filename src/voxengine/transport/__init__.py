@@ -12,7 +12,7 @@ from typing import Protocol, runtime_checkable
 
 __all__ = ["Connection", "Connector", "FrameSink", "PushConnection"]
 
-#: Receives one whole frame: ``str`` for a text frame, ``bytes`` for a binary one.
+#: Receives one whole frame (``str`` for a text frame, ``bytes`` for a binary one).
 FrameSink = Callable[[str | bytes], None]
 
 
@@ -23,11 +23,17 @@ class Connection(Protocol):
     and reason) once the connection is closed; ``send`` raises the same after close.
     """
 
-    async def send(self, data: str | bytes) -> None: ...
+    async def send(self, data: str | bytes) -> None:
+        """Send one frame: text for ``str``, binary for ``bytes``."""
+        ...
 
-    async def recv(self) -> str | bytes: ...
+    async def recv(self) -> str | bytes:
+        """The next frame: ``str`` for a text frame, ``bytes`` for a binary one."""
+        ...
 
-    async def close(self, code: int = 1000, reason: str = "") -> None: ...
+    async def close(self, code: int = 1000, reason: str = "") -> None:
+        """Close with ``code`` and ``reason`` and wait for the closing handshake."""
+        ...
 
 
 @runtime_checkable
@@ -52,7 +58,9 @@ class PushConnection(Connection, Protocol):
     :meth:`recv` for every frame.
     """
 
-    def push_to(self, sink: FrameSink) -> bool: ...
+    def push_to(self, sink: FrameSink) -> bool:
+        """Hand every later frame to ``sink``; False if this connection cannot push."""
+        ...
 
 
 class Connector(Protocol):
