@@ -229,6 +229,36 @@ async def test_frames_read_before_push_come_from_recv_first_then_the_held_ones()
             await reader
 
 
+async def test_a_message_whose_first_fragment_came_before_push_comes_from_recv() -> None:
+    """The switch to pushing can fall inside a fragmented message: that message is
+    still recv's, and messages pushed after it wait until recv has returned it."""
+
+    async def slow_fragments(ws: ServerConnection) -> None:
+        async def fragments() -> AsyncIterator[str]:
+            yield "first half, "
+            await asyncio.sleep(0.4)  # the client switches to pushing meanwhile
+            yield "second half"
+
+        await ws.send(fragments())
+        await ws.send("after")
+        await ws.wait_closed()
+
+    async for url in _server(slow_fragments):
+        conn = await open_websocket(url, {}, timeout=5)
+        await asyncio.sleep(0.15)  # the first fragment has been read
+        sink = _Sink()
+        assert conn.push_to(sink)
+        assert await conn.recv() == "first half, second half"
+        await asyncio.sleep(0.1)  # "after" has arrived by now ...
+        assert sink.frames == []  # ... and is held until recv is called again
+        reader = asyncio.create_task(conn.recv())
+        await sink.wait_for(1)
+        assert sink.frames == ["after"]
+        await conn.close()
+        with pytest.raises(ConnectionClosedOK):
+            await reader
+
+
 async def test_invalid_utf8_text_frame_fails_the_connection_with_1007() -> None:
     async for url in _server(_commanded):
         conn = await open_websocket(url, {}, timeout=5)

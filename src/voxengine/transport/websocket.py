@@ -111,9 +111,10 @@ class _PushingConnection(ClientConnection):
     """``ClientConnection`` whose data messages can go to a sink instead of ``recv``.
 
     Until :meth:`start_push`, messages are queued for ``recv`` as usual and counted
-    (``queued``). From then on each whole message goes to the sink from
-    :meth:`process_event`; while messages queued earlier have not all been taken by
-    ``recv`` the new ones are held, and :meth:`release` pushes them.
+    (``queued``; a message whose first fragment came before the switch is queued too).
+    From then on each whole message goes to the sink from :meth:`process_event`; while
+    ``recv`` has not taken every queued message (:attr:`pulling`) the new ones are
+    held, and :meth:`release` pushes them.
     """
 
     def __init__(self, protocol: ClientProtocol, **kwargs: Any) -> None:
@@ -126,9 +127,14 @@ class _PushingConnection(ClientConnection):
         self._fragmented_text = False
         self._closer: asyncio.Task[None] | None = None  # set once pushing failed
 
+    @property
+    def pulling(self) -> bool:
+        """Messages read before :meth:`start_push` are still to be taken by ``recv``."""
+        return self.queued > 0 or self._queueing_fragments
+
     def start_push(self, sink: FrameSink) -> None:
         self.sink = sink
-        self.held = [] if self.queued else None
+        self.held = [] if self.pulling else None
 
     def release(self) -> None:
         """Push the held messages; later ones are pushed as they arrive."""
@@ -230,15 +236,16 @@ class WebSocketConnection:
     async def recv(self) -> str | bytes:
         """Wait for the next frame (once pushing: the close, see ``push_to``)."""
         ws = self._ws
-        if isinstance(ws, _PushingConnection) and ws.sink is not None:
-            if ws.queued:
-                ws.queued -= 1
-            else:
-                ws.release()
+        pushing = ws if isinstance(ws, _PushingConnection) and ws.sink is not None else None
+        if pushing is not None and not pushing.pulling:
+            pushing.release()  # every earlier message was taken: from now on, only the close
         try:
-            return await ws.recv()
+            frame = await ws.recv()
         except websockets.ConnectionClosed as exc:
             raise _closed(exc) from exc
+        if pushing is not None:
+            pushing.queued -= 1  # one of the messages read before push_to
+        return frame
 
     async def close(self, code: int = 1000, reason: str = "") -> None:
         """Close the connection and wait for the closing handshake."""
