@@ -65,7 +65,8 @@ async def test_a_header_sent_twice_is_accepted_and_the_last_value_counts() -> No
     ]
     async with (
         run_fake_openai_server(config) as handle,
-        connect(handle.realtime_url(), additional_headers=headers) as ws,
+        # no default User-Agent: websockets' own client cannot add one beside two
+        connect(handle.realtime_url(), additional_headers=headers, user_agent_header=None) as ws,
     ):
         event = await next_event(ws)
         assert event["type"] == "session.created"
