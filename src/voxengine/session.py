@@ -383,7 +383,7 @@ class RealtimeSession:
         return self._protocol.close_exc
 
     async def aclose(self, code: int = 1000, reason: str = "client closing") -> None:
-        """Close the connection and wait for the reader to finish. Idempotent.
+        """Close the connection; wait for the reader and for sends it started. Idempotent.
 
         A ``code`` other than 1000 closes without marking the close as requested, so
         the session ends as failed (used to abandon a stalled connection).
@@ -401,6 +401,8 @@ class RealtimeSession:
                 self._reader.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await self._reader
+        if self._sending:  # they end at once on a closed connection (errors are logged)
+            await asyncio.wait(set(self._sending), timeout=5.0)
 
 
 def is_retryable(exc: BaseException) -> bool:
