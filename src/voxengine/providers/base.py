@@ -18,7 +18,7 @@ from typing import ClassVar
 
 from voxengine.audio.format import AudioFormat
 from voxengine.config import Modality, ReconnectPolicy, SessionConfig, WatchdogPolicy
-from voxengine.errors import ConfigError
+from voxengine.errors import ConfigError, InvalidState
 from voxengine.event_queue import Consumer
 from voxengine.events import Event, Interrupted, Role
 
@@ -217,3 +217,7 @@ class BaseProvider(abc.ABC):
         """Raise :class:`ConfigError` unless the provider declares ``capability``."""
         if capability not in self.capabilities:
             raise ConfigError(f"provider {self.name!r} does not support {capability.value}")
+
+    def _not_connected(self) -> InvalidState:
+        """The error for a call that needs the connection :meth:`connect` opens."""
+        return InvalidState(f"{self.name} provider is not connected; call connect() first")

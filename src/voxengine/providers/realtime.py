@@ -138,7 +138,7 @@ class RealtimeProvider(BaseProvider):
     def session(self) -> RealtimeSession:
         """The current session; raises :class:`InvalidState` before :meth:`connect`."""
         if self._link is None or self._link.session is None:
-            raise InvalidState(f"{self.name} provider is not connected; call connect() first")
+            raise self._not_connected()
         return self._link.session
 
     def _new_session(self) -> RealtimeSession:
@@ -200,10 +200,13 @@ class RealtimeProvider(BaseProvider):
         if self._link is not None:
             await self._link.aclose()
 
-    async def _send(self, command: Command) -> None:
+    def _connected_link(self) -> SessionLink:
         if self._link is None:
-            raise InvalidState(f"{self.name} provider is not connected; call connect() first")
-        await self._link.send(command)
+            raise self._not_connected()
+        return self._link
+
+    async def _send(self, command: Command) -> None:
+        await self._connected_link().send(command)
 
     async def send_audio(self, audio: bytes, *, sample_rate: int | None = None) -> None:
         """Append user audio; validated before any I/O."""
@@ -298,9 +301,7 @@ class RealtimeProvider(BaseProvider):
 
     def events(self) -> AsyncIterator[Event]:
         """Events of the conversation in order, across reconnects; ends after SessionClosed."""
-        if self._link is None:
-            raise InvalidState(f"{self.name} provider is not connected; call connect() first")
-        return self._link.events()
+        return self._connected_link().events()
 
     def deliver_events(self, consumer: Consumer) -> bool:
         """Push events to ``consumer`` from the socket reader (see :class:`BaseProvider`).
@@ -308,7 +309,5 @@ class RealtimeProvider(BaseProvider):
         Raises:
             InvalidState: not connected, or the events already have a consumer.
         """
-        if self._link is None:
-            raise InvalidState(f"{self.name} provider is not connected; call connect() first")
-        self._link.deliver_events(consumer)
+        self._connected_link().deliver_events(consumer)
         return True

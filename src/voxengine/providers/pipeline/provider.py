@@ -201,7 +201,7 @@ class PipelineProviderBase(BaseProvider):
 
     def _require_open(self) -> None:
         if not self._open:
-            raise InvalidState(f"{self.name} provider is not connected; call connect() first")
+            raise self._not_connected()
 
     def _new_id(self, prefix: str) -> str:
         return f"{prefix}_{next(self._ids)}"
@@ -297,9 +297,7 @@ class PipelineProviderBase(BaseProvider):
         Raises:
             InvalidState: before the first :meth:`connect`.
         """
-        if self._events is None:
-            raise InvalidState(f"{self.name} provider is not connected; call connect() first")
-        return _drain(self._events)
+        return _drain(self._event_queue())
 
     def deliver_events(self, consumer: Consumer) -> bool:
         """Push events to ``consumer`` as they are produced (see :class:`BaseProvider`).
@@ -307,10 +305,13 @@ class PipelineProviderBase(BaseProvider):
         Raises:
             InvalidState: not connected, or the events already have a consumer.
         """
-        if self._events is None:
-            raise InvalidState(f"{self.name} provider is not connected; call connect() first")
-        self._events.deliver_to(consumer)
+        self._event_queue().deliver_to(consumer)
         return True
+
+    def _event_queue(self) -> EventQueue:
+        if self._events is None:
+            raise self._not_connected()
+        return self._events
 
     # -- the worker --------------------------------------------------------------------------
 
