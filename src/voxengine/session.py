@@ -312,8 +312,7 @@ class RealtimeSession:
         try:
             receiving = self._receive(frame)
         except Exception as exc:  # a bug: report it and end the session
-            logger.exception("session reader failed")
-            self._protocol.receive_close(None, f"{type(exc).__name__}: {exc}")
+            self._reader_failed(exc)
             self._reading = False
             self._start_sending(self._close_connection(1011, "internal error"))
             return
@@ -321,6 +320,11 @@ class RealtimeSession:
             self._start_sending(self._close_connection(1000, "client closing"))
         elif self._take_outgoing():
             self._start_sending(self._send_outbox())
+
+    def _reader_failed(self, exc: Exception) -> None:
+        """Log the failure (from inside its ``except``) and end the protocol with it."""
+        logger.exception("session reader failed")
+        self._protocol.receive_close(None, f"{type(exc).__name__}: {exc}")
 
     def _start_sending(self, send: Coroutine[object, object, None]) -> None:
         task = asyncio.get_running_loop().create_task(self._quietly(send))
@@ -357,8 +361,7 @@ class RealtimeSession:
         except ConnectionClosed as exc:
             protocol.receive_close(exc.code, exc.reason)
         except Exception as exc:  # a bug or an unexpected transport failure: report it
-            logger.exception("session reader failed")
-            protocol.receive_close(None, f"{type(exc).__name__}: {exc}")
+            self._reader_failed(exc)
         finally:
             self._reading = False
             events = protocol.events_received()
