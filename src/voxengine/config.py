@@ -18,6 +18,7 @@ from voxengine.errors import ConfigError
 __all__ = [
     "Modality",
     "ReconnectPolicy",
+    "ReplyPolicy",
     "SessionConfig",
     "ToolSpec",
     "TurnDetection",
@@ -45,6 +46,32 @@ class TurnDetection(enum.Enum):
     SEMANTIC_VAD = "semantic_vad"
     LOCAL_VAD = "local_vad"
     MANUAL = "manual"
+
+
+class ReplyPolicy(enum.Enum):
+    """What a reply request does while another response is still active.
+
+    A realtime service runs one response at a time per conversation: OpenAI refuses a
+    second ``response.create`` (``conversation_already_has_active_response``), so
+    without a policy the message that asked for it would never get its own reply
+    (a VAD-started reply playing, two ``send_text`` in a row, a tool result sent
+    during a response). The client protocol, which sees every response start and
+    end, applies the policy:
+
+    * ``QUEUE`` (default): the request waits, in order, until the active response
+      is done, then goes out; every request gets its own response.
+    * ``INTERRUPT``: the active response is cancelled (its ``ResponseDone`` says
+      ``CANCELLED``) and the new request goes out once the cancellation is done.
+
+    A queued request that can no longer be sent (the connection closed first) is
+    reported as a ``ProviderErrorEvent`` with code ``response_request_dropped``.
+    Gemini Live has no cancel message: its new turn always interrupts the active one
+    (the interrupted response ends with ``ResponseDone(CANCELLED, "interrupted")``)
+    under ``INTERRUPT``, and waits for the model's turn to complete under ``QUEUE``.
+    """
+
+    QUEUE = "queue"
+    INTERRUPT = "interrupt"
 
 
 _EAGERNESS = frozenset({"low", "medium", "high", "auto"})
@@ -125,6 +152,9 @@ class SessionConfig:
         tool_choice: ``"auto"``, ``"none"``, ``"required"`` or a tool name.
         max_output_tokens: cap per response.
         temperature: sampling temperature where the provider supports it.
+        reply_policy: what a reply request does while a response is active (see
+            :class:`ReplyPolicy`; ``None`` keeps the current one, ``QUEUE`` at first).
+            A client-side setting: nothing is sent to the service.
     """
 
     instructions: str | None = None
@@ -136,8 +166,11 @@ class SessionConfig:
     tool_choice: str | None = None
     max_output_tokens: int | None = None
     temperature: float | None = None
+    reply_policy: ReplyPolicy | None = None
 
     def __post_init__(self) -> None:
+        if self.reply_policy is not None and not isinstance(self.reply_policy, ReplyPolicy):
+            raise ConfigError(f"reply_policy must be a ReplyPolicy, got {self.reply_policy!r}")
         if self.modalities is not None and (
             not self.modalities or not all(isinstance(m, Modality) for m in self.modalities)
         ):

@@ -43,15 +43,23 @@ class Peer:
         config: FakeOpenAIConfig | None = None,
         path: str = GA_PATH,
         headers: dict[str, str] | None = None,
+        *,
+        manual_steps: bool = False,
     ) -> None:
         self.config = config or FakeOpenAIConfig()
         self.server = FakeOpenAIServer(self.config)
+        # The WebSocket driver steps a running response from its own task; unless a test
+        # steps by hand, events() lets every response run to its end first, as the driver
+        # does when the client sends nothing meanwhile.
+        self.manual_steps = manual_steps
         self.server.receive_connect(path, AUTH if headers is None else headers)
 
     def send(self, **event: Any) -> None:
         self.server.receive_message(json.dumps(event))
 
     def events(self) -> list[dict[str, Any]]:
+        if not self.manual_steps:
+            self.server.run_until_idle()
         adapter = GA_EVENT if self.config.dialect == "ga" else BETA_EVENT
         parsed = []
         for frame in self.server.data_to_send():
@@ -82,8 +90,8 @@ class Peer:
         )
 
 
-def connected(config: FakeOpenAIConfig | None = None) -> Peer:
-    peer = Peer(config)
+def connected(config: FakeOpenAIConfig | None = None, *, manual_steps: bool = False) -> Peer:
+    peer = Peer(config, manual_steps=manual_steps)
     assert peer.types() == ["session.created"]
     return peer
 
@@ -428,8 +436,21 @@ def test_bad_audio_payloads() -> None:
 # --- server VAD (§9, §15.3, §14 item 9) ------------------------------------------------------
 
 
-def test_server_vad_turn_from_synthesized_audio() -> None:
-    peer = connected()
+TRANSCRIPTION = [
+    "conversation.item.input_audio_transcription.delta",
+    "conversation.item.input_audio_transcription.completed",
+]
+VAD_COMMIT = [
+    "input_audio_buffer.speech_stopped",
+    "input_audio_buffer.committed",
+    "conversation.item.added",
+    "conversation.item.done",
+]
+
+
+@pytest.mark.parametrize("timing", ["before_response", "after_response", "random"])
+def test_server_vad_turn_from_synthesized_audio(timing: Any) -> None:
+    peer = connected(FakeOpenAIConfig(transcription_timing=timing))
     peer.send(
         type="session.update",
         session={
@@ -449,24 +470,52 @@ def test_server_vad_turn_from_synthesized_audio() -> None:
     peer.append(silence_pcm16(0.5))
     events = peer.events()
     types = [e["type"] for e in events]
-    assert types[:7] == [
-        "input_audio_buffer.speech_stopped",
-        "input_audio_buffer.committed",
-        "conversation.item.added",
-        "conversation.item.done",
-        "conversation.item.input_audio_transcription.delta",
-        "conversation.item.input_audio_transcription.completed",
-        "response.created",
-    ]
-    assert types[-1] == "rate_limits.updated"
+    # §9: the transcription is asynchronous, anywhere after committed
+    response_types = [t for t in types if t not in TRANSCRIPTION]
+    assert response_types[:5] == [*VAD_COMMIT, "response.created"]
+    assert response_types[-2:] == ["response.done", "rate_limits.updated"]
+    first = types.index(TRANSCRIPTION[0])
+    assert types[first : first + 2] == TRANSCRIPTION
+    assert types.count(TRANSCRIPTION[1]) == 1
+    assert first > types.index("input_audio_buffer.committed")
+    if timing == "before_response":
+        assert types[:7] == [*VAD_COMMIT, *TRANSCRIPTION, "response.created"]
+    elif timing == "after_response":
+        assert first > types.index("response.done")
     assert events[0]["audio_end_ms"] == 1500 + 200  # silence_duration_ms default 200
     assert events[1]["item_id"] == user_id
     assert events[2]["item"]["id"] == user_id
     text = "".join(e["delta"] for e in events if e["type"] == "response.output_text.delta")
     assert text == "I heard 1.5 seconds of audio."
     assert peer.server.items[0]["content"][0]["transcript"] == "(1.5 s of audio)"
-    usage = events[-2]["response"]["usage"]
-    assert usage["input_token_details"]["audio_tokens"] == 15  # 1500 ms / 100
+    (done,) = [e for e in events if e["type"] == "response.done"]
+    assert done["response"]["usage"]["input_token_details"]["audio_tokens"] == 15  # 1500 ms / 100
+
+
+def test_random_transcription_timing_is_seeded_and_takes_every_order() -> None:
+    """Seeds reproduce one order; across seeds both documented orders occur (§9)."""
+
+    def order(seed: int) -> tuple[str, ...]:
+        peer = connected(FakeOpenAIConfig(seed=seed))
+        peer.send(
+            type="session.update",
+            session={
+                "type": "realtime",
+                "output_modalities": ["text"],
+                "audio": {"input": {"transcription": {"model": "whisper-1"}}},
+            },
+        )
+        peer.append(tone_pcm16(1.0))
+        peer.append(silence_pcm16(0.5))
+        return tuple(e["type"] for e in peer.events())
+
+    orders = [order(seed) for seed in range(12)]
+    assert order(3) == orders[3]
+    before = sum(o.index(TRANSCRIPTION[1]) < o.index("response.created") for o in orders)
+    after = sum(o.index(TRANSCRIPTION[1]) > o.index("response.done") for o in orders)
+    assert before > 0
+    assert after > 0
+    assert len(set(orders)) > 2
 
 
 def test_quiet_audio_triggers_no_vad_events() -> None:
@@ -478,7 +527,7 @@ def test_quiet_audio_triggers_no_vad_events() -> None:
 
 
 def test_barge_in_cancels_with_turn_detected() -> None:
-    peer = connected(FakeOpenAIConfig(paced=True))
+    peer = connected(manual_steps=True)
     peer.user_text("tell me a long story please")
     peer.events()
     peer.send(type="response.create")
@@ -503,7 +552,7 @@ def test_barge_in_cancels_with_turn_detected() -> None:
 
 
 def test_inject_speech_started_helper() -> None:
-    peer = connected(FakeOpenAIConfig(paced=True))
+    peer = connected(manual_steps=True)
     peer.user_text("hi")
     peer.send(type="response.create")
     peer.events()
@@ -515,7 +564,7 @@ def test_inject_speech_started_helper() -> None:
 
 
 def test_response_cancel_and_active_response_errors() -> None:
-    peer = connected(FakeOpenAIConfig(paced=True))
+    peer = connected(manual_steps=True)
     peer.send(type="response.cancel", event_id="x1")
     error = only_error(peer.events())
     assert (error["code"], error["event_id"]) == ("response_cancel_not_active", "x1")
@@ -543,7 +592,7 @@ def test_response_cancel_and_active_response_errors() -> None:
 
 
 def test_paced_response_runs_to_completion_with_steps() -> None:
-    peer = connected(FakeOpenAIConfig(paced=True, audio_chunk_seconds=0.3))
+    peer = connected(FakeOpenAIConfig(audio_chunk_seconds=0.3), manual_steps=True)
     peer.user_text("a")  # reply "You said: a" = 3 words = 3 chunks of 0.3 s
     peer.events()
     peer.send(type="response.create")

@@ -53,8 +53,10 @@ class MockConfig(ProviderConfig):
         fail_on_turn: the response to this user turn (1-based) fails with a
             ``server_error`` error event.
         seconds_per_word: length of the reply audio per word.
-        paced_seconds: when set, replies stream one audio chunk per this many seconds
-            (interruptible) instead of arriving at once.
+        paced_seconds: replies stream one audio chunk per this many seconds. ``None``
+            (default): as fast as the event loop allows, but still from the fake
+            server's own task, so that (as with the live service) a reply is
+            interruptible and a second ``response.create`` meets the active response.
         faults: wire faults (drops, stalls, malformed frames, ...) per connection,
             as with :func:`voxengine.testing.run_fake_openai_server`.
     """
@@ -148,7 +150,7 @@ class MockProvider(RealtimeProvider):
             FakeOpenAIConfig(
                 responder=self._responder,
                 seconds_per_word=self._mock.seconds_per_word,
-                paced=self._mock.paced_seconds is not None,
+                voices=None,  # the mock speaks any voice name (MockProvider.voices)
             ),
             connection=len(self.servers),
         )

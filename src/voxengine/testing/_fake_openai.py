@@ -30,6 +30,7 @@ import copy
 import hashlib
 import json
 import math
+import random
 import time
 from collections.abc import Callable, Generator, Mapping
 from dataclasses import dataclass
@@ -41,7 +42,7 @@ import numpy as np
 from voxengine import _json
 
 from ._faults import FakeServerError
-from ._openai_schema import SchemaError, validate_client_event
+from ._openai_schema import GA_VOICES, Enum, SchemaError, validate_client_event
 from ._openai_wire import (
     BETA_EVENT_NAMES,
     EAGERNESS_SILENCE_MS,
@@ -65,6 +66,7 @@ from ._openai_wire import (
 from ._speechlike import Encoding, decode_to_float, encode_from_int16, speech_chunks
 
 __all__ = [
+    "TRANSCRIPTION_TIMINGS",
     "FakeOpenAIConfig",
     "FakeOpenAIServer",
     "FakeReply",
@@ -144,21 +146,50 @@ _DEFAULT_MODELS: Final = frozenset(
     }
 )
 
+TranscriptionTiming = Literal["random", "before_response", "after_response"]
+#: The accepted values of :attr:`FakeOpenAIConfig.transcription_timing`.
+TRANSCRIPTION_TIMINGS: Final[tuple[TranscriptionTiming, ...]] = (
+    "random",
+    "before_response",
+    "after_response",
+)
+#: ``transcription_timing="random"`` completes a transcription 0 to this many steps late.
+_MAX_TRANSCRIPTION_DELAY_STEPS: Final = 12
+
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class FakeOpenAIConfig:
     """Configuration shared by all connections of a fake server.
 
+    The defaults behave like the live service: a response streams from its own steps
+    (the driver advances them from a separate task, so client events interleave with
+    it), one response at a time writes to the conversation, and input transcription
+    completes asynchronously relative to the response.
+
     Attributes:
         api_keys: accepted keys; ``None`` accepts any non-empty key.
         models: accepted ``model=``/``deployment=`` values, plus anything starting
             with ``gpt-realtime``.
+        voices: accepted GA voice names (custom ``{"id": ...}`` voices are always
+            accepted); ``None`` accepts any name. Default: the service's voices (§4).
         responder: produces the assistant reply for each response.
         audio_chunk_seconds: audio duration carried by each ``output_audio.delta``.
         seconds_per_word: length of synthesized reply audio per word.
-        paced: ``False``: a whole response is generated inside the call that creates
-            it (the live server also bursts). ``True``: it advances one chunk per
-            :meth:`FakeOpenAIServer.step` call (lets tests barge in mid-response).
+        paced: ``True`` (default, like the live service): a response advances one
+            step per :meth:`FakeOpenAIServer.step` call; the WebSocket driver steps
+            every ``pace_seconds`` (0 by default: as fast as the event loop allows,
+            still interleaved with the client's events). ``False``: a whole response
+            is generated inside the call that creates it (a legacy burst mode: a
+            ``response.cancel`` can then never meet a live response).
+        transcription_timing: when input transcription (§6) completes, relative to
+            the response the same user turn started. The live order is not documented
+            ("may arrive before or after the response events"), so every order is
+            possible: ``"before_response"`` (right after the item events, before
+            ``response.created``), ``"after_response"`` (after the running
+            response's ``response.done``), ``"random"`` (default: 0 to 12 steps late,
+            chosen by a generator seeded from ``seed`` and the connection index, so a
+            run is reproducible).
+        seed: seeds ``transcription_timing="random"``.
         dialect: ``"ga"`` or ``"beta"`` (Azure preview / legacy names, §12, §15.6).
         clock: wall clock in Unix seconds, used only for ``expires_at``.
         record_received: keep every parsed client event in
@@ -168,10 +199,13 @@ class FakeOpenAIConfig:
 
     api_keys: frozenset[str] | None = None
     models: frozenset[str] = _DEFAULT_MODELS
+    voices: frozenset[str] | None = frozenset(GA_VOICES)
     responder: Responder = default_responder
     audio_chunk_seconds: float = 0.1
     seconds_per_word: float = 0.3
-    paced: bool = False
+    paced: bool = True
+    transcription_timing: TranscriptionTiming = "random"
+    seed: int = 0
     dialect: Literal["ga", "beta"] = "ga"
     clock: Callable[[], float] = time.time
     record_received: bool = True
@@ -179,6 +213,8 @@ class FakeOpenAIConfig:
     def __post_init__(self) -> None:
         if self.audio_chunk_seconds <= 0 or self.seconds_per_word <= 0:
             raise ValueError("audio_chunk_seconds and seconds_per_word must be positive")
+        if self.transcription_timing not in TRANSCRIPTION_TIMINGS:
+            raise ValueError(f"transcription_timing must be one of {TRANSCRIPTION_TIMINGS}")
 
 
 _DEFAULT_CONFIG: Final = FakeOpenAIConfig()
@@ -217,6 +253,9 @@ class FakeOpenAIServer:
         self._conversation_id = ""
         self._audio: dict[str, AudioBlob] = {}
         self._runs: list[ResponseRun] = []
+        #: Background work advanced by :meth:`step` beside the responses (transcriptions).
+        self._jobs: list[Generator[None, None, None]] = []
+        self._rng = random.Random(f"{config.seed}:{connection}")
         self._audio_output_started = False
         self._tokens_used = 0
         self._last_input_tokens = 0
@@ -364,6 +403,9 @@ class FakeOpenAIServer:
             self._error(exc.code, exc.message, exc.param, event_id)
             return
         self._handlers[event["type"]](event, event_id)
+        if not self.config.paced:  # burst mode: background work finishes in this call too
+            while self._jobs and self._close is None:
+                self._step_jobs()
 
     def receive_close(self) -> None:
         """The peer closed (or the transport died): stop everything, drop pending frames."""
@@ -372,6 +414,9 @@ class FakeOpenAIServer:
             if run.steps is not None:
                 run.steps.close()
         self._runs.clear()
+        for job in self._jobs:
+            job.close()
+        self._jobs.clear()
         self._outbox.clear()
 
     def data_to_send(self) -> list[str]:
@@ -387,19 +432,47 @@ class FakeOpenAIServer:
         return self._close
 
     def step(self) -> None:
-        """Paced mode: advance every active response by one step.
+        """Paced mode: advance every active response and background job by one step.
 
         A step is one audio delta with its transcript deltas (one text delta in
-        text modality), one whole function call item, or the closing sequence.
+        text modality), one whole function call item, or the closing sequence; a
+        pending input transcription waits some steps, then completes in one.
         No-op when nothing is active.
         """
         for run in list(self._runs):
             self._advance(run)
+        self._step_jobs()
+
+    def run_until_idle(self, max_steps: int = 100_000) -> None:
+        """Call :meth:`step` until no response or job is active (what the WebSocket
+        driver does with ``pace_seconds=0`` when the client sends nothing meanwhile).
+
+        Raises:
+            RuntimeError: still busy after ``max_steps`` steps.
+        """
+        for _ in range(max_steps):
+            if not self.response_active or self._close is not None:
+                return
+            self.step()
+        raise RuntimeError(f"still active after {max_steps} steps")
 
     @property
     def response_active(self) -> bool:
-        """True while any response has not sent ``response.done``."""
-        return bool(self._runs)
+        """True while a response has not sent ``response.done`` or a background job
+        (an input transcription) is pending: the driver keeps stepping meanwhile."""
+        return bool(self._runs or self._jobs)
+
+    @property
+    def conversation_response_active(self) -> bool:
+        """True while a response writing to the default conversation is running."""
+        return self._default_run() is not None
+
+    def _step_jobs(self) -> None:
+        for job in list(self._jobs):
+            try:
+                next(job)
+            except StopIteration:
+                self._jobs.remove(job)
 
     def inject_speech_started(self) -> None:
         """Act as if the VAD detected speech now (§15.5), whatever the audio says.
@@ -539,6 +612,8 @@ class FakeOpenAIServer:
         else:
             new_voice = update.get("voice", current_voice)
             voice_param = "session.voice"
+        if not self._voice_ok(new_voice, voice_param, event_id):
+            return
         if "model" in update and update["model"] != self.session["model"]:
             self._error(
                 "invalid_value", "The session model cannot be changed.", "session.model", event_id
@@ -579,6 +654,19 @@ class FakeOpenAIServer:
         if detection_changed:
             self._vad_reset()
         self._emit("session.updated", session=self.session)
+
+    def _voice_ok(self, voice: Any, param: str, event_id: str | None) -> bool:
+        """§4: a built-in voice must be one the service has (custom ``{"id"}`` voices pass)."""
+        voices = self.config.voices
+        if not self._ga or voices is None or not isinstance(voice, str) or voice in voices:
+            return True
+        try:
+            Enum(tuple(v for v in GA_VOICES if v in voices) or tuple(sorted(voices))).check(
+                voice, param
+            )
+        except SchemaError as exc:
+            self._error(exc.code, exc.message, exc.param, event_id)
+        return False
 
     def _on_session_close(self, event: Json, event_id: str | None) -> None:
         self._close = (1000, "")  # §3: accepted by the live server
@@ -734,9 +822,36 @@ class FakeOpenAIServer:
         self._transcribe(item)
 
     def _transcribe(self, item: Json) -> None:
-        """Input transcription, if configured (§6): a deterministic ``(N.N s of audio)``."""
+        """Input transcription, if configured (§6), timed by ``config.transcription_timing``.
+
+        It runs asynchronously relative to the response (§9): unless the timing is
+        ``"before_response"`` it becomes a job that :meth:`step` completes later.
+        """
         if self._transcription is None:
             return
+        timing = self.config.transcription_timing
+        if timing == "before_response":
+            self._emit_transcription(item)
+            return
+        delay = 0
+        if timing == "random":
+            delay = self._rng.randint(-1, _MAX_TRANSCRIPTION_DELAY_STEPS)
+            if delay < 0:  # sometimes it is already done before the response starts
+                self._emit_transcription(item)
+                return
+        self._jobs.append(self._transcription_job(item, delay, timing == "after_response"))
+
+    def _transcription_job(
+        self, item: Json, delay: int, after_response: bool
+    ) -> Generator[None, None, None]:
+        for _ in range(delay):
+            yield
+        while after_response and self._default_run() is not None:
+            yield
+        self._emit_transcription(item)
+
+    def _emit_transcription(self, item: Json) -> None:
+        """A deterministic transcript ``(N.N s of audio)`` with delta, completed and usage."""
         blob = self._audio.get(item["id"])
         seconds = blob.ms / 1000.0 if blob else 0.0
         transcript = f"({seconds:.1f} s of audio)"
@@ -1047,6 +1162,8 @@ class FakeOpenAIServer:
             modalities = params.get("output_modalities") or session["output_modalities"]
             audio_out = {**session["audio"]["output"], **params.get("audio", {}).get("output", {})}
             voice, output_format = audio_out["voice"], audio_out["format"]
+            if not self._voice_ok(voice, "response.audio.output.voice", event_id):
+                return
             if output_format["type"] == "audio/pcm":
                 output_format = {**PCM_FORMAT, **output_format}
             encoding = ENCODINGS[output_format["type"]]

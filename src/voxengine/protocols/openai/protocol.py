@@ -10,18 +10,29 @@ then ``OPEN`` (a :class:`~voxengine.events.SessionReady` event marks it). Comman
 sent while ``CONNECTING`` are buffered and go out, in order, right after the
 handshake. After ``CLOSED`` every command raises
 :class:`~voxengine.errors.InvalidState`.
+
+One response at a time (§8.1, §9): the protocol follows ``response.created`` /
+``response.done`` and applies the session's :class:`~voxengine.config.ReplyPolicy`
+to a :class:`~voxengine.commands.CreateResponse` sent while a response is active or
+requested: ``QUEUE`` (default) holds it until that response is done, ``INTERRUPT``
+sends ``response.cancel`` first and the ``response.create`` once the cancelled
+response is done. A ``response.create`` the server refuses with
+``conversation_already_has_active_response`` (a race with a VAD-started response) is
+queued again, not reported. Requests still queued when the connection closes are
+reported by one ``ProviderErrorEvent(code="response_request_dropped")``.
 """
 
 from __future__ import annotations
 
 import logging
+from collections import deque
 from collections.abc import Mapping
 from typing import Any, final
 
 from voxengine import _json
 from voxengine.audio.format import PCM16_24K, AudioFormat
-from voxengine.commands import Command, SendAudio, UpdateSession
-from voxengine.config import SessionConfig
+from voxengine.commands import CancelResponse, Command, CreateResponse, SendAudio, UpdateSession
+from voxengine.config import ReplyPolicy, SessionConfig
 from voxengine.errors import (
     AuthenticationFailed,
     ConnectionClosedError,
@@ -35,6 +46,8 @@ from voxengine.errors import (
 from voxengine.events import (
     Event,
     ProviderErrorEvent,
+    ResponseDone,
+    ResponseStarted,
     SessionClosed,
     SessionReady,
     SessionUpdated,
@@ -59,6 +72,9 @@ _FATAL_CODES = frozenset(
     }
 )
 _RATE_CODES = frozenset({"rate_limit_exceeded", "insufficient_quota"})
+_ACTIVE_RESPONSE = "conversation_already_has_active_response"
+#: How many sent ``response.create`` are remembered, to re-queue one the server refuses.
+_RECENT_CREATES = 16
 
 
 @final
@@ -97,6 +113,16 @@ class OpenAIRealtimeProtocol:
         self._last_error: ProviderErrorEvent | None = None
         self.session_id: str = ""
         self.model: str = ""
+        self._reply_policy = session.reply_policy or ReplyPolicy.QUEUE
+        #: Responses started and not done (``response.created`` .. ``response.done``).
+        self._active: set[str] = set()
+        #: ``response.create`` sent and not yet answered by ``response.created``/``error``.
+        self._in_flight: deque[str] = deque()
+        #: Recently sent ``response.create`` by event id (re-queued if refused as a race).
+        self._sent_creates: dict[str, CreateResponse] = {}
+        #: Reply requests waiting for the active response to end, oldest first.
+        self._queued: deque[CreateResponse] = deque()
+        self._cancel_sent = False
 
     # -- properties -----------------------------------------------------------------
 
@@ -145,10 +171,77 @@ class OpenAIRealtimeProtocol:
             return
         self._emit(command)
 
+    @property
+    def reply_policy(self) -> ReplyPolicy:
+        """The policy applied to reply requests made while a response is active."""
+        return self._reply_policy
+
+    @property
+    def queued_replies(self) -> int:
+        """Reply requests waiting for the active response to end."""
+        return len(self._queued)
+
     def _emit(self, command: Command) -> None:
+        if isinstance(command, CreateResponse):
+            self._request_reply(command)
+            return
+        if isinstance(command, UpdateSession) and command.config.reply_policy is not None:
+            self._reply_policy = command.config.reply_policy
+            if self._only_reply_policy(command.config):
+                return  # a client-side setting: nothing to tell the server
+        self._write(command)
+
+    @staticmethod
+    def _only_reply_policy(config: SessionConfig) -> bool:
+        return config == SessionConfig(reply_policy=config.reply_policy)
+
+    def _write(self, command: Command) -> str | None:
         event_id = None if isinstance(command, SendAudio) else self._new_event_id()
         msg = encode_command(command, self._dialect, event_id)
         self._outgoing.append(_json.dumps(msg))
+        return event_id
+
+    @property
+    def _busy(self) -> bool:
+        return bool(self._active or self._in_flight or self._queued)
+
+    def _request_reply(self, command: CreateResponse) -> None:
+        """Send ``command`` now, or apply the reply policy while a response is active."""
+        if not self._busy:
+            self._send_create(command)
+            return
+        self._queued.append(command)
+        if (
+            self._reply_policy is ReplyPolicy.INTERRUPT
+            and self._active
+            and not self._cancel_sent
+        ):
+            self._cancel_sent = True
+            self._write(CancelResponse())
+
+    def _send_create(self, command: CreateResponse) -> None:
+        event_id = self._write(command)
+        assert event_id is not None
+        self._in_flight.append(event_id)
+        self._sent_creates[event_id] = command
+        while len(self._sent_creates) > _RECENT_CREATES:
+            del self._sent_creates[next(iter(self._sent_creates))]
+
+    def _send_next_reply(self) -> None:
+        if self._queued and not self._active and not self._in_flight:
+            self._send_create(self._queued.popleft())
+
+    def _track_responses(self, events: list[Event]) -> None:
+        for event in events:
+            if isinstance(event, ResponseStarted):
+                self._active.add(event.response_id)
+                if self._in_flight:  # our request (or a VAD turn racing it; see _on_error)
+                    self._in_flight.popleft()
+            elif isinstance(event, ResponseDone):
+                self._active.discard(event.response_id)
+                if not self._active:
+                    self._cancel_sent = False
+                    self._send_next_reply()
 
     def _new_event_id(self) -> str:
         self._next_id += 1
@@ -198,7 +291,10 @@ class OpenAIRealtimeProtocol:
             return
         decoder = DECODERS.get(kind)  # first: audio and text deltas are nearly every frame
         if decoder is not None:
-            self._events.extend(decoder(msg))
+            decoded = decoder(msg)
+            self._events.extend(decoded)
+            if kind == "response.created" or kind == "response.done":
+                self._track_responses(decoded)
         elif kind == "session.created":
             self._on_session_created(msg)
         elif kind == "session.updated":
@@ -249,6 +345,21 @@ class OpenAIRealtimeProtocol:
             client_event_id=text("event_id"),
         )
         self._last_error = event
+        refused = event.client_event_id
+        if refused is not None and refused in self._in_flight:
+            self._in_flight.remove(refused)
+        if event.code == _ACTIVE_RESPONSE and refused in self._sent_creates:
+            # A race (e.g. server VAD started a response as ours was sent): ask again
+            # once the active response is done; the message still gets its reply.
+            self._queued.appendleft(self._sent_creates.pop(refused))
+            logger.debug("response.create refused while a response is active: queued")
+            self._send_next_reply()
+            return
+        if event.code == "response_cancel_not_active":
+            self._cancel_sent = False
+        if refused is not None and refused in self._sent_creates:
+            del self._sent_creates[refused]
+            self._send_next_reply()
         if (
             self._state is ProtocolState.CONNECTING
             and event.client_event_id is not None
@@ -292,4 +403,17 @@ class OpenAIRealtimeProtocol:
         self._state = ProtocolState.CLOSED
         if self._close_exc is None:
             self._close_exc = exc
+        dropped = len(self._queued)
+        if dropped:
+            self._events.append(
+                ProviderErrorEvent(
+                    code="response_request_dropped",
+                    message=f"{dropped} requested response(s) not created: the session closed "
+                    "while another response was active",
+                    error_type="client",
+                )
+            )
+        self._queued.clear()
         self._pending.clear()
+        self._active.clear()
+        self._in_flight.clear()
