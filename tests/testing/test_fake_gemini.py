@@ -319,6 +319,56 @@ def test_server_vad_on_16khz_audio_with_input_transcription() -> None:
     assert server.history[0]["parts"][0]["audioSeconds"] == pytest.approx(1.63, abs=0.02)
 
 
+def _speech_turn(server: FakeGeminiServer, encode: Any, rate: int) -> list[dict[str, Any]]:
+    speech = synthesize_speech("what time is it", sample_rate=rate)
+    silence = bytes(rate * 2)
+    replies: list[dict[str, Any]] = []
+    step = rate // 10 * 2
+    for pcm in (speech, silence):
+        for start in range(0, len(pcm), step):
+            blob = {"mimeType": f"audio/pcm;rate={rate}", "data": encode(pcm[start : start + step])}
+            replies += send(server, {"realtimeInput": {"audio": blob}})
+    return replies
+
+
+@pytest.mark.parametrize(
+    "encode",
+    [
+        lambda b: base64.b64encode(b).decode(),
+        lambda b: base64.urlsafe_b64encode(b).decode(),  # what google-genai sends
+        lambda b: base64.urlsafe_b64encode(b).decode().rstrip("="),
+        lambda b: base64.b64encode(b).decode().rstrip("="),
+    ],
+    ids=["standard", "url-safe", "url-safe-unpadded", "standard-unpadded"],
+)
+@pytest.mark.parametrize("rate", [16_000, 24_000, 48_000, 8_000])
+def test_audio_in_any_base64_alphabet_and_any_pcm_rate(encode: Any, rate: int) -> None:
+    """proto3 JSON takes both base64 alphabets, padded or not; other rates are resampled."""
+    server = opened({"setup": {**SETUP["setup"], "inputAudioTranscription": {}}})
+    replies = _speech_turn(server, encode, rate)
+    assert server.close_to_send() is None
+    assert replies[0] == {"serverContent": {"inputTranscription": {"text": "(1.6 s of audio)"}}}
+    assert server.history[0]["parts"][0]["audioSeconds"] == pytest.approx(1.63, abs=0.04)
+
+
+@pytest.mark.parametrize(
+    ("mime", "data"),
+    [
+        ("audio/pcm;rate=16000", "a"),  # a single base64 character is never valid
+        ("audio/pcm;rate=16000", "AA*A"),
+        ("audio/pcm;rate=16000", "AA"),  # one byte: not PCM16
+        ("audio/pcm;rate=100", "AAAA"),
+        ("audio/opus", "AAAA"),
+    ],
+)
+def test_invalid_audio_blob_closes_1007(mime: str, data: str) -> None:
+    server = opened()
+    send(server, {"realtimeInput": {"audio": {"mimeType": mime, "data": data}}})
+    closing = server.close_to_send()
+    assert closing is not None
+    assert closing[0] == 1007
+
+
 def test_audio_stream_end_flushes_the_user_turn() -> None:
     server = opened()
     send(server, audio(synthesize_speech("hello there", sample_rate=16_000)))

@@ -47,6 +47,7 @@ from urllib.parse import parse_qs, urlsplit
 import numpy as np
 
 from voxengine import _json
+from voxengine.audio.resample import StreamResampler
 
 from ._fake_openai import FakeReply, FakeToolCall, FakeTurn, Responder, default_responder
 from ._speechlike import decode_to_float, synthesize_words
@@ -57,6 +58,11 @@ Json = dict[str, Any]
 
 _OUTPUT_RATE: Final = 24_000  # §1
 _INPUT_RATE: Final = 16_000
+#: Input rates the fake accepts in ``audio/pcm;rate=N`` (resampled to 16 kHz, §1).
+_MIN_INPUT_RATE: Final = 8_000
+_MAX_INPUT_RATE: Final = 192_000
+_BASE64_ALPHABET: Final = re.compile(r"^[A-Za-z0-9+/_-]*={0,2}$")
+_URL_SAFE: Final = str.maketrans("-_", "+/")
 _AUDIO_TOKENS_PER_SECOND: Final = 32  # Gemini bills audio at 32 tokens per second
 _PATH = re.compile(
     r"^/ws/google\.ai\.generativelanguage\.(v1|v1beta|v1alpha)\.GenerativeService\."
@@ -176,6 +182,19 @@ def _words(text: str) -> int:
     return len(text.split())
 
 
+def _decode_base64(data: object) -> bytes:
+    """Standard or URL-safe base64, with or without padding (proto3 JSON bytes)."""
+    if not isinstance(data, str) or not _BASE64_ALPHABET.match(data):
+        raise _Close(1007, _INVALID_ARGUMENT)
+    text = data.rstrip("=").translate(_URL_SAFE)
+    if len(text) % 4 == 1:
+        raise _Close(1007, _INVALID_ARGUMENT)
+    try:
+        return base64.b64decode(text + "=" * (-len(text) % 4), validate=True)
+    except (binascii.Error, ValueError):
+        raise _Close(1007, _INVALID_ARGUMENT) from None
+
+
 class _Close(Exception):
     """Internal: stop processing and close with ``code``/``reason`` (§9)."""
 
@@ -293,6 +312,7 @@ class FakeGeminiServer:
         self._pending = np.zeros(0, dtype=np.float64)
         self._silence_ms = 0.0
         self._key_ok = False
+        self._resamplers: dict[int, StreamResampler] = {}  # per input rate, streaming
 
     # --- driver API ----------------------------------------------------------------------
 
@@ -562,19 +582,27 @@ class FakeGeminiServer:
     # --- realtime input (§3.3, §5) -----------------------------------------------------------
 
     def _decode_audio(self, blob: Json) -> bytes:
+        """PCM16 of an ``audio/pcm[;rate=N]`` blob, resampled to 16 kHz (§1, §3.3).
+
+        Like the proto JSON parser, ``data`` may use the standard or the URL-safe
+        base64 alphabet (the ``google-genai`` SDK sends URL-safe), padded or not.
+        """
         mime = blob.get("mimeType", "")
         if not isinstance(mime, str) or not mime.startswith("audio/pcm"):
             raise _Close(1007, _INVALID_ARGUMENT)
-        rate = re.search(r"rate=(\d+)", mime)
-        if rate is not None and int(rate.group(1)) != _INPUT_RATE:
-            raise _Close(1007, "The fake Gemini server accepts audio/pcm;rate=16000 only.")
-        try:
-            audio = base64.b64decode(blob.get("data", ""), validate=True)
-        except (binascii.Error, ValueError):
-            raise _Close(1007, _INVALID_ARGUMENT) from None
+        found = re.search(r"rate=(\d+)", mime)
+        rate = int(found.group(1)) if found is not None else _INPUT_RATE
+        if not _MIN_INPUT_RATE <= rate <= _MAX_INPUT_RATE:
+            raise _Close(1007, _INVALID_ARGUMENT)
+        audio = _decode_base64(blob.get("data", ""))
         if len(audio) % 2:
             raise _Close(1007, _INVALID_ARGUMENT)
-        return audio
+        if rate == _INPUT_RATE:
+            return audio
+        resampler = self._resamplers.get(rate)
+        if resampler is None:
+            resampler = self._resamplers[rate] = StreamResampler(rate, _INPUT_RATE)
+        return resampler.process(audio)
 
     def _on_realtime_input(self, body: Json) -> None:
         if len(body) != 1:  # §3.3: one field per message
