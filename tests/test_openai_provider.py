@@ -431,10 +431,39 @@ def test_azure_needs_endpoint_and_deployment(monkeypatch: pytest.MonkeyPatch) ->
         AzureOpenAIProvider(AzureOpenAIConfig(api_key=KEY, base_url="https://x.openai.azure.com"))
 
 
-async def test_unknown_voice_is_refused_at_connect(fake_openai: FakeOpenAIServerHandle) -> None:
-    """Like the live service, the fake rejects a voice it does not have (e.g. TTS's "nova")."""
-    provider = provider_for(fake_openai, session=SessionConfig(voice="nova"))
-    with pytest.raises(ProviderError, match="session configuration rejected") as info:
-        await provider.connect()
-    assert info.value.code == "invalid_value"
-    assert len(fake_openai.connections) == 1  # a refused configuration is not retried
+async def test_unknown_voice_is_a_config_error_before_any_io(
+    fake_openai: FakeOpenAIServerHandle,
+) -> None:
+    """TTS's "nova" is no Realtime voice: refused at construction, listing the valid ones."""
+    with pytest.raises(ConfigError, match="no voice 'nova'") as info:
+        provider_for(fake_openai, session=SessionConfig(voice="nova"))
+    assert "marin, cedar" in str(info.value)
+    with pytest.raises(ConfigError, match="Did you mean 'marin'"):
+        provider_for(fake_openai, session=SessionConfig(voice="marine"))
+    provider = provider_for(fake_openai, session=SessionConfig(voice="cedar"))
+    await provider.connect()
+    try:
+        with pytest.raises(ConfigError, match="Did you mean 'coral'"):
+            await provider.update_session(SessionConfig(voice="Coral!"))
+    finally:
+        await provider.disconnect()
+    assert [e["type"] for e in fake_openai.connections[0].received] == ["session.update"]
+
+
+async def test_the_fake_refuses_a_voice_the_service_lacks(
+    fake_openai: FakeOpenAIServerHandle,
+) -> None:
+    """Sent past the client's check, the fake answers like the service (§4)."""
+    from openai import AsyncOpenAI
+
+    client = AsyncOpenAI(api_key="sk-test", base_url=fake_openai.url.replace("ws", "http", 1))
+    async with client.realtime.connect(model="gpt-realtime") as conn:
+        assert (await conn.recv()).type == "session.created"
+        await conn.session.update(
+            session={"type": "realtime", "audio": {"output": {"voice": "nova"}}}  # type: ignore[typeddict-item]
+        )
+        error = await conn.recv()
+        assert error.type == "error"
+        assert error.error.code == "invalid_value"
+        assert error.error.param == "session.audio.output.voice"
+        assert "'marin', 'cedar'" in error.error.message

@@ -12,7 +12,14 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, fields
 from typing import Any, Literal, Self
 
-from voxengine.config import Modality, SessionConfig, ToolSpec, TurnDetection, TurnDetectionConfig
+from voxengine.config import (
+    Modality,
+    ReplyPolicy,
+    SessionConfig,
+    ToolSpec,
+    TurnDetection,
+    TurnDetectionConfig,
+)
 from voxengine.errors import ConfigError
 from voxengine.presets import preset_values
 from voxengine.pricing import PriceTable
@@ -52,6 +59,9 @@ class VoiceEngineConfig:
         auto_respond: ask for a response when the user's turn ends.
         barge_in: the user's speech interrupts the assistant (stop playback, cancel,
             truncate at what was heard).
+        reply_policy: a reply asked for while a response is active (``send_text``
+            twice, a tool result during a reply): ``"queue"`` (answered after it) or
+            ``"interrupt"`` (it is cancelled first); see :class:`voxengine.config.ReplyPolicy`.
 
     Turn detection:
         vad_enabled: detect turns from voice activity (False: push-to-talk, the app commits).
@@ -95,6 +105,7 @@ class VoiceEngineConfig:
     tools: tuple[ToolLike, ...] = ()
     auto_respond: bool = True
     barge_in: bool = True
+    reply_policy: Literal["queue", "interrupt"] = "queue"
 
     vad_enabled: bool = True
     vad_type: VadType = "server"
@@ -122,6 +133,10 @@ class VoiceEngineConfig:
             raise ConfigError(f"mode must be one of {sorted(STRATEGIES)}, got {self.mode!r}")
         if self.output_modality is not None and self.output_modality not in _MODALITIES:
             raise ConfigError("output_modality must be 'audio' or 'text'")
+        if self.reply_policy not in ("queue", "interrupt"):
+            raise ConfigError(
+                f"reply_policy must be 'queue' or 'interrupt', got {self.reply_policy!r}"
+            )
         if self.vad_type not in _VAD_TYPES:
             raise ConfigError(f"vad_type must be one of {_VAD_TYPES}, got {self.vad_type!r}")
         if self.vad_engine not in ("energy", "webrtc"):
@@ -144,6 +159,7 @@ class VoiceEngineConfig:
             raise ConfigError("device_sample_rate must be positive Hz")
         for name in (self.provider, *self.failover):
             get_provider(name)  # unknown names fail here, listing the known ones
+        get_provider(self.provider).check_voice(self.voice)  # before any I/O
         self.session_config()  # validates the session settings and tools
 
     @classmethod
@@ -207,4 +223,5 @@ class VoiceEngineConfig:
             tools=specs or None,
             max_output_tokens=self.max_output_tokens,
             temperature=self.temperature,
+            reply_policy=ReplyPolicy(self.reply_policy),
         )

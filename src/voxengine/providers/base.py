@@ -11,6 +11,7 @@ sans-I/O protocol), declare ``name``, ``config_type`` and ``capabilities``, then
 from __future__ import annotations
 
 import abc
+import difflib
 import enum
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -95,9 +96,32 @@ class BaseProvider(abc.ABC):
     config_type: ClassVar[type[ProviderConfig]] = ProviderConfig
     #: What the provider supports.
     capabilities: ClassVar[frozenset[Capability]] = frozenset()
+    #: The voice names the service offers, in its documented order; ``None``: any name
+    #: (the provider checks it itself, or has no fixed list).
+    voices: ClassVar[tuple[str, ...] | None] = None
 
     def __init__(self, config: ProviderConfig) -> None:
+        self.check_voice(config.session.voice)
         self.config = config
+
+    @classmethod
+    def check_voice(cls, voice: str | None) -> None:
+        """Refuse, before any I/O, a voice this provider's service does not offer.
+
+        Raises:
+            ConfigError: ``voice`` is not one of :attr:`voices`; the message lists the
+                valid ones and suggests the closest name.
+        """
+        if voice is None or cls.voices is None or voice in cls.voices:
+            return
+        if not isinstance(voice, str):
+            raise ConfigError(f"voice must be a string, got {voice!r}")
+        by_lower = {name.lower(): name for name in cls.voices}
+        close = difflib.get_close_matches(voice.lower(), list(by_lower), n=1)
+        hint = f" Did you mean {by_lower[close[0]]!r}?" if close else ""
+        raise ConfigError(
+            f"{cls.name} has no voice {voice!r}.{hint} Valid voices: {', '.join(cls.voices)}."
+        )
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(model={self.config.model!r})"

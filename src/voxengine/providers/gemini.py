@@ -53,6 +53,40 @@ DEFAULT_GEMINI_URL = "wss://generativelanguage.googleapis.com"
 
 #: No TEXT_OUTPUT (today's native-audio Live models answer in audio, with transcripts)
 #: and no SPEECH_EVENTS (the service does not report where speech starts and stops).
+#: Prebuilt voices (gemini-live.md §8; native-audio models offer all 30).
+GEMINI_VOICES: tuple[str, ...] = (
+    "Zephyr",
+    "Puck",
+    "Charon",
+    "Kore",
+    "Fenrir",
+    "Leda",
+    "Orus",
+    "Aoede",
+    "Callirrhoe",
+    "Autonoe",
+    "Enceladus",
+    "Iapetus",
+    "Umbriel",
+    "Algieba",
+    "Despina",
+    "Erinome",
+    "Algenib",
+    "Rasalgethi",
+    "Laomedeia",
+    "Achernar",
+    "Alnilam",
+    "Schedar",
+    "Gacrux",
+    "Pulcherrima",
+    "Achird",
+    "Zubenelgenubi",
+    "Vindemiatrix",
+    "Sadachbia",
+    "Sadaltager",
+    "Sulafat",
+)
+
 GEMINI_CAPABILITIES = frozenset(
     {
         Capability.AUDIO_INPUT,
@@ -149,6 +183,7 @@ class GeminiProvider(RealtimeProvider):
     name: ClassVar[str] = "gemini"
     config_type: ClassVar[type[ProviderConfig]] = GeminiConfig
     capabilities: ClassVar[frozenset[Capability]] = GEMINI_CAPABILITIES
+    voices: ClassVar[tuple[str, ...] | None] = GEMINI_VOICES
 
     def __init__(
         self, config: ProviderConfig | None = None, *, connector: Connector | None = None

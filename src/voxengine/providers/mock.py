@@ -108,6 +108,8 @@ class MockProvider(RealtimeProvider):
     name: ClassVar[str] = "mock"
     config_type: ClassVar[type[ProviderConfig]] = MockConfig
     capabilities: ClassVar[frozenset[Capability]] = OPENAI_CAPABILITIES
+    #: Any name: the mock has no real voices (the seed's examples use e.g. ``"nova"``).
+    voices: ClassVar[tuple[str, ...] | None] = None
 
     def __init__(self, config: ProviderConfig | None = None) -> None:
         config = config if config is not None else MockConfig()

@@ -22,6 +22,20 @@ __all__ = [
     "OpenAIProvider",
 ]
 
+#: The built-in Realtime voices (openai-realtime.md §4); marin and cedar are recommended.
+OPENAI_VOICES: tuple[str, ...] = (
+    "alloy",
+    "ash",
+    "ballad",
+    "coral",
+    "echo",
+    "sage",
+    "shimmer",
+    "verse",
+    "marin",
+    "cedar",
+)
+
 OPENAI_CAPABILITIES = frozenset(
     {
         Capability.AUDIO_INPUT,
@@ -82,6 +96,7 @@ class OpenAIProvider(RealtimeProvider):
     name: ClassVar[str] = "openai"
     config_type: ClassVar[type[ProviderConfig]] = OpenAIConfig
     capabilities: ClassVar[frozenset[Capability]] = OPENAI_CAPABILITIES
+    voices: ClassVar[tuple[str, ...] | None] = OPENAI_VOICES
 
     def make_protocol(self) -> RealtimeProtocol:
         """A GA protocol for ``<base_url>/realtime?model=<model>``."""
@@ -119,6 +134,7 @@ class AzureOpenAIProvider(RealtimeProvider):
     """Azure OpenAI realtime deployments (GA ``v1`` endpoint or legacy preview)."""
 
     name: ClassVar[str] = "azure"
+    voices: ClassVar[tuple[str, ...] | None] = OPENAI_VOICES
     config_type: ClassVar[type[ProviderConfig]] = AzureOpenAIConfig
     capabilities: ClassVar[frozenset[Capability]] = OPENAI_CAPABILITIES
 

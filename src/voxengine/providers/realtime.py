@@ -296,7 +296,8 @@ class RealtimeProvider(BaseProvider):
             await self._send(CreateResponse())
 
     async def update_session(self, session: SessionConfig) -> None:
-        """Apply new settings mid-session."""
+        """Apply new settings mid-session (an unknown voice is a ConfigError, unsent)."""
+        self.check_voice(session.voice)
         await self._send(UpdateSession(config=session))
 
     def events(self) -> AsyncIterator[Event]:

@@ -98,7 +98,9 @@ def test_create_refused_by_a_race_is_queued_again_not_reported() -> None:
     (create,) = sent(p)
     # server VAD started a response just before ours arrived, then refused ours
     events = feed(
-        p, created("resp_vad"), refused("conversation_already_has_active_response", create["event_id"])
+        p,
+        created("resp_vad"),
+        refused("conversation_already_has_active_response", create["event_id"]),
     )
     assert [type(e) for e in events] == [ResponseStarted]
     assert types(p) == []

@@ -211,11 +211,7 @@ class OpenAIRealtimeProtocol:
             self._send_create(command)
             return
         self._queued.append(command)
-        if (
-            self._reply_policy is ReplyPolicy.INTERRUPT
-            and self._active
-            and not self._cancel_sent
-        ):
+        if self._reply_policy is ReplyPolicy.INTERRUPT and self._active and not self._cancel_sent:
             self._cancel_sent = True
             self._write(CancelResponse())
 
