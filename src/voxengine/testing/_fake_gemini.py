@@ -239,6 +239,8 @@ class FakeGeminiConfig:
         vad_threshold: RMS (full scale = 1.0) above which a 10 ms window is speech;
             ``START_SENSITIVITY_LOW`` doubles it.
         silence_duration: default end-of-speech silence in seconds (setup may override).
+        record_sent: keep every frame the server sends in :attr:`FakeGeminiServer.sent`
+            (to validate them against a client library's models in tests).
     """
 
     api_keys: frozenset[str] | None = None
@@ -250,6 +252,7 @@ class FakeGeminiConfig:
     binary_frames: bool = True
     vad_threshold: float = 0.02
     silence_duration: float = 0.5
+    record_sent: bool = False
 
     def __post_init__(self) -> None:
         if self.audio_chunk_seconds <= 0 or self.seconds_per_word <= 0:
@@ -286,6 +289,7 @@ class FakeGeminiServer:
         api_version: the version named in the request path.
         resumed_from: the handle this connection resumed, if any.
         responder_errors: exceptions raised by the responder.
+        sent: every frame sent, when ``config.record_sent`` is on.
     """
 
     def __init__(
@@ -301,6 +305,8 @@ class FakeGeminiServer:
         self.api_version = ""
         self.resumed_from: str | None = None
         self.responder_errors: list[BaseException] = []
+        #: Every frame sent, in order, when ``config.record_sent`` is on.
+        self.sent: list[str | bytes] = []
         self._state: Literal["new", "connected", "open", "closed"] = "new"
         self._outbox: list[str | bytes] = []
         self._close: tuple[int, str] | None = None
@@ -363,6 +369,8 @@ class FakeGeminiServer:
     def data_to_send(self) -> list[str | bytes]:
         """Drain the queued frames (binary unless ``config.binary_frames`` is off)."""
         frames, self._outbox = self._outbox, []
+        if self.config.record_sent:
+            self.sent += frames
         return frames
 
     def close_to_send(self) -> tuple[int, str] | None:
