@@ -41,7 +41,9 @@ WEATHER = types.FunctionDeclaration(
 
 def responder(turn: FakeTurn) -> FakeReply:
     if turn.kind == "text" and "weather" in turn.text:
-        return FakeReply(tool_calls=(FakeToolCall(name="get_weather", arguments='{"city":"Paris"}'),))
+        return FakeReply(
+            tool_calls=(FakeToolCall(name="get_weather", arguments='{"city":"Paris"}'),)
+        )
     if turn.kind == "text" and turn.text == "what did I say first?":
         first = next(c for c in turn.history if c["role"] == "user")
         return FakeReply(text=f"You first said {first['parts'][0]['text']}")

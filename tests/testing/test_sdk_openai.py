@@ -39,7 +39,9 @@ STATS: dict[str, tuple[int, int]] = {}
 
 def weather_responder(turn: FakeTurn) -> FakeReply:
     if turn.kind == "text" and "weather" in turn.text:
-        return FakeReply(tool_calls=(FakeToolCall(name="get_weather", arguments='{"city":"Paris"}'),))
+        return FakeReply(
+            tool_calls=(FakeToolCall(name="get_weather", arguments='{"city":"Paris"}'),)
+        )
     if turn.kind == "text" and "story" in turn.text:
         return FakeReply(text=" ".join(["once upon a time"] * 20))
     return default_responder(turn)
@@ -239,10 +241,23 @@ async def test_truncate_delete_and_retrieve(server: FakeOpenAIServerHandle) -> N
     ("event", "code", "param"),
     [
         ({"type": "no.such.event"}, "invalid_value", "type"),
-        ({"type": "response.create", "response": {"output_modalities": ["smell"]}}, "invalid_value", None),
+        (
+            {"type": "response.create", "response": {"output_modalities": ["smell"]}},
+            "invalid_value",
+            None,
+        ),
         ({"type": "input_audio_buffer.append", "audio": "@@@"}, "invalid_value", "audio"),
         ({"type": "input_audio_buffer.commit"}, "input_audio_buffer_commit_empty", None),
-        ({"type": "conversation.item.truncate", "item_id": "nope", "content_index": 0, "audio_end_ms": 1}, "invalid_value", "item_id"),
+        (
+            {
+                "type": "conversation.item.truncate",
+                "item_id": "nope",
+                "content_index": 0,
+                "audio_end_ms": 1,
+            },
+            "invalid_value",
+            "item_id",
+        ),
     ],
 )
 async def test_invalid_events_get_the_real_errors_and_keep_the_session(

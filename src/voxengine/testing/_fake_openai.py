@@ -195,6 +195,9 @@ class FakeOpenAIConfig:
         record_received: keep every parsed client event in
             :attr:`FakeOpenAIServer.received`. That list grows without bound (each
             audio append is kept); turn it off for load and soak runs.
+        record_sent: keep every frame the server sends in
+            :attr:`FakeOpenAIServer.sent` (to validate them against a client
+            library's models in tests).
     """
 
     api_keys: frozenset[str] | None = None
@@ -209,6 +212,7 @@ class FakeOpenAIConfig:
     dialect: Literal["ga", "beta"] = "ga"
     clock: Callable[[], float] = time.time
     record_received: bool = True
+    record_sent: bool = False
 
     def __post_init__(self) -> None:
         if self.audio_chunk_seconds <= 0 or self.seconds_per_word <= 0:
@@ -230,6 +234,7 @@ class FakeOpenAIServer:
         session: the current effective session object (wire shape of the dialect).
         items: the default conversation, oldest first (wire dicts, audio omitted).
         responder_errors: exceptions raised by the responder (each failed a response).
+        sent: every frame sent, in order, when ``config.record_sent`` is on.
 
     Args:
         config: shared by every connection of one server.
@@ -246,6 +251,7 @@ class FakeOpenAIServer:
         self.session: Json = {}
         self.items: list[Json] = []
         self.responder_errors: list[BaseException] = []
+        self.sent: list[str] = []
         self._state: Literal["new", "open", "closed"] = "new"
         self._outbox: list[str] = []
         self._close: tuple[int, str] | None = None
@@ -422,6 +428,8 @@ class FakeOpenAIServer:
     def data_to_send(self) -> list[str]:
         """Drain and return the queued outgoing JSON text frames, oldest first."""
         frames, self._outbox = self._outbox, []
+        if self.config.record_sent:
+            self.sent += frames
         return frames
 
     def close_to_send(self) -> tuple[int, str] | None:
