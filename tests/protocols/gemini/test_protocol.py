@@ -29,7 +29,14 @@ from voxengine.commands import (
     TruncateItem,
     UpdateSession,
 )
-from voxengine.config import Modality, SessionConfig, ToolSpec, TurnDetection, TurnDetectionConfig
+from voxengine.config import (
+    Modality,
+    ReplyPolicy,
+    SessionConfig,
+    ToolSpec,
+    TurnDetection,
+    TurnDetectionConfig,
+)
 from voxengine.errors import (
     AuthenticationFailed,
     ConfigError,
@@ -749,7 +756,7 @@ def test_barge_in_12_5() -> None:
 
 
 def test_interruption_we_caused_is_not_speech() -> None:
-    p = opened()
+    p = opened(SessionConfig(reply_policy=ReplyPolicy.INTERRUPT))  # QUEUE would wait
     feed(p, audio_msg())
     p.send(SendText(text="new question"))
     p.send(CreateResponse())  # §3.2: any clientContent interrupts the generation

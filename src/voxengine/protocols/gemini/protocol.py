@@ -19,6 +19,13 @@ Command mapping (Gemini has no ``response.create``, no cancel, truncate or delet
   are collected: a :class:`CreateResponse` issued before :meth:`data_to_send` merges
   the held turns into ONE ``clientContent`` with ``turnComplete: true`` (transcript
   §12.2); otherwise they go out with ``turnComplete: false`` (context only, §3.2).
+* Reply policy (:class:`~voxengine.config.ReplyPolicy`): any ``clientContent``
+  interrupts a model turn in progress (§3.2). Under ``QUEUE`` (default), a
+  :class:`CreateResponse` issued while a model turn is streaming is deferred with its
+  held turns until that turn's ``turnComplete``, so the streaming answer completes and
+  the new message gets its own; under ``INTERRUPT`` it goes out at once and the
+  streaming turn ends with ``ResponseDone(CANCELLED, "interrupted")``. Deferred turns
+  lost to a close are reported by ``ProviderErrorEvent(code="response_request_dropped")``.
 * :class:`CreateResponse` without held turns sends ``{"clientContent":
   {"turnComplete": true}}``, unless something already asked the model to answer
   (``toolResponse``, ``activityEnd``, ``audioStreamEnd``) since the last turn began:
@@ -78,7 +85,7 @@ from voxengine.commands import (
     TruncateItem,
     UpdateSession,
 )
-from voxengine.config import Modality, SessionConfig
+from voxengine.config import Modality, ReplyPolicy, SessionConfig
 from voxengine.errors import (
     AuthenticationFailed,
     ConfigError,
@@ -223,6 +230,9 @@ class GeminiLiveProtocol:
         self._outgoing: list[str | bytes] = [_dumps(self._setup)]
         self._pending: list[Command] = []
         self._held_turns: list[dict[str, Any]] = []
+        self._reply_policy = session.reply_policy or ReplyPolicy.QUEUE
+        #: Turns of a reply request deferred until the streaming model turn completes.
+        self._deferred_turns: list[dict[str, Any]] | None = None
         self._echoed = 0
         self._activity_open = False
         self._answer_requested = False
@@ -383,6 +393,12 @@ class GeminiLiveProtocol:
                 name = self._call_names.get(call_id, "")
                 self._queue(_wire.tool_response([_wire.function_response(call_id, name, output)]))
                 self._answer_requested = True
+            case CreateResponse() if self._reply_policy is ReplyPolicy.QUEUE and (
+                self._response_id is not None or self._deferred_turns is not None
+            ):
+                # §3.2: sending now would interrupt the streaming turn; wait for its end
+                self._deferred_turns = [*(self._deferred_turns or []), *self._held_turns]
+                self._held_turns = []
             case CreateResponse():
                 if self._held_turns or not self._answer_requested:
                     if self._response_id is not None:
@@ -678,6 +694,11 @@ class GeminiLiveProtocol:
         self._end_response(ResponseStatus.COMPLETED, reason)
         self._finish_user_turn()
         self._answer_requested = False
+        if self._deferred_turns is not None and self._state is ProtocolState.OPEN:
+            turns, self._deferred_turns = self._deferred_turns, None
+            self._release_held(turn_complete=False)
+            self._queue(_wire.client_content(turns, turn_complete=True))
+            self._answer_requested = True
 
     def _on_tool_call(self, body: Mapping[str, Any]) -> None:
         """§6: run these calls; the model continues after our ``toolResponse``."""
@@ -804,4 +825,14 @@ class GeminiLiveProtocol:
             self._close_exc = exc
         self._pending.clear()
         self._held_turns.clear()
+        if self._deferred_turns is not None:
+            self._deferred_turns = None
+            self._events.append(
+                ProviderErrorEvent(
+                    code="response_request_dropped",
+                    message="a requested response was not created: the session closed "
+                    "while the model was answering",
+                    error_type="client",
+                )
+            )
         self._events.append(SessionClosed(code=code, reason=reason))
