@@ -21,8 +21,8 @@ Command mapping (Gemini has no ``response.create``, no cancel, truncate or delet
   §12.2); otherwise they go out with ``turnComplete: false`` (context only, §3.2).
 * Reply policy (:class:`~voxengine.config.ReplyPolicy`): any ``clientContent``
   interrupts a model turn in progress (§3.2). Under ``QUEUE`` (default), a
-  :class:`CreateResponse` issued while a model turn is streaming is deferred with its
-  held turns until that turn's ``turnComplete``, so the streaming answer completes and
+  :class:`CreateResponse` issued while a model turn is streaming (or requested and
+  not complete) is deferred with its held turns until that turn's ``turnComplete``, so the streaming answer completes and
   the new message gets its own; under ``INTERRUPT`` it goes out at once and the
   streaming turn ends with ``ResponseDone(CANCELLED, "interrupted")``. Deferred turns
   lost to a close are reported by ``ProviderErrorEvent(code="response_request_dropped")``.
@@ -393,9 +393,7 @@ class GeminiLiveProtocol:
                 name = self._call_names.get(call_id, "")
                 self._queue(_wire.tool_response([_wire.function_response(call_id, name, output)]))
                 self._answer_requested = True
-            case CreateResponse() if self._reply_policy is ReplyPolicy.QUEUE and (
-                self._response_id is not None or self._deferred_turns is not None
-            ):
+            case CreateResponse() if self._defers_reply():
                 # §3.2: sending now would interrupt the streaming turn; wait for its end
                 self._deferred_turns = [*(self._deferred_turns or []), *self._held_turns]
                 self._held_turns = []
@@ -407,6 +405,16 @@ class GeminiLiveProtocol:
                     self._answer_requested = True
             case _:  # rejected by _check
                 raise AssertionError(f"unexpected command {command!r}")
+
+    def _defers_reply(self) -> bool:
+        """QUEUE: a reply request that would send a turn while the model is answering
+        (a turn streaming, or asked for and not complete) waits for ``turnComplete``."""
+        if self._reply_policy is not ReplyPolicy.QUEUE:
+            return False
+        if self._deferred_turns is not None:
+            return True  # keep the order of requests
+        would_send = bool(self._held_turns) or not self._answer_requested
+        return would_send and (self._response_id is not None or self._answer_requested)
 
     def _echo(self, text: str, role: Role, item_id: str | None) -> None:
         """Report a message we added: Gemini never echoes client turns, and the
