@@ -22,9 +22,10 @@ Command mapping (Gemini has no ``response.create``, no cancel, truncate or delet
 * Reply policy (:class:`~voxengine.config.ReplyPolicy`): any ``clientContent``
   interrupts a model turn in progress (§3.2). Under ``QUEUE`` (default), a
   :class:`CreateResponse` issued while a model turn is streaming (or requested and
-  not complete) is deferred with its held turns until that turn's ``turnComplete``, so the streaming answer completes and
-  the new message gets its own; under ``INTERRUPT`` it goes out at once and the
-  streaming turn ends with ``ResponseDone(CANCELLED, "interrupted")``. Deferred turns
+  not complete) is deferred with its held turns until that turn's ``turnComplete``,
+  so the streaming answer completes and the new message gets its own; under
+  ``INTERRUPT`` it goes out at once and the streaming turn ends with
+  ``ResponseDone(CANCELLED, "interrupted")``. Deferred turns
   lost to a close are reported by ``ProviderErrorEvent(code="response_request_dropped")``.
 * :class:`CreateResponse` without held turns sends ``{"clientContent":
   {"turnComplete": true}}``, unless something already asked the model to answer
