@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
+import weakref
 from typing import Any
 
 import pytest
@@ -39,7 +40,14 @@ SETUP = {
 }
 
 
+#: Servers a test steps by hand; the others run every turn to its end before their
+#: messages are read, as the WebSocket driver does when the client sends nothing meanwhile.
+MANUAL_STEPS: weakref.WeakSet[FakeGeminiServer] = weakref.WeakSet()
+
+
 def server_messages(server: FakeGeminiServer) -> list[dict[str, Any]]:
+    if server not in MANUAL_STEPS:
+        server.run_until_idle()
     out = []
     for frame in server.data_to_send():
         assert isinstance(frame, bytes)  # §1: binary frames like the real server
@@ -278,6 +286,7 @@ def test_text_modality_and_text_frames() -> None:
         )
     )
     server.receive_message(json.dumps({"realtimeInput": {"text": "ping"}}))
+    server.run_until_idle()
     frames = server.data_to_send()
     assert all(isinstance(f, str) for f in frames)
     texts = [
@@ -401,7 +410,9 @@ def test_manual_activity() -> None:
 
 
 def test_paced_barge_in_by_speech() -> None:
-    server = opened(config=FakeGeminiConfig(paced=True))
+    server = connected()
+    MANUAL_STEPS.add(server)
+    send(server, SETUP)
     send(
         server,
         {
@@ -515,14 +526,16 @@ def test_driver_misuse() -> None:
 
 
 def pump(protocol: GeminiLiveProtocol, server: FakeGeminiServer) -> list[Any]:
-    for _ in range(20):
+    """Exchange frames, one server step per round (as the driver interleaves them)."""
+    for _ in range(10_000):
         out = protocol.data_to_send()
         for frame in out:
             server.receive_message(frame)
+        server.step()
         back = server.data_to_send()
         for frame in back:
             protocol.receive_message(frame)
-        if not out and not back:
+        if not out and not back and not server.response_active:
             break
     return protocol.events_received()
 

@@ -233,8 +233,11 @@ class FakeGeminiConfig:
         responder: produces the assistant reply for each model turn.
         audio_chunk_seconds: audio carried by each ``modelTurn`` message (§11 item 6).
         seconds_per_word: length of synthesized reply audio per word.
-        paced: ``False``: a whole turn is generated inside the call that starts it.
-            ``True``: one message per :meth:`FakeGeminiServer.step` (lets tests barge in).
+        paced: ``True`` (default, like the live service): a turn advances one message
+            per :meth:`FakeGeminiServer.step`; the WebSocket driver steps every
+            ``pace_seconds`` (0 by default: as fast as the event loop allows, still
+            interleaved with the client's messages). ``False``: a whole turn is
+            generated inside the call that starts it (legacy burst mode).
         binary_frames: send JSON as binary frames, like the real server (§1, §11 item 4).
         vad_threshold: RMS (full scale = 1.0) above which a 10 ms window is speech;
             ``START_SENSITIVITY_LOW`` doubles it.
@@ -248,7 +251,7 @@ class FakeGeminiConfig:
     responder: Responder = default_responder
     audio_chunk_seconds: float = 0.1
     seconds_per_word: float = 0.3
-    paced: bool = False
+    paced: bool = True
     binary_frames: bool = True
     vad_threshold: float = 0.02
     silence_duration: float = 0.5
@@ -387,6 +390,19 @@ class FakeGeminiServer:
         if self.response_active and self._close is None:
             assert self._turn is not None
             self._advance(self._turn)
+
+    def run_until_idle(self, max_steps: int = 100_000) -> None:
+        """Call :meth:`step` until no turn is generating (what the WebSocket driver does
+        with ``pace_seconds=0`` when the client sends nothing meanwhile).
+
+        Raises:
+            RuntimeError: still busy after ``max_steps`` steps.
+        """
+        for _ in range(max_steps):
+            if not self.response_active or self._close is not None:
+                return
+            self.step()
+        raise RuntimeError(f"still active after {max_steps} steps")
 
     def go_away(self, time_left: float = 50.0) -> None:
         """Warn that the connection ends in ``time_left`` seconds (§7, §11 item 10)."""
