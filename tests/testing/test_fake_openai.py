@@ -924,3 +924,53 @@ def test_ids_never_repeat_across_the_connections_of_one_server() -> None:
     assert "resp_0001" in first  # the first connection keeps the plain form
     assert "resp_2_0001" in second
     assert not set(first) & set(second)
+
+
+def test_voices_are_the_services_unless_configured() -> None:
+    """§4: an unknown voice is refused like a schema error; ``voices=None`` takes any."""
+    peer = connected()
+    audio = {"output": {"voice": "nova"}}
+    peer.send(type="session.update", event_id="v1", session={"type": "realtime", "audio": audio})
+    error = only_error(peer.events())
+    assert (error["code"], error["param"], error["event_id"]) == (
+        "invalid_value",
+        "session.audio.output.voice",
+        "v1",
+    )
+    assert "Supported values are: 'alloy'" in error["message"]
+    peer.send(type="response.create", response={"audio": audio})
+    assert only_error(peer.events())["param"] == "response.audio.output.voice"
+    custom = {"output": {"voice": {"id": "voice_123"}}}
+    peer.send(type="session.update", session={"type": "realtime", "audio": custom})
+    assert peer.types() == ["session.updated"]
+    anything = connected(FakeOpenAIConfig(voices=None))
+    anything.send(type="session.update", session={"type": "realtime", "audio": audio})
+    assert anything.types() == ["session.updated"]
+
+
+def test_burst_mode_still_emits_a_whole_response_inside_the_call() -> None:
+    """``paced=False`` (legacy): nothing to step; a cancel then finds nothing active."""
+    peer = connected(FakeOpenAIConfig(paced=False), manual_steps=True)
+    peer.user_text("hi")
+    peer.send(type="response.create")
+    assert peer.types()[-2:] == ["response.done", "rate_limits.updated"]
+    assert not peer.server.response_active
+    peer.send(type="response.cancel")
+    assert only_error(peer.events())["code"] == "response_cancel_not_active"
+
+
+def test_a_live_response_and_a_second_create_by_default() -> None:
+    """Default (paced): response.create returns with the response live; a second one is
+    refused; cancel ends it with status cancelled."""
+    peer = connected(manual_steps=True)
+    peer.user_text("hi")
+    peer.events()
+    peer.send(type="response.create")
+    assert peer.types() == [*MESSAGE_START]
+    assert peer.server.response_active
+    peer.send(type="response.create", event_id="r2")
+    error = only_error(peer.events())
+    assert (error["code"], error["event_id"]) == ("conversation_already_has_active_response", "r2")
+    peer.send(type="response.cancel")
+    done = [e for e in peer.events() if e["type"] == "response.done"]
+    assert done[0]["response"]["status"] == "cancelled"

@@ -470,11 +470,6 @@ class FakeOpenAIServer:
         (an input transcription) is pending: the driver keeps stepping meanwhile."""
         return bool(self._runs or self._jobs)
 
-    @property
-    def conversation_response_active(self) -> bool:
-        """True while a response writing to the default conversation is running."""
-        return self._default_run() is not None
-
     def _step_jobs(self) -> None:
         for job in list(self._jobs):
             try:
