@@ -238,3 +238,33 @@ async def test_gemini_two_messages_in_a_row_each_get_their_reply() -> None:
         e.transcript for e in events if isinstance(e, TranscriptDone) and e.role is Role.ASSISTANT
     ]
     assert transcripts == ["You said: one", "You said: two"]
+
+
+@pytest.mark.parametrize(
+    ("policy", "statuses"),
+    [
+        (ReplyPolicy.QUEUE, [ResponseStatus.COMPLETED, ResponseStatus.COMPLETED]),
+        (ReplyPolicy.INTERRUPT, [ResponseStatus.CANCELLED, ResponseStatus.COMPLETED]),
+    ],
+)
+async def test_pipeline_two_messages_in_a_row(
+    policy: ReplyPolicy, statuses: list[ResponseStatus]
+) -> None:
+    """The cascaded pipeline runs replies one after another: the same policy holds."""
+    from voxengine.providers.pipeline import PipelineConfig, PipelineProvider
+
+    session = SessionConfig(reply_policy=policy)
+    provider = PipelineProvider(PipelineConfig(session=session))
+    await provider.connect()
+    try:
+        await provider.send_text("hello there, tell me the time please")
+        async with asyncio.timeout(TIMEOUT):
+            async for event in provider.events():
+                if isinstance(event, ResponseStarted):
+                    break
+        await provider.send_text("what day is it")
+        events = await collect(provider, 2)
+    finally:
+        await provider.disconnect()
+    done = [e for e in events if isinstance(e, ResponseDone)]
+    assert [e.status for e in done] == statuses

@@ -47,7 +47,13 @@ from typing import ClassVar, Final, final
 from voxengine.audio.format import PCM16_16K, PCM16_24K, AudioFormat
 from voxengine.audio.pcm16 import validate_pcm16
 from voxengine.audio.vad import VAD, SpeechAudio, SpeechEnd, SpeechStart, make_vad
-from voxengine.config import Modality, SessionConfig, TurnDetection, TurnDetectionConfig
+from voxengine.config import (
+    Modality,
+    ReplyPolicy,
+    SessionConfig,
+    TurnDetection,
+    TurnDetectionConfig,
+)
 from voxengine.errors import (
     AudioError,
     AuthenticationFailed,
@@ -485,7 +491,7 @@ class PipelineProviderBase(BaseProvider):
             raise ConfigError("text must be a non-empty string")
         self._add_message(text, Role.USER, None)
         if respond:
-            self._enqueue(lambda: self._respond(None, None))
+            self._request_reply(None, None)
 
     async def add_message(
         self, text: str, *, role: Role = Role.SYSTEM, item_id: str | None = None
@@ -548,7 +554,7 @@ class PipelineProviderBase(BaseProvider):
 
         self._enqueue(job)
         if respond:
-            self._enqueue(lambda: self._respond(None, None))
+            self._request_reply(None, None)
 
     async def update_session(self, session: SessionConfig) -> None:
         """Apply the non-``None`` fields of ``session`` now (``SessionUpdated``).
@@ -580,6 +586,16 @@ class PipelineProviderBase(BaseProvider):
         ``modalities`` without AUDIO skip speech synthesis.
         """
         self._require_open()
+        self._request_reply(instructions, modalities)
+
+    def _request_reply(
+        self, instructions: str | None, modalities: tuple[Modality, ...] | None
+    ) -> None:
+        """Queue a response after the work before it: replies run one after another, so
+        each request gets its own (ReplyPolicy.QUEUE); under INTERRUPT the running one
+        is cancelled first (its ``ResponseDone`` says CANCELLED)."""
+        if self._session.reply_policy is ReplyPolicy.INTERRUPT:
+            self._cancel_nowait()
         self._enqueue(lambda: self._respond(instructions, modalities))
 
     async def _respond(
