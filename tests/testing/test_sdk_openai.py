@@ -74,18 +74,28 @@ class Client:
         return got
 
 
+def validate_everything_sent(handle: FakeOpenAIServerHandle) -> None:
+    """Also the frames the test did not read (e.g. a last ``rate_limits.updated``)."""
+    for fake in handle.connections:
+        for frame in fake.sent:
+            SERVER_EVENT.validate_json(frame)
+
+
 @pytest.fixture
 async def server() -> AsyncIterator[FakeOpenAIServerHandle]:
-    async with run_fake_openai_server(FakeOpenAIConfig(responder=weather_responder)) as handle:
+    config = FakeOpenAIConfig(responder=weather_responder, record_sent=True)
+    async with run_fake_openai_server(config) as handle:
         yield handle
+    validate_everything_sent(handle)
 
 
 @pytest.fixture
 async def slow_server() -> AsyncIterator[FakeOpenAIServerHandle]:
     """Streams one step per 20 ms, so that a response is live long enough to cancel."""
-    config = FakeOpenAIConfig(responder=weather_responder)
+    config = FakeOpenAIConfig(responder=weather_responder, record_sent=True)
     async with run_fake_openai_server(config, pace_seconds=0.02) as handle:
         yield handle
+    validate_everything_sent(handle)
 
 
 def sdk(handle: FakeOpenAIServerHandle) -> AsyncOpenAI:
@@ -97,9 +107,10 @@ async def session(handle: FakeOpenAIServerHandle, name: str) -> AsyncIterator[Cl
         client = Client(conn)
         assert (await client.recv()).type == "session.created"
         yield client
-    sent = sum(len(fake.received) for fake in handle.connections)
-    STATS[name] = (sent, len(client.seen))
-    print(f"\nopenai-sdk {name}: client->server {sent}, server->client {len(client.seen)}")
+    received = sum(len(fake.received) for fake in handle.connections)
+    sent = sum(len(fake.sent) for fake in handle.connections)
+    STATS[name] = (received, sent)
+    print(f"\nopenai-sdk {name}: client->server {received}, server->client {sent}")
 
 
 def user_text(text: str) -> dict[str, Any]:
