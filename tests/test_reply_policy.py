@@ -268,3 +268,19 @@ async def test_pipeline_two_messages_in_a_row(
         await provider.disconnect()
     done = [e for e in events if isinstance(e, ResponseDone)]
     assert [e.status for e in done] == statuses
+
+
+@pytest.mark.parametrize("order", ["audio_first", "transcript_first"])
+async def test_either_audio_done_order_gives_the_same_turn(order: Any) -> None:
+    """§9: output_audio.done and output_audio_transcript.done come in either order."""
+    async with run_fake_openai_server(FakeOpenAIConfig(audio_done_order=order)) as server:
+        engine = VoiceEngine(VoiceEngineConfig(api_key=KEY, base_url=server.url))
+        audio = bytearray()
+        engine.on_audio_response = audio.extend
+        async with engine:
+            await engine.send_text("hello")
+            done = await engine.events.wait_for(ResponseDone, timeout=TIMEOUT)
+            history = engine.history
+    assert done.status is ResponseStatus.COMPLETED
+    assert (history[-1].role, history[-1].text) == (Role.ASSISTANT, "You said: hello")
+    assert len(audio) > 24_000

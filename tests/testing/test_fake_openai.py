@@ -117,6 +117,17 @@ AUDIO_END = [
     "response.done",
     "rate_limits.updated",
 ]
+AUDIO_DONE = {"response.output_audio.done", "response.output_audio_transcript.done"}
+
+
+def audio_end(types: list[str]) -> list[str]:
+    """``types`` with the two audio done events in AUDIO_END's order: their live order
+    is not guaranteed (§9) and the fake varies it (``audio_done_order``)."""
+    out = list(types)
+    for index in range(len(out) - 1):
+        if set(out[index : index + 2]) == AUDIO_DONE:
+            out[index : index + 2] = AUDIO_END[:2]
+    return out
 
 
 # --- connect (§2.1, §14 items 1-2) -----------------------------------------------------------
@@ -369,7 +380,7 @@ def test_audio_modality_interleaves_audio_and_transcript() -> None:
     events = peer.events()
     types = [e["type"] for e in events]
     assert types[:4] == MESSAGE_START
-    assert types[-7:] == AUDIO_END
+    assert audio_end(types[-7:]) == AUDIO_END
     middle = types[4:-7]
     assert set(middle) == {
         "response.output_audio.delta",
@@ -541,7 +552,10 @@ def test_barge_in_cancels_with_turn_detected() -> None:
     assert peer.server.response_active
     peer.append(tone_pcm16(0.2))
     events = peer.events()
-    assert [e["type"] for e in events] == ["input_audio_buffer.speech_started", *AUDIO_END]
+    assert audio_end([e["type"] for e in events]) == [
+        "input_audio_buffer.speech_started",
+        *AUDIO_END,
+    ]
     response = events[-2]["response"]
     assert response["status"] == "cancelled"
     assert response["status_details"] == {"type": "cancelled", "reason": "turn_detected"}
@@ -557,7 +571,7 @@ def test_inject_speech_started_helper() -> None:
     peer.send(type="response.create")
     peer.events()
     peer.server.inject_speech_started()
-    assert peer.types() == ["input_audio_buffer.speech_started", *AUDIO_END]
+    assert audio_end(peer.types()) == ["input_audio_buffer.speech_started", *AUDIO_END]
 
 
 # --- cancel, truncate, delete, retrieve (§5, §15.5, §14 item 8) ----------------------------
@@ -604,7 +618,7 @@ def test_paced_response_runs_to_completion_with_steps() -> None:
             "response.output_audio.delta",
         ]
     peer.server.step()
-    assert peer.types() == AUDIO_END
+    assert audio_end(peer.types()) == AUDIO_END
     assert not peer.server.response_active
 
 
@@ -974,3 +988,26 @@ def test_a_live_response_and_a_second_create_by_default() -> None:
     peer.send(type="response.cancel")
     done = [e for e in peer.events() if e["type"] == "response.done"]
     assert done[0]["response"]["status"] == "cancelled"
+
+
+@pytest.mark.parametrize("order", ["audio_first", "transcript_first"])
+def test_audio_done_order_is_configurable(order: Any) -> None:
+    peer = connected(FakeOpenAIConfig(audio_done_order=order))
+    peer.user_text("hi")
+    peer.events()
+    peer.send(type="response.create")
+    types = peer.types()
+    first = min(types.index(t) for t in AUDIO_DONE)
+    expected = "response.output_audio.done" if order == "audio_first" else AUDIO_END[1]
+    assert types[first] == expected
+
+
+def test_random_audio_done_order_varies_across_seeds() -> None:
+    firsts = set()
+    for seed in range(8):
+        peer = connected(FakeOpenAIConfig(seed=seed))
+        peer.user_text("hi")
+        peer.send(type="response.create")
+        types = peer.types()
+        firsts.add(types[min(types.index(t) for t in AUDIO_DONE)])
+    assert firsts == AUDIO_DONE

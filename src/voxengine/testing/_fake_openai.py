@@ -66,6 +66,7 @@ from ._openai_wire import (
 from ._speechlike import Encoding, decode_to_float, encode_from_int16, speech_chunks
 
 __all__ = [
+    "AUDIO_DONE_ORDERS",
     "TRANSCRIPTION_TIMINGS",
     "FakeOpenAIConfig",
     "FakeOpenAIServer",
@@ -153,6 +154,13 @@ TRANSCRIPTION_TIMINGS: Final[tuple[TranscriptionTiming, ...]] = (
     "before_response",
     "after_response",
 )
+AudioDoneOrder = Literal["random", "audio_first", "transcript_first"]
+#: The accepted values of :attr:`FakeOpenAIConfig.audio_done_order`.
+AUDIO_DONE_ORDERS: Final[tuple[AudioDoneOrder, ...]] = (
+    "random",
+    "audio_first",
+    "transcript_first",
+)
 #: ``transcription_timing="random"`` completes a transcription 0 to this many steps late.
 _MAX_TRANSCRIPTION_DELAY_STEPS: Final = 12
 
@@ -189,7 +197,11 @@ class FakeOpenAIConfig:
             response's ``response.done``), ``"random"`` (default: 0 to 12 steps late,
             chosen by a generator seeded from ``seed`` and the connection index, so a
             run is reproducible).
-        seed: seeds ``transcription_timing="random"``.
+        audio_done_order: which of ``response.output_audio.done`` and
+            ``response.output_audio_transcript.done`` comes first; the live order "is
+            not guaranteed" (§9), so ``"random"`` (default, seeded) varies it per
+            response; ``"audio_first"`` / ``"transcript_first"`` fix it.
+        seed: seeds the ``"random"`` choices (with the connection index).
         dialect: ``"ga"`` or ``"beta"`` (Azure preview / legacy names, §12, §15.6).
         clock: wall clock in Unix seconds, used only for ``expires_at``.
         record_received: keep every parsed client event in
@@ -208,6 +220,7 @@ class FakeOpenAIConfig:
     seconds_per_word: float = 0.3
     paced: bool = True
     transcription_timing: TranscriptionTiming = "random"
+    audio_done_order: AudioDoneOrder = "random"
     seed: int = 0
     dialect: Literal["ga", "beta"] = "ga"
     clock: Callable[[], float] = time.time
@@ -219,6 +232,8 @@ class FakeOpenAIConfig:
             raise ValueError("audio_chunk_seconds and seconds_per_word must be positive")
         if self.transcription_timing not in TRANSCRIPTION_TIMINGS:
             raise ValueError(f"transcription_timing must be one of {TRANSCRIPTION_TIMINGS}")
+        if self.audio_done_order not in AUDIO_DONE_ORDERS:
+            raise ValueError(f"audio_done_order must be one of {AUDIO_DONE_ORDERS}")
 
 
 _DEFAULT_CONFIG: Final = FakeOpenAIConfig()
@@ -1380,8 +1395,15 @@ class FakeOpenAIServer:
         }
         text = "".join(run.pieces_sent)
         if run.modality == "audio":
+            order = self.config.audio_done_order
+            transcript_first = order == "transcript_first" or (
+                order == "random" and self._rng.random() < 0.5
+            )
+            if transcript_first:  # §9: the relative order is not guaranteed
+                self._emit("response.output_audio_transcript.done", **ids, transcript=text)
             self._emit("response.output_audio.done", **ids)
-            self._emit("response.output_audio_transcript.done", **ids, transcript=text)
+            if not transcript_first:
+                self._emit("response.output_audio_transcript.done", **ids, transcript=text)
             self._emit(
                 "response.content_part.done", **ids, part={"type": "audio", "transcript": text}
             )
