@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from voxengine import ResponseDone, ResponseStatus, VoiceEngine, VoiceEngineConfig
-from voxengine.config import ReplyPolicy, SessionConfig
+from voxengine.config import Modality, ReplyPolicy, SessionConfig
 from voxengine.events import (
     AudioDelta,
     Event,
@@ -52,6 +52,8 @@ def responder(turn: FakeTurn) -> FakeReply:
             text="Let me check that for you right now.",
             tool_calls=(FakeToolCall(name="get_weather", arguments="{}"),),
         )
+    if turn.kind == "text" and "story" in turn.text:
+        return FakeReply(text=" ".join(["and then the sea was calm again"] * 12))
     return default_responder(turn)
 
 
@@ -86,8 +88,6 @@ def texts(events: list[Event]) -> list[str]:
 
 
 def text_only(**kwargs: Any) -> SessionConfig:
-    from voxengine.config import Modality
-
     return SessionConfig(modalities=(Modality.TEXT,), **kwargs)
 
 
@@ -165,7 +165,7 @@ async def test_interrupt_policy_cancels_the_active_reply(fake: FakeOpenAIServerH
     provider = OpenAIProvider(OpenAIConfig(api_key=KEY, base_url=fake.url, session=session))
     await provider.connect()
     try:
-        await provider.send_text("tell me about the sea and the sky and the stars")
+        await provider.send_text("tell me a story")  # 84 words: live for a while
         async with asyncio.timeout(TIMEOUT):
             async for event in provider.events():
                 if isinstance(event, ResponseStarted):
@@ -252,12 +252,14 @@ async def test_pipeline_two_messages_in_a_row(
 ) -> None:
     """The cascaded pipeline runs replies one after another: the same policy holds."""
     from voxengine.providers.pipeline import PipelineConfig, PipelineProvider
+    from voxengine.testing._scripted_stages import ScriptedLLM
 
-    session = SessionConfig(reply_policy=policy)
-    provider = PipelineProvider(PipelineConfig(session=session))
+    session = SessionConfig(reply_policy=policy, modalities=(Modality.TEXT,))
+    llm = ScriptedLLM(responder, delay=0.01)  # a word per 10 ms: the story runs 0.8 s
+    provider = PipelineProvider(PipelineConfig(session=session, llm=llm))
     await provider.connect()
     try:
-        await provider.send_text("hello there, tell me the time please")
+        await provider.send_text("tell me a story")
         async with asyncio.timeout(TIMEOUT):
             async for event in provider.events():
                 if isinstance(event, ResponseStarted):
