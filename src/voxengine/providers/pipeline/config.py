@@ -54,7 +54,9 @@ class PipelineConfig(ProviderConfig):
     ``session.instructions`` is the system prompt; ``session.turn_detection`` sets the
     VAD threshold (``threshold``), pre-roll (``prefix_padding``), end-of-turn silence
     (``silence_duration``), auto-response (``create_response``) and barge-in
-    (``interrupt_response``). ``session.voice`` and ``input_transcription_model`` are
+    (``interrupt_response``). Replies run one after another, so each request gets its
+    own (``session.reply_policy`` QUEUE); INTERRUPT cancels the running reply first.
+    ``session.voice`` and ``input_transcription_model`` are
     properties of the TTS and STT stages and are ignored here, and so are ``reconnect``
     and ``watchdog`` (a pipeline holds no long-lived connection). ``event_queue_size``
     bounds :meth:`PipelineProvider.events` as for every provider.
