@@ -24,10 +24,16 @@ from voxengine.audio.format import AudioFormat
 from voxengine.commands import CancelResponse, Command, CreateResponse, TruncateItem
 from voxengine.errors import (
     AuthenticationFailed,
+    CertificateRejected,
+    ConfigError,
     ConnectFailed,
     ConnectionClosed,
+    ConnectTimeout,
+    HandshakeClosed,
     InvalidState,
     ProviderError,
+    RateLimited,
+    UpgradeRefused,
     VoxError,
 )
 from voxengine.event_queue import EventQueue
@@ -41,7 +47,8 @@ from voxengine.events import (
     SessionClosed,
     SessionReady,
 )
-from voxengine.protocols import ProtocolState, RealtimeProtocol, redact_url
+from voxengine.protocols import ProtocolState, RealtimeProtocol
+from voxengine.redaction import redact_url
 from voxengine.transport import Connection, Connector, PushConnection
 
 __all__ = ["RealtimeSession", "ResponseTracker"]
@@ -171,7 +178,12 @@ class RealtimeSession:
         """Connect and complete the protocol handshake.
 
         Raises:
-            ConnectFailed, AuthenticationFailed: the connection could not be opened.
+            ConnectFailed: the connection could not be opened (the connector's
+                subclasses: AuthenticationFailed, UpgradeRefused, TLSFailed, ...).
+            HandshakeClosed: the connection closed or dropped before the session was
+                ready without an auth/config meaning (retryable, see :func:`is_retryable`).
+            ConnectTimeout: no session handshake within ``open_timeout``.
+            AuthenticationFailed: the close meant "bad credentials".
             ProviderError: the service refused the session (bad model, bad config).
             InvalidState: the session was already opened.
         """
@@ -201,11 +213,9 @@ class RealtimeSession:
         if not self._ready.is_set():
             exc = self._protocol.close_exc
             await self.aclose()
-            if exc is not None:
-                raise exc
-            if not done:
-                raise ConnectFailed(f"no session handshake within {self._open_timeout} s")
-            raise ConnectFailed("connection closed during the session handshake")
+            if exc is None and not done:
+                raise ConnectTimeout(f"no session handshake within {self._open_timeout:g} s")
+            raise _handshake_failure(exc)
 
     async def send(self, command: Command) -> None:
         """Send ``command``; raises :class:`InvalidState` if the session is not open."""
@@ -408,8 +418,47 @@ class RealtimeSession:
             await asyncio.wait(set(self._sending), timeout=5.0)
 
 
+#: ProviderError codes a server sends when it failed, not the request (Gemini 1011).
+_SERVER_FAULTS = frozenset({"internal", "unavailable", "server_error"})
+
+
+def _handshake_failure(exc: VoxError | None) -> VoxError:
+    """What :meth:`RealtimeSession.open` raises for a session that never became ready.
+
+    A close or drop with no auth/config meaning becomes a retryable
+    :class:`HandshakeClosed` (chained to the close); refusals keep their type.
+    """
+    if exc is None:
+        return HandshakeClosed(None, "connection closed")
+    if isinstance(exc, ConnectionClosed) or (
+        type(exc) is ProviderError and exc.code in _SERVER_FAULTS
+    ):
+        code = exc.code if isinstance(exc, ConnectionClosed) else None
+        reason = exc.reason if isinstance(exc, ConnectionClosed) else str(exc)
+        failure = HandshakeClosed(code, reason)
+        failure.__cause__ = exc
+        return failure
+    return exc
+
+
 def is_retryable(exc: BaseException) -> bool:
-    """Whether a failed connect may be retried: transport failures yes, refusals no."""
-    return isinstance(exc, ConnectFailed) and not isinstance(
-        exc, AuthenticationFailed | ProviderError
-    )
+    """Whether a failed connect (or reconnect attempt) may be tried again.
+
+    * Transport failures — refused or reset TCP, DNS, TLS handshake, timeouts, a
+      close or drop during the handshake (:class:`HandshakeClosed`), HTTP 5xx/408 on
+      the upgrade — yes.
+    * HTTP 429 on the upgrade (:class:`~voxengine.errors.UpgradeRateLimited`) — yes,
+      after its ``retry_after`` seconds when given.
+    * Refused credentials, a rejected certificate, other HTTP 4xx, configuration and
+      service refusals (:class:`ProviderError`, including rate limits and quotas
+      reported by the service on an open connection) — never.
+    """
+    if not isinstance(exc, ConnectFailed):
+        return False
+    if isinstance(exc, RateLimited):
+        return True  # the upgrade's 429: wait retry_after, then try again
+    if isinstance(exc, AuthenticationFailed | CertificateRejected | ProviderError | ConfigError):
+        return False
+    if isinstance(exc, UpgradeRefused):
+        return exc.status >= 500 or exc.status == 408
+    return True

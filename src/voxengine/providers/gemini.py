@@ -37,7 +37,6 @@ from voxengine.protocols.gemini.protocol import GeminiLiveProtocol, SetupOptions
 from voxengine.providers.base import Capability, ProviderConfig
 from voxengine.providers.realtime import RealtimeProvider
 from voxengine.transport import Connector
-from voxengine.transport.websocket import open_websocket
 
 __all__ = [
     "DEFAULT_GEMINI_MODEL",
@@ -164,6 +163,7 @@ class GeminiProvider(RealtimeProvider):
                 reconnect=config.reconnect,
                 watchdog=config.watchdog,
                 event_queue_size=config.event_queue_size,
+                ssl_context=config.ssl_context,
             )
         self._gemini = config
         self._connector = connector
@@ -214,8 +214,9 @@ class GeminiProvider(RealtimeProvider):
         )
 
     def connector(self) -> Connector:
-        """The connector given at construction, else real WebSockets."""
-        return self._connector if self._connector is not None else open_websocket
+        """The connector given at construction, else real WebSockets (see
+        :meth:`RealtimeProvider.connector`)."""
+        return self._connector if self._connector is not None else super().connector()
 
     def restore_plan(self, history: list[HistoryEntry]) -> tuple[list[Command], int]:
         """Nothing to replay when the next connection resumes by handle (§7); otherwise

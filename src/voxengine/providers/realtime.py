@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import abc
 import asyncio
+import functools
 import logging
 from collections.abc import AsyncIterator, Callable
 
@@ -32,7 +33,7 @@ from voxengine.commands import (
     UpdateSession,
 )
 from voxengine.config import Modality, SessionConfig
-from voxengine.errors import AudioError, ConfigError, InvalidState, VoxError
+from voxengine.errors import AudioError, ConfigError, InvalidState, RateLimited, VoxError
 from voxengine.event_queue import Consumer
 from voxengine.events import ConversationItem, Event, Interrupted, ItemKind, Role
 from voxengine.history import HistoryEntry
@@ -48,6 +49,17 @@ __all__ = ["RealtimeProvider"]
 logger = logging.getLogger("voxengine.providers")
 
 _UNBOUNDED = 1 << 30
+
+#: Longest ``Retry-After`` (seconds) :meth:`RealtimeProvider.connect` waits out itself.
+MAX_RETRY_AFTER = 60.0
+
+
+def _retry_wait(exc: VoxError, backoff: float) -> float | None:
+    """Seconds to wait before the next connect attempt; ``None``: do not retry."""
+    retry_after = exc.retry_after if isinstance(exc, RateLimited) else None
+    if retry_after is None:
+        return backoff
+    return max(backoff, retry_after) if retry_after <= MAX_RETRY_AFTER else None
 
 
 class RealtimeProvider(BaseProvider):
@@ -75,8 +87,12 @@ class RealtimeProvider(BaseProvider):
         """
 
     def connector(self) -> Connector:
-        """How to open the connection; real WebSockets unless overridden."""
-        return open_websocket
+        """How to open the connection; real WebSockets (verified TLS for ``wss://``,
+        ``config.ssl_context`` when set) unless overridden."""
+        context = self.config.ssl_context
+        if context is None:
+            return open_websocket
+        return functools.partial(open_websocket, ssl_context=context)
 
     def restore_plan(self, history: list[HistoryEntry]) -> tuple[list[Command], int]:
         """Commands that rebuild the conversation on a new connection, and how many
@@ -157,7 +173,12 @@ class RealtimeProvider(BaseProvider):
     async def connect(self, retry_count: int = 3) -> None:
         """Open the session; retries transport failures with exponential backoff.
 
-        Later connection losses are handled per ``config.reconnect``.
+        Which failures are retried: :func:`voxengine.session.is_retryable`. After an
+        HTTP 429 the wait is at least the server's ``Retry-After``; one longer than
+        :data:`MAX_RETRY_AFTER` seconds raises the
+        :class:`~voxengine.errors.UpgradeRateLimited` at once (its ``retry_after``
+        says when to come back). Later connection losses are handled per
+        ``config.reconnect``.
         """
         if retry_count < 0:
             raise ConfigError("retry_count must be >= 0")
@@ -179,16 +200,17 @@ class RealtimeProvider(BaseProvider):
                 await session.open()
             except VoxError as exc:
                 link.discard(session)
-                if attempt == retry_count or not is_retryable(exc):
+                wait = _retry_wait(exc, delay)
+                if attempt == retry_count or not is_retryable(exc) or wait is None:
                     raise
                 logger.warning(
                     "%s connect attempt %d failed (%s); retrying in %.2fs",
                     self.name,
                     attempt + 1,
                     exc,
-                    delay,
+                    wait,
                 )
-                await asyncio.sleep(delay)
+                await asyncio.sleep(wait)
                 delay *= 2
             else:
                 link.start(session)
