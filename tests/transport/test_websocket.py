@@ -105,7 +105,7 @@ async def test_nothing_listening_is_connect_failed() -> None:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    with pytest.raises(ConnectFailed, match="connection refused by ws://127.0.0.1:"):
+    with pytest.raises(ConnectFailed, match=r"connection refused by ws://127\.0\.0\.1:"):
         await open_websocket(f"ws://127.0.0.1:{port}/", {}, timeout=2)
 
 
@@ -116,7 +116,7 @@ async def test_silent_server_times_out_as_connect_failed() -> None:
     server = await asyncio.start_server(accept_and_hang, "127.0.0.1", 0)
     port = server.sockets[0].getsockname()[1]
     async with server:
-        with pytest.raises(ConnectTimeout, match="within 0.2 s"):
+        with pytest.raises(ConnectTimeout, match=r"within 0\.2 s"):
             await open_websocket(f"ws://127.0.0.1:{port}/", {}, timeout=0.2)
 
 

@@ -311,8 +311,9 @@ def _os_failure(exc: OSError, where: str, host: str) -> ConnectFailed:
 def _refused(exc: InvalidStatus, where: str, secrets: set[str]) -> ConnectFailed:
     response = exc.response
     status = response.status_code
-    body = response.body.decode("utf-8", "replace")[:300].strip() if response.body else ""
-    body = redact(body, secrets)
+    # Redact the whole body before cutting it, so no prefix of a secret survives the cut.
+    body = redact(response.body.decode("utf-8", "replace"), secrets) if response.body else ""
+    body = body[:300].strip()
     detail = f": {body}" if body else ""
     if status in (401, 403):
         return AuthenticationFailed(

@@ -118,8 +118,8 @@ def error_for_status(
 
     Credentials the body may echo are redacted; ``headers`` gives ``Retry-After``.
     """
-    code, message = _error_fields(body)
-    message = redact(message)
+    # Redact before parsing and cutting, so no prefix of a secret survives the cut.
+    code, message = _error_fields(redact(body.decode("utf-8", "replace")).encode())
     text = f"HTTP {status}: {message}" if message else f"HTTP {status}"
     if status in (401, 403):
         return AuthenticationFailed(text)
