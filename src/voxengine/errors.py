@@ -13,6 +13,7 @@ Exception texts never contain an API key (see :mod:`voxengine.redaction`).
 
     VoxError
     ├── ConfigError              bad config, unknown provider, missing key (before any I/O)
+    │   └── TextError            text not a str, empty, lone surrogates, or too long
     ├── InvalidState             local misuse: command after close, send before connect
     ├── TransportError
     │   ├── ConnectFailed        the connection could not be opened (retryable by default)
@@ -52,6 +53,7 @@ __all__ = [
     "RateLimited",
     "SessionExpired",
     "TLSFailed",
+    "TextError",
     "TransportError",
     "UpgradeRateLimited",
     "UpgradeRefused",
@@ -65,6 +67,12 @@ class VoxError(Exception):
 
 class ConfigError(VoxError, ValueError):
     """A configuration value is invalid or unsupported; raised before any I/O."""
+
+
+class TextError(ConfigError):
+    """Text the application sent cannot be sent: not a ``str``, empty where text is
+    required, not valid Unicode (a lone surrogate), or longer than
+    :data:`voxengine.commands.MAX_TEXT_CHARS`. Raised before anything is sent."""
 
 
 class InvalidState(VoxError):

@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from typing import ClassVar, Literal, final
 from urllib.parse import quote, urlsplit, urlunsplit
 
-from voxengine.commands import Command, CreateResponse, SendText
+from voxengine.commands import Command, CreateResponse, SendText, validate_text
 from voxengine.config import SessionConfig
 from voxengine.errors import ConfigError, InvalidState
 from voxengine.events import Interrupted
@@ -229,8 +229,8 @@ class GeminiProvider(RealtimeProvider):
     async def send_text(self, text: str, *, respond: bool = True) -> None:
         """Add a user turn; with ``respond`` it goes out as ONE ``clientContent`` with
         ``turnComplete: true`` (§3.2, §12.2), else with ``turnComplete: false``."""
-        if not isinstance(text, str) or not text:
-            raise ConfigError("text must be a non-empty string")
+        validate_text(text)
+        self._require_connected()
         if respond and self.is_connected:
             # Both commands reach the protocol before its frames are collected (no await
             # in between), so it merges them into one message.
@@ -253,6 +253,7 @@ class GeminiProvider(RealtimeProvider):
 
     async def cancel_response(self) -> None:
         """Drop the rest of the current model turn locally (no cancel exists, §5)."""
+        self._require_connected()
         protocol = self._protocol()
         if protocol is not None:
             protocol.discard_response()

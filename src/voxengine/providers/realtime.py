@@ -15,7 +15,7 @@ import functools
 import logging
 from collections.abc import AsyncIterator, Callable
 
-from voxengine.audio.format import AudioFormat
+from voxengine.audio.format import AudioFormat, validate_sample_rate
 from voxengine.audio.pcm16 import validate_pcm16
 from voxengine.commands import (
     CancelResponse,
@@ -31,6 +31,7 @@ from voxengine.commands import (
     SendToolResult,
     TruncateItem,
     UpdateSession,
+    validate_text,
 )
 from voxengine.config import Modality, SessionConfig
 from voxengine.errors import AudioError, ConfigError, InvalidState, RateLimited, VoxError
@@ -71,6 +72,7 @@ class RealtimeProvider(BaseProvider):
     def __init__(self, config: ProviderConfig) -> None:
         super().__init__(config)
         self._link: SessionLink | None = None
+        self._disconnected = False
         #: Applied, in order, to :meth:`connector` for every connection (recording,
         #: tracing, replay): each wraps the connector before it.
         self.connector_wrappers: list[Callable[[Connector], Connector]] = []
@@ -215,10 +217,17 @@ class RealtimeProvider(BaseProvider):
             else:
                 link.start(session)
                 self._link = link
+                self._disconnected = False
                 return
 
     async def disconnect(self) -> None:
-        """Close the session (no reconnect). Idempotent."""
+        """Close the session (no reconnect). Idempotent.
+
+        Afterwards every method that acts on the session raises
+        :class:`~voxengine.errors.InvalidState` (until :meth:`connect`); :meth:`events`
+        still yields the session's last events and ends.
+        """
+        self._disconnected = True
         if self._link is not None:
             await self._link.aclose()
 
@@ -227,12 +236,19 @@ class RealtimeProvider(BaseProvider):
             raise self._not_connected()
         return self._link
 
+    def _require_connected(self) -> None:
+        """Raise :class:`InvalidState` before :meth:`connect` or after :meth:`disconnect`."""
+        if self._link is None or self._disconnected:
+            raise self._not_connected()
+
     async def _send(self, command: Command) -> None:
         await self._connected_link().send(command)
 
     async def send_audio(self, audio: bytes, *, sample_rate: int | None = None) -> None:
         """Append user audio; validated before any I/O."""
         fmt = self.input_format
+        if sample_rate is not None:
+            sample_rate = validate_sample_rate(sample_rate)
         if sample_rate is not None and sample_rate != fmt.sample_rate:
             raise AudioError(
                 f"{self.name} expects {fmt.sample_rate} Hz audio, got {sample_rate} Hz; "
@@ -252,10 +268,14 @@ class RealtimeProvider(BaseProvider):
         await self._send(ClearAudio())
 
     async def send_text(self, text: str, *, respond: bool = True) -> None:
-        """Add a user message; ask for a response unless ``respond`` is False."""
-        if not isinstance(text, str) or not text:
-            raise ConfigError("text must be a non-empty string")
-        await self._send(SendText(text=text))
+        """Add a user message; ask for a response unless ``respond`` is False.
+
+        Raises:
+            TextError: ``text`` cannot be sent (see :func:`voxengine.commands.validate_text`);
+                nothing was sent.
+            InvalidState: not connected, or after :meth:`disconnect`.
+        """
+        await self._send(SendText(text=validate_text(text)))
         if respond:
             await self._send(CreateResponse())
 
@@ -270,6 +290,7 @@ class RealtimeProvider(BaseProvider):
 
     async def cancel_response(self) -> None:
         """Stop the response in progress, if one is active."""
+        self._require_connected()
         if self.is_connected and self.session.tracker.active_response_id is not None:
             await self._send(CancelResponse())
 
@@ -280,6 +301,7 @@ class RealtimeProvider(BaseProvider):
 
         While reconnecting there is nothing to cancel: the event is delivered locally.
         """
+        self._require_connected()
         if self._link is not None and self._link.reconnecting:
             event = Interrupted(item_id=item_id, played=None)
             self._link.emit_local(event)
@@ -289,9 +311,7 @@ class RealtimeProvider(BaseProvider):
     async def add_message(
         self, text: str, *, role: Role = Role.SYSTEM, item_id: str | None = None
     ) -> None:
-        """Add a message without asking for a response."""
-        if not isinstance(text, str) or not text:
-            raise ConfigError("text must be a non-empty string")
+        """Add a message without asking for a response (``text`` as in :meth:`send_text`)."""
         await self._send(SendText(text=text, role=role, item_id=item_id))
 
     async def send_audio_message(self, audio: bytes) -> None:
@@ -304,6 +324,7 @@ class RealtimeProvider(BaseProvider):
     async def truncate(self, item_id: str, audio_end: float) -> None:
         """Cut assistant item ``item_id`` at ``audio_end`` seconds."""
         self.require(Capability.TRUNCATION)
+        self._require_connected()
         await self._send(TruncateItem(item_id=item_id, audio_end=audio_end))
 
     async def delete_item(self, item_id: str) -> None:
