@@ -33,6 +33,7 @@ from voxengine.errors import (
     InvalidState,
     ProviderError,
     RateLimited,
+    TransportError,
     UpgradeRefused,
     VoxError,
 )
@@ -152,6 +153,7 @@ class RealtimeSession:
         self._last_activity = 0.0
         self._reading = True  # False once the protocol gave up: later frames are ignored
         self._sending: set[asyncio.Task[None]] = set()  # sends started by pushed frames
+        self._reader_error: Exception | None = None  # a local failure that ended the reader
         self.tracker = ResponseTracker(protocol.output_format)
 
     @property
@@ -215,6 +217,14 @@ class RealtimeSession:
             await self.aclose()
             if exc is None and not done:
                 raise ConnectTimeout(f"no session handshake within {self._open_timeout:g} s")
+            local = self._reader_error
+            if local is not None:
+                # Not the network: a local failure (e.g. a replay divergence) or a bug.
+                # Retrying would repeat it; raise it (typed) or the close it caused.
+                if isinstance(local, VoxError) and not isinstance(local, TransportError):
+                    raise local
+                if exc is not None:
+                    raise exc
             raise _handshake_failure(exc)
 
     async def send(self, command: Command) -> None:
@@ -333,6 +343,7 @@ class RealtimeSession:
 
     def _reader_failed(self, exc: Exception) -> None:
         """Log the failure (from inside its ``except``) and end the protocol with it."""
+        self._reader_error = exc
         logger.exception("session reader failed")
         self._protocol.receive_close(None, f"{type(exc).__name__}: {exc}")
 

@@ -205,7 +205,7 @@ class VoiceIO:
         Raises:
             AudioError: ``sample_rate`` or ``channels`` not a positive int; malformed audio.
         """
-        if sample_rate is not None and type(sample_rate) is not int:
+        if sample_rate is not None and (type(sample_rate) is not int or sample_rate <= 0):
             sample_rate = validate_sample_rate(sample_rate)
         if type(channels) is not int:
             channels = validate_sample_rate(channels, "channels")
@@ -213,7 +213,8 @@ class VoiceIO:
         if channels == 1 and (sample_rate is None or sample_rate == target.sample_rate):
             fmt = target  # the common case: no conversion, no new format object
         else:
-            fmt = AudioFormat(sample_rate=sample_rate or target.sample_rate, channels=channels)
+            rate = target.sample_rate if sample_rate is None else sample_rate
+            fmt = AudioFormat(sample_rate=rate, channels=channels)
         pcm = validate_pcm16(audio, fmt)
         if fmt.channels != 1:
             pcm = downmix_to_mono(pcm, fmt.channels)

@@ -228,7 +228,7 @@ async def test_openai_auth_close_during_the_handshake_is_never_retried() -> None
                         "message": f"Incorrect API key provided: {KEY}.",
                     },
                 }
-            )  # fmt: skip
+            )
         )
         await ws.close(3000, "invalid_request_error.invalid_api_key")
 
