@@ -57,6 +57,9 @@ SECRET_QUERY_PARAMS = frozenset({"key", "api-key", "api_key", "access_token"})
 
 #: Shortest string treated as a secret by value (shorter ones would mask ordinary words).
 _MIN_SECRET = 8
+#: Shortest secret remembered process-wide: real API keys are far longer (OpenAI
+#: ``sk-...`` and Google ``AIza...`` keys have 39+ characters), test placeholders are not.
+_MIN_REMEMBERED = 16
 
 _SCHEMES = ("bearer", "basic", "token")
 
@@ -103,13 +106,14 @@ def secrets_in(url: str = "", headers: Mapping[str, str] | None = None) -> set[s
 
 
 def remember_secrets(secrets: Iterable[str]) -> None:
-    """Also mask ``secrets`` in every later :func:`redact` call of this process.
+    """Also mask ``secrets`` (those of 16 characters or more) in every later
+    :func:`redact` call of this process.
 
     The transport calls this for each connection it opens, so log records (which do
     not know the request) are redacted by value too.
     """
     for secret in secrets:
-        if len(secret) >= _MIN_SECRET and secret not in _REMEMBERED:
+        if len(secret) >= _MIN_REMEMBERED and secret not in _REMEMBERED:
             _REMEMBERED.append(secret)
 
 
