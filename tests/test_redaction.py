@@ -68,3 +68,34 @@ def test_connect_request_repr_uses_the_list() -> None:
     assert redact_url(request.url) == "wss://h/ws?key=***"
     assert {"authorization", "api-key", "x-goog-api-key"} <= SECRET_HEADERS
     assert {"key", "access_token"} <= SECRET_QUERY_PARAMS
+
+
+def test_protocols_redact_their_key_in_server_error_texts() -> None:
+    """A server quoting the key mid-session: the event and the close carry ``***``."""
+    import json
+
+    from voxengine.config import SessionConfig
+    from voxengine.events import ProviderErrorEvent, SessionClosed
+    from voxengine.protocols.gemini.protocol import GeminiLiveProtocol
+    from voxengine.protocols.openai.protocol import OpenAIRealtimeProtocol
+
+    openai = OpenAIRealtimeProtocol(
+        url="wss://h/v1/realtime",
+        headers={"Authorization": f"Bearer {KEY}"},
+        session=SessionConfig(),
+    )
+    openai.receive_message(
+        json.dumps({"type": "error", "error": {"code": "x", "message": f"key {KEY} is odd"}})
+    )
+    openai.receive_close(1011, f"bye {KEY}")
+    texts = [
+        e.message if isinstance(e, ProviderErrorEvent) else e.reason
+        for e in openai.events_received()
+        if isinstance(e, ProviderErrorEvent | SessionClosed)
+    ]
+    assert texts == ["key *** is odd", "bye ***"]
+    gemini = GeminiLiveProtocol(
+        url=f"wss://h/ws?key={KEY}", headers={}, model="m", session=SessionConfig()
+    )
+    gemini.receive_close(1008, f"API key {KEY} not valid")
+    assert KEY not in str(gemini.close_exc)

@@ -17,7 +17,7 @@ import asyncio
 import contextlib
 import logging
 from collections import deque
-from collections.abc import AsyncIterator, Callable, Coroutine
+from collections.abc import AsyncIterator, Callable, Coroutine, Mapping
 from typing import final
 
 from voxengine.audio.format import AudioFormat
@@ -49,7 +49,7 @@ from voxengine.events import (
     SessionReady,
 )
 from voxengine.protocols import ProtocolState, RealtimeProtocol
-from voxengine.redaction import redact_url
+from voxengine.redaction import redact, redact_url, secrets_in
 from voxengine.transport import Connection, Connector, PushConnection
 
 __all__ = ["RealtimeSession", "ResponseTracker"]
@@ -193,7 +193,15 @@ class RealtimeSession:
             raise InvalidState("session already opened")
         request = self._protocol.connect_request()
         logger.debug("connecting to %s", redact_url(request.url))
-        conn = await self._connector(request.url, request.headers, timeout=self._open_timeout)
+        try:
+            await self._open(request.url, request.headers)
+        except VoxError as exc:
+            # The last line of defence: whatever raised, its text never shows the key.
+            _scrubbed(exc, secrets_in(request.url, request.headers))
+            raise
+
+    async def _open(self, url: str, headers: Mapping[str, str]) -> None:
+        conn = await self._connector(url, headers, timeout=self._open_timeout)
         self._conn = conn
         self._last_activity = asyncio.get_running_loop().time()
         if isinstance(conn, PushConnection):
@@ -427,6 +435,17 @@ class RealtimeSession:
                     await self._reader
         if self._sending:  # they end at once on a closed connection (errors are logged)
             await asyncio.wait(set(self._sending), timeout=5.0)
+
+
+def _scrubbed(exc: VoxError, secrets: set[str]) -> None:
+    """Mask ``secrets`` in ``exc``'s message and text attributes, in place."""
+    if not secrets:
+        return
+    exc.args = tuple(redact(a, secrets) if isinstance(a, str) else a for a in exc.args)
+    for name in ("message", "reason", "detail"):
+        value = getattr(exc, name, None)
+        if isinstance(value, str):
+            setattr(exc, name, redact(value, secrets))
 
 
 #: ProviderError codes a server sends when it failed, not the request (Gemini 1011).

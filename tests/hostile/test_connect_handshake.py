@@ -237,6 +237,8 @@ async def test_openai_auth_close_during_the_handshake_is_never_retried() -> None
             await openai(server.port).connect(retry_count=3)
     assert server.connections == 1
     assert not is_retryable(info.value)
+    assert "Incorrect API key provided: ***" in str(info.value)  # the server quoted it
+    assert KEY not in repr(info.value)
 
 
 async def test_openai_4000_config_close_during_the_handshake_is_never_retried() -> None:
@@ -253,12 +255,13 @@ async def test_openai_4000_config_close_during_the_handshake_is_never_retried() 
 async def test_gemini_1008_invalid_key_is_authentication_failed_and_not_retried() -> None:
     async def bad_key(ws: ServerConnection, number: int) -> None:
         await ws.recv()  # setup (gemini-live.md §3.1)
-        await ws.close(1008, "API key not valid. Please pass a valid API key.")
+        await ws.close(1008, f"API key not valid ({KEY}). Please pass a valid API key.")
 
     async with ws_server(bad_key) as server:
-        with pytest.raises(AuthenticationFailed):
+        with pytest.raises(AuthenticationFailed) as info:
             await gemini(server.port).connect(retry_count=3)
     assert server.connections == 1
+    assert KEY not in str(info.value)
 
 
 async def test_gemini_1011_before_setup_complete_is_retried() -> None:
