@@ -79,10 +79,12 @@ _SECRET_QUERY = re.compile(
 )
 _INSECURE_SUBPROTOCOL = re.compile(r"(openai-insecure-api-key\.)[^\s,;'\"]+", re.IGNORECASE)
 
-# Secrets seen by this process's connections, newest last; bounded so a process that
-# rotates keys keeps only the recent ones. Used for log records, where the request
-# that carried the secret is not at hand.
+# Secrets seen by this process's connections, newest last, with the forms they are
+# masked in (plain and URL-quoted); bounded so a process that rotates keys keeps only
+# the recent ones. Used for log records, where the request that carried the secret is
+# not at hand.
 _REMEMBERED: deque[str] = deque(maxlen=16)
+_REMEMBERED_FORMS: tuple[str, ...] = ()
 
 
 def secrets_in(url: str = "", headers: Mapping[str, str] | None = None) -> set[str]:
@@ -112,9 +114,24 @@ def remember_secrets(secrets: Iterable[str]) -> None:
     The transport calls this for each connection it opens, so log records (which do
     not know the request) are redacted by value too.
     """
+    global _REMEMBERED_FORMS
+    added = False
     for secret in secrets:
         if len(secret) >= _MIN_REMEMBERED and secret not in _REMEMBERED:
             _REMEMBERED.append(secret)
+            added = True
+    if added:
+        _REMEMBERED_FORMS = tuple(_forms(_REMEMBERED))
+
+
+def _forms(secrets: Iterable[str]) -> set[str]:
+    """The strings to mask for ``secrets``: each as is and URL-quoted."""
+    forms: set[str] = set()
+    for secret in secrets:
+        if len(secret) >= _MIN_SECRET:
+            forms.add(secret)
+            forms.add(quote(secret, safe=""))
+    return forms
 
 
 def redact(text: str, secrets: Iterable[str] = ()) -> str:
@@ -124,12 +141,12 @@ def redact(text: str, secrets: Iterable[str] = ()) -> str:
     value, in their plain and URL-quoted forms, then credential headers and query
     parameters by name.
     """
-    for secret in (*secrets, *_REMEMBERED):
-        if len(secret) < _MIN_SECRET:
-            continue
-        for form in {secret, quote(secret, safe="")}:
-            if form in text:
-                text = text.replace(form, MASK)
+    for form in (*_forms(secrets), *_REMEMBERED_FORMS) if secrets else _REMEMBERED_FORMS:
+        if form in text:
+            text = text.replace(form, MASK)
+    lowered = text.lower()
+    if "key" not in lowered and "authorization" not in lowered and "token" not in lowered:
+        return text  # the fast path of log filters: no credential name, nothing to mask
     text = _SECRET_HEADER.sub(
         lambda m: m.group(1) + (m.group(2) + " " if m.group(2) else "") + MASK, text
     )
