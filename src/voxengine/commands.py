@@ -10,9 +10,11 @@ from dataclasses import dataclass, field
 from typing import TypeAlias
 
 from voxengine.config import Modality, SessionConfig
+from voxengine.errors import TextError
 from voxengine.events import ConversationItem, Role
 
 __all__ = [
+    "MAX_TEXT_CHARS",
     "CancelResponse",
     "ClearAudio",
     "Command",
@@ -26,7 +28,44 @@ __all__ = [
     "SendToolResult",
     "TruncateItem",
     "UpdateSession",
+    "validate_text",
 ]
+
+#: Longest text, in characters, one message or tool output may carry. The largest
+#: context of any supported realtime model is about 131 072 tokens (Gemini Live 3.1;
+#: OpenAI gpt-realtime-2: 128 000; gpt-realtime: 32 000 — see the protocol notes,
+#: §11 / §7) and English averages about four characters per token, so a longer text
+#: could never be taken in whole by any of them; it is refused before anything is
+#: sent instead of being cut or rejected by the service later.
+MAX_TEXT_CHARS = 524_288
+
+
+def validate_text(text: object, what: str = "text", *, allow_empty: bool = False) -> str:
+    """``text`` if it can be sent as one message; the check every text entry point runs.
+
+    Raises:
+        TextError: not a ``str``; empty (unless ``allow_empty``); contains a lone
+            surrogate (it cannot be encoded as UTF-8, so no JSON frame can carry it);
+            longer than :data:`MAX_TEXT_CHARS`.
+    """
+    if not isinstance(text, str):
+        raise TextError(f"{what} must be a str, got {type(text).__name__}")
+    if not text and not allow_empty:
+        raise TextError(f"{what} must be a non-empty string")
+    if len(text) > MAX_TEXT_CHARS:
+        raise TextError(
+            f"{what} is {len(text)} characters; the limit is {MAX_TEXT_CHARS} "
+            "(more than any supported model's context); split it or shorten it"
+        )
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        char = text[exc.start]
+        raise TextError(
+            f"{what} is not valid Unicode: lone surrogate U+{ord(char):04X} at index "
+            f"{exc.start} (fix the decoding that produced it); nothing was sent"
+        ) from None
+    return text
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -58,6 +97,9 @@ class SendText:
     role: Role = Role.USER
     item_id: str | None = None
 
+    def __post_init__(self) -> None:
+        validate_text(self.text)
+
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class SendAudioMessage:
@@ -76,6 +118,9 @@ class SendToolResult:
 
     call_id: str
     output: str
+
+    def __post_init__(self) -> None:
+        validate_text(self.output, "tool output", allow_empty=True)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -270,6 +270,7 @@ class VoiceEngine:
             await self._tool_runner.aclose()
         if self._injector is not None:
             await self._injector.aclose()
+            self._injector = None  # inject_context / remove_context: InvalidState from now on
         await self.provider.disconnect()
         if self._strategy is not None:
             await self._strategy.wait_closed()
@@ -330,9 +331,15 @@ class VoiceEngine:
         await self.voice.send_audio(audio, sample_rate=sample_rate, channels=channels)
 
     async def commit_audio(self, *, respond: bool = True) -> None:
-        """End a manual audio turn and (by default) ask for a response."""
+        """End a manual audio turn and (by default) ask for a response.
+
+        Audio still held by the input resampler (the end of the user's speech, when it
+        arrives at a rate other than the provider's) is sent first, so it is part of
+        this turn and never carried into the next one.
+        """
         if self._injector is not None:
             await self._injector.before_user_turn()
+        await self.voice.flush_input()
         await self.provider.commit_audio()
         if respond:
             await self.create_response()
@@ -350,9 +357,8 @@ class VoiceEngine:
         Raises:
             AudioError: empty or malformed audio.
         """
-        fmt = AudioFormat(
-            sample_rate=sample_rate or self.provider.input_format.sample_rate, channels=channels
-        )
+        rate = self.provider.input_format.sample_rate if sample_rate is None else sample_rate
+        fmt = AudioFormat(sample_rate=rate, channels=channels)  # AudioError: 0, "16000", ...
         pcm = convert(audio, fmt, self.provider.input_format)
         if self._injector is not None:
             await self._injector.before_user_turn()

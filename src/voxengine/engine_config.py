@@ -12,6 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, fields
 from typing import Any, Literal, Self
 
+from voxengine.audio.format import validate_sample_rate
 from voxengine.config import (
     Modality,
     ReplyPolicy,
@@ -155,8 +156,8 @@ class VoiceEngineConfig:
             raise ConfigError(f"audio_backend must be one of {_BACKENDS} or None")
         if self.audio_backend == "file" and self.input_file is None and self.output_file is None:
             raise ConfigError("audio_backend='file' needs input_file and/or output_file")
-        if self.device_sample_rate is not None and self.device_sample_rate <= 0:
-            raise ConfigError("device_sample_rate must be positive Hz")
+        if self.device_sample_rate is not None:  # AudioError: 0, negative, not an int
+            validate_sample_rate(self.device_sample_rate, "device_sample_rate")
         for name in (self.provider, *self.failover):
             get_provider(name)  # unknown names fail here, listing the known ones
         get_provider(self.provider).check_voice(self.voice)  # before any I/O

@@ -6,7 +6,7 @@ keep what it logs safe to share:
 * :func:`shorten_audio` replaces base64 audio in a JSON frame (or a truncated trace
   of one) with its size: ``"audio":"<9600 bytes>"``.
 * :class:`TraceFilter` is a :class:`logging.Filter` applying that and credential
-  redaction (:func:`voxengine.transport.websocket.redact`) to every record it sees.
+  redaction (:func:`voxengine.redaction.redact`) to every record it sees.
   Attach it to a handler (covers every logger) or to a logger.
 * :func:`trace_connector` wraps a :class:`~voxengine.transport.Connector` so that
   every frame sent and received is logged at DEBUG level on ``voxengine.wire``
@@ -23,8 +23,8 @@ import sys
 from collections.abc import Mapping
 from typing import IO, final
 
+from voxengine.redaction import redact
 from voxengine.transport import Connection, Connector, FrameSink, PushConnection
-from voxengine.transport.websocket import redact
 
 __all__ = [
     "AUDIO_FIELDS",

@@ -40,12 +40,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
 from typing import IO, Any, Literal, Protocol, Self, final
-from urllib.parse import parse_qsl, urlsplit
 
 from voxengine.errors import ConnectionClosed, VoxError
 from voxengine.logs import is_audio_field
+from voxengine.redaction import redact, secrets_in
 from voxengine.transport import Connection, Connector, FrameSink, PushConnection
-from voxengine.transport.websocket import redact
 
 __all__ = [
     "FORMAT_NAME",
@@ -69,10 +68,6 @@ FORMAT_VERSION = 1
 
 Direction = Literal["send", "recv"]
 
-_CREDENTIAL_HEADERS = frozenset(
-    {"authorization", "api-key", "x-api-key", "x-goog-api-key", "sec-websocket-protocol"}
-)
-_SECRET_PARAMS = frozenset({"key", "api-key", "api_key", "access_token"})
 _REDACTED_AUDIO = re.compile(r"<redacted audio: (\d+) bytes>")
 
 
@@ -83,25 +78,8 @@ class RecordingError(VoxError):
 # --------------------------------------------------------------------------- redaction
 
 
-def _secrets(url: str, headers: Mapping[str, str]) -> set[str]:
-    found: set[str] = set()
-    for name, value in headers.items():
-        if name.lower() not in _CREDENTIAL_HEADERS:
-            continue
-        for part in re.split(r"[\s,]+", value):
-            token = part.rsplit(".", 1)[-1] if part.startswith("openai-insecure") else part
-            if len(token) >= 8 and token.lower() not in ("bearer", "basic", "token", "realtime"):
-                found.add(token)
-    for name, value in parse_qsl(urlsplit(url).query):
-        if name.lower() in _SECRET_PARAMS and value:
-            found.add(value)
-    return found
-
-
 def _mask(text: str, secrets: set[str]) -> str:
-    for secret in secrets:
-        text = text.replace(secret, "***")
-    return redact(text)
+    return redact(text, secrets)
 
 
 def _walk_audio(node: Any, kind: str | None, replace: Callable[[str], str]) -> Any:
@@ -288,7 +266,7 @@ class Recorder:
             conn = self._connections
             self._connections += 1
             if self.redact_keys:
-                self._secrets |= _secrets(url, headers)
+                self._secrets |= secrets_in(url, headers)
                 shown_url = _mask(url, self._secrets)
                 shown = {
                     k: _mask(f"{k}: {v}", self._secrets)[len(k) + 2 :] for k, v in headers.items()

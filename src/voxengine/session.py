@@ -17,17 +17,24 @@ import asyncio
 import contextlib
 import logging
 from collections import deque
-from collections.abc import AsyncIterator, Callable, Coroutine
+from collections.abc import AsyncIterator, Callable, Coroutine, Mapping
 from typing import final
 
 from voxengine.audio.format import AudioFormat
 from voxengine.commands import CancelResponse, Command, CreateResponse, TruncateItem
 from voxengine.errors import (
     AuthenticationFailed,
+    CertificateRejected,
+    ConfigError,
     ConnectFailed,
     ConnectionClosed,
+    ConnectTimeout,
+    HandshakeClosed,
     InvalidState,
     ProviderError,
+    RateLimited,
+    TransportError,
+    UpgradeRefused,
     VoxError,
 )
 from voxengine.event_queue import EventQueue
@@ -41,7 +48,8 @@ from voxengine.events import (
     SessionClosed,
     SessionReady,
 )
-from voxengine.protocols import ProtocolState, RealtimeProtocol, redact_url
+from voxengine.protocols import ProtocolState, RealtimeProtocol
+from voxengine.redaction import redact, redact_url, secrets_in
 from voxengine.transport import Connection, Connector, PushConnection
 
 __all__ = ["RealtimeSession", "ResponseTracker"]
@@ -145,6 +153,7 @@ class RealtimeSession:
         self._last_activity = 0.0
         self._reading = True  # False once the protocol gave up: later frames are ignored
         self._sending: set[asyncio.Task[None]] = set()  # sends started by pushed frames
+        self._reader_error: Exception | None = None  # a local failure that ended the reader
         self.tracker = ResponseTracker(protocol.output_format)
 
     @property
@@ -171,7 +180,12 @@ class RealtimeSession:
         """Connect and complete the protocol handshake.
 
         Raises:
-            ConnectFailed, AuthenticationFailed: the connection could not be opened.
+            ConnectFailed: the connection could not be opened (the connector's
+                subclasses: AuthenticationFailed, UpgradeRefused, TLSFailed, ...).
+            HandshakeClosed: the connection closed or dropped before the session was
+                ready without an auth/config meaning (retryable, see :func:`is_retryable`).
+            ConnectTimeout: no session handshake within ``open_timeout``.
+            AuthenticationFailed: the close meant "bad credentials".
             ProviderError: the service refused the session (bad model, bad config).
             InvalidState: the session was already opened.
         """
@@ -179,7 +193,15 @@ class RealtimeSession:
             raise InvalidState("session already opened")
         request = self._protocol.connect_request()
         logger.debug("connecting to %s", redact_url(request.url))
-        conn = await self._connector(request.url, request.headers, timeout=self._open_timeout)
+        try:
+            await self._open(request.url, request.headers)
+        except VoxError as exc:
+            # The last line of defence: whatever raised, its text never shows the key.
+            _scrubbed(exc, secrets_in(request.url, request.headers))
+            raise
+
+    async def _open(self, url: str, headers: Mapping[str, str]) -> None:
+        conn = await self._connector(url, headers, timeout=self._open_timeout)
         self._conn = conn
         self._last_activity = asyncio.get_running_loop().time()
         if isinstance(conn, PushConnection):
@@ -201,11 +223,17 @@ class RealtimeSession:
         if not self._ready.is_set():
             exc = self._protocol.close_exc
             await self.aclose()
-            if exc is not None:
-                raise exc
-            if not done:
-                raise ConnectFailed(f"no session handshake within {self._open_timeout} s")
-            raise ConnectFailed("connection closed during the session handshake")
+            if exc is None and not done:
+                raise ConnectTimeout(f"no session handshake within {self._open_timeout:g} s")
+            local = self._reader_error
+            if local is not None:
+                # Not the network: a local failure (e.g. a replay divergence) or a bug.
+                # Retrying would repeat it; raise it (typed) or the close it caused.
+                if isinstance(local, VoxError) and not isinstance(local, TransportError):
+                    raise local
+                if exc is not None:
+                    raise exc
+            raise _handshake_failure(exc)
 
     async def send(self, command: Command) -> None:
         """Send ``command``; raises :class:`InvalidState` if the session is not open."""
@@ -323,6 +351,7 @@ class RealtimeSession:
 
     def _reader_failed(self, exc: Exception) -> None:
         """Log the failure (from inside its ``except``) and end the protocol with it."""
+        self._reader_error = exc
         logger.exception("session reader failed")
         self._protocol.receive_close(None, f"{type(exc).__name__}: {exc}")
 
@@ -408,8 +437,58 @@ class RealtimeSession:
             await asyncio.wait(set(self._sending), timeout=5.0)
 
 
+def _scrubbed(exc: VoxError, secrets: set[str]) -> None:
+    """Mask ``secrets`` in ``exc``'s message and text attributes, in place."""
+    if not secrets:
+        return
+    exc.args = tuple(redact(a, secrets) if isinstance(a, str) else a for a in exc.args)
+    for name in ("message", "reason", "detail"):
+        value = getattr(exc, name, None)
+        if isinstance(value, str):
+            setattr(exc, name, redact(value, secrets))
+
+
+#: ProviderError codes a server sends when it failed, not the request (Gemini 1011).
+_SERVER_FAULTS = frozenset({"internal", "unavailable", "server_error"})
+
+
+def _handshake_failure(exc: VoxError | None) -> VoxError:
+    """What :meth:`RealtimeSession.open` raises for a session that never became ready.
+
+    A close or drop with no auth/config meaning becomes a retryable
+    :class:`HandshakeClosed` (chained to the close); refusals keep their type.
+    """
+    if exc is None:
+        return HandshakeClosed(None, "connection closed")
+    if isinstance(exc, ConnectionClosed) or (
+        type(exc) is ProviderError and exc.code in _SERVER_FAULTS
+    ):
+        code = exc.code if isinstance(exc, ConnectionClosed) else None
+        reason = exc.reason if isinstance(exc, ConnectionClosed) else str(exc)
+        failure = HandshakeClosed(code, reason)
+        failure.__cause__ = exc
+        return failure
+    return exc
+
+
 def is_retryable(exc: BaseException) -> bool:
-    """Whether a failed connect may be retried: transport failures yes, refusals no."""
-    return isinstance(exc, ConnectFailed) and not isinstance(
-        exc, AuthenticationFailed | ProviderError
-    )
+    """Whether a failed connect (or reconnect attempt) may be tried again.
+
+    * Transport failures — refused or reset TCP, DNS, TLS handshake, timeouts, a
+      close or drop during the handshake (:class:`HandshakeClosed`), HTTP 5xx/408 on
+      the upgrade — yes.
+    * HTTP 429 on the upgrade (:class:`~voxengine.errors.UpgradeRateLimited`) — yes,
+      after its ``retry_after`` seconds when given.
+    * Refused credentials, a rejected certificate, other HTTP 4xx, configuration and
+      service refusals (:class:`ProviderError`, including rate limits and quotas
+      reported by the service on an open connection) — never.
+    """
+    if not isinstance(exc, ConnectFailed):
+        return False
+    if isinstance(exc, RateLimited):
+        return True  # the upgrade's 429: wait retry_after, then try again
+    if isinstance(exc, AuthenticationFailed | CertificateRejected | ProviderError | ConfigError):
+        return False
+    if isinstance(exc, UpgradeRefused):
+        return exc.status >= 500 or exc.status == 408
+    return True

@@ -29,7 +29,7 @@ from voxengine.audio.devices import (
     SoundDeviceInput,
     SoundDeviceOutput,
 )
-from voxengine.audio.format import AudioFormat
+from voxengine.audio.format import AudioFormat, validate_sample_rate
 from voxengine.audio.pcm16 import downmix_to_mono, validate_pcm16
 from voxengine.audio.resample import StreamResampler
 from voxengine.audio.vad import VAD, SpeechAudio, SpeechEnd, SpeechStart, VADConfig, make_vad
@@ -200,12 +200,21 @@ class VoiceIO:
     # -- input path ---------------------------------------------------------------------
 
     async def send_audio(self, audio: bytes, *, sample_rate: int | None, channels: int) -> None:
-        """Validate, convert to the provider's format, and send (through local VAD)."""
+        """Validate, convert to the provider's format, and send (through local VAD).
+
+        Raises:
+            AudioError: ``sample_rate`` or ``channels`` not a positive int; malformed audio.
+        """
+        if sample_rate is not None and (type(sample_rate) is not int or sample_rate <= 0):
+            sample_rate = validate_sample_rate(sample_rate)
+        if type(channels) is not int:
+            channels = validate_sample_rate(channels, "channels")
         target = self._provider.input_format
         if channels == 1 and (sample_rate is None or sample_rate == target.sample_rate):
             fmt = target  # the common case: no conversion, no new format object
         else:
-            fmt = AudioFormat(sample_rate=sample_rate or target.sample_rate, channels=channels)
+            rate = target.sample_rate if sample_rate is None else sample_rate
+            fmt = AudioFormat(sample_rate=rate, channels=channels)
         pcm = validate_pcm16(audio, fmt)
         if fmt.channels != 1:
             pcm = downmix_to_mono(pcm, fmt.channels)
@@ -233,6 +242,16 @@ class VoiceIO:
                     if self._config.auto_respond:
                         self._on_request()
                         await self._provider.create_response()
+
+    async def flush_input(self) -> None:
+        """Send the audio the input resamplers still hold: the end of the user's turn.
+
+        A streaming resampler keeps a few milliseconds back (its filter delay); called
+        when the turn is committed, so that tail belongs to this turn instead of
+        starting the next one. The resamplers start afresh afterwards.
+        """
+        for resampler in self._resamplers.values():
+            await self._send(resampler.flush())
 
     async def _send(self, pcm: bytes) -> None:
         if pcm:

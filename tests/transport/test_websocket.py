@@ -20,7 +20,9 @@ from voxengine.errors import (
     ConnectFailed,
     ConnectionClosedError,
     ConnectionClosedOK,
+    ConnectTimeout,
     InvalidState,
+    UpgradeRefused,
 )
 from voxengine.logs import trace_connector
 from voxengine.recording import Recorder, load_recording
@@ -85,8 +87,8 @@ async def test_normal_close_is_closed_ok() -> None:
     [
         (HTTPStatus.UNAUTHORIZED, AuthenticationFailed),
         (HTTPStatus.FORBIDDEN, AuthenticationFailed),
-        (HTTPStatus.BAD_REQUEST, ConnectFailed),
-        (HTTPStatus.INTERNAL_SERVER_ERROR, ConnectFailed),
+        (HTTPStatus.BAD_REQUEST, UpgradeRefused),
+        (HTTPStatus.INTERNAL_SERVER_ERROR, UpgradeRefused),
     ],
 )
 async def test_refused_upgrade_maps_to_typed_errors(status: HTTPStatus, exc_type: type) -> None:
@@ -94,6 +96,7 @@ async def test_refused_upgrade_maps_to_typed_errors(status: HTTPStatus, exc_type
         with pytest.raises(exc_type) as info:
             await open_websocket(url, {"Authorization": "Bearer sk-hidden"}, timeout=5)
         assert type(info.value) is exc_type
+        assert isinstance(info.value, ConnectFailed)
         assert str(int(status)) in str(info.value)
         assert "sk-hidden" not in str(info.value)
 
@@ -102,7 +105,7 @@ async def test_nothing_listening_is_connect_failed() -> None:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    with pytest.raises(ConnectFailed):
+    with pytest.raises(ConnectFailed, match=r"connection refused by ws://127\.0\.0\.1:"):
         await open_websocket(f"ws://127.0.0.1:{port}/", {}, timeout=2)
 
 
@@ -113,7 +116,7 @@ async def test_silent_server_times_out_as_connect_failed() -> None:
     server = await asyncio.start_server(accept_and_hang, "127.0.0.1", 0)
     port = server.sockets[0].getsockname()[1]
     async with server:
-        with pytest.raises(ConnectFailed, match="Timeout"):
+        with pytest.raises(ConnectTimeout, match=r"within 0\.2 s"):
             await open_websocket(f"ws://127.0.0.1:{port}/", {}, timeout=0.2)
 
 

@@ -2,11 +2,31 @@
 
 from __future__ import annotations
 
+import operator
 from dataclasses import dataclass
 
 from voxengine.errors import AudioError
 
-__all__ = ["PCM16_16K", "PCM16_24K", "AudioFormat"]
+__all__ = ["PCM16_16K", "PCM16_24K", "AudioFormat", "validate_sample_rate"]
+
+
+def validate_sample_rate(value: object, name: str = "sample_rate") -> int:
+    """``value`` as a positive ``int`` number of Hz (numpy integers are accepted).
+
+    Raises:
+        AudioError: ``value`` is not an integer (a float, a string, a bool) or is not
+            positive.
+    """
+    what = f"{name} must be a positive int{' (Hz)' if 'rate' in name else ''}"
+    if isinstance(value, bool):
+        raise AudioError(f"{what}, got {value!r}")
+    try:
+        rate = operator.index(value)  # type: ignore[arg-type]
+    except TypeError:
+        raise AudioError(f"{what}, got {value!r} ({type(value).__name__})") from None
+    if rate <= 0:
+        raise AudioError(f"{name} must be positive, got {rate}")
+    return rate
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -14,17 +34,17 @@ class AudioFormat:
     """Signed 16-bit little-endian PCM at ``sample_rate`` Hz with ``channels`` channels.
 
     Raises:
-        AudioError: if the rate or channel count is not positive.
+        AudioError: if the rate or channel count is not a positive int.
     """
 
     sample_rate: int
     channels: int = 1
 
     def __post_init__(self) -> None:
-        if self.sample_rate <= 0:
-            raise AudioError(f"sample_rate must be positive, got {self.sample_rate}")
-        if self.channels <= 0:
-            raise AudioError(f"channels must be positive, got {self.channels}")
+        if type(self.sample_rate) is not int or self.sample_rate <= 0:
+            object.__setattr__(self, "sample_rate", validate_sample_rate(self.sample_rate))
+        if type(self.channels) is not int or self.channels <= 0:
+            object.__setattr__(self, "channels", validate_sample_rate(self.channels, "channels"))
 
     @property
     def frame_bytes(self) -> int:

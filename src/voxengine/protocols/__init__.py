@@ -14,29 +14,14 @@ import enum
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Protocol
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from voxengine.audio.format import AudioFormat
 from voxengine.commands import Command
 from voxengine.errors import VoxError
 from voxengine.events import Event
+from voxengine.redaction import redact_headers, redact_url
 
 __all__ = ["ConnectRequest", "ProtocolState", "RealtimeProtocol", "redact_url"]
-
-_SECRET_HEADERS = frozenset({"authorization", "api-key", "x-goog-api-key", "x-api-key"})
-_SECRET_QUERY = frozenset({"key", "api-key", "api_key", "access_token"})
-
-
-def redact_url(url: str) -> str:
-    """``url`` with the values of secret query parameters replaced by ``***``."""
-    parts = urlsplit(url)
-    if not parts.query:
-        return url
-    query = [
-        (k, "***" if k.lower() in _SECRET_QUERY else v)
-        for k, v in parse_qsl(parts.query, keep_blank_values=True)
-    ]
-    return urlunsplit(parts._replace(query=urlencode(query, safe="*")))
 
 
 class ProtocolState(enum.Enum):
@@ -57,7 +42,7 @@ class ConnectRequest:
     subprotocols: tuple[str, ...] = ()
 
     def __repr__(self) -> str:
-        shown = {k: ("***" if k.lower() in _SECRET_HEADERS else v) for k, v in self.headers.items()}
+        shown = redact_headers(self.headers)
         return f"ConnectRequest(url={redact_url(self.url)!r}, headers={shown!r})"
 
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 import abc
 import difflib
 import enum
+import ssl
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import ClassVar
@@ -56,7 +57,10 @@ class ProviderConfig:
     """Settings every provider understands; subclasses add their own.
 
     ``api_key`` is never shown in ``repr``. ``base_url`` overrides the service
-    endpoint (e.g. a proxy or a local fake server). ``connect_timeout`` bounds the
+    endpoint (e.g. a proxy or a local fake server). ``wss://`` endpoints are verified
+    against the system trust store (``$SSL_CERT_FILE`` / ``$SSL_CERT_DIR`` honoured);
+    ``ssl_context`` replaces that verification (e.g. a private CA, client
+    certificates). ``connect_timeout`` bounds the
     connection and session handshake, in seconds. ``reconnect`` and ``watchdog`` set
     how a lost or silent connection is recovered; ``event_queue_size`` bounds the
     events waiting for the application (see :mod:`voxengine.event_queue`).
@@ -70,8 +74,11 @@ class ProviderConfig:
     reconnect: ReconnectPolicy = field(default_factory=ReconnectPolicy)
     watchdog: WatchdogPolicy = field(default_factory=WatchdogPolicy)
     event_queue_size: int = 2000
+    ssl_context: ssl.SSLContext | None = field(default=None, repr=False, compare=False)
 
     def __post_init__(self) -> None:
+        if self.ssl_context is not None and not isinstance(self.ssl_context, ssl.SSLContext):
+            raise ConfigError("ssl_context must be an ssl.SSLContext")
         if self.connect_timeout <= 0:
             raise ConfigError("connect_timeout must be positive")
         if self.event_queue_size < 1:

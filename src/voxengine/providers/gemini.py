@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from typing import ClassVar, Literal, final
 from urllib.parse import quote, urlsplit, urlunsplit
 
-from voxengine.commands import Command, CreateResponse, SendText
+from voxengine.commands import Command, CreateResponse, SendText, validate_text
 from voxengine.config import SessionConfig
 from voxengine.errors import ConfigError, InvalidState
 from voxengine.events import Interrupted
@@ -37,7 +37,6 @@ from voxengine.protocols.gemini.protocol import GeminiLiveProtocol, SetupOptions
 from voxengine.providers.base import Capability, ProviderConfig
 from voxengine.providers.realtime import RealtimeProvider
 from voxengine.transport import Connector
-from voxengine.transport.websocket import open_websocket
 
 __all__ = [
     "DEFAULT_GEMINI_MODEL",
@@ -199,6 +198,7 @@ class GeminiProvider(RealtimeProvider):
                 reconnect=config.reconnect,
                 watchdog=config.watchdog,
                 event_queue_size=config.event_queue_size,
+                ssl_context=config.ssl_context,
             )
         self._gemini = config
         self._connector = connector
@@ -249,8 +249,9 @@ class GeminiProvider(RealtimeProvider):
         )
 
     def connector(self) -> Connector:
-        """The connector given at construction, else real WebSockets."""
-        return self._connector if self._connector is not None else open_websocket
+        """The connector given at construction, else real WebSockets (see
+        :meth:`RealtimeProvider.connector`)."""
+        return self._connector if self._connector is not None else super().connector()
 
     def restore_plan(self, history: list[HistoryEntry]) -> tuple[list[Command], int]:
         """Nothing to replay when the next connection resumes by handle (§7); otherwise
@@ -263,8 +264,8 @@ class GeminiProvider(RealtimeProvider):
     async def send_text(self, text: str, *, respond: bool = True) -> None:
         """Add a user turn; with ``respond`` it goes out as ONE ``clientContent`` with
         ``turnComplete: true`` (§3.2, §12.2), else with ``turnComplete: false``."""
-        if not isinstance(text, str) or not text:
-            raise ConfigError("text must be a non-empty string")
+        validate_text(text)
+        self._require_connected()
         if respond and self.is_connected:
             # Both commands reach the protocol before its frames are collected (no await
             # in between), so it merges them into one message.
@@ -287,6 +288,7 @@ class GeminiProvider(RealtimeProvider):
 
     async def cancel_response(self) -> None:
         """Drop the rest of the current model turn locally (no cancel exists, §5)."""
+        self._require_connected()
         protocol = self._protocol()
         if protocol is not None:
             protocol.discard_response()

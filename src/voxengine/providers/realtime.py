@@ -11,10 +11,11 @@ from __future__ import annotations
 
 import abc
 import asyncio
+import functools
 import logging
 from collections.abc import AsyncIterator, Callable
 
-from voxengine.audio.format import AudioFormat
+from voxengine.audio.format import AudioFormat, validate_sample_rate
 from voxengine.audio.pcm16 import validate_pcm16
 from voxengine.commands import (
     CancelResponse,
@@ -30,9 +31,10 @@ from voxengine.commands import (
     SendToolResult,
     TruncateItem,
     UpdateSession,
+    validate_text,
 )
 from voxengine.config import Modality, SessionConfig
-from voxengine.errors import AudioError, ConfigError, InvalidState, VoxError
+from voxengine.errors import AudioError, ConfigError, InvalidState, RateLimited, VoxError
 from voxengine.event_queue import Consumer
 from voxengine.events import ConversationItem, Event, Interrupted, ItemKind, Role
 from voxengine.history import HistoryEntry
@@ -49,6 +51,17 @@ logger = logging.getLogger("voxengine.providers")
 
 _UNBOUNDED = 1 << 30
 
+#: Longest ``Retry-After`` (seconds) :meth:`RealtimeProvider.connect` waits out itself.
+MAX_RETRY_AFTER = 60.0
+
+
+def _retry_wait(exc: VoxError, backoff: float) -> float | None:
+    """Seconds to wait before the next connect attempt; ``None``: do not retry."""
+    retry_after = exc.retry_after if isinstance(exc, RateLimited) else None
+    if retry_after is None:
+        return backoff
+    return max(backoff, retry_after) if retry_after <= MAX_RETRY_AFTER else None
+
 
 class RealtimeProvider(BaseProvider):
     """Shared implementation for providers that speak a sans-I/O realtime protocol."""
@@ -59,6 +72,7 @@ class RealtimeProvider(BaseProvider):
     def __init__(self, config: ProviderConfig) -> None:
         super().__init__(config)
         self._link: SessionLink | None = None
+        self._disconnected = False
         #: Applied, in order, to :meth:`connector` for every connection (recording,
         #: tracing, replay): each wraps the connector before it.
         self.connector_wrappers: list[Callable[[Connector], Connector]] = []
@@ -75,8 +89,12 @@ class RealtimeProvider(BaseProvider):
         """
 
     def connector(self) -> Connector:
-        """How to open the connection; real WebSockets unless overridden."""
-        return open_websocket
+        """How to open the connection; real WebSockets (verified TLS for ``wss://``,
+        ``config.ssl_context`` when set) unless overridden."""
+        context = self.config.ssl_context
+        if context is None:
+            return open_websocket
+        return functools.partial(open_websocket, ssl_context=context)
 
     def restore_plan(self, history: list[HistoryEntry]) -> tuple[list[Command], int]:
         """Commands that rebuild the conversation on a new connection, and how many
@@ -157,7 +175,12 @@ class RealtimeProvider(BaseProvider):
     async def connect(self, retry_count: int = 3) -> None:
         """Open the session; retries transport failures with exponential backoff.
 
-        Later connection losses are handled per ``config.reconnect``.
+        Which failures are retried: :func:`voxengine.session.is_retryable`. After an
+        HTTP 429 the wait is at least the server's ``Retry-After``; one longer than
+        :data:`MAX_RETRY_AFTER` seconds raises the
+        :class:`~voxengine.errors.UpgradeRateLimited` at once (its ``retry_after``
+        says when to come back). Later connection losses are handled per
+        ``config.reconnect``.
         """
         if retry_count < 0:
             raise ConfigError("retry_count must be >= 0")
@@ -179,24 +202,32 @@ class RealtimeProvider(BaseProvider):
                 await session.open()
             except VoxError as exc:
                 link.discard(session)
-                if attempt == retry_count or not is_retryable(exc):
+                wait = _retry_wait(exc, delay)
+                if attempt == retry_count or not is_retryable(exc) or wait is None:
                     raise
                 logger.warning(
                     "%s connect attempt %d failed (%s); retrying in %.2fs",
                     self.name,
                     attempt + 1,
                     exc,
-                    delay,
+                    wait,
                 )
-                await asyncio.sleep(delay)
+                await asyncio.sleep(wait)
                 delay *= 2
             else:
                 link.start(session)
                 self._link = link
+                self._disconnected = False
                 return
 
     async def disconnect(self) -> None:
-        """Close the session (no reconnect). Idempotent."""
+        """Close the session (no reconnect). Idempotent.
+
+        Afterwards every method that acts on the session raises
+        :class:`~voxengine.errors.InvalidState` (until :meth:`connect`); :meth:`events`
+        still yields the session's last events and ends.
+        """
+        self._disconnected = True
         if self._link is not None:
             await self._link.aclose()
 
@@ -205,12 +236,19 @@ class RealtimeProvider(BaseProvider):
             raise self._not_connected()
         return self._link
 
+    def _require_connected(self) -> None:
+        """Raise :class:`InvalidState` before :meth:`connect` or after :meth:`disconnect`."""
+        if self._link is None or self._disconnected:
+            raise self._not_connected()
+
     async def _send(self, command: Command) -> None:
         await self._connected_link().send(command)
 
     async def send_audio(self, audio: bytes, *, sample_rate: int | None = None) -> None:
         """Append user audio; validated before any I/O."""
         fmt = self.input_format
+        if sample_rate is not None:
+            sample_rate = validate_sample_rate(sample_rate)
         if sample_rate is not None and sample_rate != fmt.sample_rate:
             raise AudioError(
                 f"{self.name} expects {fmt.sample_rate} Hz audio, got {sample_rate} Hz; "
@@ -230,10 +268,14 @@ class RealtimeProvider(BaseProvider):
         await self._send(ClearAudio())
 
     async def send_text(self, text: str, *, respond: bool = True) -> None:
-        """Add a user message; ask for a response unless ``respond`` is False."""
-        if not isinstance(text, str) or not text:
-            raise ConfigError("text must be a non-empty string")
-        await self._send(SendText(text=text))
+        """Add a user message; ask for a response unless ``respond`` is False.
+
+        Raises:
+            TextError: ``text`` cannot be sent (see :func:`voxengine.commands.validate_text`);
+                nothing was sent.
+            InvalidState: not connected, or after :meth:`disconnect`.
+        """
+        await self._send(SendText(text=validate_text(text)))
         if respond:
             await self._send(CreateResponse())
 
@@ -248,6 +290,7 @@ class RealtimeProvider(BaseProvider):
 
     async def cancel_response(self) -> None:
         """Stop the response in progress, if one is active."""
+        self._require_connected()
         if self.is_connected and self.session.tracker.active_response_id is not None:
             await self._send(CancelResponse())
 
@@ -258,6 +301,7 @@ class RealtimeProvider(BaseProvider):
 
         While reconnecting there is nothing to cancel: the event is delivered locally.
         """
+        self._require_connected()
         if self._link is not None and self._link.reconnecting:
             event = Interrupted(item_id=item_id, played=None)
             self._link.emit_local(event)
@@ -267,9 +311,7 @@ class RealtimeProvider(BaseProvider):
     async def add_message(
         self, text: str, *, role: Role = Role.SYSTEM, item_id: str | None = None
     ) -> None:
-        """Add a message without asking for a response."""
-        if not isinstance(text, str) or not text:
-            raise ConfigError("text must be a non-empty string")
+        """Add a message without asking for a response (``text`` as in :meth:`send_text`)."""
         await self._send(SendText(text=text, role=role, item_id=item_id))
 
     async def send_audio_message(self, audio: bytes) -> None:
@@ -282,6 +324,7 @@ class RealtimeProvider(BaseProvider):
     async def truncate(self, item_id: str, audio_end: float) -> None:
         """Cut assistant item ``item_id`` at ``audio_end`` seconds."""
         self.require(Capability.TRUNCATION)
+        self._require_connected()
         await self._send(TruncateItem(item_id=item_id, audio_end=audio_end))
 
     async def delete_item(self, item_id: str) -> None:

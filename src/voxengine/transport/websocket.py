@@ -1,10 +1,16 @@
 """WebSocket transport on the ``websockets`` asyncio implementation.
 
 Maps every ``websockets``/OS failure to the voxengine hierarchy, chaining the cause:
-HTTP 401/403 at the upgrade → :class:`AuthenticationFailed`; any other refused
-upgrade, DNS, TCP, TLS or timeout failure → :class:`ConnectFailed`; a closed
-connection → :class:`ConnectionClosedOK` / :class:`ConnectionClosedError` with the
-close frame's code and reason.
+HTTP 401/403 at the upgrade → :class:`AuthenticationFailed`; 429 →
+:class:`UpgradeRateLimited` (with ``Retry-After``); any other status →
+:class:`UpgradeRefused`; certificate verification → :class:`CertificateRejected`;
+other TLS failures → :class:`TLSFailed`; no answer in time → :class:`ConnectTimeout`;
+DNS, TCP and malformed upgrades → :class:`ConnectFailed`. A closed connection →
+:class:`ConnectionClosedOK` / :class:`ConnectionClosedError` with the close frame's
+code and reason. ``wss://`` is verified by default (:func:`default_ssl_context`).
+Messages never contain credentials: the request's own secrets are masked by value
+and credential headers by name (:mod:`voxengine.redaction`), including in refusal
+bodies that echo the request.
 
 Frames can be pushed (:class:`~voxengine.transport.PushConnection`). The connection is
 opened with a ``ClientConnection`` subclass (``connect(create_connection=...)`` is how
@@ -20,16 +26,21 @@ the closing handshake, keepalive pings and the opening handshake stay with
 from __future__ import annotations
 
 import asyncio
+import email.utils
+import errno
 import logging
-import re
+import math
+import socket
 import ssl
+import time
 from collections.abc import Mapping
 from typing import Any, final
+from urllib.parse import urlsplit
 
 import websockets
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.client import ClientProtocol
-from websockets.exceptions import InvalidStatus
+from websockets.exceptions import InvalidMessage, InvalidStatus
 from websockets.frames import CloseCode, Frame, Opcode
 from websockets.protocol import Event as WireEvent
 
@@ -39,28 +50,25 @@ from voxengine.errors import (
     ConnectionClosed,
     ConnectionClosedError,
     ConnectionClosedOK,
+    ConnectTimeout,
     InvalidState,
+    UpgradeRateLimited,
+    UpgradeRefused,
 )
+from voxengine.redaction import redact, remember_secrets, secrets_in
 from voxengine.transport import FrameSink
+from voxengine.transport.tls import default_ssl_context, tls_failure
 
-__all__ = ["WebSocketConnection", "open_websocket", "redacting_logger"]
+__all__ = [
+    "WebSocketConnection",
+    "default_ssl_context",
+    "open_websocket",
+    "parse_retry_after",
+    "redact",
+    "redacting_logger",
+]
 
 logger = logging.getLogger("voxengine.transport")
-
-_SECRET_HEADER = re.compile(
-    r"((?:authorization|api-key|x-goog-api-key|x-api-key|openai-insecure-api-key)\s*[:.=]\s*)"
-    r"(?:(bearer|token|basic)\s+)?[^\s,;'\"]+",
-    re.IGNORECASE,
-)
-_SECRET_QUERY = re.compile(r"([?&](?:key|api-key|api_key|access_token)=)[^&\s'\"]+", re.IGNORECASE)
-
-
-def redact(text: str) -> str:
-    """``text`` with credential header values and secret query values replaced by ``***``."""
-    text = _SECRET_HEADER.sub(
-        lambda m: m.group(1) + (m.group(2) + " " if m.group(2) else "") + "***", text
-    )
-    return _SECRET_QUERY.sub(r"\1***", text)
 
 
 class _RedactingFilter(logging.Filter):
@@ -252,6 +260,78 @@ class WebSocketConnection:
         await self._ws.close(code, reason)
 
 
+def parse_retry_after(value: str | None, *, now: float | None = None) -> float | None:
+    """Seconds to wait from an HTTP ``Retry-After`` value (RFC 9110 §10.2.3).
+
+    Accepts delay-seconds (``"30"``; a decimal is tolerated) and an HTTP-date (the
+    delay until then, never negative). ``None`` when absent or unparsable.
+    """
+    if value is None:
+        return None
+    value = value.strip()
+    try:
+        seconds = float(value)
+    except ValueError:
+        pass
+    else:
+        return seconds if math.isfinite(seconds) and seconds >= 0 else None
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError):
+        return None
+    if when.tzinfo is None:
+        return None  # RFC 9110 dates are GMT; a zone-less date is not one
+    current = time.time() if now is None else now
+    return max(0.0, when.timestamp() - current)
+
+
+def _endpoint(url: str) -> str:
+    """``scheme://host:port`` of ``url``: where we connect, without path, query or user."""
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname or ""
+        port = parts.port
+    except ValueError:
+        return "<invalid URL>"
+    shown = f"[{host}]" if ":" in host else host
+    default = 443 if parts.scheme == "wss" else 80
+    return f"{parts.scheme}://{shown}:{port or default}"
+
+
+def _os_failure(exc: OSError, where: str, host: str) -> ConnectFailed:
+    if isinstance(exc, socket.gaierror):
+        return ConnectFailed(f"DNS lookup failed for {host!r} ({exc.strerror or exc})")
+    if isinstance(exc, ConnectionRefusedError) or exc.errno == errno.ECONNREFUSED:
+        return ConnectFailed(f"connection refused by {where}")
+    if isinstance(exc, ConnectionResetError | BrokenPipeError):
+        return ConnectFailed(f"connection to {where} was reset during the WebSocket upgrade")
+    return ConnectFailed(f"could not connect to {where}: {exc.strerror or exc}")
+
+
+def _refused(exc: InvalidStatus, where: str, secrets: set[str]) -> ConnectFailed:
+    response = exc.response
+    status = response.status_code
+    # Redact the whole body before cutting it, so no prefix of a secret survives the cut.
+    body = redact(response.body.decode("utf-8", "replace"), secrets) if response.body else ""
+    body = body[:300].strip()
+    detail = f": {body}" if body else ""
+    if status in (401, 403):
+        return AuthenticationFailed(
+            f"{where} refused the credentials (HTTP {status} on the WebSocket upgrade){detail}"
+        )
+    if status == 429:
+        retry_after = parse_retry_after(response.headers.get("Retry-After"))
+        wait = f"; retry after {retry_after:g} s" if retry_after is not None else ""
+        return UpgradeRateLimited(
+            f"{where} is rate limiting connections (HTTP 429 on the WebSocket upgrade{wait})"
+            f"{detail}",
+            retry_after=retry_after,
+        )
+    return UpgradeRefused(
+        f"{where} refused the WebSocket upgrade (HTTP {status}){detail}", status=status
+    )
+
+
 async def open_websocket(
     url: str,
     headers: Mapping[str, str],
@@ -259,15 +339,40 @@ async def open_websocket(
     timeout: float,
     ssl_context: ssl.SSLContext | None = None,
 ) -> WebSocketConnection:
-    """Open a WebSocket to ``url`` within ``timeout`` seconds.
+    """Open a WebSocket to ``url`` within ``timeout`` seconds (TCP, TLS and upgrade).
 
-    ``ssl_context`` overrides certificate verification for ``wss://`` URLs (e.g. a
-    private CA); the default verifies against the system's trust store.
+    ``wss://`` URLs are verified with ``ssl_context`` when given (e.g. a private CA),
+    else with :func:`default_ssl_context` (system trust store, ``$SSL_CERT_FILE`` /
+    ``$SSL_CERT_DIR``). ``ssl_context`` is ignored for ``ws://``.
+
+    Every failure is a :class:`ConnectFailed` whose message names the endpoint (never
+    the path, query or credentials) and what failed; the ``websockets`` or OS error is
+    chained as ``__cause__``. Any other exception is a bug.
 
     Raises:
-        AuthenticationFailed: the server answered the upgrade with 401 or 403.
-        ConnectFailed: any other failure to open the connection.
+        AuthenticationFailed: HTTP 401 or 403 on the upgrade.
+        UpgradeRateLimited: HTTP 429 (``retry_after`` from ``Retry-After``).
+        UpgradeRefused: any other HTTP status (``status``).
+        CertificateRejected: the server's certificate failed verification
+            (``reason``: hostname mismatch, untrusted certificate, ...).
+        TLSFailed: any other TLS handshake failure.
+        ConnectTimeout: nothing opened within ``timeout``, e.g. a server that accepts
+            TCP but never answers the upgrade.
+        ConnectFailed: DNS failure, refused or reset connection, an invalid URL, a
+            server that closes or answers garbage during the upgrade.
     """
+    secrets = secrets_in(url, headers)
+    remember_secrets(secrets)
+    where = _endpoint(url)
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname or ""
+        secure = parts.scheme == "wss"
+    except ValueError as exc:
+        raise ConnectFailed(f"invalid WebSocket URL: {redact(str(exc), secrets)}") from exc
+    options: dict[str, Any] = {}
+    if secure:
+        options["ssl"] = ssl_context if ssl_context is not None else default_ssl_context()
     try:
         ws = await connect(
             url,
@@ -277,16 +382,35 @@ async def open_websocket(
             compression=None,
             user_agent_header="voxengine",
             logger=_WIRE_LOGGER,
-            ssl=ssl_context,
             close_timeout=_CLOSE_TIMEOUT,
             create_connection=_PushingConnection,
+            **options,
         )
     except InvalidStatus as exc:
-        status = exc.response.status_code
-        body = exc.response.body.decode("utf-8", "replace")[:200] if exc.response.body else ""
-        if status in (401, 403):
-            raise AuthenticationFailed(f"server refused the credentials (HTTP {status})") from exc
-        raise ConnectFailed(f"server refused the WebSocket upgrade (HTTP {status}) {body}") from exc
-    except (TimeoutError, OSError, websockets.InvalidHandshake, websockets.InvalidURI) as exc:
-        raise ConnectFailed(f"could not connect: {type(exc).__name__}: {redact(str(exc))}") from exc
+        raise _refused(exc, where, secrets) from exc
+    except ssl.SSLError as exc:
+        raise tls_failure(exc, where) from exc
+    except TimeoutError as exc:
+        raise ConnectTimeout(
+            f"no WebSocket connection to {where} within {timeout:g} s "
+            "(TCP connect, TLS or HTTP upgrade unanswered)"
+        ) from exc
+    except OSError as exc:
+        raise _os_failure(exc, where, host) from exc
+    except InvalidMessage as exc:
+        cause = exc.__cause__
+        if isinstance(cause, EOFError | OSError):
+            message = f"{where} closed the connection during the WebSocket upgrade"
+        else:
+            message = f"{where} sent an invalid HTTP response to the WebSocket upgrade"
+        raise ConnectFailed(message) from exc
+    except websockets.InvalidURI as exc:
+        raise ConnectFailed(f"invalid WebSocket URL: {redact(str(exc), secrets)}") from exc
+    except websockets.exceptions.WebSocketException as exc:
+        detail = redact(str(exc), secrets)
+        raise ConnectFailed(f"WebSocket upgrade with {where} failed: {detail}") from exc
+    except ValueError as exc:  # e.g. a host name IDNA cannot encode
+        raise ConnectFailed(
+            f"invalid WebSocket URL or option for {where}: {redact(str(exc), secrets)}"
+        ) from exc
     return WebSocketConnection(ws)

@@ -140,6 +140,7 @@ from voxengine.protocols.gemini._decode import (
     parse_usage,
 )
 from voxengine.protocols.gemini._wire import SetupOptions
+from voxengine.redaction import redact, secrets_in
 
 __all__ = ["GeminiLiveProtocol", "SetupOptions", "close_exception"]
 
@@ -221,6 +222,7 @@ class GeminiLiveProtocol:
         #: Prefix of the synthetic ids; differs per connection so ids never repeat.
         self._ids = id_prefix
         self._request = ConnectRequest(url=url, headers=dict(headers))
+        self._secrets = secrets_in(url, headers)  # close reasons may quote the key
         self._model = model
         self._setup = _wire.encode_setup(model, session, options)  # validates now
         self._manual = _wire.uses_manual_activity(session)
@@ -818,6 +820,7 @@ class GeminiLiveProtocol:
         """The connection closed with ``code``/``reason`` (``None`` = no close frame, §9)."""
         if self._state is ProtocolState.CLOSED:
             return
+        reason = redact(reason, self._secrets)
         was_closing = self._state is ProtocolState.CLOSING
         exc: VoxError | None
         if was_closing and code in (1000, 1001, 1005, None):

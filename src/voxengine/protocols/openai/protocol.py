@@ -56,6 +56,7 @@ from voxengine.events import (
 from voxengine.protocols import ConnectRequest, ProtocolState
 from voxengine.protocols.openai._decode import DECODERS
 from voxengine.protocols.openai._wire import Dialect, encode_command
+from voxengine.redaction import redact, secrets_in
 
 __all__ = ["OpenAIRealtimeProtocol"]
 
@@ -100,6 +101,9 @@ class OpenAIRealtimeProtocol:
         dialect: Dialect = Dialect.GA,
     ) -> None:
         self._request = ConnectRequest(url=url, headers=dict(headers))
+        # Servers quote keys back ("Incorrect API key provided: sk-..."): error texts
+        # and close reasons are redacted with this connection's own credentials.
+        self._secrets = secrets_in(url, headers)
         self._dialect = dialect
         self._session_config = session
         encode_command(UpdateSession(config=session), dialect, None)  # validate now
@@ -335,7 +339,7 @@ class OpenAIRealtimeProtocol:
 
         event = ProviderErrorEvent(
             code=text("code"),
-            message=text("message") or "unspecified provider error",
+            message=redact(text("message") or "unspecified provider error", self._secrets),
             error_type=text("type"),
             param=text("param"),
             client_event_id=text("event_id"),
@@ -373,6 +377,7 @@ class OpenAIRealtimeProtocol:
         """The connection closed with ``code``/``reason`` (``None`` = no close frame)."""
         if self._state is ProtocolState.CLOSED:
             return
+        reason = redact(reason, self._secrets)
         was_closing = self._state is ProtocolState.CLOSING
         last = self._last_error
         exc: VoxError | None

@@ -3,15 +3,19 @@
 Every httpx failure leaves this module as a :mod:`voxengine.errors` exception:
 
 * 401/403 -> :class:`~voxengine.errors.AuthenticationFailed`
-* 429 -> :class:`~voxengine.errors.RateLimited`
+* 429 -> :class:`~voxengine.errors.RateLimited` (``retry_after`` from ``Retry-After``)
 * other 4xx/5xx -> :class:`~voxengine.errors.ProviderError` with the server's error type
   and message (both Anthropic's ``{"type": "error", "error": {...}}`` and OpenAI's
   ``{"error": {...}}`` shapes are read)
-* connection failures (DNS, refused, TLS, connect timeout) -> ConnectFailed
+* connection failures (DNS, refused, connect timeout) -> ConnectFailed; a failed TLS
+  handshake -> :class:`~voxengine.errors.TLSFailed` /
+  :class:`~voxengine.errors.CertificateRejected` (why: hostname mismatch, untrusted)
 * timeouts while reading -> :class:`~voxengine.errors.TransportError`
 * a malformed HTTP response -> :class:`~voxengine.errors.ProtocolViolation`
 
-API keys only travel in headers and never appear in messages or logs.
+``https://`` is verified as WebSockets are (:func:`voxengine.transport.tls.default_ssl_context`:
+system trust store, ``$SSL_CERT_FILE`` / ``$SSL_CERT_DIR``). API keys only travel in
+headers and never appear in messages or logs, even when an error body echoes them.
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import ssl
 from collections.abc import AsyncGenerator, AsyncIterator, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, Final
@@ -35,6 +40,9 @@ from voxengine.errors import (
     TransportError,
     VoxError,
 )
+from voxengine.redaction import redact, remember_secrets, secrets_in
+from voxengine.transport.tls import default_ssl_context, tls_failure
+from voxengine.transport.websocket import parse_retry_after
 
 from ._sse import ServerSentEvent, SSEDecoder
 
@@ -70,11 +78,20 @@ class HttpSettings:
 def new_client(
     base_url: str, headers: Mapping[str, str], settings: HttpSettings
 ) -> httpx.AsyncClient:
-    """An AsyncClient for ``base_url`` with ``headers`` on every request."""
+    """An AsyncClient for ``base_url`` with ``headers`` on every request.
+
+    ``https://`` is verified with :func:`~voxengine.transport.tls.default_ssl_context`.
+    """
     timeout = httpx.Timeout(
         connect=settings.connect, read=settings.read, write=settings.write, pool=settings.connect
     )
-    return httpx.AsyncClient(base_url=base_url.rstrip("/"), headers=dict(headers), timeout=timeout)
+    remember_secrets(secrets_in(base_url, headers))
+    return httpx.AsyncClient(
+        base_url=base_url.rstrip("/"),
+        headers=dict(headers),
+        timeout=timeout,
+        verify=default_ssl_context(),
+    )
 
 
 def _error_fields(body: bytes) -> tuple[str | None, str]:
@@ -94,15 +111,40 @@ def _error_fields(body: bytes) -> tuple[str | None, str]:
     return None, str(payload)[:500]
 
 
-def error_for_status(status: int, body: bytes) -> VoxError:
-    """The exception for an HTTP error response (see the module docstring)."""
-    code, message = _error_fields(body)
+def error_for_status(
+    status: int, body: bytes, headers: Mapping[str, str] | None = None
+) -> VoxError:
+    """The exception for an HTTP error response (see the module docstring).
+
+    Credentials the body may echo are redacted; ``headers`` gives ``Retry-After``.
+    """
+    # Redact before parsing and cutting, so no prefix of a secret survives the cut.
+    code, message = _error_fields(redact(body.decode("utf-8", "replace")).encode())
     text = f"HTTP {status}: {message}" if message else f"HTTP {status}"
     if status in (401, 403):
         return AuthenticationFailed(text)
     if status == 429:
-        return RateLimited(code or "rate_limited", message or text)
+        retry_after = parse_retry_after((headers or {}).get("retry-after"))
+        return RateLimited(code or "rate_limited", message or text, retry_after=retry_after)
     return ProviderError(code or f"http_{status}", message or text)
+
+
+def _ssl_cause(exc: BaseException) -> ssl.SSLError | None:
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, ssl.SSLError):
+            return seen
+        seen = seen.__cause__ or seen.__context__
+    return None
+
+
+def _where(exc: httpx.HTTPError) -> str:
+    """``scheme://host:port`` of the failed request (never its path, query or key)."""
+    try:
+        url = exc.request.url
+    except RuntimeError:  # no request attached
+        return "the server"
+    return f"{url.scheme}://{url.host}:{url.port or (443 if url.scheme == 'https' else 80)}"
 
 
 @contextlib.contextmanager
@@ -112,10 +154,14 @@ def map_http_errors() -> Iterator[None]:
         yield
     except httpx.TimeoutException as exc:
         if isinstance(exc, httpx.ConnectTimeout | httpx.PoolTimeout):
-            raise ConnectFailed(f"connection timed out: {exc}") from exc
+            raise ConnectFailed(f"connection to {_where(exc)} timed out: {exc}") from exc
         raise TransportError(f"request timed out ({type(exc).__name__})") from exc
     except httpx.ConnectError as exc:
-        raise ConnectFailed(f"cannot connect: {exc}") from exc
+        tls = _ssl_cause(exc)
+        where = _where(exc)
+        if tls is not None:
+            raise tls_failure(tls, where) from exc
+        raise ConnectFailed(f"cannot connect to {where}: {redact(str(exc))}") from exc
     except httpx.RemoteProtocolError as exc:
         raise ProtocolViolation(f"malformed HTTP response: {exc}") from exc
     except httpx.TransportError as exc:
@@ -134,7 +180,9 @@ async def post_stream(
     with map_http_errors():
         async with client.stream("POST", path, **request) as response:
             if response.status_code >= 400:
-                raise error_for_status(response.status_code, await response.aread())
+                raise error_for_status(
+                    response.status_code, await response.aread(), response.headers
+                )
             yield response
 
 

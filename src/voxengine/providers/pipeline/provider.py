@@ -44,9 +44,10 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import fields
 from typing import ClassVar, Final, final
 
-from voxengine.audio.format import PCM16_16K, PCM16_24K, AudioFormat
+from voxengine.audio.format import PCM16_16K, PCM16_24K, AudioFormat, validate_sample_rate
 from voxengine.audio.pcm16 import validate_pcm16
 from voxengine.audio.vad import VAD, SpeechAudio, SpeechEnd, SpeechStart, make_vad
+from voxengine.commands import validate_text
 from voxengine.config import (
     Modality,
     ReplyPolicy,
@@ -348,6 +349,8 @@ class PipelineProviderBase(BaseProvider):
             InvalidState: not connected. AudioError: wrong type, length or ``sample_rate``.
         """
         self._require_open()
+        if sample_rate is not None:
+            sample_rate = validate_sample_rate(sample_rate)
         if sample_rate is not None and sample_rate != PCM16_16K.sample_rate:
             raise AudioError(
                 f"{self.name} expects 16000 Hz audio, got {sample_rate} Hz; resample first "
@@ -487,8 +490,7 @@ class PipelineProviderBase(BaseProvider):
     async def send_text(self, text: str, *, respond: bool = True) -> None:
         """Add a user text message (no speech-to-text) and, by default, respond."""
         self._require_open()
-        if not isinstance(text, str) or not text:
-            raise ConfigError("text must be a non-empty string")
+        validate_text(text)
         self._add_message(text, Role.USER, None)
         if respond:
             self._request_reply(None, None)
@@ -498,8 +500,7 @@ class PipelineProviderBase(BaseProvider):
     ) -> None:
         """Add a message (system, user or assistant) without asking for a response."""
         self._require_open()
-        if not isinstance(text, str) or not text:
-            raise ConfigError("text must be a non-empty string")
+        validate_text(text)
         if role is Role.TOOL:
             raise ConfigError("tool outputs go through send_tool_result()")
         self._add_message(text, role, item_id)
@@ -530,6 +531,7 @@ class PipelineProviderBase(BaseProvider):
         An unknown ``call_id`` gives a ``ProviderErrorEvent`` (code ``invalid_call_id``).
         """
         self._require_open()
+        validate_text(output, "tool output", allow_empty=True)
 
         async def job() -> None:
             if not self._conversation.has_call(call_id):

@@ -184,7 +184,7 @@ class OpenAITranscriptionSTT(HttpStage):
                 "/audio/transcriptions", data=form, files=files
             )
         if response.status_code >= 400:
-            raise error_for_status(response.status_code, response.content)
+            raise error_for_status(response.status_code, response.content, response.headers)
         try:
             text = response.json()["text"]
         except (ValueError, KeyError, TypeError) as exc:
