@@ -148,7 +148,7 @@ async def serve_tls_peer(
     async def handler(connection: ServerConnection) -> None:
         peer = make_peer()
         handle.peers.append(peer)
-        await serve_websocket(connection, peer, pace_seconds=None, faults=None)
+        await serve_websocket(connection, peer, pace_seconds=0.0, faults=None)
 
     async with serve(handler, "127.0.0.1", 0, ssl=context) as server:
         handle.port = next(iter(server.sockets)).getsockname()[1]

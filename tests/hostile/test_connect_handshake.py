@@ -176,7 +176,7 @@ async def test_close_1011_once_then_a_working_server_connects_and_talks() -> Non
         if number == 0:
             await ws.close(1011, "internal error")
             return
-        await serve_websocket(ws, FakeOpenAIServer(), pace_seconds=None, faults=None)
+        await serve_websocket(ws, FakeOpenAIServer(), pace_seconds=0.0, faults=None)
 
     async with ws_server(flaky) as server:
         provider = openai(server.port)
