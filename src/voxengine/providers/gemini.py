@@ -149,6 +149,9 @@ class GeminiProvider(RealtimeProvider):
     name: ClassVar[str] = "gemini"
     config_type: ClassVar[type[ProviderConfig]] = GeminiConfig
     capabilities: ClassVar[frozenset[Capability]] = GEMINI_CAPABILITIES
+    #: Gemini Live never echoes client turns or tool responses (§3): an input counts
+    #: as delivered once written to the socket.
+    acknowledges_items = False
 
     def __init__(
         self, config: ProviderConfig | None = None, *, connector: Connector | None = None

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import abc
 import asyncio
+import contextlib
 import logging
 from collections.abc import AsyncIterator, Callable
 
@@ -55,10 +56,14 @@ class RealtimeProvider(BaseProvider):
 
     #: First retry delay in seconds; doubles per attempt.
     retry_backoff: float = 0.5
+    #: Whether the service confirms the items the client creates (a text or a tool
+    #: output), so that unconfirmed ones can be re-sent after a reconnect.
+    acknowledges_items: bool = True
 
     def __init__(self, config: ProviderConfig) -> None:
         super().__init__(config)
         self._link: SessionLink | None = None
+        self._connect_lock = asyncio.Lock()
         #: Applied, in order, to :meth:`connector` for every connection (recording,
         #: tracing, replay): each wraps the connector before it.
         self.connector_wrappers: list[Callable[[Connector], Connector]] = []
@@ -155,14 +160,23 @@ class RealtimeProvider(BaseProvider):
         )
 
     async def connect(self, retry_count: int = 3) -> None:
-        """Open the session; retries transport failures with exponential backoff.
+        """Open the session; retries transport failures with exponential backoff
+        (honouring a server's ``retry_after``).
 
-        Later connection losses are handled per ``config.reconnect``.
+        Later connection losses are handled per ``config.reconnect``. Concurrent
+        calls open one session: the others wait, then raise :class:`InvalidState`.
+
+        Raises:
+            InvalidState: already connected (or reconnecting).
         """
         if retry_count < 0:
             raise ConfigError("retry_count must be >= 0")
-        if self.is_connected:
-            raise InvalidState("already connected")
+        async with self._connect_lock:
+            if self._link is not None and self._link.active:
+                raise InvalidState("already connected")
+            await self._open_link(retry_count)
+
+    async def _open_link(self, retry_count: int) -> None:
         link = SessionLink(
             self._new_session,
             lambda: self.restore_plan(link.history.entries),
@@ -171,6 +185,7 @@ class RealtimeProvider(BaseProvider):
             queue_size=self.config.event_queue_size,
             output_format=self.output_format,
             name=self.name,
+            acknowledged=self.acknowledges_items,
         )
         delay = self.retry_backoff
         for attempt in range(retry_count + 1):
@@ -181,6 +196,9 @@ class RealtimeProvider(BaseProvider):
                 link.discard(session)
                 if attempt == retry_count or not is_retryable(exc):
                     raise
+                retry_after = getattr(exc, "retry_after", None)
+                if isinstance(retry_after, int | float) and retry_after > delay:
+                    delay = float(retry_after)  # the server said when
                 logger.warning(
                     "%s connect attempt %d failed (%s); retrying in %.2fs",
                     self.name,
@@ -190,13 +208,23 @@ class RealtimeProvider(BaseProvider):
                 )
                 await asyncio.sleep(delay)
                 delay *= 2
+            except BaseException:  # cancelled: leave no socket behind
+                link.discard(session)
+                with contextlib.suppress(Exception):
+                    await session.aclose()
+                raise
             else:
                 link.start(session)
                 self._link = link
                 return
 
     async def disconnect(self) -> None:
-        """Close the session (no reconnect). Idempotent."""
+        """Close the session (no reconnect). Idempotent; never raises a background failure.
+
+        Bounded: returns within about 5 seconds whatever the server does (the close
+        handshake, the reader and the reconnect supervisor are each given a bounded
+        time, then cancelled); no socket or task of the session survives it.
+        """
         if self._link is not None:
             await self._link.aclose()
 
