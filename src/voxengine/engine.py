@@ -39,6 +39,7 @@ from voxengine.events import (
     ResponseStatus,
     Role,
     SessionClosed,
+    ShutdownCancelled,
     SpeechStarted,
     SpeechStopped,
     TextDelta,
@@ -66,6 +67,13 @@ AudioCallback = Callable[[bytes], Awaitable[object] | object]
 
 #: Priority of the engine's own handlers: before application handlers.
 _INTERNAL = 1000
+
+#: Seconds :meth:`VoiceEngine.disconnect` gives running tool calls, a failover in
+#: progress and busy event handlers before cancelling them.
+GRACE = 1.0
+#: The documented bound of :meth:`VoiceEngine.disconnect`, in seconds: the graces
+#: above plus the provider's bounded close (see ``RealtimeProvider.disconnect``).
+DISCONNECT_TIMEOUT = 8.0
 
 
 class VoiceEngine:
@@ -103,6 +111,7 @@ class VoiceEngine:
         #: Providers to fail over to, in order: ``fallbacks`` then ``config.failover`` names.
         self._fallbacks: list[BaseProvider | str] = [*fallbacks, *config.failover]
         self._closing = False
+        self._connect_lock = asyncio.Lock()
         self._failover_task: asyncio.Task[None] | None = None
         self.tools = ToolRegistry()
         for entry in config.tools:
@@ -171,6 +180,8 @@ class VoiceEngine:
             base_url=config.base_url if primary else None,
             session=session,
             connect_timeout=config.connect_timeout,
+            reconnect=config.reconnect,
+            watchdog=config.watchdog,
         )
         return cls(provider_config)
 
@@ -192,17 +203,22 @@ class VoiceEngine:
         Args:
             retry_count: connection retries on transport failures (default: the config's).
 
+        Concurrent calls open one session: the others wait, then raise
+        :class:`InvalidState`.
+
         Raises:
             ConnectFailed, AuthenticationFailed, ProviderError: as the provider reports.
+            InvalidState: already connected.
         """
-        if self.is_connected:
-            raise InvalidState("already connected")
-        self._closing = False
-        retries = self.config.retry_count if retry_count is None else retry_count
-        self.events.reopen()
-        await self._start(self.provider, retries)
-        await self.voice.open()
-        self.voice.attach(self.provider)
+        async with self._connect_lock:
+            if self.is_connected:
+                raise InvalidState("already connected")
+            self._closing = False
+            retries = self.config.retry_count if retry_count is None else retry_count
+            self.events.reopen()
+            await self._start(self.provider, retries)
+            await self.voice.open()
+            self.voice.attach(self.provider)
 
     async def _start(self, provider: BaseProvider, retries: int) -> None:
         await provider.connect(retry_count=retries)
@@ -260,19 +276,45 @@ class VoiceEngine:
         await self.events.emit(closed)  # nothing left to fail over to
 
     async def disconnect(self) -> None:
-        """Stop the devices, close the session and deliver its last events. Idempotent."""
+        """Stop the devices, close the session and deliver its last events. Idempotent.
+
+        Bounded: returns within about :data:`DISCONNECT_TIMEOUT` seconds even while a
+        tool call or an async event handler hangs. Tool calls still running get
+        :data:`GRACE` seconds, then are cancelled; so are handlers still busy
+        :data:`GRACE` seconds after the provider closed. What was cancelled is logged
+        and reported with a :class:`ShutdownCancelled` event (in the bus history and to
+        synchronous handlers). Never raises a background failure.
+        """
         self._closing = True
-        if self._failover_task is not None:
-            with contextlib.suppress(Exception):
-                await self._failover_task
+        task = self._failover_task
+        if task is not None and not task.done():
+            await asyncio.wait({task}, timeout=GRACE)
+            task.cancel()
+            await asyncio.wait({task}, timeout=GRACE)
         await self.voice.close()
+        tool_calls: list[str] = []
         if self._tool_runner is not None:
-            await self._tool_runner.aclose()
+            tool_calls = await self._tool_runner.aclose(timeout=GRACE)
         if self._injector is not None:
             await self._injector.aclose()
-        await self.provider.disconnect()
+        with contextlib.suppress(VoxError):
+            await self.provider.disconnect()
+        handlers: tuple[str, ...] = ()
         if self._strategy is not None:
-            await self._strategy.wait_closed()
+            handlers = await self._strategy.aclose(timeout=GRACE)
+        if tool_calls or handlers:
+            report = ShutdownCancelled(tool_calls=tuple(tool_calls), handlers=handlers)
+            logger.warning(
+                "disconnect cancelled %d tool call(s) %s and handler(s) for %s",
+                len(tool_calls),
+                tool_calls,
+                handlers,
+            )
+            pending = self.events.dispatch(report)
+            if pending is not None:  # an async handler of the report: bounded too
+                waiter = asyncio.ensure_future(pending)
+                await asyncio.wait({waiter}, timeout=GRACE)
+                waiter.cancel()
 
     async def __aenter__(self) -> Self:
         await self.connect()

@@ -57,7 +57,7 @@ __all__ = ["RealtimeSession", "ResponseTracker"]
 logger = logging.getLogger("voxengine.session")
 
 #: Seconds :meth:`RealtimeSession.aclose` gives each step of the shutdown.
-_CLOSE_WAIT = 1.5
+_CLOSE_WAIT = 1.0
 
 
 #: The event classes :meth:`ResponseTracker.observe` matches (audio is handled first).
