@@ -127,9 +127,7 @@ class ToolRunner:
             return
         try:
             for result in results:
-                await self._provider.send_tool_result(
-                    result.call_id, result.output, respond=False
-                )
+                await self._provider.send_tool_result(result.call_id, result.output, respond=False)
                 self.results.append(result)
             if done.status is ResponseStatus.COMPLETED:
                 self._on_request()

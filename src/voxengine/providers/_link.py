@@ -173,6 +173,7 @@ class SessionLink:
         self._closed_event: SessionClosed | None = None
         self._supervisor: asyncio.Task[None] | None = None
         self._closing = False
+        self._ended = False  # the supervisor finished (or is finishing)
         self._wake = asyncio.Event()  # set by aclose: ends a backoff sleep at once
         self._opening: RealtimeSession | None = None  # a reconnect attempt in progress
         self._reconnecting = False
@@ -201,7 +202,12 @@ class SessionLink:
     def active(self) -> bool:
         """True from :meth:`start` until the session has ended for good."""
         supervisor = self._supervisor
-        return supervisor is not None and not supervisor.done() and not self._closing
+        return (
+            supervisor is not None
+            and not supervisor.done()
+            and not self._closing
+            and not self._ended
+        )
 
     @property
     def reconnecting(self) -> bool:
@@ -460,13 +466,15 @@ class SessionLink:
             logger.exception("%s: session supervisor failed", self._name)
             closed = SessionClosed(code=None, reason=f"internal error: {type(exc).__name__}")
         finally:
+            self._ended = True  # a connect() after the stream ended starts afresh
             self._reconnecting = False
+            if not self._closing:  # sockets first: nothing of it is left once reported
+                for session in (self._opening, self.session):
+                    if session is not None:
+                        await self._close_quietly(session)
             self._report_undelivered(closed.reason)
             self._emit(closed)
             self._emit(None)
-            for session in (self._opening, self.session):
-                if session is not None and not self._closing:
-                    await self._close_quietly(session)
 
     async def _close_quietly(self, session: RealtimeSession) -> None:
         try:
