@@ -9,11 +9,12 @@ fixture in tests/conftest.py, that no background task died unobserved.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from typing import Any
 
 from voxengine import (
     AuthenticationFailed,
+    ConnectFailed,
     ConnectionClosed,
     Event,
     ItemDone,
@@ -30,6 +31,7 @@ from voxengine import (
 from voxengine.audio.format import PCM16_24K
 from voxengine.config import ReconnectPolicy, WatchdogPolicy
 from voxengine.providers import OpenAIConfig, OpenAIProvider
+from voxengine.transport import Connector
 
 from ._peer import HostileServer, Peer
 
@@ -347,3 +349,44 @@ async def test_session_expired_without_close_reconnects() -> None:
     assert any(isinstance(e, Reconnected) for e in events)
     assert len(server.peers) == 2
     await asyncio.wait_for(server.peers[0].closed.wait(), LONG)
+
+
+# -- a server that says when to come back ------------------------------------------
+
+
+class _Throttled(ConnectFailed):
+    """A refused upgrade that carries ``Retry-After`` (what ``RateLimited`` carries)."""
+
+    retry_after = 0.5
+
+
+async def test_reconnect_backoff_honours_retry_after() -> None:
+    async def drop_first(peer: Peer) -> None:
+        await peer.handshake()
+        if peer.index == 0:
+            peer.drop()
+            return
+        await peer.serve()
+
+    async with HostileServer(drop_first) as server:
+        p = provider(server)
+        attempts = 0
+
+        def throttle_once(connect: Connector) -> Connector:
+            async def connector(url: str, headers: Mapping[str, str], *, timeout: float) -> Any:
+                nonlocal attempts
+                attempts += 1
+                if attempts == 2:  # the first reconnect is refused, Retry-After: 0.5
+                    raise _Throttled("HTTP 429: slow down")
+                return await connect(url, headers, timeout=timeout)
+
+            return connector
+
+        p.connector_wrappers.append(throttle_once)
+        await p.connect()
+        events = await events_until(p.events(), Reconnected)
+        await p.disconnect()
+    delays = [e.delay for e in events if isinstance(e, Reconnecting)]
+    assert len(delays) == 2
+    assert delays[0] == FAST.initial_delay
+    assert delays[1] >= _Throttled.retry_after  # beyond max_delay: the server said when

@@ -514,6 +514,8 @@ class SessionLink:
         finally:
             watchdog.cancel()
             await asyncio.wait({watchdog})
+            if not watchdog.cancelled() and watchdog.exception() is not None:
+                logger.error("%s: watchdog failed", self._name, exc_info=watchdog.exception())
         return self._closed_event or SessionClosed(code=None, reason="session ended")
 
     def _should_reconnect(self, session: RealtimeSession) -> bool:
