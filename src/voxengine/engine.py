@@ -68,8 +68,8 @@ AudioCallback = Callable[[bytes], Awaitable[object] | object]
 #: Priority of the engine's own handlers: before application handlers.
 _INTERNAL = 1000
 
-#: Seconds :meth:`VoiceEngine.disconnect` gives running tool calls, a failover in
-#: progress and busy event handlers before cancelling them.
+#: Seconds :meth:`VoiceEngine.disconnect` gives tool outputs being sent, a failover
+#: in progress and busy event handlers before cancelling them.
 GRACE = 1.0
 #: The documented bound of :meth:`VoiceEngine.disconnect`, in seconds: the graces
 #: above plus the provider's bounded close (see ``RealtimeProvider.disconnect``).
@@ -278,12 +278,13 @@ class VoiceEngine:
     async def disconnect(self) -> None:
         """Stop the devices, close the session and deliver its last events. Idempotent.
 
-        Bounded: returns within about :data:`DISCONNECT_TIMEOUT` seconds even while a
-        tool call or an async event handler hangs. Tool calls still running get
-        :data:`GRACE` seconds, then are cancelled; so are handlers still busy
-        :data:`GRACE` seconds after the provider closed. What was cancelled is logged
-        and reported with a :class:`ShutdownCancelled` event (in the bus history and to
-        synchronous handlers). Never raises a background failure.
+        Bounded: returns within :data:`DISCONNECT_TIMEOUT` seconds even while a tool
+        call or an async event handler hangs (measured worst case about 1 s: see
+        benchmarks/reliability.py). Tool calls still running are cancelled at once
+        (outputs being sent get :data:`GRACE` seconds); event handlers still busy
+        :data:`GRACE` seconds after the provider closed are cancelled. What was
+        cancelled is logged and reported with a :class:`ShutdownCancelled` event (in
+        the bus history and to handlers). Never raises a background failure.
         """
         self._closing = True
         task = self._failover_task

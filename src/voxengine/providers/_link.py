@@ -560,6 +560,26 @@ class SessionLink:
                 await asyncio.wait_for(self._wake.wait(), delay)
         return not self._closing
 
+    async def _open(self, session: RealtimeSession) -> None:
+        """``session.open()``, abandoned at once when :meth:`aclose` is called.
+
+        Raises:
+            VoxError: as ``open()`` does; :class:`InvalidState` when closed meanwhile.
+        """
+        opening = asyncio.ensure_future(session.open())
+        woken = asyncio.ensure_future(self._wake.wait())
+        try:
+            await asyncio.wait({opening, woken}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            woken.cancel()
+            if not opening.done():
+                opening.cancel()
+                await asyncio.wait({opening})
+                await self._close_quietly(session)  # open() leaves its socket when cancelled
+        if opening.cancelled():
+            raise InvalidState("closed while reconnecting")
+        opening.result()  # raises what open() raised
+
     async def _recover(
         self, reason: str, lost: RealtimeSession, closed: SessionClosed, failure: VoxError | None
     ) -> SessionClosed | None:
@@ -586,7 +606,7 @@ class SessionLink:
                 session = self.new_session()
                 self._opening = session
                 try:
-                    await session.open()
+                    await self._open(session)
                 except VoxError as exc:
                     self.discard(session)
                     logger.warning("%s: reconnect %d failed: %s", self._name, attempt, exc)
