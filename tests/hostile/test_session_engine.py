@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from voxengine import (
+    ConfigError,
     InvalidState,
     Reconnected,
     ResponseDone,
@@ -18,7 +19,7 @@ from voxengine import (
     VoiceEngineConfig,
     tool,
 )
-from voxengine.config import ReconnectPolicy
+from voxengine.config import ReconnectPolicy, WatchdogPolicy
 from voxengine.engine import DISCONNECT_TIMEOUT
 
 from ._peer import HostileServer, Peer, open_sockets, voxengine_tasks
@@ -199,3 +200,17 @@ async def test_concurrent_provider_connects_open_one_session(calls: int) -> None
         await p.disconnect()
         await asyncio.wait_for(server.peers[0].closed.wait(), LONG)
         assert voxengine_tasks() == []
+
+
+def test_reliability_policies_are_set_on_the_engine_config() -> None:
+    reconnect = ReconnectPolicy(max_attempts=2, healthy_after=3.0)
+    watchdog = WatchdogPolicy(response_stall=4.0)
+    e = VoiceEngine(
+        VoiceEngineConfig(provider="openai", api_key=KEY, reconnect=reconnect, watchdog=watchdog)
+    )
+    assert e.provider.config.reconnect is reconnect
+    assert e.provider.config.watchdog is watchdog
+    with pytest.raises(ConfigError, match="healthy_after"):
+        ReconnectPolicy(healthy_after=0)
+    with pytest.raises(ConfigError, match="ReconnectPolicy"):
+        VoiceEngineConfig(provider="openai", api_key=KEY, reconnect=3)  # type: ignore[arg-type]

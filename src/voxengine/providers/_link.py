@@ -182,6 +182,7 @@ class SessionLink:
         self._retained: deque[bytes] = deque()  # delivered audio of the turn in progress
         self._retained_bytes = 0
         self._unconfirmed: list[UserInput] = []  # delivered, not yet confirmed
+        self._refused: list[Command] = []  # queued, refused by a new connection
         self._session_updates: SessionConfig | None = None
         self._reported_drops = 0.0
         self._stall_response: str | None = None
@@ -415,6 +416,22 @@ class SessionLink:
         if new > 0:
             self._reported_drops = queue.dropped_audio_seconds
             self._emit(AudioDropped(direction="output", seconds=new, reason="slow consumer"))
+
+    def _report_refused(self) -> None:
+        """Report queued commands the new connection refused (see :meth:`_restore`)."""
+        refused, self._refused = self._refused, []
+        texts = tuple(c.text for c in refused if isinstance(c, SendText))
+        outputs = tuple(c.call_id for c in refused if isinstance(c, SendToolResult))
+        other = len(refused) - len(texts) - len(outputs)
+        if refused:
+            self._emit(
+                UndeliveredInput(
+                    texts=texts,
+                    tool_outputs=outputs,
+                    other_commands=other,
+                    reason="refused by the new connection",
+                )
+            )
 
     def _report_undelivered(self, reason: str) -> None:
         """Name what never reached the service (see :class:`UndeliveredInput`)."""
@@ -663,6 +680,7 @@ class SessionLink:
                     )
                 )
                 self._make_current(session)  # SessionReady and the rest, after Reconnected
+                self._report_refused()
                 return None
         finally:
             self._reconnecting = False
@@ -674,7 +692,8 @@ class SessionLink:
 
         Transactional for the queue: commands are taken from it one by one and, if the
         connection fails before the end, put back in order (with the retained audio),
-        so the next attempt delivers them. Raises what the failing send raised.
+        so the next attempt delivers them; the queue is empty when this returns (no
+        await follows the last check). Raises what the failing send raised.
         """
         plan, skipped = self._restore_plan()
         for command in plan:
@@ -685,22 +704,33 @@ class SessionLink:
         if retained:
             await session.send(SendAudio(audio=retained))
         sent: list[Command] = []
+        taken: list[Command] = []  # sent or refused, in order
         try:
-            while self._pending:
+            while self._pending or regenerate:
+                if not self._pending:  # everything is out: ask again for the lost response
+                    regenerate = False
+                    if not any(isinstance(c, CreateResponse) for c in (*plan, *sent)):
+                        await session.send(CreateResponse())
+                    continue  # (commands queued meanwhile go out too)
                 command = self._pending.popleft()
+                taken.append(command)
                 if isinstance(command, SendAudio):
                     self._pending_audio_seconds -= self._seconds(command.audio)
                 try:
                     await session.send(command)
                 except ConfigError as exc:  # this connection cannot express it: never will
-                    logger.warning("%s: queued %s dropped: %s", self._name, command, exc)
+                    logger.warning(
+                        "%s: queued %s cannot be delivered: %s",
+                        self._name,
+                        type(command).__name__,
+                        exc,
+                    )
+                    self._refused.append(command)
                     continue
                 sent.append(command)
-            asked = any(isinstance(c, CreateResponse) for c in (*plan, *sent))
-            if regenerate and not asked:
-                await session.send(CreateResponse())
         except BaseException:
-            for command in reversed(sent):
+            self._refused.clear()  # the next connection tries them all again
+            for command in reversed(taken):
                 self._pending.appendleft(command)
             self._pending_audio_seconds = sum(
                 self._seconds(c.audio) for c in self._pending if isinstance(c, SendAudio)
