@@ -21,7 +21,8 @@ provider and everything needed to survive its loss:
   bounded (``ReconnectPolicy.audio_buffer``) and what is dropped is reported with an
   :class:`~voxengine.events.AudioDropped` event. When the session ends with input
   still undelivered, an :class:`~voxengine.events.UndeliveredInput` event names it
-  before the :class:`~voxengine.events.SessionClosed`.
+  before the :class:`~voxengine.events.SessionClosed`. (The bookkeeping is
+  :class:`~voxengine.providers._ledger.InputLedger`.)
 * **Watchdog.** A response that makes no progress (no output: audio, text,
   transcripts, function-call arguments, its end) for ``WatchdogPolicy.response_stall``
   seconds is reported (:class:`~voxengine.events.StallDetected`) — keep-alive traffic
@@ -42,21 +43,16 @@ import contextlib
 import functools
 import logging
 import time
-from collections import deque
 from collections.abc import AsyncIterator, Callable
 from dataclasses import fields, replace
 from typing import final
 
 from voxengine.audio.format import AudioFormat
 from voxengine.commands import (
-    ClearAudio,
     Command,
-    CommitAudio,
     CreateResponse,
     RestoreItem,
     SendAudio,
-    SendText,
-    SendToolResult,
     UpdateSession,
 )
 from voxengine.config import ReconnectPolicy, SessionConfig, WatchdogPolicy
@@ -79,7 +75,6 @@ from voxengine.events import (
     InputCommitted,
     ItemAdded,
     ItemDone,
-    ItemKind,
     Reconnected,
     Reconnecting,
     ResponseDone,
@@ -87,9 +82,9 @@ from voxengine.events import (
     ResumptionUpdate,
     SessionClosed,
     StallDetected,
-    UndeliveredInput,
 )
 from voxengine.history import ConversationHistory
+from voxengine.providers._ledger import InputLedger
 from voxengine.session import RealtimeSession, is_retryable
 
 __all__ = ["SHUTDOWN_TIMEOUT", "SessionLink", "merge_session"]
@@ -108,8 +103,6 @@ SHUTDOWN_TIMEOUT = 1.0
 
 SessionFactory = Callable[[], RealtimeSession]
 RestorePlan = Callable[[], tuple[list[Command], int]]
-#: Input the service confirms with an item of its own (tracked until it does).
-UserInput = SendText | SendToolResult
 
 
 def merge_session(base: SessionConfig | None, update: SessionConfig) -> SessionConfig:
@@ -122,18 +115,6 @@ def merge_session(base: SessionConfig | None, update: SessionConfig) -> SessionC
         if getattr(update, f.name) is not None
     }
     return replace(base, **changes)
-
-
-def _confirms(event: ItemAdded | ItemDone, command: UserInput) -> bool:
-    """Whether the service's ``event`` is the item ``command`` created."""
-    item = event.item
-    if isinstance(command, SendToolResult):
-        return item.kind is ItemKind.FUNCTION_CALL_OUTPUT and item.call_id == command.call_id
-    if item.kind is not ItemKind.MESSAGE:
-        return False
-    if command.item_id is not None:
-        return item.item_id == command.item_id
-    return item.role is command.role and item.text == command.text
 
 
 @final
@@ -154,6 +135,7 @@ class SessionLink:
         reconnect: ReconnectPolicy,
         watchdog: WatchdogPolicy,
         queue_size: int,
+        input_format: AudioFormat,
         output_format: AudioFormat,
         name: str,
         acknowledged: bool = True,
@@ -163,7 +145,6 @@ class SessionLink:
         self._policy = reconnect
         self._watchdog = watchdog
         self._name = name
-        self._acknowledged = acknowledged
         self.session: RealtimeSession | None = None
         self.history = ConversationHistory()
         self.resumption_handle: str | None = None
@@ -177,12 +158,7 @@ class SessionLink:
         self._wake = asyncio.Event()  # set by aclose: ends a backoff sleep at once
         self._opening: RealtimeSession | None = None  # a reconnect attempt in progress
         self._reconnecting = False
-        self._pending: deque[Command] = deque()
-        self._pending_audio_seconds = 0.0
-        self._retained: deque[bytes] = deque()  # delivered audio of the turn in progress
-        self._retained_bytes = 0
-        self._unconfirmed: list[UserInput] = []  # delivered, not yet confirmed
-        self._refused: list[Command] = []  # queued, refused by a new connection
+        self._ledger = InputLedger(input_format, reconnect.audio_buffer, acknowledged)
         self._session_updates: SessionConfig | None = None
         self._reported_drops = 0.0
         self._stall_response: str | None = None
@@ -308,57 +284,22 @@ class SessionLink:
         self._delivered(command)
 
     def _delivered(self, command: Command) -> None:
-        if isinstance(command, SendAudio):
-            # per outgoing chunk: counted in bytes, converted to seconds only when read
-            self._retained.append(command.audio)
-            self._retained_bytes += len(command.audio)
-            assert self.session is not None
-            limit = self._policy.audio_buffer * self.session.protocol.input_format.bytes_per_second
-            while self._retained and self._retained_bytes > limit:
-                old = self._retained.popleft()  # delivered already: trimming loses nothing
-                self._retained_bytes -= len(old)
-        elif isinstance(command, CommitAudio | ClearAudio):
-            self._clear_retained()
-        elif self._acknowledged and isinstance(command, SendText | SendToolResult):
-            self._unconfirmed.append(command)
-
-    def _clear_retained(self) -> None:
-        self._retained.clear()
-        self._retained_bytes = 0
+        self._ledger.delivered(command)
 
     def _queue_command(self, command: Command) -> None:
-        self._pending.append(command)
-        if not isinstance(command, SendAudio):
-            return
-        self._pending_audio_seconds += self._seconds(command.audio)
-        dropped = 0.0
-        while self._pending_audio_seconds > self._policy.audio_buffer:
-            for index, queued in enumerate(self._pending):
-                if isinstance(queued, SendAudio):
-                    del self._pending[index]
-                    seconds = self._seconds(queued.audio)
-                    self._pending_audio_seconds -= seconds
-                    dropped += seconds
-                    break
-            else:  # pragma: no cover - the loop condition means audio is queued
-                break
+        dropped = self._ledger.queue(command)
         if dropped:
             self._emit(AudioDropped(direction="input", seconds=dropped, reason="reconnecting"))
 
     def _requeue_unconfirmed(self) -> None:
         """Put what the lost connection never confirmed back in front of the queue."""
-        if self._unconfirmed:
+        count = self._ledger.requeue_unconfirmed()
+        if count:
             logger.info(
                 "%s: %d input(s) not confirmed before the drop; re-sent after the reconnect",
                 self._name,
-                len(self._unconfirmed),
+                count,
             )
-            self._pending.extendleft(reversed(self._unconfirmed))
-            self._unconfirmed.clear()
-
-    def _seconds(self, audio: bytes) -> float:
-        assert self.session is not None
-        return self.session.protocol.input_format.duration(len(audio))
 
     # -- events ---------------------------------------------------------------------
 
@@ -391,7 +332,7 @@ class SessionLink:
             return
         match event:
             case InputCommitted() | InputCleared():
-                self._clear_retained()
+                self._ledger.clear_retained()
             case ResumptionUpdate(handle=handle, resumable=resumable):
                 if resumable and handle:
                     self.resumption_handle = handle
@@ -400,15 +341,9 @@ class SessionLink:
                     self._completed_response = True
                 self._report_output_drops()
             case ItemAdded() | ItemDone():
-                self._confirm(event)
+                self._ledger.confirm(event)
             case _:
                 pass
-
-    def _confirm(self, event: ItemAdded | ItemDone) -> None:
-        for index, command in enumerate(self._unconfirmed):
-            if _confirms(event, command):
-                del self._unconfirmed[index]
-                return
 
     def _report_output_drops(self) -> None:
         queue = self._queue
@@ -417,58 +352,11 @@ class SessionLink:
             self._reported_drops = queue.dropped_audio_seconds
             self._emit(AudioDropped(direction="output", seconds=new, reason="slow consumer"))
 
-    def _report_refused(self) -> None:
-        """Report queued commands the new connection refused (see :meth:`_restore`)."""
-        refused, self._refused = self._refused, []
-        texts = tuple(c.text for c in refused if isinstance(c, SendText))
-        outputs = tuple(c.call_id for c in refused if isinstance(c, SendToolResult))
-        other = len(refused) - len(texts) - len(outputs)
-        if refused:
-            self._emit(
-                UndeliveredInput(
-                    texts=texts,
-                    tool_outputs=outputs,
-                    other_commands=other,
-                    reason="refused by the new connection",
-                )
-            )
-
     def _report_undelivered(self, reason: str) -> None:
         """Name what never reached the service (see :class:`UndeliveredInput`)."""
-        commands: list[Command] = list(self._pending)
-        audio = self._pending_audio_seconds
-        if not self._closing:  # given up or failed: the turn and unconfirmed input are lost
-            commands = [*self._unconfirmed, *commands]
-            if self.session is not None and self._retained_bytes:
-                audio += self._seconds(b"".join(self._retained))
-        self._pending.clear()
-        self._unconfirmed.clear()
-        self._pending_audio_seconds = 0.0
-        self._clear_retained()
-        texts = tuple(c.text for c in commands if isinstance(c, SendText))
-        outputs = tuple(c.call_id for c in commands if isinstance(c, SendToolResult))
-        other = sum(1 for c in commands if not isinstance(c, SendText | SendToolResult | SendAudio))
-        if not (texts or outputs or audio or other):
-            return
-        logger.warning(
-            "%s: undelivered input: %d text(s), %d tool output(s), %.2f s of audio, "
-            "%d other command(s) (%s)",
-            self._name,
-            len(texts),
-            len(outputs),
-            audio,
-            other,
-            reason,
-        )
-        self._emit(
-            UndeliveredInput(
-                texts=texts,
-                tool_outputs=outputs,
-                audio_seconds=audio,
-                other_commands=other,
-                reason=reason,
-            )
-        )
+        report = self._ledger.undelivered(reason, closing=self._closing)
+        if report is not None:
+            self._emit(report)
 
     # -- supervision ------------------------------------------------------------------
 
@@ -680,7 +568,9 @@ class SessionLink:
                     )
                 )
                 self._make_current(session)  # SessionReady and the rest, after Reconnected
-                self._report_refused()
+                refused = self._ledger.refused_report()
+                if refused is not None:
+                    self._emit(refused)
                 return None
         finally:
             self._reconnecting = False
@@ -695,27 +585,27 @@ class SessionLink:
         so the next attempt delivers them; the queue is empty when this returns (no
         await follows the last check). Raises what the failing send raised.
         """
+        ledger = self._ledger
         plan, skipped = self._restore_plan()
-        for command in plan:
-            await session.send(command)
+        for item in plan:
+            await session.send(item)
         if self._session_updates is not None:
             await session.send(UpdateSession(config=self._session_updates))
-        retained = b"".join(self._retained)
+        retained = ledger.retained_audio()
         if retained:
             await session.send(SendAudio(audio=retained))
         sent: list[Command] = []
         taken: list[Command] = []  # sent or refused, in order
         try:
-            while self._pending or regenerate:
-                if not self._pending:  # everything is out: ask again for the lost response
+            while ledger.queued or regenerate:
+                next_command = ledger.take()
+                if next_command is None:  # everything is out: ask again for the lost response
                     regenerate = False
                     if not any(isinstance(c, CreateResponse) for c in (*plan, *sent)):
                         await session.send(CreateResponse())
                     continue  # (commands queued meanwhile go out too)
-                command = self._pending.popleft()
+                command = next_command
                 taken.append(command)
-                if isinstance(command, SendAudio):
-                    self._pending_audio_seconds -= self._seconds(command.audio)
                 try:
                     await session.send(command)
                 except ConfigError as exc:  # this connection cannot express it: never will
@@ -725,29 +615,24 @@ class SessionLink:
                         type(command).__name__,
                         exc,
                     )
-                    self._refused.append(command)
+                    ledger.refuse(command)
                     continue
                 sent.append(command)
         except BaseException:
-            self._refused.clear()  # the next connection tries them all again
-            for command in reversed(taken):
-                self._pending.appendleft(command)
-            self._pending_audio_seconds = sum(
-                self._seconds(c.audio) for c in self._pending if isinstance(c, SendAudio)
-            )
+            ledger.forget_refusals()  # the next connection tries them all again
+            ledger.put_back(taken)
             raise
-        self._pending_audio_seconds = 0.0
-        self._clear_retained()
-        audio = self._seconds(retained)
+        ledger.clear_retained()
+        audio = ledger.seconds(retained)
         if retained:
-            self._delivered(SendAudio(audio=retained))
+            ledger.delivered(SendAudio(audio=retained))
         commands = 0
         for command in sent:
             if isinstance(command, SendAudio):
-                audio += self._seconds(command.audio)
+                audio += ledger.seconds(command.audio)
             else:
                 commands += 1
-            self._delivered(command)
+            ledger.delivered(command)
         restored = sum(1 for c in plan if isinstance(c, RestoreItem))
         return restored, skipped, audio, commands
 

@@ -183,6 +183,7 @@ class RealtimeProvider(BaseProvider):
             reconnect=self.config.reconnect,
             watchdog=self.config.watchdog,
             queue_size=self.config.event_queue_size,
+            input_format=self.input_format,
             output_format=self.output_format,
             name=self.name,
             acknowledged=self.acknowledges_items,
