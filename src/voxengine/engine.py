@@ -244,6 +244,13 @@ class VoiceEngine:
         return True
 
     async def _failover(self, closed: SessionClosed) -> None:
+        try:
+            await self._switch_provider(closed)
+        except Exception:  # a bug: the application still learns the session ended
+            logger.exception("failover failed")
+            await self.events.emit(closed)
+
+    async def _switch_provider(self, closed: SessionClosed) -> None:
         previous = self.provider
         history = self.history
         reason = closed.reason or f"session closed (code {closed.code})"

@@ -135,6 +135,8 @@ class ToolRunner:
         except VoxError as exc:  # the session ended: the provider reports what was lost
             unsent = [r.call_id for r in results if r not in self.results]
             logger.warning("tool output(s) %s not delivered: %s", unsent, exc)
+        except Exception:  # a bug: logged here, never a task error nobody retrieves
+            logger.exception("sending tool outputs failed")
 
     async def aclose(self, timeout: float = 1.0) -> list[str]:
         """Cancel calls still running; give answers in flight ``timeout`` seconds, then
