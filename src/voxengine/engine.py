@@ -12,7 +12,6 @@ and barge-in (:class:`~voxengine.voice_io.VoiceIO`), tool execution
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
@@ -71,8 +70,11 @@ _INTERNAL = 1000
 #: Seconds :meth:`VoiceEngine.disconnect` gives tool outputs being sent, a failover
 #: in progress and busy event handlers before cancelling them.
 GRACE = 1.0
-#: The documented bound of :meth:`VoiceEngine.disconnect`, in seconds: the graces
-#: above plus the provider's bounded close (see ``RealtimeProvider.disconnect``).
+#: The documented bound of :meth:`VoiceEngine.disconnect`, in seconds (audio devices
+#: aside): a failover in progress is cancelled (at most ``GRACE``), tool calls are
+#: cancelled while the provider closes (at most 5 s, see
+#: ``RealtimeProvider.disconnect``), then busy handlers get ``GRACE`` before they are
+#: cancelled (and ``GRACE`` more to end).
 DISCONNECT_TIMEOUT = 8.0
 
 
@@ -295,18 +297,24 @@ class VoiceEngine:
         """
         self._closing = True
         task = self._failover_task
-        if task is not None and not task.done():
-            await asyncio.wait({task}, timeout=GRACE)
+        if task is not None and not task.done():  # we are closing: no point finishing it
             task.cancel()
             await asyncio.wait({task}, timeout=GRACE)
         await self.voice.close()
-        tool_calls: list[str] = []
-        if self._tool_runner is not None:
-            tool_calls = await self._tool_runner.aclose(timeout=GRACE)
         if self._injector is not None:
             await self._injector.aclose()
-        with contextlib.suppress(VoxError):
-            await self.provider.disconnect()
+        tool_calls: list[str] = []
+        runner = self._tool_runner
+        closing = await asyncio.gather(
+            runner.aclose(timeout=GRACE) if runner is not None else _nothing(),
+            self.provider.disconnect(),
+            return_exceptions=True,
+        )
+        if isinstance(closing[0], list):
+            tool_calls = closing[0]
+        for failure in closing:
+            if isinstance(failure, BaseException):
+                logger.warning("closing failed: %r", failure)
         handlers: tuple[str, ...] = ()
         if self._strategy is not None:
             handlers = await self._strategy.aclose(timeout=GRACE)
@@ -623,6 +631,10 @@ class VoiceEngine:
         if isinstance(event, ProviderErrorEvent) and self.on_error is not None:
             return self.on_error(event)
         return None
+
+
+async def _nothing() -> list[str]:
+    return []
 
 
 async def _restore_history(provider: BaseProvider, history: list[HistoryEntry]) -> int:

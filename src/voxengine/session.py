@@ -56,8 +56,11 @@ __all__ = ["RealtimeSession", "ResponseTracker"]
 
 logger = logging.getLogger("voxengine.session")
 
-#: Seconds :meth:`RealtimeSession.aclose` gives each step of the shutdown.
-_CLOSE_WAIT = 1.0
+#: Seconds :meth:`RealtimeSession.aclose` takes at most.
+CLOSE_TIMEOUT = 3.0
+#: Seconds given to the close handshake (the transport aborts the TCP connection
+#: itself after its own, shorter, close timeout), and to closing after a refusal.
+_CLOSE_WAIT = 2.5
 
 
 #: The event classes :meth:`ResponseTracker.observe` matches (audio is handled first).
@@ -429,28 +432,34 @@ class RealtimeSession:
     async def aclose(self, code: int = 1000, reason: str = "client closing") -> None:
         """Close the connection; wait for the reader and for sends it started. Idempotent.
 
-        Bounded: each of the close handshake, the reader and those sends gets
-        ``_CLOSE_WAIT`` seconds (then it is cancelled), so this returns within about
-        ``3 * _CLOSE_WAIT`` seconds whatever the peer does.
+        Bounded: returns within :data:`CLOSE_TIMEOUT` seconds whatever the peer does
+        (the close handshake, then the reader and the sends it started share that
+        time; what is left after it is cancelled).
 
         A ``code`` other than 1000 closes without marking the close as requested, so
         the session ends as failed (used to abandon a stalled connection).
         """
         if code == 1000:
             self._protocol.start_closing()
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + CLOSE_TIMEOUT
+
+        def left() -> float:
+            return max(0.0, deadline - loop.time())
+
         conn = self._conn
         if conn is not None:
             with contextlib.suppress(VoxError, OSError, TimeoutError):
                 await asyncio.wait_for(conn.close(code, reason), _CLOSE_WAIT)
         reader = self._reader
-        if reader is not None:
-            await asyncio.wait({reader}, timeout=_CLOSE_WAIT)
+        if reader is not None and not reader.done():
+            await asyncio.wait({reader}, timeout=left())
             if not reader.done():
                 reader.cancel()
-                await asyncio.wait({reader})
+                await asyncio.wait({reader})  # its finally only dispatches, at once
         if self._sending:  # they end at once on a closed connection (errors are logged)
             sending = set(self._sending)
-            await asyncio.wait(sending, timeout=_CLOSE_WAIT)
+            await asyncio.wait(sending, timeout=left())
             for task in sending:
                 task.cancel()
 

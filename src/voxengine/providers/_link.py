@@ -97,8 +97,9 @@ _LINK_EVENTS: frozenset[type] = frozenset(
 )
 
 #: Seconds :meth:`SessionLink.aclose` waits for the supervisor after closing the
-#: connection, before cancelling it. With the session's own bounded close this keeps
-#: a provider's ``disconnect()`` within about 5 seconds whatever the server does.
+#: connection, before cancelling it (and again for it to end). With the sessions' own
+#: bounded close (``CLOSE_TIMEOUT``, 3 s) a provider's ``disconnect()`` returns within
+#: 5 seconds whatever the server does.
 SHUTDOWN_TIMEOUT = 1.0
 
 SessionFactory = Callable[[], RealtimeSession]
@@ -243,10 +244,9 @@ class SessionLink:
         """
         self._closing = True
         self._wake.set()
-        for session in (self._opening, self.session):
-            if session is not None:
-                with contextlib.suppress(Exception):
-                    await session.aclose()
+        sessions = {s for s in (self._opening, self.session) if s is not None}
+        if sessions:  # concurrently: each is bounded by CLOSE_TIMEOUT
+            await asyncio.gather(*(s.aclose() for s in sessions), return_exceptions=True)
         supervisor = self._supervisor
         if supervisor is None or supervisor.done():
             return
