@@ -514,10 +514,10 @@ class SessionLink:
                     await self._open(session)
                 except VoxError as exc:
                     self.discard(session)
+                    if self._closing:  # disconnect() abandoned it: not a failure
+                        return closed
                     logger.warning("%s: reconnect %d failed: %s", self._name, attempt, exc)
                     last_error = exc
-                    if self._closing:
-                        return closed
                     if not is_retryable(exc):
                         return SessionClosed(
                             code=None, reason=f"reconnect refused: {exc}", error=exc
