@@ -9,7 +9,15 @@ from typing import Any
 
 from websockets.asyncio.server import ServerConnection
 
-from voxengine import ProviderError, Reconnecting, SessionClosed, SessionReady
+from voxengine import (
+    ProviderError,
+    Reconnected,
+    Reconnecting,
+    SessionClosed,
+    SessionReady,
+    ToolCall,
+    UndeliveredInput,
+)
 from voxengine.config import ReconnectPolicy
 from voxengine.providers import GeminiConfig, GeminiProvider
 
@@ -22,13 +30,9 @@ LONG = 60.0
 
 def provider(server: HostileServer, **kwargs: Any) -> GeminiProvider:
     kwargs.setdefault("reconnect", FAST)
+    kwargs.setdefault("session_resumption", False)
     return GeminiProvider(
-        GeminiConfig(
-            api_key=KEY,
-            base_url=f"ws://127.0.0.1:{server.port}",
-            session_resumption=False,
-            **kwargs,
-        )
+        GeminiConfig(api_key=KEY, base_url=f"ws://127.0.0.1:{server.port}", **kwargs)
     )
 
 
@@ -86,3 +90,63 @@ async def test_policy_close_mid_session_ends_typed_and_allows_a_new_connect() ->
 
 async def _all(p: GeminiProvider) -> list[Any]:
     return [event async for event in p.events()]
+
+
+async def test_tool_output_sent_during_the_drop_reaches_the_resumed_session() -> None:
+    """§6/§7: the call was issued on the first connection; its output, sent while the
+    client reconnects, goes out once on the resumed one."""
+    output_sent = asyncio.Event()
+    answered = asyncio.Event()
+
+    async def script(peer: Peer) -> None:
+        if peer.index == 0:
+            await setup(peer.ws)
+            update = {"newHandle": "handle-1", "resumable": True}
+            await peer.ws.send(json.dumps({"sessionResumptionUpdate": update}))
+            call = {"id": "fc1", "name": "get_weather", "args": {"city": "Paris"}}
+            await peer.ws.send(json.dumps({"toolCall": {"functionCalls": [call]}}))
+            await asyncio.sleep(0)
+            peer.drop()
+            return
+        await output_sent.wait()
+        message = await setup(peer.ws)
+        peer.received.append(message)
+        while True:
+            message = json.loads(await peer.ws.recv())
+            peer.received.append(message)
+            if "toolResponse" in message:
+                answered.set()
+
+    async with HostileServer(script) as server:
+        p = provider(server, session_resumption=True)
+        await p.connect()
+        stream = p.events()
+        await events_until_type(stream, ToolCall)
+        await events_until_type(stream, Reconnecting)
+        await p.send_tool_result("fc1", '{"temp_c": 18}')  # queued: we are reconnecting
+        output_sent.set()
+        events = await events_until_type(stream, Reconnected)
+        await server.wait_connections(2)
+        resumed = server.peers[1]
+        assert resumed.received[0]["setup"]["sessionResumption"] == {"handle": "handle-1"}
+
+        await asyncio.wait_for(answered.wait(), LONG)  # the queued output follows the setup
+        await p.disconnect()
+    assert not any(isinstance(e, UndeliveredInput) for e in events)
+    [response] = [m for m in resumed.received if "toolResponse" in m]
+    [function_response] = response["toolResponse"]["functionResponses"]
+    assert function_response["id"] == "fc1"
+    assert function_response["name"] == "get_weather"
+
+
+async def events_until_type(stream: Any, stop: type[Any]) -> list[Any]:
+    seen: list[Any] = []
+
+    async def run() -> None:
+        async for event in stream:
+            seen.append(event)
+            if isinstance(event, stop):
+                return
+
+    await asyncio.wait_for(run(), LONG)
+    return seen

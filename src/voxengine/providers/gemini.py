@@ -30,7 +30,7 @@ from urllib.parse import quote, urlsplit, urlunsplit
 from voxengine.commands import Command, CreateResponse, SendText
 from voxengine.config import SessionConfig
 from voxengine.errors import ConfigError, InvalidState
-from voxengine.events import Interrupted
+from voxengine.events import Interrupted, ItemKind
 from voxengine.history import HistoryEntry
 from voxengine.protocols import RealtimeProtocol
 from voxengine.protocols.gemini.protocol import GeminiLiveProtocol, SetupOptions
@@ -214,6 +214,11 @@ class GeminiProvider(RealtimeProvider):
                 context_compression=cfg.context_compression,
             ),
             id_prefix=prefix,
+            known_calls={
+                entry.call_id: entry.name or ""
+                for entry in self.history
+                if entry.kind is ItemKind.FUNCTION_CALL and entry.call_id
+            },
         )
 
     def connector(self) -> Connector:
