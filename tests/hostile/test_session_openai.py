@@ -9,6 +9,7 @@ fixture in tests/conftest.py, that no background task died unobserved.
 from __future__ import annotations
 
 import asyncio
+import base64
 from collections.abc import AsyncIterator, Mapping
 from typing import Any
 
@@ -390,3 +391,42 @@ async def test_reconnect_backoff_honours_retry_after() -> None:
     assert len(delays) == 2
     assert delays[0] == FAST.initial_delay
     assert delays[1] >= _Throttled.retry_after  # beyond max_delay: the server said when
+
+
+async def test_audio_of_the_turn_in_progress_is_resent_after_the_drop() -> None:
+    """§5: the new connection's input buffer is empty; the uncommitted turn is re-sent,
+    and audio sent during the drop follows it, in order and complete."""
+    chunk = b"\x01\x00" * (PCM16_24K.sample_rate // 10)  # 100 ms
+    reconnect_now = asyncio.Event()
+
+    async def drop_mid_turn(peer: Peer) -> None:
+        await peer.handshake()
+        if peer.index > 0:
+            await peer.serve()
+        for _ in range(3):
+            await peer.recv_type("input_audio_buffer.append")
+        peer.drop()
+        reconnect_now.set()
+
+    async with HostileServer(drop_mid_turn) as server:
+        p = provider(server)
+        await p.connect()
+        stream = p.events()
+        for _ in range(3):
+            await p.send_audio(chunk)
+        await reconnect_now.wait()
+        await events_until(stream, Reconnecting)
+        await p.send_audio(chunk)  # during the drop (or just after): never lost
+        await p.commit_audio()
+        await p.create_response()
+        await events_until(stream, ResponseDone)
+        await p.disconnect()
+    final = server.peers[-1]
+    appended = [
+        base64.b64decode(m["audio"])
+        for m in final.received
+        if m["type"] == "input_audio_buffer.append"
+    ]
+    assert b"".join(appended) == chunk * 4
+    kinds = [m["type"] for m in final.received if m["type"].startswith("input_audio_buffer")]
+    assert kinds[-1] == "input_audio_buffer.commit"
