@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+import gc
+from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import pytest
@@ -34,6 +35,36 @@ async def paced_openai() -> AsyncIterator[FakeOpenAIServerHandle]:
     """A fake that streams responses in real time (20 ms per 100 ms audio chunk)."""
     async with run_fake_openai_server(FakeOpenAIConfig(paced=True), pace_seconds=0.02) as handle:
         yield handle
+
+
+@pytest.fixture(autouse=True)
+def _fail_on_unhandled_asyncio_errors(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Suite-wide: an error asyncio reports without raising it fails the test.
+
+    "Task exception was never retrieved", "Future exception was never retrieved" and
+    exceptions in loop callbacks reach the loop's default exception handler (only a
+    log line otherwise). Tasks are collected at teardown, after the test's loop
+    closed, so a task that died unobserved is reported in the test that made it.
+    Tests that expect such errors install their own handler (``no_task_errors``).
+    """
+    errors: list[dict[str, Any]] = []
+    original = asyncio.BaseEventLoop.default_exception_handler
+
+    def record(loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
+        errors.append(context)
+        original(loop, context)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(asyncio.BaseEventLoop, "default_exception_handler", record)
+    yield
+    # Collect what the test left (a dead task in a reference cycle is only reported
+    # when collected), then freeze the survivors: the next collection only scans
+    # objects made by the next test (a full collection of the suite's heap would
+    # cost ~0.5 s per test on a loaded machine).
+    gc.collect()
+    gc.freeze()
+    if errors:
+        messages = "; ".join(f"{c.get('message')}: {c.get('exception')!r}" for c in errors)
+        pytest.fail(f"unhandled asyncio error(s): {messages}", pytrace=False)
 
 
 @pytest.fixture

@@ -21,8 +21,10 @@ from voxengine.events import (
     Reconnected,
     Reconnecting,
     ResumptionUpdate,
+    ShutdownCancelled,
     StallDetected,
     ToolCallCancelled,
+    UndeliveredInput,
 )
 from voxengine.protocols import ProtocolState
 from voxengine.protocols.openai._decode import DECODERS
@@ -100,9 +102,18 @@ def test_every_event_class_is_emitted_by_the_openai_protocol_or_session() -> Non
     produced_by_session = {Interrupted}
     # Gemini-only notions; tests/protocols/gemini asserts the Gemini protocol emits them.
     produced_by_gemini = {ToolCallCancelled, GoAway, ResumptionUpdate}
-    # Emitted by the provider link (reconnects, watchdog, buffering) and the engine
-    # (failover); tests/test_reliability.py asserts each of them.
-    produced_by_link = {Reconnecting, Reconnected, StallDetected, AudioDropped, ProviderSwitched}
+    # Emitted by the provider link (reconnects, watchdog, buffering, undelivered input)
+    # and the engine (failover, bounded shutdown); tests/test_reliability.py and
+    # tests/hostile/ assert each of them.
+    produced_by_link = {
+        Reconnecting,
+        Reconnected,
+        StallDetected,
+        AudioDropped,
+        ProviderSwitched,
+        UndeliveredInput,
+        ShutdownCancelled,
+    }
     assert EVENT_CLASSES - emitted == produced_by_session | produced_by_gemini | produced_by_link
 
 

@@ -200,9 +200,19 @@ class ReconnectPolicy:
     Attributes:
         enabled: reconnect after an unexpected drop (never after ``disconnect()``, an
             authentication refusal or a configuration refusal).
-        max_attempts: attempts before the session is given up.
-        initial_delay: seconds before the first attempt; doubles up to ``max_delay``.
+        max_attempts: consecutive failed recoveries before the session is given up
+            (a :class:`~voxengine.events.SessionClosed` carrying the reason). A
+            recovery fails when the new connection cannot be opened, or when it is
+            lost again before it was healthy; only a healthy session (one that
+            completed a response, or stayed up ``healthy_after`` seconds) resets the
+            count. So a server that accepts every handshake and drops right after
+            sees at most ``max_attempts + 1`` connections.
+        initial_delay: seconds before the first attempt; doubles with each consecutive
+            failed recovery up to ``max_delay`` (a server's ``Retry-After`` is honoured
+            when longer).
         max_delay: the longest wait between attempts.
+        healthy_after: seconds a session must stay up (without completing a response)
+            to count as healthy and reset ``max_attempts`` and the backoff.
         audio_buffer: seconds of user audio kept for re-sending: audio sent while
             reconnecting, and audio of the current turn not yet committed. Older
             audio is dropped and reported (:class:`~voxengine.events.AudioDropped`).
@@ -213,10 +223,13 @@ class ReconnectPolicy:
     initial_delay: float = 0.25
     max_delay: float = 8.0
     audio_buffer: float = 30.0
+    healthy_after: float = 10.0
 
     def __post_init__(self) -> None:
         if self.max_attempts < 0:
             raise ConfigError("max_attempts must be >= 0")
+        if not (math.isfinite(self.healthy_after) and self.healthy_after > 0):
+            raise ConfigError("healthy_after must be positive seconds")
         if not 0 <= self.initial_delay <= self.max_delay:
             raise ConfigError("need 0 <= initial_delay <= max_delay")
         if self.audio_buffer < 0:
@@ -228,8 +241,11 @@ class WatchdogPolicy:
     """Detection of a provider that stops talking.
 
     Attributes:
-        response_stall: seconds without any frame while a response is running before
-            a :class:`~voxengine.events.StallDetected` event (``None``: never).
+        response_stall: seconds without progress while a response is running (or was
+            requested) before a :class:`~voxengine.events.StallDetected` event
+            (``None``: never). Progress is output of the response: audio, text and
+            transcript deltas, function-call arguments, its start and its end;
+            keep-alive traffic such as ``rate_limits.updated`` is not progress.
         reconnect: after reporting, abandon the stalled connection and reconnect (the
             response in flight is requested again on the new connection).
         check_interval: how often, in seconds, the watchdog looks.

@@ -12,7 +12,6 @@ and barge-in (:class:`~voxengine.voice_io.VoiceIO`), tool execution
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
@@ -39,6 +38,7 @@ from voxengine.events import (
     ResponseStatus,
     Role,
     SessionClosed,
+    ShutdownCancelled,
     SpeechStarted,
     SpeechStopped,
     TextDelta,
@@ -66,6 +66,16 @@ AudioCallback = Callable[[bytes], Awaitable[object] | object]
 
 #: Priority of the engine's own handlers: before application handlers.
 _INTERNAL = 1000
+
+#: Seconds :meth:`VoiceEngine.disconnect` gives tool outputs being sent, a failover
+#: in progress and busy event handlers before cancelling them.
+GRACE = 1.0
+#: The documented bound of :meth:`VoiceEngine.disconnect`, in seconds (audio devices
+#: aside): a failover in progress is cancelled (at most ``GRACE``), tool calls are
+#: cancelled while the provider closes (at most 5 s, see
+#: ``RealtimeProvider.disconnect``), then busy handlers get ``GRACE`` before they are
+#: cancelled (and ``GRACE`` more to end).
+DISCONNECT_TIMEOUT = 8.0
 
 
 class VoiceEngine:
@@ -103,6 +113,7 @@ class VoiceEngine:
         #: Providers to fail over to, in order: ``fallbacks`` then ``config.failover`` names.
         self._fallbacks: list[BaseProvider | str] = [*fallbacks, *config.failover]
         self._closing = False
+        self._connect_lock = asyncio.Lock()
         self._failover_task: asyncio.Task[None] | None = None
         self.tools = ToolRegistry()
         for entry in config.tools:
@@ -171,6 +182,8 @@ class VoiceEngine:
             base_url=config.base_url if primary else None,
             session=session,
             connect_timeout=config.connect_timeout,
+            reconnect=config.reconnect,
+            watchdog=config.watchdog,
         )
         return cls(provider_config)
 
@@ -192,17 +205,22 @@ class VoiceEngine:
         Args:
             retry_count: connection retries on transport failures (default: the config's).
 
+        Concurrent calls open one session: the others wait, then raise
+        :class:`InvalidState`.
+
         Raises:
             ConnectFailed, AuthenticationFailed, ProviderError: as the provider reports.
+            InvalidState: already connected.
         """
-        if self.is_connected:
-            raise InvalidState("already connected")
-        self._closing = False
-        retries = self.config.retry_count if retry_count is None else retry_count
-        self.events.reopen()
-        await self._start(self.provider, retries)
-        await self.voice.open()
-        self.voice.attach(self.provider)
+        async with self._connect_lock:
+            if self.is_connected:
+                raise InvalidState("already connected")
+            self._closing = False
+            retries = self.config.retry_count if retry_count is None else retry_count
+            self.events.reopen()
+            await self._start(self.provider, retries)
+            await self.voice.open()
+            self.voice.attach(self.provider)
 
     async def _start(self, provider: BaseProvider, retries: int) -> None:
         await provider.connect(retry_count=retries)
@@ -228,6 +246,13 @@ class VoiceEngine:
         return True
 
     async def _failover(self, closed: SessionClosed) -> None:
+        try:
+            await self._switch_provider(closed)
+        except Exception:  # a bug: the application still learns the session ended
+            logger.exception("failover failed")
+            await self.events.emit(closed)
+
+    async def _switch_provider(self, closed: SessionClosed) -> None:
         previous = self.provider
         history = self.history
         reason = closed.reason or f"session closed (code {closed.code})"
@@ -260,20 +285,53 @@ class VoiceEngine:
         await self.events.emit(closed)  # nothing left to fail over to
 
     async def disconnect(self) -> None:
-        """Stop the devices, close the session and deliver its last events. Idempotent."""
+        """Stop the devices, close the session and deliver its last events. Idempotent.
+
+        Bounded: returns within :data:`DISCONNECT_TIMEOUT` seconds even while a tool
+        call or an async event handler hangs (measured worst case about 1 s: see
+        benchmarks/reliability.py). Tool calls still running are cancelled at once
+        (outputs being sent get :data:`GRACE` seconds); event handlers still busy
+        :data:`GRACE` seconds after the provider closed are cancelled. What was
+        cancelled is logged and reported with a :class:`ShutdownCancelled` event (in
+        the bus history and to handlers). Never raises a background failure.
+        """
         self._closing = True
-        if self._failover_task is not None:
-            with contextlib.suppress(Exception):
-                await self._failover_task
+        task = self._failover_task
+        if task is not None and not task.done():  # we are closing: no point finishing it
+            task.cancel()
+            await asyncio.wait({task}, timeout=GRACE)
         await self.voice.close()
-        if self._tool_runner is not None:
-            await self._tool_runner.aclose()
         if self._injector is not None:
             await self._injector.aclose()
             self._injector = None  # inject_context / remove_context: InvalidState from now on
-        await self.provider.disconnect()
+        tool_calls: list[str] = []
+        runner = self._tool_runner
+        closing = await asyncio.gather(
+            runner.aclose(timeout=GRACE) if runner is not None else _nothing(),
+            self.provider.disconnect(),
+            return_exceptions=True,
+        )
+        if isinstance(closing[0], list):
+            tool_calls = closing[0]
+        for failure in closing:
+            if isinstance(failure, BaseException):
+                logger.warning("closing failed: %r", failure)
+        handlers: tuple[str, ...] = ()
         if self._strategy is not None:
-            await self._strategy.wait_closed()
+            handlers = await self._strategy.aclose(timeout=GRACE)
+        if tool_calls or handlers:
+            report = ShutdownCancelled(tool_calls=tuple(tool_calls), handlers=handlers)
+            logger.warning(
+                "disconnect cancelled %d tool call(s) %s and handler(s) for %s",
+                len(tool_calls),
+                tool_calls,
+                handlers,
+            )
+            pending = self.events.dispatch(report)
+            if pending is not None:  # an async handler of the report: bounded too
+                waiter = asyncio.ensure_future(pending)
+                await asyncio.wait({waiter}, timeout=GRACE)
+                waiter.cancel()
 
     async def __aenter__(self) -> Self:
         await self.connect()
@@ -579,6 +637,10 @@ class VoiceEngine:
         if isinstance(event, ProviderErrorEvent) and self.on_error is not None:
             return self.on_error(event)
         return None
+
+
+async def _nothing() -> list[str]:
+    return []
 
 
 async def _restore_history(provider: BaseProvider, history: list[HistoryEntry]) -> int:

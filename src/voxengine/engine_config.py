@@ -15,11 +15,13 @@ from typing import Any, Literal, Self
 from voxengine.audio.format import validate_sample_rate
 from voxengine.config import (
     Modality,
+    ReconnectPolicy,
     ReplyPolicy,
     SessionConfig,
     ToolSpec,
     TurnDetection,
     TurnDetectionConfig,
+    WatchdogPolicy,
 )
 from voxengine.errors import ConfigError
 from voxengine.presets import preset_values
@@ -80,6 +82,12 @@ class VoiceEngineConfig:
         device_sample_rate: rate of the devices (default: the backend's choice).
         playback: play the assistant's audio on the output backend.
 
+    Reliability:
+        reconnect: how lost connections are recovered (:class:`ReconnectPolicy`:
+            bounded consecutive attempts, backoff, what counts as healthy).
+        watchdog: detection of a response that stops making progress
+            (:class:`WatchdogPolicy`).
+
     Failover:
         failover: provider names to switch to, in order, when the session fails for
             good (reconnects exhausted or refused); the conversation is replayed.
@@ -127,6 +135,9 @@ class VoiceEngineConfig:
 
     prices: PriceTable | None = None
 
+    reconnect: ReconnectPolicy = field(default_factory=ReconnectPolicy)
+    watchdog: WatchdogPolicy = field(default_factory=WatchdogPolicy)
+
     failover: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
@@ -156,6 +167,10 @@ class VoiceEngineConfig:
             raise ConfigError(f"audio_backend must be one of {_BACKENDS} or None")
         if self.audio_backend == "file" and self.input_file is None and self.output_file is None:
             raise ConfigError("audio_backend='file' needs input_file and/or output_file")
+        if not isinstance(self.reconnect, ReconnectPolicy):
+            raise ConfigError("reconnect must be a ReconnectPolicy")
+        if not isinstance(self.watchdog, WatchdogPolicy):
+            raise ConfigError("watchdog must be a WatchdogPolicy")
         if self.device_sample_rate is not None:  # AudioError: 0, negative, not an int
             validate_sample_rate(self.device_sample_rate, "device_sample_rate")
         for name in (self.provider, *self.failover):

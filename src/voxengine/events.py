@@ -16,6 +16,8 @@ import enum
 from dataclasses import dataclass, field
 from typing import ClassVar, TypeAlias
 
+from voxengine.errors import VoxError
+
 __all__ = [
     "AudioDelta",
     "AudioDone",
@@ -47,6 +49,7 @@ __all__ = [
     "SessionClosed",
     "SessionReady",
     "SessionUpdated",
+    "ShutdownCancelled",
     "SpeechStarted",
     "SpeechStopped",
     "StallDetected",
@@ -59,6 +62,7 @@ __all__ = [
     "TranscriptDone",
     "TranscriptFailed",
     "TranscriptSegment",
+    "UndeliveredInput",
     "UnknownEvent",
     "Usage",
 ]
@@ -183,11 +187,18 @@ class SessionUpdated(BaseEvent):
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class SessionClosed(BaseEvent):
-    """The session ended; ``code``/``reason`` come from the close frame when there was one."""
+    """The session ended; ``code``/``reason`` come from the close frame when there was one.
+
+    ``error`` is the typed failure that ended it, when it ended because of one (e.g.
+    :class:`~voxengine.errors.AuthenticationFailed`, :class:`~voxengine.errors.SessionExpired`,
+    or the last :class:`~voxengine.errors.ConnectionClosed` when reconnecting gave up);
+    ``None`` after ``disconnect()``. It is not part of equality.
+    """
 
     type: ClassVar[str] = "session.closed"
     code: int | None
     reason: str = ""
+    error: VoxError | None = field(default=None, compare=False)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -504,6 +515,39 @@ class AudioDropped(BaseEvent):
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class UndeliveredInput(BaseEvent):
+    """What the application sent that never reached the service, reported before the
+    :class:`SessionClosed` of a session that ended (reconnecting gave up, a fatal
+    error, or ``disconnect()`` while commands were still queued): never silent.
+
+    ``texts`` are messages the service had not confirmed, ``tool_outputs`` the call
+    ids of function outputs it had not confirmed, ``audio_seconds`` the user audio of
+    the turn in progress or queued meanwhile, ``other_commands`` any other queued
+    command (response requests, session updates, ...).
+    """
+
+    type: ClassVar[str] = "input.undelivered"
+    texts: tuple[str, ...] = ()
+    tool_outputs: tuple[str, ...] = ()
+    audio_seconds: float = 0.0
+    other_commands: int = 0
+    reason: str = ""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ShutdownCancelled(BaseEvent):
+    """``disconnect()`` did not wait for work that was still running: it cancelled it.
+
+    ``tool_calls`` are the call ids of tool functions cancelled, ``handlers`` the
+    event types whose (async) handlers were cancelled mid-delivery.
+    """
+
+    type: ClassVar[str] = "session.shutdown_cancelled"
+    tool_calls: tuple[str, ...] = ()
+    handlers: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class ProviderSwitched(BaseEvent):
     """The engine failed over from provider ``previous`` to ``current``."""
 
@@ -559,5 +603,7 @@ Event: TypeAlias = (
     | StallDetected
     | AudioDropped
     | ProviderSwitched
+    | UndeliveredInput
+    | ShutdownCancelled
     | UnknownEvent
 )

@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections import deque
 from collections.abc import AsyncIterator, Callable, Coroutine, Mapping
 from typing import final
@@ -40,6 +41,7 @@ from voxengine.errors import (
 from voxengine.event_queue import EventQueue
 from voxengine.events import (
     AudioDelta,
+    AudioDone,
     Event,
     Interrupted,
     ProviderErrorEvent,
@@ -47,6 +49,12 @@ from voxengine.events import (
     ResponseStarted,
     SessionClosed,
     SessionReady,
+    TextDelta,
+    TextDone,
+    ToolCall,
+    ToolCallDelta,
+    TranscriptDelta,
+    TranscriptDone,
 )
 from voxengine.protocols import ProtocolState, RealtimeProtocol
 from voxengine.redaction import redact, redact_url, secrets_in
@@ -56,9 +64,31 @@ __all__ = ["RealtimeSession", "ResponseTracker"]
 
 logger = logging.getLogger("voxengine.session")
 
+#: Seconds :meth:`RealtimeSession.aclose` takes at most.
+CLOSE_TIMEOUT = 3.0
+#: Seconds given to the close handshake (the transport aborts the TCP connection
+#: itself after its own, shorter, close timeout), and to closing after a refusal.
+_CLOSE_WAIT = 2.5
+
 
 #: The event classes :meth:`ResponseTracker.observe` matches (audio is handled first).
 _TRACKED_EVENTS: frozenset[type] = frozenset({ResponseStarted, ProviderErrorEvent, ResponseDone})
+
+#: Output of a response: what the watchdog counts as progress (keep-alive traffic such
+#: as rate-limit updates, and anything else, is not). Audio deltas are handled first.
+_PROGRESS_EVENTS: frozenset[type] = frozenset(
+    {
+        ResponseStarted,
+        ResponseDone,
+        TextDelta,
+        TextDone,
+        AudioDone,
+        TranscriptDelta,
+        TranscriptDone,
+        ToolCallDelta,
+        ToolCall,
+    }
+)
 
 
 @final
@@ -67,15 +97,19 @@ class ResponseTracker:
 
     ``active_response_id`` is the response in progress (``None`` between responses);
     ``audio_item_id`` is the assistant item whose audio arrived last and
-    ``audio_received`` how many seconds of it arrived.
+    ``audio_received`` how many seconds of it arrived. ``progress_at`` is when (on
+    :func:`time.monotonic`'s clock, like ``requested_at``) the last output of a
+    response arrived: the watchdog measures stalls from it.
     """
 
     def __init__(self, output_format: AudioFormat) -> None:
         self._format = output_format
         #: A response was requested and has not started yet.
         self.awaiting_response = False
-        #: Loop time of the last response request.
+        #: Monotonic time of the last response request.
         self.requested_at = 0.0
+        #: Monotonic time of the last response output (see ``_PROGRESS_EVENTS``).
+        self.progress_at = 0.0
         self.active_response_id: str | None = None
         self.audio_item_id: str | None = None
         #: Bytes of audio received for ``audio_item_id``.
@@ -87,7 +121,7 @@ class ResponseTracker:
         return self.awaiting_response or self.active_response_id is not None
 
     def requested(self, command: Command, now: float) -> None:
-        """Note a command (sent at loop time ``now``) that asks for a response."""
+        """Note a command (sent at monotonic time ``now``) that asks for a response."""
         if isinstance(command, CreateResponse):
             self.awaiting_response = True
             self.requested_at = now
@@ -100,12 +134,16 @@ class ResponseTracker:
     def observe(self, event: Event) -> None:
         """Update the state from one event."""
         if type(event) is AudioDelta:  # the hot path: one per 20 ms of audio
+            self.progress_at = time.monotonic()
             if event.item_id != self.audio_item_id:
                 self.audio_item_id = event.item_id
                 self.audio_bytes = 0
             self.audio_bytes += len(event.audio)
             return
-        if type(event) not in _TRACKED_EVENTS:
+        kind = type(event)
+        if kind in _PROGRESS_EVENTS:
+            self.progress_at = time.monotonic()
+        if kind not in _TRACKED_EVENTS:
             return
         match event:
             case ResponseStarted(response_id=response_id):
@@ -242,7 +280,7 @@ class RealtimeSession:
         if self._closed.is_set():
             raise InvalidState("session is closed")
         self._protocol.send(command)
-        self.tracker.requested(command, asyncio.get_running_loop().time())
+        self.tracker.requested(command, time.monotonic())
         # Some protocols report what a command did locally (e.g. a message the service
         # will not echo); those events go out in order with the received ones.
         for event in self._protocol.events_received():
@@ -384,6 +422,12 @@ class RealtimeSession:
                     protocol.receive_close(exc.code, exc.reason)
                     break
                 if not self._reading or not self._receive(frame):
+                    # The protocol gave up (e.g. a fatal error the server did not
+                    # follow with a close): close the socket rather than leave it open.
+                    with contextlib.suppress(VoxError, OSError, TimeoutError):
+                        await asyncio.wait_for(
+                            self._close_connection(1000, "client closing"), _CLOSE_WAIT
+                        )
                     break
                 if self._take_outgoing():
                     await self._send_outbox()
@@ -417,24 +461,36 @@ class RealtimeSession:
     async def aclose(self, code: int = 1000, reason: str = "client closing") -> None:
         """Close the connection; wait for the reader and for sends it started. Idempotent.
 
+        Bounded: returns within :data:`CLOSE_TIMEOUT` seconds whatever the peer does
+        (the close handshake, then the reader and the sends it started share that
+        time; what is left after it is cancelled).
+
         A ``code`` other than 1000 closes without marking the close as requested, so
         the session ends as failed (used to abandon a stalled connection).
         """
         if code == 1000:
             self._protocol.start_closing()
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + CLOSE_TIMEOUT
+
+        def left() -> float:
+            return max(0.0, deadline - loop.time())
+
         conn = self._conn
         if conn is not None:
-            with contextlib.suppress(VoxError, OSError):
-                await conn.close(code, reason)
-        if self._reader is not None:
-            try:
-                await asyncio.wait_for(asyncio.shield(self._reader), timeout=5.0)
-            except TimeoutError:
-                self._reader.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await self._reader
+            with contextlib.suppress(VoxError, OSError, TimeoutError):
+                await asyncio.wait_for(conn.close(code, reason), _CLOSE_WAIT)
+        reader = self._reader
+        if reader is not None and not reader.done():
+            await asyncio.wait({reader}, timeout=left())
+            if not reader.done():
+                reader.cancel()
+                await asyncio.wait({reader})  # its finally only dispatches, at once
         if self._sending:  # they end at once on a closed connection (errors are logged)
-            await asyncio.wait(set(self._sending), timeout=5.0)
+            sending = set(self._sending)
+            await asyncio.wait(sending, timeout=left())
+            for task in sending:
+                task.cancel()
 
 
 def _scrubbed(exc: VoxError, secrets: set[str]) -> None:

@@ -55,6 +55,9 @@ class BaseStrategy(abc.ABC):
         self._task: asyncio.Task[None] | None = None
         self._done: asyncio.Future[None] | None = None
         self._stopped = False
+        #: The task awaiting async handlers, and the event type they handle.
+        self._handler_task: asyncio.Task[object] | None = None
+        self._handling: str | None = None
 
     @abc.abstractmethod
     def observers(self) -> list[Callable[[Event], None]]:
@@ -90,7 +93,18 @@ class BaseStrategy(abc.ABC):
         if isinstance(event, SessionClosed) and self._on_closed(event):
             self._finish()  # the engine takes over (failover); no close for the app
             return None
-        return self.bus.dispatch(event)
+        pending = self.bus.dispatch(event)
+        return None if pending is None else self._await_handlers(event, pending)
+
+    async def _await_handlers(self, event: Event, pending: Awaitable[None]) -> None:
+        """Await async handlers, noting which task does it (for :meth:`aclose`)."""
+        self._handler_task = asyncio.current_task()
+        self._handling = event.type
+        try:
+            await pending
+        finally:
+            self._handler_task = None
+            self._handling = None
 
     async def _pump(self) -> None:
         try:
@@ -112,6 +126,23 @@ class BaseStrategy(abc.ABC):
         """Wait until every event of the session has been delivered."""
         if self._done is not None:
             await asyncio.shield(self._done)
+
+    async def aclose(self, timeout: float = 1.0) -> tuple[str, ...]:
+        """Wait up to ``timeout`` seconds for the last events to be delivered, then stop
+        delivering: handlers still running are cancelled. Returns the event types whose
+        handlers were cancelled."""
+        if self._done is not None and not self._done.done():
+            await asyncio.wait({self._done}, timeout=timeout)
+        if self._done is None or self._done.done():
+            return ()
+        cancelled = (self._handling,) if self._handling is not None else ()
+        logger.warning("disconnect cancelled event handler(s) still running: %s", cancelled)
+        for task in (self._handler_task, self._task):
+            if task is not None and not task.done():
+                task.cancel()
+                await asyncio.wait({task}, timeout=timeout)
+        self._finish()
+        return cancelled
 
 
 @final

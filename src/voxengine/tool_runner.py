@@ -5,7 +5,12 @@ tools run concurrently; sync ones in a worker thread), or asks the application's
 ``on_function_call`` handler. When the calling response ends it sends every output
 (errors included, as tool error outputs) and, if the response completed, asks for
 the follow-up response — one follow-up for any number of parallel calls. A call with
-no handler gets an error output instead of silence.
+no handler gets an error output instead of silence. Outputs are sent even while the
+provider is reconnecting (it queues them and delivers them on the new connection); an
+output that can no longer be delivered (the session ended) is logged.
+
+:meth:`ToolRunner.aclose` is bounded: calls still running are cancelled (a sync
+tool's worker thread cannot be stopped; its result is discarded) and reported.
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import final
 
+from voxengine.errors import VoxError
 from voxengine.events import ResponseDone, ResponseStatus, ToolCall
 from voxengine.providers.base import BaseProvider
 from voxengine.tools import ToolRegistry, ToolResult
@@ -54,6 +60,7 @@ class ToolRunner:
         self._manual = manual
         self._on_request = on_request
         self._pending: dict[str, list[asyncio.Task[ToolResult | None]]] = {}
+        self._calls: dict[asyncio.Task[ToolResult | None], str] = {}  # running -> call id
         self._tasks: set[asyncio.Task[None]] = set()
         #: Results sent so far, in order (for inspection and tests).
         self.results: list[ToolResult] = []
@@ -61,6 +68,8 @@ class ToolRunner:
     async def on_tool_call(self, call: ToolCall) -> None:
         """Start running ``call``; its output is sent when its response ends."""
         task = asyncio.create_task(self._run(call), name=f"voxengine-tool-{call.name}")
+        self._calls[task] = call.call_id
+        task.add_done_callback(self._calls.pop)
         self._pending.setdefault(call.response_id, []).append(task)
 
     async def _run(self, call: ToolCall) -> ToolResult | None:
@@ -114,20 +123,34 @@ class ToolRunner:
         self, done: ResponseDone, calls: list[asyncio.Task[ToolResult | None]]
     ) -> None:
         results = [r for r in await asyncio.gather(*calls) if r is not None]
-        if not results or not self._provider.is_connected:
+        if not results:
             return
-        for result in results:
-            await self._provider.send_tool_result(result.call_id, result.output, respond=False)
-            self.results.append(result)
-        if done.status is ResponseStatus.COMPLETED:
-            self._on_request()
-            await self._provider.create_response()
+        try:
+            for result in results:
+                await self._provider.send_tool_result(result.call_id, result.output, respond=False)
+                self.results.append(result)
+            if done.status is ResponseStatus.COMPLETED:
+                self._on_request()
+                await self._provider.create_response()
+        except VoxError as exc:  # the session ended: the provider reports what was lost
+            unsent = [r.call_id for r in results if r not in self.results]
+            logger.warning("tool output(s) %s not delivered: %s", unsent, exc)
+        except Exception:  # a bug: logged here, never a task error nobody retrieves
+            logger.exception("sending tool outputs failed")
 
-    async def aclose(self) -> None:
-        """Cancel calls still running and wait for answers in flight."""
-        for tasks in self._pending.values():
-            for task in tasks:
-                task.cancel()
+    async def aclose(self, timeout: float = 1.0) -> list[str]:
+        """Cancel calls still running; give answers in flight ``timeout`` seconds, then
+        cancel them too. Returns the call ids of the calls cancelled."""
+        cancelled = [call_id for task, call_id in self._calls.items() if not task.done()]
+        for task in list(self._calls):
+            task.cancel()
         self._pending.clear()
         if self._tasks:
-            await asyncio.gather(*self._tasks, return_exceptions=True)
+            answers = set(self._tasks)
+            await asyncio.wait(answers, timeout=timeout)
+            for task in answers:
+                task.cancel()
+            await asyncio.wait(answers, timeout=timeout)
+        if cancelled:
+            logger.warning("disconnect cancelled tool call(s) still running: %s", cancelled)
+        return cancelled

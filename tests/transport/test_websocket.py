@@ -110,14 +110,25 @@ async def test_nothing_listening_is_connect_failed() -> None:
 
 
 async def test_silent_server_times_out_as_connect_failed() -> None:
+    release = asyncio.Event()
+    finished = asyncio.Event()
+
     async def accept_and_hang(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        await asyncio.sleep(5)
+        try:
+            await release.wait()  # never answers the upgrade
+        finally:
+            writer.close()
+            finished.set()
 
     server = await asyncio.start_server(accept_and_hang, "127.0.0.1", 0)
     port = server.sockets[0].getsockname()[1]
     async with server:
         with pytest.raises(ConnectTimeout, match=r"within 0\.2 s"):
             await open_websocket(f"ws://127.0.0.1:{port}/", {}, timeout=0.2)
+        # End the handler before the test's loop closes: a handler task cancelled at
+        # loop teardown makes asyncio's streams report an error nobody can catch.
+        release.set()
+        await asyncio.wait_for(finished.wait(), 30)
 
 
 async def test_memory_pair_order_latency_and_close() -> None:

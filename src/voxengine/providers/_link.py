@@ -3,18 +3,34 @@
 :class:`SessionLink` owns the current :class:`~voxengine.session.RealtimeSession` of a
 provider and everything needed to survive its loss:
 
-* **Reconnect.** After an unexpected close it reconnects with exponential backoff
-  (``ReconnectPolicy``), restores the conversation (the provider decides how: replay
-  of items, or a resumption handle), re-applies session updates, re-sends the user
-  audio of the turn in progress, then delivers the commands queued meanwhile — in
-  the order the application issued them. Authentication and configuration refusals
-  end the session instead of retrying.
-* **Bounded buffering.** While disconnected, commands queue; queued user audio is
+* **Bounded reconnects.** After an unexpected close it reconnects with exponential
+  backoff (``ReconnectPolicy``), restores the conversation (the provider decides how:
+  replay of items, or a resumption handle), re-applies session updates, re-sends the
+  user audio of the turn in progress and what the service had not confirmed, then
+  delivers the commands queued meanwhile — in the order the application issued them.
+  ``max_attempts`` bounds *consecutive* failed recoveries: a recovery fails when the
+  new connection cannot be opened, when it is lost while the conversation is being
+  restored, or when it is lost again before it became healthy (completed a response,
+  or stayed up ``healthy_after`` seconds). The backoff grows across them and honours a
+  server's ``retry_after``. Giving up, authentication and configuration refusals end
+  the session with a :class:`~voxengine.events.SessionClosed` carrying the typed
+  failure (``error``).
+* **Nothing lost silently.** Texts and tool outputs are kept until the service
+  confirms them (``conversation.item.added``/``created``) and re-sent on the next
+  connection if it did not; while disconnected, commands queue; queued user audio is
   bounded (``ReconnectPolicy.audio_buffer``) and what is dropped is reported with an
-  :class:`~voxengine.events.AudioDropped` event, never silently.
-* **Watchdog.** A response that goes silent for ``WatchdogPolicy.response_stall``
-  seconds is reported (:class:`~voxengine.events.StallDetected`) and, by default, the
-  connection is abandoned and the response requested again on a new one.
+  :class:`~voxengine.events.AudioDropped` event. When the session ends with input
+  still undelivered, an :class:`~voxengine.events.UndeliveredInput` event names it
+  before the :class:`~voxengine.events.SessionClosed`. (The bookkeeping is
+  :class:`~voxengine.providers._ledger.InputLedger`.)
+* **Watchdog.** A response that makes no progress (no output: audio, text,
+  transcripts, function-call arguments, its end) for ``WatchdogPolicy.response_stall``
+  seconds is reported (:class:`~voxengine.events.StallDetected`) — keep-alive traffic
+  does not count — and, by default, the connection is abandoned and the response
+  requested again on a new one.
+* **A supervisor that never dies.** Any failure, including one while restoring, ends
+  in a retry or a :class:`~voxengine.events.SessionClosed`; no exception escapes the
+  background task, and :meth:`SessionLink.aclose` is bounded.
 * **One ordered event stream** for the application across connections, through a
   bounded :class:`~voxengine.event_queue.EventQueue` (slow consumers lose assistant
   audio oldest-first, reported per response; nothing else is ever dropped).
@@ -26,16 +42,14 @@ import asyncio
 import contextlib
 import functools
 import logging
-from collections import deque
+import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import fields, replace
 from typing import final
 
 from voxengine.audio.format import AudioFormat
 from voxengine.commands import (
-    ClearAudio,
     Command,
-    CommitAudio,
     CreateResponse,
     RestoreItem,
     SendAudio,
@@ -44,6 +58,7 @@ from voxengine.commands import (
 from voxengine.config import ReconnectPolicy, SessionConfig, WatchdogPolicy
 from voxengine.errors import (
     AuthenticationFailed,
+    ConfigError,
     ConnectionClosed,
     InvalidState,
     ProviderError,
@@ -58,24 +73,34 @@ from voxengine.events import (
     Event,
     InputCleared,
     InputCommitted,
+    ItemAdded,
+    ItemDone,
     Reconnected,
     Reconnecting,
     ResponseDone,
+    ResponseStatus,
     ResumptionUpdate,
     SessionClosed,
     StallDetected,
 )
 from voxengine.history import ConversationHistory
+from voxengine.providers._ledger import InputLedger
 from voxengine.session import RealtimeSession, is_retryable
 
-__all__ = ["SessionLink", "merge_session"]
+__all__ = ["SHUTDOWN_TIMEOUT", "SessionLink", "merge_session"]
 
 logger = logging.getLogger("voxengine.providers")
 
 #: The event classes :meth:`SessionLink._observe` acts on besides the history's.
 _LINK_EVENTS: frozenset[type] = frozenset(
-    {InputCommitted, InputCleared, ResumptionUpdate, ResponseDone}
+    {InputCommitted, InputCleared, ResumptionUpdate, ResponseDone, ItemAdded, ItemDone}
 )
+
+#: Seconds :meth:`SessionLink.aclose` waits for the supervisor after closing the
+#: connection, before cancelling it (and again for it to end). With the sessions' own
+#: bounded close (``CLOSE_TIMEOUT``, 3 s) a provider's ``disconnect()`` returns within
+#: 5 seconds whatever the server does.
+SHUTDOWN_TIMEOUT = 1.0
 
 SessionFactory = Callable[[], RealtimeSession]
 RestorePlan = Callable[[], tuple[list[Command], int]]
@@ -95,7 +120,13 @@ def merge_session(base: SessionConfig | None, update: SessionConfig) -> SessionC
 
 @final
 class SessionLink:
-    """Sessions, reconnection, buffering and the watchdog for one provider."""
+    """Sessions, reconnection, buffering and the watchdog for one provider.
+
+    ``acknowledged`` says whether the protocol's service confirms the items the client
+    creates (OpenAI does, with ``conversation.item.added``): then texts and tool
+    outputs are kept until confirmed and re-sent after a reconnect if they were not.
+    Without confirmations (Gemini Live) an input counts as delivered once written.
+    """
 
     def __init__(
         self,
@@ -105,8 +136,10 @@ class SessionLink:
         reconnect: ReconnectPolicy,
         watchdog: WatchdogPolicy,
         queue_size: int,
+        input_format: AudioFormat,
         output_format: AudioFormat,
         name: str,
+        acknowledged: bool = True,
     ) -> None:
         self._factory = session_factory
         self._restore_plan = restore_plan
@@ -122,14 +155,18 @@ class SessionLink:
         self._closed_event: SessionClosed | None = None
         self._supervisor: asyncio.Task[None] | None = None
         self._closing = False
+        self._ended = False  # the supervisor finished (or is finishing)
+        self._wake = asyncio.Event()  # set by aclose: ends a backoff sleep at once
+        self._opening: RealtimeSession | None = None  # a reconnect attempt in progress
         self._reconnecting = False
-        self._pending: deque[Command] = deque()
-        self._pending_audio_seconds = 0.0
-        self._retained: deque[bytes] = deque()  # delivered audio of the turn in progress
-        self._retained_bytes = 0
+        self._ledger = InputLedger(input_format, reconnect.audio_buffer, acknowledged)
         self._session_updates: SessionConfig | None = None
         self._reported_drops = 0.0
         self._stall_response: str | None = None
+        self._failures = 0  # consecutive failed recoveries
+        self._delay = reconnect.initial_delay  # the next backoff
+        self._opened_at = 0.0  # monotonic time the current session became current
+        self._completed_response = False  # the current session completed a response
 
     # -- lifecycle -------------------------------------------------------------------
 
@@ -138,6 +175,17 @@ class SessionLink:
         """True while a session is open and not being replaced."""
         session = self.session
         return session is not None and session.is_open and not self._reconnecting
+
+    @property
+    def active(self) -> bool:
+        """True from :meth:`start` until the session has ended for good."""
+        supervisor = self._supervisor
+        return (
+            supervisor is not None
+            and not supervisor.done()
+            and not self._closing
+            and not self._ended
+        )
 
     @property
     def reconnecting(self) -> bool:
@@ -158,6 +206,8 @@ class SessionLink:
     def _make_current(self, session: RealtimeSession) -> None:
         self.session = session
         self._closed_event = None
+        self._opened_at = time.monotonic()
+        self._completed_response = False
         for event in self._early.pop(session, []):
             self._on_event(session, event)
 
@@ -185,13 +235,26 @@ class SessionLink:
         self._emit(event)
 
     async def aclose(self) -> None:
-        """Close on purpose: no reconnect; the stream ends after SessionClosed."""
+        """Close on purpose: no reconnect; the stream ends after SessionClosed.
+
+        Bounded: the connection's close is bounded (see
+        :meth:`RealtimeSession.aclose`), then the supervisor gets
+        :data:`SHUTDOWN_TIMEOUT` seconds to finish before it is cancelled. Never
+        raises what went wrong in the background.
+        """
         self._closing = True
-        if self.session is not None:
-            await self.session.aclose()
-        if self._supervisor is not None:
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._supervisor
+        self._wake.set()
+        sessions = {s for s in (self._opening, self.session) if s is not None}
+        if sessions:  # concurrently: each is bounded by CLOSE_TIMEOUT
+            await asyncio.gather(*(s.aclose() for s in sessions), return_exceptions=True)
+        supervisor = self._supervisor
+        if supervisor is None or supervisor.done():
+            return
+        await asyncio.wait({supervisor}, timeout=SHUTDOWN_TIMEOUT)
+        if not supervisor.done():
+            logger.warning("%s: session supervisor did not stop in time; cancelled", self._name)
+            supervisor.cancel()
+            await asyncio.wait({supervisor}, timeout=SHUTDOWN_TIMEOUT)
 
     # -- commands ---------------------------------------------------------------------
 
@@ -221,42 +284,22 @@ class SessionLink:
         self._delivered(command)
 
     def _delivered(self, command: Command) -> None:
-        if isinstance(command, SendAudio):
-            # per outgoing chunk: counted in bytes, converted to seconds only when read
-            self._retained.append(command.audio)
-            self._retained_bytes += len(command.audio)
-            assert self.session is not None
-            limit = self._policy.audio_buffer * self.session.protocol.input_format.bytes_per_second
-            while self._retained and self._retained_bytes > limit:
-                old = self._retained.popleft()  # delivered already: trimming loses nothing
-                self._retained_bytes -= len(old)
-        elif isinstance(command, CommitAudio | ClearAudio):
-            self._clear_retained()
-
-    def _clear_retained(self) -> None:
-        self._retained.clear()
-        self._retained_bytes = 0
+        self._ledger.delivered(command)
 
     def _queue_command(self, command: Command) -> None:
-        self._pending.append(command)
-        if not isinstance(command, SendAudio):
-            return
-        self._pending_audio_seconds += self._seconds(command.audio)
-        dropped = 0.0
-        while self._pending_audio_seconds > self._policy.audio_buffer:
-            for index, queued in enumerate(self._pending):
-                if isinstance(queued, SendAudio):
-                    del self._pending[index]
-                    seconds = self._seconds(queued.audio)
-                    self._pending_audio_seconds -= seconds
-                    dropped += seconds
-                    break
+        dropped = self._ledger.queue(command)
         if dropped:
             self._emit(AudioDropped(direction="input", seconds=dropped, reason="reconnecting"))
 
-    def _seconds(self, audio: bytes) -> float:
-        assert self.session is not None
-        return self.session.protocol.input_format.duration(len(audio))
+    def _requeue_unconfirmed(self) -> None:
+        """Put what the lost connection never confirmed back in front of the queue."""
+        count = self._ledger.requeue_unconfirmed()
+        if count:
+            logger.info(
+                "%s: %d input(s) not confirmed before the drop; re-sent after the reconnect",
+                self._name,
+                count,
+            )
 
     # -- events ---------------------------------------------------------------------
 
@@ -289,12 +332,16 @@ class SessionLink:
             return
         match event:
             case InputCommitted() | InputCleared():
-                self._clear_retained()
+                self._ledger.clear_retained()
             case ResumptionUpdate(handle=handle, resumable=resumable):
                 if resumable and handle:
                     self.resumption_handle = handle
-            case ResponseDone():
+            case ResponseDone(status=status):
+                if status is ResponseStatus.COMPLETED:
+                    self._completed_response = True
                 self._report_output_drops()
+            case ItemAdded() | ItemDone():
+                self._ledger.confirm(event)
             case _:
                 pass
 
@@ -305,22 +352,65 @@ class SessionLink:
             self._reported_drops = queue.dropped_audio_seconds
             self._emit(AudioDropped(direction="output", seconds=new, reason="slow consumer"))
 
+    def _report_undelivered(self, reason: str) -> None:
+        """Name what never reached the service (see :class:`UndeliveredInput`)."""
+        report = self._ledger.undelivered(reason, closing=self._closing)
+        if report is not None:
+            self._emit(report)
+
     # -- supervision ------------------------------------------------------------------
 
     async def _supervise(self) -> None:
+        """Run the session to its end; whatever happens, the stream ends cleanly."""
+        closed = SessionClosed(code=None, reason="disconnected")
+        try:
+            closed = await self._run()
+        except asyncio.CancelledError:
+            raise  # aclose() gave up waiting; the finally still ends the stream
+        except Exception as exc:  # a bug: end the session rather than die silently
+            logger.exception("%s: session supervisor failed", self._name)
+            closed = SessionClosed(code=None, reason=f"internal error: {type(exc).__name__}")
+        finally:
+            self._ended = True  # a connect() after the stream ended starts afresh
+            self._reconnecting = False
+            if not self._closing:  # sockets first: nothing of it is left once reported
+                for session in (self._opening, self.session):
+                    if session is not None:
+                        await self._close_quietly(session)
+            self._report_undelivered(closed.reason)
+            self._emit(closed)
+            self._emit(None)
+
+    async def _close_quietly(self, session: RealtimeSession) -> None:
+        try:
+            await session.aclose()
+        except Exception:  # already failed; closing must not add a second failure
+            logger.debug("closing a failed session raised", exc_info=True)
+
+    async def _run(self) -> SessionClosed:
         while True:
             session = self.session
             assert session is not None
             closed = await self._pump(session)
-            if self._closing or not self._should_reconnect(session):
-                self._emit(closed)
-                self._emit(None)
-                return
+            if self._closing:
+                return closed
+            failure = session.failure()
+            if not self._should_reconnect(session):
+                return replace(closed, error=failure) if failure is not None else closed
+            self._reconnecting = True  # from here sends queue
+            self._requeue_unconfirmed()
+            if self._healthy():
+                self._failures = 0
+                self._delay = self._policy.initial_delay
             reason = closed.reason or f"connection closed (code {closed.code})"
-            if not await self._reconnect(reason, session):
-                self._emit(closed)
-                self._emit(None)
-                return
+            ended = await self._recover(reason, session, closed, failure)
+            if ended is not None:
+                return ended
+
+    def _healthy(self) -> bool:
+        """Whether the session just lost did its job long enough to reset the budget."""
+        up = time.monotonic() - self._opened_at
+        return self._completed_response or up >= self._policy.healthy_after
 
     async def _pump(self, session: RealtimeSession) -> SessionClosed:
         watchdog = asyncio.create_task(self._watch(session), name="voxengine-watchdog")
@@ -328,8 +418,9 @@ class SessionLink:
             await session.wait_closed()
         finally:
             watchdog.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await watchdog
+            await asyncio.wait({watchdog})
+            if not watchdog.cancelled() and watchdog.exception() is not None:
+                logger.error("%s: watchdog failed", self._name, exc_info=watchdog.exception())
         return self._closed_event or SessionClosed(code=None, reason="session ended")
 
     def _should_reconnect(self, session: RealtimeSession) -> bool:
@@ -347,49 +438,126 @@ class SessionLink:
         stall = self._watchdog.response_stall
         if stall is None:
             return
-        loop = asyncio.get_running_loop()
         reported = False
         while True:
             await asyncio.sleep(self._watchdog.check_interval)
             tracker = session.tracker
             response_id = tracker.active_response_id
-            silent = loop.time() - max(session.last_activity, tracker.requested_at)
+            since = max(self._opened_at, tracker.progress_at, tracker.requested_at)
+            silent = time.monotonic() - since
             if not tracker.expecting_output or silent < stall:
                 reported = False
                 continue
             if reported:
                 continue
             reported = True
-            logger.warning("%s: no event for %.1fs during a response", self._name, silent)
+            logger.warning("%s: no progress for %.1fs during a response", self._name, silent)
             self._emit(StallDetected(silent_for=silent, response_id=response_id))
             if self._watchdog.reconnect and self._policy.enabled:
                 self._stall_response = response_id
                 await session.aclose(code=1001, reason="client watchdog: response stalled")
                 return
 
-    async def _reconnect(self, reason: str, lost: RealtimeSession) -> bool:
-        self._reconnecting = True
-        regenerate = lost.tracker.expecting_output
-        delay = self._policy.initial_delay
+    async def _backoff(self, delay: float) -> bool:
+        """Sleep ``delay`` seconds; False if :meth:`aclose` interrupted the wait."""
+        if delay > 0:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), delay)
+        return not self._closing
+
+    async def _open(self, session: RealtimeSession) -> None:
+        """``session.open()``, abandoned at once when :meth:`aclose` is called.
+
+        Raises:
+            VoxError: as ``open()`` does; :class:`InvalidState` when closed meanwhile.
+        """
+        opening = asyncio.ensure_future(session.open())
+        woken = asyncio.ensure_future(self._wake.wait())
         try:
-            for attempt in range(1, self._policy.max_attempts + 1):
+            await asyncio.wait({opening, woken}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            woken.cancel()
+            if not opening.done():
+                opening.cancel()
+                await asyncio.wait({opening})
+                await self._close_quietly(session)  # open() leaves its socket when cancelled
+        if opening.cancelled():
+            raise InvalidState("closed while reconnecting")
+        opening.result()  # raises what open() raised
+
+    async def _recover(
+        self, reason: str, lost: RealtimeSession, closed: SessionClosed, failure: VoxError | None
+    ) -> SessionClosed | None:
+        """Reconnect and restore; ``None`` once a new session is current, else the
+        :class:`SessionClosed` that ends the link (given up, refused or closed)."""
+        regenerate = lost.tracker.expecting_output
+        last_error = failure
+        try:
+            while True:
+                if self._failures >= self._policy.max_attempts:
+                    message = (
+                        f"gave up reconnecting after {self._failures} consecutive failed "
+                        f"attempt(s): {reason}"
+                    )
+                    logger.error("%s: %s", self._name, message)
+                    return SessionClosed(code=closed.code, reason=message, error=last_error)
+                self._failures += 1
+                attempt = self._failures
+                delay = self._delay
+                self._delay = min(max(delay * 2, 0.05), self._policy.max_delay)
                 self._emit(Reconnecting(attempt=attempt, delay=delay, reason=reason))
-                await asyncio.sleep(delay)
-                if self._closing:
-                    return False
+                if not await self._backoff(delay):
+                    return closed
                 session = self.new_session()
+                self._opening = session
                 try:
-                    await session.open()
+                    await self._open(session)
                 except VoxError as exc:
                     self.discard(session)
+                    if self._closing:  # disconnect() abandoned it: not a failure
+                        return closed
                     logger.warning("%s: reconnect %d failed: %s", self._name, attempt, exc)
+                    last_error = exc
                     if not is_retryable(exc):
-                        return False
-                    delay = min(max(delay * 2, 0.05), self._policy.max_delay)
+                        return SessionClosed(
+                            code=None, reason=f"reconnect refused: {exc}", error=exc
+                        )
+                    reason = str(exc) or type(exc).__name__
+                    retry_after = getattr(exc, "retry_after", None)
+                    if isinstance(retry_after, int | float) and retry_after > self._delay:
+                        self._delay = float(retry_after)  # the server said when
                     continue
+                except BaseException:  # cancelled: leave no socket behind
+                    self.discard(session)
+                    await self._close_quietly(session)
+                    raise
+                finally:
+                    self._opening = None
+                if self._closing:
+                    self.discard(session)
+                    await self._close_quietly(session)
+                    return closed
                 self.session = session  # its events stay held until Reconnected is out
                 self._closed_event = None
-                restored, skipped, audio, commands = await self._restore(session, regenerate)
+                try:
+                    counts = await self._restore(session, regenerate)
+                except (VoxError, OSError) as exc:
+                    # Lost while restoring: a failed recovery like any other; nothing
+                    # queued was consumed (see _restore).
+                    self.discard(session)
+                    await self._close_quietly(session)
+                    if self._closing:
+                        return closed
+                    logger.warning(
+                        "%s: connection lost while restoring (attempt %d): %s",
+                        self._name,
+                        attempt,
+                        exc,
+                    )
+                    last_error = exc if isinstance(exc, VoxError) else None
+                    reason = f"connection lost while restoring: {exc}"
+                    continue
+                restored, skipped, audio, commands = counts
                 self._emit(
                     Reconnected(
                         attempt=attempt,
@@ -400,37 +568,71 @@ class SessionLink:
                     )
                 )
                 self._make_current(session)  # SessionReady and the rest, after Reconnected
-                return True
-            return False
+                refused = self._ledger.refused_report()
+                if refused is not None:
+                    self._emit(refused)
+                return None
         finally:
             self._reconnecting = False
 
     async def _restore(
         self, session: RealtimeSession, regenerate: bool
     ) -> tuple[int, int, float, int]:
+        """Rebuild the conversation on ``session`` and deliver what is queued.
+
+        Transactional for the queue: commands are taken from it one by one and, if the
+        connection fails before the end, put back in order (with the retained audio),
+        so the next attempt delivers them; the queue is empty when this returns (no
+        await follows the last check). Raises what the failing send raised.
+        """
+        ledger = self._ledger
         plan, skipped = self._restore_plan()
-        for command in plan:
-            await session.send(command)
+        for item in plan:
+            await session.send(item)
         if self._session_updates is not None:
             await session.send(UpdateSession(config=self._session_updates))
-        retained = b"".join(self._retained)
-        audio = self._seconds(retained)
-        self._clear_retained()
+        retained = ledger.retained_audio()
         if retained:
             await session.send(SendAudio(audio=retained))
-            self._delivered(SendAudio(audio=retained))
+        sent: list[Command] = []
+        taken: list[Command] = []  # sent or refused, in order
+        try:
+            while ledger.queued or regenerate:
+                next_command = ledger.take()
+                if next_command is None:  # everything is out: ask again for the lost response
+                    regenerate = False
+                    if not any(isinstance(c, CreateResponse) for c in (*plan, *sent)):
+                        await session.send(CreateResponse())
+                    continue  # (commands queued meanwhile go out too)
+                command = next_command
+                taken.append(command)
+                try:
+                    await session.send(command)
+                except ConfigError as exc:  # this connection cannot express it: never will
+                    logger.warning(
+                        "%s: queued %s cannot be delivered: %s",
+                        self._name,
+                        type(command).__name__,
+                        exc,
+                    )
+                    ledger.refuse(command)
+                    continue
+                sent.append(command)
+        except BaseException:
+            ledger.forget_refusals()  # the next connection tries them all again
+            ledger.put_back(taken)
+            raise
+        ledger.clear_retained()
+        audio = ledger.seconds(retained)
+        if retained:
+            ledger.delivered(SendAudio(audio=retained))
         commands = 0
-        while self._pending:
-            command = self._pending.popleft()
+        for command in sent:
             if isinstance(command, SendAudio):
-                audio += self._seconds(command.audio)
+                audio += ledger.seconds(command.audio)
             else:
                 commands += 1
-            await session.send(command)
-            self._delivered(command)
-        self._pending_audio_seconds = 0.0
-        if regenerate and not any(isinstance(c, CreateResponse) for c in plan):
-            await session.send(CreateResponse())
+            ledger.delivered(command)
         restored = sum(1 for c in plan if isinstance(c, RestoreItem))
         return restored, skipped, audio, commands
 

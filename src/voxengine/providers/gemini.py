@@ -30,7 +30,7 @@ from urllib.parse import quote, urlsplit, urlunsplit
 from voxengine.commands import Command, CreateResponse, SendText, validate_text
 from voxengine.config import SessionConfig
 from voxengine.errors import ConfigError, InvalidState
-from voxengine.events import Interrupted
+from voxengine.events import Interrupted, ItemKind
 from voxengine.history import HistoryEntry
 from voxengine.protocols import RealtimeProtocol
 from voxengine.protocols.gemini.protocol import GeminiLiveProtocol, SetupOptions
@@ -183,6 +183,9 @@ class GeminiProvider(RealtimeProvider):
     config_type: ClassVar[type[ProviderConfig]] = GeminiConfig
     capabilities: ClassVar[frozenset[Capability]] = GEMINI_CAPABILITIES
     voices: ClassVar[tuple[str, ...] | None] = GEMINI_VOICES
+    #: Gemini Live never echoes client turns or tool responses (§3): an input counts
+    #: as delivered once written to the socket.
+    acknowledges_items = False
 
     def __init__(
         self, config: ProviderConfig | None = None, *, connector: Connector | None = None
@@ -246,6 +249,11 @@ class GeminiProvider(RealtimeProvider):
                 context_compression=cfg.context_compression,
             ),
             id_prefix=prefix,
+            known_calls={
+                entry.call_id: entry.name or ""
+                for entry in self.history
+                if entry.kind is ItemKind.FUNCTION_CALL and entry.call_id
+            },
         )
 
     def connector(self) -> Connector:

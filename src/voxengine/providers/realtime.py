@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import abc
 import asyncio
+import contextlib
 import functools
 import logging
 from collections.abc import AsyncIterator, Callable
@@ -68,11 +69,15 @@ class RealtimeProvider(BaseProvider):
 
     #: First retry delay in seconds; doubles per attempt.
     retry_backoff: float = 0.5
+    #: Whether the service confirms the items the client creates (a text or a tool
+    #: output), so that unconfirmed ones can be re-sent after a reconnect.
+    acknowledges_items: bool = True
 
     def __init__(self, config: ProviderConfig) -> None:
         super().__init__(config)
         self._link: SessionLink | None = None
         self._disconnected = False
+        self._connect_lock = asyncio.Lock()
         #: Applied, in order, to :meth:`connector` for every connection (recording,
         #: tracing, replay): each wraps the connector before it.
         self.connector_wrappers: list[Callable[[Connector], Connector]] = []
@@ -173,27 +178,38 @@ class RealtimeProvider(BaseProvider):
         )
 
     async def connect(self, retry_count: int = 3) -> None:
-        """Open the session; retries transport failures with exponential backoff.
+        """Open the session; retries transport failures with exponential backoff
+        (honouring a server's ``retry_after``).
 
         Which failures are retried: :func:`voxengine.session.is_retryable`. After an
         HTTP 429 the wait is at least the server's ``Retry-After``; one longer than
         :data:`MAX_RETRY_AFTER` seconds raises the
         :class:`~voxengine.errors.UpgradeRateLimited` at once (its ``retry_after``
         says when to come back). Later connection losses are handled per
-        ``config.reconnect``.
+        ``config.reconnect``. Concurrent calls open one session: the others wait,
+        then raise :class:`InvalidState`.
+
+        Raises:
+            InvalidState: already connected (or reconnecting).
         """
         if retry_count < 0:
             raise ConfigError("retry_count must be >= 0")
-        if self.is_connected:
-            raise InvalidState("already connected")
+        async with self._connect_lock:
+            if self._link is not None and self._link.active:
+                raise InvalidState("already connected")
+            await self._open_link(retry_count)
+
+    async def _open_link(self, retry_count: int) -> None:
         link = SessionLink(
             self._new_session,
             lambda: self.restore_plan(link.history.entries),
             reconnect=self.config.reconnect,
             watchdog=self.config.watchdog,
             queue_size=self.config.event_queue_size,
+            input_format=self.input_format,
             output_format=self.output_format,
             name=self.name,
+            acknowledged=self.acknowledges_items,
         )
         delay = self.retry_backoff
         for attempt in range(retry_count + 1):
@@ -214,6 +230,11 @@ class RealtimeProvider(BaseProvider):
                 )
                 await asyncio.sleep(wait)
                 delay *= 2
+            except BaseException:  # cancelled: leave no socket behind
+                link.discard(session)
+                with contextlib.suppress(Exception):
+                    await session.aclose()
+                raise
             else:
                 link.start(session)
                 self._link = link
@@ -221,8 +242,11 @@ class RealtimeProvider(BaseProvider):
                 return
 
     async def disconnect(self) -> None:
-        """Close the session (no reconnect). Idempotent.
+        """Close the session (no reconnect). Idempotent; never raises a background failure.
 
+        Bounded: returns within about 5 seconds whatever the server does (the close
+        handshake, the reader and the reconnect supervisor are each given a bounded
+        time, then cancelled); no socket or task of the session survives it.
         Afterwards every method that acts on the session raises
         :class:`~voxengine.errors.InvalidState` (until :meth:`connect`); :meth:`events`
         still yields the session's last events and ends.

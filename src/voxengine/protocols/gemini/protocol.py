@@ -203,6 +203,9 @@ class GeminiLiveProtocol:
         model: model id (``models/`` is prefixed when it has no path).
         session: settings sent in the ``setup`` message (fixed for the connection).
         options: resumption and context-compression settings.
+        id_prefix: prefix of the synthetic response and item ids.
+        known_calls: function calls (id → name) issued on an earlier connection of a
+            resumed session, whose outputs this connection may send.
 
     Raises:
         ConfigError: if ``session`` holds settings Gemini Live cannot express.
@@ -217,6 +220,7 @@ class GeminiLiveProtocol:
         session: SessionConfig,
         options: SetupOptions | None = None,
         id_prefix: str = "gemini",
+        known_calls: Mapping[str, str] | None = None,
     ) -> None:
         options = options if options is not None else SetupOptions()
         #: Prefix of the synthetic ids; differs per connection so ids never repeat.
@@ -240,7 +244,9 @@ class GeminiLiveProtocol:
         self._activity_open = False
         self._answer_requested = False
         self._client_interrupts = False
-        self._call_names: dict[str, str] = {}
+        # call id -> function name; a resumed session's pending calls come from the
+        # connection that issued them (``known_calls``), so their outputs can be sent
+        self._call_names: dict[str, str] = dict(known_calls or {})
         self._go_away = False
         # the model turn in progress (§4.1)
         self._responses = 0

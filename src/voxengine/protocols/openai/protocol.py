@@ -76,6 +76,14 @@ _RATE_CODES = frozenset({"rate_limit_exceeded", "insufficient_quota"})
 _ACTIVE_RESPONSE = "conversation_already_has_active_response"
 #: How many sent ``response.create`` are remembered, to re-queue one the server refuses.
 _RECENT_CREATES = 16
+#: The close code the server follows each fatal error with (§10).
+_FATAL_CLOSE_CODES = {
+    "invalid_api_key": 3000,
+    "missing_model": 4000,
+    "invalid_model": 4000,
+    "beta_api_shape_disabled": 4000,
+    "session_expired": 1001,
+}
 
 
 @final
@@ -370,8 +378,14 @@ class OpenAIRealtimeProtocol:
                 ProviderError(event.code, f"session configuration rejected: {event.message}")
             )
             return
-        if event.code not in _FATAL_CODES:
-            self._events.append(event)
+        if event.code in _FATAL_CODES:
+            # §10: the server closes right after a fatal error. Close now rather than
+            # wait: a server (or proxy) that never sends the close would otherwise
+            # leave a half-open session that accepts commands and answers none.
+            code = _FATAL_CLOSE_CODES.get(event.code or "")
+            self.receive_close(code, f"{event.code}: {event.message}")
+            return
+        self._events.append(event)
 
     def receive_close(self, code: int | None, reason: str) -> None:
         """The connection closed with ``code``/``reason`` (``None`` = no close frame)."""
