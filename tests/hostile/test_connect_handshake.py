@@ -73,18 +73,31 @@ async def tcp_server(
     handler: Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]],
 ) -> AsyncIterator[Counter]:
     counter = Counter()
+    handlers: set[asyncio.Task[object]] = set()
 
     async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         counter.connections += 1
+        task = asyncio.current_task()
+        assert task is not None
+        handlers.add(task)
         try:
             await handler(reader, writer)
+        except asyncio.CancelledError:
+            # Python 3.11's start_server callback calls task.exception() on a cancelled
+            # handler and reports the CancelledError as an unhandled error: end normally.
+            pass
         finally:
             writer.close()
 
     server = await asyncio.start_server(handle, "127.0.0.1", 0)
     counter.port = server.sockets[0].getsockname()[1]
     async with server:
-        yield counter
+        try:
+            yield counter
+        finally:
+            for task in handlers:  # a handler still waiting on a client: stop it here
+                task.cancel()
+            await asyncio.gather(*handlers, return_exceptions=True)
 
 
 def openai(port: int, *, timeout: float = 10.0) -> RealtimeProvider:
