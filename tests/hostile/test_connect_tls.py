@@ -175,8 +175,12 @@ async def test_tls_server_that_never_answers_the_handshake_is_bounded(
 ) -> None:
     """TCP accepted, TLS ClientHello never answered: ConnectTimeout within the bound."""
 
+    client_gone = asyncio.Event()
+
     async def silent(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         await reader.read()  # never answers; returns when the client gives up
+        client_gone.set()
+        writer.close()
 
     server = await asyncio.start_server(silent, "127.0.0.1", 0)
     port = server.sockets[0].getsockname()[1]
@@ -189,4 +193,6 @@ async def test_tls_server_that_never_answers_the_handshake_is_bounded(
         with pytest.raises(ConnectFailed, match=r"within 0\.5 s") as info:
             await provider.connect(retry_count=0)
         assert loop.time() - start < 10
+        # the client closed its socket when it gave up (no socket left behind)
+        await asyncio.wait_for(client_gone.wait(), timeout=10)
     assert type(info.value).__name__ == "ConnectTimeout"
