@@ -9,6 +9,7 @@ provider errors (a rejected ``response.cancel``, a rate-limit notice) arrive as
     VoxError
     ├── ConfigError              bad config, unknown provider, missing key (before any I/O)
     ├── InvalidState             local misuse: command after close, send before connect
+    ├── EventTimeout             no awaited event in time (also a TimeoutError)
     ├── TransportError
     │   ├── ConnectFailed        DNS/TCP/TLS/upgrade refused
     │   │   └── AuthenticationFailed   the service refused the credentials
@@ -32,6 +33,7 @@ __all__ = [
     "ConnectionClosed",
     "ConnectionClosedError",
     "ConnectionClosedOK",
+    "EventTimeout",
     "InvalidState",
     "ProtocolViolation",
     "ProviderError",
@@ -52,6 +54,10 @@ class ConfigError(VoxError, ValueError):
 
 class InvalidState(VoxError):
     """The call is not allowed in the current state (e.g. sending before ``connect()``)."""
+
+
+class EventTimeout(VoxError, TimeoutError):
+    """An awaited event did not arrive in time (``except TimeoutError`` still catches it)."""
 
 
 class TransportError(VoxError):
