@@ -24,6 +24,10 @@ from voxengine.cli._common import (
     CliError,
     EngineSession,
     add_common_options,
+    add_deprecated_alias,
+    add_out_option,
+    check_input_wav,
+    check_output_path,
     open_engine,
 )
 from voxengine.cli._keys import key_reader, stdin_is_terminal
@@ -80,10 +84,10 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
         action="store_true",
         help="listen all the time; the provider's VAD finds turns (default: push-to-talk)",
     )
-    console.add_argument("--input-file", metavar="IN.wav", help="WAV file instead of a microphone")
-    console.add_argument(
-        "--output-file", metavar="OUT.wav", help="WAV file instead of speakers (with --input-file)"
-    )
+    console.add_argument("-i", "--input", metavar="IN.wav", help="WAV file instead of a microphone")
+    add_deprecated_alias(console, "--input-file", "--input")
+    add_out_option(console, help="WAV file instead of speakers (with --input)")
+    add_deprecated_alias(console, "--output-file", "--out")
     console.add_argument("--input-device", help="microphone index or name (see 'devices')")
     console.add_argument("--output-device", help="speaker index or name (see 'devices')")
     console.add_argument(
@@ -135,7 +139,7 @@ def _device(value: str | None) -> int | str | None:
 def _check_devices() -> None:
     """Fail before connecting when there is no microphone or speaker."""
     devices = list_devices()  # ConfigError without sounddevice/PortAudio
-    hint = "use --input-file IN.wav --output-file OUT.wav to run with files"
+    hint = "use --input IN.wav --out OUT.wav to run with files"
     if not any(d.max_input_channels for d in devices):
         raise CliError("no microphone found (no audio input device)", hint=hint)
     if not any(d.max_output_channels for d in devices):
@@ -330,8 +334,11 @@ class ConsoleApp:
 
 
 async def _console(args: argparse.Namespace) -> int:
-    if args.output_file and not args.input_file:
-        raise CliError("--output-file needs --input-file (files replace both devices)")
+    if args.out and not args.input:
+        raise CliError("--out needs --input (files replace both devices)")
+    if args.input:
+        check_input_wav(args.input)
+    check_output_path(args.out)
     if args.max_turns is not None and args.max_turns < 1:
         raise CliError("--max-turns must be at least 1")
     ptt = not args.always_on
@@ -340,13 +347,13 @@ async def _console(args: argparse.Namespace) -> int:
             "push-to-talk needs a terminal (SPACE starts and sends a turn)",
             hint="add --always-on to listen continuously",
         )
-    if not args.input_file:
+    if not args.input:
         _check_devices()
     transcribe = None if args.transcribe.lower() == "none" else args.transcribe
     settings: dict[str, Any] = {
-        "audio_backend": "file" if args.input_file else "sounddevice",
-        "input_file": args.input_file,
-        "output_file": args.output_file,
+        "audio_backend": "file" if args.input else "sounddevice",
+        "input_file": args.input,
+        "output_file": args.out,
         "input_device": _device(args.input_device),
         "output_device": _device(args.output_device),
         "vad_enabled": not ptt,
@@ -365,6 +372,6 @@ async def _console(args: argparse.Namespace) -> int:
             with contextlib.suppress(VoxError):
                 await engine.disconnect()
             screen.close()
-        if args.output_file:
-            print(f"wrote the assistant's audio to {args.output_file}")
+        if args.out:
+            print(f"wrote the assistant's audio to {args.out}")
     return EXIT_FAILURE if app.failed else EXIT_OK

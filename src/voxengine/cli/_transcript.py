@@ -54,6 +54,7 @@ class TranscriptPrinter:
         self.responses = 0
         self.failed = 0
         self.errors: list[str] = []
+        self._user_items: set[tuple[str, str]] = set()  # user items already printed: each line once
 
     def attach(self, bus: EventBus) -> None:
         """Follow ``bus``'s events (as a low-priority handler)."""
@@ -84,7 +85,9 @@ class TranscriptPrinter:
                 and item.kind is ItemKind.MESSAGE
                 and item.role is Role.USER
                 and item.text
+                and (item.item_id, item.text) not in self._user_items
             ):
+                self._user_items.add((item.item_id, item.text))
                 self._line(f"user: {item.text}")
             case TranscriptDone(role=Role.USER, transcript=transcript) if transcript:
                 self._line(f"user (transcript): {transcript}")
