@@ -74,7 +74,8 @@ class _FakeInThread:
         return self
 
     def __exit__(self, *exc: object) -> None:
-        assert self._loop is not None and self._stop is not None
+        assert self._loop is not None
+        assert self._stop is not None
         self._loop.call_soon_threadsafe(self._stop.set)
         self._thread.join(30)
 
@@ -153,7 +154,7 @@ def evaluate_python(example: Example) -> None:
     code = compile(
         source, example.path, "exec", flags=ast.PyCF_ALLOW_TOP_LEVEL_AWAIT, dont_inherit=True
     )
-    result = eval(code, example.namespace)  # noqa: S307 - the docs' own code
+    result = eval(code, example.namespace)
     if inspect.iscoroutine(result):
         asyncio.run(result)
     example.namespace.pop("__builtins__", None)

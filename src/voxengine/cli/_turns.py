@@ -30,7 +30,10 @@ from voxengine.cli._common import (
 )
 from voxengine.cli._transcript import TranscriptPrinter
 from voxengine.engine import VoiceEngine
+from voxengine.errors import ConfigError
 from voxengine.events import AudioDelta, ResponseDone
+from voxengine.providers.base import Capability
+from voxengine.providers.registry import get_provider
 
 __all__ = ["add_parsers"]
 
@@ -207,6 +210,17 @@ async def _run(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _has_text_output(provider: str | None) -> bool:
+    """Whether the named provider can answer in text only (an unknown name: yes, so that
+    the engine's construction reports it with its suggestions)."""
+    if provider is None:
+        return True
+    try:
+        return Capability.TEXT_OUTPUT in get_provider(provider).capabilities
+    except ConfigError:
+        return True
+
+
 async def _stdin_lines() -> AsyncIterator[str]:
     """Lines of stdin without blocking the loop (pipes and terminals); files are read whole."""
     fd = sys.stdin.fileno()
@@ -229,7 +243,10 @@ async def _stdin_lines() -> AsyncIterator[str]:
 async def _chat(args: argparse.Namespace) -> int:
     audio_out: str | None = args.out
     check_output_path(audio_out)
-    settings = {"output_modality": "audio" if audio_out else "text", "vad_enabled": False}
+    # spoken replies when asked for, or when the provider has no text-only replies
+    # (Gemini Live): their transcripts are printed the same way
+    speak = bool(audio_out) or not _has_text_output(args.provider)
+    settings = {"output_modality": "audio" if speak else "text", "vad_enabled": False}
     interactive = sys.stdin.isatty()
     async with open_engine(args, command="chat", settings=settings) as session:
         engine = session.engine
