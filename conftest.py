@@ -43,8 +43,13 @@ ROOT = Path(__file__).parent
 FAKE_KEY = "sk-docs-fake-key"
 _NEEDS_KEY = re.compile(r"#\s*needs\s+([A-Z_]+_API_KEY)\s*$")
 _NEEDS_DEVICE = re.compile(r"#\s*needs\s+a\s+(microphone|speaker|sound card)\s*$")
-_KEYS = ("OPENAI_API_KEY", "AZURE_OPENAI_API_KEY", "GEMINI_API_KEY", "GOOGLE_API_KEY",
-         "ANTHROPIC_API_KEY")
+_KEYS = (
+    "OPENAI_API_KEY",
+    "AZURE_OPENAI_API_KEY",
+    "GEMINI_API_KEY",
+    "GOOGLE_API_KEY",
+    "ANTHROPIC_API_KEY",
+)
 
 
 class _FakeInThread:
