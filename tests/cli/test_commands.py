@@ -228,3 +228,26 @@ def test_an_unexpected_failure_is_one_line_unless_debug(vox: Vox, tmp_path: Path
     debug = vox("--debug", "replay", "bad.jsonl")
     assert debug.returncode == plain.returncode
     assert "Traceback" in debug.stderr
+
+
+def test_run_prints_each_user_turn_once_offline(vox: Vox, tmp_path: Path) -> None:
+    import asyncio
+
+    from voxengine.audio.format import AudioFormat
+    from voxengine.audio.wav import write_wav
+    from voxengine.providers.pipeline import EspeakTTS
+
+    async def speak() -> None:
+        tts = EspeakTTS(voice="en-us", words_per_minute=160)
+        await tts.open()
+        pcm = b"".join([chunk async for chunk in tts.synthesize("what time is it")])
+        await tts.aclose()
+        fmt = AudioFormat(sample_rate=tts.sample_rate)
+        write_wav(tmp_path / "speech.wav", pcm + bytes(fmt.bytes_for(1.0)), fmt)
+
+    asyncio.run(speak())
+    result = vox("run", "--input", "speech.wav", "--text", "hello")
+    assert result.returncode == 0, result.stderr
+    users = [line for line in result.stdout.splitlines() if line.startswith("user")]
+    assert users[0].startswith("user (transcript): ")  # the spoken turn, once
+    assert users[1:] == ["user: hello"]  # the text turn, once
