@@ -244,7 +244,7 @@ class ConsoleApp:
                 if self._assistant:  # the cut reply first, then the note about it
                     self._line(f"assistant: {''.join(self._assistant)}...")
                     self._assistant.clear()
-                    self._cut = True
+                self._cut = True  # what still arrives of the cut reply is not shown
                 self._line(f"[interrupted{heard}]")
             case SessionClosed(code=code, reason=reason) if not self.quitting:
                 self._line(f"[session closed: {code} {reason}]".rstrip())
