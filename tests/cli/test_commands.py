@@ -37,6 +37,7 @@ def test_demo_live_without_key_is_a_usage_error(vox: Vox) -> None:
     result = vox("demo", "--live")
     assert result.returncode == 2
     assert "OPENAI_API_KEY" in result.stderr
+    assert "hint: export OPENAI_API_KEY=" in result.stderr  # where to put it
 
 
 def test_run_turns_from_files_prints_transcripts_and_writes_the_reply(
