@@ -178,3 +178,19 @@ def test_interrupt_key(terminal: Callable[..., Terminal], hello_wav: Path) -> No
     term.keys("q")
     screen = term.wait_for("EXIT=")
     assert "EXIT=0" in screen
+
+
+def test_chat_shows_a_prompt_in_a_terminal(terminal: Callable[..., Terminal]) -> None:
+    term = terminal("chat --fake", 80, 24)
+    term.wait_for("you>")  # (tmux drops the trailing space)
+    term.keys("-l", "hello")
+    term.keys("Enter")
+    screen = term.wait_for("assistant: You said: hello")
+    after = screen.split("assistant: You said: hello", 1)[1]
+    assert "you>" in after  # the prompt again, for the next message
+    assert "user: hello" not in screen  # what was typed is not echoed a second time
+    term.capture("chat_80x24")
+    term.keys("C-d")
+    screen = term.wait_for("EXIT=")
+    assert "EXIT=0" in screen
+    assert "Traceback" not in screen
