@@ -188,3 +188,43 @@ async def test_dispatched_session_close_ends_streams_after_async_handlers() -> N
     await pending
     await asyncio.wait_for(reader, 1)
     assert seen == [closed]
+
+
+async def test_wait_for_times_out_with_a_typed_error_that_is_also_a_timeout_error() -> None:
+    from voxengine.errors import EventTimeout, VoxError
+
+    bus = EventBus()
+    with pytest.raises(EventTimeout, match=r"no ResponseDone within 0\.01 s") as caught:
+        await bus.wait_for(ResponseDone, timeout=0.01)
+    assert isinstance(caught.value, TimeoutError)
+    assert isinstance(caught.value, VoxError)
+
+
+async def test_wait_for_on_a_bus_that_is_not_open_fails_at_once() -> None:
+    bus = EventBus(waitable=False)
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    with pytest.raises(InvalidState, match="connect"):
+        await bus.wait_for(ResponseDone, timeout=30)
+    assert loop.time() - started < 5  # not the 30 s timeout
+    bus.reopen()
+    waiter = asyncio.ensure_future(bus.wait_for(ResponseDone, timeout=30))
+    await asyncio.sleep(0)
+    await bus.emit(DONE)
+    assert await waiter is DONE
+    await bus.emit(SessionClosed(code=1000, reason="bye"))
+    with pytest.raises(InvalidState):  # closed for good: nothing more will arrive
+        await bus.wait_for(ResponseDone, timeout=30)
+
+
+async def test_engine_wait_for_before_connect_raises_invalid_state_at_once() -> None:
+    from voxengine import VoiceEngine, VoiceEngineConfig
+
+    engine = VoiceEngine(VoiceEngineConfig(provider="mock"))
+    with pytest.raises(InvalidState, match="connect"):
+        await engine.events.wait_for(ResponseDone, timeout=30)
+    async with engine:
+        waiter = asyncio.ensure_future(engine.events.wait_for(ResponseDone, timeout=30))
+        await engine.send_text("hello")
+        done = await waiter
+    assert done.status is ResponseStatus.COMPLETED

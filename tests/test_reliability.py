@@ -314,9 +314,18 @@ async def test_slow_consumer_drops_assistant_audio_oldest_first_and_reports_it()
     transcript = next(e for e in events if isinstance(e, TranscriptDone))
     assert transcript.transcript.startswith("You said: one two")
     audio = sum(len(e.audio) for e in events if isinstance(e, AudioDelta))
-    assert PCM16_24K.duration(audio) + dropped.seconds == pytest.approx(
-        0.3 * 12, abs=0.05
-    )  # 12 words x 0.3 s: what arrived plus what was dropped is all of it
+    # What arrived plus what was reported dropped is all of it (12 words x 0.3 s), but
+    # for the chunks dropped *after* the report: the report is made when response.done
+    # is read, and each later event pushed into the full queue (the report itself,
+    # response.done, the frames after it) may drop one more 20 ms chunk, reported at
+    # the next response. How many is a matter of timing, so the check is in chunks:
+    # never more than all of it, and short by at most a few chunks.
+    chunk = 0.02
+    total = 0.3 * 12
+    accounted = PCM16_24K.duration(audio) + dropped.seconds
+    short_by = round((total - accounted) / chunk, 6)
+    assert short_by == int(short_by), "whole chunks only"
+    assert 0 <= short_by <= 5, f"{accounted:.2f} s of {total:.2f} s accounted for"
 
 
 # -- failover ----------------------------------------------------------------------------------

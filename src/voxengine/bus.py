@@ -19,7 +19,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar, final
 
-from voxengine.errors import InvalidState
+from voxengine.errors import EventTimeout, InvalidState
 from voxengine.event_queue import EventQueue
 from voxengine.events import AudioDelta, BaseEvent, Event, SessionClosed
 
@@ -56,9 +56,14 @@ class EventBus:
         stream_size: bound of each :meth:`stream`'s backlog; a stream that falls
             further behind loses assistant audio oldest-first, never other events
             (see :mod:`voxengine.event_queue`).
+        waitable: whether :meth:`wait_for` may wait now; a bus that belongs to a
+            session that is not open yet (the engine's, before ``connect()``) is made
+            with ``False`` and becomes waitable at :meth:`reopen`.
     """
 
-    def __init__(self, history_size: int = 1000, stream_size: int = 2000) -> None:
+    def __init__(
+        self, history_size: int = 1000, stream_size: int = 2000, *, waitable: bool = True
+    ) -> None:
         self._subs: list[Subscription] = []
         self._by_type: dict[type[BaseEvent], tuple[Subscription, ...]] = {}
         self._counter = 0
@@ -66,6 +71,7 @@ class EventBus:
         self._streams: list[EventQueue] = []
         self._stream_size = stream_size
         self._closed = False
+        self._waitable = waitable
         self.handler_errors = 0
 
     # -- subscription ---------------------------------------------------------------
@@ -205,12 +211,14 @@ class EventBus:
     def close(self) -> None:
         """End every :meth:`stream` after the events already queued."""
         self._closed = True
+        self._waitable = False
         for queue in self._streams:
             queue.put_nowait(None)
 
     def reopen(self) -> None:
-        """Allow new streams after a reconnect."""
+        """Allow new streams (and waits) when a session opens or reopens."""
         self._closed = False
+        self._waitable = True
 
     # -- consumption ----------------------------------------------------------------
 
@@ -242,9 +250,16 @@ class EventBus:
         """Wait for the next event of ``event_type`` (matching ``filter``).
 
         Raises:
-            TimeoutError: if none arrives within ``timeout`` seconds.
-            InvalidState: if the session closes first.
+            EventTimeout: (a :class:`TimeoutError`) if none arrives within ``timeout``
+                seconds.
+            InvalidState: at once if the session is not open (before ``connect()`` or
+                after it closed), or when it closes first.
         """
+        if not self._waitable:
+            raise InvalidState(
+                f"cannot wait for {event_type.__name__}: the session is not open "
+                "(call connect() first, or wait inside 'async with engine:')"
+            )
         future: asyncio.Future[E] = asyncio.get_running_loop().create_future()
 
         def resolve(event: Any) -> None:
@@ -261,6 +276,8 @@ class EventBus:
         )
         try:
             return await asyncio.wait_for(future, timeout)
+        except TimeoutError:
+            raise EventTimeout(f"no {event_type.__name__} within {timeout:g} s") from None
         finally:
             self.off(sub)
             if close_sub is not None:

@@ -120,7 +120,7 @@ class VoiceEngine:
             if isinstance(entry, Tool) or (callable(entry) and not isinstance(entry, type)):
                 self.tools.add(entry)
         self.provider: BaseProvider = provider or self._build_provider(config)
-        self.events = EventBus()
+        self.events = EventBus(waitable=False)  # waits make sense once connect() starts
         self.voice = VoiceIO(
             self.provider, config, self.events.emit, self._mark_request, self._record_audio_in
         )

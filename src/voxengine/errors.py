@@ -15,6 +15,7 @@ Exception texts never contain an API key (see :mod:`voxengine.redaction`).
     ├── ConfigError              bad config, unknown provider, missing key (before any I/O)
     │   └── TextError            text not a str, empty, lone surrogates, or too long
     ├── InvalidState             local misuse: command after close, send before connect
+    ├── EventTimeout             no awaited event in time (also a TimeoutError)
     ├── TransportError
     │   ├── ConnectFailed        the connection could not be opened (retryable by default)
     │   │   ├── AuthenticationFailed   the service refused the credentials (never retried)
@@ -46,6 +47,7 @@ __all__ = [
     "ConnectionClosed",
     "ConnectionClosedError",
     "ConnectionClosedOK",
+    "EventTimeout",
     "HandshakeClosed",
     "InvalidState",
     "ProtocolViolation",
@@ -77,6 +79,10 @@ class TextError(ConfigError):
 
 class InvalidState(VoxError):
     """The call is not allowed in the current state (e.g. sending before ``connect()``)."""
+
+
+class EventTimeout(VoxError, TimeoutError):
+    """An awaited event did not arrive in time (``except TimeoutError`` still catches it)."""
 
 
 class TransportError(VoxError):

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import base64
+from pathlib import Path
 
 import pytest
 
@@ -66,3 +67,27 @@ def test_wav_round_trip(tmp_path) -> None:  # type: ignore[no-untyped-def]
         read_wav(tmp_path / "bad.wav")
     with pytest.raises(AudioError):
         write_wav(path, b"\x00", PCM16_24K)
+
+
+def test_wav_file_bytes_sent_as_pcm_are_refused_naming_the_header(tmp_path: Path) -> None:
+    from voxengine.audio.pcm16 import reject_wav_header
+
+    path = tmp_path / "q.wav"
+    write_wav(path, bytes(3200), PCM16_16K)
+    data = path.read_bytes()
+    with pytest.raises(AudioError, match=r"WAV file header \(RIFF....WAVE\)"):
+        validate_pcm16(data, PCM16_16K)
+    with pytest.raises(AudioError, match="read_wav"):
+        reject_wav_header(data)
+    reject_wav_header(b"RIFF" + bytes(60))  # RIFF alone is just two samples
+    assert validate_pcm16(data[44:], PCM16_16K) == bytes(3200)
+
+
+async def test_engine_send_audio_refuses_a_wav_file(tmp_path: Path) -> None:
+    from voxengine import VoiceEngine, VoiceEngineConfig
+
+    path = tmp_path / "q.wav"
+    write_wav(path, bytes(4800), PCM16_24K)
+    async with VoiceEngine(VoiceEngineConfig(provider="mock")) as engine:
+        with pytest.raises(AudioError, match="WAV file header"):
+            await engine.send_audio(path.read_bytes())

@@ -37,6 +37,7 @@ def test_demo_live_without_key_is_a_usage_error(vox: Vox) -> None:
     result = vox("demo", "--live")
     assert result.returncode == 2
     assert "OPENAI_API_KEY" in result.stderr
+    assert "hint: export OPENAI_API_KEY=" in result.stderr  # where to put it
 
 
 def test_run_turns_from_files_prints_transcripts_and_writes_the_reply(
@@ -66,11 +67,14 @@ def test_run_turns_from_files_prints_transcripts_and_writes_the_reply(
     [
         (["run", "--fake"], "at least one --input"),
         (["run", "--fake", "--input", "missing.wav"], "missing.wav"),
-        (["run", "--input", "x.wav"], "needs an API key"),
+        (["run", "--provider", "openai", "--text", "hi"], "needs an API key"),
         (["chat", "--provider", "nope"], "unknown provider 'nope'; known providers:"),
-        (["console", "--fake", "--input-file", "x.wav"], "push-to-talk needs a terminal"),
-        (["console", "--fake", "--output-file", "x.wav"], "--output-file needs --input-file"),
-        (["replay", "missing.jsonl"], "cannot read recording"),
+        (["chat", "--provider", "opnai"], "did you mean 'openai'?"),
+        (["console", "--fake", "--input", "x.wav"], "--input x.wav: no such file"),
+        (["console", "--fake", "--out", "x.wav"], "--out needs --input"),
+        (["replay", "missing.jsonl"], "missing.jsonl: no such file"),
+        (["run", "--fake", "--text", "hi", "-o", "no/such/dir/out.wav"], "does not exist"),
+        (["run", "--fake", "--text", "hi", "-o", "."], "is a directory"),
     ],
 )
 def test_usage_errors_are_one_line_messages_with_exit_code_2(
@@ -84,14 +88,14 @@ def test_usage_errors_are_one_line_messages_with_exit_code_2(
 
 
 def test_missing_key_suggests_fake(vox: Vox) -> None:
-    result = vox("chat", stdin="hello\n")
+    result = vox("chat", "--provider", "openai", stdin="hello\n")
     assert result.returncode == 2
     assert "OPENAI_API_KEY" in result.stderr
     assert "--fake" in result.stderr
 
 
 def test_chat_reads_lines_and_prints_replies(vox: Vox, tmp_path: Path) -> None:
-    result = vox("chat", "--fake", "--audio-out", "chat.wav", stdin="hello\n\nhow are you\n")
+    result = vox("chat", "--fake", "--out", "chat.wav", stdin="hello\n\nhow are you\n")
     assert result.returncode == 0, result.stderr
     assert result.stdout.splitlines()[:4] == [
         "user: hello",
@@ -112,9 +116,14 @@ def test_chat_text_only(vox: Vox) -> None:
 def test_providers_lists_capabilities(vox: Vox) -> None:
     result = vox("providers")
     assert result.returncode == 0
-    lines = {line.split()[0]: line for line in result.stdout.splitlines()}
-    assert {"openai", "azure", "mock"} <= set(lines)
-    assert "function_calling" in lines["openai"]
+    out = result.stdout
+    assert max(len(line) for line in out.splitlines()) <= 100
+    blocks = {b.split()[0]: b for b in out.split("\n\n") if b and not b[0].isupper()}
+    assert {"openai", "azure", "gemini", "mock", "pipeline", "anthropic"} <= set(blocks)
+    assert "OpenAI Realtime API" in blocks["openai"]
+    assert "keys: OPENAI_API_KEY" in blocks["openai"]
+    assert "GEMINI_API_KEY" in blocks["gemini"]
+    assert "function_calling" in blocks["openai"]
 
 
 def test_devices_lists_or_explains(vox: Vox) -> None:
@@ -145,3 +154,101 @@ def test_entry_point_main_returns_codes(capsys: pytest.CaptureFixture[str]) -> N
     with pytest.raises(SystemExit) as exc:
         main(["no-such-command"])
     assert exc.value.code == 2
+
+
+def test_bare_command_shows_help_and_version_is_printed(vox: Vox) -> None:
+    bare = vox()
+    assert bare.returncode == 0
+    assert bare.stdout.startswith("usage: voxengine")
+    assert "examples:" in bare.stdout
+    assert bare.stderr == ""
+    version = vox("--version")
+    assert version.returncode == 0
+    assert version.stdout.strip() == "voxengine 0.1.0"
+
+
+def test_help_shows_defaults_and_examples(vox: Vox) -> None:
+    result = vox("run", "--help")
+    assert result.returncode == 0
+    assert "(default: 60.0)" in result.stdout  # --timeout
+    assert "examples:" in result.stdout
+    assert "--output" not in result.stdout  # the deprecated spelling is hidden
+    assert "-o FILE.wav, --out FILE.wav" in result.stdout
+
+
+def test_old_flag_spellings_still_work_and_say_what_replaced_them(vox: Vox, tmp_path: Path) -> None:
+    result = vox("run", "--fake", "--text", "hi", "--output", "old.wav")
+    assert result.returncode == 0, result.stderr
+    assert "--output is deprecated; use --out" in result.stderr
+    assert (tmp_path / "old.wav").exists()
+    demo = vox("demo", "--fake-openai", "--out", "demo.wav")
+    assert demo.returncode == 0, demo.stderr
+    assert "--fake-openai is deprecated; use --fake" in demo.stderr
+
+
+def test_run_and_chat_default_to_the_offline_stack_like_demo(vox: Vox) -> None:
+    chat = vox("chat", stdin="hello\n")
+    assert chat.returncode == 0, chat.stderr
+    assert "not an AI model" in chat.stdout  # the built-in local responder answered
+    run = vox("run", "--text", "hello")
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.count("user: hello") == 1
+    assert "not an AI model" in run.stdout
+    record = vox("run", "--text", "hello", "--record", "x.jsonl")
+    assert record.returncode == 2
+    assert "--record needs a WebSocket provider" in record.stderr
+
+
+def test_wrong_file_types_are_named_before_any_session(
+    vox: Vox, tmp_path: Path, hello_wav: Path
+) -> None:
+    console = vox("console", "--fake", "--input", str(hello_wav))
+    assert console.returncode == 2
+    assert "push-to-talk needs a terminal" in console.stderr
+    replay = vox("replay", str(hello_wav))
+    assert replay.returncode == 2
+    assert "is a WAV file, not a recording" in replay.stderr
+    (tmp_path / "notes.txt").write_text("hello")
+    run = vox("run", "--fake", "--input", "notes.txt")
+    assert run.returncode == 2
+    assert "notes.txt: not a WAV file" in run.stderr
+    assert result_has_no_session(run.stdout)
+    assert_no_traceback(replay.stderr + run.stderr)
+
+
+def result_has_no_session(stdout: str) -> bool:
+    return "turn 1" not in stdout
+
+
+def test_an_unexpected_failure_is_one_line_unless_debug(vox: Vox, tmp_path: Path) -> None:
+    (tmp_path / "bad.jsonl").write_text('{"not": "a recording"}\n')
+    plain = vox("replay", "bad.jsonl")
+    assert plain.returncode != 0
+    assert plain.stderr.startswith("error: ")
+    assert_no_traceback(plain.stderr)
+    debug = vox("--debug", "replay", "bad.jsonl")
+    assert debug.returncode == plain.returncode
+    assert "Traceback" in debug.stderr
+
+
+def test_run_prints_each_user_turn_once_offline(vox: Vox, tmp_path: Path) -> None:
+    import asyncio
+
+    from voxengine.audio.format import AudioFormat
+    from voxengine.audio.wav import write_wav
+    from voxengine.providers.pipeline import EspeakTTS
+
+    async def speak() -> None:
+        tts = EspeakTTS(voice="en-us", words_per_minute=160)
+        await tts.open()
+        pcm = b"".join([chunk async for chunk in tts.synthesize("what time is it")])
+        await tts.aclose()
+        fmt = AudioFormat(sample_rate=tts.sample_rate)
+        write_wav(tmp_path / "speech.wav", pcm + bytes(fmt.bytes_for(1.0)), fmt)
+
+    asyncio.run(speak())
+    result = vox("run", "--input", "speech.wav", "--text", "hello")
+    assert result.returncode == 0, result.stderr
+    users = [line for line in result.stdout.splitlines() if line.startswith("user")]
+    assert users[0].startswith("user (transcript): ")  # the spoken turn, once
+    assert users[1:] == ["user: hello"]  # the text turn, once

@@ -28,16 +28,29 @@ pytestmark = [
 ]
 
 
-class Terminal:
-    """A detached 120x30 tmux session running one command."""
+#: Where screen captures go (ignored by git); CI keeps them as test artefacts.
+ARTEFACTS = Path(__file__).resolve().parents[1] / "artefacts" / "console"
 
-    def __init__(self, command: str, cwd: Path) -> None:
+SIZES = [(80, 24), (120, 35)]
+
+
+class Terminal:
+    """A detached tmux session of ``width`` x ``height`` running one command."""
+
+    def __init__(self, command: str, cwd: Path, width: int = 120, height: int = 35) -> None:
         self.name = f"vx-{uuid.uuid4().hex[:8]}"
+        self.width = width
         shell = f"cd {shlex.quote(str(cwd))} && {command}; echo EXIT=$?; sleep 60"
-        subprocess.run(
-            ["tmux", "new-session", "-d", "-s", self.name, "-x", "120", "-y", "30", shell],
-            check=True,
-        )
+        size = ["-x", str(width), "-y", str(height)]
+        subprocess.run(["tmux", "new-session", "-d", "-s", self.name, *size, shell], check=True)
+
+    def capture(self, label: str) -> Path:
+        """Save the screen as a test artefact; returns (and prints) its path."""
+        ARTEFACTS.mkdir(parents=True, exist_ok=True)
+        path = ARTEFACTS / f"{label}.txt"
+        path.write_text(self.screen())
+        print(f"screen captured: {path}")
+        return path
 
     def screen(self) -> str:
         out = subprocess.run(
@@ -64,12 +77,12 @@ class Terminal:
 
 
 @pytest.fixture
-def terminal(tmp_path: Path) -> Iterator[Callable[[str], Terminal]]:
+def terminal(tmp_path: Path) -> Iterator[Callable[..., Terminal]]:
     opened: list[Terminal] = []
 
-    def open_terminal(args: str) -> Terminal:
+    def open_terminal(args: str, width: int = 120, height: int = 35) -> Terminal:
         command = f"{shlex.quote(sys.executable)} -m voxengine {args}"
-        term = Terminal(command, tmp_path)
+        term = Terminal(command, tmp_path, width, height)
         opened.append(term)
         return term
 
@@ -78,22 +91,27 @@ def terminal(tmp_path: Path) -> Iterator[Callable[[str], Terminal]]:
         term.close()
 
 
+@pytest.mark.parametrize(("width", "height"), SIZES)
 def test_push_to_talk_turn(
-    terminal: Callable[[str], Terminal], tmp_path: Path, hello_wav: Path
+    terminal: Callable[..., Terminal], tmp_path: Path, hello_wav: Path, width: int, height: int
 ) -> None:
-    term = terminal(f"console --fake --input-file {hello_wav} --output-file out.wav")
-    screen = term.wait_for("SPACE talk/send | i interrupt | q quit")
+    term = terminal(f"console --fake --input {hello_wav} --out out.wav", width, height)
+    screen = term.wait_for("SPACE talk/send | t type | i interrupt | q quit")
     assert "push-to-talk, talking to the bundled fake OpenAI server" in screen
     assert "mic off" in screen
+    assert all(len(line) <= width for line in screen.splitlines())
     term.keys("Space")
-    screen = term.wait_for(lambda s: "REC [" in s and "#" in s.split("REC [")[1][:16])
-    assert "recording: SPACE to send" in screen  # the meter moved while the file "speaks"
+    screen = term.wait_for(lambda s: "REC [" in s and "#" in s.split("REC [")[1][:12])
+    assert "recording: SPACE to send" in screen or width < 100  # the meter moved
     time.sleep(1.0)
     term.keys("Space")
     screen = term.wait_for("ms to first output)")
     assert "you: (" in screen  # the fake's transcript of what was sent
     assert "assistant: I heard" in screen
     assert "turns 1" in screen
+    assert "latency STT" in screen  # the stages of the turn
+    assert "q quit]" in screen  # the keys fit, whatever the width
+    term.capture(f"push_to_talk_{width}x{height}")
     term.keys("q")
     screen = term.wait_for("EXIT=")
     assert "EXIT=0" in screen
@@ -103,11 +121,40 @@ def test_push_to_talk_turn(
     assert fmt.duration(len(audio)) > 1.0
 
 
+@pytest.mark.parametrize(("width", "height"), SIZES)
+def test_typed_message_beside_voice(
+    terminal: Callable[..., Terminal], hello_wav: Path, width: int, height: int
+) -> None:
+    term = terminal(f"console --fake --input {hello_wav} --out out.wav", width, height)
+    term.wait_for("q quit]")
+    term.keys("t")
+    term.wait_for("type> ")
+    term.keys("-l", "hello there")
+    term.wait_for("type> hello there")
+    term.keys("Enter")
+    screen = term.wait_for("assistant: You said: hello there")
+    assert "you (typed): hello there" in screen
+    term.capture(f"typed_{width}x{height}")
+    term.keys("q")
+    assert "EXIT=0" in term.wait_for("EXIT=")
+
+
+def test_ends_by_itself_when_the_input_file_ends(
+    terminal: Callable[..., Terminal], hello_wav: Path
+) -> None:
+    term = terminal(f"console --fake --always-on --input {hello_wav} --out out.wav", 80, 24)
+    screen = term.wait_for("EXIT=", timeout=40)
+    assert "assistant: I heard" in screen
+    assert "EXIT=0" in screen
+    assert "Traceback" not in screen
+    term.capture("input_file_ends_80x24")
+
+
 def test_always_on_with_max_turns_exits_by_itself(
-    terminal: Callable[[str], Terminal], tmp_path: Path, hello_wav: Path
+    terminal: Callable[..., Terminal], tmp_path: Path, hello_wav: Path
 ) -> None:
     term = terminal(
-        f"console --fake --always-on --input-file {hello_wav} --output-file out.wav "
+        f"console --fake --always-on --input {hello_wav} --out out.wav "
         "--max-turns 1 --record s.jsonl"
     )
     screen = term.wait_for("EXIT=", timeout=30)
@@ -118,11 +165,32 @@ def test_always_on_with_max_turns_exits_by_itself(
     assert (tmp_path / "s.jsonl").stat().st_size > 0
 
 
-def test_interrupt_key(terminal: Callable[[str], Terminal], hello_wav: Path) -> None:
-    term = terminal(f"console --fake --always-on --input-file {hello_wav} --output-file out.wav")
+def test_interrupt_key(terminal: Callable[..., Terminal], hello_wav: Path) -> None:
+    term = terminal(f"console --fake --always-on --input {hello_wav} --out out.wav")
     term.wait_for("assistant speaking", timeout=20)
     term.keys("i")
     screen = term.wait_for("[interrupted")
+    lines = screen.splitlines()
+    cut = next(i for i, line in enumerate(lines) if line.startswith("[interrupted"))
+    # the cut reply (if any text of it arrived) is above its note, never below it
+    assert not any(line.startswith("assistant: ") for line in lines[cut + 1 :])
+    term.capture("interrupted_120x35")
     term.keys("q")
     screen = term.wait_for("EXIT=")
     assert "EXIT=0" in screen
+
+
+def test_chat_shows_a_prompt_in_a_terminal(terminal: Callable[..., Terminal]) -> None:
+    term = terminal("chat --fake", 80, 24)
+    term.wait_for("you>")  # (tmux drops the trailing space)
+    term.keys("-l", "hello")
+    term.keys("Enter")
+    screen = term.wait_for("assistant: You said: hello")
+    after = screen.split("assistant: You said: hello", 1)[1]
+    assert "you>" in after  # the prompt again, for the next message
+    assert "user: hello" not in screen  # what was typed is not echoed a second time
+    term.capture("chat_80x24")
+    term.keys("C-d")
+    screen = term.wait_for("EXIT=")
+    assert "EXIT=0" in screen
+    assert "Traceback" not in screen

@@ -24,6 +24,7 @@ __all__ = [
     "downmix_to_mono",
     "duration_seconds",
     "from_float32",
+    "reject_wav_header",
     "rms",
     "silence",
     "to_float32",
@@ -56,7 +57,24 @@ def validate_pcm16(audio: object, fmt: AudioFormat) -> bytes:
             f"audio length {len(data)} bytes is not a whole number of "
             f"{fmt.frame_bytes}-byte PCM16 frames ({fmt.channels} channel(s))"
         )
+    reject_wav_header(data)
     return data
+
+
+def reject_wav_header(data: bytes) -> None:
+    """Refuse the bytes of a WAV file (``RIFF....WAVE``) where raw PCM16 is expected.
+
+    A WAV header sent as samples would play as a click and shift every later sample;
+    read the file with :func:`voxengine.audio.read_wav` and send its samples instead.
+
+    Raises:
+        AudioError: if ``data`` starts with a RIFF/WAVE header.
+    """
+    if data.startswith(b"RIFF") and data[8:12] == b"WAVE":
+        raise AudioError(
+            "audio starts with a WAV file header (RIFF....WAVE): send raw PCM16 samples, "
+            "e.g. the samples voxengine.audio.read_wav(path) returns, not the file's bytes"
+        )
 
 
 def duration_seconds(audio: bytes, fmt: AudioFormat) -> float:

@@ -18,21 +18,47 @@ import contextlib
 import sys
 from collections.abc import Sequence
 
+from voxengine import __version__
 from voxengine.cli import _console, _demo, _info, _replay, _turns
-from voxengine.cli._common import EXIT_CODES_HELP, setup_logging, wrap_errors
+from voxengine.cli._common import (
+    EXIT_CODES_HELP,
+    EXIT_OK,
+    HelpFormatter,
+    setup_logging,
+    wrap_errors,
+)
 
 __all__ = ["build_parser", "main"]
+
+
+_EPILOG = f"""\
+examples:
+  voxengine demo                            a spoken turn through the offline stack (no key)
+  echo hello | voxengine chat               text chat, offline
+  voxengine run --fake --input q.wav -o a.wav   one turn from a WAV file, fake OpenAI server
+  voxengine providers                       providers, what they need and support
+  voxengine COMMAND --help                  a command's options and examples
+
+{EXIT_CODES_HELP}.
+
+API keys come from the environment (OPENAI_API_KEY, GEMINI_API_KEY, ANTHROPIC_API_KEY,
+...), never from the command line; --fake needs none."""
 
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of every subcommand."""
     parser = argparse.ArgumentParser(
         prog="voxengine",
-        description="The voxengine command line: realtime voice AI in the terminal.",
-        epilog=EXIT_CODES_HELP + ". API keys come from the environment (OPENAI_API_KEY, "
-        "AZURE_OPENAI_API_KEY, ...); --fake needs none.",
+        description="The voxengine command line: realtime voice AI in the terminal.\n"
+        "With no provider named, every command runs on the offline speech stack.",
+        epilog=_EPILOG,
+        formatter_class=HelpFormatter,
     )
-    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    parser.add_argument("--version", action="version", version=f"voxengine {__version__}")
+    parser.add_argument(
+        "--debug", action="store_true", help="show the traceback of an error (for bug reports)"
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     _demo.add_parser(sub)
     _console.add_parser(sub)
     _turns.add_parsers(sub)
@@ -42,8 +68,16 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the CLI; returns the process exit code (see ``voxengine --help``)."""
-    args = build_parser().parse_args(argv)
+    """Run the CLI; returns the process exit code (see ``voxengine --help``).
+
+    With no command it prints the help and returns 0. Errors are one ``error:`` line
+    (plus a ``hint:``), never a traceback unless ``--debug``.
+    """
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return EXIT_OK
 
     def run() -> int:
         log_file = setup_logging(args)
@@ -55,6 +89,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         return code
 
     with contextlib.suppress(BrokenPipeError):
-        return wrap_errors(run)
+        return wrap_errors(run, debug=bool(getattr(args, "debug", False)))
     sys.stderr.close()  # the reader went away (e.g. piped into head)
     return 1

@@ -14,7 +14,10 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import os
 import sys
+import traceback
+import wave
 from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass, fields
 from pathlib import Path
@@ -29,6 +32,7 @@ from voxengine.providers.registry import get_provider
 from voxengine.recording import Recorder, RecordingError, wrap_provider_connector
 
 __all__ = [
+    "HelpFormatter",
     "EXIT_FAILURE",
     "EXIT_INTERRUPTED",
     "EXIT_OK",
@@ -36,6 +40,10 @@ __all__ = [
     "EXIT_CODES_HELP",
     "CliError",
     "add_common_options",
+    "add_deprecated_alias",
+    "add_out_option",
+    "check_input_wav",
+    "check_output_path",
     "add_logging_options",
     "add_record_options",
     "exit_code_for",
@@ -49,9 +57,9 @@ EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130
 
 EXIT_CODES_HELP = (
-    "exit codes: 0 success; 1 the session failed while running (connection, provider "
-    "error, unfinished turn, replay divergence); 2 bad arguments or configuration, "
-    "missing API key, unknown provider, missing audio device, unreadable file; "
+    "exit codes: 0 success; 1 the session failed while running (connection, provider\n"
+    "error, unfinished turn, replay divergence); 2 bad arguments or configuration,\n"
+    "missing API key, unknown provider, missing audio device, unreadable file;\n"
     "130 interrupted"
 )
 
@@ -94,6 +102,109 @@ class CliError(Exception):
         self.hint = hint
 
 
+class HelpFormatter(argparse.RawDescriptionHelpFormatter):
+    """Description and examples as written (they keep their layout); each option's
+    help ends with its default when it has a meaningful one (not None or False)."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        default = action.default
+        if (
+            "%(default)" in text
+            or default in (None, False, argparse.SUPPRESS)
+            or action.option_strings == []
+            or isinstance(default, list)
+        ):
+            return text
+        return text + " (default: %(default)s)"
+
+
+class _DeprecatedAlias(argparse.Action):
+    """An old option spelling: hidden from help, still works, says what replaced it."""
+
+    def __init__(self, option_strings: list[str], dest: str, *, new: str, **kwargs: Any) -> None:
+        self.new = new
+        super().__init__(option_strings, dest, **kwargs)
+
+    def __call__(
+        self,
+        parser: argparse.ArgumentParser,
+        namespace: argparse.Namespace,
+        values: Any,
+        option_string: str | None = None,
+    ) -> None:
+        print(f"voxengine: {option_string} is deprecated; use {self.new}", file=sys.stderr)
+        setattr(namespace, self.dest, True if self.nargs == 0 else values)
+
+
+def add_deprecated_alias(
+    group: Any, old: str, new: str, *, flag: bool = False, dest: str | None = None
+) -> None:
+    """Accept ``old`` as a hidden spelling of option ``new`` (a flag when ``flag``)."""
+    group.add_argument(
+        old,
+        dest=dest or new.lstrip("-").replace("-", "_"),
+        action=_DeprecatedAlias,
+        new=new,
+        nargs=0 if flag else None,
+        help=argparse.SUPPRESS,
+        default=argparse.SUPPRESS,
+    )
+
+
+def add_out_option(group: Any, *, help: str, default: str | None = None) -> None:
+    """``-o``/``--out FILE.wav``: the one name every command uses for its output file."""
+    group.add_argument("-o", "--out", metavar="FILE.wav", default=default, help=help)
+
+
+def check_output_path(path: str | None) -> None:
+    """Fail before any session starts when ``path`` cannot be written as a file.
+
+    Raises:
+        CliError: the path is a directory, its folder does not exist or is not writable.
+    """
+    if not path:
+        return
+    target = Path(path)
+    folder = target.parent if str(target.parent) else Path(".")
+    if target.is_dir():
+        raise CliError(f"{path} is a directory; give a file name, e.g. {target / 'reply.wav'}")
+    if not folder.is_dir():
+        raise CliError(f"cannot write {path}: the folder {folder} does not exist")
+    if not os.access(folder, os.W_OK) or (target.exists() and not os.access(target, os.W_OK)):
+        raise CliError(f"cannot write {path}: permission denied")
+
+
+def check_input_wav(path: str, option: str = "--input") -> None:
+    """Fail before any session starts when ``path`` is not a readable 16-bit PCM WAV file.
+
+    Raises:
+        CliError: the file is missing, unreadable or not a WAV file of 16-bit PCM.
+    """
+    target = Path(path)
+    if not target.exists():
+        raise CliError(f"{option} {path}: no such file")
+    if target.is_dir():
+        raise CliError(f"{option} {path}: is a directory, not a WAV file")
+    try:
+        with target.open("rb") as file:
+            head = file.read(12)
+    except OSError as exc:
+        raise CliError(f"{option} {path}: cannot read it ({exc.strerror})") from exc
+    if not (head.startswith(b"RIFF") and head[8:12] == b"WAVE"):
+        kind = "a recording (JSON lines)" if head.lstrip()[:1] == b"{" else "not a WAV file"
+        raise CliError(f"{option} {path}: {kind}; expected a 16-bit PCM WAV file")
+    try:
+        with wave.open(str(target), "rb") as wav:
+            if wav.getsampwidth() != 2:
+                raise CliError(
+                    f"{option} {path}: {8 * wav.getsampwidth()}-bit samples; "
+                    "expected 16-bit PCM (e.g. sox in.wav -b 16 out.wav)"
+                )
+    except (wave.Error, EOFError) as exc:
+        raise CliError(f"{option} {path}: unreadable WAV file ({exc})") from exc
+
+
 def add_logging_options(parser: argparse.ArgumentParser) -> None:
     """``-v``/``-vv`` and ``--log-file``."""
     group = parser.add_argument_group("logging")
@@ -105,6 +216,12 @@ def add_logging_options(parser: argparse.ArgumentParser) -> None:
         help="-v: INFO logs; -vv: DEBUG with protocol traces (keys and audio redacted)",
     )
     group.add_argument("--log-file", help="write logs to this file instead of stderr")
+    group.add_argument(
+        "--debug",
+        action="store_true",
+        default=argparse.SUPPRESS,
+        help="show the traceback of an error (for bug reports)",
+    )
 
 
 def add_record_options(parser: argparse.ArgumentParser) -> None:
@@ -122,7 +239,11 @@ def add_record_options(parser: argparse.ArgumentParser) -> None:
 def add_common_options(parser: argparse.ArgumentParser, *, default_mode: str = "provider") -> None:
     """Provider and session options, plus logging and recording."""
     group = parser.add_argument_group("provider and session")
-    group.add_argument("--provider", default="openai", help="provider name (see 'providers')")
+    group.add_argument(
+        "--provider",
+        help="provider name (see 'voxengine providers'); default: the offline speech stack "
+        "'voxengine demo' uses (no key, no network), or openai with --fake",
+    )
     group.add_argument("--model", help="model (Azure: deployment name)")
     group.add_argument("--voice", help="assistant voice, e.g. marin")
     group.add_argument("--instructions", help="system instructions for the assistant")
@@ -135,6 +256,7 @@ def add_common_options(parser: argparse.ArgumentParser, *, default_mode: str = "
         action="store_true",
         help="talk to the bundled fake OpenAI server on 127.0.0.1 (scripted replies, no key)",
     )
+    add_deprecated_alias(group, "--fake-openai", "--fake", flag=True)
     group.add_argument("--timeout", type=float, default=60.0, help="seconds to wait for each reply")
     add_record_options(parser)
     add_logging_options(parser)
@@ -156,7 +278,7 @@ def exit_code_for(exc: BaseException) -> int:
     """The exit code for an exception that ended a command."""
     if isinstance(exc, CliError):
         return exc.code
-    if isinstance(exc, ConfigError | AudioError | RecordingError):
+    if isinstance(exc, ConfigError | AudioError | RecordingError | OSError):
         return EXIT_USAGE
     if isinstance(exc, KeyboardInterrupt):
         return EXIT_INTERRUPTED
@@ -173,17 +295,21 @@ def hint_for(exc: BaseException) -> str:
     if isinstance(exc, ConfigError) and "unknown provider" in text:
         return "run 'voxengine providers' to list them"
     if isinstance(exc, ConfigError) and ("sounddevice" in text or "PortAudio" in text):
-        return "use --input-file/--output-file to run with WAV files instead of devices"
+        return "use --input IN.wav --out OUT.wav to run with WAV files instead of devices"
     if isinstance(exc, AudioError) and "device" in text:
-        return "run 'voxengine devices', or use --input-file/--output-file"
+        return "run 'voxengine devices', or use --input IN.wav --out OUT.wav"
     return ""
 
 
 def report(exc: BaseException, stream: IO[str] | None = None) -> int:
     """Print ``exc`` as ``error: ...`` (plus a hint) and return its exit code."""
     out = stream if stream is not None else sys.stderr
-    name = "" if isinstance(exc, CliError) else f"{type(exc).__name__}: "
-    print(f"error: {name}{exc}", file=out)
+    if isinstance(exc, OSError) and exc.strerror and exc.filename is not None:
+        message = f"{exc.filename}: {exc.strerror}"  # e.g. "out/reply.wav: No such file ..."
+    else:
+        name = "" if isinstance(exc, CliError) else f"{type(exc).__name__}: "
+        message = f"{name}{exc}"
+    print(f"error: {message}", file=out)
     hint = hint_for(exc)
     if hint:
         print(f"hint: {hint}", file=out)
@@ -213,7 +339,7 @@ def build_config(
 ) -> VoiceEngineConfig:
     """A :class:`VoiceEngineConfig` from the common options plus ``settings``."""
     return VoiceEngineConfig(
-        provider=args.provider,
+        provider=args.provider or "openai",
         mode=args.mode,
         model=args.model,
         base_url=base_url,
@@ -224,19 +350,25 @@ def build_config(
     )
 
 
+def uses_default_provider(args: argparse.Namespace) -> bool:
+    """True when the options name no provider, fake server or endpoint: the offline stack."""
+    return args.provider is None and not args.fake and not args.base_url
+
+
 @contextlib.asynccontextmanager
 async def _endpoint(
     args: argparse.Namespace, fake_paced: bool
 ) -> AsyncIterator[tuple[str | None, str | None, str]]:
     """(base_url, api_key, description) of the service the options select."""
-    get_provider(args.provider)  # an unknown name fails first, listing the known ones
+    provider = args.provider or "openai"
+    get_provider(provider)  # an unknown name fails first, suggesting the closest
     if not args.fake:
-        where = args.base_url or f"the {args.provider} service"
+        where = args.base_url or f"the {provider} service"
         yield args.base_url, None, where
         return
-    if args.provider not in ("openai", "mock"):
+    if provider not in ("openai", "mock"):
         raise CliError(
-            f"--fake serves the OpenAI protocol; it cannot stand in for --provider {args.provider}",
+            f"--fake serves the OpenAI protocol; it cannot stand in for --provider {provider}",
             hint="drop --provider, or use --provider openai",
         )
     if args.base_url:
@@ -246,6 +378,27 @@ async def _endpoint(
     config = FakeOpenAIConfig(paced=fake_paced)
     async with run_fake_openai_server(config, pace_seconds=0.1 if fake_paced else 0.0) as server:
         yield server.url, FAKE_KEY, f"the bundled fake OpenAI server at {server.url}"
+
+
+def _offline_engine(args: argparse.Namespace, settings: Mapping[str, Any]) -> EngineSession:
+    """An engine on the default provider (the one ``demo`` uses), built by its one function."""
+    from voxengine.cli._default import DEFAULT_PROVIDER_NAME, default_provider
+
+    if getattr(args, "record", None):
+        raise CliError(
+            "--record needs a WebSocket provider: the offline stack sends no wire frames",
+            hint="add --fake (or --provider openai with OPENAI_API_KEY) to record a session",
+        )
+    config = VoiceEngineConfig(
+        provider=DEFAULT_PROVIDER_NAME,
+        mode=args.mode,
+        model=args.model,
+        instructions=args.instructions,
+        **settings,
+    )
+    chosen = default_provider(config.session_config(), voice=args.voice)
+    engine = VoiceEngine(config, provider=chosen.provider)
+    return EngineSession(engine=engine, where=chosen.banner, recorder=None)
 
 
 @contextlib.asynccontextmanager
@@ -259,12 +412,18 @@ async def open_engine(
 ) -> AsyncIterator[EngineSession]:
     """An unconnected engine for the common options, recorded and traced as asked.
 
-    The fake server (``--fake``) runs until the context exits; the recording is
-    closed then too.
+    With no ``--provider``, ``--fake`` or ``--base-url`` the engine runs on the
+    default provider (:func:`voxengine.cli._default.default_provider`, the same as
+    ``demo``'s). The fake server (``--fake``) runs until the context exits; the
+    recording is closed then too.
 
     Raises:
         ConfigError: invalid settings, unknown provider or missing key (exit code 2).
+        CliError: ``--record`` with a provider that has no wire frames (exit code 2).
     """
+    if uses_default_provider(args):
+        yield _offline_engine(args, settings)
+        return
     async with _endpoint(args, fake_paced) as (base_url, api_key, where):
         config = build_config(args, base_url=base_url, api_key=api_key, settings=settings)
         engine = VoiceEngine(config)
@@ -292,7 +451,10 @@ def realtime_provider(engine: VoiceEngine) -> RealtimeProvider:
     """
     provider = engine.provider
     if not isinstance(provider, RealtimeProvider):
-        raise CliError(f"provider {provider.name!r} cannot be recorded or traced")
+        raise CliError(
+            f"provider {provider.name!r} cannot be recorded or traced: it sends no wire frames",
+            hint="add --fake (or a WebSocket provider such as --provider openai) to record",
+        )
     return provider
 
 
@@ -301,12 +463,26 @@ def _record_output_audio(engine: VoiceEngine, recorder: Recorder) -> None:
     engine.events.on(AudioDelta, lambda e: recorder.record_audio("out", e.audio, rate))
 
 
-def wrap_errors(run: Callable[[], int]) -> int:
-    """Run a command body, turning expected failures into messages and exit codes."""
+def wrap_errors(run: Callable[[], int], *, debug: bool = False) -> int:
+    """Run a command body, turning every failure into one ``error:`` line and an exit code.
+
+    Expected failures (:class:`VoxError`, :class:`CliError`, :class:`OSError` such as
+    a file that cannot be written) print their message and a hint; anything else is
+    reported as an internal error. No traceback is shown unless ``debug``.
+    """
     try:
         return run()
-    except (VoxError, CliError, KeyboardInterrupt) as exc:
-        if isinstance(exc, KeyboardInterrupt):
-            print("\ninterrupted", file=sys.stderr)
-            return EXIT_INTERRUPTED
+    except KeyboardInterrupt:
+        print("\ninterrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except (VoxError, CliError, OSError) as exc:
+        if debug:
+            traceback.print_exc()
         return report(exc)
+    except Exception as exc:
+        if debug:
+            traceback.print_exc()
+        print(f"error: internal error: {type(exc).__name__}: {exc}", file=sys.stderr)
+        if not debug:
+            print("hint: run again with --debug to see where it happened", file=sys.stderr)
+        return EXIT_FAILURE

@@ -16,7 +16,7 @@ One flag changes what answers:
   (:class:`~voxengine.providers.pipeline.AnthropicPipelineProvider`;
   ``$ANTHROPIC_API_KEY``, ``$ANTHROPIC_BASE_URL`` for a proxy).
 * ``--live``: OpenAI's Realtime API (``$OPENAI_API_KEY``).
-* ``--fake-openai``: the bundled fake OpenAI Realtime server over a real WebSocket on
+* ``--fake``: the bundled fake OpenAI Realtime server over a real WebSocket on
   127.0.0.1 (scripted replies, no key); with ``--live`` the only path ``--record``
   works on, since the pipeline exchanges no wire frames.
 """
@@ -27,9 +27,7 @@ import argparse
 import asyncio
 import contextlib
 import datetime as dt
-import importlib.util
 import os
-import sys
 import time
 import urllib.parse
 from collections.abc import AsyncIterator, Sequence
@@ -40,13 +38,17 @@ from voxengine.audio.format import PCM16_24K
 from voxengine.audio.wav import write_wav
 from voxengine.cli._common import (
     EXIT_FAILURE,
-    EXIT_USAGE,
     CliError,
+    HelpFormatter,
+    add_deprecated_alias,
     add_logging_options,
+    add_out_option,
     add_record_options,
+    check_output_path,
     realtime_provider,
     replayable_settings,
 )
+from voxengine.cli._default import arrow, check_offline_packages, default_provider
 from voxengine.engine import VoiceEngine, VoiceEngineConfig
 from voxengine.events import (
     AudioDelta,
@@ -92,11 +94,12 @@ examples:
   voxengine demo --llm-url http://localhost:11434/v1 --model llama3.2   Ollama
   voxengine demo --claude                                 $ANTHROPIC_API_KEY
   voxengine demo --live                                   $OPENAI_API_KEY
-  voxengine demo --fake-openai --record demo.jsonl        bundled fake Realtime server
+  voxengine demo --fake --record demo.jsonl               bundled fake Realtime server
+  voxengine demo -o /tmp/answer.wav                       reply audio elsewhere
 
 --llm-url sends ${LLM_KEY_ENV} as a Bearer key when it is set (local servers
 usually need none); --claude honours $ANTHROPIC_BASE_URL (a proxy). --record needs
---fake-openai or --live: the pipeline exchanges no wire frames."""
+--fake or --live: the pipeline exchanges no wire frames."""
 
 
 def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -106,7 +109,7 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
         help="a short voice conversation (offline by default), reply audio to a WAV file",
         description=_DESCRIPTION,
         epilog=_EPILOG,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        formatter_class=HelpFormatter,
     )
     backend = demo.add_argument_group(
         "what answers (default: the offline pipeline with the built-in local responder)"
@@ -127,10 +130,11 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
         "--live", action="store_true", help="OpenAI's Realtime API ($OPENAI_API_KEY)"
     )
     which.add_argument(
-        "--fake-openai",
+        "--fake",
         action="store_true",
         help="the bundled fake OpenAI Realtime server on 127.0.0.1 (scripted replies, no key)",
     )
+    add_deprecated_alias(which, "--fake-openai", "--fake", flag=True)
     backend.add_argument(
         "--model",
         help="model name: for --llm-url (default: the first one the server lists), "
@@ -142,7 +146,7 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     )
     turn.add_argument(
         "--voice",
-        help="assistant voice: OpenAI voice for --live/--fake-openai (default marin), "
+        help="assistant voice: OpenAI voice for --live/--fake (default marin), "
         "espeak-ng voice for the pipeline (default en-us)",
     )
     turn.add_argument(
@@ -154,9 +158,7 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
         default="what is the weather like today",
         help="the spoken question, synthesised as speech (default: %(default)r)",
     )
-    turn.add_argument(
-        "--out", metavar="FILE.wav", default="reply.wav", help="WAV file for the reply audio"
-    )
+    add_out_option(turn, default="reply.wav", help="WAV file for the reply audio")
     turn.add_argument(
         "--timeout",
         metavar="SECONDS",
@@ -170,7 +172,8 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
 
 
 def _run(args: argparse.Namespace) -> int:
-    if args.live or args.fake_openai:
+    check_output_path(args.out)
+    if args.live or args.fake:
         return asyncio.run(_realtime_demo(args))
     return asyncio.run(_pipeline_demo(args))
 
@@ -186,24 +189,6 @@ class _Pipeline:
     banner: str
     note: str
     tokens: bool
-
-
-def _arrow() -> str:
-    """``→``, or ``->`` when stdout cannot encode it."""
-    try:
-        "→".encode(sys.stdout.encoding or "ascii")
-    except (UnicodeEncodeError, LookupError):
-        return "->"
-    return "→"
-
-
-def _check_pipeline_packages() -> None:
-    missing = [m for m in ("pocketsphinx", "espeakng_loader") if not importlib.util.find_spec(m)]
-    if missing:
-        raise CliError(
-            f"the offline speech stages need {' and '.join(missing)}, which are not installed",
-            hint="pip install 'voxengine[pipeline]', or run 'voxengine demo --fake-openai'",
-        )
 
 
 def _instructions() -> str:
@@ -254,7 +239,6 @@ async def _pipeline(args: argparse.Namespace, config: VoiceEngineConfig) -> _Pip
         AnthropicPipelineConfig,
         AnthropicPipelineProvider,
         EspeakTTS,
-        LocalResponder,
         OpenAIChatLLM,
         PipelineConfig,
         PipelineProvider,
@@ -262,7 +246,7 @@ async def _pipeline(args: argparse.Namespace, config: VoiceEngineConfig) -> _Pip
     )
     from voxengine.providers.pipeline.llm import DEFAULT_ANTHROPIC_MODEL
 
-    to = _arrow()
+    to = arrow()
     stt, tts = PocketSphinxSTT(), EspeakTTS(voice=args.voice or "en-us")
     session = config.session_config()
     speech_in, speech_out = "PocketSphinx speech recognition", "espeak-ng speech"
@@ -296,14 +280,9 @@ async def _pipeline(args: argparse.Namespace, config: VoiceEngineConfig) -> _Pip
         return _Pipeline(provider, banner, note, tokens=True)
     if args.model:
         raise CliError("--model needs --llm-url, --claude or --live")
-    llm_local = LocalResponder()
-    provider = PipelineProvider(PipelineConfig(stt=stt, llm=llm_local, tts=tts, session=session))
-    banner = f"offline pipeline: {speech_in} {to} {llm_local.label} {to} {speech_out}"
-    note = (
-        "(no API key, no network: the responder follows fixed rules - it tells the time and "
-        "the date, greets and echoes; --llm-url URL or --claude for a real model)"
-    )
-    return _Pipeline(provider, banner, note, tokens=False)
+    chosen = default_provider(session, voice=args.voice)
+    note = chosen.note[:-1] + "; --llm-url URL or --claude for a real model)"
+    return _Pipeline(chosen.provider, chosen.banner, note, tokens=False)
 
 
 async def _spoken_question(text: str) -> tuple[bytes, int]:
@@ -376,11 +355,11 @@ async def _pipeline_demo(args: argparse.Namespace) -> int:
     if args.record:
         raise CliError(
             "--record needs a WebSocket provider: the pipeline sends no wire frames to record",
-            hint="add --fake-openai (or --live) to record a session",
+            hint="add --fake (or --live) to record a session",
         )
     if not args.say.strip():
         raise CliError("--say needs some words to speak")
-    _check_pipeline_packages()
+    check_offline_packages()
     config = VoiceEngineConfig(
         provider="anthropic" if args.claude else "pipeline",
         mode=args.mode,
@@ -456,7 +435,7 @@ async def _pipeline_demo(args: argparse.Namespace) -> int:
     return 0
 
 
-# -- realtime providers over a WebSocket (--live, --fake-openai) --------------------------
+# -- realtime providers over a WebSocket (--live, --fake) --------------------------
 
 
 @contextlib.asynccontextmanager
@@ -487,8 +466,11 @@ def _recorder(args: argparse.Namespace, config: VoiceEngineConfig) -> Recorder |
 async def _realtime_demo(args: argparse.Namespace) -> int:
     live = bool(args.live)
     if live and not os.environ.get("OPENAI_API_KEY"):
-        print("--live needs OPENAI_API_KEY in the environment", file=sys.stderr)
-        return EXIT_USAGE
+        raise CliError(
+            "--live needs OPENAI_API_KEY in the environment",
+            hint="export OPENAI_API_KEY=sk-... (an OpenAI API key), or drop --live for the "
+            "offline demo",
+        )
     async with _endpoint(live) as (base_url, api_key):
         where = "OpenAI Realtime API" if live else f"bundled fake OpenAI server at {base_url}"
         print(f"voxengine demo: mode={args.mode}, talking to the {where}")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import textwrap
 
 from voxengine.cli._common import EXIT_OK, CliError, add_logging_options
 from voxengine.providers.registry import get_provider, list_providers
@@ -13,7 +14,9 @@ __all__ = ["add_parsers"]
 
 def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Register ``providers`` and ``devices``."""
-    providers = sub.add_parser("providers", help="list providers and capabilities")
+    providers = sub.add_parser(
+        "providers", help="list providers: what each is, its keys and capabilities"
+    )
     add_logging_options(providers)
     providers.set_defaults(run=_providers)
     devices = sub.add_parser("devices", help="list audio input and output devices")
@@ -21,10 +24,50 @@ def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
     devices.set_defaults(run=_devices)
 
 
+#: What each built-in provider is, and the environment variables it reads.
+_ABOUT: dict[str, tuple[str, str]] = {
+    "openai": ("OpenAI Realtime API over a WebSocket (GA protocol)", "OPENAI_API_KEY"),
+    "azure": (
+        "Azure OpenAI Realtime (GA /openai/v1/realtime, or the preview endpoint)",
+        "AZURE_OPENAI_API_KEY, AZURE_OPENAI_ENDPOINT (or --base-url)",
+    ),
+    "gemini": ("Google Gemini Live (16 kHz in, 24 kHz out)", "GEMINI_API_KEY or GOOGLE_API_KEY"),
+    "pipeline": (
+        "cascaded speech recognition -> language model -> speech; offline by default",
+        "none offline; OPENAI_API_KEY only for OpenAI's own stages",
+    ),
+    "anthropic": (
+        "the cascaded pipeline with Anthropic Claude as the language model",
+        "ANTHROPIC_API_KEY (ANTHROPIC_BASE_URL for a proxy)",
+    ),
+    "mock": ("offline and deterministic: scripted replies from the bundled fake", "none"),
+}
+
+_WIDTH = 100
+_INDENT = " " * 11
+
+
+def _describe(name: str) -> list[str]:
+    """Lines (at most 100 columns) about provider ``name``."""
+    cls = get_provider(name)
+    doc = (cls.__doc__ or "").strip().splitlines()
+    about, env = _ABOUT.get(name, (doc[0] if doc else "", "see the provider's documentation"))
+    caps = ", ".join(sorted(c.value for c in cls.capabilities))
+    lines = textwrap.wrap(about, _WIDTH, initial_indent=f"{name:<10} ", subsequent_indent=_INDENT)
+    lines += textwrap.wrap(
+        f"keys: {env}", _WIDTH, initial_indent=_INDENT, subsequent_indent=_INDENT + "      "
+    )
+    lines += textwrap.wrap(
+        f"supports: {caps}", _WIDTH, initial_indent=_INDENT, subsequent_indent=_INDENT + "  "
+    )
+    return lines
+
+
 def _providers(_: argparse.Namespace) -> int:
+    print("Providers (--provider NAME). With none named, commands use the offline stack.\n")
     for name in list_providers():
-        caps = sorted(c.value for c in get_provider(name).capabilities)
-        print(f"{name:10} {', '.join(caps)}")
+        print("\n".join(_describe(name)), end="\n\n")
+    print("Capabilities are checked by the conformance suite; see docs/providers.md.")
     return EXIT_OK
 
 
@@ -35,7 +78,7 @@ def _devices(_: argparse.Namespace) -> int:
     if not devices:
         raise CliError(
             "no audio devices found (is there a sound card?)",
-            hint="console --input-file IN.wav --output-file OUT.wav works without one",
+            hint="console --input IN.wav --out OUT.wav works without one",
         )
     print(f"{'index':>5}  {'in':>3} {'out':>3} {'rate':>7}  name")
     for d in devices:

@@ -1,32 +1,56 @@
-"""A curses-free terminal view: scrolling transcript lines above a live status area.
+"""The console's terminal view, drawn with ``rich``.
 
-Finished lines are printed normally (they stay in the scrollback). Below them, a
-live area of up to two lines — the turn being spoken or streamed, and the status
-line with the level meter — is redrawn in place with ANSI escapes (carriage return,
-cursor up, clear to end of screen), which every terminal emulator understands. When
-the output is not a terminal only finished lines are printed.
+Why ``rich`` (its ``Live`` display) rather than ``textual`` or curses: the console
+is a scrolling transcript with a small live area below it, not a full-screen app.
+``rich.live.Live`` does exactly that: lines printed through its console scroll
+above the live area and stay in the terminal's scrollback, the live area is redrawn
+in place at the terminal's current width (it follows resizes), and colour degrades
+by itself on terminals without it. ``textual`` would take the whole screen, own the
+keyboard and the event loop, and hide the transcript from the scrollback.
+
+The live area has up to four lines, each cut (with an ellipsis) to the width:
+
+1. the turn in progress (what the user is saying, or the reply streaming in), or
+   the text being typed;
+2. the status: microphone, a level meter, speech detected, assistant speaking,
+   turns, a note;
+3. the last turn's latency per stage (:mod:`voxengine.cli._latency`);
+4. the keys, always shown whole when the terminal is wide enough for them.
+
+When the output is not a terminal only finished lines are printed, without colour.
 """
 
 from __future__ import annotations
 
 import math
-import os
-import shutil
 from dataclasses import dataclass
 from typing import IO, final
 
+from rich.console import Console, Group
+from rich.live import Live
+from rich.text import Text
+
+from voxengine.cli._latency import StageLatency
+
 __all__ = ["ConsoleState", "Screen", "level_meter", "render_live"]
 
-_CLEAR_TO_END = "\x1b[J"
-_UP = "\x1b[{}A"
+_METER_WIDTH = 12
+
+#: Styles of finished lines, by their prefix.
+_STYLES = (("you:", "bold cyan"), ("assistant:", "green"), ("[", "yellow"), ("voxengine", "bold"))
 
 
-def level_meter(level: float, width: int = 16) -> str:
-    """An ASCII meter of an RMS ``level`` (0..1 full scale), -60..0 dBFS, and its dB value."""
+def level_meter(level: float, width: int = _METER_WIDTH) -> Text:
+    """A meter of an RMS ``level`` (0..1 full scale) over -60..0 dBFS, and its dB value."""
     db = 20 * math.log10(level) if level > 0 else -120.0
     filled = max(0, min(width, round((db + 60) / 60 * width)))
-    shown = f"{db:4.0f} dB" if db > -100 else "  -- dB"
-    return f"[{'#' * filled}{'-' * (width - filled)}] {shown}"
+    colour = "red" if db > -6 else "yellow" if db > -20 else "green"
+    meter = Text("[")
+    meter.append("#" * filled, style=colour)
+    meter.append("-" * (width - filled), style="dim")
+    meter.append("] ")
+    meter.append(f"{db:4.0f} dB" if db > -100 else "  -- dB")
+    return meter
 
 
 @dataclass(slots=True)
@@ -39,35 +63,57 @@ class ConsoleState:
     level: float = 0.0
     assistant_audible: bool = False
     partial: str = ""  # the turn in progress, e.g. "assistant: Hel"
-    last_latency: float | None = None
+    typing: str | None = None  # text being typed (None: not typing)
+    latency: StageLatency | None = None
     turns: int = 0
     note: str = ""
 
 
 def _keys_help(state: ConsoleState) -> str:
+    if state.typing is not None:
+        return "Enter send | Esc cancel"
     talk = "SPACE talk/send" if state.mode == "push-to-talk" else "always on"
-    return f"{talk} | i interrupt | q quit"
+    return f"{talk} | t type | i interrupt | q quit"
 
 
-def render_live(state: ConsoleState, width: int) -> list[str]:
-    """The live area's lines for ``state``, each cut to ``width - 1`` columns."""
+def _cut(text: Text) -> Text:
+    text.no_wrap = True
+    text.overflow = "ellipsis"
+    return text
+
+
+def render_live(state: ConsoleState) -> list[Text]:
+    """The live area's lines for ``state`` (rich cuts them to the terminal's width)."""
+    lines: list[Text] = []
+    if state.typing is not None:
+        lines.append(Text.assemble(("type> ", "bold magenta"), state.typing, ("_", "blink")))
+    elif state.partial:
+        style = "cyan" if state.partial.startswith("you:") else "green"
+        lines.append(Text(state.partial, style=style))
     mic = "REC" if state.listening else "mic off"
     if state.mode != "push-to-talk" and state.listening:
         mic = "listening"
-    parts = [
-        f"{mic} {level_meter(state.level)}",
-        "SPEECH" if state.speech else "",
-        "assistant speaking" if state.assistant_audible else "",
-        f"latency {state.last_latency * 1000:.0f} ms" if state.last_latency is not None else "",
-        f"turns {state.turns}",
-        state.note,
-        f"[{_keys_help(state)}]",
-    ]
-    status = "  ".join(p for p in parts if p)
-    lines = [state.partial] if state.partial else []
+    status = Text.assemble((mic, "bold red" if state.listening else "dim"), " ")
+    status.append_text(level_meter(state.level))
+    if state.speech:
+        status.append("  SPEECH", style="bold yellow")
+    if state.assistant_audible:
+        status.append("  assistant speaking", style="green")
+    status.append(f"  turns {state.turns}")
+    if state.note:
+        status.append(f"  {state.note}", style="italic")
     lines.append(status)
-    limit = max(10, width - 1)
-    return [line if len(line) <= limit else line[: limit - 1] + "~" for line in lines]
+    if state.latency is not None:
+        lines.append(Text("latency " + state.latency.describe(), style="dim"))
+    lines.append(Text(f"[{_keys_help(state)}]", style="bold"))
+    return [_cut(line) for line in lines]
+
+
+def _styled(text: str) -> Text:
+    for prefix, style in _STYLES:
+        if text.startswith(prefix):
+            return Text(text, style=style)
+    return Text(text)
 
 
 @final
@@ -80,44 +126,31 @@ class Screen:
     """
 
     def __init__(self, out: IO[str], *, live: bool) -> None:
-        self._out = out
-        self._live = live
-        self._drawn = 0  # live lines currently on screen
-
-    def _width(self) -> int:
-        try:  # the terminal we draw on, not $COLUMNS (which may be stale)
-            return os.get_terminal_size(self._out.fileno()).columns
-        except (AttributeError, OSError, ValueError):
-            return shutil.get_terminal_size((100, 30)).columns
-
-    def _erase(self) -> str:
-        if not self._drawn:
-            return ""
-        up = _UP.format(self._drawn - 1) if self._drawn > 1 else ""
-        self._drawn = 0
-        return "\r" + up + _CLEAR_TO_END
-
-    def _draw(self, state: ConsoleState | None) -> str:
-        if not self._live or state is None:
-            return ""
-        lines = render_live(state, self._width())
-        self._drawn = len(lines)
-        return "\n".join(lines)
+        self._console = Console(file=out, highlight=False, soft_wrap=False)
+        self._live: Live | None = None
+        if live:
+            self._live = Live(
+                console=self._console,
+                auto_refresh=False,
+                transient=False,
+                redirect_stdout=False,
+                redirect_stderr=False,
+            )
+            self._live.start()
 
     def line(self, text: str, state: ConsoleState | None) -> None:
-        """Print a finished transcript line, then redraw the live area."""
-        self._out.write(self._erase() + text + "\n" + self._draw(state))
-        self._out.flush()
+        """Print a finished transcript line above the live area, then redraw it."""
+        self._console.print(_styled(text), soft_wrap=True)
+        if state is not None:
+            self.refresh(state)
 
     def refresh(self, state: ConsoleState) -> None:
         """Redraw the live area."""
-        if self._live:
-            self._out.write(self._erase() + self._draw(state))
-            self._out.flush()
+        if self._live is not None:
+            self._live.update(Group(*render_live(state)), refresh=True)
 
     def close(self) -> None:
-        """Leave the cursor on a fresh line below the last status."""
-        if self._live and self._drawn:
-            self._out.write("\n")
-            self._out.flush()
-            self._drawn = 0
+        """Stop the live area, leaving its last state and the cursor on a fresh line."""
+        if self._live is not None:
+            self._live.stop()
+            self._live = None

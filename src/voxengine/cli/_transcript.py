@@ -54,6 +54,7 @@ class TranscriptPrinter:
         self.responses = 0
         self.failed = 0
         self.errors: list[str] = []
+        self._user_items: set[str] = set()  # user items already printed: each turn once
 
     def attach(self, bus: EventBus) -> None:
         """Follow ``bus``'s events (as a low-priority handler)."""
@@ -84,9 +85,14 @@ class TranscriptPrinter:
                 and item.kind is ItemKind.MESSAGE
                 and item.role is Role.USER
                 and item.text
+                and item.item_id not in self._user_items
             ):
+                self._user_items.add(item.item_id)
                 self._line(f"user: {item.text}")
-            case TranscriptDone(role=Role.USER, transcript=transcript) if transcript:
+            case TranscriptDone(role=Role.USER, transcript=transcript, item_id=item_id) if (
+                transcript and item_id not in self._user_items
+            ):  # the transcript of an audio turn; its item (same text) is not printed again
+                self._user_items.add(item_id)
                 self._line(f"user (transcript): {transcript}")
             case TextDelta(delta=delta) | TranscriptDelta(role=Role.ASSISTANT, delta=delta):
                 self._assistant.append(delta)

@@ -20,12 +20,20 @@ from voxengine.cli._common import (
     EXIT_OK,
     CliError,
     EngineSession,
+    HelpFormatter,
     add_common_options,
+    add_deprecated_alias,
+    add_out_option,
+    check_input_wav,
+    check_output_path,
     open_engine,
 )
 from voxengine.cli._transcript import TranscriptPrinter
 from voxengine.engine import VoiceEngine
+from voxengine.errors import ConfigError
 from voxengine.events import AudioDelta, ResponseDone
+from voxengine.providers.base import Capability
+from voxengine.providers.registry import get_provider
 
 __all__ = ["add_parsers"]
 
@@ -52,7 +60,8 @@ class _AppendTurn(argparse.Action):
         option_string: str | None = None,
     ) -> None:
         turns: list[Turn] = list(getattr(namespace, "turns", None) or [])
-        turns.append(Turn("audio" if option_string == "--input" else "text", str(values)))
+        kind = "audio" if option_string in ("-i", "--input") else "text"
+        turns.append(Turn(kind, str(values)))
         namespace.turns = turns
 
 
@@ -62,12 +71,18 @@ def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
         "run",
         help="turns from WAV files (and text) to a reply WAV; for scripts and headless machines",
         description="Send each --input WAV (or --text message) as one user turn, in order, "
-        "print the transcript, and write the assistant's audio to --output. Exit code 0 when "
-        "every turn got a complete reply, 1 otherwise.",
+        "print the transcript, and write the assistant's audio to --out. Exit code 0 when "
+        "every turn got a complete reply, 1 otherwise. Without --provider or --fake the "
+        "turns go to the offline speech stack 'voxengine demo' uses.",
+        epilog=_RUN_EXAMPLES,
+        formatter_class=HelpFormatter,
     )
-    run.add_argument("--input", action=_AppendTurn, metavar="IN.wav", help="a spoken turn")
-    run.add_argument("--text", action=_AppendTurn, metavar="TEXT", help="a text turn")
-    run.add_argument("--output", metavar="OUT.wav", help="WAV file for the assistant's audio")
+    run.add_argument(
+        "-i", "--input", action=_AppendTurn, metavar="IN.wav", help="a spoken turn (repeatable)"
+    )
+    run.add_argument("--text", action=_AppendTurn, metavar="TEXT", help="a text turn (repeatable)")
+    add_out_option(run, help="WAV file for the assistant's audio")
+    add_deprecated_alias(run, "--output", "--out")
     run.add_argument(
         "--transcribe",
         default=DEFAULT_TRANSCRIBE_MODEL,
@@ -80,13 +95,32 @@ def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
     chat = sub.add_parser(
         "chat",
         help="text chat: one user message per stdin line, replies on stdout",
-        description="Read user messages from stdin, one per line, and print the replies.",
+        description="Read user messages from stdin, one per line, and print the replies. "
+        "In a terminal it shows a 'you> ' prompt; Ctrl-D ends. Without --provider or --fake "
+        "the offline speech stack 'voxengine demo' uses answers.",
+        epilog=_CHAT_EXAMPLES,
+        formatter_class=HelpFormatter,
     )
-    chat.add_argument(
-        "--audio-out", metavar="FILE.wav", help="ask for spoken replies and save them here"
-    )
+    add_out_option(chat, help="ask for spoken replies and save them to this WAV file")
+    add_deprecated_alias(chat, "--audio-out", "--out")
     add_common_options(chat)
     chat.set_defaults(run=lambda a: asyncio.run(_chat(a)))
+
+
+_RUN_EXAMPLES = """\
+examples:
+  voxengine run --text "what time is it"                  offline, no key
+  voxengine run --fake -i question.wav -o answer.wav      the bundled fake OpenAI server
+  voxengine run --provider openai -i q1.wav -i q2.wav -o answers.wav   $OPENAI_API_KEY"""
+
+_CHAT_EXAMPLES = """\
+examples:
+  echo "hello" | voxengine chat                           offline, no key
+  voxengine chat --fake                                   the bundled fake OpenAI server
+  voxengine chat --provider openai --instructions "Answer in French."   $OPENAI_API_KEY"""
+
+#: The prompt ``chat`` shows in a terminal before each message.
+PROMPT = "you> "
 
 
 def _load_turns(turns: Sequence[Turn], rate: int) -> list[tuple[Turn, bytes]]:
@@ -136,6 +170,10 @@ async def _run(args: argparse.Namespace) -> int:
     turns: list[Turn] = args.turns
     if not turns:
         raise CliError("run needs at least one --input IN.wav (or --text TEXT)")
+    for turn in turns:  # every file is checked before a session starts
+        if turn.kind == "audio":
+            check_input_wav(turn.value)
+    check_output_path(args.out)
     transcribe = None if args.transcribe.lower() == "none" else args.transcribe
     settings = {"vad_enabled": False, "input_transcription_model": transcribe}
     meta = {"turns": [[t.kind, t.value] for t in turns]}
@@ -143,6 +181,7 @@ async def _run(args: argparse.Namespace) -> int:
         engine = session.engine
         loaded = _load_turns(turns, engine.provider.input_format.sample_rate)
         printer = TranscriptPrinter(sys.stdout, stream=False, show_user_text=True)
+        # the printer shows each user line (the text, or the audio's transcript) once
         printer.attach(engine.events)
         reply = bytearray()
         engine.events.on(AudioDelta, lambda e: reply.extend(e.audio))
@@ -156,19 +195,30 @@ async def _run(args: argparse.Namespace) -> int:
                         session, pcm, args.timeout, record_audio=args.record_audio
                     )
                 else:
-                    print(f"turn {number}: text", flush=True)
+                    print(f"turn {number}: text", flush=True)  # the printer shows it
                     done = await _respond(engine, args.timeout, engine.send_text(turn.value))
                 if done.status.value != "completed":
                     incomplete += 1
             await asyncio.sleep(0.05)  # late transcripts of the last turn
         out_fmt = engine.provider.output_format
-        if args.output:
-            write_wav(args.output, bytes(reply), out_fmt)
-            print(f"wrote {out_fmt.duration(len(reply)):.2f} s of reply audio to {args.output}")
+        if args.out:
+            write_wav(args.out, bytes(reply), out_fmt)
+            print(f"wrote {out_fmt.duration(len(reply)):.2f} s of reply audio to {args.out}")
     if incomplete or printer.errors:
         print(f"{incomplete} turn(s) without a complete reply", file=sys.stderr)
         return EXIT_FAILURE
     return EXIT_OK
+
+
+def _has_text_output(provider: str | None) -> bool:
+    """Whether the named provider can answer in text only (an unknown name: yes, so that
+    the engine's construction reports it with its suggestions)."""
+    if provider is None:
+        return True
+    try:
+        return Capability.TEXT_OUTPUT in get_provider(provider).capabilities
+    except ConfigError:
+        return True
 
 
 async def _stdin_lines() -> AsyncIterator[str]:
@@ -191,8 +241,12 @@ async def _stdin_lines() -> AsyncIterator[str]:
 
 
 async def _chat(args: argparse.Namespace) -> int:
-    audio_out: str | None = args.audio_out
-    settings = {"output_modality": "audio" if audio_out else "text", "vad_enabled": False}
+    audio_out: str | None = args.out
+    check_output_path(audio_out)
+    # spoken replies when asked for, or when the provider has no text-only replies
+    # (Gemini Live): their transcripts are printed the same way
+    speak = bool(audio_out) or not _has_text_output(args.provider)
+    settings = {"output_modality": "audio" if speak else "text", "vad_enabled": False}
     interactive = sys.stdin.isatty()
     async with open_engine(args, command="chat", settings=settings) as session:
         engine = session.engine
@@ -203,11 +257,15 @@ async def _chat(args: argparse.Namespace) -> int:
         async with engine:
             if interactive:
                 print(f"connected to {session.where}; type a message, Ctrl-D to end", flush=True)
+                print(PROMPT, end="", flush=True)
             async for line in _stdin_lines():
                 text = line.strip()
-                if not text:
-                    continue
-                await _respond(engine, args.timeout, engine.send_text(text))
+                if text:
+                    await _respond(engine, args.timeout, engine.send_text(text))
+                if interactive:
+                    print(PROMPT, end="", flush=True)
+            if interactive:
+                print(flush=True)  # end the prompt line Ctrl-D left
         if audio_out:
             fmt = engine.provider.output_format
             write_wav(Path(audio_out), bytes(reply), fmt)

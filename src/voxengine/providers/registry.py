@@ -6,6 +6,8 @@ Built-in providers are listed in this file; applications add their own with
 
 from __future__ import annotations
 
+import difflib
+
 from voxengine.errors import ConfigError
 from voxengine.providers.base import BaseProvider, ProviderConfig
 from voxengine.providers.gemini import GeminiProvider
@@ -62,13 +64,20 @@ def get_provider(name: str) -> type[BaseProvider]:
     """The provider class registered as ``name``.
 
     Raises:
-        ConfigError: for an unknown name; the message lists the known ones.
+        ConfigError: for an unknown name; the message suggests the closest known
+            name (``did you mean 'openai'?``) and lists them all.
     """
     try:
         return _REGISTRY[name]
     except (KeyError, TypeError):
         known = ", ".join(sorted(_REGISTRY))
-        raise ConfigError(f"unknown provider {name!r}; known providers: {known}") from None
+        close = (
+            difflib.get_close_matches(name.lower(), list(_REGISTRY), n=1, cutoff=0.7)
+            if isinstance(name, str)
+            else []
+        )
+        guess = f"did you mean {close[0]!r}? " if close else ""
+        raise ConfigError(f"unknown provider {name!r}; {guess}known providers: {known}") from None
 
 
 def list_providers() -> list[str]:

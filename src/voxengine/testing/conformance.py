@@ -1660,6 +1660,11 @@ _MATRIX_HEADER: Final = """\
 A capability is a promise: the conformance suite (`voxengine.testing.conformance`)
 checks that every declared capability works against the provider's fake server, and a
 mode a provider lacks is refused with `ConfigError` before any I/O.
+
+Setup, keys and limits of the built-in providers: [OpenAI](providers/openai.md),
+[Azure OpenAI](providers/azure.md), [Gemini Live](providers/gemini.md), the
+[pipeline](providers/pipeline.md), [Anthropic Claude](providers/anthropic.md) and the
+[mock](providers/mock.md). `voxengine providers` prints what each needs.
 """
 
 

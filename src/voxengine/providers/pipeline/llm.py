@@ -112,8 +112,9 @@ class AnthropicLLM(HttpStage):
         """Stream Claude's reply; see :class:`~.stages.LanguageModel` for the contract.
 
         Raises:
-            AuthenticationFailed, RateLimited, ProviderError, ConnectFailed,
-            TransportError, ProtocolViolation: as the HTTP exchange fails.
+            TransportError: as the HTTP exchange fails (``AuthenticationFailed``,
+                ``ConnectFailed``), or ``ProviderError`` (``RateLimited``) and
+                ``ProtocolViolation`` from the reply.
         """
         body = messages_request(
             model=self.model,
@@ -193,8 +194,9 @@ class OpenAIChatLLM(HttpStage):
         A stream that ends without ``[DONE]`` is accepted (some servers omit it).
 
         Raises:
-            AuthenticationFailed, RateLimited, ProviderError, ConnectFailed,
-            TransportError, ProtocolViolation: as the HTTP exchange fails.
+            TransportError: as the HTTP exchange fails (``AuthenticationFailed``,
+                ``ConnectFailed``), or ``ProviderError`` (``RateLimited``) and
+                ``ProtocolViolation`` from the reply.
         """
         body = chat_request(
             model=self.model,

@@ -711,6 +711,8 @@ class PipelineProvider(PipelineProviderBase):
     With no stages configured it runs fully offline: PocketSphinx, the built-in local
     responder (not an AI model) and espeak-ng. Example::
 
+        from voxengine.providers.pipeline import AnthropicLLM, PipelineConfig, PipelineProvider
+
         provider = PipelineProvider(PipelineConfig(llm=AnthropicLLM()))
         await provider.connect()
         await provider.send_text("What can you do?")

@@ -170,9 +170,9 @@ class OpenAITranscriptionSTT(HttpStage):
         """Upload ``pcm`` as a WAV file and return the ``text`` of the JSON reply.
 
         Raises:
-            AuthenticationFailed, RateLimited, ProviderError, ConnectFailed,
-            TransportError: as the HTTP exchange fails. ProtocolViolation: a reply
-            without ``text``.
+            TransportError: as the HTTP exchange fails (``AuthenticationFailed``,
+                ``ConnectFailed``), or ``ProviderError`` (``RateLimited``) from the reply.
+            ProtocolViolation: a reply without ``text``.
         """
         data = validate_pcm16(pcm, AudioFormat(sample_rate=sample_rate))
         form = {"model": self.model, "response_format": "json"}

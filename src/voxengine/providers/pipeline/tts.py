@@ -174,8 +174,8 @@ class OpenAISpeechTTS(HttpStage):
         """Stream the speech for ``text``; chunks are whole samples.
 
         Raises:
-            AuthenticationFailed, RateLimited, ProviderError, ConnectFailed,
-            TransportError: as the HTTP exchange fails.
+            TransportError: as the HTTP exchange fails (``AuthenticationFailed``,
+                ``ConnectFailed``), or ``ProviderError`` (``RateLimited``) from the reply.
         """
         body: dict[str, str] = {
             "model": self.model,

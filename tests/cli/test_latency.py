@@ -1,0 +1,73 @@
+"""Per-stage latency of a turn, from milestones on a fake clock."""
+
+from __future__ import annotations
+
+import pytest
+
+from voxengine.cli._latency import TurnTimer
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_a_cascaded_turn_splits_into_stages() -> None:
+    clock = Clock()
+    timer = TurnTimer(clock)
+    assert timer.result() is None
+    clock.now = 10.0
+    timer.turn_ended()
+    clock.now = 10.2
+    timer.heard()
+    clock.now = 10.5
+    timer.first_text()
+    clock.now = 10.6
+    timer.first_audio()
+    clock.now = 11.0
+    timer.first_audio()  # later chunks change nothing
+    stages = timer.result()
+    assert stages is not None
+    assert stages.stt == pytest.approx(0.2)
+    assert stages.llm == pytest.approx(0.3)
+    assert stages.tts == pytest.approx(0.1)
+    assert stages.first_audio == pytest.approx(0.6)
+    assert stages.describe() == "STT 200 ms | LLM 300 ms | TTS 100 ms | first audio 600 ms"
+
+
+def test_a_transcript_after_the_reply_leaves_the_stages_it_cannot_split_unknown() -> None:
+    clock = Clock()
+    timer = TurnTimer(clock)
+    timer.turn_ended()
+    clock.now = 0.3
+    timer.first_audio()  # speech-to-speech: audio first ...
+    clock.now = 0.4
+    timer.first_text()
+    clock.now = 0.9
+    timer.heard()  # ... the user's transcript last
+    stages = timer.result()
+    assert stages is not None
+    assert stages.stt is None  # recognised after the reply began: not a stage before it
+    assert stages.llm == pytest.approx(0.4)
+    assert stages.tts is None  # text after audio: no synthesis stage to show
+    assert stages.first_audio == pytest.approx(0.3)
+    assert "TTS -" in stages.describe()
+
+
+def test_a_new_turn_starts_afresh() -> None:
+    clock = Clock()
+    timer = TurnTimer(clock)
+    timer.turn_ended()
+    timer.first_audio()
+    clock.now = 5.0
+    timer.turn_ended()
+    assert timer.started
+    clock.now = 5.25
+    timer.first_audio()
+    stages = timer.result()
+    assert stages is not None
+    assert stages.first_audio == pytest.approx(0.25)
+    assert stages.stt is None
