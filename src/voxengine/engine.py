@@ -16,7 +16,7 @@ import logging
 from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 from types import TracebackType
-from typing import Any, Self
+from typing import Any, Self, TypeVar
 
 from voxengine.audio.format import AudioFormat
 from voxengine.audio.resample import convert
@@ -60,6 +60,8 @@ from voxengine.voice_io import VoiceIO
 __all__ = ["VoiceEngine", "VoiceEngineConfig"]
 
 logger = logging.getLogger("voxengine.engine")
+
+_T = TypeVar("_T")
 
 TextCallback = Callable[[str], Awaitable[object] | object]
 AudioCallback = Callable[[bytes], Awaitable[object] | object]
@@ -526,14 +528,16 @@ class VoiceEngine:
         try:
             self._mark_request()
             started = asyncio.ensure_future(self.events.wait_for(ResponseDone, timeout=timeout))
-            await self.provider.create_response(
-                instructions=(
-                    "Transcribe the user's last audio message verbatim. Reply with the "
-                    "transcript only, no comments."
+            done = await _then(
+                lambda: self.provider.create_response(
+                    instructions=(
+                        "Transcribe the user's last audio message verbatim. Reply with the "
+                        "transcript only, no comments."
+                    ),
+                    modalities=(Modality.TEXT,),
                 ),
-                modalities=(Modality.TEXT,),
+                started,
             )
-            done = await started
         finally:
             self.events.off(sub)
         if done.status is not ResponseStatus.COMPLETED:
@@ -567,8 +571,7 @@ class VoiceEngine:
                     filter=lambda e: bool(response_id) and e.response_id == response_id[0],
                 )
             )
-            await request()
-            done = await waiter
+            done = await _then(request, waiter)
         finally:
             for sub in subs:
                 self.events.off(sub)
@@ -667,3 +670,15 @@ async def _restore_history(provider: BaseProvider, history: list[HistoryEntry]) 
             continue
         restored += 1
     return restored
+
+
+async def _then(request: Callable[[], Awaitable[None]], waiter: asyncio.Future[_T]) -> _T:
+    """Await ``request()``, then ``waiter``; if the request fails, the waiter is
+    cancelled and its outcome retrieved (no "exception was never retrieved")."""
+    try:
+        await request()
+    except BaseException:
+        waiter.cancel()
+        await asyncio.gather(waiter, return_exceptions=True)
+        raise
+    return await waiter
