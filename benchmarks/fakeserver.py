@@ -62,12 +62,14 @@ class ServerSettings:
         chunk_seconds: audio carried by each ``response.output_audio.delta``.
         seconds_per_word: reply audio per word; the reply echoes the user's text.
         stamp_frames: add the ``bench_sent`` field to every frame.
+        loop: the server process's event loop, "asyncio" or "uvloop" (leaner).
     """
 
     pace_seconds: float = 0.02
     chunk_seconds: float = 0.02
     seconds_per_word: float = 0.3
     stamp_frames: bool = True
+    loop: str = "asyncio"
 
 
 @dataclass(slots=True)
@@ -235,7 +237,9 @@ class _Health:
 
 
 def _main(control: Connection, settings: ServerSettings) -> None:
-    asyncio.run(_serve(control, settings))
+    from benchmarks.loops import run
+
+    run(_serve(control, settings), settings.loop)
 
 
 class FakeServerProcess:
