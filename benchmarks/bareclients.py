@@ -43,6 +43,7 @@ _AUDIO = "response.output_audio.delta"
 _TRANSCRIPT = "response.output_audio_transcript.delta"
 _DONE = "response.done"
 _a2b = binascii.a2b_base64
+_SESSION_UPDATE = {"type": "session.update", "session": {"type": "realtime"}}
 
 
 def _dispatch(rec: Recorder, data: bytes | str) -> None:
@@ -154,7 +155,7 @@ class HookClient(BenchClient):
         self._ws = ws
         created = orjson.loads(await ws.recv())
         assert created["type"] == "session.created", created
-        await ws.send(orjson.dumps({"type": "session.update", "session": {"type": "realtime"}}), text=True)
+        await ws.send(orjson.dumps(_SESSION_UPDATE), text=True)
         updated = orjson.loads(await ws.recv())
         assert updated["type"] == "session.updated", updated
         ws.rec = self.rec  # from now on frames are decoded in the read callback
@@ -258,7 +259,7 @@ class ProtocolClient(BenchClient):
         await asyncio.wait_for(proto.open, 10)
         created = orjson.loads(await asyncio.wait_for(proto.messages.get(), 10))
         assert created["type"] == "session.created", created
-        proto.send(orjson.dumps({"type": "session.update", "session": {"type": "realtime"}}))
+        proto.send(orjson.dumps(_SESSION_UPDATE))
         updated = orjson.loads(await asyncio.wait_for(proto.messages.get(), 10))
         assert updated["type"] == "session.updated", updated
         proto.ready = True

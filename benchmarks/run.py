@@ -46,6 +46,9 @@ FAST_VS_PEERS = 0.5
 SCALE_SESSIONS = 400
 SCALE_P99_MS = 20.0
 
+#: Clients of the quick (CI) run: the floor, the two references, fast mode, one peer.
+QUICK_CLIENTS = ("floor", "raw", "protocol", "fast", "openai_sdk")
+
 #: The floor: the bare ``websockets`` client decoding in the read hook.
 FLOOR = "floor"
 
@@ -252,7 +255,7 @@ async def _run(args: argparse.Namespace) -> dict[str, Any]:
     results: dict[str, Any] = {"machine": machine_info(), "quick": args.quick}
     results["machine"]["note"] = args.note
     plan = (
-        SessionPlan(turns=2, words=6, repeats=1, memory_sessions=20, pair_repeats=1)
+        SessionPlan(turns=1, words=6, repeats=1, memory_sessions=10, pair_repeats=1)
         if args.quick
         else SessionPlan()
     )
@@ -316,7 +319,7 @@ async def _run(args: argparse.Namespace) -> dict[str, Any]:
             results["ratios"] = ratios(results["comparison"]["clients"])
     if "micro" in args.only:
         print("micro: audio path")
-        results["micro"] = run_micro(number=500 if args.quick else 2000)
+        results["micro"] = run_micro(*((200, 3) if args.quick else (2000, 7)))
     results["machine"]["load_average_end"] = list(os.getloadavg())
     results["targets"] = targets(results)
     return results
@@ -331,7 +334,12 @@ def main(argv: list[str] | None = None) -> int:
         help="well under 2 minutes, few samples (CI); writes results/ci-quick.json",
     )
     parser.add_argument("--only", nargs="+", choices=PARTS, default=list(PARTS))
-    parser.add_argument("--clients", nargs="+", choices=list(CLIENTS), default=list(CLIENTS))
+    parser.add_argument(
+        "--clients",
+        nargs="+",
+        choices=list(CLIENTS),
+        help="default: all (--quick: the floor, both references, fast mode, openai SDK)",
+    )
     parser.add_argument("--sessions", nargs="+", type=int, help="scale levels (default 100..400)")
     parser.add_argument("--rounds", type=int, help="comparison rounds (default 4)")
     parser.add_argument("--memory-sessions", type=int, help="idle sessions for RSS (default 100)")
@@ -357,6 +365,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--note", default="", help="free text kept in machine.note (load...)")
     parser.add_argument("--out", type=Path, help="default results/latest.json (--quick: ci-quick)")
     args = parser.parse_args(argv)
+    if args.clients is None:
+        args.clients = list(QUICK_CLIENTS if args.quick else CLIENTS)
     if args.out is None:
         args.out = RESULTS / ("ci-quick.json" if args.quick else "latest.json")
     for name in [*(args.loop or []), args.server_loop]:
