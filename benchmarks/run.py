@@ -47,7 +47,7 @@ SCALE_SESSIONS = 400
 SCALE_P99_MS = 20.0
 
 #: Clients of the quick (CI) run: the floor, the two references, fast mode, one peer.
-QUICK_CLIENTS = ("floor", "raw", "protocol", "fast", "openai_sdk")
+QUICK_CLIENTS = ("floor", "raw", "protocol", "fast", "openai_provider", "openai_sdk")
 
 #: The floor: the bare ``websockets`` client decoding in the read hook.
 FLOOR = "floor"
@@ -338,7 +338,7 @@ def main(argv: list[str] | None = None) -> int:
         "--clients",
         nargs="+",
         choices=list(CLIENTS),
-        help="default: all (--quick: the floor, both references, fast mode, openai SDK)",
+        help="default: all (--quick: floor, references, fast, OpenAIProvider, openai SDK)",
     )
     parser.add_argument("--sessions", nargs="+", type=int, help="scale levels (default 100..400)")
     parser.add_argument("--rounds", type=int, help="comparison rounds (default 4)")
