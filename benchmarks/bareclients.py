@@ -46,7 +46,7 @@ _a2b = binascii.a2b_base64
 _SESSION_UPDATE = {"type": "session.update", "session": {"type": "realtime"}}
 
 
-def _dispatch(rec: Recorder, data: bytes | str) -> None:
+def _dispatch(rec: Recorder, data: bytes | bytearray | memoryview) -> None:
     """Decode one server frame and hand it to the application (shared by hook/protocol)."""
     msg = orjson.loads(data)
     kind = msg["type"]
@@ -182,7 +182,9 @@ class _RawProtocol(asyncio.Protocol):
         self.ws = ClientProtocol(parse_uri(uri), max_size=2**24)
         self.rec = rec
         self.transport: asyncio.Transport | None = None
-        self.messages: asyncio.Queue[bytes] = asyncio.Queue()  # before the handshake is done
+        self.messages: asyncio.Queue[bytes | bytearray | memoryview] = (
+            asyncio.Queue()
+        )  # before the handshake is done
         self.open: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self.lost: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self.ready = False
