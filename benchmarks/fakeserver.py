@@ -23,6 +23,7 @@ import asyncio
 import contextlib
 import gc
 import multiprocessing
+import os
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable, Iterator
@@ -63,6 +64,7 @@ class ServerSettings:
         seconds_per_word: reply audio per word; the reply echoes the user's text.
         stamp_frames: add the ``bench_sent`` field to every frame.
         loop: the server process's event loop, "asyncio" or "uvloop" (leaner).
+        cpus: pin the server process to these CPUs (Linux ``sched_setaffinity``).
     """
 
     pace_seconds: float = 0.02
@@ -70,6 +72,7 @@ class ServerSettings:
     seconds_per_word: float = 0.3
     stamp_frames: bool = True
     loop: str = "asyncio"
+    cpus: tuple[int, ...] | None = None
 
 
 @dataclass(slots=True)
@@ -239,6 +242,8 @@ class _Health:
 def _main(control: Connection, settings: ServerSettings) -> None:
     from benchmarks.loops import run
 
+    if settings.cpus is not None:
+        os.sched_setaffinity(0, settings.cpus)
     run(_serve(control, settings), settings.loop)
 
 

@@ -32,7 +32,7 @@ from benchmarks.fakeserver import ServerSettings
 from benchmarks.loops import LOOPS, loop_factory, run
 from benchmarks.micro import run_micro
 from benchmarks.plot import plot_results
-from benchmarks.scale import ScalePlan, ServerPool, plans, run_scale
+from benchmarks.scale import ScalePlan, ServerPool, pinning, plans, run_scale
 from benchmarks.stats import machine_info, median
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -273,8 +273,11 @@ async def _run(args: argparse.Namespace) -> dict[str, Any]:
     base = dataclasses.replace(base, client=args.scale_client)
     loops = args.loop or ["asyncio"]
     workers = args.workers or [1]
-    scale_plans = plans(base, loops, workers)
     settings = ServerSettings(loop=args.server_loop)
+    if args.pin:
+        base = dataclasses.replace(base, pin=True)
+        settings = dataclasses.replace(settings, cpus=pinning(max(workers)))
+    scale_plans = plans(base, loops, workers)
     results["method"] = {
         "server": "voxengine.testing.FakeOpenAIServer (paced mode) in child processes, stepped"
         " on absolute 20 ms deadlines; frames stamped with perf_counter (CLOCK_MONOTONIC)"
@@ -362,6 +365,11 @@ def main(argv: list[str] | None = None) -> int:
         "--servers", type=int, default=1, help="fake server processes for the scale test"
     )
     parser.add_argument("--server-loop", choices=LOOPS, default="asyncio")
+    parser.add_argument(
+        "--pin",
+        action="store_true",
+        help="Linux: pin scale client process i to CPU i and the fake servers to the rest",
+    )
     parser.add_argument("--note", default="", help="free text kept in machine.note (load...)")
     parser.add_argument("--out", type=Path, help="default results/latest.json (--quick: ci-quick)")
     args = parser.parse_args(argv)
@@ -369,11 +377,13 @@ def main(argv: list[str] | None = None) -> int:
         args.clients = list(QUICK_CLIENTS if args.quick else CLIENTS)
     if args.out is None:
         args.out = RESULTS / ("ci-quick.json" if args.quick else "latest.json")
-    for name in [*(args.loop or []), args.server_loop]:
-        try:
+    try:
+        for name in [*(args.loop or []), args.server_loop]:
             loop_factory(name)
-        except ValueError as exc:
-            parser.error(str(exc))
+        if args.pin:
+            pinning(max(args.workers or [1]))
+    except ValueError as exc:
+        parser.error(str(exc))
     started = time.perf_counter()
     results = run((_run(args)), (args.loop or ["asyncio"])[0])
     results["machine"]["duration_seconds"] = time.perf_counter() - started

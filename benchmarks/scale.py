@@ -99,6 +99,8 @@ class ScalePlan:
     workers: int = 1
     #: event loop of the client processes: "asyncio" or "uvloop"
     loop: str = "asyncio"
+    #: pin client process ``i`` to CPU ``i`` (the servers get the other CPUs: ``pinning``)
+    pin: bool = False
 
 
 class ServerPool:
@@ -206,9 +208,12 @@ def _worker(
     models: list[str],
     indices: list[int],
     total: int,
+    cpu: int | None,
 ) -> None:
     from benchmarks.loops import run
 
+    if cpu is not None:
+        os.sched_setaffinity(0, {cpu})
     result = run(_group(plan, urls, models, indices, total, control), plan.loop)
     control.send(result)
 
@@ -241,6 +246,7 @@ async def run_level(pool: ServerPool, count: int, plan: ScalePlan) -> dict[str, 
                 [models[i] for i in mine],
                 mine,
                 count,
+                number if plan.pin else None,
             ),
             daemon=True,
         )
@@ -304,6 +310,7 @@ async def run_level(pool: ServerPool, count: int, plan: ScalePlan) -> dict[str, 
         "workers": workers,
         "loop": plan.loop,
         "servers": len(pool.servers),
+        "pinned": plan.pin,
         "window_seconds": window,
         "event_delay": delay,
         "send_lateness": summary_ms(late),
@@ -366,6 +373,20 @@ async def run_scale(
         "levels": levels,
         "breaks_at": breaks,
     }
+
+
+def pinning(workers: int) -> tuple[int, ...]:
+    """The CPUs left to the servers when client processes ``0..workers-1`` are pinned.
+
+    Raises:
+        ValueError: not Linux, or no CPU would be left for the servers.
+    """
+    if not hasattr(os, "sched_getaffinity"):
+        raise ValueError("--pin needs Linux (sched_setaffinity)")
+    cpus = sorted(os.sched_getaffinity(0))
+    if len(cpus) <= workers or cpus[:workers] != list(range(workers)):
+        raise ValueError(f"--pin: {len(cpus)} CPUs, none left for the servers beside {workers}")
+    return tuple(cpus[workers:])
 
 
 def plans(base: ScalePlan, loops: Sequence[str], workers: Sequence[int]) -> list[ScalePlan]:
