@@ -232,6 +232,8 @@ def print_report(results: dict[str, Any]) -> None:
         for section in (
             "resample_per_frame",
             "energy_vad_per_frame",
+            "numpy_rms_per_frame",
+            "energy_vad_vs_numpy_rms",
             "encode_per_chunk",
             "decode_per_chunk",
         ):
