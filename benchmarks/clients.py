@@ -11,16 +11,14 @@ Every client hands the application decoded PCM: where a library delivers base64 
 
 from __future__ import annotations
 
-import abc
 import asyncio
 import base64
-import json
 import sys
 import time
 from typing import Any, ClassVar, Literal
 
-from websockets.asyncio.client import ClientConnection, connect
-
+from benchmarks.bareclients import AsyncForClient, HookClient, ProtocolClient
+from benchmarks.recorder import API_KEY, BenchClient, Recorder, user_text_item
 from voxengine import VoiceEngine, VoiceEngineConfig
 from voxengine.events import AudioDelta, ResponseDone, Role, TranscriptDelta
 from voxengine.providers import OpenAIProvider
@@ -32,127 +30,12 @@ __all__ = [
     "OpenAISDKClient",
     "PipecatClient",
     "ProviderClient",
-    "RawClient",
+    "AsyncForClient",
+    "HookClient",
+    "ProtocolClient",
     "Recorder",
     "VoxEngineClient",
 ]
-
-API_KEY = "sk-bench"
-_perf_counter = time.perf_counter
-
-
-class Recorder:
-    """What the application saw, with ``perf_counter`` stamps."""
-
-    __slots__ = ("audio", "audio_bytes", "done", "transcript")
-
-    def __init__(self) -> None:
-        self.audio: list[float] = []
-        self.transcript: list[float] = []
-        self.audio_bytes = 0
-        self.done = asyncio.Event()
-
-    def on_audio(self, pcm: bytes) -> None:
-        """An audio chunk reached the application."""
-        self.audio.append(_perf_counter())
-        self.audio_bytes += len(pcm)
-
-    def on_transcript(self) -> None:
-        """An assistant transcript fragment reached the application."""
-        self.transcript.append(_perf_counter())
-
-    def on_done(self) -> None:
-        """The response ended."""
-        self.done.set()
-
-
-class BenchClient(abc.ABC):
-    """One realtime session of one client library."""
-
-    name: ClassVar[str]
-
-    def __init__(self, recorder: Recorder) -> None:
-        self.rec = recorder
-
-    @abc.abstractmethod
-    async def connect(self, base_url: str, model: str) -> None:
-        """Open the session on ``base_url`` (``ws://host:port/v1``) and finish the handshake."""
-
-    @abc.abstractmethod
-    async def send_text(self, text: str) -> None:
-        """Add a user message and ask for a response."""
-
-    @abc.abstractmethod
-    async def send_audio(self, pcm: bytes) -> None:
-        """Append PCM16 24 kHz mono audio to the input buffer."""
-
-    @abc.abstractmethod
-    async def close(self) -> None:
-        """End the session."""
-
-
-def _user_text_item(text: str) -> dict[str, Any]:
-    return {
-        "type": "message",
-        "role": "user",
-        "content": [{"type": "input_text", "text": text}],
-    }
-
-
-class RawClient(BenchClient):
-    """The floor: ``websockets`` plus ``json.loads`` and a base64 decode, nothing else."""
-
-    name = "raw websockets (floor)"
-
-    def __init__(self, recorder: Recorder) -> None:
-        super().__init__(recorder)
-        self._ws: ClientConnection | None = None
-        self._reader: asyncio.Task[None] | None = None
-
-    async def connect(self, base_url: str, model: str) -> None:
-        ws = await connect(
-            f"{base_url}/realtime?model={model}",
-            additional_headers={"Authorization": f"Bearer {API_KEY}"},
-            compression=None,
-            max_size=2**24,
-        )
-        self._ws = ws
-        created = json.loads(await ws.recv())
-        assert created["type"] == "session.created", created
-        await ws.send(json.dumps({"type": "session.update", "session": {"type": "realtime"}}))
-        updated = json.loads(await ws.recv())
-        assert updated["type"] == "session.updated", updated
-        self._reader = asyncio.create_task(self._read(ws))
-
-    async def _read(self, ws: ClientConnection) -> None:
-        rec = self.rec
-        b64decode = base64.b64decode
-        async for frame in ws:
-            msg = json.loads(frame)
-            kind = msg["type"]
-            if kind == "response.output_audio.delta":
-                rec.on_audio(b64decode(msg["delta"]))
-            elif kind == "response.output_audio_transcript.delta":
-                rec.on_transcript()
-            elif kind == "response.done":
-                rec.on_done()
-
-    async def send_text(self, text: str) -> None:
-        assert self._ws is not None
-        item = {"type": "conversation.item.create", "item": _user_text_item(text)}
-        await self._ws.send(json.dumps(item))
-        await self._ws.send('{"type":"response.create"}')
-
-    async def send_audio(self, pcm: bytes) -> None:
-        assert self._ws is not None
-        audio = base64.b64encode(pcm).decode("ascii")
-        await self._ws.send(json.dumps({"type": "input_audio_buffer.append", "audio": audio}))
-
-    async def close(self) -> None:
-        if self._ws is not None:
-            await self._ws.close()
-        if self._reader is not None:
-            await self._reader
 
 
 class VoxEngineClient(BenchClient):
@@ -288,7 +171,7 @@ class OpenAISDKClient(BenchClient):
                 rec.on_done()
 
     async def send_text(self, text: str) -> None:
-        await self._conn.conversation.item.create(item=_user_text_item(text))
+        await self._conn.conversation.item.create(item=user_text_item(text))
         await self._conn.response.create()
 
     async def send_audio(self, pcm: bytes) -> None:
@@ -407,7 +290,9 @@ def quiet_pipecat() -> bool:
 
 
 CLIENTS: dict[str, type[BenchClient]] = {
-    "raw": RawClient,
+    "floor": HookClient,
+    "raw": AsyncForClient,
+    "protocol": ProtocolClient,
     "fast": FastClient,
     "provider": ProviderModeClient,
     "big": BigClient,

@@ -10,14 +10,16 @@ Figures:
 
 * event delay: server ``perf_counter`` right before the frame is written → client
   ``perf_counter`` in the application callback, for every audio delta and assistant
-  transcript delta (n-th sent ↔ n-th received). "Added" = client minus the raw floor.
+  transcript delta (n-th sent ↔ n-th received). "Added" = client minus the floor.
 * time to first audio: ``send_text`` call → first audio callback (includes the fake's
   own response start and one pacing interval, the same for every client).
 * CPU per audio second: client process CPU time (``time.process_time``) from the first
   ``send_text`` to the last response end, divided by seconds of reply audio received.
   The fake runs in another process; the figure includes the input audio streaming.
-* memory per session: ``tracemalloc`` traced-memory growth over ``n`` idle connected
-  sessions, divided by ``n``, after one warm-up session.
+* memory per session: RSS growth over ``n`` idle connected sessions, divided by ``n``,
+  each client in a fresh child process (:mod:`benchmarks.memory`).
+* delays are pooled over every frame of every session for p50/p99 (the ratios use the
+  pooled figures); per-session figures and their medians are kept beside them.
 """
 
 from __future__ import annotations
@@ -25,7 +27,6 @@ from __future__ import annotations
 import asyncio
 import gc
 import time
-import tracemalloc
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -34,6 +35,7 @@ import numpy as np
 
 from benchmarks.clients import CLIENTS, BenchClient, Recorder
 from benchmarks.fakeserver import AUDIO, TRANSCRIPT, FakeServerProcess
+from benchmarks.memory import rss_per_session
 from benchmarks.readstamps import ReadStamps, installed
 from benchmarks.stats import median, summary_ms
 
@@ -52,7 +54,7 @@ class SessionPlan:
     repeats: int = 4
     #: the floor and fast mode run this many times per round (paired, back to back)
     pair_repeats: int = 2
-    memory_sessions: int = 20
+    memory_sessions: int = 100
     turn_timeout: float = 60.0
 
 
@@ -73,18 +75,18 @@ async def stream_audio(
     *,
     chunk: bytes,
     period: float = CHUNK_SECONDS,
-    lateness: list[float] | None = None,
+    lateness: list[tuple[float, float]] | None = None,
 ) -> int:
     """Send ``chunk`` every ``period`` s on absolute deadlines until ``stop``; returns count.
 
-    ``lateness`` (if given) collects how late each send started versus its deadline.
+    ``lateness`` (if given) collects ``(deadline, how late the send started)`` per send.
     """
     perf_counter = time.perf_counter
     deadline = perf_counter()
     sent = 0
     while not stop.is_set():
         if lateness is not None:
-            lateness.append(perf_counter() - deadline)
+            lateness.append((deadline, perf_counter() - deadline))
         await send(chunk)
         sent += 1
         deadline += period
@@ -158,54 +160,48 @@ async def run_session(
     }
 
 
-async def memory_per_session(
-    cls: type[BenchClient], server: FakeServerProcess, count: int, tag: str
-) -> float:
-    """Traced Python heap growth per idle connected session, in bytes."""
-    models = [f"gpt-realtime-mem-{tag}-{i}" for i in range(count)]
-    gc.collect()
-    tracemalloc.start()
-    try:
-        before = tracemalloc.get_traced_memory()[0]
-        clients = [cls(Recorder()) for _ in models]
-        for client, model in zip(clients, models, strict=True):
-            await client.connect(server.url, model)
-        await asyncio.sleep(0.3)
-        gc.collect()
-        grown = tracemalloc.get_traced_memory()[0] - before
-    finally:
-        tracemalloc.stop()
-    for client in clients:
-        await client.close()
-    server.logs(models)
-    return grown / count
-
-
 def _aggregate(name: str, runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """Pooled figures over every frame of every session (the headline), with the
+    per-session figures and their medians beside them."""
     per_run = [summary_ms(r["event_delays"]) for r in runs]
     in_process = [summary_ms(r["in_process_delays"]) for r in runs if r["in_process_delays"]]
     audio_runs = [summary_ms(r["audio_delays"]) for r in runs]
-    pooled = [d for r in runs for d in r["event_delays"]]
+    pooled = summary_ms([d for r in runs for d in r["event_delays"]])
+    pooled_audio = summary_ms([d for r in runs for d in r["audio_delays"]])
+    pooled_in = summary_ms([d for r in runs for d in r["in_process_delays"]])
     first_audio = [t for r in runs for t in r["first_audio"]]
-    cpu_per_audio = [r["cpu_seconds"] / r["audio_seconds"] for r in runs if r["audio_seconds"]]
+    cpu = sum(r["cpu_seconds"] for r in runs)
+    audio_seconds = sum(r["audio_seconds"] for r in runs)
     counts = runs[-1]["counts"]
     return {
         "client": name,
         "repeats": len(runs),
-        "event_delay_p50_ms": median([s["p50_ms"] for s in per_run]),
+        # pooled over all frames of all sessions
+        "event_delay_p50_ms": pooled["p50_ms"],
+        "event_delay_p99_ms": pooled["p99_ms"],
+        "audio_delay_p50_ms": pooled_audio["p50_ms"],
+        "audio_delay_p99_ms": pooled_audio["p99_ms"],
+        "event_delay_pooled": pooled,
+        # socket read (websockets has parsed the frame) -> callback, audio frames, pooled
+        "in_process_p50_us": 1e3 * pooled_in["p50_ms"],
+        "in_process_p99_us": 1e3 * pooled_in["p99_ms"],
+        "in_process_frames": int(pooled_in["count"]),
+        # per session, and the median over sessions (shown beside, not used for ratios)
         "event_delay_p50_ms_per_repeat": [s["p50_ms"] for s in per_run],
         "event_delay_p99_ms_per_repeat": [s["p99_ms"] for s in per_run],
-        "event_delay_p99_ms": median([s["p99_ms"] for s in per_run]),
-        "audio_delay_p50_ms": median([s["p50_ms"] for s in audio_runs]),
-        "audio_delay_p99_ms": median([s["p99_ms"] for s in audio_runs]),
-        "event_delay_pooled": summary_ms(pooled),
-        # socket read (websockets hands the frame over) -> callback, audio frames
-        "in_process_p50_us": median([1e3 * s["p50_ms"] for s in in_process]),
-        "in_process_p99_us": median([1e3 * s["p99_ms"] for s in in_process]),
+        "event_delay_p50_ms_session_median": median([s["p50_ms"] for s in per_run]),
+        "event_delay_p99_ms_session_median": median([s["p99_ms"] for s in per_run]),
+        "audio_delay_p99_ms_session_median": median([s["p99_ms"] for s in audio_runs]),
         "in_process_p50_us_per_repeat": [1e3 * s["p50_ms"] for s in in_process],
         "in_process_p99_us_per_repeat": [1e3 * s["p99_ms"] for s in in_process],
+        "in_process_p50_us_session_median": median([1e3 * s["p50_ms"] for s in in_process]),
+        "in_process_p99_us_session_median": median([1e3 * s["p99_ms"] for s in in_process]),
         "first_audio_ms": median(first_audio) * 1e3,
-        "cpu_ms_per_audio_second": median(cpu_per_audio) * 1e3,
+        # total client CPU over total reply audio (every session pooled)
+        "cpu_ms_per_audio_second": 1e3 * cpu / audio_seconds if audio_seconds else float("nan"),
+        "cpu_ms_per_audio_second_per_repeat": [
+            1e3 * r["cpu_seconds"] / r["audio_seconds"] for r in runs if r["audio_seconds"]
+        ],
         "cpu_utilisation_pct": median([100 * r["cpu_seconds"] / r["wall_seconds"] for r in runs]),
         "events_per_run": counts,
         "in_process_complete": len(in_process) == len(runs),
@@ -222,8 +218,12 @@ async def run_comparison(
     plan: SessionPlan,
     names: Sequence[str],
     log: Callable[[str], None] = print,
+    loop: str = "asyncio",
 ) -> dict[str, Any]:
-    """Warm up each client, then ``plan.repeats`` rounds over all clients."""
+    """Warm up each client, then ``plan.repeats`` rounds over all clients, then memory.
+
+    ``loop`` is the event loop the memory children run (the caller runs this on it).
+    """
     runs: dict[str, list[dict[str, Any]]] = {name: [] for name in names}
     errors: dict[str, str] = {}
     warm = SessionPlan(turns=1, words=3, repeats=1, memory_sessions=0, pair_repeats=1)
@@ -235,15 +235,15 @@ async def run_comparison(
             errors[name] = f"{type(exc).__name__}: {exc}"
             active.remove(name)
             log(f"  {name}: cannot run ({errors[name]})")
-    # The floor and fast mode run back to back in every round (alternating which goes
-    # first), so their per-round ratio sees the same machine; the rest rotate.
-    pair = [name for name in ("raw", "fast") if name in active]
+    # The floor (read-hook client) and fast mode run back to back in every round
+    # (alternating which goes first), so each pair sees the same machine; the rest rotate.
+    pair = [name for name in ("floor", "fast") if name in active]
     rest = [name for name in active if name not in pair]
     with installed() as stamps:
         for repeat in range(plan.repeats):
             shift = repeat % len(rest) if rest else 0
             pairs: list[str] = []
-            for index in range(plan.pair_repeats):  # raw fast | fast raw | raw fast ...
+            for index in range(plan.pair_repeats):  # floor fast | fast floor | ...
                 pairs += pair if (repeat + index) % 2 == 0 else pair[::-1]
             order = pairs + rest[shift:] + rest[:shift]
             for name in order:
@@ -261,10 +261,11 @@ async def run_comparison(
     clients = {name: _aggregate(CLIENTS[name].name, runs[name]) for name in active}
     if plan.memory_sessions:
         for name in active:
-            gc.collect()
-            per_session = await memory_per_session(
-                CLIENTS[name], server, plan.memory_sessions, name
-            )
+            models = [f"gpt-realtime-mem-{name}-{i}" for i in range(plan.memory_sessions + 2)]
+            try:
+                per_session = await rss_per_session(name, [server.url], models, loop=loop)
+            finally:
+                server.logs(models)
             clients[name]["memory_kib_per_session"] = per_session / 1024
-            log(f"  memory {name:16s} {per_session / 1024:.1f} KiB/session")
+            log(f"  memory (RSS) {name:16s} {per_session / 1024:.1f} KiB/session")
     return {"clients": clients, "errors": errors}

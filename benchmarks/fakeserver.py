@@ -23,6 +23,7 @@ import asyncio
 import contextlib
 import gc
 import multiprocessing
+import os
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable, Iterator
@@ -62,12 +63,16 @@ class ServerSettings:
         chunk_seconds: audio carried by each ``response.output_audio.delta``.
         seconds_per_word: reply audio per word; the reply echoes the user's text.
         stamp_frames: add the ``bench_sent`` field to every frame.
+        loop: the server process's event loop, "asyncio" or "uvloop" (leaner).
+        cpus: pin the server process to these CPUs (Linux ``sched_setaffinity``).
     """
 
     pace_seconds: float = 0.02
     chunk_seconds: float = 0.02
     seconds_per_word: float = 0.3
     stamp_frames: bool = True
+    loop: str = "asyncio"
+    cpus: tuple[int, ...] | None = None
 
 
 @dataclass(slots=True)
@@ -235,7 +240,11 @@ class _Health:
 
 
 def _main(control: Connection, settings: ServerSettings) -> None:
-    asyncio.run(_serve(control, settings))
+    from benchmarks.loops import run
+
+    if settings.cpus is not None:
+        os.sched_setaffinity(0, settings.cpus)
+    run(_serve(control, settings), settings.loop)
 
 
 class FakeServerProcess:

@@ -18,7 +18,7 @@ def plot_results(results: dict[str, Any], path: Path) -> bool:
     except ImportError:
         return False
     clients = results.get("comparison", {}).get("clients", {})
-    levels = results.get("scale", {}).get("levels", [])
+    scale_runs = results.get("scale", {}).get("runs", [])
     fig, (inner, left, right) = plt.subplots(1, 3, figsize=(18, 5))
 
     names = [c["client"] for c in clients.values()]
@@ -47,26 +47,21 @@ def plot_results(results: dict[str, Any], path: Path) -> bool:
         axis.set_title(title)
         axis.legend()
 
-    if levels:
-        sessions = [lv["sessions"] for lv in levels]
-        right.plot(sessions, [lv["event_delay"]["p99_ms"] for lv in levels], "o-", label="p99")
-        right.plot(sessions, [lv["event_delay"]["p50_ms"] for lv in levels], "o-", label="p50")
+    if scale_runs:
+        for scale_run in scale_runs:
+            levels = scale_run["levels"]
+            sessions = [lv["sessions"] for lv in levels]
+            right.plot(
+                sessions,
+                [lv["event_delay"]["p99_ms"] for lv in levels],
+                "o-",
+                label=f"p99, {scale_run['label']}",
+            )
         right.axhline(20, color="red", linestyle="--", label="20 ms budget")
         right.set_yscale("log")
-        right.set_xlabel("concurrent fast-mode sessions (one process)")
-        right.set_ylabel("event delay (ms)")
-        cpu = right.twinx()
-        cpu.plot(
-            sessions,
-            [lv["client_cpu_pct_of_core"] for lv in levels],
-            "s:",
-            color="grey",
-            label="client CPU % of a core",
-        )
-        cpu.set_ylabel("client CPU (% of one core)")
-        cpu.set_ylim(0, 110)
-        right.legend(loc="upper left")
-        cpu.legend(loc="lower right")
+        right.set_xlabel("concurrent sessions")
+        right.set_ylabel("event delay p99 (ms)")
+        right.legend(loc="upper left", fontsize=7)
         right.set_title("Scale: N sessions streaming 20 ms audio both ways")
     else:
         right.set_axis_off()

@@ -14,7 +14,6 @@ See docs/performance.md for the method.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import dataclasses
 import json
 import math
@@ -29,21 +28,29 @@ if __package__ in (None, ""):  # run as a script: make the repository root impor
 
 from benchmarks.clients import CLIENTS, quiet_pipecat
 from benchmarks.compare import SessionPlan, run_comparison
-from benchmarks.fakeserver import FakeServerProcess, ServerSettings
+from benchmarks.fakeserver import ServerSettings
+from benchmarks.loops import LOOPS, loop_factory, run
 from benchmarks.micro import run_micro
 from benchmarks.plot import plot_results
-from benchmarks.scale import ScalePlan, run_scale
+from benchmarks.scale import ScalePlan, ServerPool, pinning, plans, run_scale
 from benchmarks.stats import machine_info, median
 
 RESULTS = Path(__file__).resolve().parent / "results"
 PARTS = ("compare", "scale", "micro")
 
-#: Targets from the performance issue.
-FAST_VS_FLOOR = 1.2
+#: Targets from the performance issue (issue 20).
+FAST_VS_FLOOR = 1.05
+FAST_CPU_VS_FLOOR = 1.1
+FAST_MEMORY_VS_FLOOR = 1.2
 FAST_VS_PEERS = 0.5
-SCALE_SESSIONS = 200
+SCALE_SESSIONS = 400
 SCALE_P99_MS = 20.0
-VAD_US = 20.0
+
+#: Clients of the quick (CI) run: the floor, the two references, fast mode, one peer.
+QUICK_CLIENTS = ("floor", "raw", "protocol", "fast", "openai_provider", "openai_sdk")
+
+#: The floor: the bare ``websockets`` client decoding in the read hook.
+FLOOR = "floor"
 
 
 def _ratio(a: float | None, b: float | None) -> float | None:
@@ -53,8 +60,13 @@ def _ratio(a: float | None, b: float | None) -> float | None:
 
 
 def ratios(clients: dict[str, Any]) -> dict[str, Any]:
-    """Each client against the floor (total and added delay) and fast mode against each."""
-    floor = clients.get("raw")
+    """Each client against the floor, from the pooled figures, and fast mode against each.
+
+    ``*_vs_floor`` divide the pooled p50/p99 (over every frame of every session) of the
+    client by the floor's. ``*_vs_floor_per_repeat`` (and their median, ``_paired``) divide
+    each session by the floor session run right next to it, to show the spread.
+    """
+    floor = clients.get(FLOOR)
     out: dict[str, Any] = {}
     for name, c in clients.items():
         entry: dict[str, Any] = {}
@@ -63,8 +75,9 @@ def ratios(clients: dict[str, Any]) -> dict[str, Any]:
                 total, base = c[f"event_delay_{q}_ms"], floor[f"event_delay_{q}_ms"]
                 c[f"added_delay_{q}_ms"] = total - base
                 entry[f"delay_{q}_vs_floor"] = _ratio(total, base)
-            # against the same round's floor run (fast mode runs right next to it)
-            for q in ("p50", "p99"):
+                entry[f"in_process_{q}_vs_floor"] = _ratio(
+                    c[f"in_process_{q}_us"], floor[f"in_process_{q}_us"]
+                )
                 for figure, key in (
                     ("delay", f"event_delay_{q}_ms_per_repeat"),
                     ("in_process", f"in_process_{q}_us_per_repeat"),
@@ -82,15 +95,15 @@ def ratios(clients: dict[str, Any]) -> dict[str, Any]:
             )
         out[name] = entry
     fast = clients.get("fast")
-    if fast is not None and floor is not None:
+    if fast is not None:
         for name, c in clients.items():
-            if name in ("fast", "raw"):
+            if name == "fast":
                 continue
             out["fast"][f"vs_{name}"] = {
                 "in_process_p50": _ratio(fast["in_process_p50_us"], c["in_process_p50_us"]),
                 "in_process_p99": _ratio(fast["in_process_p99_us"], c["in_process_p99_us"]),
-                "added_p50": _ratio(fast["added_delay_p50_ms"], c["added_delay_p50_ms"]),
-                "added_p99": _ratio(fast["added_delay_p99_ms"], c["added_delay_p99_ms"]),
+                "delay_p50": _ratio(fast["event_delay_p50_ms"], c["event_delay_p50_ms"]),
+                "delay_p99": _ratio(fast["event_delay_p99_ms"], c["event_delay_p99_ms"]),
                 "cpu": _ratio(fast["cpu_ms_per_audio_second"], c["cpu_ms_per_audio_second"]),
                 "memory": _ratio(
                     fast.get("memory_kib_per_session"), c.get("memory_kib_per_session")
@@ -99,60 +112,63 @@ def ratios(clients: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+def _row(target: str, value: float | None, limit: float, *, below: bool = False) -> dict[str, Any]:
+    met = value is not None and (value < limit if below else value <= limit)
+    return {"target": target, "value": value, "met": met}
+
+
 def targets(results: dict[str, Any]) -> list[dict[str, Any]]:
-    """The issue's targets, each with the measured value and pass/miss (None: not run)."""
+    """The issue's targets, each with the measured value and pass/miss."""
     rows: list[dict[str, Any]] = []
     clients = results.get("comparison", {}).get("clients", {})
-    fast, floor = clients.get("fast"), clients.get("raw")
-    if fast and floor:
-        paired = results.get("ratios", {}).get("fast", {})
-        # median over rounds of fast / floor in the same round (they run back to back),
-        # so drift cancels out; the first figure is the issue's, the second for reference
-        for figure, label in (
-            ("in_process", "fast added latency {q} (socket read -> callback)"),
-            ("delay", "fast end-to-end delay {q} (server write -> callback)"),
-        ):
-            for q in ("p50", "p99"):
-                value = paired.get(f"{figure}_{q}_vs_floor_paired")
-                rows.append(
-                    {
-                        "target": label.format(q=q) + f" <= {FAST_VS_FLOOR}x the floor's",
-                        "value": value,
-                        "met": value is not None and value <= FAST_VS_FLOOR,
-                    }
+    ratio = results.get("ratios", {})
+    fast = ratio.get("fast", {})
+    if "fast" in clients and FLOOR in clients:
+        for q in ("p50", "p99"):
+            rows.append(
+                _row(
+                    f"fast in-process latency {q} (pooled) <= {FAST_VS_FLOOR}x the floor's",
+                    fast.get(f"in_process_{q}_vs_floor"),
+                    FAST_VS_FLOOR,
                 )
+            )
+        rows.append(
+            _row(
+                f"fast CPU per audio second <= {FAST_CPU_VS_FLOOR}x the floor's",
+                fast.get("cpu_vs_floor"),
+                FAST_CPU_VS_FLOOR,
+            )
+        )
+        if fast.get("memory_vs_floor") is not None:
+            rows.append(
+                _row(
+                    f"fast RSS per idle session <= {FAST_MEMORY_VS_FLOOR}x the floor's",
+                    fast.get("memory_vs_floor"),
+                    FAST_MEMORY_VS_FLOOR,
+                )
+            )
         for peer in ("openai_sdk", "pipecat"):
             if peer in clients:
                 for q in ("p50", "p99"):
-                    value = _ratio(fast[f"in_process_{q}_us"], clients[peer][f"in_process_{q}_us"])
                     rows.append(
-                        {
-                            "target": f"fast added latency {q} < {FAST_VS_PEERS}x {peer}'s",
-                            "value": value,
-                            "met": value is not None and value < FAST_VS_PEERS,
-                        }
+                        _row(
+                            f"fast in-process latency {q} < {FAST_VS_PEERS}x {peer}'s",
+                            fast.get(f"vs_{peer}", {}).get(f"in_process_{q}"),
+                            FAST_VS_PEERS,
+                            below=True,
+                        )
                     )
-    levels = results.get("scale", {}).get("levels", [])
-    level = next((lv for lv in levels if lv["sessions"] == SCALE_SESSIONS), None)
-    if level is not None:
-        p99 = level["event_delay"]["p99_ms"]
-        rows.append(
-            {
-                "target": f"{SCALE_SESSIONS} sessions: event delay p99 < {SCALE_P99_MS} ms",
-                "value": p99,
-                "met": p99 < SCALE_P99_MS and level["holds"],
-            }
-        )
-    micro = results.get("micro")
-    if micro:
-        vad = max(micro["energy_vad_per_frame"].values())
-        rows.append(
-            {
-                "target": f"EnergyVAD < {VAD_US} us per 20 ms frame",
-                "value": vad,
-                "met": vad < VAD_US,
-            }
-        )
+    for scale_run in results.get("scale", {}).get("runs", []):
+        level = next((lv for lv in scale_run["levels"] if lv["sessions"] == SCALE_SESSIONS), None)
+        if level is not None:
+            rows.append(
+                {
+                    "target": f"{SCALE_SESSIONS} sessions ({scale_run['label']}): event delay p99"
+                    f" < {SCALE_P99_MS} ms",
+                    "value": level["event_delay"]["p99_ms"],
+                    "met": bool(level["holds"]),
+                }
+            )
     return rows
 
 
@@ -165,60 +181,59 @@ def _fmt(value: Any, digits: int = 2) -> str:
 def print_report(results: dict[str, Any]) -> None:
     """The figures, ratios and targets as plain-text tables."""
     clients = results.get("comparison", {}).get("clients", {})
+    ratio = results.get("ratios", {})
     if clients:
-        print("\nOne session (delays in µs; medians over repeats):")
-        header = (
-            f"{'client':26s} {'p50':>7s} {'p99':>7s} {'+p50':>7s} {'+p99':>7s}"
-            f" {'x floor':>7s} {'1st audio ms':>12s} {'CPU ms/audio s':>14s} {'KiB/sess':>9s}"
+        print("\nOne session at a time (µs, pooled over every frame of every session):")
+        print(
+            f"{'client':40s} {'in p50':>7s} {'in p99':>7s} {'x fl50':>6s} {'x fl99':>6s}"
+            f" {'e2e p50':>7s} {'e2e p99':>7s} {'1st ms':>6s} {'CPU ms/s':>8s} {'RSS KiB':>7s}"
         )
-        print(header)
-        ratio = results.get("ratios", {})
         for name, c in clients.items():
+            r = ratio.get(name, {})
             print(
-                f"{c['client']:26s} {c['event_delay_p50_ms'] * 1e3:7.1f}"
-                f" {c['event_delay_p99_ms'] * 1e3:7.1f}"
-                f" {_fmt(c.get('added_delay_p50_ms', float('nan')) * 1e3, 1):>7s}"
-                f" {_fmt(c.get('added_delay_p99_ms', float('nan')) * 1e3, 1):>7s}"
-                f" {_fmt(ratio.get(name, {}).get('delay_p50_vs_floor')):>7s}"
-                f" {c['first_audio_ms']:12.2f} {c['cpu_ms_per_audio_second']:14.2f}"
-                f" {_fmt(c.get('memory_kib_per_session'), 1):>9s}"
+                f"{c['client']:40s} {_fmt(c['in_process_p50_us'], 1):>7s}"
+                f" {_fmt(c['in_process_p99_us'], 1):>7s}"
+                f" {_fmt(r.get('in_process_p50_vs_floor')):>6s}"
+                f" {_fmt(r.get('in_process_p99_vs_floor')):>6s}"
+                f" {c['event_delay_p50_ms'] * 1e3:7.1f} {c['event_delay_p99_ms'] * 1e3:7.1f}"
+                f" {c['first_audio_ms']:6.1f} {c['cpu_ms_per_audio_second']:8.2f}"
+                f" {_fmt(c.get('memory_kib_per_session'), 1):>7s}"
             )
-        print("\nAdded latency, socket read -> callback (µs; medians over repeats):")
-        for c in clients.values():
-            print(
-                f"  {c['client']:26s} p50 {_fmt(c['in_process_p50_us'], 1):>7s}"
-                f"  p99 {_fmt(c['in_process_p99_us'], 1):>7s}"
-            )
-        for figure in ("in_process", "delay"):
-            for q in ("p50", "p99"):
-                spread = ratio.get("fast", {}).get(f"{figure}_{q}_vs_floor_per_repeat")
-                if spread:
-                    paired = ratio["fast"][f"{figure}_{q}_vs_floor_paired"]
-                    print(
-                        f"  fast {figure} {q} x floor per round: "
-                        + ", ".join(_fmt(r) for r in spread)
-                        + f" (median {_fmt(paired)})"
-                    )
+        print("  (in = socket read -> callback; x fl = ÷ the floor's pooled figure)")
+        for q in ("p50", "p99"):
+            spread = ratio.get("fast", {}).get(f"in_process_{q}_vs_floor_per_repeat")
+            if spread:
+                print(
+                    f"  fast in-process {q} ÷ floor, per adjacent pair: "
+                    + ", ".join(_fmt(x) for x in spread)
+                )
         for peer, value in ratio.get("fast", {}).items():
             if peer.startswith("vs_"):
                 print(
-                    f"  fast {peer.replace('_', ' ', 1)}: added (in-process) p50"
-                    f" x{_fmt(value['in_process_p50'])} p99 x{_fmt(value['in_process_p99'])};"
-                    f" end-to-end added p50 x{_fmt(value['added_p50'])},"
-                    f" added p99 x{_fmt(value['added_p99'])}, CPU x{_fmt(value['cpu'])},"
-                    f" memory x{_fmt(value['memory'])}"
+                    f"  fast {peer.replace('_', ' ', 1)}: in-process p50"
+                    f" x{_fmt(value['in_process_p50'])} p99 x{_fmt(value['in_process_p99'])},"
+                    f" CPU x{_fmt(value['cpu'])}, RSS x{_fmt(value['memory'])}"
                 )
         for name, error in results["comparison"].get("errors", {}).items():
             print(f"  {name}: not measured: {error}")
-    scale = results.get("scale")
-    if scale:
-        print(f"\nScale (fast mode): breaks at N={scale['breaks_at']}")
+    for scale_run in results.get("scale", {}).get("runs", []):
+        print(f"\nScale ({scale_run['client']}, {scale_run['label']}):")
+        for lv in scale_run["levels"]:
+            print(
+                f"  N={lv['sessions']:4d} p99 {lv['event_delay']['p99_ms']:7.2f} ms,"
+                f" client CPU {lv['client_cpu_pct_of_core']:.0f}% of a core,"
+                f" sessions/core {_fmt(lv['sessions_per_core'], 0)},"
+                f" {'holds' if lv['holds'] else 'breaks'}"
+                f"{' (server-limited)' if lv['server_limited'] else ''}"
+            )
     micro = results.get("micro")
     if micro:
         print("\nAudio path per 20 ms frame (µs):")
         for section in (
             "resample_per_frame",
             "energy_vad_per_frame",
+            "numpy_rms_per_frame",
+            "energy_vad_vs_numpy_rms",
             "encode_per_chunk",
             "decode_per_chunk",
         ):
@@ -240,51 +255,76 @@ def print_report(results: dict[str, Any]) -> None:
 
 async def _run(args: argparse.Namespace) -> dict[str, Any]:
     results: dict[str, Any] = {"machine": machine_info(), "quick": args.quick}
+    results["machine"]["note"] = args.note
     plan = (
-        SessionPlan(turns=2, words=8, repeats=1, memory_sessions=5, pair_repeats=1)
+        SessionPlan(turns=1, words=6, repeats=1, memory_sessions=10, pair_repeats=1)
         if args.quick
-        else (SessionPlan())
+        else SessionPlan()
     )
     if args.rounds:
         plan = dataclasses.replace(plan, repeats=args.rounds)
-    scale_plan = ScalePlan(sessions=(50, 200), window=3.0) if args.quick else ScalePlan(window=5.0)
+    if args.memory_sessions is not None:
+        plan = dataclasses.replace(plan, memory_sessions=args.memory_sessions)
+    base = (
+        ScalePlan(sessions=(50,), window=2.0, settle=1.0)
+        if args.quick
+        else ScalePlan(sessions=(100, 200, 400), window=5.0)
+    )
     if args.sessions:
-        scale_plan = dataclasses.replace(scale_plan, sessions=tuple(args.sessions))
-    scale_plan = dataclasses.replace(scale_plan, client=args.scale_client)
-    settings = ServerSettings()
+        base = dataclasses.replace(base, sessions=tuple(args.sessions))
+    base = dataclasses.replace(base, client=args.scale_client)
+    loops = args.loop or ["asyncio"]
+    workers = args.workers or [1]
+    settings = ServerSettings(loop=args.server_loop)
+    if args.pin:
+        base = dataclasses.replace(base, pin=True)
+        settings = dataclasses.replace(settings, cpus=pinning(max(workers)))
+    scale_plans = plans(base, loops, workers)
     results["method"] = {
-        "server": "voxengine.testing.FakeOpenAIServer (paced mode) in a child process, stepped on"
-        " absolute 20 ms deadlines; frames stamped with perf_counter (CLOCK_MONOTONIC)"
+        "server": "voxengine.testing.FakeOpenAIServer (paced mode) in child processes, stepped"
+        " on absolute 20 ms deadlines; frames stamped with perf_counter (CLOCK_MONOTONIC)"
         " right before the write",
-        "server_settings": {
-            "pace_seconds": settings.pace_seconds,
-            "chunk_seconds": settings.chunk_seconds,
-            "seconds_per_word": settings.seconds_per_word,
-        },
+        "server_settings": dataclasses.asdict(settings),
+        "scale_servers": args.servers,
         "session_plan": dataclasses.asdict(plan),
-        "scale_plan": dataclasses.asdict(scale_plan),
+        "scale_plans": [dataclasses.asdict(p) for p in scale_plans],
+        "floor": "bare websockets client decoding in the read hook (ClientConnection subclass,"
+        " process_event), orjson + strict binascii base64",
+        "percentiles": "pooled over every frame of every session; ratios from pooled figures;"
+        " per-session values and their medians kept beside",
         "delay": "server perf_counter before ws.send -> client perf_counter in the callback;"
         " n-th sent frame matched with n-th received, audio + assistant transcript deltas",
-        "cpu": "client time.process_time() over the turns / reply audio seconds received",
-        "memory": "tracemalloc traced growth over N idle connected sessions / N",
+        "in_process": "websockets Protocol.events_received returns the parsed audio frame ->"
+        " application audio callback",
+        "cpu": "client time.process_time() over the turns, all sessions / reply audio seconds",
+        "memory": "RSS growth over N idle connected sessions / N, fresh child process per client",
     }
-    with FakeServerProcess(settings) as server:
-        # Scale first, before the peers (pipecat, openai) are imported into this process:
-        # their module-level objects would make every full GC pass slower for everyone.
+    with ServerPool(settings, args.servers) as pool:
+        # Scale first, before the peers (pipecat, openai) are imported into this process.
         if "scale" in args.only:
-            levels = ", ".join(map(str, scale_plan.sessions))
-            print(f"scale: {CLIENTS[scale_plan.client].name}, N = {levels}")
-            results["scale"] = await run_scale(server, scale_plan)
+            runs = []
+            for scale_plan in scale_plans:
+                levels = ", ".join(map(str, scale_plan.sessions))
+                print(
+                    f"scale: {CLIENTS[scale_plan.client].name}, {scale_plan.loop},"
+                    f" {scale_plan.workers} client process(es), {args.servers} server(s),"
+                    f" N = {levels}"
+                )
+                runs.append(await run_scale(pool, scale_plan))
+            results["scale"] = {"servers": args.servers, "runs": runs}
         if "compare" in args.only:
             if "pipecat" in args.clients and not quiet_pipecat():
                 print("pipecat-ai is not installed: skipping it")
                 args.clients = [c for c in args.clients if c != "pipecat"]
-            print(f"compare: {', '.join(args.clients)} ({plan.repeats} repeats)")
-            results["comparison"] = await run_comparison(server, plan, args.clients)
+            print(f"compare: {', '.join(args.clients)} ({plan.repeats} rounds)")
+            results["comparison"] = await run_comparison(
+                pool.first, plan, args.clients, loop=loops[0]
+            )
+            results["comparison"]["loop"] = loops[0]
             results["ratios"] = ratios(results["comparison"]["clients"])
     if "micro" in args.only:
         print("micro: audio path")
-        results["micro"] = run_micro(number=500 if args.quick else 2000)
+        results["micro"] = run_micro(*((200, 3) if args.quick else (2000, 7)))
     results["machine"]["load_average_end"] = list(os.getloadavg())
     results["targets"] = targets(results)
     return results
@@ -293,18 +333,61 @@ async def _run(args: argparse.Namespace) -> dict[str, Any]:
 def main(argv: list[str] | None = None) -> int:
     """Parse arguments, run, print and save."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--quick", action="store_true", help="about a minute, fewer samples")
+    parser.add_argument(
+        "--quick",
+        action="store_true",
+        help="well under 2 minutes, few samples (CI); writes results/ci-quick.json",
+    )
     parser.add_argument("--only", nargs="+", choices=PARTS, default=list(PARTS))
-    parser.add_argument("--clients", nargs="+", choices=list(CLIENTS), default=list(CLIENTS))
-    parser.add_argument("--sessions", nargs="+", type=int, help="scale levels (default 50..400)")
+    parser.add_argument(
+        "--clients",
+        nargs="+",
+        choices=list(CLIENTS),
+        help="default: all (--quick: floor, references, fast, OpenAIProvider, openai SDK)",
+    )
+    parser.add_argument("--sessions", nargs="+", type=int, help="scale levels (default 100..400)")
     parser.add_argument("--rounds", type=int, help="comparison rounds (default 4)")
+    parser.add_argument("--memory-sessions", type=int, help="idle sessions for RSS (default 100)")
     parser.add_argument(
         "--scale-client", choices=list(CLIENTS), default="fast", help="client of the scale test"
     )
-    parser.add_argument("--out", type=Path, default=RESULTS / "latest.json")
+    parser.add_argument(
+        "--loop",
+        nargs="+",
+        choices=LOOPS,
+        help="client event loop(s); scale runs once per loop, compare uses the first",
+    )
+    parser.add_argument(
+        "--workers",
+        nargs="+",
+        type=int,
+        help="client processes sharing the scale sessions (default 1; e.g. 1 2)",
+    )
+    parser.add_argument(
+        "--servers", type=int, default=1, help="fake server processes for the scale test"
+    )
+    parser.add_argument("--server-loop", choices=LOOPS, default="asyncio")
+    parser.add_argument(
+        "--pin",
+        action="store_true",
+        help="Linux: pin scale client process i to CPU i and the fake servers to the rest",
+    )
+    parser.add_argument("--note", default="", help="free text kept in machine.note (load...)")
+    parser.add_argument("--out", type=Path, help="default results/latest.json (--quick: ci-quick)")
     args = parser.parse_args(argv)
+    if args.clients is None:
+        args.clients = list(QUICK_CLIENTS if args.quick else CLIENTS)
+    if args.out is None:
+        args.out = RESULTS / ("ci-quick.json" if args.quick else "latest.json")
+    try:
+        for name in [*(args.loop or []), args.server_loop]:
+            loop_factory(name)
+        if args.pin:
+            pinning(max(args.workers or [1]))
+    except ValueError as exc:
+        parser.error(str(exc))
     started = time.perf_counter()
-    results = asyncio.run(_run(args))
+    results = run((_run(args)), (args.loop or ["asyncio"])[0])
     results["machine"]["duration_seconds"] = time.perf_counter() - started
     print_report(results)
     args.out.parent.mkdir(parents=True, exist_ok=True)

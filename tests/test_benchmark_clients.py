@@ -1,0 +1,30 @@
+"""The benchmark's bare clients really speak the protocol and decode every frame.
+
+Each runs one short scripted session against the benchmark's fake server process over a
+real socket on 127.0.0.1; every audio and transcript delta the server sent must reach
+the client's recorder as decoded PCM, and the socket-read stamps must pair with them.
+"""
+
+from __future__ import annotations
+
+import pytest
+from benchmarks.clients import CLIENTS
+from benchmarks.compare import BYTES_PER_SECOND, SessionPlan, run_session
+from benchmarks.fakeserver import FakeServerProcess, ServerSettings
+from benchmarks.readstamps import installed
+
+pytestmark = pytest.mark.timeout(120)
+
+
+@pytest.mark.parametrize("name", ["floor", "raw", "protocol", "fast"])
+async def test_client_receives_every_frame_decoded(name: str) -> None:
+    plan = SessionPlan(turns=1, words=2, repeats=1, memory_sessions=0, turn_timeout=30)
+    with FakeServerProcess(ServerSettings()) as server, installed() as stamps:
+        result = await run_session(CLIENTS[name], server, plan, f"gpt-realtime-t-{name}", stamps)
+    counts = result["counts"]
+    assert counts["audio_sent"] == 30  # 2 words x 0.3 s in 20 ms deltas
+    assert counts["audio_received"] == counts["audio_sent"]
+    assert counts["transcript_received"] == counts["transcript_sent"] > 0
+    assert result["audio_seconds"] == pytest.approx(0.6, abs=1 / BYTES_PER_SECOND)
+    assert len(result["in_process_delays"]) == counts["audio_received"]
+    assert all(d >= 0 for d in result["in_process_delays"])
