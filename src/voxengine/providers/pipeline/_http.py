@@ -9,7 +9,11 @@ Every httpx failure leaves this module as a :mod:`voxengine.errors` exception:
   ``{"error": {...}}`` shapes are read)
 * connection failures (DNS, refused, TLS, connect timeout) -> ConnectFailed
 * timeouts while reading -> :class:`~voxengine.errors.TransportError`
-* a malformed HTTP response -> :class:`~voxengine.errors.ProtocolViolation`
+* a malformed HTTP response, or a stream that is not ``text/event-stream``
+  -> :class:`~voxengine.errors.ProtocolViolation`
+
+Server-sent events are decoded by ``httpx-sse`` (the event-stream parser of the
+WHATWG rules, kept by httpx's maintainers) rather than by a parser of our own.
 
 API keys only travel in headers and never appear in messages or logs.
 """
@@ -24,6 +28,7 @@ from dataclasses import dataclass
 from typing import Any, Final
 
 import httpx
+from httpx_sse import EventSource, ServerSentEvent, SSEError
 
 from voxengine.errors import (
     AuthenticationFailed,
@@ -35,8 +40,6 @@ from voxengine.errors import (
     TransportError,
     VoxError,
 )
-
-from ._sse import ServerSentEvent, SSEDecoder
 
 __all__ = [
     "OPENAI_BASE_URL",
@@ -154,11 +157,11 @@ async def post_events(
 
 
 async def _sse_events(response: httpx.Response) -> AsyncGenerator[ServerSentEvent, None]:
-    decoder = SSEDecoder()
-    async for line in response.aiter_lines():
-        event = decoder.feed(line)
-        if event is not None:
+    try:
+        async for event in EventSource(response).aiter_sse():
             yield event
+    except SSEError as exc:
+        raise ProtocolViolation(f"the server did not stream server-sent events: {exc}") from exc
 
 
 def openai_key(api_key: str | None, base_url: str) -> str | None:
