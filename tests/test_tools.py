@@ -721,3 +721,8 @@ async def test_logs_names_and_durations_only(caplog: pytest.LogCaptureFixture) -
     await _registry(login).execute(_call("login", {"password": "hunter2"}))
     assert "login" in caplog.text
     assert "hunter2" not in caplog.text
+
+
+def test_an_invalid_json_schema_is_a_config_error() -> None:
+    with pytest.raises(ConfigError, match="invalid JSON Schema"):
+        tool(lambda city: city, name="f", parameters={"type": "object", "required": "city"})

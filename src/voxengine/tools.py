@@ -218,6 +218,7 @@ def _build_tool(
             schema = json.loads(json.dumps(parameters))  # detach from the caller's dict
         except (TypeError, ValueError) as exc:
             raise ConfigError(f"tool {tool_name!r}: parameters are not JSON") from exc
+        _check_schema(tool_name, schema)
     else:
         schema, plan = _signature_schema(fn, tool_name, arg_docs)
     spec = ToolSpec(
@@ -605,27 +606,6 @@ def _name(annotation: Any) -> str:
 # --------------------------------------------------------------------------- validation
 
 
-def _type_ok(value: Any, kind: str) -> bool:
-    match kind:
-        case "string":
-            return isinstance(value, str)
-        case "integer":
-            return (isinstance(value, int) and not isinstance(value, bool)) or (
-                isinstance(value, float) and value.is_integer()
-            )
-        case "number":
-            return isinstance(value, int | float) and not isinstance(value, bool)
-        case "boolean":
-            return isinstance(value, bool)
-        case "null":
-            return value is None
-        case "array":
-            return isinstance(value, list)
-        case "object":
-            return isinstance(value, dict)
-    return True  # a type this validator does not know: let it through
-
-
 def _describe(value: Any) -> str:
     if value is None:
         return "null"
@@ -642,72 +622,90 @@ def _describe(value: Any) -> str:
     return "object"
 
 
-def _validate(value: Any, schema: Mapping[str, Any], path: str, errors: list[str]) -> None:
-    """Append to ``errors`` what is wrong with ``value``; checks the keywords voxengine emits.
+def _where(path: Iterable[str | int]) -> str:
+    text = ""
+    for part in path:
+        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else part)
+    return text
 
-    Handles ``type``, ``enum``, ``const``, ``properties``, ``required``,
-    ``additionalProperties``, ``items`` and ``anyOf``/``oneOf``; other keywords are ignored.
+
+@functools.lru_cache(maxsize=256)
+def _validator(schema_json: str) -> Any:
+    """A JSON Schema validator for one tool schema (compiled once per schema).
+
+    ``jsonschema`` is imported here, on the first tool call, not with voxengine.
     """
-    where = f"argument {path!r}" if path else "arguments"
-    alternatives = schema.get("anyOf") or schema.get("oneOf")
-    if isinstance(alternatives, list) and alternatives:
-        for alternative in alternatives:
-            trial: list[str] = []
-            if isinstance(alternative, Mapping):
-                _validate(value, alternative, path, trial)
-            if not trial:
-                break
-        else:
-            errors.append(f"{where}: {_describe(value)} does not match any allowed form")
-            return
-    kind = schema.get("type")
-    kinds = [kind] if isinstance(kind, str) else kind if isinstance(kind, list) else None
-    if kinds is not None and not any(_type_ok(value, k) for k in kinds):
-        expected = " or ".join(str(k) for k in kinds)
-        errors.append(f"{where}: expected {expected}, got {_describe(value)}")
-        return
-    if "const" in schema and value != schema["const"]:
-        errors.append(f"{where}: must be {json.dumps(schema['const'])}")
-        return
-    allowed = schema.get("enum")
-    if isinstance(allowed, list) and not any(_same(value, a) for a in allowed):
-        options = ", ".join(json.dumps(a) for a in allowed)
-        errors.append(f"{where}: expected one of {options}, got {json.dumps(value)}")
-        return
-    if isinstance(value, dict):
-        _validate_object(value, schema, path, errors)
-    elif isinstance(value, list):
-        items = schema.get("items")
-        if isinstance(items, Mapping):
-            for index, item in enumerate(value):
-                _validate(item, items, f"{path}[{index}]", errors)
+    import jsonschema  # deferred: keeps `import voxengine` light
+
+    schema = json.loads(schema_json)
+    cls = jsonschema.validators.validator_for(schema, default=jsonschema.Draft202012Validator)
+    return cls(schema)
 
 
-def _same(value: Any, allowed: Any) -> bool:
-    """JSON equality: ``true`` is not ``1``."""
-    return bool(value == allowed) and isinstance(value, bool) == isinstance(allowed, bool)
+def _check_schema(tool_name: str, schema: Any) -> None:
+    """Raise :class:`ConfigError` when ``schema`` is not a valid JSON Schema."""
+    import jsonschema  # deferred, as in _validator
+
+    if not isinstance(schema, dict):
+        raise ConfigError(f"tool {tool_name!r}: parameters must be an object JSON Schema")
+    cls = jsonschema.validators.validator_for(schema, default=jsonschema.Draft202012Validator)
+    try:
+        cls.check_schema(schema)
+    except jsonschema.SchemaError as exc:
+        raise ConfigError(f"tool {tool_name!r}: invalid JSON Schema: {exc.message}") from None
 
 
-def _validate_object(
-    value: dict[str, Any], schema: Mapping[str, Any], path: str, errors: list[str]
-) -> None:
-    properties = schema.get("properties")
-    properties = properties if isinstance(properties, Mapping) else {}
-    prefix = f"{path}." if path else ""
-    for key in schema.get("required") or ():
-        if key not in value:
-            errors.append(f"missing required argument {prefix + str(key)!r}")
-    extra = schema.get("additionalProperties", True)
-    for key, item in value.items():
-        if key in properties:
-            sub = properties[key]
-            if isinstance(sub, Mapping):
-                _validate(item, sub, prefix + key, errors)
-        elif extra is False:
-            known = ", ".join(properties) or "none"
-            errors.append(f"unexpected argument {prefix + key!r} (allowed: {known})")
-        elif isinstance(extra, Mapping):
-            _validate(item, extra, prefix + key, errors)
+def _argument_errors(
+    arguments: dict[str, Any], schema: Mapping[str, Any], *, merge_duplicates: bool
+) -> list[str]:
+    """What is wrong with ``arguments`` against the tool's JSON Schema, as short sentences.
+
+    Validation is ``jsonschema``'s (the draft the schema names, 2020-12 by default);
+    this function only words its errors for the model: one sentence per problem, and
+    nothing more about a value whose type is already wrong. With ``merge_duplicates``
+    (schemas derived from type hints, where ``uniqueItems`` marks a ``set`` parameter
+    whose conversion merges repeats) repeated items are not an error.
+    """
+    errors = [
+        e
+        for e in _validator(json.dumps(schema)).iter_errors(arguments)
+        if not (merge_duplicates and e.validator == "uniqueItems")
+    ]
+    wrong_type = {tuple(e.absolute_path) for e in errors if e.validator == "type"}
+    messages: list[str] = []
+    for error in errors:
+        path = tuple(error.absolute_path)
+        if error.validator != "type" and any(path[: len(bad)] == bad for bad in wrong_type):
+            continue
+        where = f"argument {_where(path)!r}" if path else "arguments"
+        prefix = f"{_where(path)}." if path else ""
+        value = error.instance
+        match error.validator:
+            case "type":
+                kinds = error.validator_value
+                expected = " or ".join(kinds) if isinstance(kinds, list) else str(kinds)
+                text = f"{where}: expected {expected}, got {_describe(value)}"
+            case "required":
+                missing = [k for k in error.validator_value if k not in value]
+                text = "; ".join(f"missing required argument {prefix + k!r}" for k in missing)
+            case "additionalProperties":
+                known = ", ".join(error.schema.get("properties") or {}) or "none"
+                extra = [k for k in value if k not in (error.schema.get("properties") or {})]
+                text = "; ".join(
+                    f"unexpected argument {prefix + k!r} (allowed: {known})" for k in extra
+                )
+            case "enum":
+                options = ", ".join(json.dumps(a) for a in error.validator_value)
+                text = f"{where}: expected one of {options}, got {json.dumps(value)}"
+            case "const":
+                text = f"{where}: must be {json.dumps(error.validator_value)}"
+            case "anyOf" | "oneOf":
+                text = f"{where}: {_describe(value)} does not match any allowed form"
+            case _:
+                text = f"{where}: {error.message}"
+        if text not in messages:
+            messages.append(text)
+    return messages
 
 
 # --------------------------------------------------------------------------- serialisation
@@ -879,8 +877,9 @@ class ToolRegistry:
             raise _CallFailed(f"arguments are not valid JSON: {exc}") from None
         if not isinstance(parsed, dict):
             raise _CallFailed(f"arguments must be a JSON object, got {_describe(parsed)}")
-        errors: list[str] = []
-        _validate(parsed, item.spec.parameters, "", errors)
+        errors = _argument_errors(
+            parsed, item.spec.parameters, merge_duplicates=item._plan is not None
+        )
         if errors:
             raise _CallFailed(f"invalid arguments for {item.spec.name!r}: " + "; ".join(errors))
         plan = item._plan

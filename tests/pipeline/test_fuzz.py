@@ -12,7 +12,6 @@ from hypothesis import strategies as st
 from voxengine.errors import ProtocolViolation, ProviderError
 from voxengine.providers.pipeline._anthropic_wire import AnthropicStreamDecoder
 from voxengine.providers.pipeline._openai_wire import ChatStreamDecoder
-from voxengine.providers.pipeline._sse import SSEDecoder
 from voxengine.providers.pipeline.stages import LLMChunk
 
 json_values = st.recursive(
@@ -42,14 +41,6 @@ def feed_safely(feed: Any, *args: str) -> list[LLMChunk]:
     except DOCUMENTED:
         return []
     return chunks
-
-
-@settings(max_examples=300, deadline=None)
-@given(lines=st.lists(st.text(max_size=40), max_size=12))
-def test_sse_lines(lines: list[str]) -> None:
-    decoder = SSEDecoder()
-    for line in lines:
-        decoder.feed(line)  # never raises
 
 
 @settings(max_examples=300, deadline=None)

@@ -9,14 +9,15 @@ from __future__ import annotations
 
 import json
 
+import httpx
 import pytest
+from httpx_sse import EventSource
 
 from voxengine.config import ToolSpec
 from voxengine.errors import ProtocolViolation, ProviderError, RateLimited
 from voxengine.events import Role, Usage
 from voxengine.providers.pipeline._anthropic_wire import AnthropicStreamDecoder, messages_request
 from voxengine.providers.pipeline._openai_wire import ChatStreamDecoder, chat_request
-from voxengine.providers.pipeline._sse import SSEDecoder
 from voxengine.providers.pipeline.stages import (
     ChatMessage,
     FinishChunk,
@@ -90,11 +91,13 @@ data: {"type":"message_stop"}
 
 
 def decode_anthropic(stream: str) -> list[LLMChunk]:
-    sse, decoder = SSEDecoder(), AnthropicStreamDecoder()
+    response = httpx.Response(
+        200, headers={"content-type": "text/event-stream"}, content=stream.encode()
+    )
+    decoder = AnthropicStreamDecoder()
     chunks: list[LLMChunk] = []
-    for line in stream.splitlines():
-        if (event := sse.feed(line)) is not None:
-            chunks += decoder.feed(event.event, event.data)
+    for event in EventSource(response).iter_sse():
+        chunks += decoder.feed(event.event, event.data)
     assert decoder.finished
     return chunks
 
@@ -338,3 +341,12 @@ def test_openai_request_body() -> None:
             {"role": "tool", "tool_call_id": "call_1", "content": "sunny"},
         ],
     }
+
+
+async def test_a_stream_that_is_not_an_event_stream_is_a_protocol_violation() -> None:
+    from voxengine.providers.pipeline._http import _sse_events
+
+    response = httpx.Response(200, headers={"content-type": "text/html"}, content=b"<html>")
+    with pytest.raises(ProtocolViolation, match="text/event-stream"):
+        async for _ in _sse_events(response):
+            pass

@@ -11,7 +11,11 @@ Every httpx failure leaves this module as a :mod:`voxengine.errors` exception:
   handshake -> :class:`~voxengine.errors.TLSFailed` /
   :class:`~voxengine.errors.CertificateRejected` (why: hostname mismatch, untrusted)
 * timeouts while reading -> :class:`~voxengine.errors.TransportError`
-* a malformed HTTP response -> :class:`~voxengine.errors.ProtocolViolation`
+* a malformed HTTP response, or a stream that is not ``text/event-stream``
+  -> :class:`~voxengine.errors.ProtocolViolation`
+
+Server-sent events are decoded by ``httpx-sse`` (the event-stream parser of the
+WHATWG rules, kept by httpx's maintainers) rather than by a parser of our own.
 
 ``https://`` is verified as WebSockets are (:func:`voxengine.transport.tls.default_ssl_context`:
 system trust store, ``$SSL_CERT_FILE`` / ``$SSL_CERT_DIR``). API keys only travel in
@@ -29,6 +33,7 @@ from dataclasses import dataclass
 from typing import Any, Final
 
 import httpx
+from httpx_sse import EventSource, ServerSentEvent, SSEError
 
 from voxengine.errors import (
     AuthenticationFailed,
@@ -43,8 +48,6 @@ from voxengine.errors import (
 from voxengine.redaction import redact, remember_secrets, secrets_in
 from voxengine.transport.tls import default_ssl_context, tls_failure
 from voxengine.transport.websocket import parse_retry_after
-
-from ._sse import ServerSentEvent, SSEDecoder
 
 __all__ = [
     "OPENAI_BASE_URL",
@@ -202,11 +205,11 @@ async def post_events(
 
 
 async def _sse_events(response: httpx.Response) -> AsyncGenerator[ServerSentEvent, None]:
-    decoder = SSEDecoder()
-    async for line in response.aiter_lines():
-        event = decoder.feed(line)
-        if event is not None:
+    try:
+        async for event in EventSource(response).aiter_sse():
             yield event
+    except SSEError as exc:
+        raise ProtocolViolation(f"the server did not stream server-sent events: {exc}") from exc
 
 
 def openai_key(api_key: str | None, base_url: str) -> str | None:
