@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Literal
 
 from voxengine.audio.vad import VADConfig
 from voxengine.config import SessionConfig, TurnDetection, TurnDetectionConfig
@@ -15,6 +14,7 @@ from .llm import LocalResponder, OpenAIChatLLM
 from .stages import LanguageModel, SpeechToText, TextToSpeech
 from .stt import PocketSphinxSTT
 from .tts import EspeakTTS
+from .vad import VAD_ENGINES, VADEngine
 
 __all__ = ["PipelineConfig", "check_session", "merge_session"]
 
@@ -47,8 +47,9 @@ class PipelineConfig(ProviderConfig):
             or ``base_url`` is set (``base_url`` default: OpenAI; ``api_key`` its key),
             else the offline :class:`~.llm.LocalResponder` (not an AI model).
         tts: text-to-speech stage; ``None``: :class:`~.tts.EspeakTTS` (offline).
-        vad_engine: ``"energy"`` (:class:`~voxengine.audio.vad.EnergyVAD`) or ``"webrtc"``
-            for SERVER_VAD turn detection.
+        vad_engine: ``"energy"`` (:class:`~voxengine.audio.vad.EnergyVAD`), ``"webrtc"``
+            or ``"silero"`` (:class:`~.vad.SileroVAD`, ``local`` extra) for SERVER_VAD
+            turn detection.
         speech_start: seconds of voice that start a turn (SERVER_VAD).
 
     ``session.instructions`` is the system prompt; ``session.turn_detection`` sets the
@@ -66,14 +67,14 @@ class PipelineConfig(ProviderConfig):
     stt: SpeechToText | None = field(default=None, compare=False)
     llm: LanguageModel | None = field(default=None, compare=False)
     tts: TextToSpeech | None = field(default=None, compare=False)
-    vad_engine: Literal["energy", "webrtc"] = "energy"
+    vad_engine: VADEngine = "energy"
     speech_start: float = 0.2
 
     def __post_init__(self) -> None:
         super(PipelineConfig, self).__post_init__()
         check_session(self.session)
-        if self.vad_engine not in ("energy", "webrtc"):
-            raise ConfigError("vad_engine must be 'energy' or 'webrtc'")
+        if self.vad_engine not in VAD_ENGINES:
+            raise ConfigError(f"vad_engine must be one of {', '.join(VAD_ENGINES)}")
         if not 0 <= self.speech_start <= 5:
             raise ConfigError("speech_start must be within 0..5 seconds")
 

