@@ -44,11 +44,13 @@ from voxengine.providers.base import Capability, ProviderConfig
 from voxengine.providers.pipeline import (
     AnthropicPipelineConfig,
     AnthropicPipelineProvider,
+    EspeakTTS,
     LocalResponder,
     PipelineConfig,
     PipelineProvider,
+    PocketSphinxSTT,
     Transcript,
-    default_offline_pipeline,
+    fallback_offline_pipeline,
 )
 from voxengine.testing._fake_llm import (
     FakeLLMConfig,
@@ -71,9 +73,13 @@ WEATHER = ToolSpec(
 
 
 def offline(llm_delay: float = 0.0, session: SessionConfig | None = None) -> PipelineProvider:
+    """The fallback stages (deterministic and instant) around a rule-based responder."""
     return PipelineProvider(
         PipelineConfig(
+            stt=PocketSphinxSTT(),
             llm=LocalResponder(clock=lambda: NOON, delay=llm_delay),
+            tts=EspeakTTS(),
+            vad_engine="energy",
             session=session or SessionConfig(),
         )
     )
@@ -412,7 +418,7 @@ async def test_context_session_update_and_deletion() -> None:
 
 
 async def test_contract_errors() -> None:
-    provider = default_offline_pipeline()
+    provider = fallback_offline_pipeline()
     with pytest.raises(InvalidState):
         await provider.send_audio(silence(0.1))
     with pytest.raises(InvalidState):

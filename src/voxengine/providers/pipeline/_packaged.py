@@ -22,6 +22,9 @@ from __future__ import annotations
 import hashlib
 import importlib
 import importlib.util
+import threading
+from collections.abc import Callable, Hashable
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
 
@@ -29,8 +32,10 @@ from voxengine.errors import ConfigError
 
 __all__ = [
     "LOCAL_EXTRA",
+    "LoadedModel",
     "WHISPER_BASE_SHA256",
     "import_runtime",
+    "load_once",
     "local_extra_installed",
     "package_dir",
     "piper_voice_files",
@@ -158,3 +163,39 @@ def silero_vad_path() -> Path:
     """
     what = "SileroVAD"
     return _file(package_dir("faster_whisper", what=what) / "assets" / "silero_vad_v6.onnx", what)
+
+
+@dataclass(slots=True)
+class LoadedModel:
+    """A model loaded once per process, and the lock that serialises its use (the
+    runtimes are not safe to call from two threads at once on one model)."""
+
+    model: Any
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+
+_loaded: dict[Hashable, LoadedModel] = {}
+_loading: dict[Hashable, threading.Lock] = {}
+_registry_lock = threading.Lock()
+
+
+def load_once(key: Hashable, load: Callable[[], Any]) -> LoadedModel:
+    """The model ``load()`` returns, loaded at most once per process for ``key``.
+
+    Stages with the same settings share one loaded model (and its lock), so a second
+    provider, or a test that builds many, costs no second load. A failed load is
+    not cached: the next call tries again.
+    """
+    with _registry_lock:
+        found = _loaded.get(key)
+        if found is not None:
+            return found
+        gate = _loading.setdefault(key, threading.Lock())
+    with gate:
+        with _registry_lock:
+            found = _loaded.get(key)
+        if found is None:
+            found = LoadedModel(model=load())
+            with _registry_lock:
+                _loaded[key] = found
+        return found

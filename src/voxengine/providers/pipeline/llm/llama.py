@@ -26,7 +26,7 @@ from voxengine.config import ToolSpec
 from voxengine.errors import ConfigError, ProviderError
 from voxengine.events import Role, Usage
 
-from .._packaged import import_runtime, smollm2_path
+from .._packaged import LoadedModel, import_runtime, load_once, smollm2_path
 from .._threaded import stream_from_thread
 from ..stages import ChatMessage, FinishChunk, GenerationSettings, LLMChunk, TextChunk
 
@@ -65,8 +65,9 @@ def chat_messages(messages: Sequence[ChatMessage], max_history: int) -> list[dic
 class LlamaCppLLM:
     """A GGUF chat model run by llama.cpp in this process (offline, CPU).
 
-    The model is loaded once, on the first :meth:`open` (about 0.2 s for SmolLM2), and
-    kept for the life of the instance. The chat template is the one stored in the GGUF.
+    The model is loaded on the first :meth:`open` (about 0.4 s for SmolLM2) once per
+    process: instances with the same settings share it and take turns generating. The
+    chat template is the one stored in the GGUF.
 
     Args:
         model_path: a ``.gguf`` chat model; default SmolLM2-135M-Instruct from
@@ -112,8 +113,7 @@ class LlamaCppLLM:
         self.max_history = max_history
         self.threads = threads or _default_threads()
         self.seed = seed
-        self._llama: Any = None
-        self._lock = threading.Lock()
+        self._loaded: LoadedModel | None = None
 
     def __repr__(self) -> str:
         return f"LlamaCppLLM(model={self.model_name!r}, n_ctx={self.n_ctx})"
@@ -128,25 +128,29 @@ class LlamaCppLLM:
         """``"<model> (llama.cpp, local)"``."""
         return f"{self.model_name} (llama.cpp, local)"
 
-    def _load(self) -> Any:
-        with self._lock:
-            if self._llama is None:
+    def _load(self) -> LoadedModel:
+        if self._loaded is None:
+            path = self._model_path or smollm2_path()
+            n_ctx, threads, seed = self.n_ctx, self.threads, self.seed
+
+            def load() -> Any:
                 module = import_runtime("llama_cpp", what="LlamaCppLLM")
-                path = self._model_path or smollm2_path()
                 if not path.is_file():
                     raise ConfigError(f"no GGUF model at {path}")
                 try:
-                    self._llama = module.Llama(
+                    return module.Llama(
                         model_path=str(path),
-                        n_ctx=self.n_ctx,
-                        n_threads=self.threads,
-                        n_threads_batch=self.threads,
-                        seed=self.seed,
+                        n_ctx=n_ctx,
+                        n_threads=threads,
+                        n_threads_batch=threads,
+                        seed=seed,
                         verbose=False,
                     )
                 except (ValueError, RuntimeError) as exc:
                     raise ConfigError(f"llama.cpp cannot load {path.name}: {exc}") from exc
-            return self._llama
+
+            self._loaded = load_once(("llama.cpp", str(path), n_ctx, threads, seed), load)
+        return self._loaded
 
     async def open(self) -> None:
         """Load the model (once per instance), in a worker thread."""
@@ -158,9 +162,10 @@ class LlamaCppLLM:
     def _generate(
         self, messages: list[dict[str, str]], settings: GenerationSettings, stop: threading.Event
     ) -> Iterator[LLMChunk]:
-        llama = self._load()
+        loaded = self._load()
+        llama = loaded.model
         temperature = self.temperature if settings.temperature is None else settings.temperature
-        with self._lock:
+        with loaded.lock:
             try:
                 stream = llama.create_chat_completion(
                     messages=messages,

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import threading
 from typing import Any, Final, final
 
 import numpy as np
@@ -25,7 +24,7 @@ from voxengine.audio.pcm16 import validate_pcm16
 from voxengine.audio.resample import convert
 from voxengine.errors import ConfigError
 
-from .._packaged import import_runtime, whisper_base_files
+from .._packaged import LoadedModel, import_runtime, load_once, whisper_base_files
 from ..stages import Transcript
 
 __all__ = ["WhisperSTT"]
@@ -42,9 +41,9 @@ def _default_threads() -> int:
 class WhisperSTT:
     """Whisper base speech recognition, offline, on the CPU.
 
-    The model is loaded once, on the first :meth:`open` (about 1 s), and kept for the
-    life of the instance; :meth:`aclose` keeps it for the next session. Transcription
-    runs in a worker thread; audio at other rates is resampled to 16 kHz.
+    The model is loaded on the first :meth:`open` (1-2 s) once per process: instances
+    with the same settings share it (and take turns using it); :meth:`aclose` keeps it.
+    Transcription runs in a worker thread; audio at other rates is resampled to 16 kHz.
 
     Args:
         language: ISO-639-1 language of the speech (``None``: detected per utterance,
@@ -80,8 +79,7 @@ class WhisperSTT:
         self.compute_type = compute_type
         self.cpu_threads = cpu_threads or _default_threads()
         self.initial_prompt = initial_prompt
-        self._model: Any = None
-        self._lock = threading.Lock()
+        self._loaded: LoadedModel | None = None
 
     def __repr__(self) -> str:
         return (
@@ -94,22 +92,26 @@ class WhisperSTT:
         """``"whisper base (faster-whisper int8)"``."""
         return f"whisper base (faster-whisper {self.compute_type})"
 
-    def _load(self) -> Any:
-        with self._lock:
-            if self._model is None:
+    def _load(self) -> LoadedModel:
+        if self._loaded is None:
+            compute_type, threads = self.compute_type, self.cpu_threads
+
+            def load() -> Any:
                 module = import_runtime("faster_whisper", what="WhisperSTT")
                 files = whisper_base_files()
                 try:
-                    self._model = module.WhisperModel(
+                    return module.WhisperModel(
                         "whisper-base",  # an identifier only: the files come from memory
                         device="cpu",
-                        compute_type=self.compute_type,
-                        cpu_threads=self.cpu_threads,
+                        compute_type=compute_type,
+                        cpu_threads=threads,
                         files=files,
                     )
                 except (RuntimeError, ValueError) as exc:
                     raise ConfigError(f"faster-whisper cannot load the model: {exc}") from exc
-            return self._model
+
+            self._loaded = load_once(("whisper-base", compute_type, threads), load)
+        return self._loaded
 
     async def open(self) -> None:
         """Load the model (once per instance), in a worker thread."""
@@ -119,9 +121,9 @@ class WhisperSTT:
         """Keep the loaded model for the next session (nothing to release)."""
 
     def _decode(self, samples: np.ndarray) -> Transcript:
-        model = self._load()
-        with self._lock:
-            segments, _info = model.transcribe(
+        loaded = self._load()
+        with loaded.lock:
+            segments, _info = loaded.model.transcribe(
                 samples,
                 language=self.language,
                 beam_size=self.beam_size,

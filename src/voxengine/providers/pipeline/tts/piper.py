@@ -19,7 +19,7 @@ from typing import Any, final
 
 from voxengine.errors import ConfigError
 
-from .._packaged import import_runtime, piper_voice_files
+from .._packaged import LoadedModel, import_runtime, load_once, piper_voice_files
 from .._threaded import stream_from_thread
 
 __all__ = ["PiperTTS"]
@@ -29,8 +29,8 @@ __all__ = ["PiperTTS"]
 class PiperTTS:
     """Piper speech synthesis, offline, on the CPU.
 
-    The voice is loaded once, on the first :meth:`open` (about 1 s), and kept for the
-    life of the instance.
+    The voice is loaded on the first :meth:`open` (about 1 s) once per process:
+    instances using the same voice share it (and take turns using it).
 
     Args:
         model_path: a Piper ``.onnx`` voice (its ``.onnx.json`` config beside it);
@@ -56,8 +56,7 @@ class PiperTTS:
         self._model_path = Path(model_path) if model_path is not None else None
         self.length_scale = length_scale
         self.speaker_id = speaker_id
-        self._voice: Any = None
-        self._lock = threading.Lock()
+        self._loaded: LoadedModel | None = None
 
     def __repr__(self) -> str:
         return f"PiperTTS(voice={self.voice_name!r}, length_scale={self.length_scale!r})"
@@ -75,21 +74,24 @@ class PiperTTS:
     @property
     def sample_rate(self) -> int:
         """The voice's output rate (22050 Hz for medium voices); loads the voice."""
-        return int(self._load().config.sample_rate)
+        return int(self._load().model.config.sample_rate)
 
-    def _load(self) -> Any:
-        with self._lock:
-            if self._voice is None:
+    def _load(self) -> LoadedModel:
+        if self._loaded is None:
+            if self._model_path is not None:
+                model, config = self._model_path, Path(f"{self._model_path}.json")
+            else:
+                model, config = piper_voice_files()
+
+            def load() -> Any:
                 piper = import_runtime("piper", what="PiperTTS")
-                if self._model_path is not None:
-                    model, config = self._model_path, Path(f"{self._model_path}.json")
-                else:
-                    model, config = piper_voice_files()
                 try:
-                    self._voice = piper.PiperVoice.load(model, config_path=config)
+                    return piper.PiperVoice.load(model, config_path=config)
                 except (OSError, ValueError, KeyError, RuntimeError) as exc:
                     raise ConfigError(f"piper cannot load the voice {model}: {exc}") from exc
-            return self._voice
+
+            self._loaded = load_once(("piper", str(model)), load)
+        return self._loaded
 
     async def open(self) -> None:
         """Load the voice (once per instance), in a worker thread."""
@@ -99,11 +101,11 @@ class PiperTTS:
         """Keep the loaded voice for the next session (nothing to release)."""
 
     def _chunks(self, text: str, stop: threading.Event) -> Iterator[bytes]:
-        voice = self._load()
+        loaded = self._load()
         piper = import_runtime("piper", what="PiperTTS")
         config = piper.SynthesisConfig(speaker_id=self.speaker_id, length_scale=self.length_scale)
-        with self._lock:
-            for chunk in voice.synthesize(text, syn_config=config):
+        with loaded.lock:
+            for chunk in loaded.model.synthesize(text, syn_config=config):
                 if stop.is_set():
                     return
                 yield bytes(chunk.audio_int16_bytes)
