@@ -8,7 +8,6 @@ they synthesise themselves with Piper or espeak-ng, so the expected words are kn
 from __future__ import annotations
 
 import os
-from collections.abc import AsyncIterator
 
 import jiwer
 import pytest
@@ -19,8 +18,6 @@ from voxengine.providers.pipeline import LlamaCppLLM, PiperTTS, WhisperSTT
 from voxengine.providers.pipeline._packaged import local_extra_installed
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")  # nothing may reach the Hugging Face hub
-
-pytestmark = pytest.mark.local_models
 
 if not local_extra_installed():  # pragma: no cover - CI installs the extra
     pytest.skip("the 'local' extra is not installed", allow_module_level=True)
@@ -47,7 +44,7 @@ def llama() -> LlamaCppLLM:
 @pytest.fixture
 async def opened(
     whisper: WhisperSTT, piper: PiperTTS, llama: LlamaCppLLM
-) -> AsyncIterator[tuple[WhisperSTT, PiperTTS, LlamaCppLLM]]:
+) -> tuple[WhisperSTT, PiperTTS, LlamaCppLLM]:
     """The three stages, opened (a no-op after the first test)."""
     for stage in (whisper, piper, llama):
         await stage.open()
