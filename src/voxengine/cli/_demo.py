@@ -527,11 +527,12 @@ async def _realtime_demo(args: argparse.Namespace) -> int:
                 await engine.send_text(args.text)
                 await engine.events.wait_for(ResponseDone, timeout=args.timeout)
 
-                speech = _user_speech(args.say.split())
+                say = args.say if args.say is not None else _FALLBACK_QUESTION
+                speech = _user_speech(say.split())
                 if recorder is not None and args.record_audio:
                     recorder.record_audio("in", speech, PCM16_24K.sample_rate)
                 print(f"\nuser (audio, {PCM16_24K.duration(len(speech)):.1f} s): ", end="")
-                print(f"[speech-like audio for {args.say!r}]\nassistant: ", end="", flush=True)
+                print(f"[speech-like audio for {say!r}]\nassistant: ", end="", flush=True)
                 done = asyncio.ensure_future(
                     engine.events.wait_for(ResponseDone, timeout=args.timeout)
                 )

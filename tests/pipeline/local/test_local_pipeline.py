@@ -102,7 +102,6 @@ UNSCRIPTED = frozenset(
         "interruption",
         "truncation",
         "usage",
-        "event_ordering",
         "session_update",
         "item_deletion",
     }

@@ -12,6 +12,8 @@ sentence being synthesised.
 from __future__ import annotations
 
 import asyncio
+import json
+import os
 import threading
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -23,6 +25,28 @@ from .._packaged import LoadedModel, import_runtime, load_once, piper_voice_file
 from .._threaded import stream_from_thread
 
 __all__ = ["PiperTTS"]
+
+
+def _load_voice(model: Path, config: Path) -> Any:
+    """A ``PiperVoice`` whose ONNX session uses at most two threads that sleep when
+    idle (onnxruntime's default threads spin, starving the LLM generating beside it)."""
+    piper = import_runtime("piper", what="PiperTTS")
+    ort = import_runtime("onnxruntime", what="PiperTTS")
+    piper_config = import_runtime("piper.config", what="PiperTTS")
+    try:
+        settings = json.loads(config.read_text(encoding="utf-8"))
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = max(1, min(2, os.cpu_count() or 1))
+        options.inter_op_num_threads = 1
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        session = ort.InferenceSession(
+            str(model), sess_options=options, providers=["CPUExecutionProvider"]
+        )
+        return piper.PiperVoice(
+            session=session, config=piper_config.PiperConfig.from_dict(settings)
+        )
+    except (OSError, ValueError, KeyError, RuntimeError) as exc:
+        raise ConfigError(f"piper cannot load the voice {model}: {exc}") from exc
 
 
 @final
@@ -84,11 +108,7 @@ class PiperTTS:
                 model, config = piper_voice_files()
 
             def load() -> Any:
-                piper = import_runtime("piper", what="PiperTTS")
-                try:
-                    return piper.PiperVoice.load(model, config_path=config)
-                except (OSError, ValueError, KeyError, RuntimeError) as exc:
-                    raise ConfigError(f"piper cannot load the voice {model}: {exc}") from exc
+                return _load_voice(model, config)
 
             self._loaded = load_once(("piper", str(model)), load)
         return self._loaded

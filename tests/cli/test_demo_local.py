@@ -1,0 +1,49 @@
+"""``voxengine demo`` with the local voice AI (the default when the 'local' extra is
+installed): Piper speaks the question, Whisper hears it, SmolLM2 answers, Piper speaks
+the answer sentence by sentence, and the latency of each stage is printed."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from voxengine.audio.wav import read_wav
+from voxengine.providers.pipeline._packaged import local_extra_installed
+
+from .conftest import Vox
+from .test_demo import demo_env, line_after
+
+pytestmark = [
+    pytest.mark.local_models,
+    pytest.mark.skipif(not local_extra_installed(), reason="the 'local' extra is not installed"),
+    pytest.mark.timeout(600),
+]
+
+
+def local_env() -> dict[str, str]:
+    env = demo_env(HF_HUB_OFFLINE="1")
+    del env["VOXENGINE_OFFLINE"]  # the default stack
+    return env
+
+
+def test_default_demo_is_a_conversation_with_the_local_model(vox: Vox, tmp_path: Path) -> None:
+    result = vox("demo", "--timeout", "300", env=local_env(), timeout=580)
+    assert result.returncode == 0, result.stderr
+    out = result.stdout
+    banner = out.splitlines()[0]
+    assert "Silero VAD, whisper base (faster-whisper int8)" in banner
+    assert "SmolLM2-135M-Instruct.Q4_1 (llama.cpp, local)" in banner
+    assert banner.endswith("piper en_US-joe-medium")
+    assert "built-in local responder" not in out
+    assert "user (speech, " in out
+    assert "piper en_US-joe-medium): 'What is the capital of France?'" in out
+    assert "capital of france" in line_after(out, "recognised: ").lower()
+    assert "paris" in out.lower().split("recognised: ", 1)[1]  # the model knows this one
+    for stage in ("speech-to-text", "LLM first token", "TTS first audio"):
+        assert line_after(out, f"  {stage}").strip().endswith(" ms")
+    assert line_after(out, "tokens (spoken turn): ")
+    audio, fmt = read_wav(tmp_path / "reply.wav")
+    assert fmt.sample_rate == 24_000
+    assert fmt.duration(len(audio)) > 1.0
+    assert "Traceback" not in result.stderr
