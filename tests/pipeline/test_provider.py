@@ -52,6 +52,7 @@ from voxengine.providers.pipeline import (
     Transcript,
     fallback_offline_pipeline,
 )
+from voxengine.providers.pipeline._packaged import local_extra_installed
 from voxengine.testing._fake_llm import (
     FakeLLMConfig,
     FakeLLMReply,
@@ -455,7 +456,13 @@ def test_configuration() -> None:
     assert provider.llm.label == "llama3.2 via http://localhost:11434/v1"
     assert provider.input_format.sample_rate == 16_000
     assert provider.output_format.sample_rate == 24_000
-    assert "not an AI model" in repr(PipelineProvider())
+    default = repr(PipelineProvider())
+    if local_extra_installed():  # the local voice AI is the default
+        assert "SmolLM2-135M-Instruct.Q4_1 (llama.cpp, local)" in default
+        assert "whisper base" in default
+    else:
+        assert "not an AI model" in default
+    assert "not an AI model" in repr(fallback_offline_pipeline())
     anthropic = AnthropicPipelineProvider(ProviderConfig(api_key="sk-ant-x", model="claude-x"))
     assert anthropic.llm.label == "anthropic claude-x"
     assert "sk-ant-x" not in repr(anthropic) + repr(anthropic.config)

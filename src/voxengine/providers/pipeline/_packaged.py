@@ -19,6 +19,8 @@ Silero VAD v6          ``faster-whisper``                 ``assets/silero_vad_v6
 
 from __future__ import annotations
 
+import atexit
+import contextlib
 import hashlib
 import importlib
 import importlib.util
@@ -185,6 +187,22 @@ class LoadedModel:
 _loaded: dict[Hashable, LoadedModel] = {}
 _loading: dict[Hashable, threading.Lock] = {}
 _registry_lock = threading.Lock()
+
+
+def _release_all() -> None:
+    """Close the shared models at exit, while their libraries are still importable
+    (llama.cpp's finaliser fails noisily once interpreter shutdown has begun)."""
+    with _registry_lock:
+        models = list(_loaded.values())
+        _loaded.clear()
+    for loaded in models:
+        close = getattr(loaded.model, "close", None)
+        if callable(close):
+            with loaded.lock, contextlib.suppress(Exception):
+                close()
+
+
+atexit.register(_release_all)
 
 
 def load_once(key: Hashable, load: Callable[[], Any]) -> LoadedModel:
