@@ -355,7 +355,14 @@ async def main() -> None:
     parser.add_argument("--turns", type=int, default=20)
     parser.add_argument("--sentences", type=int, default=30)
     parser.add_argument("--note", default="", help="e.g. 'machine shared with 4 other jobs'")
+    parser.add_argument(
+        "--sections",
+        default="llm,turns,wer",
+        help="comma-separated subset to (re)run; the others are kept from the results file",
+    )
     args = parser.parse_args()
+    sections = set(args.sections.split(","))
+    previous = json.loads(RESULTS.read_text(encoding="utf-8")) if RESULTS.exists() else {}
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     whisper, llama, piper = WhisperSTT(), LlamaCppLLM(), PiperTTS()
     loads: dict[str, float] = {}
@@ -363,12 +370,14 @@ async def main() -> None:
         started = time.perf_counter()
         await stage.open()
         loads[name] = time.perf_counter() - started
-    print("llm ...", flush=True)
-    llm = await bench_llm(llama)
-    print("turns ...", flush=True)
-    turns = await bench_turns(whisper, llama, piper, args.turns)
-    print("wer ...", flush=True)
-    wer = await bench_wer(whisper, args.sentences)
+    print(f"{sorted(sections)} ...", flush=True)
+    llm = await bench_llm(llama) if "llm" in sections else previous["llm"]
+    turns = (
+        await bench_turns(whisper, llama, piper, args.turns)
+        if "turns" in sections
+        else previous["turns"]
+    )
+    wer = await bench_wer(whisper, args.sentences) if "wer" in sections else previous["wer"]
     result = {
         "machine": {"cpus": os.cpu_count(), "platform": platform.platform(), "note": args.note},
         "load_seconds": loads,
