@@ -47,3 +47,36 @@ def test_default_demo_is_a_conversation_with_the_local_model(vox: Vox, tmp_path:
     assert fmt.sample_rate == 24_000
     assert fmt.duration(len(audio)) > 1.0
     assert "Traceback" not in result.stderr
+
+
+def test_console_talks_to_the_same_local_stack(vox: Vox, tmp_path: Path) -> None:
+    """``console --provider pipeline`` with a recorded question instead of a microphone."""
+    import asyncio
+
+    from voxengine.audio.format import AudioFormat
+    from voxengine.audio.wav import write_wav
+    from voxengine.providers.pipeline import PiperTTS
+
+    async def question() -> bytes:
+        tts = PiperTTS()
+        return b"".join([chunk async for chunk in tts.synthesize("What is the capital of France?")])
+
+    rate = 22_050
+    write_wav(
+        tmp_path / "question.wav",
+        bytes(rate) + asyncio.run(question()) + bytes(4 * rate),
+        AudioFormat(sample_rate=rate),
+    )
+    result = vox(
+        "console", "--provider", "pipeline", "--always-on", "--max-turns", "1", "--plain",
+        "--input-file", "question.wav", "--output-file", "answer.wav",
+        env=local_env(), timeout=580,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    out = result.stdout
+    assert "talking to the offline pipeline (Silero VAD, whisper base" in out
+    assert "SmolLM2-135M-Instruct.Q4_1 (llama.cpp, local)" in out
+    assert "capital of france" in line_after(out, "you: ").lower()
+    assert line_after(out, "assistant: ")
+    audio, fmt = read_wav(tmp_path / "answer.wav")
+    assert fmt.duration(len(audio)) > 0.5
