@@ -47,13 +47,19 @@ def silence(seconds: float, rate: int = 16_000) -> bytes:
 async def test_whisper_transcribes_piper_speech(
     opened: tuple[WhisperSTT, PiperTTS, LlamaCppLLM],
 ) -> None:
+    """Piper's waveform varies from call to call (it samples noise), so the bound is on
+    the whole set (the project's goal: WER under 10 % on clean speech), with a looser
+    one per sentence."""
     whisper, piper, _ = opened
+    heard: list[str] = []
     for sentence in SENTENCES:
         pcm = await piper_speech(piper, sentence)
-        heard = await whisper.transcribe(pcm, 16_000)
-        assert word_error_rate(sentence, heard.text) <= 0.15, (sentence, heard.text)
-        assert heard.confidence is not None
-        assert 0.3 < heard.confidence <= 1.0
+        transcript = await whisper.transcribe(pcm, 16_000)
+        assert word_error_rate(sentence, transcript.text) <= 0.3, (sentence, transcript.text)
+        assert transcript.confidence is not None
+        assert 0.3 < transcript.confidence <= 1.0
+        heard.append(transcript.text)
+    assert word_error_rate(" ".join(SENTENCES), " ".join(heard)) < 0.1, heard
 
 
 async def test_whisper_transcribes_espeak_speech_at_its_own_rate(

@@ -49,14 +49,20 @@ async def stream_from_thread(produce: Callable[[threading.Event], Iterator[T]]) 
             loop.call_soon_threadsafe(queue.put_nowait, item)
 
     def work() -> None:
+        items: Iterator[T] | None = None
         try:
-            for item in produce(stop):
+            items = produce(stop)
+            for item in items:
                 post(item)
                 if stop.is_set():
                     break
         except BaseException as exc:  # delivered to the consumer below
             post(_Failure(exc))
         finally:
+            close = getattr(items, "close", None)
+            if callable(close):  # a generator: run its cleanup (locks, streams) here
+                with contextlib.suppress(Exception):
+                    close()
             post(_DONE)
 
     worker = loop.run_in_executor(None, work)
