@@ -21,21 +21,24 @@ from .conftest import Vox, cli_env
 pytest.importorskip("espeakng_loader")
 pytest.importorskip("pocketsphinx")
 
+#: The fallback stack, which these tests pin (VOXENGINE_OFFLINE=fallback) because it is
+#: deterministic and instant; the local voice AI's demo is tested in test_demo_local.py.
 OFFLINE_BANNER = (
-    "offline pipeline: PocketSphinx speech recognition → built-in local responder "
-    "(not an AI model) → espeak-ng speech"
+    "offline pipeline: pocketsphinx en-us → built-in local responder (not an AI model) "
+    "→ espeak-ng en-us"
 )
 KEY = "test-llm-key"
 
 
 def demo_env(**extra: str) -> dict[str, str]:
-    """The CLI environment without any LLM keys, plus ``extra``."""
+    """The CLI environment without any LLM keys, on the fallback stack, plus ``extra``."""
     env = {
         k: v
         for k, v in cli_env().items()
         if k not in ("ANTHROPIC_API_KEY", "ANTHROPIC_BASE_URL", "VOXENGINE_LLM_API_KEY")
     }
     env["PYTHONIOENCODING"] = "utf-8"
+    env["VOXENGINE_OFFLINE"] = "fallback"
     return {**env, **extra}
 
 
@@ -76,14 +79,14 @@ def test_default_demo_is_an_offline_voice_turn(vox: Vox, tmp_path: Path) -> None
     assert result.returncode == 0, result.stderr
     out = result.stdout
     assert out.splitlines()[0] == f"voxengine demo: mode=provider, {OFFLINE_BANNER}"
-    assert "no API key, no network" in out
+    assert "FALLBACK, not an AI: $VOXENGINE_OFFLINE=fallback" in out
     assert "user (text): Hello! What can you do?\nassistant: Hello! I am the built-in" in out
     assert "user (speech, " in out
     assert "weather" in line_after(out, "recognised: ")
     # the local responder says honestly that it cannot check the weather
     assert line_after(out, "assistant: I cannot check the weather")
     assert "of reply audio to reply.wav" in out
-    assert "time to first audio: " in out
+    assert line_after(out, "  time to first audio").endswith(" ms (end of speech to first audio)")
     assert "Traceback" not in result.stderr
     assert_reply_wav(tmp_path / "reply.wav")
 
@@ -139,8 +142,8 @@ async def test_llm_url_answers_through_an_openai_compatible_server(tmp_path: Pat
     assert result.returncode == 0, result.stderr
     out = result.stdout
     assert out.splitlines()[0] == (
-        f"voxengine demo: mode=provider, pipeline: PocketSphinx speech recognition → "
-        f"fake-model at {server.openai_base_url} → espeak-ng speech"
+        f"voxengine demo: mode=provider, pipeline: pocketsphinx en-us → "
+        f"fake-model at {server.openai_base_url} → espeak-ng en-us"
     )
     recognised = line_after(out, "recognised: ").strip("'")
     assert "weather" in recognised
@@ -190,7 +193,7 @@ async def test_claude_answers_through_the_anthropic_api(tmp_path: Path) -> None:
         result = await run_demo(tmp_path, "--claude", env=env)
         requests = server.requests_to("/v1/messages")
     assert result.returncode == 0, result.stderr
-    assert "recognition → Claude claude-haiku-4-5 → espeak-ng" in result.stdout.splitlines()[0]
+    assert "en-us → Claude claude-haiku-4-5 → espeak-ng" in result.stdout.splitlines()[0]
     assert "assistant: You said: " in result.stdout
     assert len(requests) == 2
     assert "weather" in requests[-1].body["messages"][-1]["content"][0]["text"]

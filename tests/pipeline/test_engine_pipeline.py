@@ -14,9 +14,11 @@ from voxengine.providers.pipeline import (
     AnthropicPipelineConfig,
     AnthropicPipelineProvider,
     ChatMessage,
+    EspeakTTS,
     LocalResponder,
     PipelineConfig,
     PipelineProvider,
+    PocketSphinxSTT,
 )
 from voxengine.testing._fake_llm import (
     FakeLLMConfig,
@@ -36,7 +38,14 @@ NOON = dt.datetime(2025, 5, 5, 12, 30)
 
 
 def offline_engine() -> VoiceEngine:
-    provider = PipelineProvider(PipelineConfig(llm=LocalResponder(clock=lambda: NOON)))
+    provider = PipelineProvider(
+        PipelineConfig(
+            stt=PocketSphinxSTT(),
+            llm=LocalResponder(clock=lambda: NOON),
+            tts=EspeakTTS(),
+            vad_engine="energy",
+        )
+    )
     return VoiceEngine(VoiceEngineConfig(mode="big"), provider=provider)
 
 

@@ -44,12 +44,15 @@ from voxengine.providers.base import Capability, ProviderConfig
 from voxengine.providers.pipeline import (
     AnthropicPipelineConfig,
     AnthropicPipelineProvider,
+    EspeakTTS,
     LocalResponder,
     PipelineConfig,
     PipelineProvider,
+    PocketSphinxSTT,
     Transcript,
-    default_offline_pipeline,
+    fallback_offline_pipeline,
 )
+from voxengine.providers.pipeline._packaged import local_extra_installed
 from voxengine.testing._fake_llm import (
     FakeLLMConfig,
     FakeLLMReply,
@@ -71,9 +74,13 @@ WEATHER = ToolSpec(
 
 
 def offline(llm_delay: float = 0.0, session: SessionConfig | None = None) -> PipelineProvider:
+    """The fallback stages (deterministic and instant) around a rule-based responder."""
     return PipelineProvider(
         PipelineConfig(
+            stt=PocketSphinxSTT(),
             llm=LocalResponder(clock=lambda: NOON, delay=llm_delay),
+            tts=EspeakTTS(),
+            vad_engine="energy",
             session=session or SessionConfig(),
         )
     )
@@ -412,7 +419,7 @@ async def test_context_session_update_and_deletion() -> None:
 
 
 async def test_contract_errors() -> None:
-    provider = default_offline_pipeline()
+    provider = fallback_offline_pipeline()
     with pytest.raises(InvalidState):
         await provider.send_audio(silence(0.1))
     with pytest.raises(InvalidState):
@@ -449,7 +456,13 @@ def test_configuration() -> None:
     assert provider.llm.label == "llama3.2 via http://localhost:11434/v1"
     assert provider.input_format.sample_rate == 16_000
     assert provider.output_format.sample_rate == 24_000
-    assert "not an AI model" in repr(PipelineProvider())
+    default = repr(PipelineProvider())
+    if local_extra_installed():  # the local voice AI is the default
+        assert "SmolLM2-135M-Instruct.Q4_1 (llama.cpp, local)" in default
+        assert "whisper base" in default
+    else:
+        assert "not an AI model" in default
+    assert "not an AI model" in repr(fallback_offline_pipeline())
     anthropic = AnthropicPipelineProvider(ProviderConfig(api_key="sk-ant-x", model="claude-x"))
     assert anthropic.llm.label == "anthropic claude-x"
     assert "sk-ant-x" not in repr(anthropic) + repr(anthropic.config)

@@ -426,7 +426,14 @@ async def open_engine(
         return
     async with _endpoint(args, fake_paced) as (base_url, api_key, where):
         config = build_config(args, base_url=base_url, api_key=api_key, settings=settings)
-        engine = VoiceEngine(config)
+        if args.provider == "pipeline" and not (base_url or args.model):
+            from voxengine.cli._offline import offline_provider  # imports this module
+
+            stack = offline_provider(config.session_config(), voice=args.voice)
+            engine = VoiceEngine(config, provider=stack.provider)
+            where = f"the offline pipeline ({stack.banner()}) {stack.note()}"
+        else:
+            engine = VoiceEngine(config)
         recorder: Recorder | None = None
         if getattr(args, "verbose", 0) >= 2:
             wrap_provider_connector(realtime_provider(engine), trace_connector)

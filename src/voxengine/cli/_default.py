@@ -1,30 +1,26 @@
 """The provider every command uses when none is named: the offline speech stack.
 
 ``demo``, ``run``, ``chat`` and ``console`` all build their default provider here,
-with :func:`default_provider`, so that changing the default stack in this one place
-changes it for every command. Today it is the cascaded pipeline of
-:mod:`voxengine.providers.pipeline` with PocketSphinx speech recognition, the
-built-in local responder (fixed rules, not an AI model) and espeak-ng speech: no
-network, no key.
+with :func:`default_provider`, so that changing the default stack in one place changes
+it for every command. The stack itself is chosen by
+:func:`voxengine.cli._offline.offline_provider`: the local voice AI (Whisper, SmolLM2
+through llama.cpp, Piper, Silero VAD) when the ``local`` extra is installed, else the
+rule-based fallback (PocketSphinx, the built-in responder, espeak-ng). No network, no
+key either way.
 """
 
 from __future__ import annotations
 
-import importlib.util
 import sys
 from dataclasses import dataclass
 
-from voxengine.cli._common import CliError
 from voxengine.config import SessionConfig
 from voxengine.providers.base import BaseProvider
 
-__all__ = ["DEFAULT_PROVIDER_NAME", "DefaultProvider", "check_offline_packages", "default_provider"]
+__all__ = ["DEFAULT_PROVIDER_NAME", "DefaultProvider", "arrow", "default_provider"]
 
 #: The registry name of the default provider's class (what a recording would name).
 DEFAULT_PROVIDER_NAME = "pipeline"
-
-#: The Python modules the offline stack needs (the ``pipeline`` extra).
-_MODULES = ("pocketsphinx", "espeakng_loader")
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,12 +31,14 @@ class DefaultProvider:
         provider: an unconnected provider.
         banner: one line naming its stages, e.g. for ``demo``'s first line.
         note: one line saying what it is (and is not).
+        local: True for the local voice AI, False for the rule-based fallback.
         name: the provider's registry name.
     """
 
     provider: BaseProvider
     banner: str
     note: str
+    local: bool
     name: str = DEFAULT_PROVIDER_NAME
 
 
@@ -53,51 +51,24 @@ def arrow() -> str:
     return "→"
 
 
-def check_offline_packages() -> None:
-    """Fail with install advice when the offline stack's packages are missing.
-
-    Raises:
-        CliError: a package of the ``pipeline`` extra is not installed.
-    """
-    missing = [m for m in _MODULES if not importlib.util.find_spec(m)]
-    if missing:
-        raise CliError(
-            f"the offline speech stages need {' and '.join(missing)}, which are not installed",
-            hint="pip install 'voxengine[pipeline]', or add --fake to use the bundled fake server",
-        )
-
-
 def default_provider(session: SessionConfig, *, voice: str | None = None) -> DefaultProvider:
-    """The offline provider for ``session``: speech recognition, responder, speech.
+    """The offline provider for ``session`` (see the module docstring).
 
     Args:
         session: the session settings (instructions, tools, turn detection).
-        voice: the speech stage's voice (an espeak-ng voice), default ``en-us``.
+        voice: a Piper ``.onnx`` voice file for the local stack; an espeak-ng voice
+            name (default ``en-us``) for the fallback.
 
     Raises:
-        CliError: the offline stack's packages are not installed.
+        CliError: neither the ``local`` extra nor the fallback's packages are
+            installed, or ``voice`` does not suit the stack.
     """
-    check_offline_packages()
-    from voxengine.providers.pipeline import (
-        EspeakTTS,
-        LocalResponder,
-        PipelineConfig,
-        PipelineProvider,
-        PocketSphinxSTT,
-    )
+    from voxengine.cli._offline import offline_provider  # loads the pipeline stages
 
-    llm = LocalResponder()
-    provider = PipelineProvider(
-        PipelineConfig(
-            stt=PocketSphinxSTT(), llm=llm, tts=EspeakTTS(voice=voice or "en-us"), session=session
-        )
+    stack = offline_provider(session, voice=voice)
+    return DefaultProvider(
+        provider=stack.provider,
+        banner=f"offline pipeline: {stack.banner(arrow())}",
+        note=stack.note(),
+        local=stack.local,
     )
-    to = arrow()
-    banner = (
-        f"offline pipeline: PocketSphinx speech recognition {to} {llm.label} {to} espeak-ng speech"
-    )
-    note = (
-        "(no API key, no network: the responder follows fixed rules - it tells the time and "
-        "the date, greets and echoes)"
-    )
-    return DefaultProvider(provider, banner, note)

@@ -1,10 +1,13 @@
 """``voxengine demo``: a text turn and a spoken turn, reply audio to a WAV file.
 
 With no flags (and no API key) the demo runs offline through the cascaded pipeline
-(:mod:`voxengine.providers.pipeline`): the spoken question is synthesised with
-espeak-ng, streamed in 20 ms chunks into the engine, ended by the pipeline's own VAD,
-recognised by PocketSphinx, answered by the built-in local responder (fixed rules,
-**not an AI model**) and spoken by espeak-ng; the reply audio goes to ``--out``.
+(:mod:`voxengine.providers.pipeline`) built by :func:`voxengine.cli._offline.offline_provider`:
+with the ``local`` extra, the spoken question is synthesised with Piper, streamed in
+20 ms chunks into the engine, ended by Silero VAD, recognised by Whisper, answered by
+SmolLM2-135M-Instruct through llama.cpp and spoken by Piper sentence by sentence while
+the model is still writing; the reply audio goes to ``--out`` and the latency of each
+stage is printed. Without the extra it falls back to espeak-ng, PocketSphinx and the
+built-in local responder (fixed rules, **not an AI model**), and says so.
 
 One flag changes what answers:
 
@@ -28,7 +31,6 @@ import asyncio
 import contextlib
 import datetime as dt
 import os
-import time
 import urllib.parse
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
@@ -48,7 +50,9 @@ from voxengine.cli._common import (
     realtime_provider,
     replayable_settings,
 )
-from voxengine.cli._default import arrow, check_offline_packages, default_provider
+from voxengine.cli._default import arrow, default_provider
+from voxengine.cli._offline import offline_provider, offline_speech
+from voxengine.cli._turnclock import TurnClock
 from voxengine.engine import VoiceEngine, VoiceEngineConfig
 from voxengine.events import (
     AudioDelta,
@@ -59,6 +63,9 @@ from voxengine.events import (
     ResponseStatus,
     Role,
     SpeechStopped,
+    TextDelta,
+    TranscriptDelta,
+    TranscriptDone,
 )
 from voxengine.logs import trace_connector
 from voxengine.providers.base import BaseProvider
@@ -68,11 +75,15 @@ __all__ = ["add_parser"]
 
 _CHUNK_SECONDS = 0.02
 
-#: The voice and rate of the synthesised question (PocketSphinx recognises it reliably).
+#: The voice and rate of the question in the fallback (PocketSphinx recognises it reliably).
 # espeak-ng varies its waveform from call to call; this voice, rate and question are the
 # combination PocketSphinx's default model recognised every time in our trials.
 _QUESTION_VOICE = "en-us"
 _QUESTION_WPM = 160
+#: The spoken question: one the local model answers well, and one the fallback's
+#: rules and PocketSphinx handle.
+_LOCAL_QUESTION = "What is the capital of France?"
+_FALLBACK_QUESTION = "what is the weather like today"
 
 #: Environment variable with the (optional) key for ``--llm-url``.
 LLM_KEY_ENV = "VOXENGINE_LLM_API_KEY"
@@ -82,10 +93,12 @@ A short voice conversation: one text turn, then one spoken turn whose reply audi
 written to a WAV file (--out).
 
 By default everything runs offline with no API key, through the cascaded pipeline:
-the question (--say) is synthesised with espeak-ng, recognised by PocketSphinx,
-answered by the built-in local responder (fixed rules, NOT an AI model: it tells the
-time and the date, greets and echoes) and spoken by espeak-ng. One flag swaps in a
-real model or service."""
+with the 'local' extra, the question (--say) is synthesised with Piper, ended by
+Silero VAD, recognised by Whisper, answered by SmolLM2-135M-Instruct (llama.cpp) and
+spoken by Piper sentence by sentence; the latency of each stage is printed. Without
+the extra (or with VOXENGINE_OFFLINE=fallback) it falls back to espeak-ng,
+PocketSphinx and the built-in local responder (fixed rules, NOT an AI model). One
+flag swaps in another model or service."""
 
 _EPILOG = f"""\
 examples:
@@ -112,7 +125,7 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
         formatter_class=HelpFormatter,
     )
     backend = demo.add_argument_group(
-        "what answers (default: the offline pipeline with the built-in local responder)"
+        "what answers (default: the offline pipeline with the local model SmolLM2)"
     )
     which = backend.add_mutually_exclusive_group()
     which.add_argument(
@@ -147,7 +160,8 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     turn.add_argument(
         "--voice",
         help="assistant voice: OpenAI voice for --live/--fake (default marin), "
-        "espeak-ng voice for the pipeline (default en-us)",
+        "a Piper .onnx voice file for the pipeline (default en_US-joe-medium; espeak-ng "
+        "voice name in the fallback, default en-us)",
     )
     turn.add_argument(
         "--text", metavar="TEXT", default="Hello! What can you do?", help="the text turn"
@@ -155,8 +169,9 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     turn.add_argument(
         "--say",
         metavar="TEXT",
-        default="what is the weather like today",
-        help="the spoken question, synthesised as speech (default: %(default)r)",
+        default=None,
+        help=f"the spoken question, synthesised as speech (default: {_LOCAL_QUESTION!r}; "
+        f"in the fallback {_FALLBACK_QUESTION!r})",
     )
     add_out_option(turn, default="reply.wav", help="WAV file for the reply audio")
     turn.add_argument(
@@ -189,6 +204,7 @@ class _Pipeline:
     banner: str
     note: str
     tokens: bool
+    local_speech: bool
 
 
 def _instructions() -> str:
@@ -238,64 +254,63 @@ async def _pipeline(args: argparse.Namespace, config: VoiceEngineConfig) -> _Pip
     from voxengine.providers.pipeline import (
         AnthropicPipelineConfig,
         AnthropicPipelineProvider,
-        EspeakTTS,
         OpenAIChatLLM,
-        PipelineConfig,
-        PipelineProvider,
-        PocketSphinxSTT,
     )
     from voxengine.providers.pipeline.llm import DEFAULT_ANTHROPIC_MODEL
 
     to = arrow()
-    stt, tts = PocketSphinxSTT(), EspeakTTS(voice=args.voice or "en-us")
     session = config.session_config()
-    speech_in, speech_out = "PocketSphinx speech recognition", "espeak-ng speech"
     if args.claude:
         if not os.environ.get("ANTHROPIC_API_KEY"):
             raise CliError(
                 "--claude needs ANTHROPIC_API_KEY in the environment",
                 hint="export ANTHROPIC_API_KEY=..., or drop --claude for the offline demo",
             )
+        stt, tts, local = offline_speech(args.voice)
         claude = AnthropicPipelineProvider(
             AnthropicPipelineConfig(
                 model=args.model,
                 base_url=os.environ.get("ANTHROPIC_BASE_URL") or None,
                 stt=stt,
                 tts=tts,
+                vad_engine="silero" if local else "energy",
                 session=session,
             )
         )
         model_name = args.model or DEFAULT_ANTHROPIC_MODEL
-        banner = f"pipeline: {speech_in} {to} Claude {model_name} {to} {speech_out}"
+        banner = f"pipeline: {stt.label} {to} Claude {model_name} {to} {tts.label}"
         note = "(Claude answers over the Anthropic API; speech stays on this machine)"
-        return _Pipeline(claude, banner, note, tokens=True)
+        return _Pipeline(claude, banner, note, tokens=True, local_speech=local)
     if args.llm_url:
         base_url = _llm_base_url(args.llm_url)
         key = os.environ.get(LLM_KEY_ENV) or None
         model = args.model or await _served_model(base_url, key)
         llm = OpenAIChatLLM(model=model, base_url=base_url, api_key=key)
-        provider = PipelineProvider(PipelineConfig(stt=stt, llm=llm, tts=tts, session=session))
-        banner = f"pipeline: {speech_in} {to} {model} at {base_url} {to} {speech_out}"
+        stack = offline_provider(session, llm=llm, voice=args.voice)
+        banner = f"pipeline: {stack.stt} {to} {model} at {base_url} {to} {stack.tts}"
         note = "(an OpenAI-compatible chat server answers; speech stays on this machine)"
-        return _Pipeline(provider, banner, note, tokens=True)
+        return _Pipeline(stack.provider, banner, note, tokens=True, local_speech=stack.local)
     if args.model:
         raise CliError("--model needs --llm-url, --claude or --live")
     chosen = default_provider(session, voice=args.voice)
-    note = chosen.note[:-1] + "; --llm-url URL or --claude for a real model)"
-    return _Pipeline(chosen.provider, chosen.banner, note, tokens=False)
+    return _Pipeline(
+        chosen.provider, chosen.banner, chosen.note, tokens=chosen.local, local_speech=chosen.local
+    )
 
 
-async def _spoken_question(text: str) -> tuple[bytes, int]:
-    """``text`` spoken by espeak-ng (the pipeline's TTS stage): PCM16 and its rate."""
-    from voxengine.providers.pipeline import EspeakTTS
+async def _spoken_question(text: str, *, local: bool) -> tuple[bytes, int, str]:
+    """``text`` spoken by Piper (``local``) or espeak-ng: PCM16, its rate, the voice."""
+    from voxengine.providers.pipeline import EspeakTTS, PiperTTS, TextToSpeech
 
-    tts = EspeakTTS(voice=_QUESTION_VOICE, words_per_minute=_QUESTION_WPM)
+    tts: TextToSpeech = (
+        PiperTTS() if local else EspeakTTS(voice=_QUESTION_VOICE, words_per_minute=_QUESTION_WPM)
+    )
     await tts.open()
     try:
         chunks = [chunk async for chunk in tts.synthesize(text)]
     finally:
         await tts.aclose()
-    return b"".join(chunks), tts.sample_rate
+    return b"".join(chunks), tts.sample_rate, tts.label
 
 
 async def _stream(engine: VoiceEngine, pcm: bytes, rate: int) -> None:
@@ -357,35 +372,37 @@ async def _pipeline_demo(args: argparse.Namespace) -> int:
             "--record needs a WebSocket provider: the pipeline sends no wire frames to record",
             hint="add --fake (or --live) to record a session",
         )
-    if not args.say.strip():
-        raise CliError("--say needs some words to speak")
-    check_offline_packages()
     config = VoiceEngineConfig(
         provider="anthropic" if args.claude else "pipeline",
         mode=args.mode,
         instructions=_instructions(),
     )
     chosen = await _pipeline(args, config)
+    say = (
+        args.say
+        if args.say is not None
+        else (_LOCAL_QUESTION if chosen.local_speech else _FALLBACK_QUESTION)
+    )
+    if not say.strip():
+        raise CliError("--say needs some words to speak")
     print(f"voxengine demo: mode={args.mode}, {chosen.banner}")
     print(chosen.note)
-    question, rate = await _spoken_question(args.say)
+    question, rate, question_voice = await _spoken_question(say, local=chosen.local_speech)
     engine = VoiceEngine(config, provider=chosen.provider)
     reply_audio = bytearray()
     errors: list[str] = []
-    marks: dict[str, float] = {}
+    clock = TurnClock()
     printer = _Printer()
     engine.on_text_response = printer.write
     engine.events.on(ProviderErrorEvent, lambda e: errors.append(e.message))
 
-    def on_speech_stopped(_: SpeechStopped) -> None:
-        marks["end_of_speech"] = time.perf_counter()
-
     def on_audio(event: AudioDelta) -> None:
-        if "end_of_speech" in marks:  # the spoken turn's reply only
-            marks.setdefault("first_audio", time.perf_counter())
+        if "end_of_speech" in clock.marks:  # the spoken turn's reply only
             reply_audio.extend(event.audio)
 
-    engine.events.on(SpeechStopped, on_speech_stopped)
+    engine.events.on(
+        (SpeechStopped, TranscriptDone, TranscriptDelta, TextDelta, AudioDelta), clock.observe
+    )
     engine.events.on(AudioDelta, on_audio)
     async with engine:
         print(f"\nuser (text): {args.text}\nassistant: ", end="", flush=True)
@@ -394,7 +411,7 @@ async def _pipeline_demo(args: argparse.Namespace) -> int:
         await _reply(replied, args.timeout, errors)
 
         seconds = len(question) / (2 * rate)
-        print(f"\n\nuser (speech, {seconds:.1f} s, espeak-ng {_QUESTION_VOICE}): {args.say!r}")
+        print(f"\n\nuser (speech, {seconds:.1f} s, {question_voice}): {say!r}")
         heard = asyncio.ensure_future(
             engine.events.wait_for(
                 ItemDone,
@@ -427,9 +444,10 @@ async def _pipeline_demo(args: argparse.Namespace) -> int:
     out = Path(args.out)
     write_wav(out, bytes(reply_audio), PCM16_24K)
     print(f"\n\nwrote {PCM16_24K.duration(len(reply_audio)):.2f} s of reply audio to {out}")
-    if "first_audio" in marks:
-        latency = (marks["first_audio"] - marks["end_of_speech"]) * 1000
-        print(f"time to first audio: {latency:.0f} ms (end of speech to first reply audio)")
+    stages = clock.report()
+    if stages:
+        print("latency of the spoken turn, by stage:")
+        print("\n".join(stages))
     if chosen.tokens and done.usage is not None:
         print(f"tokens (spoken turn): {done.usage.input_tokens} in, {done.usage.output_tokens} out")
     return 0
@@ -503,11 +521,12 @@ async def _realtime_demo(args: argparse.Namespace) -> int:
                 await engine.send_text(args.text)
                 await engine.events.wait_for(ResponseDone, timeout=args.timeout)
 
-                speech = _user_speech(args.say.split())
+                say = args.say if args.say is not None else _FALLBACK_QUESTION
+                speech = _user_speech(say.split())
                 if recorder is not None and args.record_audio:
                     recorder.record_audio("in", speech, PCM16_24K.sample_rate)
                 print(f"\nuser (audio, {PCM16_24K.duration(len(speech)):.1f} s): ", end="")
-                print(f"[speech-like audio for {args.say!r}]\nassistant: ", end="", flush=True)
+                print(f"[speech-like audio for {say!r}]\nassistant: ", end="", flush=True)
                 done = asyncio.ensure_future(
                     engine.events.wait_for(ResponseDone, timeout=args.timeout)
                 )

@@ -1621,7 +1621,7 @@ def pipeline_harness(*, timeout: float = 10.0) -> ProviderHarness:
     """:class:`~voxengine.providers.PipelineProvider` with scripted speech recognition and
     language model (:mod:`voxengine.testing._scripted_stages`) and the real offline
     espeak-ng voice, so the checks exercise the pipeline itself deterministically."""
-    from voxengine.providers.pipeline import PipelineConfig, PipelineProvider
+    from voxengine.providers.pipeline import EspeakTTS, PipelineConfig, PipelineProvider
     from voxengine.testing._scripted_stages import ScriptedLLM, ScriptedSTT
 
     @contextlib.asynccontextmanager
@@ -1632,6 +1632,8 @@ def pipeline_harness(*, timeout: float = 10.0) -> ProviderHarness:
                 session=session,
                 stt=ScriptedSTT(),
                 llm=ScriptedLLM(script.responder, delay=delay),
+                tts=EspeakTTS(),
+                vad_engine="energy",  # the suite's speech-like audio is not speech
             )
         )
 

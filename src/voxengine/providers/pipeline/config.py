@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Literal
 
 from voxengine.audio.vad import VADConfig
 from voxengine.config import SessionConfig, TurnDetection, TurnDetectionConfig
@@ -11,10 +10,12 @@ from voxengine.errors import ConfigError
 from voxengine.providers.base import ProviderConfig
 
 from ._http import OPENAI_BASE_URL
-from .llm import LocalResponder, OpenAIChatLLM
+from ._packaged import local_extra_installed
+from .llm import LlamaCppLLM, LocalResponder, OpenAIChatLLM
 from .stages import LanguageModel, SpeechToText, TextToSpeech
-from .stt import PocketSphinxSTT
-from .tts import EspeakTTS
+from .stt import PocketSphinxSTT, WhisperSTT
+from .tts import EspeakTTS, PiperTTS
+from .vad import VAD_ENGINES, VADEngine
 
 __all__ = ["PipelineConfig", "check_session", "merge_session"]
 
@@ -42,13 +43,19 @@ class PipelineConfig(ProviderConfig):
     """Settings of a cascaded pipeline.
 
     Attributes:
-        stt: speech-to-text stage; ``None``: :class:`~.stt.PocketSphinxSTT` (offline).
+        stt: speech-to-text stage; ``None``: :class:`~.stt.whisper.WhisperSTT` when the
+            ``local`` extra is installed, else the fallback :class:`~.stt.PocketSphinxSTT`.
         llm: language model; ``None``: an :class:`~.llm.OpenAIChatLLM` when ``model``
             or ``base_url`` is set (``base_url`` default: OpenAI; ``api_key`` its key),
-            else the offline :class:`~.llm.LocalResponder` (not an AI model).
-        tts: text-to-speech stage; ``None``: :class:`~.tts.EspeakTTS` (offline).
-        vad_engine: ``"energy"`` (:class:`~voxengine.audio.vad.EnergyVAD`) or ``"webrtc"``
-            for SERVER_VAD turn detection.
+            else the local :class:`~.llm.llama.LlamaCppLLM` (SmolLM2) when the ``local``
+            extra is installed, else the fallback :class:`~.llm.LocalResponder` (fixed
+            rules, not an AI model).
+        tts: text-to-speech stage; ``None``: :class:`~.tts.piper.PiperTTS` when the
+            ``local`` extra is installed, else the fallback :class:`~.tts.EspeakTTS`.
+        vad_engine: ``"energy"`` (:class:`~voxengine.audio.vad.EnergyVAD`), ``"webrtc"``
+            or ``"silero"`` (:class:`~.vad.SileroVAD`, ``local`` extra) for SERVER_VAD
+            turn detection; ``None``: Silero when the ``local`` extra is installed,
+            else energy.
         speech_start: seconds of voice that start a turn (SERVER_VAD).
 
     ``session.instructions`` is the system prompt; ``session.turn_detection`` sets the
@@ -68,20 +75,22 @@ class PipelineConfig(ProviderConfig):
     stt: SpeechToText | None = field(default=None, compare=False)
     llm: LanguageModel | None = field(default=None, compare=False)
     tts: TextToSpeech | None = field(default=None, compare=False)
-    vad_engine: Literal["energy", "webrtc"] = "energy"
+    vad_engine: VADEngine | None = None
     speech_start: float = 0.2
 
     def __post_init__(self) -> None:
         super(PipelineConfig, self).__post_init__()
         check_session(self.session)
-        if self.vad_engine not in ("energy", "webrtc"):
-            raise ConfigError("vad_engine must be 'energy' or 'webrtc'")
+        if self.vad_engine is not None and self.vad_engine not in VAD_ENGINES:
+            raise ConfigError(f"vad_engine must be one of {', '.join(VAD_ENGINES)}")
         if not 0 <= self.speech_start <= 5:
             raise ConfigError("speech_start must be within 0..5 seconds")
 
     def make_stt(self) -> SpeechToText:
-        """The speech-to-text stage to use."""
-        return self.stt if self.stt is not None else PocketSphinxSTT()
+        """The speech-to-text stage to use (see the ``stt`` attribute)."""
+        if self.stt is not None:
+            return self.stt
+        return WhisperSTT() if local_extra_installed() else PocketSphinxSTT()
 
     def make_llm(self) -> LanguageModel:
         """The language model to use (see the ``llm`` attribute).
@@ -99,11 +108,20 @@ class PipelineConfig(ProviderConfig):
                 base_url=self.base_url or OPENAI_BASE_URL,
                 api_key=self.api_key,
             )
-        return LocalResponder()
+        return LlamaCppLLM() if local_extra_installed() else LocalResponder()
 
     def make_tts(self) -> TextToSpeech:
-        """The text-to-speech stage to use."""
-        return self.tts if self.tts is not None else EspeakTTS()
+        """The text-to-speech stage to use (see the ``tts`` attribute)."""
+        if self.tts is not None:
+            return self.tts
+        return PiperTTS() if local_extra_installed() else EspeakTTS()
+
+    @property
+    def vad_engine_in_use(self) -> VADEngine:
+        """The SERVER_VAD detector: ``vad_engine``, or the default it stands for."""
+        if self.vad_engine is not None:
+            return self.vad_engine
+        return "silero" if local_extra_installed() else "energy"
 
     def vad_config(self, td: TurnDetectionConfig) -> VADConfig:
         """The VAD settings for turn detection ``td``."""

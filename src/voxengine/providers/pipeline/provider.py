@@ -46,7 +46,7 @@ from typing import ClassVar, Final, final
 
 from voxengine.audio.format import PCM16_16K, PCM16_24K, AudioFormat, validate_sample_rate
 from voxengine.audio.pcm16 import validate_pcm16
-from voxengine.audio.vad import VAD, SpeechAudio, SpeechEnd, SpeechStart, make_vad
+from voxengine.audio.vad import VAD, SpeechAudio, SpeechEnd, SpeechStart
 from voxengine.commands import validate_text
 from voxengine.config import (
     Modality,
@@ -93,6 +93,7 @@ from .config import PipelineConfig, check_session, merge_session
 from .conversation import Conversation
 from .sentence import SpokenSentence, spoken_text
 from .stages import GenerationSettings, LanguageModel, SpeechToText, Stage, TextToSpeech
+from .vad import make_pipeline_vad
 
 __all__ = ["PIPELINE_CAPABILITIES", "PipelineProvider", "PipelineProviderBase"]
 
@@ -224,7 +225,9 @@ class PipelineProviderBase(BaseProvider):
         td = self._turns()
         if td.mode is not TurnDetection.SERVER_VAD:
             return None
-        return make_vad(self._pipeline.vad_engine, self._pipeline.vad_config(td), 16_000)
+        return make_pipeline_vad(
+            self._pipeline.vad_engine_in_use, self._pipeline.vad_config(td), 16_000
+        )
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -708,8 +711,9 @@ async def _drain(queue: EventQueue) -> AsyncIterator[Event]:
 class PipelineProvider(PipelineProviderBase):
     """Cascaded STT -> LLM -> TTS provider (registry name ``"pipeline"``).
 
-    With no stages configured it runs fully offline: PocketSphinx, the built-in local
-    responder (not an AI model) and espeak-ng. Example::
+    With no stages configured it runs fully offline: Whisper, SmolLM2 (llama.cpp) and
+    Piper when the ``local`` extra is installed, else the fallback PocketSphinx, the
+    built-in local responder (not an AI model) and espeak-ng. Example::
 
         from voxengine.providers.pipeline import AnthropicLLM, PipelineConfig, PipelineProvider
 

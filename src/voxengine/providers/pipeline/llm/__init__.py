@@ -1,13 +1,16 @@
-"""Language models for the pipeline: Anthropic, any OpenAI-compatible server, and an
-offline scripted responder.
+"""Language models for the pipeline: a local llama.cpp model, Anthropic, any
+OpenAI-compatible server, and an offline rule-based responder.
 
+* :class:`~.llama.LlamaCppLLM` — a GGUF model in-process via llama.cpp (the ``local``
+  extra; SmolLM2-135M-Instruct by default): the default model of the local pipeline.
 * :class:`AnthropicLLM` — the Anthropic Messages API, streamed (``/v1/messages``).
 * :class:`OpenAIChatLLM` — ``/v1/chat/completions`` of OpenAI, Ollama, vLLM,
   llama.cpp's server, or anything else speaking that protocol.
 * :class:`LocalResponder` — the built-in local responder: deterministic rules, no
-  network, **not an AI model**.
+  network, **not an AI model**; the fallback when the ``local`` extra is not
+  installed, and a deterministic test double.
 
-All three implement :class:`~voxengine.providers.pipeline.stages.LanguageModel`.
+All implement :class:`~voxengine.providers.pipeline.stages.LanguageModel`.
 HTTP errors are translated as described in :mod:`._http`; the wire formats live in
 :mod:`._anthropic_wire` and :mod:`._openai_wire`.
 """
@@ -26,10 +29,10 @@ from voxengine.config import ToolSpec
 from voxengine.errors import ConfigError, ProtocolViolation
 from voxengine.events import Role, Usage
 
-from ._anthropic_wire import AnthropicStreamDecoder, messages_request
-from ._http import OPENAI_BASE_URL, HttpSettings, HttpStage, openai_key, post_events
-from ._openai_wire import ChatStreamDecoder, MaxTokensField, chat_request
-from .stages import (
+from .._anthropic_wire import AnthropicStreamDecoder, messages_request
+from .._http import OPENAI_BASE_URL, HttpSettings, HttpStage, openai_key, post_events
+from .._openai_wire import ChatStreamDecoder, MaxTokensField, chat_request
+from ..stages import (
     ChatMessage,
     FinishChunk,
     GenerationSettings,
@@ -38,6 +41,7 @@ from .stages import (
     ToolCallChunk,
     ToolCallRequest,
 )
+from .llama import LlamaCppLLM
 
 __all__ = [
     "ANTHROPIC_BASE_URL",
@@ -45,6 +49,7 @@ __all__ = [
     "DEFAULT_ANTHROPIC_MODEL",
     "OPENAI_BASE_URL",
     "AnthropicLLM",
+    "LlamaCppLLM",
     "LocalResponder",
     "OpenAIChatLLM",
 ]

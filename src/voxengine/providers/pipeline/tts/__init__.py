@@ -1,14 +1,18 @@
-"""Text-to-speech stages: offline espeak-ng, and OpenAI's speech endpoint.
+"""Text-to-speech stages: offline Piper and espeak-ng, and OpenAI's speech endpoint.
 
-* :class:`EspeakTTS` — espeak-ng through the shared library that the
-  ``espeakng-loader`` pip package ships (no system install, no download), at its
-  native 22050 Hz, in a worker thread. Chosen over the ``espeak-ng`` command line
-  because it needs no apt package, starts no process per sentence, streams ~60 ms
-  chunks as they are synthesised, and can be aborted mid-sentence.
+* :class:`~.piper.PiperTTS` — Piper neural voices, offline (the ``local`` extra): the
+  default voice of the local pipeline.
+* :class:`EspeakTTS` — the *fallback* voice when the ``local`` extra is not installed
+  (robotic, instant; also the deterministic voice of tests): espeak-ng through the
+  shared library that the ``espeakng-loader`` pip package ships (no system install,
+  no download), at its native 22050 Hz, in a worker thread. Chosen over the
+  ``espeak-ng`` command line because it needs no apt package, starts no process per
+  sentence, streams ~60 ms chunks as they are synthesised, and can be aborted
+  mid-sentence.
 * :class:`OpenAISpeechTTS` — ``POST /v1/audio/speech`` with ``response_format=pcm``
   (24 kHz PCM16), streamed.
 
-Both implement :class:`~voxengine.providers.pipeline.stages.TextToSpeech`.
+All implement :class:`~voxengine.providers.pipeline.stages.TextToSpeech`.
 """
 
 from __future__ import annotations
@@ -21,10 +25,15 @@ from typing import Final, final
 
 from voxengine.errors import ConfigError
 
-from ._espeak import load_espeak
-from ._http import OPENAI_BASE_URL, HttpSettings, HttpStage, openai_key, post_stream
+from .._espeak import load_espeak
+from .._http import OPENAI_BASE_URL, HttpSettings, HttpStage, openai_key, post_stream
+from .piper import PiperTTS
 
-__all__ = ["EspeakTTS", "OpenAISpeechTTS"]
+__all__ = [
+    "EspeakTTS",
+    "OpenAISpeechTTS",
+    "PiperTTS",
+]
 
 _DONE: Final = object()
 

@@ -1,12 +1,15 @@
-"""Speech-to-text stages: offline PocketSphinx, and OpenAI's transcription endpoint.
+"""Speech-to-text stages: offline Whisper and PocketSphinx, and OpenAI's transcription endpoint.
 
-* :class:`PocketSphinxSTT` — CMU PocketSphinx with the US English model the
+* :class:`~.whisper.WhisperSTT` — Whisper base through faster-whisper, offline (the
+  ``local`` extra): the default recogniser of the local pipeline.
+* :class:`PocketSphinxSTT` — the *fallback* recogniser when the ``local`` extra is not
+  installed: — CMU PocketSphinx with the US English model the
   ``pocketsphinx`` pip package ships (no download), in a worker thread. Fast (about
   0.2 x real time) and offline, but far less accurate than modern cloud recognisers:
-  fine for demos, tests and command-style input.
+  fine for tests and command-style input.
 * :class:`OpenAITranscriptionSTT` — ``POST /v1/audio/transcriptions`` (multipart WAV).
 
-Both implement :class:`~voxengine.providers.pipeline.stages.SpeechToText`.
+All implement :class:`~voxengine.providers.pipeline.stages.SpeechToText`.
 """
 
 from __future__ import annotations
@@ -24,7 +27,7 @@ from voxengine.audio.pcm16 import validate_pcm16
 from voxengine.audio.resample import convert
 from voxengine.errors import ConfigError, ProtocolViolation
 
-from ._http import (
+from .._http import (
     OPENAI_BASE_URL,
     HttpSettings,
     HttpStage,
@@ -32,9 +35,14 @@ from ._http import (
     map_http_errors,
     openai_key,
 )
-from .stages import Transcript
+from ..stages import Transcript
+from .whisper import WhisperSTT
 
-__all__ = ["OpenAITranscriptionSTT", "PocketSphinxSTT"]
+__all__ = [
+    "OpenAITranscriptionSTT",
+    "PocketSphinxSTT",
+    "WhisperSTT",
+]
 
 _RATE = 16_000
 

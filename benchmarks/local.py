@@ -1,0 +1,395 @@
+"""Benchmarks of the local voice AI (Whisper base, SmolLM2-135M via llama.cpp, Piper, Silero).
+
+Run: ``HF_HUB_OFFLINE=1 python -m benchmarks.local [--turns 20] [--sentences 30]``.
+Results go to ``benchmarks/results/local.json``; ``docs/performance.md`` quotes them.
+
+* ``wer``: word error rate of Whisper and of PocketSphinx on the same sentences,
+  synthesised with two voices (Piper en_US-joe at two speeds, espeak-ng), clean and
+  with white noise at 10 dB SNR; plus the real-time factor of STT and of Piper.
+* ``turns``: time to first audio over spoken turns through the whole provider, the
+  audio fed in real time (20 ms chunks): from the end of the user's speech to the
+  first reply audio, split into VAD end-of-turn, STT, LLM first sentence and TTS first
+  chunk; compared with the sum of the same stages run alone on the same input.
+* ``llm``: SmolLM2 tokens per second; peak RSS of the process (all models loaded).
+
+These are ratios and distributions for comparison on one machine, not timed tests.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import platform
+import resource
+import statistics
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import jiwer
+import numpy as np
+
+from voxengine.audio.format import AudioFormat
+from voxengine.audio.resample import convert
+from voxengine.config import SessionConfig
+from voxengine.events import (
+    AudioDelta,
+    Event,
+    ResponseDone,
+    Role,
+    SpeechStopped,
+    TranscriptDelta,
+    TranscriptDone,
+)
+from voxengine.providers.pipeline import (
+    ChatMessage,
+    EspeakTTS,
+    GenerationSettings,
+    LlamaCppLLM,
+    PiperTTS,
+    PocketSphinxSTT,
+    SentenceSplitter,
+    TextChunk,
+    TextToSpeech,
+    WhisperSTT,
+    local_pipeline,
+)
+
+RESULTS = Path(__file__).parent / "results" / "local.json"
+RATE = 16_000
+
+SENTENCES = (
+    "What is the capital of France?",
+    "Please turn off the lights in the kitchen.",
+    "How long does it take to boil an egg?",
+    "Tell me a short story about a brave little dog.",
+    "What time does the library open tomorrow?",
+    "Can you recommend a good book about history?",
+    "Remind me to call my sister this evening.",
+    "What is the weather like in London today?",
+    "How do I make a cup of green tea?",
+    "Play some relaxing music in the living room.",
+    "Why is the sky blue during the day?",
+    "Set an alarm for seven in the morning.",
+    "What is the difference between a frog and a toad?",
+    "Add milk and bread to my shopping list.",
+    "How far away is the moon from the earth?",
+    "Who wrote the play Romeo and Juliet?",
+    "Translate good morning into Spanish.",
+    "What should I cook for dinner tonight?",
+    "Open the front door for the delivery driver.",
+    "How many legs does a spider have?",
+    "Explain how a rainbow is formed.",
+    "Send a message to my boss saying I am running late.",
+    "What is the tallest mountain in the world?",
+    "Turn the volume down a little please.",
+    "Where can I find a quiet place to study?",
+    "How do plants make their own food?",
+    "Tell me a joke about computers.",
+    "What is the best way to learn a new language?",
+    "Book a table for two at an Italian restaurant.",
+    "Why do cats like to sleep so much?",
+    "What are the planets in our solar system?",
+    "Close the window in the bedroom.",
+)
+
+QUESTIONS = (
+    "What is the capital of France?",
+    "How do I make a cup of tea?",
+    "Tell me a fun fact about the ocean.",
+    "Why is the sky blue?",
+    "What should I eat for breakfast?",
+    "How do plants grow?",
+    "What is a good name for a dog?",
+    "Tell me about the moon.",
+    "How can I sleep better?",
+    "What is the largest animal on earth?",
+)
+
+_CLEAN = jiwer.Compose(
+    [
+        jiwer.ToLowerCase(),
+        jiwer.RemovePunctuation(),
+        jiwer.RemoveMultipleSpaces(),
+        jiwer.Strip(),
+        jiwer.ReduceToListOfListOfWords(),
+    ]
+)
+
+
+def _wer(references: list[str], hypotheses: list[str]) -> float:
+    return float(
+        jiwer.wer(
+            references,
+            [h if h.strip() else "<empty>" for h in hypotheses],
+            reference_transform=_CLEAN,
+            hypothesis_transform=_CLEAN,
+        )
+    )
+
+
+def _pct(values: list[float], q: float) -> float:
+    return float(np.percentile(np.asarray(values), q))
+
+
+async def _speak(tts: TextToSpeech, text: str) -> tuple[bytes, float]:
+    """PCM16 at 16 kHz and the synthesis seconds."""
+    started = time.perf_counter()
+    pcm = b"".join([chunk async for chunk in tts.synthesize(text)])
+    seconds = time.perf_counter() - started
+    return convert(
+        pcm, AudioFormat(sample_rate=tts.sample_rate), AudioFormat(sample_rate=RATE)
+    ), seconds
+
+
+def _noisy(pcm: bytes, snr_db: float, seed: int) -> bytes:
+    samples = np.frombuffer(pcm, dtype="<i2").astype(np.float64)
+    power = float(np.mean(samples**2)) or 1.0
+    noise = np.random.default_rng(seed).normal(
+        0, np.sqrt(power / 10 ** (snr_db / 10)), samples.size
+    )
+    return (samples + noise).clip(-32768, 32767).astype("<i2").tobytes()
+
+
+async def bench_wer(whisper: WhisperSTT, count: int) -> dict[str, Any]:
+    sphinx = PocketSphinxSTT()
+    await sphinx.open()
+    voices: dict[str, TextToSpeech] = {
+        "piper joe 1.0x": PiperTTS(),
+        "piper joe 0.8x (faster)": PiperTTS(length_scale=0.8),
+        "espeak-ng en-us 160 wpm": EspeakTTS(voice="en-us", words_per_minute=160),
+    }
+    sentences = list(SENTENCES[:count])
+    conditions: dict[str, Any] = {}
+    tts_rtf: list[float] = []
+    stt_rtf: list[float] = []
+    for name, tts in voices.items():
+        await tts.open()
+        for noise in (False, True):
+            refs, heard_whisper, heard_sphinx = [], [], []
+            for i, sentence in enumerate(sentences):
+                pcm, synth_seconds = await _speak(tts, sentence)
+                seconds = len(pcm) / (2 * RATE)
+                if isinstance(tts, PiperTTS) and not noise:
+                    tts_rtf.append(synth_seconds / seconds)
+                if noise:
+                    pcm = _noisy(pcm, 10.0, seed=i)
+                started = time.perf_counter()
+                heard = await whisper.transcribe(pcm, RATE)
+                stt_rtf.append((time.perf_counter() - started) / seconds)
+                refs.append(sentence)
+                heard_whisper.append(heard.text)
+                heard_sphinx.append((await sphinx.transcribe(pcm, RATE)).text)
+            label = f"{name}, {'white noise 10 dB SNR' if noise else 'clean'}"
+            conditions[label] = {
+                "whisper_wer": _wer(refs, heard_whisper),
+                "pocketsphinx_wer": _wer(refs, heard_sphinx),
+                "examples": list(zip(refs[:2], heard_whisper[:2], heard_sphinx[:2], strict=True)),
+            }
+            print(
+                f"  {label}: whisper {conditions[label]['whisper_wer']:.1%}, "
+                f"pocketsphinx {conditions[label]['pocketsphinx_wer']:.1%}",
+                flush=True,
+            )
+    return {
+        "sentences": len(sentences),
+        "conditions": conditions,
+        "stt_rtf_p50": _pct(stt_rtf, 50),
+        "tts_rtf_p50": _pct(tts_rtf, 50),
+    }
+
+
+async def _stage_alone(
+    whisper: WhisperSTT, llama: LlamaCppLLM, piper: PiperTTS, pcm: bytes, session: SessionConfig
+) -> dict[str, float]:
+    """STT, LLM first sentence and TTS first chunk of one turn, each run alone."""
+    started = time.perf_counter()
+    text = (await whisper.transcribe(pcm, RATE)).text
+    stt = time.perf_counter() - started
+    messages = [
+        ChatMessage(role=Role.SYSTEM, text=session.instructions or ""),
+        ChatMessage(role=Role.USER, text=text),
+    ]
+    splitter = SentenceSplitter()
+    first: str | None = None
+    started = time.perf_counter()
+    stream = llama.stream(
+        messages, (), GenerationSettings(max_output_tokens=session.max_output_tokens)
+    )
+    async for chunk in stream:
+        if isinstance(chunk, TextChunk) and (done := splitter.push(chunk.text)):
+            first = done[0]
+            break
+    await stream.aclose()  # type: ignore[attr-defined]
+    llm = time.perf_counter() - started
+    first = first or splitter.flush() or "Okay."
+    started = time.perf_counter()
+    speech = piper.synthesize(first)
+    await anext(speech)
+    tts = time.perf_counter() - started
+    await speech.aclose()  # type: ignore[attr-defined]
+    return {"stt": stt, "llm_first_sentence": llm, "tts_first_chunk": tts}
+
+
+async def bench_turns(
+    whisper: WhisperSTT, llama: LlamaCppLLM, piper: PiperTTS, turns: int
+) -> dict[str, Any]:
+    session = SessionConfig(
+        instructions="You are a voice assistant. Answer in one or two short sentences.",
+        max_output_tokens=60,
+    )
+    silence_after = 1.2
+    rows: list[dict[str, float]] = []
+    alone: list[dict[str, float]] = []
+    provider = local_pipeline(session, stt=whisper, llm=llama, tts=piper)
+    await provider.connect()
+    events = provider.events()
+    try:
+        for turn in range(turns):
+            question = QUESTIONS[turn % len(QUESTIONS)]
+            pcm, _ = await _speak(piper, question)
+            marks: dict[str, float] = {}
+            splitter = SentenceSplitter()
+
+            watcher = asyncio.create_task(_watch(events, marks, splitter))
+            chunk = 640
+            audio = pcm + bytes(2 * int(RATE * silence_after))
+            samples = np.abs(np.frombuffer(pcm, dtype="<i2").astype(np.int32))
+            last_voiced = int(np.nonzero(samples > 500)[0][-1]) + 1  # Piper pads with silence
+            start = time.perf_counter()
+            marks["speech_end"] = start + last_voiced / RATE  # when a speaker would stop
+            for i in range(0, len(audio), chunk):  # real time: 20 ms per 20 ms chunk
+                await provider.send_audio(audio[i : i + chunk])
+                delay = start + (i + chunk) / (2 * RATE) - time.perf_counter()
+                if delay > 0:
+                    await asyncio.sleep(delay)
+            await asyncio.wait_for(watcher, 300)
+            if {
+                "speech_end",
+                "stopped",
+                "transcript",
+                "first_sentence",
+                "first_audio",
+            } <= marks.keys():
+                rows.append(
+                    {
+                        "vad_end_of_turn": marks["stopped"] - marks["speech_end"],
+                        "stt": marks["transcript"] - marks["stopped"],
+                        "llm_first_sentence": marks["first_sentence"] - marks["transcript"],
+                        "tts_first_chunk": marks["first_audio"] - marks["first_sentence"],
+                        "ttfa": marks["first_audio"] - marks["speech_end"],
+                    }
+                )
+            alone.append(await _stage_alone(whisper, llama, piper, pcm, session))
+            print(
+                f"  turn {turn + 1}: ttfa {rows[-1]['ttfa'] * 1000:.0f} ms" if rows else "",
+                flush=True,
+            )
+    finally:
+        await provider.disconnect()
+    ttfa = [r["ttfa"] for r in rows]
+    shares = {k: statistics.median(r[k] for r in rows) for k in rows[0] if k != "ttfa"}
+    vad = statistics.median(r["vad_end_of_turn"] for r in rows)
+    sums = [vad + a["stt"] + a["llm_first_sentence"] + a["tts_first_chunk"] for a in alone]
+    return {
+        "turns": len(rows),
+        "ttfa_p50": _pct(ttfa, 50),
+        "ttfa_p95": _pct(ttfa, 95),
+        "stage_p50_in_pipeline": shares,
+        "stage_p50_alone": {k: statistics.median(a[k] for a in alone) for k in alone[0]},
+        "sum_of_stages_alone_p50": _pct(sums, 50),
+        "ttfa_over_sum_alone_p50": _pct(ttfa, 50) / _pct(sums, 50),
+        "silence_duration_setting": 0.5,
+    }
+
+
+async def _watch(
+    events: AsyncIterator[Event], marks: dict[str, float], splitter: SentenceSplitter
+) -> None:
+    async for event in events:
+        _mark(event, time.perf_counter(), marks, splitter)
+        if isinstance(event, ResponseDone):
+            return
+
+
+def _mark(event: Event, now: float, marks: dict[str, float], splitter: SentenceSplitter) -> None:
+    if isinstance(event, SpeechStopped):
+        marks.setdefault("stopped", now)
+    elif isinstance(event, TranscriptDone) and event.role is Role.USER:
+        marks.setdefault("transcript", now)
+    elif isinstance(event, TranscriptDelta) and event.role is Role.ASSISTANT:
+        if splitter.push(event.delta):
+            marks.setdefault("first_sentence", now)
+    elif isinstance(event, AudioDelta):
+        marks.setdefault("first_sentence", now)  # a one-sentence reply ends unsplit
+        marks.setdefault("first_audio", now)
+
+
+async def bench_llm(llama: LlamaCppLLM, runs: int = 5) -> dict[str, Any]:
+    rates: list[float] = []
+    firsts: list[float] = []
+    for i in range(runs):
+        messages = [ChatMessage(role=Role.USER, text=QUESTIONS[i % len(QUESTIONS)])]
+        started = time.perf_counter()
+        first: float | None = None
+        count = 0
+        async for chunk in llama.stream(messages, (), GenerationSettings(max_output_tokens=96)):
+            if isinstance(chunk, TextChunk):
+                count += 1
+                first = first or time.perf_counter() - started
+        total = time.perf_counter() - started
+        if first is not None and count > 1:
+            rates.append((count - 1) / (total - first))
+            firsts.append(first)
+    return {
+        "tokens_per_second_p50": statistics.median(rates),
+        "first_token_p50": statistics.median(firsts),
+    }
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--turns", type=int, default=20)
+    parser.add_argument("--sentences", type=int, default=30)
+    parser.add_argument("--note", default="", help="e.g. 'machine shared with 4 other jobs'")
+    parser.add_argument(
+        "--sections",
+        default="llm,turns,wer",
+        help="comma-separated subset to (re)run; the others are kept from the results file",
+    )
+    args = parser.parse_args()
+    sections = set(args.sections.split(","))
+    previous = json.loads(RESULTS.read_text(encoding="utf-8")) if RESULTS.exists() else {}
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    whisper, llama, piper = WhisperSTT(), LlamaCppLLM(), PiperTTS()
+    loads: dict[str, float] = {}
+    for name, stage in (("whisper", whisper), ("llama", llama), ("piper", piper)):
+        started = time.perf_counter()
+        await stage.open()
+        loads[name] = time.perf_counter() - started
+    print(f"{sorted(sections)} ...", flush=True)
+    llm = await bench_llm(llama) if "llm" in sections else previous["llm"]
+    turns = (
+        await bench_turns(whisper, llama, piper, args.turns)
+        if "turns" in sections
+        else previous["turns"]
+    )
+    wer = await bench_wer(whisper, args.sentences) if "wer" in sections else previous["wer"]
+    result = {
+        "machine": {"cpus": os.cpu_count(), "platform": platform.platform(), "note": args.note},
+        "load_seconds": loads,
+        "llm": llm,
+        "turns": turns,
+        "wer": wer,
+        "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+    }
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    RESULTS.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
+    print(json.dumps(result, indent=2))
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
