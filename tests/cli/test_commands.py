@@ -8,7 +8,7 @@ import pytest
 
 from voxengine.audio.wav import read_wav
 
-from .conftest import Vox
+from .conftest import Vox, cli_env
 
 
 def assert_no_traceback(stderr: str) -> None:
@@ -187,14 +187,25 @@ def test_old_flag_spellings_still_work_and_say_what_replaced_them(vox: Vox, tmp_
 
 
 def test_run_and_chat_default_to_the_offline_stack_like_demo(vox: Vox) -> None:
-    chat = vox("chat", stdin="hello\n")
+    from voxengine.cli._offline import OFFLINE_ENV
+    from voxengine.providers.pipeline._packaged import local_extra_installed
+
+    fallback = {**cli_env(), OFFLINE_ENV: "fallback"}
+    chat = vox("chat", stdin="hello\n", env=fallback)
     assert chat.returncode == 0, chat.stderr
-    assert "not an AI model" in chat.stdout  # the built-in local responder answered
-    run = vox("run", "--text", "hello")
+    assert "not an AI model" in chat.stdout  # the fallback's rule-based responder answered
+    run = vox("run", "--text", "hello", env=fallback)
     assert run.returncode == 0, run.stderr
     assert run.stdout.count("user: hello") == 1
     assert "not an AI model" in run.stdout
-    record = vox("run", "--text", "hello", "--record", "x.jsonl")
+    if local_extra_installed():  # the default: the local voice AI answers, not the rules
+        local = vox("run", "--text", "hello", timeout=180)
+        assert local.returncode == 0, local.stderr
+        assert local.stdout.count("user: hello") == 1
+        reply = local.stdout.split("assistant:", 1)[1].strip()
+        assert reply
+        assert "not an AI model" not in reply
+    record = vox("run", "--text", "hello", "--record", "x.jsonl", env=fallback)
     assert record.returncode == 2
     assert "--record needs a WebSocket provider" in record.stderr
 
