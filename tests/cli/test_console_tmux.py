@@ -185,9 +185,9 @@ def test_chat_shows_a_prompt_in_a_terminal(terminal: Callable[..., Terminal]) ->
     term.wait_for("you>")  # (tmux drops the trailing space)
     term.keys("-l", "hello")
     term.keys("Enter")
-    screen = term.wait_for("assistant: You said: hello")
-    after = screen.split("assistant: You said: hello", 1)[1]
-    assert "you>" in after  # the prompt again, for the next message
+    reply = "assistant: You said: hello"
+    # the prompt again, for the next message (printed after the reply: wait for it)
+    screen = term.wait_for(lambda s: reply in s and "you>" in s.split(reply, 1)[1])
     assert "user: hello" not in screen  # what was typed is not echoed a second time
     term.capture("chat_80x24")
     term.keys("C-d")
