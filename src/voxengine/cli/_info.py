@@ -6,7 +6,7 @@ import argparse
 import sys
 import textwrap
 
-from voxengine.cli._common import EXIT_OK, CliError, add_logging_options
+from voxengine.cli._common import EXIT_OK, CliError, HelpFormatter, add_logging_options
 from voxengine.providers.registry import get_provider, list_providers
 
 __all__ = ["add_parsers"]
@@ -15,11 +15,23 @@ __all__ = ["add_parsers"]
 def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Register ``providers`` and ``devices``."""
     providers = sub.add_parser(
-        "providers", help="list providers: what each is, its keys and capabilities"
+        "providers",
+        help="list providers: what each is, its keys and capabilities",
+        description="List the registered providers: what each is, the environment "
+        "variables it reads, and its capabilities.",
+        epilog="examples:\n  voxengine providers\n  voxengine providers | grep gemini",
+        formatter_class=HelpFormatter,
     )
     add_logging_options(providers)
     providers.set_defaults(run=_providers)
-    devices = sub.add_parser("devices", help="list audio input and output devices")
+    devices = sub.add_parser(
+        "devices",
+        help="list audio input and output devices",
+        description="List the audio devices PortAudio sees (needs the 'audio' extra and a "
+        "PortAudio library); use an index or name with --input-device/--output-device.",
+        epilog="examples:\n  voxengine devices\n  voxengine console --input-device 2",
+        formatter_class=HelpFormatter,
+    )
     add_logging_options(devices)
     devices.set_defaults(run=_devices)
 
