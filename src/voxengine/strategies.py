@@ -21,9 +21,9 @@ from typing import ClassVar, final
 
 from voxengine.bus import EventBus
 from voxengine.events import Event, SessionClosed
-from voxengine.history import ConversationHistory
 from voxengine.metrics import SessionMetrics
 from voxengine.providers.base import BaseProvider
+from voxengine.session.history import ConversationHistory
 
 __all__ = ["BaseStrategy", "BigLaneStrategy", "FastLaneStrategy", "ProviderStrategy"]
 
