@@ -38,6 +38,8 @@ class BaseStrategy(abc.ABC):
     """
 
     mode: ClassVar[str]
+    #: Whether :attr:`history` shows the conversation.
+    keeps_history: ClassVar[bool] = True
 
     def __init__(
         self,
@@ -49,7 +51,12 @@ class BaseStrategy(abc.ABC):
         self.provider = provider
         self.bus = bus
         self._on_closed = on_closed
-        self.history = ConversationHistory()
+        kept = provider.kept_history if self.keeps_history else None
+        #: The conversation: the provider's own history when it keeps one (a view: one
+        #: copy, fed once), else this strategy's, fed by :meth:`observers` (empty in a
+        #: mode that keeps none).
+        self.history = kept if kept is not None else ConversationHistory()
+        self._own_history = kept is None
         self.metrics = SessionMetrics(provider.output_format)
         self._observers: list[Callable[[Event], None]] = [*self.observers(), *extra_observers]
         self._task: asyncio.Task[None] | None = None
@@ -150,6 +157,7 @@ class FastLaneStrategy(BaseStrategy):
     """Least work between socket and callback: no history, no metrics."""
 
     mode: ClassVar[str] = "fast"
+    keeps_history: ClassVar[bool] = False
 
     def observers(self) -> list[Callable[[Event], None]]:
         """None."""
@@ -163,7 +171,9 @@ class ProviderStrategy(BaseStrategy):
 
     def observers(self) -> list[Callable[[Event], None]]:
         """History and metrics."""
-        return [self.history.observe, self.metrics.observe]
+        if self._own_history:
+            return [self.history.observe, self.metrics.observe]
+        return [self.metrics.observe]
 
 
 @final

@@ -22,6 +22,7 @@ from voxengine.audio.format import AudioFormat
 from voxengine.config import Modality, ReconnectPolicy, SessionConfig, WatchdogPolicy
 from voxengine.errors import ConfigError, InvalidState
 from voxengine.events import Event, Interrupted, Role
+from voxengine.session.history import ConversationHistory
 from voxengine.session.queue import Consumer
 
 __all__ = ["BaseProvider", "Capability", "ProviderConfig"]
@@ -206,6 +207,17 @@ class BaseProvider(abc.ABC):
     @abc.abstractmethod
     def events(self) -> AsyncIterator[Event]:
         """The event stream of the current session."""
+
+    @property
+    def kept_history(self) -> ConversationHistory | None:
+        """The conversation history this provider keeps itself, or ``None``.
+
+        A provider that already follows the conversation (a realtime provider's link,
+        which needs it to restore a lost connection) returns it, and the engine shows
+        that one rather than building a second copy from :meth:`events`. The default
+        keeps none.
+        """
+        return None
 
     def deliver_events(self, consumer: Consumer) -> bool:
         """Push the current session's events to ``consumer`` instead of :meth:`events`.

@@ -41,7 +41,7 @@ from voxengine.protocols import RealtimeProtocol
 from voxengine.providers.base import BaseProvider, Capability, ProviderConfig
 from voxengine.session import RealtimeSession, is_retryable
 from voxengine.session.driver import EventSink
-from voxengine.session.history import HistoryEntry
+from voxengine.session.history import ConversationHistory, HistoryEntry
 from voxengine.session.link import SessionLink
 from voxengine.session.queue import Consumer
 from voxengine.transport import Connector
@@ -155,6 +155,11 @@ class RealtimeProvider(BaseProvider):
     def history(self) -> list[HistoryEntry]:
         """The conversation as this provider saw it, across reconnects."""
         return self._link.history.entries if self._link is not None else []
+
+    @property
+    def kept_history(self) -> ConversationHistory | None:
+        """The link's history (the one the provider restores a lost connection from)."""
+        return self._link.history if self._link is not None else None
 
     @property
     def session(self) -> RealtimeSession:
