@@ -237,6 +237,7 @@ class VoiceEngine:
             self.events,
             extra_observers=[self.voice.observe],
             on_closed=self._on_session_closed,
+            mode=self.config.mode,
         )
         self._strategy.start()
 
