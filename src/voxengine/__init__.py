@@ -98,9 +98,9 @@ from voxengine.events import (
     UnknownEvent,
     Usage,
 )
-from voxengine.history import ConversationHistory, HistoryEntry
 from voxengine.metrics import MetricsSnapshot
 from voxengine.pricing import DEFAULT_PRICES, Cost, ModelPrice, PriceTable, estimate_cost
+from voxengine.session.history import ConversationHistory, HistoryEntry
 from voxengine.tools import Tool, ToolRegistry, ToolResult, tool
 
 __version__ = "0.1.0"

@@ -20,8 +20,8 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar, final
 
 from voxengine.errors import EventTimeout, InvalidState
-from voxengine.event_queue import EventQueue
 from voxengine.events import AudioDelta, BaseEvent, Event, SessionClosed
+from voxengine.session.queue import EventQueue
 
 __all__ = ["ANY", "EventBus", "Handler", "Subscription"]
 
@@ -55,7 +55,7 @@ class EventBus:
         history_size: how many recent events :attr:`history` keeps.
         stream_size: bound of each :meth:`stream`'s backlog; a stream that falls
             further behind loses assistant audio oldest-first, never other events
-            (see :mod:`voxengine.event_queue`).
+            (see :mod:`voxengine.session.queue`).
         waitable: whether :meth:`wait_for` may wait now; a bus that belongs to a
             session that is not open yet (the engine's, before ``connect()``) is made
             with ``False`` and becomes waitable at :meth:`reopen`.

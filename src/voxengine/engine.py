@@ -46,12 +46,12 @@ from voxengine.events import (
     TranscriptDelta,
     Usage,
 )
-from voxengine.history import HistoryEntry
 from voxengine.injector import ContextInjector
 from voxengine.metrics import MetricsSnapshot
 from voxengine.pricing import DEFAULT_PRICES, Cost
 from voxengine.providers.base import BaseProvider, Capability
 from voxengine.providers.registry import get_provider
+from voxengine.session.history import HistoryEntry
 from voxengine.strategies import STRATEGIES, BaseStrategy
 from voxengine.tool_runner import ManualHandler, ToolRunner
 from voxengine.tools import Tool, ToolRegistry
@@ -237,6 +237,7 @@ class VoiceEngine:
             self.events,
             extra_observers=[self.voice.observe],
             on_closed=self._on_session_closed,
+            mode=self.config.mode,
         )
         self._strategy.start()
 

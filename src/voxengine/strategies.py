@@ -7,8 +7,11 @@ between the socket and the application's handlers:
 * ``fast`` (:class:`FastLaneStrategy`): nothing — events go straight to handlers.
 * ``provider`` (:class:`ProviderStrategy`): conversation history and usage/latency
   metrics.
-* ``big`` (:class:`BigLaneStrategy`): everything ``provider`` does; the full audio
-  pipeline, tools and failover build on this lane.
+* ``big``: the same lane as ``provider`` — one class, :class:`ProviderStrategy`, in
+  a second configuration (``BigLaneStrategy`` is that class under its promised name).
+  What makes a "big" engine (local VAD, tools, failover, transcripts) is set on
+  :class:`~voxengine.VoiceEngineConfig` (the presets do it), not by a second copy of
+  the event path; the mode name is kept for the configs and presets that use it.
 """
 
 from __future__ import annotations
@@ -21,9 +24,9 @@ from typing import ClassVar, final
 
 from voxengine.bus import EventBus
 from voxengine.events import Event, SessionClosed
-from voxengine.history import ConversationHistory
 from voxengine.metrics import SessionMetrics
 from voxengine.providers.base import BaseProvider
+from voxengine.session.history import ConversationHistory
 
 __all__ = ["BaseStrategy", "BigLaneStrategy", "FastLaneStrategy", "ProviderStrategy"]
 
@@ -37,7 +40,11 @@ class BaseStrategy(abc.ABC):
     True the event is withheld from the bus (the engine is failing over).
     """
 
-    mode: ClassVar[str]
+    #: The engine mode this strategy serves (``VoiceEngineConfig.mode``); a strategy
+    #: serving several modes is given the name when constructed.
+    mode: str
+    #: Whether :attr:`history` shows the conversation.
+    keeps_history: ClassVar[bool] = True
 
     def __init__(
         self,
@@ -45,11 +52,20 @@ class BaseStrategy(abc.ABC):
         bus: EventBus,
         extra_observers: Sequence[Callable[[Event], None]] = (),
         on_closed: Callable[[SessionClosed], bool] = lambda event: False,
+        *,
+        mode: str | None = None,
     ) -> None:
+        if mode is not None:
+            self.mode = mode
         self.provider = provider
         self.bus = bus
         self._on_closed = on_closed
-        self.history = ConversationHistory()
+        kept = provider.kept_history if self.keeps_history else None
+        #: The conversation: the provider's own history when it keeps one (a view: one
+        #: copy, fed once), else this strategy's, fed by :meth:`observers` (empty in a
+        #: mode that keeps none).
+        self.history = kept if kept is not None else ConversationHistory()
+        self._own_history = kept is None
         self.metrics = SessionMetrics(provider.output_format)
         self._observers: list[Callable[[Event], None]] = [*self.observers(), *extra_observers]
         self._task: asyncio.Task[None] | None = None
@@ -149,7 +165,8 @@ class BaseStrategy(abc.ABC):
 class FastLaneStrategy(BaseStrategy):
     """Least work between socket and callback: no history, no metrics."""
 
-    mode: ClassVar[str] = "fast"
+    mode = "fast"
+    keeps_history: ClassVar[bool] = False
 
     def observers(self) -> list[Callable[[Event], None]]:
         """None."""
@@ -157,24 +174,23 @@ class FastLaneStrategy(BaseStrategy):
 
 
 class ProviderStrategy(BaseStrategy):
-    """History and metrics for any registered provider."""
+    """History and metrics for any registered provider; serves ``provider`` and ``big``."""
 
-    mode: ClassVar[str] = "provider"
+    mode = "provider"
 
     def observers(self) -> list[Callable[[Event], None]]:
         """History and metrics."""
-        return [self.history.observe, self.metrics.observe]
+        if self._own_history:
+            return [self.history.observe, self.metrics.observe]
+        return [self.metrics.observe]
 
 
-@final
-class BigLaneStrategy(ProviderStrategy):
-    """The full pipeline lane; today identical bookkeeping to ``provider``."""
+#: The ``big`` mode's lane: :class:`ProviderStrategy` (constructed with ``mode="big"``).
+BigLaneStrategy = ProviderStrategy
 
-    mode: ClassVar[str] = "big"
-
-
+#: The strategy class of each engine mode; construct it with ``mode=`` the key.
 STRATEGIES: dict[str, type[BaseStrategy]] = {
-    FastLaneStrategy.mode: FastLaneStrategy,
-    ProviderStrategy.mode: ProviderStrategy,
-    BigLaneStrategy.mode: BigLaneStrategy,
+    "fast": FastLaneStrategy,
+    "provider": ProviderStrategy,
+    "big": ProviderStrategy,
 }

@@ -39,7 +39,6 @@ class ConnectRequest:
 
     url: str
     headers: Mapping[str, str] = field(default_factory=dict)
-    subprotocols: tuple[str, ...] = ()
 
     def __repr__(self) -> str:
         shown = redact_headers(self.headers)

@@ -21,8 +21,9 @@ from typing import ClassVar
 from voxengine.audio.format import AudioFormat
 from voxengine.config import Modality, ReconnectPolicy, SessionConfig, WatchdogPolicy
 from voxengine.errors import ConfigError, InvalidState
-from voxengine.event_queue import Consumer
 from voxengine.events import Event, Interrupted, Role
+from voxengine.session.history import ConversationHistory
+from voxengine.session.queue import Consumer
 
 __all__ = ["BaseProvider", "Capability", "ProviderConfig"]
 
@@ -63,7 +64,7 @@ class ProviderConfig:
     certificates). ``connect_timeout`` bounds the
     connection and session handshake, in seconds. ``reconnect`` and ``watchdog`` set
     how a lost or silent connection is recovered; ``event_queue_size`` bounds the
-    events waiting for the application (see :mod:`voxengine.event_queue`).
+    events waiting for the application (see :mod:`voxengine.session.queue`).
     """
 
     api_key: str | None = field(default=None, repr=False)
@@ -207,13 +208,24 @@ class BaseProvider(abc.ABC):
     def events(self) -> AsyncIterator[Event]:
         """The event stream of the current session."""
 
+    @property
+    def kept_history(self) -> ConversationHistory | None:
+        """The conversation history this provider keeps itself, or ``None``.
+
+        A provider that already follows the conversation (a realtime provider's link,
+        which needs it to restore a lost connection) returns it, and the engine shows
+        that one rather than building a second copy from :meth:`events`. The default
+        keeps none.
+        """
+        return None
+
     def deliver_events(self, consumer: Consumer) -> bool:
         """Push the current session's events to ``consumer`` instead of :meth:`events`.
 
         The provider calls ``consumer(event)`` in order as events arrive (``None`` after
         the last one), with no task switch in between; a consumer that returns an
         awaitable holds back later events until it completes (see
-        :mod:`voxengine.event_queue`). Returns ``False`` if the provider cannot push;
+        :mod:`voxengine.session.queue`). Returns ``False`` if the provider cannot push;
         iterate :meth:`events` then. After ``True``, :meth:`events` raises
         :class:`~voxengine.errors.InvalidState` for this session. The default cannot.
         """

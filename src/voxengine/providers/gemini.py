@@ -31,11 +31,11 @@ from voxengine.commands import Command, CreateResponse, SendText, validate_text
 from voxengine.config import SessionConfig
 from voxengine.errors import ConfigError, InvalidState
 from voxengine.events import Interrupted, ItemKind
-from voxengine.history import HistoryEntry
 from voxengine.protocols import RealtimeProtocol
 from voxengine.protocols.gemini.protocol import GeminiLiveProtocol, SetupOptions
 from voxengine.providers.base import Capability, ProviderConfig
 from voxengine.providers.realtime import RealtimeProvider
+from voxengine.session.history import HistoryEntry
 from voxengine.transport import Connector
 
 __all__ = [

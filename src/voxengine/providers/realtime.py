@@ -4,7 +4,7 @@ Subclasses supply the protocol (``make_protocol``) and, optionally, the connecto
 (real WebSockets by default) and how a conversation is restored on a new connection
 (``restore_plan``); everything else — validation before I/O, retries with backoff,
 reconnection, the watchdog, event streaming, interruption — is shared (see
-:mod:`voxengine.providers._link`).
+:mod:`voxengine.session.link`).
 """
 
 from __future__ import annotations
@@ -36,21 +36,20 @@ from voxengine.commands import (
 )
 from voxengine.config import Modality, SessionConfig
 from voxengine.errors import AudioError, ConfigError, InvalidState, RateLimited, VoxError
-from voxengine.event_queue import Consumer
 from voxengine.events import ConversationItem, Event, Interrupted, ItemKind, Role
-from voxengine.history import HistoryEntry
 from voxengine.protocols import RealtimeProtocol
-from voxengine.providers._link import SessionLink
 from voxengine.providers.base import BaseProvider, Capability, ProviderConfig
 from voxengine.session import RealtimeSession, is_retryable
+from voxengine.session.driver import EventSink
+from voxengine.session.history import ConversationHistory, HistoryEntry
+from voxengine.session.link import SessionLink
+from voxengine.session.queue import Consumer
 from voxengine.transport import Connector
 from voxengine.transport.websocket import open_websocket
 
 __all__ = ["RealtimeProvider"]
 
 logger = logging.getLogger("voxengine.providers")
-
-_UNBOUNDED = 1 << 30
 
 #: Longest ``Retry-After`` (seconds) :meth:`RealtimeProvider.connect` waits out itself.
 MAX_RETRY_AFTER = 60.0
@@ -158,15 +157,20 @@ class RealtimeProvider(BaseProvider):
         return self._link.history.entries if self._link is not None else []
 
     @property
+    def kept_history(self) -> ConversationHistory | None:
+        """The link's history (the one the provider restores a lost connection from)."""
+        return self._link.history if self._link is not None else None
+
+    @property
     def session(self) -> RealtimeSession:
         """The current session; raises :class:`InvalidState` before :meth:`connect`."""
         if self._link is None or self._link.session is None:
             raise self._not_connected()
         return self._link.session
 
-    def _new_session(self) -> RealtimeSession:
-        # The link drains the session's queue at once; the bound the application sees
-        # (and the drop accounting) is the link's queue.
+    def _new_session(self, sink: EventSink) -> RealtimeSession:
+        # Events go straight to the link (``sink``); the bound the application sees (and
+        # the drop accounting) is the link's queue.
         connector = self.connector()
         for wrap in self.connector_wrappers:
             connector = wrap(connector)
@@ -174,7 +178,7 @@ class RealtimeProvider(BaseProvider):
             self.make_protocol(),
             connector,
             open_timeout=self.config.connect_timeout,
-            queue_size=_UNBOUNDED,
+            sink=sink,
         )
 
     async def connect(self, retry_count: int = 3) -> None:

@@ -63,7 +63,6 @@ from voxengine.errors import (
     InvalidState,
     VoxError,
 )
-from voxengine.event_queue import Consumer, EventQueue
 from voxengine.events import (
     ConversationItem,
     Event,
@@ -87,6 +86,7 @@ from voxengine.events import (
     TranscriptFailed,
 )
 from voxengine.providers.base import BaseProvider, Capability, ProviderConfig
+from voxengine.session.queue import Consumer, EventQueue
 
 from ._response import ResponseRun
 from .config import PipelineConfig, check_session, merge_session

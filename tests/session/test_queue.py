@@ -7,8 +7,8 @@ import pytest
 
 from voxengine.audio.format import PCM16_24K
 from voxengine.errors import ConfigError, InvalidState
-from voxengine.event_queue import EventQueue
 from voxengine.events import AudioDelta, Event, Role, ToolCall, TranscriptDelta
+from voxengine.session.queue import EventQueue
 
 
 def audio(n: int) -> AudioDelta:

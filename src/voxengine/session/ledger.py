@@ -1,4 +1,4 @@
-"""The input ledger of a :class:`~voxengine.providers._link.SessionLink`: what the
+"""The input ledger of a :class:`~voxengine.session.link.SessionLink`: what the
 application sent, kept until the service has it.
 
 Three kinds of input are kept:

@@ -22,7 +22,7 @@ provider and everything needed to survive its loss:
   :class:`~voxengine.events.AudioDropped` event. When the session ends with input
   still undelivered, an :class:`~voxengine.events.UndeliveredInput` event names it
   before the :class:`~voxengine.events.SessionClosed`. (The bookkeeping is
-  :class:`~voxengine.providers._ledger.InputLedger`.)
+  :class:`~voxengine.session.ledger.InputLedger`.)
 * **Watchdog.** A response that makes no progress (no output: audio, text,
   transcripts, function-call arguments, its end) for ``WatchdogPolicy.response_stall``
   seconds is reported (:class:`~voxengine.events.StallDetected`) — keep-alive traffic
@@ -32,7 +32,7 @@ provider and everything needed to survive its loss:
   in a retry or a :class:`~voxengine.events.SessionClosed`; no exception escapes the
   background task, and :meth:`SessionLink.aclose` is bounded.
 * **One ordered event stream** for the application across connections, through a
-  bounded :class:`~voxengine.event_queue.EventQueue` (slow consumers lose assistant
+  bounded :class:`~voxengine.session.queue.EventQueue` (slow consumers lose assistant
   audio oldest-first, reported per response; nothing else is ever dropped).
 """
 
@@ -40,7 +40,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import functools
 import logging
 import time
 from collections.abc import AsyncIterator, Callable
@@ -66,7 +65,6 @@ from voxengine.errors import (
     TransportError,
     VoxError,
 )
-from voxengine.event_queue import Consumer, EventQueue
 from voxengine.events import (
     AudioDelta,
     AudioDropped,
@@ -83,9 +81,10 @@ from voxengine.events import (
     SessionClosed,
     StallDetected,
 )
-from voxengine.history import ConversationHistory
-from voxengine.providers._ledger import InputLedger
-from voxengine.session import RealtimeSession, is_retryable
+from voxengine.session.driver import EventSink, RealtimeSession, is_retryable
+from voxengine.session.history import ConversationHistory
+from voxengine.session.ledger import InputLedger
+from voxengine.session.queue import Consumer, EventQueue
 
 __all__ = ["SHUTDOWN_TIMEOUT", "SessionLink", "merge_session"]
 
@@ -102,7 +101,7 @@ _LINK_EVENTS: frozenset[type] = frozenset(
 #: 5 seconds whatever the server does.
 SHUTDOWN_TIMEOUT = 1.0
 
-SessionFactory = Callable[[], RealtimeSession]
+SessionFactory = Callable[[EventSink], RealtimeSession]
 RestorePlan = Callable[[], tuple[list[Command], int]]
 
 
@@ -194,9 +193,8 @@ class SessionLink:
 
     def new_session(self) -> RealtimeSession:
         """A session whose events reach this link's stream once it becomes current."""
-        session = self._factory()
+        session = self._factory(self._on_event)
         self._early[session] = []
-        session.sink = functools.partial(self._on_event, session)
         return session
 
     def discard(self, session: RealtimeSession) -> None:

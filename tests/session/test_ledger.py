@@ -1,12 +1,12 @@
 """The input ledger: pure bookkeeping of what the application sent until the service
-has it (see voxengine.providers._ledger)."""
+has it (see voxengine.session.ledger)."""
 
 from __future__ import annotations
 
 from voxengine.audio.format import PCM16_24K
 from voxengine.commands import CommitAudio, CreateResponse, SendAudio, SendText, SendToolResult
 from voxengine.events import ConversationItem, ItemAdded, ItemKind, Role, UndeliveredInput
-from voxengine.providers._ledger import InputLedger
+from voxengine.session.ledger import InputLedger
 
 SECOND = b"\x00\x00" * PCM16_24K.sample_rate
 

@@ -2,8 +2,9 @@
 
 The driver is the loop from the design notes: every received frame goes to
 ``protocol.receive_message``; whatever the protocol wants to send is written in order;
-decoded events go to the session's event queue, which the provider exposes as
-``events()``. A transport that can push frames
+decoded events go, in order, to the session's ``sink`` (the
+:class:`~voxengine.session.link.SessionLink`, which owns the one bounded event queue
+the application reads). A transport that can push frames
 (:class:`~voxengine.transport.PushConnection`) hands each frame to the session inside
 its socket read callback; the reader task then only takes the frames read before that
 and waits for the close. The session also follows the response lifecycle (which
@@ -18,7 +19,7 @@ import contextlib
 import logging
 import time
 from collections import deque
-from collections.abc import AsyncIterator, Callable, Coroutine, Mapping
+from collections.abc import Callable, Coroutine, Mapping
 from typing import final
 
 from voxengine.audio.format import AudioFormat
@@ -38,7 +39,6 @@ from voxengine.errors import (
     UpgradeRefused,
     VoxError,
 )
-from voxengine.event_queue import EventQueue
 from voxengine.events import (
     AudioDelta,
     AudioDone,
@@ -60,7 +60,11 @@ from voxengine.protocols import ProtocolState, RealtimeProtocol
 from voxengine.redaction import redact, redact_url, secrets_in
 from voxengine.transport import Connection, Connector, PushConnection
 
-__all__ = ["RealtimeSession", "ResponseTracker"]
+__all__ = ["EventSink", "RealtimeSession", "ResponseTracker"]
+
+#: Receives every event of a session with the session it came from (the reconnecting
+#: link tells a current connection from a replaced one by it).
+EventSink = Callable[["RealtimeSession", Event], None]
 
 logger = logging.getLogger("voxengine.session")
 
@@ -162,8 +166,8 @@ class ResponseTracker:
 class RealtimeSession:
     """Drives ``protocol`` over a connection opened by ``connector``.
 
-    Use :meth:`open` once, then :meth:`send` commands and iterate :meth:`events`.
-    Events reach the consumer in the order the protocol produced them.
+    Use :meth:`open` once, then :meth:`send` commands. Every event reaches ``sink`` in
+    the order the protocol produced them, with no queue in between.
     """
 
     def __init__(
@@ -172,18 +176,15 @@ class RealtimeSession:
         connector: Connector,
         *,
         open_timeout: float = 10.0,
-        queue_size: int = 2000,
-        sink: Callable[[Event], None] | None = None,
+        sink: EventSink,
     ) -> None:
         self._protocol = protocol
-        #: When set, events go straight to this function (in the reader, in order)
-        #: instead of the session's queue; :meth:`events` is then unused.
+        #: Every event goes to ``sink(self, event)``, in the reader, in order.
         self.sink = sink
         self._connector = connector
         self._open_timeout = open_timeout
         self._conn: Connection | None = None
         self._reader: asyncio.Task[None] | None = None
-        self._queue = EventQueue(queue_size, protocol.output_format)
         self._send_lock = asyncio.Lock()
         self._outbox: deque[str | bytes] = deque()  # frames taken from the protocol, unsent
         self._ready = asyncio.Event()
@@ -198,11 +199,6 @@ class RealtimeSession:
     def protocol(self) -> RealtimeProtocol:
         """The protocol state machine this session drives."""
         return self._protocol
-
-    @property
-    def queue(self) -> EventQueue:
-        """The session's event queue (its overload counters live here)."""
-        return self._queue
 
     @property
     def last_activity(self) -> float:
@@ -346,11 +342,7 @@ class RealtimeSession:
 
     def _dispatch(self, event: Event) -> None:
         self.tracker.observe(event)
-        sink = self.sink
-        if sink is not None:
-            sink(event)
-        else:
-            self._queue.put_nowait(event)
+        self.sink(self, event)
 
     async def wait_closed(self) -> None:
         """Wait until the session has ended and its last event was dispatched."""
@@ -443,16 +435,6 @@ class RealtimeSession:
             for event in events:
                 self._dispatch(event)
             self._closed.set()
-            self._queue.put_nowait(None)
-
-    async def events(self) -> AsyncIterator[Event]:
-        """Events in order until the session closes (ends after :class:`SessionClosed`)."""
-        while True:
-            item = await self._queue.get()
-            if item is None:
-                self._queue.put_nowait(None)  # later iterators end too
-                return
-            yield item
 
     def failure(self) -> VoxError | None:
         """Why the session ended, if it ended because of a failure."""

@@ -10,7 +10,7 @@ from voxengine.events import (
     ToolCall,
     TranscriptDone,
 )
-from voxengine.history import ConversationHistory
+from voxengine.session.history import ConversationHistory
 
 
 def test_history_from_events() -> None:
