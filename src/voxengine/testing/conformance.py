@@ -88,7 +88,6 @@ from voxengine.events import (
     TranscriptDone,
 )
 from voxengine.providers.base import BaseProvider, Capability
-from voxengine.providers.mock import MockConfig, MockProvider
 from voxengine.providers.openai import (
     AzureOpenAIConfig,
     AzureOpenAIProvider,
@@ -105,6 +104,7 @@ from voxengine.testing._fake_openai import (
     Responder,
 )
 from voxengine.testing._server import run_fake_openai_server
+from voxengine.testing.mock import MockConfig, MockProvider
 
 __all__ = [
     "CONFORMANCE_CHECKS",
