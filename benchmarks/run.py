@@ -7,7 +7,8 @@ Usage::
     python benchmarks/run.py --only compare micro --clients raw fast openai_sdk
 
 Parts: ``compare`` (one scripted session per client against the fake server),
-``scale`` (N concurrent fast-mode sessions), ``micro`` (audio path per 20 ms frame).
+``scale`` (N concurrent fast-mode sessions), ``micro`` (audio path per 20 ms frame),
+``imports`` (modules loaded by ``import voxengine`` and its import time).
 See docs/performance.md for the method.
 """
 
@@ -29,6 +30,7 @@ if __package__ in (None, ""):  # run as a script: make the repository root impor
 from benchmarks.clients import CLIENTS, quiet_pipecat
 from benchmarks.compare import SessionPlan, run_comparison
 from benchmarks.fakeserver import ServerSettings
+from benchmarks.imports import print_imports, run_imports
 from benchmarks.loops import LOOPS, loop_factory, run
 from benchmarks.micro import run_micro
 from benchmarks.plot import plot_results
@@ -36,7 +38,7 @@ from benchmarks.scale import ScalePlan, ServerPool, pinning, plans, run_scale
 from benchmarks.stats import machine_info, median
 
 RESULTS = Path(__file__).resolve().parent / "results"
-PARTS = ("compare", "scale", "micro")
+PARTS = ("compare", "scale", "micro", "imports")
 
 #: Targets from the performance issue (issue 20).
 FAST_VS_FLOOR = 1.05
@@ -248,6 +250,8 @@ def print_report(results: dict[str, Any]) -> None:
                 if isinstance(v, dict)
             )
         )
+    if "imports" in results:
+        print_imports(results["imports"])
     print("\nTargets:")
     for row in results.get("targets", []):
         print(f"  [{'met ' if row['met'] else 'MISS'}] {row['target']}: {_fmt(row['value'])}")
@@ -325,6 +329,9 @@ async def _run(args: argparse.Namespace) -> dict[str, Any]:
     if "micro" in args.only:
         print("micro: audio path")
         results["micro"] = run_micro(*((200, 3) if args.quick else (2000, 7)))
+    if "imports" in args.only:
+        print("imports: import voxengine in fresh interpreters")
+        results["imports"] = run_imports(repeats=5 if args.quick else 10)
     results["machine"]["load_average_end"] = list(os.getloadavg())
     results["targets"] = targets(results)
     return results

@@ -36,9 +36,9 @@ from voxengine.commands import MAX_TEXT_CHARS, validate_text
 from voxengine.config import TurnDetection, TurnDetectionConfig
 from voxengine.providers.base import BaseProvider
 from voxengine.providers.gemini import GeminiConfig, GeminiProvider
-from voxengine.providers.mock import MockProvider
 from voxengine.providers.openai import OpenAIConfig, OpenAIProvider
 from voxengine.testing import FakeOpenAIServerHandle, run_fake_gemini_server
+from voxengine.testing.mock import MockProvider
 
 from .conftest import collect_until
 

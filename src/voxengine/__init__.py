@@ -24,7 +24,9 @@ from voxengine.commands import (
     UpdateSession,
 )
 from voxengine.config import Modality, SessionConfig, ToolSpec, TurnDetection, TurnDetectionConfig
-from voxengine.context import ContextEntry, ContextMethod, ContextTiming
+from voxengine.conversation.context import ContextEntry, ContextMethod, ContextTiming
+from voxengine.conversation.tool_registry import ToolRegistry
+from voxengine.conversation.tools import Tool, ToolResult, tool
 from voxengine.engine import VoiceEngine, VoiceEngineConfig
 from voxengine.errors import (
     AudioError,
@@ -101,7 +103,6 @@ from voxengine.events import (
 from voxengine.metrics import MetricsSnapshot
 from voxengine.pricing import DEFAULT_PRICES, Cost, ModelPrice, PriceTable, estimate_cost
 from voxengine.session.history import ConversationHistory, HistoryEntry
-from voxengine.tools import Tool, ToolRegistry, ToolResult, tool
 
 __version__ = "0.1.0"
 

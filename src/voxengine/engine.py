@@ -3,8 +3,8 @@
 ``VoiceEngine`` owns one provider, one :class:`~voxengine.bus.EventBus`, and the
 collaborators that make a voice application: the audio path with local VAD, playback
 and barge-in (:class:`~voxengine.voice_io.VoiceIO`), tool execution
-(:class:`~voxengine.tool_runner.ToolRunner`), context injection
-(:class:`~voxengine.injector.ContextInjector`). Its mode (``fast``, ``provider``,
+(:class:`~voxengine.conversation.tool_runner.ToolRunner`), context injection
+(:class:`~voxengine.conversation.injector.ContextInjector`). Its mode (``fast``, ``provider``,
 ``big``) picks the bookkeeping between socket and handlers
 (:mod:`voxengine.strategies`); every mode talks to providers through the same calls.
 """
@@ -23,7 +23,11 @@ from voxengine.audio.resample import convert
 from voxengine.audio.wav import read_wav
 from voxengine.bus import EventBus
 from voxengine.config import Modality, SessionConfig
-from voxengine.context import ContextEntry, ContextMethod, ContextTiming
+from voxengine.conversation.context import ContextEntry, ContextMethod, ContextTiming
+from voxengine.conversation.injector import ContextInjector
+from voxengine.conversation.tool_registry import ToolRegistry
+from voxengine.conversation.tool_runner import ManualHandler, ToolRunner
+from voxengine.conversation.tools import Tool
 from voxengine.engine_config import VoiceEngineConfig
 from voxengine.errors import ConfigError, InvalidState, VoxError
 from voxengine.events import (
@@ -46,15 +50,12 @@ from voxengine.events import (
     TranscriptDelta,
     Usage,
 )
-from voxengine.injector import ContextInjector
 from voxengine.metrics import MetricsSnapshot
 from voxengine.pricing import DEFAULT_PRICES, Cost
 from voxengine.providers.base import BaseProvider, Capability
 from voxengine.providers.registry import get_provider
 from voxengine.session.history import HistoryEntry
 from voxengine.strategies import STRATEGIES, BaseStrategy
-from voxengine.tool_runner import ManualHandler, ToolRunner
-from voxengine.tools import Tool, ToolRegistry
 from voxengine.voice_io import VoiceIO
 
 __all__ = ["VoiceEngine", "VoiceEngineConfig"]
@@ -482,7 +483,7 @@ class VoiceEngine:
     ) -> ContextEntry:
         """Give the model context without a user turn and without triggering a reply.
 
-        See :mod:`voxengine.context` for timings, methods, priority and TTL.
+        See :mod:`voxengine.conversation.context` for timings, methods, priority and TTL.
         """
         if self._injector is None:
             raise InvalidState("not connected; call connect() first")

@@ -213,7 +213,7 @@ class VoiceEngineConfig:
 
     def tool_specs(self) -> tuple[ToolSpec, ...]:
         """The specs of ``tools``, functions converted by :func:`voxengine.tools.tool`."""
-        from voxengine.tools import Tool, tool
+        from voxengine.conversation.tools import Tool, tool
 
         specs: list[ToolSpec] = []
         for entry in self.tools:

@@ -26,10 +26,10 @@ from typing import IO, Any
 from voxengine.engine import VoiceEngine, VoiceEngineConfig
 from voxengine.errors import AudioError, ConfigError, VoxError
 from voxengine.events import AudioDelta
-from voxengine.logs import configure_cli_logging, trace_connector
 from voxengine.providers.realtime import RealtimeProvider
 from voxengine.providers.registry import get_provider
-from voxengine.recording import Recorder, RecordingError, wrap_provider_connector
+from voxengine.record.logs import configure_cli_logging, trace_connector
+from voxengine.record.recording import Recorder, RecordingError, wrap_provider_connector
 
 __all__ = [
     "HelpFormatter",

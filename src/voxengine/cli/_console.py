@@ -56,7 +56,7 @@ from voxengine.events import (
     TranscriptDelta,
     TranscriptDone,
 )
-from voxengine.recording import Recorder
+from voxengine.record.recording import Recorder
 
 __all__ = ["MeteredInput", "add_parser"]
 

@@ -67,9 +67,9 @@ from voxengine.events import (
     TranscriptDelta,
     TranscriptDone,
 )
-from voxengine.logs import trace_connector
 from voxengine.providers.base import BaseProvider
-from voxengine.recording import Recorder, wrap_provider_connector
+from voxengine.record.logs import trace_connector
+from voxengine.record.recording import Recorder, wrap_provider_connector
 
 __all__ = ["add_parser"]
 

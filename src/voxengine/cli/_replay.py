@@ -22,8 +22,8 @@ from voxengine.cli._common import (
 from voxengine.cli._transcript import TranscriptPrinter
 from voxengine.engine import VoiceEngine, VoiceEngineConfig
 from voxengine.events import AudioDelta
-from voxengine.recording import load_recording, wrap_provider_connector
-from voxengine.replay import FrameMatch, ReplayConnector
+from voxengine.record.recording import load_recording, wrap_provider_connector
+from voxengine.record.replay import FrameMatch, ReplayConnector
 from voxengine.testing.replay import REPLAY_KEY
 
 __all__ = ["add_parser"]

@@ -2,18 +2,22 @@
 
 Built-in providers are listed in this file; applications add their own with
 :func:`register_provider`. Nothing registers itself on import.
+
+The realtime providers are imported with this module. The others are *lazy entries*:
+a module path and a class name, imported the first time the name is looked up. The
+mock lives with the fake servers it runs on (:mod:`voxengine.testing.mock`) and the
+cascaded pipelines pull in an HTTP client, so ``import voxengine`` loads neither.
 """
 
 from __future__ import annotations
 
 import difflib
+import importlib
 
 from voxengine.errors import ConfigError
 from voxengine.providers.base import BaseProvider, ProviderConfig
 from voxengine.providers.gemini import GeminiProvider
-from voxengine.providers.mock import MockProvider
 from voxengine.providers.openai import AzureOpenAIProvider, OpenAIProvider
-from voxengine.providers.pipeline import AnthropicPipelineProvider, PipelineProvider
 
 __all__ = [
     "create_provider",
@@ -24,13 +28,28 @@ __all__ = [
 ]
 
 _REGISTRY: dict[str, type[BaseProvider]] = {
-    "anthropic": AnthropicPipelineProvider,
     "openai": OpenAIProvider,
     "azure": AzureOpenAIProvider,
     "gemini": GeminiProvider,
-    "mock": MockProvider,
-    "pipeline": PipelineProvider,
 }
+
+#: Built-in names whose class is imported on first use: name -> (module, class name).
+_LAZY: dict[str, tuple[str, str]] = {
+    "anthropic": ("voxengine.providers.pipeline", "AnthropicPipelineProvider"),
+    "mock": ("voxengine.testing.mock", "MockProvider"),
+    "pipeline": ("voxengine.providers.pipeline", "PipelineProvider"),
+}
+
+
+def _resolve(name: str) -> type[BaseProvider] | None:
+    """The class registered as ``name``, importing a lazy entry; ``None`` if unknown."""
+    cls = _REGISTRY.get(name)
+    if cls is None and name in _LAZY:
+        module, attr = _LAZY[name]
+        cls = getattr(importlib.import_module(module), attr)
+        _REGISTRY[name] = cls
+        del _LAZY[name]
+    return cls
 
 
 def register_provider(
@@ -49,8 +68,9 @@ def register_provider(
         raise ConfigError(f"{provider_class.__name__} does not implement: {missing}")
     if not name or not name.replace("-", "_").isidentifier():
         raise ConfigError(f"provider name must be an identifier-like string, got {name!r}")
-    if name in _REGISTRY and not replace and _REGISTRY[name] is not provider_class:
+    if not replace and _resolve(name) not in (None, provider_class):
         raise ConfigError(f"provider {name!r} is already registered; pass replace=True")
+    _LAZY.pop(name, None)
     _REGISTRY[name] = provider_class
     return provider_class
 
@@ -58,6 +78,7 @@ def register_provider(
 def unregister_provider(name: str) -> None:
     """Remove ``name`` from the registry (no error if absent)."""
     _REGISTRY.pop(name, None)
+    _LAZY.pop(name, None)
 
 
 def get_provider(name: str) -> type[BaseProvider]:
@@ -67,22 +88,22 @@ def get_provider(name: str) -> type[BaseProvider]:
         ConfigError: for an unknown name; the message suggests the closest known
             name (``did you mean 'openai'?``) and lists them all.
     """
-    try:
-        return _REGISTRY[name]
-    except (KeyError, TypeError):
-        known = ", ".join(sorted(_REGISTRY))
-        close = (
-            difflib.get_close_matches(name.lower(), list(_REGISTRY), n=1, cutoff=0.7)
-            if isinstance(name, str)
-            else []
-        )
-        guess = f"did you mean {close[0]!r}? " if close else ""
-        raise ConfigError(f"unknown provider {name!r}; {guess}known providers: {known}") from None
+    cls = _resolve(name) if isinstance(name, str) else None
+    if cls is not None:
+        return cls
+    names = list_providers()
+    close = (
+        difflib.get_close_matches(name.lower(), names, n=1, cutoff=0.7)
+        if isinstance(name, str)
+        else []
+    )
+    guess = f"did you mean {close[0]!r}? " if close else ""
+    raise ConfigError(f"unknown provider {name!r}; {guess}known providers: {', '.join(names)}")
 
 
 def list_providers() -> list[str]:
     """Registered provider names, sorted."""
-    return sorted(_REGISTRY)
+    return sorted({*_REGISTRY, *_LAZY})
 
 
 def create_provider(name: str, config: ProviderConfig | None = None) -> BaseProvider:

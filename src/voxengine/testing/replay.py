@@ -34,8 +34,8 @@ from typing import Literal, Self, final
 from voxengine.config import SessionConfig
 from voxengine.providers.openai import OpenAIConfig, OpenAIProvider
 from voxengine.providers.realtime import RealtimeProvider
-from voxengine.recording import Recording, wrap_provider_connector
-from voxengine.replay import DEFAULT_MATCH, FrameMatch, ReplayConnector
+from voxengine.record.recording import Recording, wrap_provider_connector
+from voxengine.record.replay import DEFAULT_MATCH, FrameMatch, ReplayConnector
 from voxengine.transport import Connector
 
 __all__ = [

@@ -1,4 +1,4 @@
-"""Delivers scheduled context to a provider at the right moments (see :mod:`voxengine.context`).
+"""Delivers scheduled context to a provider at the right moments (see :mod:`.context`).
 
 The injector watches the event stream for the moments the scheduler cares about
 (the user's turn starting, the conversation going idle), delivers due entries —
@@ -16,13 +16,18 @@ from collections.abc import Awaitable, Callable
 from typing import final
 
 from voxengine.config import SessionConfig
-from voxengine.context import ContextEntry, ContextMethod, ContextScheduler, ContextTiming
+from voxengine.conversation.context import (
+    ContextEntry,
+    ContextMethod,
+    ContextScheduler,
+    ContextTiming,
+)
 from voxengine.events import Event, ResponseDone, ResponseStarted, SpeechStarted, SpeechStopped
 from voxengine.providers.base import BaseProvider, Capability
 
 __all__ = ["ContextInjector"]
 
-logger = logging.getLogger("voxengine.context")
+logger = logging.getLogger("voxengine.conversation.context")
 
 
 @final

@@ -22,10 +22,11 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import final
 
+from voxengine.conversation.tool_registry import ToolRegistry
+from voxengine.conversation.tools import ToolResult
 from voxengine.errors import VoxError
 from voxengine.events import ResponseDone, ResponseStatus, ToolCall
 from voxengine.providers.base import BaseProvider
-from voxengine.tools import ToolRegistry, ToolResult
 
 __all__ = ["ManualHandler", "ToolRunner"]
 
