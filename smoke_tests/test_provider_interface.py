@@ -32,7 +32,7 @@ from voxengine.providers import (
     unregister_provider,
 )
 
-ABSTRACT = {
+SEED = {
     "connect",
     "disconnect",
     "send_audio",
@@ -42,10 +42,14 @@ ABSTRACT = {
     "update_session",
     "events",
 }
+#: What a provider implements: the friendly send methods are wrappers over send().
+ABSTRACT = {"connect", "disconnect", "send", "interrupt", "events"}
 
 
 def test_base_provider_declares_the_seed_interface() -> None:
+    assert all(callable(getattr(BaseProvider, name)) for name in SEED)
     assert BaseProvider.__abstractmethods__ >= ABSTRACT
+    assert not BaseProvider.__abstractmethods__ & {"send_audio", "send_text", "update_session"}
     with pytest.raises(TypeError):
         BaseProvider(ProviderConfig())  # type: ignore[abstract]
 

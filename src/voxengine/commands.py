@@ -1,7 +1,14 @@
 """Outbound intents: what an application asks a provider to do.
 
 A protocol turns each command into its wire messages; the same commands drive every
-provider. Audio is PCM16 mono ``bytes`` at the provider's input rate.
+provider: :meth:`voxengine.providers.BaseProvider.send` is the one path from the engine
+to a provider, and its friendly methods (``send_text``, ``send_audio``, ...) only build
+commands. Audio is PCM16 mono ``bytes`` at the provider's input rate.
+
+User data is checked once, here, where it enters: the constructors refuse malformed
+text and audio with a typed error (:class:`~voxengine.errors.TextError`,
+:class:`~voxengine.errors.AudioError`) before anything is sent; nothing downstream
+checks it again.
 """
 
 from __future__ import annotations
@@ -9,6 +16,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TypeAlias
 
+from voxengine.audio.format import PCM16_24K
+from voxengine.audio.pcm16 import validate_pcm16
 from voxengine.config import Modality, SessionConfig
 from voxengine.errors import TextError
 from voxengine.events import ConversationItem, Role
@@ -68,11 +77,31 @@ def validate_text(text: object, what: str = "text", *, allow_empty: bool = False
     return text
 
 
+def _set_pcm(command: SendAudio | SendAudioMessage, audio: object) -> None:
+    """Check ``audio`` is mono PCM16 and store it as ``bytes`` (frozen dataclass)."""
+    data = validate_pcm16(audio, _MONO)
+    if data is not audio:
+        object.__setattr__(command, "audio", data)
+
+
+#: Any mono PCM16 format: the frame check does not depend on the rate.
+_MONO = PCM16_24K
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class SendAudio:
-    """Append user audio to the provider's input buffer."""
+    """Append user audio to the provider's input buffer.
+
+    ``audio`` may be ``bytes``, ``bytearray`` or ``memoryview`` (kept as ``bytes``).
+
+    Raises:
+        AudioError: not bytes-like, an odd byte count, or a WAV file's header.
+    """
 
     audio: bytes = field(repr=False)
+
+    def __post_init__(self) -> None:
+        _set_pcm(self, self.audio)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -110,6 +139,9 @@ class SendAudioMessage:
 
     audio: bytes = field(repr=False)
     item_id: str | None = None
+
+    def __post_init__(self) -> None:
+        _set_pcm(self, self.audio)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

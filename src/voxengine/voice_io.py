@@ -33,6 +33,7 @@ from voxengine.audio.format import AudioFormat, validate_sample_rate
 from voxengine.audio.pcm16 import downmix_to_mono, validate_pcm16
 from voxengine.audio.resample import StreamResampler
 from voxengine.audio.vad import VAD, SpeechAudio, SpeechEnd, SpeechStart, VADConfig, make_vad
+from voxengine.commands import SendAudio
 from voxengine.engine_config import VoiceEngineConfig
 from voxengine.errors import ConfigError, InvalidState
 from voxengine.events import (
@@ -211,22 +212,28 @@ class VoiceIO:
             channels = validate_sample_rate(channels, "channels")
         target = self._provider.input_format
         if channels == 1 and (sample_rate is None or sample_rate == target.sample_rate):
-            fmt = target  # the common case: no conversion, no new format object
+            # The common case: the audio goes out as it came; the command's constructor
+            # is the one check of the caller's bytes.
+            command = SendAudio(audio=audio)
+            if self.vad is None:
+                await self._send_command(command)
+                return
+            pcm = command.audio
         else:
             rate = target.sample_rate if sample_rate is None else sample_rate
             fmt = AudioFormat(sample_rate=rate, channels=channels)
-        pcm = validate_pcm16(audio, fmt)
-        if fmt.channels != 1:
-            pcm = downmix_to_mono(pcm, fmt.channels)
-        if fmt.sample_rate != target.sample_rate:
-            resampler = self._resamplers.get(fmt.sample_rate)
-            if resampler is None:
-                resampler = StreamResampler(fmt.sample_rate, target.sample_rate)
-                self._resamplers[fmt.sample_rate] = resampler
-            pcm = resampler.process(pcm)
-        if self.vad is None:
-            await self._send(pcm)
-            return
+            pcm = validate_pcm16(audio, fmt)
+            if fmt.channels != 1:
+                pcm = downmix_to_mono(pcm, fmt.channels)
+            if fmt.sample_rate != target.sample_rate:
+                resampler = self._resamplers.get(fmt.sample_rate)
+                if resampler is None:
+                    resampler = StreamResampler(fmt.sample_rate, target.sample_rate)
+                    self._resamplers[fmt.sample_rate] = resampler
+                pcm = resampler.process(pcm)
+            if self.vad is None:
+                await self._send(pcm)
+                return
         for event in self.vad.process(pcm):
             match event:
                 case SpeechStart(audio=pre, start=start):
@@ -255,7 +262,12 @@ class VoiceIO:
 
     async def _send(self, pcm: bytes) -> None:
         if pcm:
-            await self._provider.send_audio(pcm)
+            await self._send_command(SendAudio(audio=pcm))
+
+    async def _send_command(self, command: SendAudio) -> None:
+        pcm = command.audio
+        if pcm:
+            await self._provider.send(command)
             self._on_audio_sent(self._provider.input_format.duration(len(pcm)))
 
     # -- output path and barge-in -------------------------------------------------------------

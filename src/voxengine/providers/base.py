@@ -18,9 +18,23 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import ClassVar
 
-from voxengine.audio.format import AudioFormat
+from voxengine.audio.format import AudioFormat, validate_sample_rate
+from voxengine.commands import (
+    CancelResponse,
+    ClearAudio,
+    Command,
+    CommitAudio,
+    CreateResponse,
+    DeleteItem,
+    SendAudio,
+    SendAudioMessage,
+    SendText,
+    SendToolResult,
+    TruncateItem,
+    UpdateSession,
+)
 from voxengine.config import Modality, ReconnectPolicy, SessionConfig, WatchdogPolicy
-from voxengine.errors import ConfigError, InvalidState
+from voxengine.errors import AudioError, ConfigError, InvalidState
 from voxengine.events import Event, Interrupted, Role
 from voxengine.session.history import ConversationHistory
 from voxengine.session.queue import Consumer
@@ -108,6 +122,16 @@ class BaseProvider(abc.ABC):
     #: (the provider checks it itself, or has no fixed list).
     voices: ClassVar[tuple[str, ...] | None] = None
 
+    def __init_subclass__(cls, **kwargs: object) -> None:
+        """Providers written before :meth:`send` existed keep working: a subclass that
+        implements every method that used to be abstract, but not :meth:`send`, gets a
+        :meth:`send` that hands each command to those methods."""
+        super().__init_subclass__(**kwargs)
+        if cls.send is BaseProvider.send and all(
+            getattr(cls, name) is not getattr(BaseProvider, name) for name in _LEGACY_SENDERS
+        ):
+            cls.send = _send_by_methods  # type: ignore[method-assign]
+
     def __init__(self, config: ProviderConfig) -> None:
         self.check_voice(config.session.voice)
         self.config = config
@@ -161,22 +185,62 @@ class BaseProvider(abc.ABC):
         """Close the session. Idempotent."""
 
     @abc.abstractmethod
-    async def send_audio(self, audio: bytes, *, sample_rate: int | None = None) -> None:
-        """Stream user audio (PCM16 mono at ``input_format``; ``sample_rate`` is checked)."""
+    async def send(self, command: Command, *more: Command) -> None:
+        """Carry out ``command`` (then ``more``, in order): the one path to the service.
 
-    @abc.abstractmethod
+        Commands given together reach the protocol before any of their frames is
+        written, so a protocol may merge them (Gemini sends a text turn and the request
+        for its answer as one message). The friendly methods below only build commands
+        and call this; a provider implements this one method (and :meth:`interrupt`).
+
+        Raises:
+            InvalidState: before :meth:`connect` or after :meth:`disconnect`.
+            ConfigError: the service has no way to carry out a command.
+        """
+
+    async def send_audio(self, audio: bytes, *, sample_rate: int | None = None) -> None:
+        """Stream user audio (PCM16 mono at ``input_format``; ``sample_rate`` is checked).
+
+        Empty audio is accepted and sends nothing.
+
+        Raises:
+            AudioError: malformed audio, or ``sample_rate`` is not the input rate.
+        """
+        if sample_rate is not None:
+            self._check_rate(sample_rate)
+        command = SendAudio(audio=audio)
+        if command.audio:
+            await self.send(command)
+
+    def _check_rate(self, sample_rate: object) -> None:
+        expected = self.input_format.sample_rate
+        if validate_sample_rate(sample_rate) != expected:
+            raise AudioError(
+                f"{self.name} expects {expected} Hz audio, got {sample_rate} Hz; "
+                "resample first (VoiceEngine does this for you)"
+            )
+
     async def commit_audio(self) -> None:
         """End the user's audio turn (manual turn taking)."""
+        await self.send(CommitAudio())
 
-    @abc.abstractmethod
     async def clear_audio(self) -> None:
         """Discard buffered user audio."""
+        await self.send(ClearAudio())
 
-    @abc.abstractmethod
     async def send_text(self, text: str, *, respond: bool = True) -> None:
-        """Add a user text message, then ask for a response unless ``respond`` is False."""
+        """Add a user text message, then ask for a response unless ``respond`` is False.
 
-    @abc.abstractmethod
+        Raises:
+            TextError: ``text`` cannot be sent (see :func:`voxengine.commands.validate_text`);
+                nothing was sent.
+        """
+        message = SendText(text=text)
+        if respond:
+            await self.send(message, CreateResponse())
+        else:
+            await self.send(message)
+
     async def create_response(
         self,
         *,
@@ -184,10 +248,11 @@ class BaseProvider(abc.ABC):
         modalities: tuple[Modality, ...] | None = None,
     ) -> None:
         """Ask the model to respond now (``instructions``/``modalities`` for this response)."""
+        await self.send(CreateResponse(instructions=instructions, modalities=modalities))
 
-    @abc.abstractmethod
     async def cancel_response(self) -> None:
         """Stop the response in progress, if any."""
+        await self.send(CancelResponse())
 
     @abc.abstractmethod
     async def interrupt(
@@ -196,13 +261,28 @@ class BaseProvider(abc.ABC):
         """Stop the assistant: cancel its response (if ``cancel`` and one is running) and
         cut assistant item ``item_id`` (default: the latest) at ``played`` seconds heard."""
 
-    @abc.abstractmethod
     async def send_tool_result(self, call_id: str, output: str, *, respond: bool = True) -> None:
         """Return a function call's output, then ask for a response unless ``respond`` is False."""
+        result = SendToolResult(call_id=call_id, output=output)
+        if respond:
+            await self.send(result, CreateResponse())
+        else:
+            await self.send(result)
 
-    @abc.abstractmethod
     async def update_session(self, session: SessionConfig) -> None:
-        """Change session settings mid-session (``None`` fields are left alone)."""
+        """Change session settings mid-session (``None`` fields are left alone).
+
+        Raises:
+            ConfigError: the provider cannot (no SESSION_UPDATE), or an unknown voice.
+        """
+        self.require(Capability.SESSION_UPDATE)
+        self.check_voice(session.voice)
+        await self.send(UpdateSession(config=session))
+
+    async def truncate(self, item_id: str, audio_end: float) -> None:
+        """Cut assistant item ``item_id`` at ``audio_end`` seconds (needs TRUNCATION)."""
+        self.require(Capability.TRUNCATION)
+        await self.send(TruncateItem(item_id=item_id, audio_end=audio_end))
 
     @abc.abstractmethod
     def events(self) -> AsyncIterator[Event]:
@@ -234,23 +314,27 @@ class BaseProvider(abc.ABC):
     async def add_message(
         self, text: str, *, role: Role = Role.SYSTEM, item_id: str | None = None
     ) -> None:
-        """Add a message to the conversation without asking for a response.
-
-        Providers declaring :attr:`Capability.CONTEXT_INJECTION` override this; the
-        default raises :class:`ConfigError`.
-        """
+        """Add a message to the conversation without asking for a response (needs
+        CONTEXT_INJECTION; ``text`` as in :meth:`send_text`)."""
         self.require(Capability.CONTEXT_INJECTION)
-        raise ConfigError(f"{type(self).__name__} declares context injection but lacks add_message")
+        await self.send(SendText(text=text, role=role, item_id=item_id))
 
     async def delete_item(self, item_id: str) -> None:
         """Remove an item from the conversation (needs :attr:`Capability.ITEM_DELETION`)."""
         self.require(Capability.ITEM_DELETION)
-        raise ConfigError(f"{type(self).__name__} declares item deletion but lacks delete_item")
+        await self.send(DeleteItem(item_id=item_id))
 
     async def send_audio_message(self, audio: bytes) -> None:
-        """Add a whole recorded utterance as one user message (needs RECORDED_AUDIO)."""
+        """Add a whole recorded utterance as one user message (needs RECORDED_AUDIO).
+
+        Raises:
+            AudioError: empty or malformed audio.
+        """
         self.require(Capability.RECORDED_AUDIO)
-        raise ConfigError(f"{type(self).__name__} declares recorded audio but lacks it")
+        command = SendAudioMessage(audio=audio)
+        if not command.audio:
+            raise AudioError("recorded audio is empty")
+        await self.send(command)
 
     def supports(self, capability: Capability) -> bool:
         """Whether the provider declares ``capability``."""
@@ -264,3 +348,53 @@ class BaseProvider(abc.ABC):
     def _not_connected(self) -> InvalidState:
         """The error for a call that needs the connection :meth:`connect` opens."""
         return InvalidState(f"{self.name} provider is not connected; call connect() first")
+
+
+#: The send methods every provider implemented before :meth:`BaseProvider.send`.
+_LEGACY_SENDERS = (
+    "send_audio",
+    "commit_audio",
+    "clear_audio",
+    "send_text",
+    "create_response",
+    "cancel_response",
+    "send_tool_result",
+    "update_session",
+)
+
+
+def _overrides(provider: BaseProvider, name: str) -> bool:
+    return getattr(type(provider), name) is not getattr(BaseProvider, name)
+
+
+async def _send_by_methods(self: BaseProvider, command: Command, *more: Command) -> None:
+    """:meth:`BaseProvider.send` of a provider written before it: each command goes to
+    the method that carried it then (optional ones only if the provider has them)."""
+    for cmd in (command, *more):
+        match cmd:
+            case SendAudio(audio=audio):
+                await self.send_audio(audio)
+            case CommitAudio():
+                await self.commit_audio()
+            case ClearAudio():
+                await self.clear_audio()
+            case SendText(text=text, role=Role.USER, item_id=None):
+                await self.send_text(text, respond=False)
+            case SendText(text=text, role=role, item_id=item_id) if _overrides(self, "add_message"):
+                await self.add_message(text, role=role, item_id=item_id)
+            case SendToolResult(call_id=call_id, output=output):
+                await self.send_tool_result(call_id, output, respond=False)
+            case CreateResponse(instructions=instructions, modalities=modalities):
+                await self.create_response(instructions=instructions, modalities=modalities)
+            case CancelResponse():
+                await self.cancel_response()
+            case UpdateSession(config=config):
+                await self.update_session(config)
+            case DeleteItem(item_id=item_id) if _overrides(self, "delete_item"):
+                await self.delete_item(item_id)
+            case SendAudioMessage(audio=audio) if _overrides(self, "send_audio_message"):
+                await self.send_audio_message(audio)
+            case TruncateItem(item_id=item_id, audio_end=audio_end) if _overrides(self, "truncate"):
+                await self.truncate(item_id, audio_end)
+            case _:
+                raise ConfigError(f"{self.name} provider cannot carry out {type(cmd).__name__}")

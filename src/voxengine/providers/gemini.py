@@ -27,9 +27,8 @@ from dataclasses import dataclass, field
 from typing import ClassVar, Literal, final
 from urllib.parse import quote, urlsplit, urlunsplit
 
-from voxengine.commands import Command, CreateResponse, SendText, validate_text
-from voxengine.config import SessionConfig
-from voxengine.errors import ConfigError, InvalidState
+from voxengine.commands import Command
+from voxengine.errors import ConfigError
 from voxengine.events import Interrupted, ItemKind
 from voxengine.protocols import RealtimeProtocol
 from voxengine.protocols.gemini.protocol import GeminiLiveProtocol, SetupOptions
@@ -269,55 +268,16 @@ class GeminiProvider(RealtimeProvider):
             return [], 0
         return super().restore_plan(history)
 
-    async def send_text(self, text: str, *, respond: bool = True) -> None:
-        """Add a user turn; with ``respond`` it goes out as ONE ``clientContent`` with
-        ``turnComplete: true`` (§3.2, §12.2), else with ``turnComplete: false``."""
-        validate_text(text)
-        self._require_connected()
-        if respond and self.is_connected:
-            # Both commands reach the protocol before its frames are collected (no await
-            # in between), so it merges them into one message.
-            try:
-                self.session.protocol.send(SendText(text=text))
-            except InvalidState:
-                pass  # the connection is going away: the link queues both below
-            else:
-                await self._send(CreateResponse())
-                return
-        await self._send(SendText(text=text))
-        if respond:
-            await self._send(CreateResponse())
-
-    def _protocol(self) -> GeminiLiveProtocol | None:
-        if not self.is_connected:
-            return None
-        protocol = self.session.protocol
-        return protocol if isinstance(protocol, GeminiLiveProtocol) else None
-
-    async def cancel_response(self) -> None:
-        """Drop the rest of the current model turn locally (no cancel exists, §5)."""
-        self._require_connected()
-        protocol = self._protocol()
-        if protocol is not None:
-            protocol.discard_response()
-
     async def interrupt(
         self, played: float | None = None, *, item_id: str | None = None, cancel: bool = True
     ) -> Interrupted:
         """Stop the assistant locally and report :class:`Interrupted` (``played=None``).
 
-        With ``cancel`` the rest of the current model turn is dropped (see
-        :meth:`cancel_response`). Nothing is sent: Gemini has no cancel or truncate
-        message, so ``played`` cannot be applied on the server and is not reported.
+        With ``cancel`` the rest of the current model turn is dropped (a
+        :class:`CancelResponse`, which the protocol carries out locally). Nothing is
+        sent: Gemini has no cancel or truncate message, so ``played`` cannot be applied
+        on the server and is not reported.
         """
         if cancel:
             await self.cancel_response()
         return await super().interrupt(None, item_id=item_id, cancel=False)
-
-    async def truncate(self, item_id: str, audio_end: float) -> None:
-        """Not supported by Gemini Live (§5): raises :class:`ConfigError`."""
-        self.require(Capability.TRUNCATION)
-
-    async def update_session(self, session: SessionConfig) -> None:
-        """Not supported mid-session (§3.1): raises :class:`ConfigError`; reconnect."""
-        self.require(Capability.SESSION_UPDATE)

@@ -16,29 +16,16 @@ import functools
 import logging
 from collections.abc import AsyncIterator, Callable
 
-from voxengine.audio.format import AudioFormat, validate_sample_rate
-from voxengine.audio.pcm16 import validate_pcm16
+from voxengine.audio.format import AudioFormat
 from voxengine.commands import (
     CancelResponse,
-    ClearAudio,
     Command,
-    CommitAudio,
-    CreateResponse,
-    DeleteItem,
     RestoreItem,
-    SendAudio,
-    SendAudioMessage,
-    SendText,
-    SendToolResult,
-    TruncateItem,
-    UpdateSession,
-    validate_text,
 )
-from voxengine.config import Modality, SessionConfig
-from voxengine.errors import AudioError, ConfigError, InvalidState, RateLimited, VoxError
-from voxengine.events import ConversationItem, Event, Interrupted, ItemKind, Role
+from voxengine.errors import ConfigError, InvalidState, RateLimited, VoxError
+from voxengine.events import ConversationItem, Event, Interrupted, ItemKind
 from voxengine.protocols import RealtimeProtocol
-from voxengine.providers.base import BaseProvider, Capability, ProviderConfig
+from voxengine.providers.base import BaseProvider, ProviderConfig
 from voxengine.session import RealtimeSession, is_retryable
 from voxengine.session.driver import EventSink
 from voxengine.session.history import ConversationHistory, HistoryEntry
@@ -269,58 +256,29 @@ class RealtimeProvider(BaseProvider):
         if self._link is None or self._disconnected:
             raise self._not_connected()
 
-    async def _send(self, command: Command) -> None:
-        await self._connected_link().send(command)
+    async def send(self, command: Command, *more: Command) -> None:
+        """Hand the commands to the link, which writes them (or queues them while it
+        reconnects; see :class:`~voxengine.session.link.SessionLink`).
 
-    async def send_audio(self, audio: bytes, *, sample_rate: int | None = None) -> None:
-        """Append user audio; validated before any I/O."""
-        fmt = self.input_format
-        if sample_rate is not None:
-            sample_rate = validate_sample_rate(sample_rate)
-        if sample_rate is not None and sample_rate != fmt.sample_rate:
-            raise AudioError(
-                f"{self.name} expects {fmt.sample_rate} Hz audio, got {sample_rate} Hz; "
-                "resample first (VoiceEngine does this for you)"
-            )
-        data = validate_pcm16(audio, fmt)
-        if not data:
-            return
-        await self._send(SendAudio(audio=data))
-
-    async def commit_audio(self) -> None:
-        """End the user's audio turn."""
-        await self._send(CommitAudio())
-
-    async def clear_audio(self) -> None:
-        """Discard buffered user audio."""
-        await self._send(ClearAudio())
-
-    async def send_text(self, text: str, *, respond: bool = True) -> None:
-        """Add a user message; ask for a response unless ``respond`` is False.
+        A :class:`CancelResponse` with no response in progress is dropped (nothing to
+        cancel).
 
         Raises:
-            TextError: ``text`` cannot be sent (see :func:`voxengine.commands.validate_text`);
-                nothing was sent.
             InvalidState: not connected, or after :meth:`disconnect`.
         """
-        await self._send(SendText(text=validate_text(text)))
-        if respond:
-            await self._send(CreateResponse())
-
-    async def create_response(
-        self,
-        *,
-        instructions: str | None = None,
-        modalities: tuple[Modality, ...] | None = None,
-    ) -> None:
-        """Ask the model to respond now (``instructions``/``modalities`` for this response)."""
-        await self._send(CreateResponse(instructions=instructions, modalities=modalities))
-
-    async def cancel_response(self) -> None:
-        """Stop the response in progress, if one is active."""
         self._require_connected()
-        if self.is_connected and self.session.tracker.active_response_id is not None:
-            await self._send(CancelResponse())
+        link = self._connected_link()
+        if more:
+            wanted = [c for c in (command, *more) if self._wanted(c)]
+            if wanted:
+                await link.send(*wanted)
+        elif type(command) is not CancelResponse or self._wanted(command):
+            await link.send(command)
+
+    def _wanted(self, command: Command) -> bool:
+        if type(command) is not CancelResponse:
+            return True
+        return self.is_connected and self.session.tracker.active_response_id is not None
 
     async def interrupt(
         self, played: float | None = None, *, item_id: str | None = None, cancel: bool = True
@@ -335,41 +293,6 @@ class RealtimeProvider(BaseProvider):
             self._link.emit_local(event)
             return event
         return await self.session.interrupt(played, item_id=item_id, cancel=cancel)
-
-    async def add_message(
-        self, text: str, *, role: Role = Role.SYSTEM, item_id: str | None = None
-    ) -> None:
-        """Add a message without asking for a response (``text`` as in :meth:`send_text`)."""
-        await self._send(SendText(text=text, role=role, item_id=item_id))
-
-    async def send_audio_message(self, audio: bytes) -> None:
-        """Add a recorded utterance (PCM16 at ``input_format``) as one user message."""
-        data = validate_pcm16(audio, self.input_format)
-        if not data:
-            raise AudioError("recorded audio is empty")
-        await self._send(SendAudioMessage(audio=data))
-
-    async def truncate(self, item_id: str, audio_end: float) -> None:
-        """Cut assistant item ``item_id`` at ``audio_end`` seconds."""
-        self.require(Capability.TRUNCATION)
-        self._require_connected()
-        await self._send(TruncateItem(item_id=item_id, audio_end=audio_end))
-
-    async def delete_item(self, item_id: str) -> None:
-        """Remove an item from the conversation."""
-        self.require(Capability.ITEM_DELETION)
-        await self._send(DeleteItem(item_id=item_id))
-
-    async def send_tool_result(self, call_id: str, output: str, *, respond: bool = True) -> None:
-        """Return a function call's output and (by default) ask for the follow-up response."""
-        await self._send(SendToolResult(call_id=call_id, output=output))
-        if respond:
-            await self._send(CreateResponse())
-
-    async def update_session(self, session: SessionConfig) -> None:
-        """Apply new settings mid-session (an unknown voice is a ConfigError, unsent)."""
-        self.check_voice(session.voice)
-        await self._send(UpdateSession(config=session))
 
     def events(self) -> AsyncIterator[Event]:
         """Events of the conversation in order, across reconnects; ends after SessionClosed."""

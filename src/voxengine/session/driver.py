@@ -269,14 +269,23 @@ class RealtimeSession:
                     raise exc
             raise _handshake_failure(exc)
 
-    async def send(self, command: Command) -> None:
-        """Send ``command``; raises :class:`InvalidState` if the session is not open."""
+    async def send(self, command: Command, *more: Command) -> None:
+        """Send ``command`` (then ``more``); raises :class:`InvalidState` if the session
+        is not open.
+
+        Commands given together all reach the protocol before its frames are collected,
+        so the protocol may merge them into one message.
+        """
         if self._conn is None:
             raise InvalidState("session is not open; call connect() first")
         if self._closed.is_set():
             raise InvalidState("session is closed")
-        self._protocol.send(command)
+        protocol = self._protocol
+        protocol.send(command)
         self.tracker.requested(command, time.monotonic())
+        for each in more:
+            protocol.send(each)
+            self.tracker.requested(each, time.monotonic())
         # Some protocols report what a command did locally (e.g. a message the service
         # will not echo); those events go out in order with the received ones.
         for event in self._protocol.events_received():

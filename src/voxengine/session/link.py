@@ -256,8 +256,9 @@ class SessionLink:
 
     # -- commands ---------------------------------------------------------------------
 
-    async def send(self, command: Command) -> None:
-        """Deliver ``command`` now, or queue it while the link is reconnecting.
+    async def send(self, command: Command, *more: Command) -> None:
+        """Deliver the commands now (together: see :meth:`RealtimeSession.send`), or
+        queue them while the link is reconnecting.
 
         Raises:
             InvalidState: never connected, closed on purpose, or given up.
@@ -266,23 +267,28 @@ class SessionLink:
             raise InvalidState(f"{self._name} provider is not connected; call connect() first")
         if self._supervisor is not None and self._supervisor.done():
             raise InvalidState(f"{self._name} session has ended")
-        if isinstance(command, UpdateSession):
-            self._session_updates = merge_session(self._session_updates, command.config)
+        commands = (command, *more) if more else None
+        for each in commands or (command,):
+            if isinstance(each, UpdateSession):
+                self._session_updates = merge_session(self._session_updates, each.config)
         if self._reconnecting:
-            self._queue_command(command)
+            for each in commands or (command,):
+                self._queue_command(each)
             return
         try:
-            await self.session.send(command)
+            await self.session.send(command, *more)
         except (InvalidState, TransportError) as exc:
             if self._closing or not self._policy.enabled:
                 raise
             logger.info("%s: send failed (%s); queued for the reconnect", self._name, exc)
-            self._queue_command(command)
+            for each in commands or (command,):
+                self._queue_command(each)
             return
-        self._delivered(command)
-
-    def _delivered(self, command: Command) -> None:
-        self._ledger.delivered(command)
+        if commands is None:
+            self._ledger.delivered(command)
+        else:
+            for each in commands:
+                self._ledger.delivered(each)
 
     def _queue_command(self, command: Command) -> None:
         dropped = self._ledger.queue(command)

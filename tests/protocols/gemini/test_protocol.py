@@ -500,7 +500,6 @@ def test_restore_items_replay_as_context_turns() -> None:
     "command",
     [
         ClearAudio(),
-        CancelResponse(),
         TruncateItem(item_id="i", audio_end=1.0),
         DeleteItem(item_id="i"),
         UpdateSession(config=SessionConfig(voice="Puck")),
@@ -820,6 +819,23 @@ def test_discarded_response_is_dropped_locally_and_ends_cancelled() -> None:
     assert (done.status, done.reason) == (ResponseStatus.CANCELLED, "client_interrupted")
     assert p.discard_response() is None
     assert isinstance(feed(p, audio_msg())[-1], AudioDelta)  # the next turn plays again
+
+
+def test_cancel_response_drops_the_turn_locally_and_sends_nothing() -> None:
+    p = make()
+    p.send(CancelResponse())  # nothing to cancel while CONNECTING: a no-op
+    p = opened()
+    p.send(CancelResponse())  # no turn in progress: a no-op
+    assert sent(p) == []
+    feed(p, audio_msg())
+    p.send(CancelResponse())
+    assert sent(p) == []  # Gemini has no cancel message (§5)
+    assert p.discard_response() == "gemini-resp-1"  # the turn is already being dropped
+    events = feed(p, audio_msg(), '{"serverContent":{"turnComplete":true}}')
+    assert AudioDelta not in [type(e) for e in events]
+    done = events[-1]
+    assert isinstance(done, ResponseDone)
+    assert (done.status, done.reason) == (ResponseStatus.CANCELLED, "client_interrupted")
 
 
 def test_go_away_resumption_and_cancellation_events() -> None:

@@ -40,7 +40,13 @@ Command mapping (Gemini has no ``response.create``, no cancel, truncate or delet
 * :class:`RestoreItem` (conversation replay after a reconnect without a resumption
   handle) is held like text: messages as ``user``/``model`` text turns, function calls
   as ``model`` ``functionCall`` parts, outputs as ``user`` ``functionResponse`` parts.
-* :class:`ClearAudio`, :class:`CancelResponse`, :class:`TruncateItem`,
+* :class:`CancelResponse` sends nothing (there is no cancel message, §5): the rest of
+  the current model turn is dropped here (:meth:`GeminiLiveProtocol.discard_response`).
+* A :class:`SendText` followed by :class:`CreateResponse` before the frames are
+  collected (:meth:`~GeminiLiveProtocol.data_to_send`) goes out as ONE ``clientContent``
+  with ``turnComplete: true`` (§3.2, §12.2): the session hands commands sent together
+  to the protocol before collecting frames.
+* :class:`ClearAudio`, :class:`TruncateItem`,
   :class:`DeleteItem`, :class:`UpdateSession` and per-response ``instructions`` raise
   :class:`~voxengine.errors.ConfigError`: the service has no such message (§5, §3.1:
   configuration is fixed per connection).
@@ -322,6 +328,9 @@ class GeminiLiveProtocol:
             raise InvalidState(
                 f"cannot send {type(command).__name__}: session is {self._state.value}"
             )
+        if type(command) is CancelResponse:
+            self.discard_response()  # §5: no cancel message; the turn is dropped here
+            return
         self._check(command)
         if self._state is ProtocolState.CONNECTING:
             self._pending.append(command)
@@ -332,10 +341,6 @@ class GeminiLiveProtocol:
         match command:
             case ClearAudio():
                 raise ConfigError("Gemini Live has no input buffer to clear (§3.3)")
-            case CancelResponse():
-                raise ConfigError(
-                    "Gemini Live cannot cancel a response; interrupt() stops local playback"
-                )
             case TruncateItem():
                 raise ConfigError("Gemini Live has no truncate message (§5)")
             case DeleteItem():

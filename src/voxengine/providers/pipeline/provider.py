@@ -44,10 +44,23 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import fields
 from typing import ClassVar, Final, final
 
-from voxengine.audio.format import PCM16_16K, PCM16_24K, AudioFormat, validate_sample_rate
-from voxengine.audio.pcm16 import validate_pcm16
+from voxengine.audio.format import PCM16_16K, PCM16_24K, AudioFormat
 from voxengine.audio.vad import VAD, SpeechAudio, SpeechEnd, SpeechStart
-from voxengine.commands import validate_text
+from voxengine.commands import (
+    CancelResponse,
+    ClearAudio,
+    Command,
+    CommitAudio,
+    CreateResponse,
+    DeleteItem,
+    RestoreItem,
+    SendAudio,
+    SendAudioMessage,
+    SendText,
+    SendToolResult,
+    TruncateItem,
+    UpdateSession,
+)
 from voxengine.config import (
     Modality,
     ReplyPolicy,
@@ -56,7 +69,6 @@ from voxengine.config import (
     TurnDetectionConfig,
 )
 from voxengine.errors import (
-    AudioError,
     AuthenticationFailed,
     ConfigError,
     ConnectFailed,
@@ -345,21 +357,53 @@ class PipelineProviderBase(BaseProvider):
 
     # -- audio input -------------------------------------------------------------------------
 
-    async def send_audio(self, audio: bytes, *, sample_rate: int | None = None) -> None:
-        """Stream user audio (PCM16 mono, 16 kHz); with SERVER_VAD, turns end by themselves.
+    async def send(self, command: Command, *more: Command) -> None:
+        """Carry out each command in order (see :meth:`BaseProvider.send`).
+
+        Work that takes time (speech-to-text, replies) is queued behind the work before
+        it; the events report it.
 
         Raises:
-            InvalidState: not connected. AudioError: wrong type, length or ``sample_rate``.
+            InvalidState: not connected.
+            ConfigError: a tool output as a plain message (use :class:`SendToolResult`),
+                :class:`TruncateItem` (:meth:`interrupt` cuts what was heard) or
+                :class:`RestoreItem`; SEMANTIC_VAD or ``idle_timeout`` in an update.
         """
         self._require_open()
-        if sample_rate is not None:
-            sample_rate = validate_sample_rate(sample_rate)
-        if sample_rate is not None and sample_rate != PCM16_16K.sample_rate:
-            raise AudioError(
-                f"{self.name} expects 16000 Hz audio, got {sample_rate} Hz; resample first "
-                "(VoiceEngine does this for you)"
-            )
-        data = validate_pcm16(audio, PCM16_16K)
+        for each in (command, *more) if more else (command,):
+            match each:
+                case SendAudio(audio=audio):
+                    self._take_audio(audio)
+                case CommitAudio():
+                    self._commit_audio()
+                case ClearAudio():
+                    self._clear_audio()
+                case SendText(role=Role.TOOL):
+                    raise ConfigError("tool outputs go through send_tool_result()")
+                case SendText(text=text, role=role, item_id=item_id):
+                    self._add_message(text, role, item_id)
+                case SendAudioMessage(audio=audio):
+                    self._add_recording(audio)
+                case SendToolResult(call_id=call_id, output=output):
+                    self._add_tool_result(call_id, output)
+                case CreateResponse(instructions=instructions, modalities=modalities):
+                    self._request_reply(instructions, modalities)
+                case CancelResponse():
+                    await self._stop_response()
+                case DeleteItem(item_id=item_id):
+                    self._delete_item(item_id)
+                case UpdateSession(config=config):
+                    self._update_session(config)
+                case TruncateItem() | RestoreItem():
+                    raise ConfigError(
+                        f"{self.name} cannot carry out {type(each).__name__}; "
+                        "interrupt(played) cuts what the user heard"
+                    )
+
+    # -- audio input -------------------------------------------------------------------------
+
+    def _take_audio(self, data: bytes) -> None:
+        """User audio (PCM16 mono, 16 kHz); with SERVER_VAD, turns end by themselves."""
         if not data:
             return
         if self._vad is None:
@@ -402,13 +446,12 @@ class PipelineProviderBase(BaseProvider):
         )
         self._enqueue(lambda: self._transcribe(item_id, pcm, respond=respond))
 
-    async def commit_audio(self) -> None:
+    def _commit_audio(self) -> None:
         """End the user's turn now: the buffered audio is transcribed as a user message.
 
         An empty buffer gives a ``ProviderErrorEvent`` (code
         ``input_audio_buffer_commit_empty``), as the realtime APIs do.
         """
-        self._require_open()
         if self._vad is not None:
             self._vad.reset()
         item_id = self._speech_item or self._new_id("item")
@@ -424,25 +467,16 @@ class PipelineProviderBase(BaseProvider):
             return
         self._commit(item_id, respond=False)
 
-    async def clear_audio(self) -> None:
+    def _clear_audio(self) -> None:
         """Discard the buffered user audio (and any speech in progress)."""
-        self._require_open()
         self._buffer.clear()
         self._speech_item = None
         if self._vad is not None:
             self._vad.reset()
         self._emit(InputCleared())
 
-    async def send_audio_message(self, audio: bytes) -> None:
-        """Add a recorded utterance (PCM16 16 kHz) as one user message, via speech-to-text.
-
-        Raises:
-            AudioError: empty or malformed audio.
-        """
-        self._require_open()
-        data = validate_pcm16(audio, PCM16_16K)
-        if not data:
-            raise AudioError("recorded audio is empty")
+    def _add_recording(self, data: bytes) -> None:
+        """Add a recorded utterance (PCM16 16 kHz) as one user message, via speech-to-text."""
         item_id = self._new_id("item")
         self._emit(
             ItemAdded(
@@ -490,28 +524,9 @@ class PipelineProviderBase(BaseProvider):
 
         self._enqueue(job)
 
-    async def send_text(self, text: str, *, respond: bool = True) -> None:
-        """Add a user text message (no speech-to-text) and, by default, respond."""
-        self._require_open()
-        validate_text(text)
-        self._add_message(text, Role.USER, None)
-        if respond:
-            self._request_reply(None, None)
-
-    async def add_message(
-        self, text: str, *, role: Role = Role.SYSTEM, item_id: str | None = None
-    ) -> None:
-        """Add a message (system, user or assistant) without asking for a response."""
-        self._require_open()
-        validate_text(text)
-        if role is Role.TOOL:
-            raise ConfigError("tool outputs go through send_tool_result()")
-        self._add_message(text, role, item_id)
-
-    async def delete_item(self, item_id: str) -> None:
+    def _delete_item(self, item_id: str) -> None:
         """Remove ``item_id`` from the conversation (``ItemDeleted``; unknown ids give a
         ``ProviderErrorEvent``)."""
-        self._require_open()
 
         async def job() -> None:
             if self._conversation.delete(item_id):
@@ -528,13 +543,11 @@ class PipelineProviderBase(BaseProvider):
 
         self._enqueue(job)
 
-    async def send_tool_result(self, call_id: str, output: str, *, respond: bool = True) -> None:
-        """Record the output of call ``call_id``; then respond unless ``respond`` is False.
+    def _add_tool_result(self, call_id: str, output: str) -> None:
+        """Record the output of call ``call_id``.
 
         An unknown ``call_id`` gives a ``ProviderErrorEvent`` (code ``invalid_call_id``).
         """
-        self._require_open()
-        validate_text(output, "tool output", allow_empty=True)
 
         async def job() -> None:
             if not self._conversation.has_call(call_id):
@@ -558,16 +571,13 @@ class PipelineProviderBase(BaseProvider):
             self._emit(ItemDone(item=item))
 
         self._enqueue(job)
-        if respond:
-            self._request_reply(None, None)
 
-    async def update_session(self, session: SessionConfig) -> None:
+    def _update_session(self, session: SessionConfig) -> None:
         """Apply the non-``None`` fields of ``session`` now (``SessionUpdated``).
 
         Raises:
             ConfigError: SEMANTIC_VAD or ``idle_timeout``.
         """
-        self._require_open()
         merged = merge_session(self._session, session)
         check_session(merged)
         turns_changed = merged.turn_detection != self._session.turn_detection
@@ -579,24 +589,12 @@ class PipelineProviderBase(BaseProvider):
 
     # -- responses -----------------------------------------------------------------------------
 
-    async def create_response(
-        self,
-        *,
-        instructions: str | None = None,
-        modalities: tuple[Modality, ...] | None = None,
-    ) -> None:
-        """Ask for a response after the work queued before it (e.g. a transcription).
-
-        ``instructions`` replace the session's system prompt for this response;
-        ``modalities`` without AUDIO skip speech synthesis.
-        """
-        self._require_open()
-        self._request_reply(instructions, modalities)
-
     def _request_reply(
         self, instructions: str | None, modalities: tuple[Modality, ...] | None
     ) -> None:
-        """Queue a response after the work before it: replies run one after another, so
+        """Queue a response after the work before it (e.g. a transcription);
+        ``instructions`` replace the session's system prompt for this response,
+        ``modalities`` without AUDIO skip speech synthesis. Replies run one after another, so
         each request gets its own (ReplyPolicy.QUEUE); under INTERRUPT the running one
         is cancelled first (its ``ResponseDone`` says CANCELLED)."""
         if self._session.reply_policy is ReplyPolicy.INTERRUPT:
@@ -664,11 +662,6 @@ class PipelineProviderBase(BaseProvider):
         task = self._response
         if task is not None and not task.done():
             await asyncio.wait({task})
-
-    async def cancel_response(self) -> None:
-        """Stop the running response, if any; returns after its ``ResponseDone(CANCELLED)``."""
-        self._require_open()
-        await self._stop_response()
 
     async def interrupt(
         self, played: float | None = None, *, item_id: str | None = None, cancel: bool = True
