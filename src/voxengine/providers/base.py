@@ -15,8 +15,8 @@ import difflib
 import enum
 import ssl
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
-from typing import ClassVar
+from dataclasses import dataclass, field, fields
+from typing import ClassVar, Self
 
 from voxengine.audio.format import AudioFormat, validate_sample_rate
 from voxengine.commands import (
@@ -90,6 +90,16 @@ class ProviderConfig:
     watchdog: WatchdogPolicy = field(default_factory=WatchdogPolicy)
     event_queue_size: int = 2000
     ssl_context: ssl.SSLContext | None = field(default=None, repr=False, compare=False)
+
+    @classmethod
+    def of(cls, config: ProviderConfig) -> Self:
+        """``config`` as this config type: returned as is when it already is one, else a
+        new one carrying every field :class:`ProviderConfig` defines (the one path a
+        generic config takes to a provider's own; fields the subclass adds keep their
+        defaults)."""
+        if isinstance(config, cls):
+            return config
+        return cls(**{f.name: getattr(config, f.name) for f in fields(ProviderConfig)})
 
     def __post_init__(self) -> None:
         if self.ssl_context is not None and not isinstance(self.ssl_context, ssl.SSLContext):

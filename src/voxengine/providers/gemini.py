@@ -189,19 +189,7 @@ class GeminiProvider(RealtimeProvider):
     def __init__(
         self, config: ProviderConfig | None = None, *, connector: Connector | None = None
     ) -> None:
-        config = config if config is not None else GeminiConfig()
-        if not isinstance(config, GeminiConfig):
-            config = GeminiConfig(
-                api_key=config.api_key,
-                model=config.model,
-                base_url=config.base_url,
-                session=config.session,
-                connect_timeout=config.connect_timeout,
-                reconnect=config.reconnect,
-                watchdog=config.watchdog,
-                event_queue_size=config.event_queue_size,
-                ssl_context=config.ssl_context,
-            )
+        config = GeminiConfig.of(config) if config is not None else GeminiConfig()
         self._gemini = config
         self._connector = connector
         self._protocols_made = 0  # the first is the construction-time probe

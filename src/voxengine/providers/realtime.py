@@ -266,8 +266,9 @@ class RealtimeProvider(BaseProvider):
         Raises:
             InvalidState: not connected, or after :meth:`disconnect`.
         """
-        self._require_connected()
-        link = self._connected_link()
+        link = self._link
+        if link is None or self._disconnected:
+            raise self._not_connected()
         if more:
             wanted = [c for c in (command, *more) if self._wanted(c)]
             if wanted:

@@ -114,14 +114,7 @@ class MockProvider(RealtimeProvider):
     voices: ClassVar[tuple[str, ...] | None] = None
 
     def __init__(self, config: ProviderConfig | None = None) -> None:
-        config = config if config is not None else MockConfig()
-        if not isinstance(config, MockConfig):
-            config = MockConfig(
-                api_key=config.api_key,
-                model=config.model,
-                session=config.session,
-                connect_timeout=config.connect_timeout,
-            )
+        config = MockConfig.of(config) if config is not None else MockConfig()
         self._mock = config
         super().__init__(config)
         self._tasks: set[asyncio.Task[None]] = set()

@@ -41,7 +41,6 @@ import itertools
 import logging
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import fields
 from typing import ClassVar, Final, final
 
 from voxengine.audio.format import PCM16_16K, PCM16_24K, AudioFormat
@@ -159,11 +158,7 @@ class PipelineProviderBase(BaseProvider):
 
     def __init__(self, config: ProviderConfig | None = None) -> None:
         wanted = type(self).config_type
-        if config is None:
-            config = wanted()
-        elif not isinstance(config, wanted):
-            common = {f.name: getattr(config, f.name) for f in fields(ProviderConfig)}
-            config = wanted(**common)
+        config = wanted() if config is None else wanted.of(config)
         assert isinstance(config, PipelineConfig)
         super().__init__(config)
         self._pipeline = config
