@@ -36,7 +36,7 @@ def test_mock_is_imported_on_first_use() -> None:
         "assert MockProvider.config_type is MockConfig"
     )
     assert "voxengine.testing.mock" in modules
-    assert "voxengine.testing._fake_openai" in modules
+    assert "voxengine.testing.fakes.openai.server" in modules
 
 
 def test_lazy_entries_are_listed_and_resolve_to_their_classes() -> None:

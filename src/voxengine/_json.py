@@ -19,7 +19,7 @@ from typing import Any
 
 import orjson
 
-__all__ = ["JSONDecodeError", "dumps", "loads"]
+__all__ = ["JSONDecodeError", "dumps", "loads", "type_name"]
 
 JSONDecodeError = orjson.JSONDecodeError
 loads = orjson.loads
@@ -28,3 +28,24 @@ loads = orjson.loads
 def dumps(value: Any) -> str:
     """Compact JSON text of ``value``."""
     return orjson.dumps(value).decode()
+
+
+def type_name(value: object) -> str:
+    """The JSON Schema type of a decoded JSON value, for error messages.
+
+    ``"null"``, ``"boolean"``, ``"integer"``, ``"number"``, ``"string"``, ``"array"``
+    (any list or tuple) or ``"object"`` (anything else).
+    """
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, int):
+        return "integer"
+    if isinstance(value, float):
+        return "number"
+    if isinstance(value, str):
+        return "string"
+    if isinstance(value, list | tuple):
+        return "array"
+    return "object"

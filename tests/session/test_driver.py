@@ -14,8 +14,7 @@ from voxengine.protocols.openai._wire import Dialect
 from voxengine.protocols.openai.protocol import OpenAIRealtimeProtocol
 from voxengine.session import RealtimeSession
 from voxengine.testing import FakeOpenAIConfig
-from voxengine.testing._fake_openai import FakeOpenAIServer
-from voxengine.testing._server import serve_fake_connection
+from voxengine.testing.fakes.openai import FakeOpenAIServer, serve_fake_connection
 from voxengine.transport import Connection
 from voxengine.transport.memory import memory_pair
 

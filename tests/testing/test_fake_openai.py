@@ -17,7 +17,9 @@ from openai.types.beta.realtime import RealtimeServerEvent as BetaServerEvent
 from openai.types.realtime import RealtimeServerEvent
 from pydantic import TypeAdapter
 
-from voxengine.testing._fake_openai import (
+from voxengine.testing._faults import FakeServerError
+from voxengine.testing._speechlike import silence_pcm16, tone_pcm16
+from voxengine.testing.fakes.openai import (
     FakeOpenAIConfig,
     FakeOpenAIServer,
     FakeReply,
@@ -25,8 +27,6 @@ from voxengine.testing._fake_openai import (
     FakeTurn,
     default_responder,
 )
-from voxengine.testing._faults import FakeServerError
-from voxengine.testing._speechlike import silence_pcm16, tone_pcm16
 
 GA_EVENT: TypeAdapter[Any] = TypeAdapter(RealtimeServerEvent)
 BETA_EVENT: TypeAdapter[Any] = TypeAdapter(BetaServerEvent)

@@ -13,8 +13,7 @@ from pydantic import TypeAdapter
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
-from voxengine.testing._fake_openai import FakeOpenAIConfig
-from voxengine.testing._server import run_fake_openai_server
+from voxengine.testing.fakes.openai import FakeOpenAIConfig, run_fake_openai_server
 
 GA_EVENT: TypeAdapter[Any] = TypeAdapter(RealtimeServerEvent)
 AUTH = {"Authorization": "Bearer sk-test"}

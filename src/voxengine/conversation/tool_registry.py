@@ -11,10 +11,10 @@ import time
 from collections.abc import Awaitable, Callable, Iterable
 from typing import Any, final
 
+from voxengine._json import type_name
 from voxengine.config import ToolSpec
 from voxengine.conversation.tool_validation import (
     _argument_errors,
-    _describe,
     _error_output,
     _serialise,
 )
@@ -169,7 +169,7 @@ class ToolRegistry:
         except ValueError as exc:
             raise _CallFailed(f"arguments are not valid JSON: {exc}") from None
         if not isinstance(parsed, dict):
-            raise _CallFailed(f"arguments must be a JSON object, got {_describe(parsed)}")
+            raise _CallFailed(f"arguments must be a JSON object, got {type_name(parsed)}")
         errors = _argument_errors(
             parsed, item.spec.parameters, merge_duplicates=item._plan is not None
         )

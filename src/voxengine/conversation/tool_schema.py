@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal, Union
 
+from voxengine._json import type_name
 from voxengine.errors import ConfigError
 
 _Coerce = Callable[[Any], Any]
@@ -179,17 +180,10 @@ _MAPPINGS = frozenset({dict, collections.abc.Mapping, collections.abc.MutableMap
 
 
 def _json_type(value: object) -> str:
-    if isinstance(value, bool):
-        return "boolean"
-    if isinstance(value, int):
-        return "integer"
-    if isinstance(value, float):
-        return "number"
-    if isinstance(value, str):
-        return "string"
-    if value is None:
-        return "null"
-    raise _Unsupported(f"literal value {value!r} is not a JSON scalar")
+    kind = type_name(value)
+    if kind in ("array", "object"):
+        raise _Unsupported(f"literal value {value!r} is not a JSON scalar")
+    return kind
 
 
 def _enum_schema(values: Sequence[object]) -> _Json:

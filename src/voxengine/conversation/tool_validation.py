@@ -8,24 +8,9 @@ import json
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from voxengine._json import type_name
 from voxengine.conversation.tool_schema import _json_fallback_strict
 from voxengine.errors import ConfigError
-
-
-def _describe(value: Any) -> str:
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "boolean"
-    if isinstance(value, int):
-        return "integer"
-    if isinstance(value, float):
-        return "number"
-    if isinstance(value, str):
-        return "string"
-    if isinstance(value, list):
-        return "array"
-    return "object"
 
 
 def _where(path: Iterable[str | int]) -> str:
@@ -90,7 +75,7 @@ def _argument_errors(
             case "type":
                 kinds = error.validator_value
                 expected = " or ".join(kinds) if isinstance(kinds, list) else str(kinds)
-                text = f"{where}: expected {expected}, got {_describe(value)}"
+                text = f"{where}: expected {expected}, got {type_name(value)}"
             case "required":
                 missing = [k for k in error.validator_value if k not in value]
                 text = "; ".join(f"missing required argument {prefix + k!r}" for k in missing)
@@ -106,7 +91,7 @@ def _argument_errors(
             case "const":
                 text = f"{where}: must be {json.dumps(error.validator_value)}"
             case "anyOf" | "oneOf":
-                text = f"{where}: {_describe(value)} does not match any allowed form"
+                text = f"{where}: {type_name(value)} does not match any allowed form"
             case _:
                 text = f"{where}: {error.message}"
         if text not in messages:

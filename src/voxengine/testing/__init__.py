@@ -24,23 +24,21 @@ from voxengine.testing._fake_llm import (
     echo_llm_responder,
     run_fake_llm_server,
 )
-from voxengine.testing._fake_openai import (
+from voxengine.testing._faults import FakeServerError, Fault, FaultAction
+from voxengine.testing._gemini_server import FakeGeminiServerHandle, run_fake_gemini_server
+from voxengine.testing._speechlike import synthesize_words
+from voxengine.testing.fakes.openai import (
     FakeOpenAIConfig,
     FakeOpenAIServer,
+    FakeOpenAIServerHandle,
     FakeReply,
     FakeToolCall,
     FakeTurn,
     Responder,
     default_responder,
-)
-from voxengine.testing._faults import FakeServerError, Fault, FaultAction
-from voxengine.testing._gemini_server import FakeGeminiServerHandle, run_fake_gemini_server
-from voxengine.testing._server import (
-    FakeOpenAIServerHandle,
     run_fake_openai_server,
     serve_fake_connection,
 )
-from voxengine.testing._speechlike import synthesize_words
 
 __all__ = [
     "FakeGeminiConfig",

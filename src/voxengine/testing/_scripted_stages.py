@@ -31,7 +31,7 @@ from voxengine.providers.pipeline.stages import (
     ToolCallRequest,
     Transcript,
 )
-from voxengine.testing._fake_openai import FakeTurn, Responder
+from voxengine.testing.fakes.openai import FakeTurn, Responder
 
 __all__ = ["ScriptedLLM", "ScriptedSTT"]
 

@@ -23,16 +23,16 @@ from voxengine.protocols.openai.protocol import OpenAIRealtimeProtocol
 from voxengine.providers.base import Capability, ProviderConfig
 from voxengine.providers.openai import OPENAI_CAPABILITIES
 from voxengine.providers.realtime import RealtimeProvider
-from voxengine.testing._fake_openai import (
+from voxengine.testing._faults import FakeServerError, Fault, FaultInjector
+from voxengine.testing.fakes.openai import (
     FakeOpenAIConfig,
     FakeOpenAIServer,
     FakeReply,
     FakeTurn,
     Responder,
     default_responder,
+    serve_fake_connection,
 )
-from voxengine.testing._faults import FakeServerError, Fault, FaultInjector
-from voxengine.testing._server import serve_fake_connection
 from voxengine.transport import Connection, Connector
 from voxengine.transport.memory import MemoryConnection, memory_pair
 

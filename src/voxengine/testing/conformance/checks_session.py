@@ -27,10 +27,6 @@ from voxengine.events import (
     ToolCall,
 )
 from voxengine.providers.base import Capability
-from voxengine.testing._fake_openai import (
-    FakeReply,
-    FakeTurn,
-)
 from voxengine.testing.conformance._shared import (
     _check_audio,
     _check_text,
@@ -48,6 +44,10 @@ from voxengine.testing.conformance.scripts import (
     _TOOL_OUTPUT,
     _TOOL_REPLY,
     _tool_responder,
+)
+from voxengine.testing.fakes.openai import (
+    FakeReply,
+    FakeTurn,
 )
 
 __all__ = [

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 
 from voxengine.config import SessionConfig
 from voxengine.providers.base import BaseProvider
-from voxengine.testing._fake_openai import (
+from voxengine.testing.fakes.openai import (
     Responder,
 )
 

@@ -16,11 +16,11 @@ from voxengine.providers.openai import (
     OpenAIConfig,
     OpenAIProvider,
 )
-from voxengine.testing._fake_openai import (
-    FakeOpenAIConfig,
-)
-from voxengine.testing._server import run_fake_openai_server
 from voxengine.testing.conformance.harness import FakeScript, ProviderHarness
+from voxengine.testing.fakes.openai import (
+    FakeOpenAIConfig,
+    run_fake_openai_server,
+)
 from voxengine.testing.mock import MockConfig, MockProvider
 
 __all__ = [

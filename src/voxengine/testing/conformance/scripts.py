@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Final
 
 from voxengine.config import ToolSpec
-from voxengine.testing._fake_openai import (
+from voxengine.testing.fakes.openai import (
     FakeReply,
     FakeToolCall,
     FakeTurn,

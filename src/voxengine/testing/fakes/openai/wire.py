@@ -2,7 +2,7 @@
 
 Default session objects (§4, §12), response objects (§8.2), usage (§8.3), the
 dialect's event names (§12) and the small audio/text arithmetic shared by
-:mod:`voxengine.testing._fake_openai`. Every function is pure.
+:mod:`voxengine.testing.fakes.openai`. Every function is pure.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from collections.abc import Generator
 from dataclasses import dataclass, field
 from typing import Any, Final, Literal
 
-from ._speechlike import Encoding
+from voxengine.testing._speechlike import Encoding
 
 __all__ = [
     "BETA_EVENT_NAMES",
