@@ -48,8 +48,12 @@ from voxengine.testing import (
     default_responder,
     synthesize_speech,
 )
-from voxengine.testing._fake_gemini import FakeGeminiConfig, FakeGeminiServer
-from voxengine.testing._gemini_server import FakeGeminiServerHandle, run_fake_gemini_server
+from voxengine.testing.fakes.gemini import (
+    FakeGeminiConfig,
+    FakeGeminiServer,
+    FakeGeminiServerHandle,
+    run_fake_gemini_server,
+)
 from voxengine.transport import Connection, Connector
 from voxengine.transport.websocket import WebSocketConnection, redacting_logger
 

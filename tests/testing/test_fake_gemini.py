@@ -30,8 +30,12 @@ from voxengine.events import (
 )
 from voxengine.protocols.gemini.protocol import GeminiLiveProtocol
 from voxengine.testing import FakeReply, FakeToolCall, FakeTurn, synthesize_speech
-from voxengine.testing._fake_gemini import FakeGeminiConfig, FakeGeminiServer, FakeGeminiSessions
-from voxengine.testing._gemini_server import run_fake_gemini_server
+from voxengine.testing.fakes.gemini import (
+    FakeGeminiConfig,
+    FakeGeminiServer,
+    FakeGeminiSessions,
+    run_fake_gemini_server,
+)
 
 PATH = "/ws/google.ai.generativelanguage.v1beta.GenerativeService.BidiGenerateContent"
 MODEL = "gemini-2.5-flash-native-audio-preview-12-2025"

@@ -12,7 +12,6 @@ fakes, and :class:`Fault` entries inject drops, stalls, garbage and refusals.
 from __future__ import annotations
 
 from voxengine.testing._driver import FakePeer, serve_fake_peer
-from voxengine.testing._fake_gemini import FakeGeminiConfig, FakeGeminiServer, FakeGeminiSessions
 from voxengine.testing._fake_llm import (
     FakeLLMConfig,
     FakeLLMReply,
@@ -25,8 +24,14 @@ from voxengine.testing._fake_llm import (
     run_fake_llm_server,
 )
 from voxengine.testing._faults import FakeServerError, Fault, FaultAction
-from voxengine.testing._gemini_server import FakeGeminiServerHandle, run_fake_gemini_server
 from voxengine.testing._speechlike import synthesize_words
+from voxengine.testing.fakes.gemini import (
+    FakeGeminiConfig,
+    FakeGeminiServer,
+    FakeGeminiServerHandle,
+    FakeGeminiSessions,
+    run_fake_gemini_server,
+)
 from voxengine.testing.fakes.openai import (
     FakeOpenAIConfig,
     FakeOpenAIServer,

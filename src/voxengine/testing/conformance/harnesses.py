@@ -107,8 +107,7 @@ def gemini_harness(*, timeout: float = 10.0) -> ProviderHarness:
     """:class:`~voxengine.providers.GeminiProvider` against the fake Gemini Live server over
     real sockets. Gemini has no recoverable in-band error to provoke, so that check skips."""
     from voxengine.providers.gemini import GeminiConfig, GeminiProvider
-    from voxengine.testing._fake_gemini import FakeGeminiConfig
-    from voxengine.testing._gemini_server import run_fake_gemini_server
+    from voxengine.testing.fakes.gemini import FakeGeminiConfig, run_fake_gemini_server
 
     @contextlib.asynccontextmanager
     async def make(session: SessionConfig, script: FakeScript) -> AsyncIterator[BaseProvider]:
