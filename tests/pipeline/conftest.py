@@ -8,7 +8,7 @@ import pytest
 
 from voxengine.audio.format import AudioFormat
 from voxengine.audio.resample import convert
-from voxengine.testing._fake_llm import FakeLLMConfig, FakeLLMServer, run_fake_llm_server
+from voxengine.testing.fakes.llm import FakeLLMConfig, FakeLLMServer, run_fake_llm_server
 
 API_KEY = "test-key"
 

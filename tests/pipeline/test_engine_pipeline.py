@@ -20,7 +20,7 @@ from voxengine.providers.pipeline import (
     PipelineProvider,
     PocketSphinxSTT,
 )
-from voxengine.testing._fake_llm import (
+from voxengine.testing.fakes.llm import (
     FakeLLMConfig,
     FakeLLMReply,
     FakeLLMToolCall,

@@ -29,7 +29,7 @@ from voxengine.providers.pipeline import (
     ToolArgumentsChunk,
     ToolCallChunk,
 )
-from voxengine.testing._fake_llm import (
+from voxengine.testing.fakes.llm import (
     FakeLLMConfig,
     FakeLLMReply,
     FakeLLMServer,

@@ -53,7 +53,7 @@ from voxengine.providers.pipeline import (
     fallback_offline_pipeline,
 )
 from voxengine.providers.pipeline._packaged import local_extra_installed
-from voxengine.testing._fake_llm import (
+from voxengine.testing.fakes.llm import (
     FakeLLMConfig,
     FakeLLMReply,
     FakeLLMToolCall,

@@ -13,7 +13,7 @@ from voxengine.providers.pipeline import (
     OpenAITranscriptionSTT,
     PocketSphinxSTT,
 )
-from voxengine.testing._fake_llm import FakeLLMServer
+from voxengine.testing.fakes.llm import FakeLLMServer
 
 from .conftest import API_KEY, KEY_WORD, QUESTION, silence, spoken
 

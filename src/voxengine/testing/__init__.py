@@ -12,7 +12,16 @@ fakes, and :class:`Fault` entries inject drops, stalls, garbage and refusals.
 from __future__ import annotations
 
 from voxengine.testing._driver import FakePeer, serve_fake_peer
-from voxengine.testing._fake_llm import (
+from voxengine.testing._faults import FakeServerError, Fault, FaultAction
+from voxengine.testing._speechlike import synthesize_words
+from voxengine.testing.fakes.gemini import (
+    FakeGeminiConfig,
+    FakeGeminiServer,
+    FakeGeminiServerHandle,
+    FakeGeminiSessions,
+    run_fake_gemini_server,
+)
+from voxengine.testing.fakes.llm import (
     FakeLLMConfig,
     FakeLLMReply,
     FakeLLMResponder,
@@ -22,15 +31,6 @@ from voxengine.testing._fake_llm import (
     RecordedRequest,
     echo_llm_responder,
     run_fake_llm_server,
-)
-from voxengine.testing._faults import FakeServerError, Fault, FaultAction
-from voxengine.testing._speechlike import synthesize_words
-from voxengine.testing.fakes.gemini import (
-    FakeGeminiConfig,
-    FakeGeminiServer,
-    FakeGeminiServerHandle,
-    FakeGeminiSessions,
-    run_fake_gemini_server,
 )
 from voxengine.testing.fakes.openai import (
     FakeOpenAIConfig,
