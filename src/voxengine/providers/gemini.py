@@ -22,10 +22,9 @@ over a WebSocket. What differs from OpenAI, and how this provider stays honest a
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass, field
 from typing import ClassVar, Literal, final
-from urllib.parse import quote, urlsplit, urlunsplit
+from urllib.parse import quote
 
 from voxengine.commands import Command
 from voxengine.errors import ConfigError
@@ -33,6 +32,7 @@ from voxengine.events import Interrupted, ItemKind
 from voxengine.protocols import RealtimeProtocol
 from voxengine.protocols.gemini.protocol import GeminiLiveProtocol, SetupOptions
 from voxengine.providers.base import Capability, ProviderConfig
+from voxengine.providers.endpoint import api_key, websocket_base
 from voxengine.providers.realtime import RealtimeProvider
 from voxengine.session.history import HistoryEntry
 from voxengine.transport import Connector
@@ -138,29 +138,9 @@ class GeminiConfig(ProviderConfig):
             raise ConfigError("key_in must be 'header' or 'query'")
 
 
-def _key(config: ProviderConfig) -> str:
-    key = config.api_key
-    if key is None:
-        key = os.environ.get("GEMINI_API_KEY") or os.environ.get("GOOGLE_API_KEY")
-    if not key:
-        raise ConfigError(
-            "the gemini provider needs an API key: pass api_key=... or set "
-            "GEMINI_API_KEY (or GOOGLE_API_KEY)"
-        )
-    return key
-
-
-def _service_root(url: str) -> str:
-    parts = urlsplit(url)
-    scheme = {"http": "ws", "https": "wss", "ws": "ws", "wss": "wss"}.get(parts.scheme)
-    if scheme is None or not parts.netloc:
-        raise ConfigError(f"base_url must be an http(s) or ws(s) URL with a host, got {url!r}")
-    return urlunsplit((scheme, parts.netloc, parts.path.rstrip("/"), "", ""))
-
-
 def live_url(base_url: str, api_version: str) -> str:
     """The §2 endpoint under ``base_url`` for ``api_version`` (no credentials)."""
-    root = _service_root(base_url)
+    root = websocket_base(base_url)
     return (
         f"{root}/ws/google.ai.generativelanguage.{api_version}"
         ".GenerativeService.BidiGenerateContent"
@@ -210,7 +190,7 @@ class GeminiProvider(RealtimeProvider):
         provider (:attr:`resumption_handle`), else ``config.resumption_handle``.
         """
         cfg = self._gemini
-        key = _key(cfg)
+        key = api_key(cfg.api_key, ("GEMINI_API_KEY", "GOOGLE_API_KEY"), "gemini")
         url = live_url(cfg.base_url or DEFAULT_GEMINI_URL, cfg.api_version)
         headers: dict[str, str] = {}
         if cfg.key_in == "query":

@@ -5,13 +5,14 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from typing import ClassVar, final
-from urllib.parse import quote, urlsplit, urlunsplit
+from urllib.parse import quote
 
 from voxengine.errors import ConfigError
 from voxengine.protocols import RealtimeProtocol
 from voxengine.protocols.openai._wire import Dialect
 from voxengine.protocols.openai.protocol import OpenAIRealtimeProtocol
 from voxengine.providers.base import Capability, ProviderConfig
+from voxengine.providers.endpoint import api_key, websocket_base
 from voxengine.providers.realtime import RealtimeProvider
 
 __all__ = [
@@ -63,26 +64,6 @@ DEFAULT_OPENAI_URL = "wss://api.openai.com/v1"
 DEFAULT_OPENAI_MODEL = "gpt-realtime"
 
 
-def websocket_base(url: str) -> str:
-    """``url`` with http(s) turned into ws(s) and no trailing slash.
-
-    Raises:
-        ConfigError: if the URL has no host or an unsupported scheme.
-    """
-    parts = urlsplit(url)
-    scheme = {"http": "ws", "https": "wss", "ws": "ws", "wss": "wss"}.get(parts.scheme)
-    if scheme is None or not parts.netloc:
-        raise ConfigError(f"base_url must be an http(s) or ws(s) URL with a host, got {url!r}")
-    return urlunsplit(parts._replace(scheme=scheme, path=parts.path.rstrip("/")))
-
-
-def _require_key(key: str | None, env: str, provider: str) -> str:
-    key = key if key is not None else os.environ.get(env)
-    if not key:
-        raise ConfigError(f"{provider} needs an API key: pass api_key=... or set {env}")
-    return key
-
-
 @dataclass(frozen=True, slots=True, kw_only=True)
 class OpenAIConfig(ProviderConfig):
     """OpenAI Realtime settings. ``api_key`` defaults to ``$OPENAI_API_KEY``;
@@ -101,7 +82,7 @@ class OpenAIProvider(RealtimeProvider):
     def make_protocol(self) -> RealtimeProtocol:
         """A GA protocol for ``<base_url>/realtime?model=<model>``."""
         cfg = self.config
-        key = _require_key(cfg.api_key, "OPENAI_API_KEY", "the openai provider")
+        key = api_key(cfg.api_key, ("OPENAI_API_KEY",), "openai")
         base = websocket_base(cfg.base_url or DEFAULT_OPENAI_URL)
         model = cfg.model or DEFAULT_OPENAI_MODEL
         return OpenAIRealtimeProtocol(
@@ -142,7 +123,7 @@ class AzureOpenAIProvider(RealtimeProvider):
         """A protocol for the deployment's GA or preview URL."""
         cfg = self.config
         assert isinstance(cfg, AzureOpenAIConfig)
-        key = _require_key(cfg.api_key, "AZURE_OPENAI_API_KEY", "the azure provider")
+        key = api_key(cfg.api_key, ("AZURE_OPENAI_API_KEY",), "azure")
         endpoint = cfg.base_url or os.environ.get("AZURE_OPENAI_ENDPOINT")
         if not endpoint:
             raise ConfigError(
