@@ -168,3 +168,31 @@ async def test_one_consumer_at_a_time() -> None:
     with pytest.raises(InvalidState):
         pulled.deliver_to(lambda event: None)
     waiting.cancel()
+
+
+async def test_a_busy_push_consumer_gets_the_overload_policy_and_drained_waits() -> None:
+    q = EventQueue(maxsize=2, audio_format=PCM16_24K)
+    release = asyncio.Event()
+    got: list[Event | None] = []
+
+    async def slow(event: Event | None) -> None:
+        got.append(event)
+        await release.wait()
+
+    def consumer(event: Event | None) -> Awaitable[object] | None:
+        return slow(event)
+
+    call = ToolCall(call_id="c", name="f", arguments="{}")
+    q.deliver_to(consumer)
+    q.put_nowait(audio(1))  # handed over at once; the consumer is now busy with it
+    for event in (audio(2), call, audio(3), audio(4)):
+        q.put_nowait(event)  # the producer never waits
+    assert len(q) == 2
+    assert q.dropped_audio_chunks == 2  # audio(2), then audio(3): oldest waiting first
+    assert q.dropped_audio_seconds == pytest.approx(0.2)
+    release.set()
+    await asyncio.wait_for(q.drained(), 5)
+    assert got == [audio(1), call, audio(4)]
+    assert len(q) == 0
+    with pytest.raises(InvalidState):
+        await q.get()
