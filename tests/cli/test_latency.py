@@ -71,3 +71,60 @@ def test_a_new_turn_starts_afresh() -> None:
     assert stages is not None
     assert stages.first_audio == pytest.approx(0.25)
     assert stages.stt is None
+
+
+def test_events_mark_the_milestones_and_the_first_sentence_splits_the_llm_stage() -> None:
+    from voxengine.events import AudioDelta, Role, SpeechStopped, TranscriptDelta, TranscriptDone
+
+    clock = Clock()
+    timer = TurnTimer(clock)
+    timer.observe(TranscriptDelta(role=Role.ASSISTANT, item_id="a", delta="Before."))
+    assert not timer.timed  # nothing before the end of the user's turn counts
+    timer.observe(SpeechStopped(item_id="u", audio_end=1.0))
+    assert timer.timed
+    clock.now = 0.2
+    timer.observe(TranscriptDone(role=Role.USER, item_id="u", transcript="hi"))
+    clock.now = 0.3
+    timer.observe(TranscriptDelta(role=Role.ASSISTANT, item_id="a", delta="Hello"))
+    clock.now = 0.45
+    timer.observe(TranscriptDelta(role=Role.ASSISTANT, item_id="a", delta=" there. And"))
+    clock.now = 0.6
+    timer.observe(AudioDelta(response_id="r", item_id="a", audio=b"\0\0"))
+    stages = timer.result()
+    assert stages is not None
+    assert (stages.stt, stages.llm) == (pytest.approx(0.2), pytest.approx(0.1))
+    assert stages.sentence == pytest.approx(0.15)
+    assert stages.tts == pytest.approx(0.15)  # from the first sentence
+    lines = timer.report()
+    assert [line.split("+")[0].strip() for line in lines[:-1]] == [
+        "speech-to-text",
+        "LLM first token",
+        "LLM first sentence",
+        "TTS first audio",
+    ]
+    assert lines[-1].split() == [
+        "time",
+        "to",
+        "first",
+        "audio",
+        "600",
+        "ms",
+        "(end",
+        "of",
+        "speech",
+        "to",
+        "first",
+        "audio)",
+    ]
+
+
+def test_no_stage_lines_when_the_user_was_recognised_after_the_reply() -> None:
+    clock = Clock()
+    timer = TurnTimer(clock)
+    assert timer.report() == []
+    timer.turn_ended()
+    clock.now = 0.3
+    timer.first_audio()
+    clock.now = 0.5
+    timer.heard()
+    assert timer.report() == []

@@ -51,8 +51,8 @@ from voxengine.cli._common import (
     replayable_settings,
 )
 from voxengine.cli._default import arrow, default_provider
+from voxengine.cli._latency import TurnTimer
 from voxengine.cli._offline import offline_provider, offline_speech
-from voxengine.cli._turnclock import TurnClock
 from voxengine.engine import VoiceEngine, VoiceEngineConfig
 from voxengine.events import (
     AudioDelta,
@@ -391,13 +391,13 @@ async def _pipeline_demo(args: argparse.Namespace) -> int:
     engine = VoiceEngine(config, provider=chosen.provider)
     reply_audio = bytearray()
     errors: list[str] = []
-    clock = TurnClock()
+    clock = TurnTimer()
     printer = _Printer()
     engine.on_text_response = printer.write
     engine.events.on(ProviderErrorEvent, lambda e: errors.append(e.message))
 
     def on_audio(event: AudioDelta) -> None:
-        if "end_of_speech" in clock.marks:  # the spoken turn's reply only
+        if clock.timed:  # the spoken turn's reply only
             reply_audio.extend(event.audio)
 
     engine.events.on(
