@@ -48,3 +48,55 @@ def test_of_returns_a_config_of_the_type_unchanged() -> None:
     widened = MockConfig.of(GENERIC)
     assert widened.event_queue_size == 17
     assert widened.reconnect == ReconnectPolicy(enabled=False)
+
+
+def test_every_provider_setting_has_an_engine_setting_of_the_same_name() -> None:
+    from voxengine import VoiceEngineConfig
+
+    engine_fields = {f.name for f in fields(VoiceEngineConfig)}
+    missing = {f.name for f in fields(ProviderConfig)} - engine_fields - {"session"}
+    assert missing == set()
+
+
+def test_engine_settings_reach_the_provider_and_fallbacks_get_no_primary_endpoint() -> None:
+    import ssl
+
+    from voxengine import VoiceEngine, VoiceEngineConfig
+
+    context = ssl.create_default_context()
+    reconnect = ReconnectPolicy(max_attempts=1)
+    config = VoiceEngineConfig(
+        provider="mock",
+        base_url="ws://127.0.0.1:9",
+        model="m",
+        ssl_context=context,
+        event_queue_size=7,
+        connect_timeout=3.0,
+        reconnect=reconnect,
+        instructions="Be brief.",
+    )
+    provider = VoiceEngine(config).provider.config
+    assert provider.ssl_context is context
+    assert (provider.event_queue_size, provider.connect_timeout) == (7, 3.0)
+    assert (provider.base_url, provider.model, provider.reconnect) == (
+        "ws://127.0.0.1:9",
+        "m",
+        reconnect,
+    )
+    assert provider.session.instructions == "Be brief."
+    fallback = config.provider_settings(primary=False)
+    assert (fallback["ssl_context"], fallback["base_url"], fallback["api_key"]) == (
+        None,
+        None,
+        None,
+    )
+    assert fallback["event_queue_size"] == 7
+
+
+@pytest.mark.parametrize("size", [0, True, 2.5])
+def test_a_bad_event_queue_size_is_refused_by_the_engine_config(size: object) -> None:
+    from voxengine import VoiceEngineConfig
+    from voxengine.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="event_queue_size"):
+        VoiceEngineConfig(provider="mock", event_queue_size=size)  # type: ignore[arg-type]

@@ -179,15 +179,7 @@ class VoiceEngine:
         for capability, needed in needs.items():
             if needed and capability not in cls.capabilities:
                 raise ConfigError(f"provider {name!r} does not support {capability.value}")
-        provider_config = cls.config_type(
-            api_key=config.api_key if primary else None,
-            model=config.model if primary else None,
-            base_url=config.base_url if primary else None,
-            session=session,
-            connect_timeout=config.connect_timeout,
-            reconnect=config.reconnect,
-            watchdog=config.watchdog,
-        )
+        provider_config = cls.config_type(**config.provider_settings(primary=primary))
         return cls(provider_config)
 
     # -- lifecycle ------------------------------------------------------------------

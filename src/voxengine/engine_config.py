@@ -8,6 +8,7 @@ detection fields keep the names earlier voxengine releases used (``vad_enabled``
 from __future__ import annotations
 
 import math
+import ssl
 from collections.abc import Callable
 from dataclasses import dataclass, field, fields
 from typing import Any, Literal, Self
@@ -37,6 +38,8 @@ AudioBackend = Literal["sounddevice", "file", "null"]
 _MODALITIES = {"audio": (Modality.AUDIO,), "text": (Modality.TEXT,)}
 _VAD_TYPES = ("client", "server", "semantic")
 _BACKENDS = ("sounddevice", "file", "null")
+#: Provider settings that belong to the primary provider's account and endpoint.
+_PRIMARY_ONLY = frozenset({"api_key", "model", "base_url", "ssl_context"})
 
 #: What ``tools`` accepts: a declared spec (handled by ``on_function_call``), a
 #: :class:`voxengine.tools.Tool`, or a plain (async) function.
@@ -53,6 +56,8 @@ class VoiceEngineConfig:
         mode: ``"fast"``, ``"big"`` or ``"provider"`` (see :mod:`voxengine.strategies`).
         model: provider model (Azure: deployment name). base_url: endpoint override.
         connect_timeout: seconds for connection and handshake. retry_count: connect retries.
+        ssl_context: replaces the system trust store for ``wss://`` (a private CA,
+            client certificates); never in repr.
 
     Conversation:
         voice, instructions, temperature, max_output_tokens: session settings.
@@ -88,9 +93,14 @@ class VoiceEngineConfig:
         watchdog: detection of a response that stops making progress
             (:class:`WatchdogPolicy`).
 
+        event_queue_size: bound of the events waiting for the application (beyond it
+            assistant audio is dropped oldest-first; see :mod:`voxengine.session.queue`).
+
     Failover:
         failover: provider names to switch to, in order, when the session fails for
-            good (reconnects exhausted or refused); the conversation is replayed.
+            good (reconnects exhausted or refused); the conversation is replayed. They
+            get every setting but the primary's ``api_key``, ``model``, ``base_url``
+            and ``ssl_context`` (see :meth:`VoiceEngineConfig.provider_settings`).
 
     Cost:
         prices: price table for :meth:`VoiceEngine.estimate_cost` (default: the dated
@@ -104,6 +114,7 @@ class VoiceEngineConfig:
     base_url: str | None = None
     connect_timeout: float = 10.0
     retry_count: int = 3
+    ssl_context: ssl.SSLContext | None = field(default=None, repr=False, compare=False)
 
     voice: str | None = None
     instructions: str | None = None
@@ -137,6 +148,7 @@ class VoiceEngineConfig:
 
     reconnect: ReconnectPolicy = field(default_factory=ReconnectPolicy)
     watchdog: WatchdogPolicy = field(default_factory=WatchdogPolicy)
+    event_queue_size: int = 2000
 
     failover: tuple[str, ...] = ()
 
@@ -171,6 +183,12 @@ class VoiceEngineConfig:
             raise ConfigError("reconnect must be a ReconnectPolicy")
         if not isinstance(self.watchdog, WatchdogPolicy):
             raise ConfigError("watchdog must be a WatchdogPolicy")
+        if isinstance(self.event_queue_size, bool) or not isinstance(self.event_queue_size, int):
+            raise ConfigError("event_queue_size must be an integer")
+        if self.event_queue_size < 1:
+            raise ConfigError("event_queue_size must be >= 1")
+        if self.ssl_context is not None and not isinstance(self.ssl_context, ssl.SSLContext):
+            raise ConfigError("ssl_context must be an ssl.SSLContext")
         if self.device_sample_rate is not None:  # AudioError: 0, negative, not an int
             validate_sample_rate(self.device_sample_rate, "device_sample_rate")
         for name in (self.provider, *self.failover):
@@ -190,6 +208,23 @@ class VoiceEngineConfig:
         if unknown:
             raise ConfigError(f"unknown VoiceEngineConfig fields: {sorted(unknown)}")
         return cls(**{**preset_values(name), **overrides})
+
+    def provider_settings(self, *, primary: bool = True) -> dict[str, Any]:
+        """The :class:`~voxengine.providers.base.ProviderConfig` fields these settings
+        give a provider: ``session`` (:meth:`session_config`) and every field both
+        configs name alike, so a new connection setting reaches every provider through
+        this one path. A fallback provider (``primary=False``) gets ``None`` for the
+        fields that belong to the primary's account and endpoint (``api_key``,
+        ``model``, ``base_url``, ``ssl_context``): its own defaults apply.
+        """
+        from voxengine.providers.base import ProviderConfig
+
+        settings: dict[str, Any] = {"session": self.session_config()}
+        for f in fields(ProviderConfig):
+            if f.name != "session":
+                own = not primary and f.name in _PRIMARY_ONLY
+                settings[f.name] = None if own else getattr(self, f.name)
+        return settings
 
     def turn_detection(self) -> TurnDetectionConfig:
         """The turn detection these settings describe."""
