@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator, Sequence
 
 import pytest
 
+from voxengine.commands import TruncateItem
 from voxengine.config import Modality, SessionConfig, ToolSpec, TurnDetection, TurnDetectionConfig
 from voxengine.errors import AudioError, ConfigError, InvalidState
 from voxengine.events import (
@@ -472,3 +473,29 @@ def test_anthropic_preset_needs_a_key(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("ANTHROPIC_API_KEY", raising=False)
     with pytest.raises(ConfigError, match="ANTHROPIC_API_KEY"):
         AnthropicPipelineProvider()
+
+
+async def test_truncate_item_cuts_a_finished_reply_to_what_was_heard() -> None:
+    provider, stream = await long_reply_provider()
+    await provider.send_text(LONG)
+    events = await until(stream, ResponseDone)
+    message = next(
+        e.item for e in events if isinstance(e, ItemDone) and e.item.role is Role.ASSISTANT
+    )
+    assert message.text == "You said: " + LONG
+    spoken_seconds = provider.output_format.duration(
+        sum(len(e.audio) for e in events if isinstance(e, AudioDelta))
+    )
+    await provider.send(TruncateItem(item_id=message.item_id, audio_end=spoken_seconds / 3))
+    (truncated,) = [e for e in await until(stream, ItemTruncated) if isinstance(e, ItemTruncated)]
+    assert truncated.item_id == message.item_id
+    assert truncated.audio_end == pytest.approx(spoken_seconds / 3)
+    (kept,) = [i for i in provider.conversation if i.role is Role.ASSISTANT]
+    assert kept.text is not None
+    assert 0 < len(kept.text) < len(message.text)
+    assert message.text.startswith(kept.text)
+    with pytest.raises(ConfigError, match="no spoken assistant item"):
+        await provider.send(TruncateItem(item_id="not-an-item", audio_end=0.1))
+    (still,) = [i for i in provider.conversation if i.role is Role.ASSISTANT]
+    assert still.text == kept.text  # the refusal changed nothing
+    await provider.disconnect()

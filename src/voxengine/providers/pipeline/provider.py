@@ -361,7 +361,7 @@ class PipelineProviderBase(BaseProvider):
         Raises:
             InvalidState: not connected.
             ConfigError: a tool output as a plain message (use :class:`SendToolResult`),
-                :class:`TruncateItem` (:meth:`interrupt` cuts what was heard) or
+                a :class:`TruncateItem` of an item that is not a spoken assistant reply,
                 :class:`RestoreItem`; SEMANTIC_VAD or ``idle_timeout`` in an update.
         """
         self._require_open()
@@ -389,10 +389,12 @@ class PipelineProviderBase(BaseProvider):
                     self._delete_item(item_id)
                 case UpdateSession(config=config):
                     self._update_session(config)
-                case TruncateItem() | RestoreItem():
+                case TruncateItem(item_id=item_id, audio_end=audio_end):
+                    if self._truncate(item_id, audio_end) is None:
+                        raise ConfigError(f"no spoken assistant item {item_id!r} to truncate")
+                case RestoreItem():
                     raise ConfigError(
-                        f"{self.name} cannot carry out {type(each).__name__}; "
-                        "interrupt(played) cuts what the user heard"
+                        f"{self.name} cannot carry out RestoreItem; it keeps its own history"
                     )
 
     # -- audio input -------------------------------------------------------------------------
@@ -676,17 +678,26 @@ class PipelineProviderBase(BaseProvider):
         elif self._cancelling and self._response is not None:
             await asyncio.wait({self._response})
         target = item_id or self._last_audio_item
-        heard: float | None = None
-        sentences = self._spoken.get(target) if target is not None else None
-        if target is not None and played is not None and sentences is not None:
-            total = sentences[-1].end if sentences else 0.0
-            heard = min(max(0.0, played), total)
-            if target in self._conversation:
-                self._conversation.set_text(target, spoken_text(sentences, heard))
-            self._emit(ItemTruncated(item_id=target, audio_end=heard))
+        heard = None
+        if target is not None and played is not None:
+            heard = self._truncate(target, played)
         event = Interrupted(item_id=target, played=heard)
         self._emit(event)
         return event
+
+    def _truncate(self, item_id: str, played: float) -> float | None:
+        """Cut spoken assistant item ``item_id`` to the words estimated to fit in
+        ``played`` seconds of its audio (the history the model reads changes) and emit
+        :class:`ItemTruncated`; the seconds kept, or ``None`` for an unknown item."""
+        sentences = self._spoken.get(item_id)
+        if sentences is None:
+            return None
+        total = sentences[-1].end if sentences else 0.0
+        heard = min(max(0.0, played), total)
+        if item_id in self._conversation:
+            self._conversation.set_text(item_id, spoken_text(sentences, heard))
+        self._emit(ItemTruncated(item_id=item_id, audio_end=heard))
+        return heard
 
 
 async def _drain(queue: EventQueue) -> AsyncIterator[Event]:
