@@ -11,6 +11,7 @@ from voxengine.errors import ConfigError
 from voxengine.protocols import RealtimeProtocol
 from voxengine.protocols.openai._wire import Dialect
 from voxengine.protocols.openai.protocol import OpenAIRealtimeProtocol
+from voxengine.protocols.openai.voices import VOICES
 from voxengine.providers.base import Capability, ProviderConfig
 from voxengine.providers.endpoint import api_key, websocket_base
 from voxengine.providers.realtime import RealtimeProvider
@@ -24,18 +25,7 @@ __all__ = [
 ]
 
 #: The built-in Realtime voices (openai-realtime.md §4); marin and cedar are recommended.
-OPENAI_VOICES: tuple[str, ...] = (
-    "alloy",
-    "ash",
-    "ballad",
-    "coral",
-    "echo",
-    "sage",
-    "shimmer",
-    "verse",
-    "marin",
-    "cedar",
-)
+OPENAI_VOICES: tuple[str, ...] = VOICES
 
 OPENAI_CAPABILITIES = frozenset(
     {

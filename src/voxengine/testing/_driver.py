@@ -18,7 +18,7 @@ from websockets.exceptions import ConnectionClosed
 
 from ._faults import FaultInjector
 
-__all__ = ["FakePeer", "serve_fake_peer", "serve_websocket"]
+__all__ = ["FakePeer", "run_until_idle", "serve_fake_peer", "serve_websocket"]
 
 
 class FakePeer(Protocol):
@@ -38,6 +38,20 @@ class FakePeer(Protocol):
     def close_to_send(self) -> tuple[int, str] | None: ...
 
     def step(self) -> None: ...
+
+
+def run_until_idle(peer: FakePeer, max_steps: int) -> None:
+    """Step ``peer`` until no response is active or it wants to close (what the driver
+    does with ``pace_seconds=0`` while the client sends nothing).
+
+    Raises:
+        RuntimeError: still busy after ``max_steps`` steps.
+    """
+    for _ in range(max_steps):
+        if not peer.response_active or peer.close_to_send() is not None:
+            return
+        peer.step()
+    raise RuntimeError(f"still active after {max_steps} steps")
 
 
 async def serve_fake_peer(

@@ -1,11 +1,7 @@
-"""Former home of the fake Gemini Live server, kept as a re-export.
-
-The fake now lives in :mod:`voxengine.testing.fakes.gemini`, one module per concern;
-import it from :mod:`voxengine.testing`.
-"""
+"""Former home of the fake Gemini Live server, kept as a re-export: it now lives in
+:mod:`voxengine.testing.fakes.gemini`; import it from :mod:`voxengine.testing`."""
 
 from __future__ import annotations
 
-from voxengine.testing.fakes.gemini import FakeGeminiConfig, FakeGeminiServer, FakeGeminiSessions
-
-__all__ = ["FakeGeminiConfig", "FakeGeminiServer", "FakeGeminiSessions"]
+from voxengine.testing.fakes.gemini import *  # noqa: F403
+from voxengine.testing.fakes.gemini import __all__ as __all__

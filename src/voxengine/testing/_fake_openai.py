@@ -1,31 +1,7 @@
-"""Former home of the fake OpenAI Realtime server, kept as a re-export.
-
-The fake now lives in :mod:`voxengine.testing.fakes.openai`, one module per concern;
-import it from :mod:`voxengine.testing`.
-"""
+"""Former home of the fake OpenAI Realtime server, kept as a re-export: it now lives in
+:mod:`voxengine.testing.fakes.openai`; import it from :mod:`voxengine.testing`."""
 
 from __future__ import annotations
 
-from voxengine.testing.fakes.openai import (
-    AUDIO_DONE_ORDERS,
-    TRANSCRIPTION_TIMINGS,
-    FakeOpenAIConfig,
-    FakeOpenAIServer,
-    FakeReply,
-    FakeToolCall,
-    FakeTurn,
-    Responder,
-    default_responder,
-)
-
-__all__ = [
-    "AUDIO_DONE_ORDERS",
-    "TRANSCRIPTION_TIMINGS",
-    "FakeOpenAIConfig",
-    "FakeOpenAIServer",
-    "FakeReply",
-    "FakeToolCall",
-    "FakeTurn",
-    "Responder",
-    "default_responder",
-]
+from voxengine.testing.fakes.openai import *  # noqa: F403
+from voxengine.testing.fakes.openai import __all__ as __all__

@@ -1,15 +1,7 @@
-"""Former home of the fake OpenAI server's WebSocket driver, kept as a re-export.
-
-It now lives in :mod:`voxengine.testing.fakes.openai.serve`; import it from
-:mod:`voxengine.testing`.
-"""
+"""Former home of the fake OpenAI server's WebSocket driver, kept as a re-export: it now lives in
+:mod:`voxengine.testing.fakes.openai.serve`; import it from :mod:`voxengine.testing`."""
 
 from __future__ import annotations
 
-from voxengine.testing.fakes.openai.serve import (
-    FakeOpenAIServerHandle,
-    run_fake_openai_server,
-    serve_fake_connection,
-)
-
-__all__ = ["FakeOpenAIServerHandle", "run_fake_openai_server", "serve_fake_connection"]
+from voxengine.testing.fakes.openai.serve import *  # noqa: F403
+from voxengine.testing.fakes.openai.serve import __all__ as __all__

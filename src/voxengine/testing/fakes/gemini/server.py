@@ -38,6 +38,7 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from voxengine import _json
+from voxengine.testing._driver import run_until_idle
 
 from .config import _DEFAULT_CONFIG, FakeGeminiConfig, FakeGeminiSessions
 from .inputs import _Inputs
@@ -153,11 +154,7 @@ class FakeGeminiServer(_Inputs):
         Raises:
             RuntimeError: still busy after ``max_steps`` steps.
         """
-        for _ in range(max_steps):
-            if not self.response_active or self._close is not None:
-                return
-            self.step()
-        raise RuntimeError(f"still active after {max_steps} steps")
+        run_until_idle(self, max_steps)
 
     def go_away(self, time_left: float = 50.0) -> None:
         """Warn that the connection ends in ``time_left`` seconds (§7, §11 item 10)."""

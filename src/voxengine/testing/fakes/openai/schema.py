@@ -12,6 +12,8 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Final, Literal
 
+from voxengine.protocols.openai.voices import VOICES
+
 from .specs import (
     AnyJson,
     AnyObject,
@@ -126,18 +128,7 @@ _GA_FORMAT: Final = Tagged(
 # §4: built-in voices by name, custom voices as {"id": "voice_..."}. Which names exist
 # is checked by the server (FakeOpenAIConfig.voices), after the schema, with the
 # error the schema would give.
-GA_VOICES: Final = (
-    "alloy",
-    "ash",
-    "ballad",
-    "coral",
-    "echo",
-    "sage",
-    "shimmer",
-    "verse",
-    "marin",
-    "cedar",
-)
+GA_VOICES: Final = VOICES
 _GA_VOICE: Final = one_of(Str(), obj(("id",), id=Str()))
 _GA_TRANSCRIPTION: Final = Nullable(
     obj(

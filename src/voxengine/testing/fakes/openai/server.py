@@ -28,6 +28,7 @@ from collections.abc import Callable, Mapping
 from urllib.parse import parse_qs, urlsplit
 
 from voxengine import _json
+from voxengine.testing._driver import run_until_idle
 
 from .config import _DEFAULT_CONFIG, FakeOpenAIConfig
 from .schema import SchemaError, validate_client_event
@@ -243,11 +244,7 @@ class FakeOpenAIServer(_Session):
         Raises:
             RuntimeError: still busy after ``max_steps`` steps.
         """
-        for _ in range(max_steps):
-            if not self.response_active or self._close is not None:
-                return
-            self.step()
-        raise RuntimeError(f"still active after {max_steps} steps")
+        run_until_idle(self, max_steps)
 
     @property
     def response_active(self) -> bool:

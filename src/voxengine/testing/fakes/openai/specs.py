@@ -119,38 +119,13 @@ def enum(*values: str) -> Enum:
 
 
 @dataclass(frozen=True, slots=True)
-class Int(Spec):
-    lo: int | None = None
-    hi: int | None = None
-    expected: str = "an integer"
-
-    def accepts(self, value: object) -> bool:
-        return isinstance(value, int) and not isinstance(value, bool)
-
-    def check(self, value: object, path: str) -> None:
-        Spec.check(self, value, path)
-        assert isinstance(value, int)
-        if self.lo is not None and value < self.lo:
-            raise SchemaError(
-                "integer_below_min_value",
-                f"Invalid '{path}': integer below minimum value. Expected a value >= "
-                f"{self.lo}, but got {value} instead.",
-                path,
-            )
-        if self.hi is not None and value > self.hi:
-            raise SchemaError(
-                "integer_above_max_value",
-                f"Invalid '{path}': integer above maximum value. Expected a value <= "
-                f"{self.hi}, but got {value} instead.",
-                path,
-            )
-
-
-@dataclass(frozen=True, slots=True)
 class Num(Spec):
+    """A number within ``lo..hi`` (either bound optional); ``kind`` words range errors."""
+
     lo: float | None = None
     hi: float | None = None
     expected: str = "a decimal"
+    kind: str = "decimal"
 
     def accepts(self, value: object) -> bool:
         return isinstance(value, int | float) and not isinstance(value, bool)
@@ -158,20 +133,26 @@ class Num(Spec):
     def check(self, value: object, path: str) -> None:
         Spec.check(self, value, path)
         assert isinstance(value, int | float)
-        if self.lo is not None and value < self.lo:
-            raise SchemaError(
-                "decimal_below_min_value",
-                f"Invalid '{path}': decimal below minimum value. Expected a value >= "
-                f"{self.lo}, but got {value} instead.",
-                path,
-            )
-        if self.hi is not None and value > self.hi:
-            raise SchemaError(
-                "decimal_above_max_value",
-                f"Invalid '{path}': decimal above maximum value. Expected a value <= "
-                f"{self.hi}, but got {value} instead.",
-                path,
-            )
+        for bound, below, sign in ((self.lo, True, ">="), (self.hi, False, "<=")):
+            if bound is not None and (value < bound if below else value > bound):
+                side, limit = ("below", "min") if below else ("above", "max")
+                raise SchemaError(
+                    f"{self.kind}_{side}_{limit}_value",
+                    f"Invalid '{path}': {self.kind} {side} {limit}imum value. Expected a "
+                    f"value {sign} {bound}, but got {value} instead.",
+                    path,
+                )
+
+
+@dataclass(frozen=True, slots=True)
+class Int(Num):
+    """An integer (not a boolean) within ``lo..hi``."""
+
+    expected: str = "an integer"
+    kind: str = "integer"
+
+    def accepts(self, value: object) -> bool:
+        return isinstance(value, int) and not isinstance(value, bool)
 
 
 @dataclass(frozen=True, slots=True)
