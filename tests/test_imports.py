@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import json
 import subprocess
 import sys
@@ -59,3 +60,24 @@ def test_unknown_attribute_of_providers_is_an_attribute_error() -> None:
 
     with pytest.raises(AttributeError, match="NoSuchProvider"):
         _ = providers.NoSuchProvider  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize(
+    ("old", "new"),
+    [
+        ("voxengine.testing._fake_openai", "voxengine.testing.fakes.openai"),
+        ("voxengine.testing._server", "voxengine.testing.fakes.openai.serve"),
+        ("voxengine.testing._fake_gemini", "voxengine.testing.fakes.gemini"),
+        ("voxengine.testing._gemini_server", "voxengine.testing.fakes.gemini.serve"),
+        ("voxengine.testing._fake_llm", "voxengine.testing.fakes.llm"),
+        ("voxengine.recording", "voxengine.record.recording"),
+        ("voxengine.replay", "voxengine.record.replay"),
+        ("voxengine.logs", "voxengine.record.logs"),
+    ],
+)
+def test_a_former_module_path_re_exports_its_new_home(old: str, new: str) -> None:
+    before, after = importlib.import_module(old), importlib.import_module(new)
+    assert before.__all__ == after.__all__
+    assert after.__all__
+    for name in after.__all__:
+        assert getattr(before, name) is getattr(after, name), name

@@ -5,22 +5,5 @@ This module keeps the import path users know.
 
 from __future__ import annotations
 
-from voxengine.record.logs import (
-    AUDIO_FIELDS,
-    TraceFilter,
-    configure_cli_logging,
-    is_audio_field,
-    shorten_audio,
-    trace_connector,
-    wire_logger,
-)
-
-__all__ = [
-    "AUDIO_FIELDS",
-    "TraceFilter",
-    "configure_cli_logging",
-    "is_audio_field",
-    "shorten_audio",
-    "trace_connector",
-    "wire_logger",
-]
+from voxengine.record.logs import *  # noqa: F403
+from voxengine.record.logs import __all__ as __all__

@@ -5,36 +5,5 @@ This module keeps the import path users know.
 
 from __future__ import annotations
 
-from voxengine.record.recording import (
-    FORMAT_NAME,
-    FORMAT_VERSION,
-    RecordedAudio,
-    RecordedClose,
-    RecordedConnect,
-    RecordedConnection,
-    RecordedFrame,
-    Recorder,
-    Recording,
-    RecordingError,
-    load_recording,
-    redact_audio_fields,
-    restore_audio_fields,
-    wrap_provider_connector,
-)
-
-__all__ = [
-    "FORMAT_NAME",
-    "FORMAT_VERSION",
-    "RecordedAudio",
-    "RecordedClose",
-    "RecordedConnect",
-    "RecordedConnection",
-    "RecordedFrame",
-    "Recorder",
-    "Recording",
-    "RecordingError",
-    "load_recording",
-    "redact_audio_fields",
-    "restore_audio_fields",
-    "wrap_provider_connector",
-]
+from voxengine.record.recording import *  # noqa: F403
+from voxengine.record.recording import __all__ as __all__

@@ -5,20 +5,5 @@ This module keeps the import path users know.
 
 from __future__ import annotations
 
-from voxengine.record.replay import (
-    DEFAULT_MATCH,
-    DIVERGENCE_CLOSE_CODE,
-    FrameMatch,
-    ReplayConnection,
-    ReplayConnector,
-    ReplayDivergence,
-)
-
-__all__ = [
-    "DEFAULT_MATCH",
-    "DIVERGENCE_CLOSE_CODE",
-    "FrameMatch",
-    "ReplayConnection",
-    "ReplayConnector",
-    "ReplayDivergence",
-]
+from voxengine.record.replay import *  # noqa: F403
+from voxengine.record.replay import __all__ as __all__
