@@ -17,9 +17,12 @@ from voxengine.events import (
     Interrupted,
     ItemDone,
     ItemKind,
+    ResponseDone,
+    ResponseStatus,
     Role,
     SessionClosed,
     SessionReady,
+    Usage,
 )
 from voxengine.providers.base import BaseProvider, ProviderConfig
 from voxengine.session.history import ConversationHistory
@@ -230,3 +233,57 @@ def test_big_is_a_configuration_of_the_provider_lane() -> None:
     assert big.mode == "big"
     assert ProviderStrategy(provider, EventBus()).mode == "provider"
     assert FastLaneStrategy.mode == "fast"
+
+
+@pytest.mark.parametrize("push", [False, True], ids=["pumped", "pushed"])
+async def test_async_handlers_hold_later_events_back_in_both_delivery_paths(push: bool) -> None:
+    bus = EventBus()
+    order: list[str] = []
+    release = asyncio.Event()
+
+    async def slow(event: Event) -> None:
+        order.append(f"start {event.type}")
+        await release.wait()
+        order.append(f"end {event.type}")
+
+    bus.on(AudioDelta, slow)
+    bus.on((ItemDone, SessionClosed), lambda e: order.append(e.type))
+    lane = FastLaneStrategy(Scripted(SCRIPT, push=push), bus)
+    lane.start()
+    for _ in range(100):
+        if order:
+            break
+        await asyncio.sleep(0.01)
+    await asyncio.sleep(0.05)  # time for a later event to overtake, were that possible
+    assert order == [f"start {AudioDelta.type}"]
+    release.set()
+    await asyncio.wait_for(lane.wait_closed(), 10)
+    assert order == [
+        f"start {AudioDelta.type}",
+        f"end {AudioDelta.type}",
+        ItemDone.type,
+        SessionClosed.type,
+    ]
+    assert await lane.aclose(timeout=0.05) == ()  # nothing left running
+
+
+async def test_the_provider_lane_keeps_metrics_and_the_fast_lane_none() -> None:
+    script: list[Event] = [
+        *SCRIPT[:-1],
+        ResponseDone(
+            response_id="r1", status=ResponseStatus.COMPLETED, usage=Usage(output_tokens=5)
+        ),
+        SCRIPT[-1],
+    ]
+    lanes = [
+        ProviderStrategy(Scripted(script), EventBus()),
+        FastLaneStrategy(Scripted(script), EventBus()),
+    ]
+    for lane in lanes:
+        lane.start()
+        await asyncio.wait_for(lane.wait_closed(), 10)
+    provider_lane, fast_lane = (lane.metrics.snapshot() for lane in lanes)
+    assert (provider_lane.responses, provider_lane.audio_chunks) == (1, 1)
+    assert provider_lane.usage.output_tokens == 5
+    assert lanes[0].metrics.model == "m"
+    assert (fast_lane.responses, fast_lane.audio_chunks) == (0, 0)
