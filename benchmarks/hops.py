@@ -10,8 +10,9 @@ loopback WebSocket:
   ``response.output_audio.delta`` to the application's ``AudioDelta`` handler.
 
 For each: ``calls``, every call to a function defined in ``voxengine`` on the way
-(both ends included), and ``depth``, the frames on the call stack from one end to the
-other (the chain the frame travels). Load does not change either figure.
+(both ends included; ``names`` lists them in order), and ``depth``, the frames on the
+call stack from one end to the other (``chain``, the path the frame travels). Load does
+not change either figure.
 
 Run ``python -m benchmarks.hops`` (prints JSON; ``--out FILE`` writes it).
 """
@@ -59,12 +60,17 @@ async def _measure(mode: str) -> dict[str, Any]:
             calls.clear()  # a new frame from the socket: count from here
         calls.append(frame.f_code.co_qualname)
         if direction == "out" and frame.f_code is out_end and "out" not in result:
-            result["out"] = {"calls": len(calls), "chain": _chain(frame, out_start)}
+            result["out"] = {
+                "calls": len(calls),
+                "names": list(calls),
+                "chain": _chain(frame, out_start),
+            }
 
     def on_audio(event: AudioDelta) -> None:
         if "in" not in result:
             chain = _chain(sys._getframe(), in_start)
-            result["in"] = {"calls": len(calls) + 1, "chain": chain}  # + this handler
+            names = [*calls, "on_audio"]  # + this handler
+            result["in"] = {"calls": len(names), "names": names, "chain": chain}
 
     async with run_fake_openai_server() as server:
         config = VoiceEngineConfig(api_key="sk-test", mode=mode, base_url=server.url)  # type: ignore[arg-type]
