@@ -9,7 +9,12 @@ import pytest
 from voxengine.config import ReconnectPolicy, SessionConfig, WatchdogPolicy
 from voxengine.providers import BaseProvider, MockConfig, MockProvider, ProviderConfig
 from voxengine.providers.gemini import GeminiConfig, GeminiProvider
-from voxengine.providers.openai import OpenAIProvider
+from voxengine.providers.openai import (
+    AzureOpenAIConfig,
+    AzureOpenAIProvider,
+    OpenAIConfig,
+    OpenAIProvider,
+)
 from voxengine.providers.pipeline import PipelineConfig, PipelineProvider
 
 GENERIC = ProviderConfig(
@@ -29,7 +34,8 @@ GENERIC = ProviderConfig(
     [
         (MockProvider, MockConfig),
         (GeminiProvider, GeminiConfig),
-        (OpenAIProvider, ProviderConfig),
+        (OpenAIProvider, OpenAIConfig),
+        (AzureOpenAIProvider, AzureOpenAIConfig),  # an AssertionError before
         (PipelineProvider, PipelineConfig),
     ],
 )

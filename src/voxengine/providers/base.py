@@ -143,6 +143,14 @@ class BaseProvider(abc.ABC):
             cls.send = _send_by_methods  # type: ignore[method-assign]
 
     def __init__(self, config: ProviderConfig) -> None:
+        """Keep ``config`` as this provider's :attr:`config_type` (a plain
+        :class:`ProviderConfig` is carried over by :meth:`ProviderConfig.of`, its own
+        fields at their defaults).
+
+        Raises:
+            ConfigError: a voice the service does not offer.
+        """
+        config = self.config_type.of(config)
         self.check_voice(config.session.voice)
         self.config = config
 
