@@ -169,11 +169,15 @@ class GeminiProvider(RealtimeProvider):
     def __init__(
         self, config: ProviderConfig | None = None, *, connector: Connector | None = None
     ) -> None:
-        config = GeminiConfig.of(config) if config is not None else GeminiConfig()
-        self._gemini = config
         self._connector = connector
         self._protocols_made = 0  # the first is the construction-time probe
-        super().__init__(config)
+        super().__init__(config if config is not None else GeminiConfig())
+
+    @property
+    def _gemini(self) -> GeminiConfig:
+        config = self.config
+        assert isinstance(config, GeminiConfig)  # BaseProvider keeps its config_type
+        return config
 
     def __repr__(self) -> str:
         return f"GeminiProvider(model={self.model!r})"
