@@ -11,14 +11,15 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from typing import Protocol
+from dataclasses import dataclass, field
+from typing import Any, Protocol
 
-from websockets.asyncio.server import ServerConnection
+from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
 
 from ._faults import FaultInjector
 
-__all__ = ["FakePeer", "run_until_idle", "serve_fake_peer", "serve_websocket"]
+__all__ = ["FakePeer", "ServerHandle", "run_until_idle", "serve_fake_peer", "serve_websocket"]
 
 
 class FakePeer(Protocol):
@@ -191,3 +192,32 @@ async def serve_websocket(
         )
     except ConnectionClosed:
         peer.receive_close()
+
+
+@dataclass(eq=False)
+class ServerHandle:
+    """A fake server listening on loopback: where it is, and how to stop it.
+
+    Attributes:
+        host: the bound host.
+        port: the bound TCP port (the one picked when ``0`` was asked for).
+    """
+
+    host: str
+    port: int
+    _server: Server | None = field(default=None, repr=False)
+
+    async def listen(
+        self, handler: Callable[[ServerConnection], Awaitable[None]], **options: Any
+    ) -> None:
+        """Serve ``handler`` on ``host:port`` (``options`` go to ``websockets``' ``serve``)."""
+        server = await serve(handler, self.host, self.port, **options)
+        self._server = server
+        self.port = next(iter(server.sockets)).getsockname()[1]
+
+    async def close(self) -> None:
+        """Stop listening and close every open connection (idempotent)."""
+        if self._server is not None:
+            self._server.close()
+            await self._server.wait_closed()
+            self._server = None

@@ -22,9 +22,9 @@ from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from websockets.asyncio.server import Server, ServerConnection, serve
+from websockets.asyncio.server import ServerConnection
 
-from voxengine.testing._driver import serve_websocket
+from voxengine.testing._driver import ServerHandle, serve_websocket
 from voxengine.testing._faults import Fault, FaultInjector
 from voxengine.transport.websocket import redacting_logger
 
@@ -111,7 +111,7 @@ def _is_ip(name: str) -> bool:
 
 
 @dataclass(eq=False)
-class FakeGeminiServerHandle:
+class FakeGeminiServerHandle(ServerHandle):
     """A running loopback fake Gemini Live server.
 
     Attributes:
@@ -123,13 +123,10 @@ class FakeGeminiServerHandle:
         sessions: the resumable sessions shared by all connections.
     """
 
-    host: str
-    port: int
     tls: bool = False
     ssl_context: ssl.SSLContext | None = None
     connections: list[FakeGeminiServer] = field(default_factory=list)
     sessions: FakeGeminiSessions = field(default_factory=FakeGeminiSessions)
-    _server: Server | None = field(default=None, repr=False)
 
     @property
     def url(self) -> str:
@@ -142,13 +139,6 @@ class FakeGeminiServerHandle:
             f"{self.url}/ws/google.ai.generativelanguage.{api_version}"
             ".GenerativeService.BidiGenerateContent"
         )
-
-    async def close(self) -> None:
-        """Stop listening and close every open connection (idempotent)."""
-        if self._server is not None:
-            self._server.close()
-            await self._server.wait_closed()
-            self._server = None
 
 
 @contextlib.asynccontextmanager
@@ -185,16 +175,12 @@ async def run_fake_gemini_server(
             server_ssl = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
             server_ssl.load_cert_chain(cert.cert_path, cert.key_path)
             handle.ssl_context = ssl.create_default_context(cafile=str(cert.cert_path))
-        server = await serve(
+        await handle.listen(
             handler,
-            host,
-            port,
             ssl=server_ssl,
             max_size=_MAX_FRAME_BYTES,
             logger=redacting_logger("voxengine.testing.fake_gemini"),
         )
-        handle._server = server
-        handle.port = next(iter(server.sockets)).getsockname()[1]
         try:
             yield handle
         finally:

@@ -13,10 +13,10 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from urllib.parse import quote
 
-from websockets.asyncio.server import Server, ServerConnection, serve
+from websockets.asyncio.server import ServerConnection
 from websockets.typing import Subprotocol
 
-from voxengine.testing._driver import serve_fake_peer, serve_websocket
+from voxengine.testing._driver import ServerHandle, serve_fake_peer, serve_websocket
 from voxengine.testing._faults import Fault, FaultInjector
 from voxengine.transport.websocket import redacting_logger
 
@@ -60,7 +60,7 @@ async def serve_fake_connection(
 
 
 @dataclass(eq=False)
-class FakeOpenAIServerHandle:
+class FakeOpenAIServerHandle(ServerHandle):
     """A running loopback fake OpenAI Realtime server.
 
     Attributes:
@@ -69,10 +69,7 @@ class FakeOpenAIServerHandle:
         connections: one :class:`FakeOpenAIServer` per accepted connection, in order.
     """
 
-    host: str
-    port: int
     connections: list[FakeOpenAIServer] = field(default_factory=list)
-    _server: Server | None = field(default=None, repr=False)
 
     @property
     def url(self) -> str:
@@ -82,13 +79,6 @@ class FakeOpenAIServerHandle:
     def realtime_url(self, model: str = "gpt-realtime") -> str:
         """The full GA connect URL for ``model`` (§2.1)."""
         return f"{self.url}/realtime?model={quote(model)}"
-
-    async def close(self) -> None:
-        """Stop listening and close every open connection (idempotent)."""
-        if self._server is not None:
-            self._server.close()
-            await self._server.wait_closed()
-            self._server = None
 
 
 def _select_subprotocol(
@@ -123,16 +113,12 @@ async def run_fake_openai_server(
         pace = pace_seconds if config.paced else None
         await serve_websocket(connection, fake, pace_seconds=pace, faults=injector)
 
-    server = await serve(
+    await handle.listen(
         handler,
-        host,
-        port,
         select_subprotocol=_select_subprotocol,
         max_size=_MAX_FRAME_BYTES,
         logger=redacting_logger("voxengine.testing.fake_openai"),
     )
-    handle._server = server
-    handle.port = next(iter(server.sockets)).getsockname()[1]
     try:
         yield handle
     finally:
