@@ -11,9 +11,7 @@ import numpy as np
 
 from voxengine.audio.resample import StreamResampler
 from voxengine.testing._speechlike import decode_to_float
-from voxengine.testing.fakes.openai.replies import (
-    FakeTurn,
-)
+from voxengine.testing.fakes.openai.replies import FakeTurn
 
 from .turns import _Turns
 from .wire import (

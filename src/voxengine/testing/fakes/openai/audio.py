@@ -13,9 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from voxengine.testing._speechlike import (
-    decode_to_float,
-)
+from voxengine.testing._speechlike import decode_to_float
 
 from .config import _MAX_TRANSCRIPTION_DELAY_STEPS
 from .responses import _Responses
@@ -238,5 +236,3 @@ class _Audio(_Responses):
             if part.get("type") == "input_audio":
                 part["transcript"] = transcript
                 break
-
-    # --- conversation items (§5, §7) ----------------------------------------------------------

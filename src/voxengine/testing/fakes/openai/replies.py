@@ -6,9 +6,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
 
-from .wire import (
-    Json,
-)
+from .wire import Json
 
 # --- public value types --------------------------------------------------------------------
 

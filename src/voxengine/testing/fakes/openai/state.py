@@ -10,9 +10,7 @@ from typing import Any, Literal
 import numpy as np
 
 from voxengine import _json
-from voxengine.testing._speechlike import (
-    Encoding,
-)
+from voxengine.testing._speechlike import Encoding
 
 from .config import FakeOpenAIConfig
 from .schema import GA_VOICES
