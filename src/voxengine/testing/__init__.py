@@ -7,6 +7,12 @@ official SDK's ``websocket_base_url``). ``run_fake_gemini_server()`` does the sa
 Gemini Live (plain or TLS). Replies come from one responder type shared by both
 fakes, and :class:`Fault` entries inject drops, stalls, garbage and refusals.
 :mod:`voxengine.testing.conformance` checks any provider against its promises.
+
+Layout: one package per fake service under :mod:`voxengine.testing.fakes` (``openai``,
+``gemini``, ``llm``), split by concern; the I/O loop every fake shares
+(:mod:`._driver`), wire faults (:mod:`._faults`) and speech-like audio
+(:mod:`._speechlike`) beside them; the mock provider (:mod:`.mock`), replay checks
+(:mod:`.replay`) and the conformance suite (:mod:`.conformance`) on top.
 """
 
 from __future__ import annotations
