@@ -128,3 +128,25 @@ def test_no_stage_lines_when_the_user_was_recognised_after_the_reply() -> None:
     clock.now = 0.5
     timer.heard()
     assert timer.report() == []
+
+
+def test_the_report_counts_the_reply_from_when_the_user_was_heard() -> None:
+    clock = Clock()
+    timer = TurnTimer(clock)
+    timer.turn_ended()
+    clock.now = 0.1
+    timer.first_text("stray")  # text before the user was heard is not this reply's
+    clock.now = 0.2
+    timer.heard()
+    clock.now = 0.5
+    timer.first_text("Sure. And")
+    clock.now = 0.7
+    timer.first_audio()
+    labels = [line.split("+")[0].strip() for line in timer.report()[:-1]]
+    assert labels == ["speech-to-text", "LLM first token", "LLM first sentence", "TTS first audio"]
+    assert [line.split("+")[1].split()[0] for line in timer.report()[:-1]] == [
+        "200",
+        "300",
+        "0",
+        "200",
+    ]

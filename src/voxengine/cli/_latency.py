@@ -62,26 +62,6 @@ class StageLatency:
             f"first audio {ms(self.first_audio)}"
         )
 
-    def lines(self) -> list[str]:
-        """One line per measured stage and the total, for a cascaded turn (empty unless
-        the user was recognised before the reply and the reply had audio)."""
-        if self.stt is None or self.first_audio is None:
-            return []
-        stages = [
-            ("speech-to-text", self.stt),
-            ("LLM first token", self.llm),
-            ("LLM first sentence", self.sentence),
-            ("TTS first audio", self.tts),
-        ]
-        lines = [
-            f"  {label:<20} +{value * 1000:6.0f} ms" for label, value in stages if value is not None
-        ]
-        total = self.first_audio * 1000
-        lines.append(
-            f"  {'time to first audio':<20} {total:7.0f} ms (end of speech to first audio)"
-        )
-        return lines
-
 
 @final
 class TurnTimer:
@@ -93,22 +73,21 @@ class TurnTimer:
 
     def __init__(self, clock: Callable[[], float] = time.perf_counter) -> None:
         self._clock = clock
-        self._end: float | None = None
-        self._heard: float | None = None
-        self._text: float | None = None
-        self._sentence: float | None = None
-        self._audio: float | None = None
+        #: The first moment of each milestone since the end of the user's turn.
+        self._marks: dict[str, float] = {}
+        #: The same in a cascade's order: the reply counts once the user was heard.
+        self._cascade: dict[str, float] = {}
         self._splitter = SentenceSplitter()
 
     @property
     def started(self) -> bool:
         """True between the end of a user turn and the first audio of its reply."""
-        return self._end is not None and self._audio is None
+        return "end" in self._marks and "audio" not in self._marks
 
     @property
     def timed(self) -> bool:
         """True once a user turn has ended: the events since belong to its reply."""
-        return self._end is not None
+        return "end" in self._marks
 
     def observe(self, event: Event) -> None:
         """Record the milestone ``event`` marks, if any (the engine's event order)."""
@@ -124,43 +103,49 @@ class TurnTimer:
         elif isinstance(event, AudioDelta):
             self.first_audio()
 
+    def _mark(self, name: str, now: float) -> None:
+        self._marks.setdefault(name, now)
+        if "heard" in self._cascade:
+            self._cascade.setdefault(name, now)
+
     def turn_ended(self) -> None:
         """The user's turn ended (VAD end of speech, or a commit): start timing."""
-        self._end, self._heard, self._text, self._sentence, self._audio = (
-            self._clock(),
-            None,
-            None,
-            None,
-            None,
-        )
+        now = self._clock()
+        self._marks = {"end": now}
+        self._cascade = {"end": now}
         self._splitter = SentenceSplitter()
 
     def heard(self) -> None:
         """The user's words were recognised."""
-        if self._end is not None and self._heard is None and self._text is None:
-            self._heard = self._clock()
+        if "end" not in self._marks:
+            return
+        now = self._clock()
+        self._cascade.setdefault("heard", now)
+        if "text" not in self._marks:
+            self._marks.setdefault("heard", now)
 
     def first_text(self, delta: str = "") -> None:
         """Text (or transcript) of the reply arrived; ``delta`` is that text."""
-        if self._end is None:
+        if "end" not in self._marks:
             return
         now = self._clock()
-        if self._text is None:
-            self._text = now
-        if delta and self._sentence is None and self._splitter.push(delta):
-            self._sentence = now
+        self._mark("text", now)
+        if delta and "sentence" not in self._marks and self._splitter.push(delta):
+            self._mark("sentence", now)
 
     def first_audio(self) -> None:
         """Audio of the reply arrived."""
-        if self._end is not None and self._audio is None:
-            self._audio = self._clock()
+        if "end" in self._marks:
+            self._mark("audio", self._clock())
 
     def result(self) -> StageLatency | None:
         """The stages of the timed turn, or ``None`` when no turn was timed."""
-        end = self._end
-        if end is None:
+        marks = self._marks
+        if "end" not in marks:
             return None
-        heard, text, sentence, audio = self._heard, self._text, self._sentence, self._audio
+        end = marks["end"]
+        heard, text = marks.get("heard"), marks.get("text")
+        sentence, audio = marks.get("sentence"), marks.get("audio")
         if sentence is not None and audio is not None and sentence > audio:
             sentence = None  # the audio did not wait for it
         if heard is not None and audio is not None and heard > audio:
@@ -168,14 +153,34 @@ class TurnTimer:
         stt = heard - end if heard is not None else None
         llm = text - (heard if heard is not None else end) if text is not None else None
         spoken = sentence if sentence is not None else text
-        tts = (
-            audio - spoken if audio is not None and spoken is not None and spoken <= audio else None
-        )
+        tts = None
+        if audio is not None and spoken is not None and spoken <= audio:
+            tts = audio - spoken
         first_sentence = sentence - text if sentence is not None and text is not None else None
         total = audio - end if audio is not None else None
         return StageLatency(stt=stt, llm=llm, tts=tts, first_audio=total, sentence=first_sentence)
 
     def report(self) -> list[str]:
-        """The timed turn's stages as lines (:meth:`StageLatency.lines`)."""
-        stages = self.result()
-        return stages.lines() if stages is not None else []
+        """The timed turn's stages as lines, each from the one before, in a cascade's
+        order (the reply counted from when the user was heard); empty unless the user
+        was heard and the reply had audio."""
+        marks = self._cascade
+        if "heard" not in marks or "audio" not in marks:
+            return []
+        steps = [
+            ("speech-to-text", "heard"),
+            ("LLM first token", "text"),
+            ("LLM first sentence", "sentence"),
+            ("TTS first audio", "audio"),
+        ]
+        lines: list[str] = []
+        previous = marks["end"]
+        for label, key in steps:
+            if key in marks:
+                lines.append(f"  {label:<20} +{(marks[key] - previous) * 1000:6.0f} ms")
+                previous = marks[key]
+        total = (marks["audio"] - marks["end"]) * 1000
+        lines.append(
+            f"  {'time to first audio':<20} {total:7.0f} ms (end of speech to first audio)"
+        )
+        return lines
