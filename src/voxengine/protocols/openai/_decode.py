@@ -12,8 +12,6 @@ import binascii
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from voxengine.audio.pcm16 import b64decode_pcm16
-from voxengine.errors import AudioError
 from voxengine.events import (
     AudioDelta,
     AudioDone,
@@ -50,6 +48,8 @@ from voxengine.events import (
 __all__ = ["DECODERS", "parse_item", "parse_usage"]
 
 Json = Mapping[str, Any]
+
+_a2b = binascii.a2b_base64
 
 
 def _str(msg: Json, key: str) -> str:
@@ -293,8 +293,11 @@ def _audio_delta(msg: Json) -> list[Event]:
     # the hottest decoder (one call per 20 ms of audio): field lookups inlined
     delta = msg.get("delta")
     try:
-        audio = b64decode_pcm16(delta if isinstance(delta, str) else "")
-    except (AudioError, binascii.Error):
+        # b64decode_pcm16, inlined: strict base64 of whole PCM16 samples
+        audio = _a2b(delta if isinstance(delta, str) else "", strict_mode=True)
+    except (binascii.Error, ValueError):
+        audio = None
+    if audio is None or len(audio) & 1:
         return [
             ProviderErrorEvent(
                 code="malformed_audio",
