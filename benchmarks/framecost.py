@@ -13,7 +13,8 @@ one frame's way from the socket's bytes to the callback is then counted two ways
 * **Instructions per frame** (``--instructions``): the same run under
   ``valgrind --tool=callgrind`` twice, with ``frames`` and with ``2 * frames`` frames;
   the difference divided by ``frames`` is what one frame costs, startup and handshake
-  cancelling out. Repeatable to a fraction of a percent on a loaded machine.
+  cancelling out (the heap is frozen first, so no full collection of it lands in one
+  run and not the other). Repeatable to about a percent on a loaded machine.
 
 The send direction (one ``input_audio_buffer.append`` per 20 ms of microphone audio,
 the other half of the CPU per audio second) is counted the same way, ``send_audio``
@@ -29,6 +30,7 @@ import argparse
 import asyncio
 import base64
 import contextlib
+import gc
 import json
 import os
 import re
@@ -152,6 +154,10 @@ def _child(name: str, url: str, frames: int, sends: int) -> None:
         frame = audio_frame()
         await _feed(rec, read, frame, WARMUP)
         await _send(client, WARMUP)
+        # Full collections scan the whole heap (millions of instructions) at moments
+        # that differ between runs; frozen, they scan only what the frames allocate.
+        gc.collect()
+        gc.freeze()
         await _feed(rec, read, frame, frames)
         await _send(client, sends)
         await client.close()
@@ -229,7 +235,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--clients", nargs="+", default=list(DEFAULT_CLIENTS))
-    parser.add_argument("--frames", type=int, default=500, help="frames per callgrind run")
+    parser.add_argument("--frames", type=int, default=1000, help="frames per callgrind run")
     parser.add_argument("--instructions", action="store_true", help="count with callgrind")
     parser.add_argument("--out", type=Path, default=RESULTS / "framecost.json")
     args = parser.parse_args(argv)

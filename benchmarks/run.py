@@ -15,6 +15,7 @@ See docs/performance.md for the method.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import json
 import math
@@ -290,6 +291,10 @@ async def _run(args: argparse.Namespace) -> dict[str, Any]:
         " right before the write",
         "server_settings": dataclasses.asdict(settings),
         "scale_servers": args.servers,
+        "scale_server": "benchmarks/leanserver.py: pre-encoded reply frames on asyncio.Protocol +"
+        " websockets sans-I/O, input audio dropped unread"
+        if args.scale_server == "lean"
+        else "the fake server (as compare)",
         "session_plan": dataclasses.asdict(plan),
         "scale_plans": [dataclasses.asdict(p) for p in scale_plans],
         "floor": "bare websockets client decoding in the read hook (ClientConnection subclass,"
@@ -303,7 +308,12 @@ async def _run(args: argparse.Namespace) -> dict[str, Any]:
         "cpu": "client time.process_time() over the turns, all sessions / reply audio seconds",
         "memory": "RSS growth over N idle connected sessions / N, fresh child process per client",
     }
-    with ServerPool(settings, args.servers) as pool:
+    scale_settings = dataclasses.replace(settings, lean=args.scale_server == "lean")
+    with contextlib.ExitStack() as servers:
+        pool = servers.enter_context(ServerPool(settings, args.servers))
+        scale_pool = pool
+        if "scale" in args.only and scale_settings.lean:
+            scale_pool = servers.enter_context(ServerPool(scale_settings, args.servers))
         # Scale first, before the peers (pipecat, openai) are imported into this process.
         if "scale" in args.only:
             runs = []
@@ -314,8 +324,12 @@ async def _run(args: argparse.Namespace) -> dict[str, Any]:
                     f" {scale_plan.workers} client process(es), {args.servers} server(s),"
                     f" N = {levels}"
                 )
-                runs.append(await run_scale(pool, scale_plan))
-            results["scale"] = {"servers": args.servers, "runs": runs}
+                runs.append(await run_scale(scale_pool, scale_plan))
+            results["scale"] = {
+                "servers": args.servers,
+                "server": args.scale_server,
+                "runs": runs,
+            }
         if "compare" in args.only:
             if "pipecat" in args.clients and not quiet_pipecat():
                 print("pipecat-ai is not installed: skipping it")
@@ -372,6 +386,12 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument(
         "--servers", type=int, default=1, help="fake server processes for the scale test"
+    )
+    parser.add_argument(
+        "--scale-server",
+        choices=("lean", "fake"),
+        default="lean",
+        help="scale test's server: lean (benchmarks/leanserver.py, default) or the full fake",
     )
     parser.add_argument("--server-loop", choices=LOOPS, default="asyncio")
     parser.add_argument(

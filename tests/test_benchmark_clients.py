@@ -28,3 +28,19 @@ async def test_client_receives_every_frame_decoded(name: str) -> None:
     assert result["audio_seconds"] == pytest.approx(0.6, abs=1 / BYTES_PER_SECOND)
     assert len(result["in_process_delays"]) == counts["audio_received"]
     assert all(d >= 0 for d in result["in_process_delays"])
+
+
+@pytest.mark.parametrize("name", ["floor", "fast", "openai_sdk"])
+async def test_lean_server_serves_a_whole_session(name: str) -> None:
+    # The scale test's lean load generator, checked by the same clients (the official
+    # openai SDK among them): every delta it logged as sent arrives, decoded, in order.
+    if name == "openai_sdk":
+        pytest.importorskip("openai")
+    plan = SessionPlan(turns=1, words=2, repeats=1, memory_sessions=0, turn_timeout=30)
+    with FakeServerProcess(ServerSettings(lean=True)) as server, installed() as stamps:
+        result = await run_session(CLIENTS[name], server, plan, f"gpt-realtime-l-{name}", stamps)
+    counts = result["counts"]
+    assert counts["audio_sent"] == 30  # 2 words x 0.3 s in 20 ms deltas
+    assert counts["audio_received"] == counts["audio_sent"]
+    assert counts["transcript_received"] == counts["transcript_sent"] == 2
+    assert result["audio_seconds"] == pytest.approx(0.6, abs=1 / BYTES_PER_SECOND)

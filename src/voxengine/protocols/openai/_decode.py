@@ -13,7 +13,6 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from voxengine.events import (
-    AudioDelta,
     AudioDone,
     ConversationItem,
     Event,
@@ -43,6 +42,7 @@ from voxengine.events import (
     TranscriptFailed,
     TranscriptSegment,
     Usage,
+    _quick_audio_delta,
 )
 
 __all__ = ["DECODERS", "parse_item", "parse_usage"]
@@ -307,10 +307,10 @@ def _audio_delta(msg: Json) -> list[Event]:
         ]
     response_id, item_id = msg.get("response_id"), msg.get("item_id")
     return [
-        AudioDelta(
-            response_id=response_id if isinstance(response_id, str) else "",
-            item_id=item_id if isinstance(item_id, str) else "",
-            audio=audio,
+        _quick_audio_delta(
+            response_id if isinstance(response_id, str) else "",
+            item_id if isinstance(item_id, str) else "",
+            audio,
         )
     ]
 

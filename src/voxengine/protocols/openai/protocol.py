@@ -25,7 +25,6 @@ reported by one ``ProviderErrorEvent(code="response_request_dropped")``.
 from __future__ import annotations
 
 import logging
-from collections import deque
 from collections.abc import Mapping
 from typing import Any, final
 
@@ -132,11 +131,13 @@ class OpenAIRealtimeProtocol:
         #: Responses started and not done (``response.created`` .. ``response.done``).
         self._active: set[str] = set()
         #: ``response.create`` sent and not yet answered by ``response.created``/``error``.
-        self._in_flight: deque[str] = deque()
+        #: (Lists, not deques: they hold a request or two, and an empty deque takes
+        #: 760 bytes, a list 56; every session keeps them.)
+        self._in_flight: list[str] = []
         #: Recently sent ``response.create`` by event id (re-queued if refused as a race).
         self._sent_creates: dict[str, CreateResponse] = {}
         #: Reply requests waiting for the active response to end, oldest first.
-        self._queued: deque[CreateResponse] = deque()
+        self._queued: list[CreateResponse] = []
         self._cancel_sent = False
 
     # -- properties -----------------------------------------------------------------
@@ -245,14 +246,14 @@ class OpenAIRealtimeProtocol:
 
     def _send_next_reply(self) -> None:
         if self._queued and not self._active and not self._in_flight:
-            self._send_create(self._queued.popleft())
+            self._send_create(self._queued.pop(0))
 
     def _track_responses(self, events: list[Event]) -> None:
         for event in events:
             if isinstance(event, ResponseStarted):
                 self._active.add(event.response_id)
                 if self._in_flight:  # our request (or a VAD turn racing it; see _on_error)
-                    self._in_flight.popleft()
+                    self._in_flight.pop(0)
             elif isinstance(event, ResponseDone):
                 self._active.discard(event.response_id)
                 if not self._active:
@@ -367,7 +368,7 @@ class OpenAIRealtimeProtocol:
         if event.code == _ACTIVE_RESPONSE and refused in self._sent_creates:
             # A race (e.g. server VAD started a response as ours was sent): ask again
             # once the active response is done; the message still gets its reply.
-            self._queued.appendleft(self._sent_creates.pop(refused))
+            self._queued.insert(0, self._sent_creates.pop(refused))
             logger.debug("response.create refused while a response is active: queued")
             self._send_next_reply()
             return
