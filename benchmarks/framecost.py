@@ -13,8 +13,8 @@ one frame's way from the socket's bytes to the callback is then counted two ways
 * **Instructions per frame** (``--instructions``): the same run under
   ``valgrind --tool=callgrind`` twice, with ``frames`` and with ``2 * frames`` frames;
   the difference divided by ``frames`` is what one frame costs, startup and handshake
-  cancelling out (the heap is frozen first, so no full collection of it lands in one
-  run and not the other). Repeatable to about a percent on a loaded machine.
+  cancelling out (with the cyclic garbage collector off while counting: its runs land
+  at different moments in different runs). Repeatable to about a percent under load.
 
 The send direction (one ``input_audio_buffer.append`` per 20 ms of microphone audio,
 the other half of the CPU per audio second) is counted the same way, ``send_audio``
@@ -154,10 +154,11 @@ def _child(name: str, url: str, frames: int, sends: int) -> None:
         frame = audio_frame()
         await _feed(rec, read, frame, WARMUP)
         await _send(client, WARMUP)
-        # Full collections scan the whole heap (millions of instructions) at moments
-        # that differ between runs; frozen, they scan only what the frames allocate.
+        # The cyclic collector runs at moments that differ between runs (a full
+        # collection is millions of instructions): off while counting, so the counts
+        # are the frames' own work (reference counting frees what they allocate).
         gc.collect()
-        gc.freeze()
+        gc.disable()
         await _feed(rec, read, frame, frames)
         await _send(client, sends)
         await client.close()

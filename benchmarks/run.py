@@ -20,6 +20,7 @@ import dataclasses
 import json
 import math
 import os
+import shutil
 import sys
 import time
 from pathlib import Path
@@ -31,6 +32,8 @@ if __package__ in (None, ""):  # run as a script: make the repository root impor
 from benchmarks.clients import CLIENTS, quiet_pipecat
 from benchmarks.compare import SessionPlan, run_comparison
 from benchmarks.fakeserver import ServerSettings
+from benchmarks.framecost import DEFAULT_CLIENTS as FRAMECOST_CLIENTS
+from benchmarks.framecost import run_framecost
 from benchmarks.imports import print_imports, run_imports
 from benchmarks.loops import LOOPS, loop_factory, run
 from benchmarks.micro import run_micro
@@ -39,7 +42,7 @@ from benchmarks.scale import ScalePlan, ServerPool, pinning, plans, run_scale
 from benchmarks.stats import machine_info, median
 
 RESULTS = Path(__file__).resolve().parent / "results"
-PARTS = ("compare", "scale", "micro", "imports")
+PARTS = ("compare", "scale", "micro", "imports", "framecost")
 
 #: Targets from the performance issue (issue 20).
 FAST_VS_FLOOR = 1.05
@@ -251,6 +254,20 @@ def print_report(results: dict[str, Any]) -> None:
                 if isinstance(v, dict)
             )
         )
+    framecost = results.get("framecost", {}).get("clients", {})
+    if framecost:
+        print("\nCost per audio frame (deterministic; x fl = ÷ the floor's):")
+        for name, entry in framecost.items():
+            print(
+                f"  {name:9s} calls/frame {_fmt(entry['calls_per_frame'], 1):>6s}"
+                f" x{_fmt(entry.get('calls_per_frame_vs_floor'))}"
+                f"  calls/send {_fmt(entry['calls_per_send'], 1):>6s}"
+                f" x{_fmt(entry.get('calls_per_send_vs_floor'))}"
+                f"  instructions/frame {_fmt(entry.get('instructions_per_frame'), 0):>7s}"
+                f" x{_fmt(entry.get('instructions_per_frame_vs_floor'))}"
+                f"  instructions/send {_fmt(entry.get('instructions_per_send'), 0):>7s}"
+                f" x{_fmt(entry.get('instructions_per_send_vs_floor'))}"
+            )
     if "imports" in results:
         print_imports(results["imports"])
     print("\nTargets:")
@@ -343,6 +360,12 @@ async def _run(args: argparse.Namespace) -> dict[str, Any]:
     if "micro" in args.only:
         print("micro: audio path")
         results["micro"] = run_micro(*((200, 3) if args.quick else (2000, 7)))
+    if "framecost" in args.only:
+        counting = shutil.which("valgrind") is not None and not args.quick
+        print(f"framecost: Python calls{' and instructions (callgrind)' if counting else ''}")
+        results["framecost"] = await run_framecost(
+            FRAMECOST_CLIENTS, 1000, instructions=counting, calls_frames=200 if args.quick else 2000
+        )
     if "imports" in args.only:
         print("imports: import voxengine in fresh interpreters")
         results["imports"] = run_imports(repeats=5 if args.quick else 10)

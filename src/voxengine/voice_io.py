@@ -320,8 +320,10 @@ class VoiceIO:
         item_id: str | None = None
         output = self.output
         if output is not None:
-            position = self.playback.locate(output.played)
+            # Clear first, then read what was played: a clocked output keeps consuming
+            # between two calls, so reading first could miss audio the clear let play.
             dropped = output.clear()
+            position = self.playback.locate(output.played)
             output.mark()
             self.playback.reset()
             if self._out_resampler is not None:

@@ -386,17 +386,26 @@ class RealtimeSession:
     def _receive(self, frame: str | bytes) -> bool:
         """Decode one frame and dispatch its events; False once the protocol gave up."""
         protocol = self._protocol
-        self._last_activity = _monotonic()
+        self._last_activity = now = _monotonic()
         protocol.receive_message(frame)
         if protocol.state is ProtocolState.CLOSED:
             # The protocol gave up (e.g. configuration refused in the handshake).
             self._reading = False
             return False
-        observe, sink = self.tracker.observe, self.sink
+        tracker, sink = self.tracker, self.sink
         for event in protocol.events_received():
-            if type(event) is SessionReady:
-                self._ready.set()
-            observe(event)  # _dispatch, inlined: one frame's events on the hot path
+            # _dispatch, inlined (one frame's events on the hot path), and for audio
+            # ResponseTracker.observe's audio branch too, with this frame's time stamp
+            if type(event) is AudioDelta:
+                tracker.progress_at = now
+                if event.item_id != tracker.audio_item_id:
+                    tracker.audio_item_id = event.item_id
+                    tracker.audio_bytes = 0
+                tracker.audio_bytes += len(event.audio)
+            else:
+                if type(event) is SessionReady:
+                    self._ready.set()
+                tracker.observe(event)
             sink(self, event)
         return True
 

@@ -54,7 +54,7 @@ from voxengine.events import (
     UnknownEvent,
 )
 from voxengine.protocols import ConnectRequest, ProtocolState
-from voxengine.protocols.openai._decode import DECODERS
+from voxengine.protocols.openai._decode import DECODERS, decode_audio_delta
 from voxengine.protocols.openai._wire import Dialect, encode_command
 from voxengine.redaction import redact, secrets_in
 
@@ -74,6 +74,8 @@ _FATAL_CODES = frozenset(
 )
 #: ``input_audio_buffer.append`` (§5) up to its base64 audio, as ``_json.dumps`` writes it.
 _AUDIO_APPEND_HEAD = '{"type":"input_audio_buffer.append","audio":"'
+#: The decoder of both audio delta names (GA and beta).
+_AUDIO_DELTA = DECODERS["response.output_audio.delta"]
 _RATE_CODES = frozenset({"rate_limit_exceeded", "insufficient_quota"})
 _ACTIVE_RESPONSE = "conversation_already_has_active_response"
 #: How many sent ``response.create`` are remembered, to re-queue one the server refuses.
@@ -307,7 +309,9 @@ class OpenAIRealtimeProtocol:
             )
             return
         decoder = DECODERS.get(kind)  # first: audio and text deltas are nearly every frame
-        if decoder is not None:
+        if decoder is _AUDIO_DELTA:  # the hot path: no list of one event to extend with
+            self._events.append(decode_audio_delta(msg))
+        elif decoder is not None:
             decoded = decoder(msg)
             self._events.extend(decoded)
             if kind == "response.created" or kind == "response.done":
