@@ -12,8 +12,9 @@ one frame's way from the socket's bytes to the callback is then counted two ways
   process; repeatable to the call.
 * **Instructions per frame** (``--instructions``): the same run under
   ``valgrind --tool=callgrind`` twice, with ``frames`` and with ``2 * frames`` frames;
-  the difference divided by ``frames`` is what one frame costs, startup and handshake
-  cancelling out (with the cyclic garbage collector off while counting: its runs land
+  the difference divided by ``frames`` (5,000 by default: a run's start-up varies by
+  about a million instructions, 200 per frame at that count) is what one frame costs,
+  startup and handshake cancelling out (with the cyclic garbage collector off while counting: its runs land
   at different moments in different runs). Repeatable to about a percent under load.
 
 The send direction (one ``input_audio_buffer.append`` per 20 ms of microphone audio,
@@ -130,17 +131,22 @@ async def _measure_calls(name: str, url: str, frames: int) -> dict[str, float]:
         await _feed(rec, read, frame, WARMUP)
         await _send(client, WARMUP)
         sys.setprofile(profile)
+        sys.setprofile(None)
+        # the window's own calls: turning it off, and the _feed/_send coroutine itself
+        overhead, counted = counted + 1, 0
+        sys.setprofile(profile)
         try:
             await _feed(rec, read, frame, frames)
         finally:
             sys.setprofile(None)
-        calls, counted = counted, 0
+        calls, counted = counted - overhead, 0
         sys.setprofile(profile)
         try:
             await _send(client, frames)
         finally:
             sys.setprofile(None)
-        return {"calls_per_frame": calls / frames, "calls_per_send": counted / frames}
+        sends = counted - overhead
+        return {"calls_per_frame": calls / frames, "calls_per_send": sends / frames}
     finally:
         await client.close()
 
@@ -236,7 +242,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--clients", nargs="+", default=list(DEFAULT_CLIENTS))
-    parser.add_argument("--frames", type=int, default=1000, help="frames per callgrind run")
+    parser.add_argument("--frames", type=int, default=5000, help="frames per callgrind run")
     parser.add_argument("--instructions", action="store_true", help="count with callgrind")
     parser.add_argument("--out", type=Path, default=RESULTS / "framecost.json")
     args = parser.parse_args(argv)

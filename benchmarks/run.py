@@ -364,7 +364,7 @@ async def _run(args: argparse.Namespace) -> dict[str, Any]:
         counting = shutil.which("valgrind") is not None and not args.quick
         print(f"framecost: Python calls{' and instructions (callgrind)' if counting else ''}")
         results["framecost"] = await run_framecost(
-            FRAMECOST_CLIENTS, 1000, instructions=counting, calls_frames=200 if args.quick else 2000
+            FRAMECOST_CLIENTS, 5000, instructions=counting, calls_frames=200 if args.quick else 2000
         )
     if "imports" in args.only:
         print("imports: import voxengine in fresh interpreters")

@@ -44,3 +44,18 @@ async def test_lean_server_serves_a_whole_session(name: str) -> None:
     assert counts["audio_received"] == counts["audio_sent"]
     assert counts["transcript_received"] == counts["transcript_sent"] == 2
     assert result["audio_seconds"] == pytest.approx(0.6, abs=1 / BYTES_PER_SECOND)
+
+
+@pytest.mark.parametrize("name", ["floor", "fast"])
+async def test_frame_cost_counts_are_exact_and_repeatable(name: str) -> None:
+    # benchmarks/framecost.py feeds a pre-built audio frame to the client's read
+    # callback: every frame reaches the application, and the calls counted per frame do
+    # not depend on how many frames were fed (so the figure means one frame's work).
+    from benchmarks.framecost import _measure_calls
+
+    with FakeServerProcess(ServerSettings(stamp_frames=False)) as server:
+        few = await _measure_calls(name, server.url, 20)
+        more = await _measure_calls(name, server.url, 60)
+    assert few["calls_per_frame"] == more["calls_per_frame"] > 10
+    assert few["calls_per_frame"] == int(few["calls_per_frame"])
+    assert few["calls_per_send"] > 10
