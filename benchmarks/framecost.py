@@ -14,8 +14,9 @@ one frame's way from the socket's bytes to the callback is then counted two ways
   ``valgrind --tool=callgrind`` twice, with ``frames`` and with ``2 * frames`` frames;
   the difference divided by ``frames`` (5,000 by default: a run's start-up varies by
   about a million instructions, 200 per frame at that count) is what one frame costs,
-  startup and handshake cancelling out (with the cyclic garbage collector off while counting: its runs land
-  at different moments in different runs). Repeatable to about a percent under load.
+  startup and handshake cancelling out (with the cyclic garbage collector off while
+  counting: its runs land at different moments in different runs). Repeatable to
+  about a percent under load.
 
 The send direction (one ``input_audio_buffer.append`` per 20 ms of microphone audio,
 the other half of the CPU per audio second) is counted the same way, ``send_audio``
