@@ -54,6 +54,9 @@ __all__ = ["audio_frame", "run_framecost"]
 RESULTS = Path(__file__).resolve().parent / "results"
 DEFAULT_CLIENTS = ("floor", "raw", "protocol", "fast")
 WARMUP = 50
+#: Frames between two turns of the event loop while counting: without them a callgrind
+#: run starves the loop for minutes and the server's keepalive closes the connection.
+_YIELD_EVERY = 50
 
 
 def audio_frame(index: int = 0) -> bytes:
@@ -103,18 +106,24 @@ async def _open(name: str, url: str) -> tuple[Any, Any, Callable[[bytes], None]]
     return client, rec, target.data_received
 
 
-async def _feed(rec: Any, read: Callable[[bytes], None], frame: bytes, count: int) -> None:
+async def _feed(
+    rec: Any, read: Callable[[bytes], None], frame: bytes, count: int, pause: int = 0
+) -> None:
     audio = rec.audio
-    for _ in range(count):
+    for index in range(count):
+        if pause and index % pause == 0:
+            await asyncio.sleep(0)  # let keepalive pings be answered (callgrind is slow)
         expected = len(audio) + 1
         read(frame)
         while len(audio) < expected:  # noqa: ASYNC110 (a reader task: one loop turn each)
             await asyncio.sleep(0)
 
 
-async def _send(client: Any, count: int) -> None:
+async def _send(client: Any, count: int, pause: int = 0) -> None:
     pcm = bytes(960)
-    for _ in range(count):
+    for index in range(count):
+        if pause and index % pause == 0:
+            await asyncio.sleep(0)
         await client.send_audio(pcm)
 
 
@@ -166,8 +175,8 @@ def _child(name: str, url: str, frames: int, sends: int) -> None:
         # are the frames' own work (reference counting frees what they allocate).
         gc.collect()
         gc.disable()
-        await _feed(rec, read, frame, frames)
-        await _send(client, sends)
+        await _feed(rec, read, frame, frames, _YIELD_EVERY)
+        await _send(client, sends, _YIELD_EVERY)
         await client.close()
 
     run(main())
