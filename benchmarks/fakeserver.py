@@ -65,6 +65,9 @@ class ServerSettings:
         stamp_frames: add the ``bench_sent`` field to every frame.
         loop: the server process's event loop, "asyncio" or "uvloop" (leaner).
         cpus: pin the server process to these CPUs (Linux ``sched_setaffinity``).
+        lean: serve with :mod:`benchmarks.leanserver` (pre-encoded reply frames, input
+            audio dropped unread) instead of ``FakeOpenAIServer``: the scale test's
+            load generator, so that the server side is not what it measures.
     """
 
     pace_seconds: float = 0.02
@@ -73,6 +76,7 @@ class ServerSettings:
     stamp_frames: bool = True
     loop: str = "asyncio"
     cpus: tuple[int, ...] | None = None
+    lean: bool = False
 
 
 @dataclass(slots=True)
@@ -244,7 +248,12 @@ def _main(control: Connection, settings: ServerSettings) -> None:
 
     if settings.cpus is not None:
         os.sched_setaffinity(0, settings.cpus)
-    run(_serve(control, settings), settings.loop)
+    if settings.lean:
+        from benchmarks.leanserver import serve_lean
+
+        run(serve_lean(control, settings), settings.loop)
+    else:
+        run(_serve(control, settings), settings.loop)
 
 
 class FakeServerProcess:

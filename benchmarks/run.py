@@ -15,10 +15,12 @@ See docs/performance.md for the method.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import json
 import math
 import os
+import shutil
 import sys
 import time
 from pathlib import Path
@@ -30,6 +32,8 @@ if __package__ in (None, ""):  # run as a script: make the repository root impor
 from benchmarks.clients import CLIENTS, quiet_pipecat
 from benchmarks.compare import SessionPlan, run_comparison
 from benchmarks.fakeserver import ServerSettings
+from benchmarks.framecost import DEFAULT_CLIENTS as FRAMECOST_CLIENTS
+from benchmarks.framecost import run_framecost
 from benchmarks.imports import print_imports, run_imports
 from benchmarks.loops import LOOPS, loop_factory, run
 from benchmarks.micro import run_micro
@@ -38,7 +42,7 @@ from benchmarks.scale import ScalePlan, ServerPool, pinning, plans, run_scale
 from benchmarks.stats import machine_info, median
 
 RESULTS = Path(__file__).resolve().parent / "results"
-PARTS = ("compare", "scale", "micro", "imports")
+PARTS = ("compare", "scale", "micro", "imports", "framecost")
 
 #: Targets from the performance issue (issue 20).
 FAST_VS_FLOOR = 1.05
@@ -250,6 +254,20 @@ def print_report(results: dict[str, Any]) -> None:
                 if isinstance(v, dict)
             )
         )
+    framecost = results.get("framecost", {}).get("clients", {})
+    if framecost:
+        print("\nCost per audio frame (deterministic; x fl = ÷ the floor's):")
+        for name, entry in framecost.items():
+            print(
+                f"  {name:9s} calls/frame {_fmt(entry['calls_per_frame'], 1):>6s}"
+                f" x{_fmt(entry.get('calls_per_frame_vs_floor'))}"
+                f"  calls/send {_fmt(entry['calls_per_send'], 1):>6s}"
+                f" x{_fmt(entry.get('calls_per_send_vs_floor'))}"
+                f"  instructions/frame {_fmt(entry.get('instructions_per_frame'), 0):>7s}"
+                f" x{_fmt(entry.get('instructions_per_frame_vs_floor'))}"
+                f"  instructions/send {_fmt(entry.get('instructions_per_send'), 0):>7s}"
+                f" x{_fmt(entry.get('instructions_per_send_vs_floor'))}"
+            )
     if "imports" in results:
         print_imports(results["imports"])
     print("\nTargets:")
@@ -290,6 +308,10 @@ async def _run(args: argparse.Namespace) -> dict[str, Any]:
         " right before the write",
         "server_settings": dataclasses.asdict(settings),
         "scale_servers": args.servers,
+        "scale_server": "benchmarks/leanserver.py: pre-encoded reply frames on asyncio.Protocol +"
+        " websockets sans-I/O, input audio dropped unread"
+        if args.scale_server == "lean"
+        else "the fake server (as compare)",
         "session_plan": dataclasses.asdict(plan),
         "scale_plans": [dataclasses.asdict(p) for p in scale_plans],
         "floor": "bare websockets client decoding in the read hook (ClientConnection subclass,"
@@ -303,7 +325,12 @@ async def _run(args: argparse.Namespace) -> dict[str, Any]:
         "cpu": "client time.process_time() over the turns, all sessions / reply audio seconds",
         "memory": "RSS growth over N idle connected sessions / N, fresh child process per client",
     }
-    with ServerPool(settings, args.servers) as pool:
+    scale_settings = dataclasses.replace(settings, lean=args.scale_server == "lean")
+    with contextlib.ExitStack() as servers:
+        pool = servers.enter_context(ServerPool(settings, args.servers))
+        scale_pool = pool
+        if "scale" in args.only and scale_settings.lean:
+            scale_pool = servers.enter_context(ServerPool(scale_settings, args.servers))
         # Scale first, before the peers (pipecat, openai) are imported into this process.
         if "scale" in args.only:
             runs = []
@@ -314,8 +341,12 @@ async def _run(args: argparse.Namespace) -> dict[str, Any]:
                     f" {scale_plan.workers} client process(es), {args.servers} server(s),"
                     f" N = {levels}"
                 )
-                runs.append(await run_scale(pool, scale_plan))
-            results["scale"] = {"servers": args.servers, "runs": runs}
+                runs.append(await run_scale(scale_pool, scale_plan))
+            results["scale"] = {
+                "servers": args.servers,
+                "server": args.scale_server,
+                "runs": runs,
+            }
         if "compare" in args.only:
             if "pipecat" in args.clients and not quiet_pipecat():
                 print("pipecat-ai is not installed: skipping it")
@@ -329,6 +360,12 @@ async def _run(args: argparse.Namespace) -> dict[str, Any]:
     if "micro" in args.only:
         print("micro: audio path")
         results["micro"] = run_micro(*((200, 3) if args.quick else (2000, 7)))
+    if "framecost" in args.only:
+        counting = shutil.which("valgrind") is not None and not args.quick
+        print(f"framecost: Python calls{' and instructions (callgrind)' if counting else ''}")
+        results["framecost"] = await run_framecost(
+            FRAMECOST_CLIENTS, 5000, instructions=counting, calls_frames=200 if args.quick else 2000
+        )
     if "imports" in args.only:
         print("imports: import voxengine in fresh interpreters")
         results["imports"] = run_imports(repeats=5 if args.quick else 10)
@@ -372,6 +409,12 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument(
         "--servers", type=int, default=1, help="fake server processes for the scale test"
+    )
+    parser.add_argument(
+        "--scale-server",
+        choices=("lean", "fake"),
+        default="lean",
+        help="scale test's server: lean (benchmarks/leanserver.py, default) or the full fake",
     )
     parser.add_argument("--server-loop", choices=LOOPS, default="asyncio")
     parser.add_argument(

@@ -28,3 +28,34 @@ async def test_client_receives_every_frame_decoded(name: str) -> None:
     assert result["audio_seconds"] == pytest.approx(0.6, abs=1 / BYTES_PER_SECOND)
     assert len(result["in_process_delays"]) == counts["audio_received"]
     assert all(d >= 0 for d in result["in_process_delays"])
+
+
+@pytest.mark.parametrize("name", ["floor", "fast", "openai_sdk"])
+async def test_lean_server_serves_a_whole_session(name: str) -> None:
+    # The scale test's lean load generator, checked by the same clients (the official
+    # openai SDK among them): every delta it logged as sent arrives, decoded, in order.
+    if name == "openai_sdk":
+        pytest.importorskip("openai")
+    plan = SessionPlan(turns=1, words=2, repeats=1, memory_sessions=0, turn_timeout=30)
+    with FakeServerProcess(ServerSettings(lean=True)) as server, installed() as stamps:
+        result = await run_session(CLIENTS[name], server, plan, f"gpt-realtime-l-{name}", stamps)
+    counts = result["counts"]
+    assert counts["audio_sent"] == 30  # 2 words x 0.3 s in 20 ms deltas
+    assert counts["audio_received"] == counts["audio_sent"]
+    assert counts["transcript_received"] == counts["transcript_sent"] == 2
+    assert result["audio_seconds"] == pytest.approx(0.6, abs=1 / BYTES_PER_SECOND)
+
+
+@pytest.mark.parametrize("name", ["floor", "fast"])
+async def test_frame_cost_counts_are_exact_and_repeatable(name: str) -> None:
+    # benchmarks/framecost.py feeds a pre-built audio frame to the client's read
+    # callback: every frame reaches the application, and the calls counted per frame do
+    # not depend on how many frames were fed (so the figure means one frame's work).
+    from benchmarks.framecost import _measure_calls
+
+    with FakeServerProcess(ServerSettings(stamp_frames=False)) as server:
+        few = await _measure_calls(name, server.url, 20)
+        more = await _measure_calls(name, server.url, 60)
+    assert few["calls_per_frame"] == more["calls_per_frame"] > 10
+    assert few["calls_per_frame"] == int(few["calls_per_frame"])
+    assert few["calls_per_send"] > 10

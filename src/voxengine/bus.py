@@ -160,7 +160,20 @@ class EventBus:
             queue.put_nowait(event)
         subs = self._by_type.get(type(event)) or self._handlers_for(type(event))
         for index, sub in enumerate(subs):
-            pending = self._run(sub, event)
+            if sub.filter is None and not sub.once:
+                # _run inlined for a plain subscription (the audio path's handlers)
+                if not sub.active:
+                    continue
+                try:
+                    result = sub.handler(event)
+                except Exception:
+                    self._failed(sub, event)
+                    continue
+                if result is None or not inspect.isawaitable(result):
+                    continue
+                pending: Awaitable[object] | None = self._guard(sub, event, result)
+            else:
+                pending = self._run(sub, event)
             if pending is not None:
                 return self._finish(event, pending, subs[index + 1 :])
         if isinstance(event, SessionClosed):

@@ -101,7 +101,10 @@ class SendAudio:
     audio: bytes = field(repr=False)
 
     def __post_init__(self) -> None:
-        _set_pcm(self, self.audio)
+        audio = self.audio
+        if type(audio) is bytes and not len(audio) & 1 and audio[:4] != b"RIFF":
+            return  # the hot path: whole PCM16 frames, no WAV header (what _set_pcm checks)
+        _set_pcm(self, audio)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

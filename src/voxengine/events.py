@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass, field
-from typing import ClassVar, TypeAlias
+from typing import Any, ClassVar, TypeAlias
 
 from voxengine.errors import VoxError
 
@@ -316,6 +316,27 @@ class AudioDelta(BaseEvent):
     response_id: str
     item_id: str
     audio: bytes = field(repr=False)
+
+
+_new_event = object.__new__
+_audio_slots: dict[str, Any] = dict(vars(AudioDelta))  # the slots' member descriptors
+_set_response_id = _audio_slots["response_id"].__set__
+_set_item_id = _audio_slots["item_id"].__set__
+_set_audio = _audio_slots["audio"].__set__
+
+
+def _quick_audio_delta(response_id: str, item_id: str, audio: bytes) -> AudioDelta:
+    """``AudioDelta(response_id=..., item_id=..., audio=...)``, built the quick way.
+
+    For decoders on the hot path (one per 20 ms of audio): the same object, its slots
+    filled directly instead of through the frozen dataclass's ``__init__`` (which
+    checks nothing), about a third of the cost.
+    """
+    event = _new_event(AudioDelta)
+    _set_response_id(event, response_id)
+    _set_item_id(event, item_id)
+    _set_audio(event, audio)
+    return event
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

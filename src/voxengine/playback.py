@@ -9,7 +9,6 @@ not what arrived.
 
 from __future__ import annotations
 
-from collections import deque
 from dataclasses import dataclass
 from typing import final
 
@@ -41,7 +40,7 @@ class PlaybackTracker:
     """Queued seconds per assistant item, in play order, since the last :meth:`reset`."""
 
     def __init__(self) -> None:
-        self._segments: deque[_Segment] = deque()
+        self._segments: list[_Segment] = []  # a few items; an empty deque is 760 bytes
         self._total = 0.0
 
     @property

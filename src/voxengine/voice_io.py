@@ -96,6 +96,9 @@ class VoiceIO:
     def attach(self, provider: BaseProvider) -> None:
         """Serve ``provider`` from now on (failover): formats, resamplers and VAD follow it."""
         self._provider = provider
+        #: The provider's input format's byte rate (the sent audio's duration, per chunk).
+        self._input_format = provider.input_format
+        self._input_bytes_per_second = self._input_format.bytes_per_second
         self._resamplers.clear()
         self._responding = False
         config = self._config
@@ -210,7 +213,7 @@ class VoiceIO:
             sample_rate = validate_sample_rate(sample_rate)
         if type(channels) is not int:
             channels = validate_sample_rate(channels, "channels")
-        target = self._provider.input_format
+        target = self._input_format
         if channels == 1 and (sample_rate is None or sample_rate == target.sample_rate):
             # The common case: the audio goes out as it came; the command's constructor
             # is the one check of the caller's bytes.
@@ -268,7 +271,7 @@ class VoiceIO:
         pcm = command.audio
         if pcm:
             await self._provider.send(command)
-            self._on_audio_sent(self._provider.input_format.duration(len(pcm)))
+            self._on_audio_sent(len(pcm) / self._input_bytes_per_second)
 
     # -- output path and barge-in -------------------------------------------------------------
 
@@ -317,8 +320,10 @@ class VoiceIO:
         item_id: str | None = None
         output = self.output
         if output is not None:
-            position = self.playback.locate(output.played)
+            # Clear first, then read what was played: a clocked output keeps consuming
+            # between two calls, so reading first could miss audio the clear let play.
             dropped = output.clear()
+            position = self.playback.locate(output.played)
             output.mark()
             self.playback.reset()
             if self._out_resampler is not None:

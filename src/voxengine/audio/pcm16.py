@@ -7,7 +7,6 @@ Float samples use the usual full-scale convention: ``int16 / 32768``, so they li
 
 from __future__ import annotations
 
-import base64
 import binascii
 import math
 from typing import Final
@@ -84,7 +83,7 @@ def duration_seconds(audio: bytes, fmt: AudioFormat) -> float:
 
 def b64encode_pcm16(audio: bytes) -> str:
     """Base64 text of ``audio`` as sent in JSON frames."""
-    return base64.b64encode(audio).decode("ascii")
+    return binascii.b2a_base64(audio, newline=False).decode("ascii")
 
 
 def b64decode_pcm16(text: str) -> bytes:

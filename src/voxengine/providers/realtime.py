@@ -67,7 +67,10 @@ class RealtimeProvider(BaseProvider):
         #: Applied, in order, to :meth:`connector` for every connection (recording,
         #: tracing, replay): each wraps the connector before it.
         self.connector_wrappers: list[Callable[[Connector], Connector]] = []
-        self._probe = self.make_protocol()  # validates the config before any I/O
+        probe = self.make_protocol()  # validates the config before any I/O
+        # Only its formats are kept: a protocol per idle provider is memory for nothing.
+        self._input_format = probe.input_format
+        self._output_format = probe.output_format
 
     @abc.abstractmethod
     def make_protocol(self) -> RealtimeProtocol:
@@ -121,12 +124,12 @@ class RealtimeProvider(BaseProvider):
     @property
     def input_format(self) -> AudioFormat:
         """Declared by the protocol."""
-        return self._probe.input_format
+        return self._input_format
 
     @property
     def output_format(self) -> AudioFormat:
         """Declared by the protocol."""
-        return self._probe.output_format
+        return self._output_format
 
     @property
     def is_connected(self) -> bool:

@@ -18,12 +18,11 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections import deque
 from collections.abc import Callable, Coroutine, Mapping
 from typing import final
 
 from voxengine.audio.format import AudioFormat
-from voxengine.commands import CancelResponse, Command, CreateResponse, TruncateItem
+from voxengine.commands import CancelResponse, Command, CreateResponse, SendAudio, TruncateItem
 from voxengine.errors import (
     AuthenticationFailed,
     CertificateRejected,
@@ -59,6 +58,8 @@ from voxengine.events import (
 from voxengine.protocols import ProtocolState, RealtimeProtocol
 from voxengine.redaction import redact, redact_url, secrets_in
 from voxengine.transport import Connection, Connector, PushConnection
+from voxengine.transport.memory import MemoryConnection
+from voxengine.transport.websocket import WebSocketConnection
 
 __all__ = ["EventSink", "RealtimeSession", "ResponseTracker"]
 
@@ -67,6 +68,12 @@ __all__ = ["EventSink", "RealtimeSession", "ResponseTracker"]
 EventSink = Callable[["RealtimeSession", Event], None]
 
 logger = logging.getLogger("voxengine.session")
+
+_monotonic = time.monotonic
+
+#: Connections whose ``send`` writes the whole frame before it first yields (no lock
+#: needed to keep concurrent sends in order; wrappers may not, so they take the lock).
+_ORDERED_SEND = (WebSocketConnection, MemoryConnection)
 
 #: Seconds :meth:`RealtimeSession.aclose` takes at most.
 CLOSE_TIMEOUT = 3.0
@@ -138,7 +145,7 @@ class ResponseTracker:
     def observe(self, event: Event) -> None:
         """Update the state from one event."""
         if type(event) is AudioDelta:  # the hot path: one per 20 ms of audio
-            self.progress_at = time.monotonic()
+            self.progress_at = _monotonic()
             if event.item_id != self.audio_item_id:
                 self.audio_item_id = event.item_id
                 self.audio_bytes = 0
@@ -186,7 +193,9 @@ class RealtimeSession:
         self._conn: Connection | None = None
         self._reader: asyncio.Task[None] | None = None
         self._send_lock = asyncio.Lock()
-        self._outbox: deque[str | bytes] = deque()  # frames taken from the protocol, unsent
+        # frames taken from the protocol, unsent (a list: usually empty, and an empty
+        # deque takes 760 bytes per session)
+        self._outbox: list[str | bytes] = []
         self._ready = asyncio.Event()
         self._closed = asyncio.Event()
         self._last_activity = 0.0
@@ -202,7 +211,7 @@ class RealtimeSession:
 
     @property
     def last_activity(self) -> float:
-        """Loop time of the last frame received from the server."""
+        """:func:`time.monotonic` time of the last frame received from the server."""
         return self._last_activity
 
     @property
@@ -237,7 +246,7 @@ class RealtimeSession:
     async def _open(self, url: str, headers: Mapping[str, str]) -> None:
         conn = await self._connector(url, headers, timeout=self._open_timeout)
         self._conn = conn
-        self._last_activity = asyncio.get_running_loop().time()
+        self._last_activity = _monotonic()
         if isinstance(conn, PushConnection):
             conn.push_to(self._pushed)  # False: it cannot; the reader gets every frame
         self._reader = asyncio.create_task(self._read_loop(), name="voxengine-session-reader")
@@ -282,15 +291,32 @@ class RealtimeSession:
             raise InvalidState("session is closed")
         protocol = self._protocol
         protocol.send(command)
-        self.tracker.requested(command, time.monotonic())
+        if type(command) is not SendAudio:  # audio asks for nothing (the hot path)
+            self.tracker.requested(command, _monotonic())
         for each in more:
             protocol.send(each)
-            self.tracker.requested(each, time.monotonic())
+            self.tracker.requested(each, _monotonic())
         # Some protocols report what a command did locally (e.g. a message the service
         # will not echo); those events go out in order with the received ones.
-        for event in self._protocol.events_received():
+        for event in protocol.events_received():
             self._dispatch(event)
-        await self._flush()
+        frames = protocol.data_to_send()
+        conn = self._conn
+        if (
+            len(frames) == 1
+            and isinstance(conn, _ORDERED_SEND)
+            and not self._outbox
+            and not self._send_lock.locked()
+        ):
+            # Nothing queued before it and no writer busy: send it straight away. These
+            # connections hand a whole frame to the socket inside ``send`` before it
+            # first yields, so frames sent this way keep the order they were taken in.
+            await conn.send(frames[0])
+            return
+        if frames:
+            self._outbox.extend(frames)
+        if self._outbox:
+            await self._send_outbox()
 
     async def interrupt(
         self, played: float | None = None, *, item_id: str | None = None, cancel: bool = True
@@ -347,7 +373,7 @@ class RealtimeSession:
         outbox = self._outbox
         async with self._send_lock:
             while outbox:
-                await conn.send(outbox.popleft())
+                await conn.send(outbox.pop(0))
 
     def _dispatch(self, event: Event) -> None:
         self.tracker.observe(event)
@@ -360,16 +386,27 @@ class RealtimeSession:
     def _receive(self, frame: str | bytes) -> bool:
         """Decode one frame and dispatch its events; False once the protocol gave up."""
         protocol = self._protocol
-        self._last_activity = asyncio.get_running_loop().time()
+        self._last_activity = now = _monotonic()
         protocol.receive_message(frame)
         if protocol.state is ProtocolState.CLOSED:
             # The protocol gave up (e.g. configuration refused in the handshake).
             self._reading = False
             return False
+        tracker, sink = self.tracker, self.sink
         for event in protocol.events_received():
-            if isinstance(event, SessionReady):
-                self._ready.set()
-            self._dispatch(event)
+            # _dispatch, inlined (one frame's events on the hot path), and for audio
+            # ResponseTracker.observe's audio branch too, with this frame's time stamp
+            if type(event) is AudioDelta:
+                tracker.progress_at = now
+                if event.item_id != tracker.audio_item_id:
+                    tracker.audio_item_id = event.item_id
+                    tracker.audio_bytes = 0
+                tracker.audio_bytes += len(event.audio)
+            else:
+                if type(event) is SessionReady:
+                    self._ready.set()
+                tracker.observe(event)
+            sink(self, event)
         return True
 
     def _pushed(self, frame: str | bytes) -> None:
@@ -385,7 +422,11 @@ class RealtimeSession:
             return
         if not receiving:  # the reader waits for the close: make it come
             self._start_sending(self._close_connection(1000, "client closing"))
-        elif self._take_outgoing():
+            return
+        frames = self._protocol.data_to_send()  # _take_outgoing, inlined (hot path)
+        if frames:
+            self._outbox.extend(frames)
+        if self._outbox:
             self._start_sending(self._send_outbox())
 
     def _reader_failed(self, exc: Exception) -> None:

@@ -152,6 +152,28 @@ class _PushingConnection(ClientConnection):
 
     def process_event(self, event: WireEvent) -> None:
         # ``websockets`` calls this for every event it parsed; it must not raise.
+        sink = self.sink
+        if (
+            sink is not None
+            and type(event) is Frame
+            and event.opcode is Opcode.TEXT
+            and event.fin
+            and self.held is None
+            and self._closer is None
+            and not self._queueing_fragments
+        ):
+            # The hot path (a whole text frame while pushing): _message and _push inlined.
+            try:
+                text = str(event.data, "utf-8")
+            except UnicodeDecodeError:
+                self._fail(CloseCode.INVALID_DATA, "invalid UTF-8 in a text frame")
+                return
+            try:
+                sink(text)
+            except Exception:
+                logger.exception("frame sink failed; closing the connection")
+                self._fail(CloseCode.INTERNAL_ERROR, "internal error")
+            return
         if type(event) is Frame and event.opcode in _DATA_OPCODES:
             if self._closer is not None:
                 return  # failed: the connection is closing, nothing more is delivered

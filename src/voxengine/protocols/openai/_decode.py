@@ -12,10 +12,7 @@ import binascii
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from voxengine.audio.pcm16 import b64decode_pcm16
-from voxengine.errors import AudioError
 from voxengine.events import (
-    AudioDelta,
     AudioDone,
     ConversationItem,
     Event,
@@ -45,11 +42,14 @@ from voxengine.events import (
     TranscriptFailed,
     TranscriptSegment,
     Usage,
+    _quick_audio_delta,
 )
 
-__all__ = ["DECODERS", "parse_item", "parse_usage"]
+__all__ = ["DECODERS", "decode_audio_delta", "parse_item", "parse_usage"]
 
 Json = Mapping[str, Any]
+
+_a2b = binascii.a2b_base64
 
 
 def _str(msg: Json, key: str) -> str:
@@ -289,27 +289,36 @@ def _text_done(msg: Json) -> list[Event]:
     ]
 
 
-def _audio_delta(msg: Json) -> list[Event]:
-    # the hottest decoder (one call per 20 ms of audio): field lookups inlined
+def decode_audio_delta(msg: Json) -> Event:
+    """``response.output_audio.delta`` (beta: ``response.audio.delta``) as its one event.
+
+    The hottest decoder (one call per 20 ms of audio), field lookups inlined: an
+    :class:`~voxengine.events.AudioDelta`, or a ``malformed_audio``
+    :class:`~voxengine.events.ProviderErrorEvent` when ``delta`` is not strict base64
+    of whole PCM16 samples.
+    """
     delta = msg.get("delta")
     try:
-        audio = b64decode_pcm16(delta if isinstance(delta, str) else "")
-    except (AudioError, binascii.Error):
-        return [
-            ProviderErrorEvent(
-                code="malformed_audio",
-                message="server sent an audio delta that is not base64 PCM16; dropped",
-                error_type="protocol_violation",
-            )
-        ]
-    response_id, item_id = msg.get("response_id"), msg.get("item_id")
-    return [
-        AudioDelta(
-            response_id=response_id if isinstance(response_id, str) else "",
-            item_id=item_id if isinstance(item_id, str) else "",
-            audio=audio,
+        # b64decode_pcm16, inlined: strict base64 of whole PCM16 samples
+        audio = _a2b(delta if isinstance(delta, str) else "", strict_mode=True)
+    except (binascii.Error, ValueError):
+        audio = None
+    if audio is None or len(audio) & 1:
+        return ProviderErrorEvent(
+            code="malformed_audio",
+            message="server sent an audio delta that is not base64 PCM16; dropped",
+            error_type="protocol_violation",
         )
-    ]
+    response_id, item_id = msg.get("response_id"), msg.get("item_id")
+    return _quick_audio_delta(
+        response_id if isinstance(response_id, str) else "",
+        item_id if isinstance(item_id, str) else "",
+        audio,
+    )
+
+
+def _audio_delta(msg: Json) -> list[Event]:
+    return [decode_audio_delta(msg)]
 
 
 def _audio_done(msg: Json) -> list[Event]:

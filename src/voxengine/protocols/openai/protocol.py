@@ -25,12 +25,12 @@ reported by one ``ProviderErrorEvent(code="response_request_dropped")``.
 from __future__ import annotations
 
 import logging
-from collections import deque
 from collections.abc import Mapping
 from typing import Any, final
 
 from voxengine import _json
 from voxengine.audio.format import PCM16_24K, AudioFormat
+from voxengine.audio.pcm16 import b64encode_pcm16
 from voxengine.commands import CancelResponse, Command, CreateResponse, SendAudio, UpdateSession
 from voxengine.config import ReplyPolicy, SessionConfig
 from voxengine.errors import (
@@ -54,7 +54,7 @@ from voxengine.events import (
     UnknownEvent,
 )
 from voxengine.protocols import ConnectRequest, ProtocolState
-from voxengine.protocols.openai._decode import DECODERS
+from voxengine.protocols.openai._decode import DECODERS, decode_audio_delta
 from voxengine.protocols.openai._wire import Dialect, encode_command
 from voxengine.redaction import redact, secrets_in
 
@@ -72,6 +72,10 @@ _FATAL_CODES = frozenset(
         "session_expired",
     }
 )
+#: ``input_audio_buffer.append`` (§5) up to its base64 audio, as ``_json.dumps`` writes it.
+_AUDIO_APPEND_HEAD = '{"type":"input_audio_buffer.append","audio":"'
+#: The decoder of both audio delta names (GA and beta).
+_AUDIO_DELTA = DECODERS["response.output_audio.delta"]
 _RATE_CODES = frozenset({"rate_limit_exceeded", "insufficient_quota"})
 _ACTIVE_RESPONSE = "conversation_already_has_active_response"
 #: How many sent ``response.create`` are remembered, to re-queue one the server refuses.
@@ -129,11 +133,13 @@ class OpenAIRealtimeProtocol:
         #: Responses started and not done (``response.created`` .. ``response.done``).
         self._active: set[str] = set()
         #: ``response.create`` sent and not yet answered by ``response.created``/``error``.
-        self._in_flight: deque[str] = deque()
+        #: (Lists, not deques: they hold a request or two, and an empty deque takes
+        #: 760 bytes, a list 56; every session keeps them.)
+        self._in_flight: list[str] = []
         #: Recently sent ``response.create`` by event id (re-queued if refused as a race).
         self._sent_creates: dict[str, CreateResponse] = {}
         #: Reply requests waiting for the active response to end, oldest first.
-        self._queued: deque[CreateResponse] = deque()
+        self._queued: list[CreateResponse] = []
         self._cancel_sent = False
 
     # -- properties -----------------------------------------------------------------
@@ -174,6 +180,11 @@ class OpenAIRealtimeProtocol:
 
         Buffered while ``CONNECTING``; raises :class:`InvalidState` once closing or closed.
         """
+        if type(command) is SendAudio and self._state is ProtocolState.OPEN:
+            # The hot path (50 a second): the same JSON encode_command + dumps give,
+            # built directly; base64 text never needs escaping in a JSON string.
+            self._outgoing.append(_AUDIO_APPEND_HEAD + b64encode_pcm16(command.audio) + '"}')
+            return
         if self._state in (ProtocolState.CLOSING, ProtocolState.CLOSED):
             raise InvalidState(
                 f"cannot send {type(command).__name__}: session is {self._state.value}"
@@ -237,14 +248,14 @@ class OpenAIRealtimeProtocol:
 
     def _send_next_reply(self) -> None:
         if self._queued and not self._active and not self._in_flight:
-            self._send_create(self._queued.popleft())
+            self._send_create(self._queued.pop(0))
 
     def _track_responses(self, events: list[Event]) -> None:
         for event in events:
             if isinstance(event, ResponseStarted):
                 self._active.add(event.response_id)
                 if self._in_flight:  # our request (or a VAD turn racing it; see _on_error)
-                    self._in_flight.popleft()
+                    self._in_flight.pop(0)
             elif isinstance(event, ResponseDone):
                 self._active.discard(event.response_id)
                 if not self._active:
@@ -298,7 +309,9 @@ class OpenAIRealtimeProtocol:
             )
             return
         decoder = DECODERS.get(kind)  # first: audio and text deltas are nearly every frame
-        if decoder is not None:
+        if decoder is _AUDIO_DELTA:  # the hot path: no list of one event to extend with
+            self._events.append(decode_audio_delta(msg))
+        elif decoder is not None:
             decoded = decoder(msg)
             self._events.extend(decoded)
             if kind == "response.created" or kind == "response.done":
@@ -359,7 +372,7 @@ class OpenAIRealtimeProtocol:
         if event.code == _ACTIVE_RESPONSE and refused in self._sent_creates:
             # A race (e.g. server VAD started a response as ours was sent): ask again
             # once the active response is done; the message still gets its reply.
-            self._queued.appendleft(self._sent_creates.pop(refused))
+            self._queued.insert(0, self._sent_creates.pop(refused))
             logger.debug("response.create refused while a response is active: queued")
             self._send_next_reply()
             return

@@ -1,0 +1,364 @@
+"""A lean load generator for the scale test: the fake's wire behaviour, little of its CPU.
+
+The scale test asks what one voxengine process can carry, so the server side must not be
+the bottleneck. :class:`voxengine.testing.FakeOpenAIServer` checks every client event
+against the protocol and builds each reply frame from a dict; at 400 sessions that is
+20,000 audio deltas a second built, and 20,000 audio appends a second parsed and
+decoded, in Python. This server speaks the same subset of the OpenAI Realtime protocol
+the scale test uses, doing as little per frame as it can:
+
+* ``websockets``' sans-I/O ``ServerProtocol`` answers the HTTP upgrade on a bare
+  ``asyncio.Protocol`` (no connection object, reader task or queue per connection);
+  after it, client frames are parsed here: the header read, the first bytes of a text
+  frame unmasked (``websockets``' C ``apply_mask``) to tell an
+  ``input_audio_buffer.append`` — dropped unread, where the fake decodes and buffers it
+  — from an event, which is unmasked whole and parsed; pings are answered and a close
+  is echoed before the socket closes;
+* every reply audio delta is one pre-encoded JSON text (built once per process), the
+  ``bench_sent`` stamp appended and the frame header put in front; transcript deltas
+  come every 0.3 s of audio, as the fake sends them;
+* each session is paced by its own timer on absolute 20 ms deadlines (``call_later``),
+  so sessions keep their phases, as with the fake;
+* the handshake and the response lifecycle events are the fake's shapes:
+  ``session.created``, ``session.updated`` (answering ``session.update``),
+  ``conversation.item.added`` for a user message, ``response.created``, the audio and
+  transcript deltas, ``response.output_audio.done``, ``response.done``.
+
+Selected with ``ServerSettings(lean=True)`` (the scale test's default); the control
+interface (ready, logs, health, cpu, stop) is :mod:`benchmarks.fakeserver`'s.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+import time
+from multiprocessing.connection import Connection
+from typing import Any
+
+import orjson
+from websockets.frames import apply_mask  # the C speedup when built
+from websockets.http11 import Request
+from websockets.server import ServerProtocol
+
+from benchmarks.fakeserver import AUDIO, TRANSCRIPT, ServerSettings, SessionLog, _Health, _model_of
+
+__all__ = ["serve_lean"]
+
+_APPEND = b'{"type":"input_audio_buffer.append"'
+_APPEND_SIZE = len(_APPEND)
+_SAMPLE_RATE = 24_000
+
+
+def _frames(chunk_seconds: float) -> tuple[bytes, bytes]:
+    """The reply's audio and transcript deltas, JSON without the closing brace."""
+    pcm = bytes(int(_SAMPLE_RATE * chunk_seconds) * 2)
+    audio = {
+        "type": "response.output_audio.delta",
+        "event_id": "event_lean",
+        "response_id": "resp_lean",
+        "item_id": "item_lean",
+        "output_index": 0,
+        "content_index": 0,
+        "delta": base64.b64encode(pcm).decode("ascii"),
+    }
+    transcript = {
+        "type": "response.output_audio_transcript.delta",
+        "event_id": "event_lean_t",
+        "response_id": "resp_lean",
+        "item_id": "item_lean",
+        "output_index": 0,
+        "content_index": 0,
+        "delta": "word ",
+    }
+    return orjson.dumps(audio)[:-1], orjson.dumps(transcript)[:-1]
+
+
+def _text_frame(payload: bytes) -> bytes:
+    """An unmasked server-to-client text frame (RFC 6455 §5.2)."""
+    size = len(payload)
+    if size < 126:
+        return b"\x81" + bytes((size,)) + payload
+    if size < 65536:
+        return b"\x81\x7e" + size.to_bytes(2, "big") + payload
+    return b"\x81\x7f" + size.to_bytes(8, "big") + payload
+
+
+class _Session(asyncio.Protocol):
+    """One client connection (see the module docstring).
+
+    ``websockets``' ``ServerProtocol`` answers the upgrade; from then on the frames
+    are read and written here directly: a client frame's header is parsed, the first
+    bytes of a text frame unmasked to tell an audio append (dropped) from an event
+    (unmasked whole and parsed), pings answered, a close echoed before the socket is
+    closed. Reply frames are written pre-framed.
+    """
+
+    def __init__(self, server: _LeanServer) -> None:
+        self.server = server
+        self.ws = ServerProtocol(max_size=2**25)
+        self.transport: asyncio.Transport | None = None
+        self.log: SessionLog | None = None
+        self.words = 1
+        self.timer: asyncio.TimerHandle | None = None
+        self.left = 0  # audio deltas still to send in the running response
+        self.sent_in_response = 0
+        self.deadline = 0.0
+        self.raw = False  # the upgrade is done: frames are handled here
+        self.buffer = bytearray()
+
+    # -- transport callbacks ---------------------------------------------------------
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self.transport = transport
+
+    def data_received(self, data: bytes) -> None:
+        if self.raw:
+            self.frames_received(data)
+            return
+        ws = self.ws
+        ws.receive_data(data)
+        for event in ws.events_received():
+            if isinstance(event, Request):
+                self.accept(event)
+                return
+        self.flush()
+
+    def frames_received(self, data: bytes) -> None:
+        buffer = self.buffer
+        buffer += data
+        size = len(buffer)
+        position = 0
+        while size - position >= 6:
+            first, second = buffer[position], buffer[position + 1]
+            length = second & 0x7F
+            head = position + 2
+            if length == 126:
+                if size - position < 8:
+                    break
+                length = int.from_bytes(buffer[head : head + 2], "big")
+                head += 2
+            elif length == 127:
+                if size - position < 14:
+                    break
+                length = int.from_bytes(buffer[head : head + 8], "big")
+                head += 8
+            start = head + 4
+            end = start + length
+            if end > size:
+                break
+            if not second & 0x80:  # client frames are masked (§5.3): hostile peer
+                self.close()
+                return
+            mask = bytes(buffer[head:start])
+            opcode = first & 0x0F
+            if opcode == 0x1:
+                if length < _APPEND_SIZE or (
+                    apply_mask(bytes(buffer[start : start + _APPEND_SIZE]), mask) != _APPEND
+                ):
+                    self.on_message(orjson.loads(apply_mask(bytes(buffer[start:end]), mask)))
+            elif opcode == 0x8:  # close: echo it, then close the socket (§5.5.1)
+                payload = apply_mask(bytes(buffer[start:end]), mask)
+                self.write(b"\x88" + bytes((len(payload),)) + payload)
+                self.close()
+                return
+            elif opcode == 0x9:  # ping: pong with its payload
+                payload = apply_mask(bytes(buffer[start:end]), mask)
+                self.write(b"\x8a" + bytes((len(payload),)) + payload)
+            position = end
+        del buffer[:position]
+
+    def eof_received(self) -> bool | None:
+        if not self.raw:
+            self.ws.receive_eof()
+            self.flush()
+        return None
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if self.timer is not None:
+            self.timer.cancel()
+            self.timer = None
+
+    def flush(self) -> None:
+        """Write what the handshake protocol has to send (empty chunk: close the socket)."""
+        transport = self.transport
+        assert transport is not None
+        for data in self.ws.data_to_send():
+            if data:
+                transport.write(data)
+            else:
+                transport.write_eof()
+
+    def write(self, data: bytes) -> None:
+        transport = self.transport
+        if transport is not None and not transport.is_closing():
+            transport.write(data)
+
+    def close(self) -> None:
+        if self.timer is not None:
+            self.timer.cancel()
+            self.timer = None
+        if self.transport is not None:
+            self.transport.close()
+
+    # -- the protocol subset ---------------------------------------------------------
+
+    def accept(self, request: Request) -> None:
+        response = self.ws.accept(request)
+        self.ws.send_response(response)
+        self.flush()
+        if response.status_code != 101:
+            return
+        self.raw = True
+        model = _model_of(request.path)
+        self.log = self.server.logs.setdefault(model, SessionLog())
+        self.send(
+            {
+                "type": "session.created",
+                "event_id": "event_created",
+                "session": {"id": "sess_lean", "model": model, "type": "realtime"},
+            }
+        )
+
+    def send(self, message: dict[str, Any]) -> None:
+        """Send a lifecycle event (rare: built with orjson)."""
+        self.write(_text_frame(orjson.dumps(message)))
+        assert self.log is not None
+        self.log.frames += 1
+
+    def on_message(self, message: Any) -> None:
+        kind = message.get("type") if isinstance(message, dict) else None
+        if kind == "session.update":
+            session = message.get("session") or {}
+            self.send({"type": "session.updated", "event_id": "event_up", "session": session})
+        elif kind == "conversation.item.create":
+            item = message.get("item") or {}
+            texts = [part.get("text", "") for part in item.get("content") or ()]
+            self.words = max(1, len(" ".join(texts).split()))
+            self.send(
+                {
+                    "type": "conversation.item.added",
+                    "event_id": "event_item",
+                    "item": {**item, "id": item.get("id") or "item_user", "status": "completed"},
+                }
+            )
+        elif kind == "response.create":
+            self.start_response()
+        elif kind == "response.cancel" and self.left:
+            self.end_response("cancelled")
+
+    def start_response(self) -> None:
+        settings = self.server.settings
+        self.left = max(1, round(self.words * settings.seconds_per_word / settings.chunk_seconds))
+        self.sent_in_response = 0
+        self.send(
+            {
+                "type": "response.created",
+                "event_id": "event_rc",
+                "response": {"id": "resp_lean", "status": "in_progress", "output": []},
+            }
+        )
+        loop = asyncio.get_running_loop()
+        self.deadline = time.perf_counter()
+        self.timer = loop.call_later(settings.pace_seconds, self.step)
+
+    def step(self) -> None:
+        """Send the next audio delta (and a transcript delta per word); re-arm the timer."""
+        self.timer = None
+        if self.left <= 0 or self.transport is None or self.transport.is_closing():
+            return
+        server = self.server
+        log = self.log
+        assert log is not None
+        perf_counter = server.perf_counter
+        write = self.write
+        if self.sent_in_response % server.frames_per_word == 0:
+            now = perf_counter()
+            log.sent[TRANSCRIPT].append(now)
+            write(_text_frame(server.transcript + server.stamp(now)))
+            log.frames += 1
+        now = perf_counter()
+        log.sent[AUDIO].append(now)
+        write(_text_frame(server.audio + server.stamp(now)))
+        log.frames += 1
+        self.sent_in_response += 1
+        self.left -= 1
+        if self.left == 0:
+            self.end_response("completed")
+        else:
+            self.deadline += server.settings.pace_seconds
+            delay = self.deadline - perf_counter()
+            loop = server.loop
+            self.timer = loop.call_later(delay, self.step) if delay > 0 else None
+            if self.timer is None:
+                loop.call_soon(self.step)
+
+    def end_response(self, status: str) -> None:
+        self.left = 0
+        if self.timer is not None:
+            self.timer.cancel()
+            self.timer = None
+        self.send(
+            {
+                "type": "response.output_audio.done",
+                "event_id": "event_ad",
+                "response_id": "resp_lean",
+                "item_id": "item_lean",
+                "output_index": 0,
+                "content_index": 0,
+            }
+        )
+        self.send(
+            {
+                "type": "response.done",
+                "event_id": "event_rd",
+                "response": {"id": "resp_lean", "status": status, "output": []},
+            }
+        )
+
+
+class _LeanServer:
+    """What every session of one server process shares."""
+
+    def __init__(self, settings: ServerSettings, loop: asyncio.AbstractEventLoop) -> None:
+        self.settings = settings
+        self.loop = loop
+        self.logs: dict[str, SessionLog] = {}
+        self.audio, self.transcript = _frames(settings.chunk_seconds)
+        self.frames_per_word = max(1, round(settings.seconds_per_word / settings.chunk_seconds))
+        self.perf_counter = time.perf_counter
+
+    def stamp(self, now: float) -> bytes:
+        """The closing part of a delta: the ``bench_sent`` field (when stamping) and ``}``."""
+        if not self.settings.stamp_frames:
+            return b"}"
+        return b',"bench_sent":%r}' % now
+
+
+async def serve_lean(control: Connection, settings: ServerSettings) -> None:
+    """Serve until the parent says stop; answer its control commands meanwhile."""
+    loop = asyncio.get_running_loop()
+    lean = _LeanServer(settings, loop)
+    health = _Health()
+    watcher = asyncio.create_task(health.watch())
+    server = await loop.create_server(lambda: _Session(lean), "127.0.0.1", 0)
+    try:
+        port = next(iter(server.sockets)).getsockname()[1]
+        control.send(("ready", port))
+        while True:
+            command, argument = await loop.run_in_executor(None, control.recv)
+            if command == "logs":
+                control.send({key: lean.logs.pop(key, SessionLog()) for key in argument})
+            elif command == "cpu":
+                control.send(time.process_time())
+            elif command == "health":
+                control.send(health.between(*argument))
+            else:
+                break
+    finally:
+        watcher.cancel()
+        server.close()
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(server.wait_closed(), 2)
