@@ -53,6 +53,12 @@ from voxengine.providers.pipeline import (
     fallback_offline_pipeline,
 )
 from voxengine.providers.pipeline._packaged import local_extra_installed
+from voxengine.providers.pipeline.stages import (
+    ChatMessage,
+    GenerationSettings,
+    LLMChunk,
+    PromptCache,
+)
 from voxengine.testing._fake_llm import (
     FakeLLMConfig,
     FakeLLMReply,
@@ -194,6 +200,73 @@ async def test_text_turn_and_text_modality() -> None:
     assert any(isinstance(e, AudioDelta) for e in events)
     await provider.disconnect()
     await provider.disconnect()  # idempotent
+
+
+class CachingResponder:
+    """The rule-based responder with a prompt cache (:class:`PromptCache`) that notes
+    the conversation it is asked to read ahead of a reply."""
+
+    def __init__(self) -> None:
+        self.inner = LocalResponder(clock=lambda: NOON)
+        self.prefilled: list[list[str]] = []
+        self.called = asyncio.Event()
+
+    @property
+    def label(self) -> str:
+        return self.inner.label
+
+    async def open(self) -> None:
+        await self.inner.open()
+
+    async def aclose(self) -> None:
+        await self.inner.aclose()
+
+    def stream(
+        self,
+        messages: Sequence[ChatMessage],
+        tools: Sequence[ToolSpec],
+        settings: GenerationSettings,
+    ) -> AsyncIterator[LLMChunk]:
+        return self.inner.stream(messages, tools, settings)
+
+    async def prefill(self, messages: Sequence[ChatMessage]) -> None:
+        self.prefilled.append([m.text for m in messages])
+        self.called.set()
+
+    async def next_prefill(self) -> list[str]:
+        await asyncio.wait_for(self.called.wait(), 20)
+        self.called.clear()
+        return self.prefilled[-1]
+
+
+async def test_a_prompt_cache_reads_the_conversation_before_each_reply_is_asked_for() -> None:
+    llm = CachingResponder()
+    assert isinstance(llm, PromptCache)
+    provider = PipelineProvider(
+        PipelineConfig(
+            stt=PocketSphinxSTT(),
+            llm=llm,
+            tts=EspeakTTS(),
+            vad_engine="energy",
+            session=SessionConfig(instructions="Be kind."),
+        )
+    )
+    await provider.connect()
+    stream = provider.events()
+    try:
+        assert await llm.next_prefill() == ["Be kind."]  # connected: the system prompt
+        await provider.send_text("hello")
+        events = await until(stream, ResponseDone)
+        reply = next(e for e in events if isinstance(e, TranscriptDone)).transcript
+        # the reply is done: the next prompt begins with this exchange
+        assert await llm.next_prefill() == ["Be kind.", "hello", reply]
+        await send_chunked(provider, silence(0.3) + await spoken(QUESTION))
+        await until(stream, SpeechStarted)
+        # the user speaks: the prompt so far is read meanwhile (nothing new in it here)
+        assert await llm.next_prefill() == ["Be kind.", "hello", reply]
+    finally:
+        await provider.disconnect()
+    assert provider._prefill_task is None  # nothing left running after disconnect
 
 
 async def long_reply_provider() -> tuple[PipelineProvider, AsyncIterator[Event]]:

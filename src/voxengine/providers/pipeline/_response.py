@@ -62,6 +62,9 @@ __all__ = ["ResponseOutcome", "ResponseRun"]
 logger = logging.getLogger("voxengine.providers.pipeline")
 
 OUTPUT_RATE: Final = 24_000
+#: The first piece of a reply goes to speech at a clause break once it holds this many
+#: characters (about four words), so the first audio does not wait for a long sentence.
+FIRST_CLAUSE_CHARS: Final = 24
 _END: Final = None
 
 
@@ -172,7 +175,7 @@ class ResponseRun:
     # -- the model -------------------------------------------------------------------
 
     async def _generate(self) -> None:
-        splitter = SentenceSplitter()
+        splitter = SentenceSplitter(first_clause=FIRST_CLAUSE_CHARS)
         stream = self._llm.stream(self._messages, self._tools, self._settings)
         try:
             async for chunk in stream:

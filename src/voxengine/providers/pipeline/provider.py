@@ -103,7 +103,14 @@ from ._response import ResponseRun
 from .config import PipelineConfig, check_session, merge_session
 from .conversation import Conversation
 from .sentence import SpokenSentence, spoken_text
-from .stages import GenerationSettings, LanguageModel, SpeechToText, Stage, TextToSpeech
+from .stages import (
+    GenerationSettings,
+    LanguageModel,
+    PromptCache,
+    SpeechToText,
+    Stage,
+    TextToSpeech,
+)
 from .vad import make_pipeline_vad
 
 __all__ = ["PIPELINE_CAPABILITIES", "PipelineProvider", "PipelineProviderBase"]
@@ -172,6 +179,8 @@ class PipelineProviderBase(BaseProvider):
         self._worker: asyncio.Task[None] | None = None
         self._response: asyncio.Task[None] | None = None
         self._cancelling = False
+        self._prefill_task: asyncio.Task[None] | None = None
+        self._prefill_again = False
         self._conversation = Conversation()
         self._spoken: dict[str, list[SpokenSentence]] = {}
         self._last_audio_item: str | None = None
@@ -288,6 +297,7 @@ class PipelineProviderBase(BaseProvider):
         self._open = True
         self._emit(SessionReady(session_id=self._session_id, model=self.llm.label))
         self._worker = asyncio.create_task(self._work(), name="voxengine-pipeline-worker")
+        self._prefill()
 
     async def disconnect(self) -> None:
         """Stop any response, drop queued work, close the stages, end :meth:`events`.
@@ -303,6 +313,10 @@ class PipelineProviderBase(BaseProvider):
             worker.cancel()
             await asyncio.gather(worker, return_exceptions=True)
         await self._stop_response()
+        prefill, self._prefill_task = self._prefill_task, None
+        if prefill is not None:
+            prefill.cancel()
+            await asyncio.gather(prefill, return_exceptions=True)
         await self._close_stages()
         self._emit(SessionClosed(code=None, reason="client disconnected"))
         assert self._events is not None
@@ -413,6 +427,7 @@ class PipelineProviderBase(BaseProvider):
                     self._emit(SpeechStarted(item_id=self._speech_item, audio_start=start))
                     if td.interrupt_response:
                         self._cancel_nowait()
+                    self._prefill()  # the prompt so far, read while the user speaks
                 case SpeechAudio(audio=chunk):
                     self._append(chunk)
                 case SpeechEnd(end=end):
@@ -633,6 +648,7 @@ class PipelineProviderBase(BaseProvider):
             if item.kind is ItemKind.MESSAGE and outcome.sentences:
                 self._spoken[item.item_id] = outcome.sentences
                 self._last_audio_item = item.item_id
+        self._prefill()  # the next reply's prompt: this one's and the reply
         self._emit(
             ResponseDone(
                 response_id=response_id,
@@ -642,6 +658,29 @@ class PipelineProviderBase(BaseProvider):
                 output=tuple(outcome.items),
             )
         )
+
+    def _prefill(self) -> None:
+        """Have a :class:`~.stages.PromptCache` model read the conversation so far now,
+        in the background, so that the next reply only reads the new turn. At most one
+        prefill runs; a request while one runs makes it run once more afterwards."""
+        if not self._open or not isinstance(self.llm, PromptCache):
+            return
+        if self._prefill_task is not None and not self._prefill_task.done():
+            self._prefill_again = True
+            return
+        self._prefill_task = asyncio.create_task(
+            self._prefill_loop(self.llm), name="voxengine-pipeline-prefill"
+        )
+
+    async def _prefill_loop(self, llm: PromptCache) -> None:
+        again = True
+        while again:
+            self._prefill_again = False
+            try:
+                await llm.prefill(self._conversation.messages(self._session.instructions))
+            except Exception:  # an optimisation: a failure costs only time
+                logger.debug("prefill failed", exc_info=True)
+            again = self._prefill_again and self._open
 
     def _cancel_nowait(self) -> bool:
         task = self._response
