@@ -110,6 +110,7 @@ from .stages import (
     SpeechToText,
     Stage,
     TextToSpeech,
+    Transcript,
 )
 from .vad import make_pipeline_vad
 
@@ -143,6 +144,9 @@ PIPELINE_CAPABILITIES: Final = frozenset(
 
 #: Longest user turn buffered, in seconds; older audio is dropped (manual turns).
 MAX_TURN_SECONDS: Final = 300.0
+#: Share of the end-of-turn silence (``silence_duration``) after which the turn's audio
+#: is transcribed early, while the VAD still waits for the rest of the silence.
+EARLY_TRANSCRIPTION: Final = 0.4
 
 _Job = Callable[[], Awaitable[None]]
 
@@ -181,6 +185,8 @@ class PipelineProviderBase(BaseProvider):
         self._cancelling = False
         self._prefill_task: asyncio.Task[None] | None = None
         self._prefill_again = False
+        self._stt_lock = asyncio.Lock()
+        self._early: tuple[float, asyncio.Task[Transcript]] | None = None
         self._conversation = Conversation()
         self._spoken: dict[str, list[SpokenSentence]] = {}
         self._last_audio_item: str | None = None
@@ -314,9 +320,11 @@ class PipelineProviderBase(BaseProvider):
             await asyncio.gather(worker, return_exceptions=True)
         await self._stop_response()
         prefill, self._prefill_task = self._prefill_task, None
-        if prefill is not None:
-            prefill.cancel()
-            await asyncio.gather(prefill, return_exceptions=True)
+        early = self._drop_early()
+        for task in (prefill, early):
+            if task is not None:
+                task.cancel()
+                await asyncio.gather(task, return_exceptions=True)
         await self._close_stages()
         self._emit(SessionClosed(code=None, reason="client disconnected"))
         assert self._events is not None
@@ -434,7 +442,51 @@ class PipelineProviderBase(BaseProvider):
                     item_id = self._speech_item or self._new_id("item")
                     self._speech_item = None
                     self._emit(SpeechStopped(item_id=item_id, audio_end=end))
-                    self._commit(item_id, respond=td.create_response)
+                    early = self._drop_early(keep_for=end)
+                    self._commit(item_id, respond=td.create_response, early=early)
+        self._transcribe_early(td)
+
+    def _transcribe_early(self, td: TurnDetectionConfig) -> None:
+        """Start transcribing the turn once part of the end-of-turn silence has passed.
+
+        The VAD waits ``silence_duration`` before it ends the turn; the words are all in
+        the buffer well before that, so speech-to-text starts at
+        :data:`EARLY_TRANSCRIPTION` of it and the transcript is (partly) ready when the
+        turn ends. If the user speaks again, the early result is dropped. It only starts
+        when speech-to-text is idle, so a dropped one never delays a real one by more
+        than its own run.
+        """
+        vad = self._vad
+        silence = getattr(vad, "trailing_silence", None)
+        until = getattr(vad, "voiced_until", None)
+        if vad is None or not vad.in_speech or silence is None or until is None:
+            return
+        if silence < td.silence_duration * EARLY_TRANSCRIPTION or self._stt_lock.locked():
+            return
+        if self._early is not None and self._early[0] == until:
+            return  # already under way for this audio
+        self._drop_early()  # speech resumed since that one began: it is stale
+        pcm = bytes(self._buffer)
+        task = asyncio.create_task(self._stt(pcm), name="voxengine-pipeline-early-stt")
+        self._early = (until, task)
+
+    def _drop_early(self, keep_for: float | None = None) -> asyncio.Task[Transcript] | None:
+        """Forget the early transcription; return it if it covers speech ending at
+        ``keep_for`` (the turn that just ended), else cancel it and return None."""
+        early, self._early = self._early, None
+        if early is None:
+            return None
+        until, task = early
+        if keep_for is not None and until == keep_for:
+            return task
+        task.cancel()
+        task.add_done_callback(_consume)
+        return None if keep_for is not None else task
+
+    async def _stt(self, pcm: bytes) -> Transcript:
+        """Speech-to-text, one call at a time (early and regular transcriptions)."""
+        async with self._stt_lock:
+            return await self.stt.transcribe(pcm, PCM16_16K.sample_rate)
 
     def _append(self, data: bytes) -> None:
         self._buffer += data
@@ -442,7 +494,9 @@ class PipelineProviderBase(BaseProvider):
         if excess > 0:
             del self._buffer[:excess]
 
-    def _commit(self, item_id: str, *, respond: bool) -> None:
+    def _commit(
+        self, item_id: str, *, respond: bool, early: asyncio.Task[Transcript] | None = None
+    ) -> None:
         pcm = bytes(self._buffer)
         self._buffer.clear()
         previous = self._conversation.items[-1].item_id if len(self._conversation) else None
@@ -454,7 +508,7 @@ class PipelineProviderBase(BaseProvider):
                 )
             )
         )
-        self._enqueue(lambda: self._transcribe(item_id, pcm, respond=respond))
+        self._enqueue(lambda: self._transcribe(item_id, pcm, respond=respond, early=early))
 
     def _commit_audio(self) -> None:
         """End the user's turn now: the buffered audio is transcribed as a user message.
@@ -464,6 +518,7 @@ class PipelineProviderBase(BaseProvider):
         """
         if self._vad is not None:
             self._vad.reset()
+        self._drop_early(keep_for=-1.0)
         item_id = self._speech_item or self._new_id("item")
         self._speech_item = None
         if not self._buffer:
@@ -483,6 +538,7 @@ class PipelineProviderBase(BaseProvider):
         self._speech_item = None
         if self._vad is not None:
             self._vad.reset()
+        self._drop_early(keep_for=-1.0)
         self._emit(InputCleared())
 
     def _add_recording(self, data: bytes) -> None:
@@ -497,10 +553,18 @@ class PipelineProviderBase(BaseProvider):
         )
         self._enqueue(lambda: self._transcribe(item_id, data, respond=False))
 
-    async def _transcribe(self, item_id: str, pcm: bytes, *, respond: bool) -> None:
+    async def _transcribe(
+        self,
+        item_id: str,
+        pcm: bytes,
+        *,
+        respond: bool,
+        early: asyncio.Task[Transcript] | None = None,
+    ) -> None:
         text = ""
         try:
-            transcript = await self.stt.transcribe(pcm, PCM16_16K.sample_rate)
+            # the early transcription heard the same words (only less trailing silence)
+            transcript = await early if early is not None else await self._stt(pcm)
         except Exception as exc:
             if not isinstance(exc, VoxError):
                 logger.exception("speech-to-text stage failed")
@@ -726,6 +790,12 @@ class PipelineProviderBase(BaseProvider):
         event = Interrupted(item_id=target, played=heard)
         self._emit(event)
         return event
+
+
+def _consume(task: asyncio.Task[Transcript]) -> None:
+    """Retrieve a dropped early transcription's outcome (no "never retrieved" warning)."""
+    if not task.cancelled():
+        task.exception()
 
 
 async def _drain(queue: EventQueue) -> AsyncIterator[Event]:
