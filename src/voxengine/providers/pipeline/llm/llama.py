@@ -40,6 +40,8 @@ DEFAULT_SYSTEM_PROMPT: Final = (
 )
 """Used when the conversation has no system message."""
 
+_TOKENS_AHEAD: Final = 4
+
 _ROLES: Final = {Role.SYSTEM: "system", Role.USER: "user", Role.ASSISTANT: "assistant"}
 
 
@@ -273,5 +275,9 @@ class LlamaCppLLM:
             ProviderError: llama.cpp rejected the request (e.g. the prompt is too long).
         """
         chat = chat_messages(messages, self.max_history)
-        async for chunk in stream_from_thread(lambda stop: self._generate(chat, settings, stop)):
+        # a few tokens ahead at most: when the consumer pauses, so does the model
+        produce = stream_from_thread(
+            lambda stop: self._generate(chat, settings, stop), ahead=_TOKENS_AHEAD
+        )
+        async for chunk in produce:
             yield chunk
