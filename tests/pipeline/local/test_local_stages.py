@@ -293,3 +293,17 @@ async def test_prefill_leaves_only_the_new_turn_to_read(
     assert warm_text == cold_text  # the same reply (greedy), only sooner
     assert cold_read > 40  # the whole prompt
     assert warm_read < 20  # "<|im_start|>user\nAnd a small sea?<|im_end|>..." only
+
+
+async def test_piper_without_sampling_noise_says_a_text_the_same_way_every_time(
+    opened: tuple[WhisperSTT, PiperTTS, LlamaCppLLM],
+) -> None:
+    steady = PiperTTS(noise_scale=0.0, noise_w_scale=0.0)
+    text = "What is the capital of France?"
+    first, second = [await piper_speech(steady, text) for _ in range(2)]
+    assert first == second  # what the demo speaks: the same audio on every run
+    varied = [await piper_speech(opened[1], text) for _ in range(2)]
+    assert varied[0] != varied[1]  # the voice's default samples noise
+    assert "france" in (await opened[0].transcribe(first, 16_000)).text.lower()
+    with pytest.raises(ConfigError, match="noise_scale"):
+        PiperTTS(noise_scale=-1.0)
