@@ -468,6 +468,7 @@ class PipelineProviderBase(BaseProvider):
         self._drop_early()  # speech resumed since that one began: it is stale
         pcm = bytes(self._buffer)
         task = asyncio.create_task(self._stt(pcm), name="voxengine-pipeline-early-stt")
+        task.add_done_callback(_consume)  # a failure is reported by the turn that awaits it
         self._early = (until, task)
 
     def _drop_early(self, keep_for: float | None = None) -> asyncio.Task[Transcript] | None:
@@ -480,7 +481,6 @@ class PipelineProviderBase(BaseProvider):
         if keep_for is not None and until == keep_for:
             return task
         task.cancel()
-        task.add_done_callback(_consume)
         return None if keep_for is not None else task
 
     async def _stt(self, pcm: bytes) -> Transcript:
@@ -793,7 +793,8 @@ class PipelineProviderBase(BaseProvider):
 
 
 def _consume(task: asyncio.Task[Transcript]) -> None:
-    """Retrieve a dropped early transcription's outcome (no "never retrieved" warning)."""
+    """Retrieve an early transcription's outcome, so one that fails and is dropped (or
+    never awaited, at disconnect) logs no "exception was never retrieved"."""
     if not task.cancelled():
         task.exception()
 
