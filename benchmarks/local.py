@@ -57,6 +57,7 @@ from voxengine.providers.pipeline import (
     WhisperSTT,
     local_pipeline,
 )
+from voxengine.providers.pipeline.sentence import FIRST_CLAUSE_CHARS
 
 RESULTS = Path(__file__).parent / "results" / "local.json"
 RATE = 16_000
@@ -202,36 +203,62 @@ async def bench_wer(whisper: WhisperSTT, count: int) -> dict[str, Any]:
     }
 
 
+def _clocks() -> tuple[float, float]:
+    """Wall time and the CPU time of the whole process (every thread: CTranslate2,
+    llama.cpp and onnxruntime run their own)."""
+    return time.perf_counter(), time.process_time()
+
+
 async def _stage_alone(
-    whisper: WhisperSTT, llama: LlamaCppLLM, piper: PiperTTS, pcm: bytes, session: SessionConfig
+    whisper: WhisperSTT,
+    llama: LlamaCppLLM,
+    piper: PiperTTS,
+    pcm: bytes,
+    messages: list[ChatMessage],
+    session: SessionConfig,
 ) -> dict[str, float]:
-    """STT, LLM first sentence and TTS first chunk of one turn, each run alone."""
-    started = time.perf_counter()
-    text = (await whisper.transcribe(pcm, RATE)).text
-    stt = time.perf_counter() - started
-    messages = [
-        ChatMessage(role=Role.SYSTEM, text=session.instructions or ""),
-        ChatMessage(role=Role.USER, text=text),
-    ]
-    splitter = SentenceSplitter()
+    """STT, LLM first piece and TTS first chunk of one turn, each run alone on the input
+    the pipeline had (the committed audio; the same conversation, its prompt prefilled as
+    the pipeline prefills it while the user speaks): wall and CPU seconds."""
+    out: dict[str, float] = {}
+    wall, cpu = _clocks()
+    text = (await whisper.transcribe(pcm + bytes(2 * int(RATE * SILENCE_SETTING)), RATE)).text
+    out["stt"], out["stt_cpu"] = time.perf_counter() - wall, time.process_time() - cpu
+    await llama.prefill(messages)
+    asked = [*messages, ChatMessage(role=Role.USER, text=text)]
+    splitter = SentenceSplitter(first_clause=FIRST_CLAUSE_CHARS)
     first: str | None = None
-    started = time.perf_counter()
+    wall, cpu = _clocks()
     stream = llama.stream(
-        messages, (), GenerationSettings(max_output_tokens=session.max_output_tokens)
+        asked, (), GenerationSettings(max_output_tokens=session.max_output_tokens)
     )
     async for chunk in stream:
         if isinstance(chunk, TextChunk) and (done := splitter.push(chunk.text)):
             first = done[0]
             break
     await stream.aclose()  # type: ignore[attr-defined]
-    llm = time.perf_counter() - started
+    out["llm_first_sentence"] = time.perf_counter() - wall
+    out["llm_first_sentence_cpu"] = time.process_time() - cpu
     first = first or splitter.flush() or "Okay."
-    started = time.perf_counter()
+    wall, cpu = _clocks()
     speech = piper.synthesize(first)
     await anext(speech)
-    tts = time.perf_counter() - started
+    out["tts_first_chunk"], out["tts_first_chunk_cpu"] = (
+        time.perf_counter() - wall,
+        time.process_time() - cpu,
+    )
     await speech.aclose()  # type: ignore[attr-defined]
-    return {"stt": stt, "llm_first_sentence": llm, "tts_first_chunk": tts}
+    return out
+
+
+#: The pipeline's end-of-turn silence (``TurnDetectionConfig.silence_duration``).
+SILENCE_SETTING = 0.5
+_STAGES = (
+    ("vad_end_of_turn", "speech_end", "stopped"),
+    ("stt", "stopped", "transcript"),
+    ("llm_first_sentence", "transcript", "first_sentence"),
+    ("tts_first_chunk", "first_sentence", "first_audio"),
+)
 
 
 async def bench_turns(
@@ -251,8 +278,15 @@ async def bench_turns(
         for turn in range(turns):
             question = QUESTIONS[turn % len(QUESTIONS)]
             pcm, _ = await _speak(piper, question)
-            marks: dict[str, float] = {}
-            splitter = SentenceSplitter()
+            before = [
+                ChatMessage(role=Role.SYSTEM, text=session.instructions or ""),
+                *(
+                    ChatMessage(role=item.role or Role.USER, text=item.text or "")
+                    for item in provider.conversation
+                ),
+            ]
+            marks: dict[str, tuple[float, float]] = {}
+            splitter = SentenceSplitter(first_clause=FIRST_CLAUSE_CHARS)
 
             watcher = asyncio.create_task(_watch(events, marks, splitter))
             chunk = 640
@@ -260,30 +294,24 @@ async def bench_turns(
             samples = np.abs(np.frombuffer(pcm, dtype="<i2").astype(np.int32))
             last_voiced = int(np.nonzero(samples > 500)[0][-1]) + 1  # Piper pads with silence
             start = time.perf_counter()
-            marks["speech_end"] = start + last_voiced / RATE  # when a speaker would stop
+            spoken_until = start + last_voiced / RATE  # when a speaker would stop
             for i in range(0, len(audio), chunk):  # real time: 20 ms per 20 ms chunk
                 await provider.send_audio(audio[i : i + chunk])
+                if "speech_end" not in marks and time.perf_counter() >= spoken_until:
+                    marks["speech_end"] = (spoken_until, time.process_time())
                 delay = start + (i + chunk) / (2 * RATE) - time.perf_counter()
                 if delay > 0:
                     await asyncio.sleep(delay)
             await asyncio.wait_for(watcher, 300)
-            if {
-                "speech_end",
-                "stopped",
-                "transcript",
-                "first_sentence",
-                "first_audio",
-            } <= marks.keys():
-                rows.append(
-                    {
-                        "vad_end_of_turn": marks["stopped"] - marks["speech_end"],
-                        "stt": marks["transcript"] - marks["stopped"],
-                        "llm_first_sentence": marks["first_sentence"] - marks["transcript"],
-                        "tts_first_chunk": marks["first_audio"] - marks["first_sentence"],
-                        "ttfa": marks["first_audio"] - marks["speech_end"],
-                    }
-                )
-            alone.append(await _stage_alone(whisper, llama, piper, pcm, session))
+            if {"speech_end", *(end for _, _, end in _STAGES)} <= marks.keys():
+                row: dict[str, float] = {}
+                for name, begin, end in _STAGES:
+                    row[name] = marks[end][0] - marks[begin][0]
+                    row[f"{name}_cpu"] = marks[end][1] - marks[begin][1]
+                row["ttfa"] = marks["first_audio"][0] - marks["speech_end"][0]
+                row["ttfa_cpu"] = marks["first_audio"][1] - marks["speech_end"][1]
+                rows.append(row)
+            alone.append(await _stage_alone(whisper, llama, piper, pcm, before, session))
             print(
                 f"  turn {turn + 1}: ttfa {rows[-1]['ttfa'] * 1000:.0f} ms" if rows else "",
                 flush=True,
@@ -291,31 +319,43 @@ async def bench_turns(
     finally:
         await provider.disconnect()
     ttfa = [r["ttfa"] for r in rows]
-    shares = {k: statistics.median(r[k] for r in rows) for k in rows[0] if k != "ttfa"}
     vad = statistics.median(r["vad_end_of_turn"] for r in rows)
     sums = [vad + a["stt"] + a["llm_first_sentence"] + a["tts_first_chunk"] for a in alone]
     return {
         "turns": len(rows),
         "ttfa_p50": _pct(ttfa, 50),
         "ttfa_p95": _pct(ttfa, 95),
-        "stage_p50_in_pipeline": shares,
+        "ttfa_cpu_p50": statistics.median(r["ttfa_cpu"] for r in rows),
+        "stage_p50_in_pipeline": {k: statistics.median(r[k] for r in rows) for k in rows[0]},
         "stage_p50_alone": {k: statistics.median(a[k] for a in alone) for k in alone[0]},
         "sum_of_stages_alone_p50": _pct(sums, 50),
         "ttfa_over_sum_alone_p50": _pct(ttfa, 50) / _pct(sums, 50),
-        "silence_duration_setting": 0.5,
+        "silence_duration_setting": SILENCE_SETTING,
+        "notes": (
+            "in-pipeline stages are intervals between events (CPU: the whole process in "
+            "that interval); speech-to-text starts during the end-of-turn silence, so the "
+            "'stt' interval is what is left of it after the VAD ends the turn"
+        ),
     }
 
 
 async def _watch(
-    events: AsyncIterator[Event], marks: dict[str, float], splitter: SentenceSplitter
+    events: AsyncIterator[Event],
+    marks: dict[str, tuple[float, float]],
+    splitter: SentenceSplitter,
 ) -> None:
     async for event in events:
-        _mark(event, time.perf_counter(), marks, splitter)
+        _mark(event, _clocks(), marks, splitter)
         if isinstance(event, ResponseDone):
             return
 
 
-def _mark(event: Event, now: float, marks: dict[str, float], splitter: SentenceSplitter) -> None:
+def _mark(
+    event: Event,
+    now: tuple[float, float],
+    marks: dict[str, tuple[float, float]],
+    splitter: SentenceSplitter,
+) -> None:
     if isinstance(event, SpeechStopped):
         marks.setdefault("stopped", now)
     elif isinstance(event, TranscriptDone) and event.role is Role.USER:
@@ -324,7 +364,7 @@ def _mark(event: Event, now: float, marks: dict[str, float], splitter: SentenceS
         if splitter.push(event.delta):
             marks.setdefault("first_sentence", now)
     elif isinstance(event, AudioDelta):
-        marks.setdefault("first_sentence", now)  # a one-sentence reply ends unsplit
+        marks.setdefault("first_sentence", now)  # a one-piece reply ends unsplit
         marks.setdefault("first_audio", now)
 
 
@@ -371,13 +411,13 @@ async def main() -> None:
         await stage.open()
         loads[name] = time.perf_counter() - started
     print(f"{sorted(sections)} ...", flush=True)
-    llm = await bench_llm(llama) if "llm" in sections else previous["llm"]
+    llm = await bench_llm(llama) if "llm" in sections else previous.get("llm")
     turns = (
         await bench_turns(whisper, llama, piper, args.turns)
         if "turns" in sections
-        else previous["turns"]
+        else previous.get("turns")
     )
-    wer = await bench_wer(whisper, args.sentences) if "wer" in sections else previous["wer"]
+    wer = await bench_wer(whisper, args.sentences) if "wer" in sections else previous.get("wer")
     result = {
         "machine": {"cpus": os.cpu_count(), "platform": platform.platform(), "note": args.note},
         "load_seconds": loads,

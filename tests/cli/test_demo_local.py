@@ -38,9 +38,10 @@ def test_default_demo_is_a_conversation_with_the_local_model(vox: Vox, tmp_path:
     assert "built-in local responder" not in out
     assert "user (speech, " in out
     assert "piper en_US-joe-medium): 'What is the capital of France?'" in out
-    # "capital of" only: under a CPU burner Whisper once heard "capital of friends" (the
-    # tail of the turn; under investigation); recognition accuracy has its own WER tests
-    assert "capital of" in line_after(out, "recognised: ").lower()
+    # the demo speaks its question without Piper's sampling noise, so it is the same
+    # audio every run (a random rendering was heard as "capital of friends" about one
+    # time in six: not a cut turn, see docs/local.md)
+    assert "capital of france" in line_after(out, "recognised: ").lower()
     reply = out.split("recognised: ", 1)[1].split("assistant: ", 1)[1].split("\n", 1)[0]
     assert len(reply.split()) >= 3  # the model's words (its content varies with the clock)
     for stage in ("speech-to-text", "LLM first token", "TTS first audio"):
@@ -61,7 +62,7 @@ def test_console_talks_to_the_same_local_stack(vox: Vox, tmp_path: Path) -> None
     from voxengine.providers.pipeline import PiperTTS
 
     async def question() -> bytes:
-        tts = PiperTTS()
+        tts = PiperTTS(noise_scale=0.0, noise_w_scale=0.0)  # the same audio every run
         return b"".join([chunk async for chunk in tts.synthesize("What is the capital of France?")])
 
     rate = 22_050
@@ -79,7 +80,7 @@ def test_console_talks_to_the_same_local_stack(vox: Vox, tmp_path: Path) -> None
     out = result.stdout
     assert "talking to the offline pipeline (Silero VAD, whisper base" in out
     assert "SmolLM2-135M-Instruct.Q4_1 (llama.cpp, local)" in out
-    assert "capital of" in line_after(out, "you: ").lower()  # see the demo test
+    assert "capital of france" in line_after(out, "you: ").lower()  # see the demo test
     assert line_after(out, "assistant: ")
     audio, fmt = read_wav(tmp_path / "answer.wav")
     assert fmt.duration(len(audio)) > 0.5

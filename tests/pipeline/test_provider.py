@@ -7,6 +7,7 @@ import datetime as dt
 import json
 from collections.abc import AsyncIterator, Sequence
 
+import numpy as np
 import pytest
 
 from voxengine.commands import TruncateItem
@@ -54,6 +55,12 @@ from voxengine.providers.pipeline import (
     fallback_offline_pipeline,
 )
 from voxengine.providers.pipeline._packaged import local_extra_installed
+from voxengine.providers.pipeline.stages import (
+    ChatMessage,
+    GenerationSettings,
+    LLMChunk,
+    PromptCache,
+)
 from voxengine.testing.fakes.llm import (
     FakeLLMConfig,
     FakeLLMReply,
@@ -195,6 +202,73 @@ async def test_text_turn_and_text_modality() -> None:
     assert any(isinstance(e, AudioDelta) for e in events)
     await provider.disconnect()
     await provider.disconnect()  # idempotent
+
+
+class CachingResponder:
+    """The rule-based responder with a prompt cache (:class:`PromptCache`) that notes
+    the conversation it is asked to read ahead of a reply."""
+
+    def __init__(self) -> None:
+        self.inner = LocalResponder(clock=lambda: NOON)
+        self.prefilled: list[list[str]] = []
+        self.called = asyncio.Event()
+
+    @property
+    def label(self) -> str:
+        return self.inner.label
+
+    async def open(self) -> None:
+        await self.inner.open()
+
+    async def aclose(self) -> None:
+        await self.inner.aclose()
+
+    def stream(
+        self,
+        messages: Sequence[ChatMessage],
+        tools: Sequence[ToolSpec],
+        settings: GenerationSettings,
+    ) -> AsyncIterator[LLMChunk]:
+        return self.inner.stream(messages, tools, settings)
+
+    async def prefill(self, messages: Sequence[ChatMessage]) -> None:
+        self.prefilled.append([m.text for m in messages])
+        self.called.set()
+
+    async def next_prefill(self) -> list[str]:
+        await asyncio.wait_for(self.called.wait(), 20)
+        self.called.clear()
+        return self.prefilled[-1]
+
+
+async def test_a_prompt_cache_reads_the_conversation_before_each_reply_is_asked_for() -> None:
+    llm = CachingResponder()
+    assert isinstance(llm, PromptCache)
+    provider = PipelineProvider(
+        PipelineConfig(
+            stt=PocketSphinxSTT(),
+            llm=llm,
+            tts=EspeakTTS(),
+            vad_engine="energy",
+            session=SessionConfig(instructions="Be kind."),
+        )
+    )
+    await provider.connect()
+    stream = provider.events()
+    try:
+        assert await llm.next_prefill() == ["Be kind."]  # connected: the system prompt
+        await provider.send_text("hello")
+        events = await until(stream, ResponseDone)
+        reply = next(e for e in events if isinstance(e, TranscriptDone)).transcript
+        # the reply is done: the next prompt begins with this exchange
+        assert await llm.next_prefill() == ["Be kind.", "hello", reply]
+        await send_chunked(provider, silence(0.3) + await spoken(QUESTION))
+        await until(stream, SpeechStarted)
+        # the user speaks: the prompt so far is read meanwhile (nothing new in it here)
+        assert await llm.next_prefill() == ["Be kind.", "hello", reply]
+    finally:
+        await provider.disconnect()
+    assert provider._prefill_task is None  # nothing left running after disconnect
 
 
 async def long_reply_provider() -> tuple[PipelineProvider, AsyncIterator[Event]]:
@@ -499,3 +573,88 @@ async def test_truncate_item_cuts_a_finished_reply_to_what_was_heard() -> None:
     (still,) = [i for i in provider.conversation if i.role is Role.ASSISTANT]
     assert still.text == kept.text  # the refusal changed nothing
     await provider.disconnect()
+class RecordingSTT:
+    """PocketSphinx, noting the audio of every transcription it is asked for."""
+
+    def __init__(self) -> None:
+        self.inner = PocketSphinxSTT()
+        self.heard: list[bytes] = []
+
+    @property
+    def label(self) -> str:
+        return self.inner.label
+
+    async def open(self) -> None:
+        await self.inner.open()
+
+    async def aclose(self) -> None:
+        await self.inner.aclose()
+
+    async def transcribe(self, pcm: bytes, sample_rate: int) -> Transcript:
+        self.heard.append(pcm)
+        return await self.inner.transcribe(pcm, sample_rate)
+
+
+def trailing_silence(pcm: bytes) -> float:
+    """Seconds after the last sample louder than -40 dBFS (16 kHz)."""
+    samples = np.abs(np.frombuffer(pcm, dtype="<i2").astype(np.int32))
+    loud = np.nonzero(samples > 328)[0]
+    return (len(samples) - (int(loud[-1]) + 1 if loud.size else 0)) / 16_000
+
+
+def recording_pipeline(stt: RecordingSTT) -> PipelineProvider:
+    return PipelineProvider(
+        PipelineConfig(
+            stt=stt,
+            llm=LocalResponder(clock=lambda: NOON),
+            tts=EspeakTTS(),
+            vad_engine="energy",
+            session=SessionConfig(
+                turn_detection=TurnDetectionConfig(silence_duration=0.5, create_response=False)
+            ),
+        )
+    )
+
+
+async def test_the_turn_is_transcribed_during_the_end_of_turn_silence() -> None:
+    stt = RecordingSTT()
+    provider = recording_pipeline(stt)
+    await provider.connect()
+    stream = provider.events()
+    try:
+        speech = await spoken(QUESTION)
+        await send_chunked(provider, silence(0.3) + speech + silence(1.0))
+        events = await until(stream, ItemDone)
+    finally:
+        await provider.disconnect()
+    user = next(e for e in events if isinstance(e, TranscriptDone))
+    assert KEY_WORD in user.transcript.split()
+    # one transcription, of audio taken before the VAD had waited out the 0.5 s of
+    # silence that ends the turn: it started while the VAD was still waiting
+    assert len(stt.heard) == 1
+    assert 0.1 < trailing_silence(stt.heard[0]) < 0.45
+    assert len(stt.heard[0]) > len(speech)  # every word of the turn (and the pre-roll)
+
+
+async def test_an_early_transcription_is_dropped_when_the_user_speaks_again() -> None:
+    stt = RecordingSTT()
+    provider = recording_pipeline(stt)
+    await provider.connect()
+    stream = provider.events()
+    try:
+        first, second = await spoken(QUESTION), await spoken("what time is it")
+        # a 0.35 s pause: long enough to start an early transcription, too short to end
+        # the turn
+        audio = silence(0.3) + first + silence(0.35) + second + silence(1.0)
+        for i in range(0, len(audio), 640):
+            await provider.send_audio(audio[i : i + 640])
+            await asyncio.sleep(0)  # let the early transcription begin, as in real time
+        events = await until(stream, ItemDone)
+    finally:
+        await provider.disconnect()
+    assert [type(e) for e in events].count(SpeechStopped) == 1  # one turn
+    assert len(stt.heard) == 2  # the early one of the first part, then the whole turn's
+    assert len(stt.heard[-1]) > len(first) + len(second)
+    user = next(e for e in events if isinstance(e, TranscriptDone))
+    assert user.transcript  # the text of the whole turn, not of the dropped early one
+    assert [i.role for i in provider.conversation] == [Role.USER]

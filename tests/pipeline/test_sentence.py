@@ -84,3 +84,29 @@ def test_spoken_text_keeps_whole_and_partial_sentences() -> None:
     assert spoken_text(sentences, 3.0) == "One two three four. Five six"
     assert spoken_text(sentences, 10.0) == "One two three four. Five six seven eight."
     assert spoken_text(sentences, 0.4) == ""
+
+
+def test_the_first_piece_may_end_at_a_clause_break() -> None:
+    text = "Sure, the capital of France is Paris, a city on the Seine. It is old, and big."
+    splitter = SentenceSplitter(first_clause=24)
+    pieces: list[str] = []
+    for word in text.split(" "):  # streamed word by word, like a model
+        pieces += splitter.push(word + " ")
+    assert splitter.flush() is None
+    # "Sure," is too short to speak alone; later sentences stay whole despite commas
+    assert pieces == [
+        "Sure, the capital of France is Paris,",
+        "a city on the Seine.",
+        "It is old, and big.",
+    ]
+    # without the option, and after flush() (a new reply), sentences as before
+    whole = "Sure, the capital of France is Paris, a city on the Seine."
+    assert SentenceSplitter().push(text)[0] == whole
+    again = SentenceSplitter(first_clause=24)
+    again.push("The capital of France is Paris, on the Seine")
+    assert again.flush() == "on the Seine"
+    assert again.push("One, two three four five six seven, eight") == [
+        "One, two three four five six seven,"
+    ]
+    with pytest.raises(ValueError, match="first_clause"):
+        SentenceSplitter(first_clause=-1)

@@ -267,6 +267,18 @@ class _FrameVAD:
         """Normalised RMS level (0..1) of the last complete frame; 0.0 before any."""
         return self._level
 
+    @property
+    def trailing_silence(self) -> float:
+        """Seconds of unvoiced frames since the last voiced one while in speech (0.0
+        outside speech): speech ends when this reaches ``config.speech_end``."""
+        return self._silent_run * self._frame_seconds if self._in_speech else 0.0
+
+    @property
+    def voiced_until(self) -> float:
+        """Stream position in seconds of the end of the last voiced frame of the speech
+        under way; the ``end`` its :class:`SpeechEnd` will carry unless voice resumes."""
+        return (self._last_voiced + 1) * self._frame_seconds
+
     def reset(self) -> None:
         """Forget all state, including buffered audio and the stream position."""
         self._history.clear()

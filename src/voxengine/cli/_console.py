@@ -55,6 +55,7 @@ from voxengine.events import (
     TextDelta,
     TranscriptDelta,
     TranscriptDone,
+    TranscriptFailed,
 )
 from voxengine.record.recording import Recorder
 
@@ -67,11 +68,15 @@ _BACKSPACE = frozenset({"\x7f", "\x08"})
 _ESCAPE = "\x1b"
 #: Seconds of quiet after the input file ended before the console ends by itself.
 _QUIET_AFTER_INPUT = 1.5
+#: Longest quiet wait, after the input file ended, for the last spoken turn's transcript
+#: or reply (a provider may send neither).
+_HEARING_LIMIT = 60.0
 _FOLLOWED = (
     SpeechStarted,
     SpeechStopped,
     TranscriptDelta,
     TranscriptDone,
+    TranscriptFailed,
     TextDelta,
     AudioDelta,
     ResponseStarted,
@@ -185,6 +190,7 @@ class ConsoleApp:
         self._loop = asyncio.get_running_loop()
         self._timer = TurnTimer(self._loop.time)
         self._responding = False
+        self._hearing = False  # a spoken turn ended and its transcript is not in yet
         self._cut = False  # the reply in progress was interrupted and already printed
         self._input_ended = False
         self._last_event = self._loop.time()
@@ -216,10 +222,14 @@ class ConsoleApp:
                 self.state.speech = True
             case SpeechStopped():
                 self.state.speech = False
+                self._hearing = True
                 self._timer.turn_ended()
             case TranscriptDelta(role=Role.USER, delta=delta):
                 self._user.append(delta)
+            case TranscriptFailed():
+                self._hearing = False
             case TranscriptDone(role=Role.USER, transcript=transcript):
+                self._hearing = False
                 self._user.clear()
                 self._timer.heard()
                 self._line(f"you: {transcript}")
@@ -234,6 +244,7 @@ class ConsoleApp:
                     self.recorder.record_audio("out", audio, rate)
             case ResponseStarted():
                 self._responding = True
+                self._hearing = False
                 self._cut = False
             case ResponseDone(status=status):
                 self._response_done(status)
@@ -332,7 +343,11 @@ class ConsoleApp:
             return
         while True:  # the reply to the file's last words may still be on its way
             await asyncio.sleep(0.1)
-            quiet = self._loop.time() - self._last_event >= _QUIET_AFTER_INPUT
+            silent = self._loop.time() - self._last_event
+            # speech-to-text of the last turn may take longer than the quiet period on a
+            # loaded machine: its transcript (and the reply) are still to come
+            waited = _QUIET_AFTER_INPUT if not self._hearing else _HEARING_LIMIT
+            quiet = silent >= waited
             if quiet and not self._audible() and self.state.typing is None:
                 self.keys.put_nowait("")
                 return

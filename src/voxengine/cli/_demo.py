@@ -302,8 +302,12 @@ async def _spoken_question(text: str, *, local: bool) -> tuple[bytes, int, str]:
     """``text`` spoken by Piper (``local``) or espeak-ng: PCM16, its rate, the voice."""
     from voxengine.providers.pipeline import EspeakTTS, PiperTTS, TextToSpeech
 
+    # Piper without its sampling noise: the same audio on every run (with it, Whisper
+    # base heard "France" as "friends" in about one rendering in six; docs/local.md)
     tts: TextToSpeech = (
-        PiperTTS() if local else EspeakTTS(voice=_QUESTION_VOICE, words_per_minute=_QUESTION_WPM)
+        PiperTTS(noise_scale=0.0, noise_w_scale=0.0)
+        if local
+        else EspeakTTS(voice=_QUESTION_VOICE, words_per_minute=_QUESTION_WPM)
     )
     await tts.open()
     try:

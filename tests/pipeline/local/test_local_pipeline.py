@@ -15,6 +15,7 @@ from voxengine.config import SessionConfig, ToolSpec, TurnDetectionConfig
 from voxengine.events import (
     AudioDelta,
     Event,
+    ItemDone,
     ItemTruncated,
     ResponseDone,
     ResponseStatus,
@@ -32,6 +33,7 @@ from voxengine.providers.pipeline import (
     PipelineProvider,
     PiperTTS,
     TextChunk,
+    Transcript,
     WhisperSTT,
     local_pipeline,
 )
@@ -230,3 +232,50 @@ async def test_barge_in_stops_the_reply_and_keeps_what_was_played(opened: Stages
         assert spoken.startswith(heard)
     finally:
         await provider.disconnect()
+
+
+class HeardWhisper:
+    """Whisper, noting the audio of each transcription (what the turn committed)."""
+
+    def __init__(self, inner: WhisperSTT) -> None:
+        self.inner = inner
+        self.heard: list[bytes] = []
+        self.label = inner.label
+
+    async def open(self) -> None:
+        await self.inner.open()
+
+    async def aclose(self) -> None:
+        await self.inner.aclose()
+
+    async def transcribe(self, pcm: bytes, sample_rate: int) -> Transcript:
+        self.heard.append(pcm)
+        return await self.inner.transcribe(pcm, sample_rate)
+
+
+async def test_whisper_hears_the_whole_turn_to_its_last_sample(opened: Stages) -> None:
+    """The end of the question ("...of France?") reaches Whisper: Silero's end of turn,
+    the early transcription and the commit cut nothing (a misheard last word is the
+    recogniser's, not a truncated turn)."""
+    whisper, piper, llama = opened
+    heard = HeardWhisper(whisper)
+    session = SessionConfig(turn_detection=TurnDetectionConfig(create_response=False))
+    provider = PipelineProvider(
+        PipelineConfig(stt=heard, llm=llama, tts=piper, vad_engine="silero", session=session)
+    )
+    question = await piper_speech(piper, "What is the capital of France?")
+    await provider.connect()
+    seen: list[tuple[float, Event]] = []
+    try:
+        audio = bytes(8_000) + question + bytes(32_000)
+        for i in range(0, len(audio), 640):  # 20 ms chunks, the loop free between them
+            await provider.send_audio(audio[i : i + 640])
+            await asyncio.sleep(0)
+        await asyncio.wait_for(collect_until(provider.events(), ItemDone, seen), 120)
+    finally:
+        await provider.disconnect()
+    assert len(heard.heard) == 1
+    assert question in heard.heard[0]  # every sample of the utterance, in order
+    user = next(e for _, e in seen if isinstance(e, TranscriptDone))
+    alone = await whisper.transcribe(question, 16_000)
+    assert user.transcript == alone.text  # the turn is heard as the utterance alone is

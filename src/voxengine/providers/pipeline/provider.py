@@ -103,7 +103,15 @@ from ._response import ResponseRun
 from .config import PipelineConfig, check_session, merge_session
 from .conversation import Conversation
 from .sentence import SpokenSentence, spoken_text
-from .stages import GenerationSettings, LanguageModel, SpeechToText, Stage, TextToSpeech
+from .stages import (
+    GenerationSettings,
+    LanguageModel,
+    PromptCache,
+    SpeechToText,
+    Stage,
+    TextToSpeech,
+    Transcript,
+)
 from .vad import make_pipeline_vad
 
 __all__ = ["PIPELINE_CAPABILITIES", "PipelineProvider", "PipelineProviderBase"]
@@ -136,6 +144,9 @@ PIPELINE_CAPABILITIES: Final = frozenset(
 
 #: Longest user turn buffered, in seconds; older audio is dropped (manual turns).
 MAX_TURN_SECONDS: Final = 300.0
+#: Share of the end-of-turn silence (``silence_duration``) after which the turn's audio
+#: is transcribed early, while the VAD still waits for the rest of the silence.
+EARLY_TRANSCRIPTION: Final = 0.4
 
 _Job = Callable[[], Awaitable[None]]
 
@@ -172,6 +183,10 @@ class PipelineProviderBase(BaseProvider):
         self._worker: asyncio.Task[None] | None = None
         self._response: asyncio.Task[None] | None = None
         self._cancelling = False
+        self._prefill_task: asyncio.Task[None] | None = None
+        self._prefill_again = False
+        self._stt_lock = asyncio.Lock()
+        self._early: tuple[float, asyncio.Task[Transcript]] | None = None
         self._conversation = Conversation()
         self._spoken: dict[str, list[SpokenSentence]] = {}
         self._last_audio_item: str | None = None
@@ -288,6 +303,7 @@ class PipelineProviderBase(BaseProvider):
         self._open = True
         self._emit(SessionReady(session_id=self._session_id, model=self.llm.label))
         self._worker = asyncio.create_task(self._work(), name="voxengine-pipeline-worker")
+        self._prefill()
 
     async def disconnect(self) -> None:
         """Stop any response, drop queued work, close the stages, end :meth:`events`.
@@ -303,6 +319,12 @@ class PipelineProviderBase(BaseProvider):
             worker.cancel()
             await asyncio.gather(worker, return_exceptions=True)
         await self._stop_response()
+        prefill, self._prefill_task = self._prefill_task, None
+        early = self._drop_early()
+        for task in (prefill, early):
+            if task is not None:
+                task.cancel()
+                await asyncio.gather(task, return_exceptions=True)
         await self._close_stages()
         self._emit(SessionClosed(code=None, reason="client disconnected"))
         assert self._events is not None
@@ -415,13 +437,58 @@ class PipelineProviderBase(BaseProvider):
                     self._emit(SpeechStarted(item_id=self._speech_item, audio_start=start))
                     if td.interrupt_response:
                         self._cancel_nowait()
+                    self._prefill()  # the prompt so far, read while the user speaks
                 case SpeechAudio(audio=chunk):
                     self._append(chunk)
                 case SpeechEnd(end=end):
                     item_id = self._speech_item or self._new_id("item")
                     self._speech_item = None
                     self._emit(SpeechStopped(item_id=item_id, audio_end=end))
-                    self._commit(item_id, respond=td.create_response)
+                    early = self._drop_early(keep_for=end)
+                    self._commit(item_id, respond=td.create_response, early=early)
+        self._transcribe_early(td)
+
+    def _transcribe_early(self, td: TurnDetectionConfig) -> None:
+        """Start transcribing the turn once part of the end-of-turn silence has passed.
+
+        The VAD waits ``silence_duration`` before it ends the turn; the words are all in
+        the buffer well before that, so speech-to-text starts at
+        :data:`EARLY_TRANSCRIPTION` of it and the transcript is (partly) ready when the
+        turn ends. If the user speaks again, the early result is dropped. It only starts
+        when speech-to-text is idle, so a dropped one never delays a real one by more
+        than its own run.
+        """
+        vad = self._vad
+        silence = getattr(vad, "trailing_silence", None)
+        until = getattr(vad, "voiced_until", None)
+        if vad is None or not vad.in_speech or silence is None or until is None:
+            return
+        if silence < td.silence_duration * EARLY_TRANSCRIPTION or self._stt_lock.locked():
+            return
+        if self._early is not None and self._early[0] == until:
+            return  # already under way for this audio
+        self._drop_early()  # speech resumed since that one began: it is stale
+        pcm = bytes(self._buffer)
+        task = asyncio.create_task(self._stt(pcm), name="voxengine-pipeline-early-stt")
+        task.add_done_callback(_consume)  # a failure is reported by the turn that awaits it
+        self._early = (until, task)
+
+    def _drop_early(self, keep_for: float | None = None) -> asyncio.Task[Transcript] | None:
+        """Forget the early transcription; return it if it covers speech ending at
+        ``keep_for`` (the turn that just ended), else cancel it and return None."""
+        early, self._early = self._early, None
+        if early is None:
+            return None
+        until, task = early
+        if keep_for is not None and until == keep_for:
+            return task
+        task.cancel()
+        return None if keep_for is not None else task
+
+    async def _stt(self, pcm: bytes) -> Transcript:
+        """Speech-to-text, one call at a time (early and regular transcriptions)."""
+        async with self._stt_lock:
+            return await self.stt.transcribe(pcm, PCM16_16K.sample_rate)
 
     def _append(self, data: bytes) -> None:
         self._buffer += data
@@ -429,7 +496,9 @@ class PipelineProviderBase(BaseProvider):
         if excess > 0:
             del self._buffer[:excess]
 
-    def _commit(self, item_id: str, *, respond: bool) -> None:
+    def _commit(
+        self, item_id: str, *, respond: bool, early: asyncio.Task[Transcript] | None = None
+    ) -> None:
         pcm = bytes(self._buffer)
         self._buffer.clear()
         previous = self._conversation.items[-1].item_id if len(self._conversation) else None
@@ -441,7 +510,7 @@ class PipelineProviderBase(BaseProvider):
                 )
             )
         )
-        self._enqueue(lambda: self._transcribe(item_id, pcm, respond=respond))
+        self._enqueue(lambda: self._transcribe(item_id, pcm, respond=respond, early=early))
 
     def _commit_audio(self) -> None:
         """End the user's turn now: the buffered audio is transcribed as a user message.
@@ -451,6 +520,7 @@ class PipelineProviderBase(BaseProvider):
         """
         if self._vad is not None:
             self._vad.reset()
+        self._drop_early(keep_for=-1.0)
         item_id = self._speech_item or self._new_id("item")
         self._speech_item = None
         if not self._buffer:
@@ -470,6 +540,7 @@ class PipelineProviderBase(BaseProvider):
         self._speech_item = None
         if self._vad is not None:
             self._vad.reset()
+        self._drop_early(keep_for=-1.0)
         self._emit(InputCleared())
 
     def _add_recording(self, data: bytes) -> None:
@@ -484,10 +555,18 @@ class PipelineProviderBase(BaseProvider):
         )
         self._enqueue(lambda: self._transcribe(item_id, data, respond=False))
 
-    async def _transcribe(self, item_id: str, pcm: bytes, *, respond: bool) -> None:
+    async def _transcribe(
+        self,
+        item_id: str,
+        pcm: bytes,
+        *,
+        respond: bool,
+        early: asyncio.Task[Transcript] | None = None,
+    ) -> None:
         text = ""
         try:
-            transcript = await self.stt.transcribe(pcm, PCM16_16K.sample_rate)
+            # the early transcription heard the same words (only less trailing silence)
+            transcript = await early if early is not None else await self._stt(pcm)
         except Exception as exc:
             if not isinstance(exc, VoxError):
                 logger.exception("speech-to-text stage failed")
@@ -635,6 +714,7 @@ class PipelineProviderBase(BaseProvider):
             if item.kind is ItemKind.MESSAGE and outcome.sentences:
                 self._spoken[item.item_id] = outcome.sentences
                 self._last_audio_item = item.item_id
+        self._prefill()  # the next reply's prompt: this one's and the reply
         self._emit(
             ResponseDone(
                 response_id=response_id,
@@ -644,6 +724,29 @@ class PipelineProviderBase(BaseProvider):
                 output=tuple(outcome.items),
             )
         )
+
+    def _prefill(self) -> None:
+        """Have a :class:`~.stages.PromptCache` model read the conversation so far now,
+        in the background, so that the next reply only reads the new turn. At most one
+        prefill runs; a request while one runs makes it run once more afterwards."""
+        if not self._open or not isinstance(self.llm, PromptCache):
+            return
+        if self._prefill_task is not None and not self._prefill_task.done():
+            self._prefill_again = True
+            return
+        self._prefill_task = asyncio.create_task(
+            self._prefill_loop(self.llm), name="voxengine-pipeline-prefill"
+        )
+
+    async def _prefill_loop(self, llm: PromptCache) -> None:
+        again = True
+        while again:
+            self._prefill_again = False
+            try:
+                await llm.prefill(self._conversation.messages(self._session.instructions))
+            except Exception:  # an optimisation: a failure costs only time
+                logger.debug("prefill failed", exc_info=True)
+            again = self._prefill_again and self._open
 
     def _cancel_nowait(self) -> bool:
         task = self._response
@@ -698,6 +801,13 @@ class PipelineProviderBase(BaseProvider):
             self._conversation.set_text(item_id, spoken_text(sentences, heard))
         self._emit(ItemTruncated(item_id=item_id, audio_end=heard))
         return heard
+
+
+def _consume(task: asyncio.Task[Transcript]) -> None:
+    """Retrieve an early transcription's outcome, so one that fails and is dropped (or
+    never awaited, at disconnect) logs no "exception was never retrieved"."""
+    if not task.cancelled():
+        task.exception()
 
 
 async def _drain(queue: EventQueue) -> AsyncIterator[Event]:

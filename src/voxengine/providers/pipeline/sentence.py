@@ -11,7 +11,11 @@ import re
 from dataclasses import dataclass
 from typing import Final, final
 
-__all__ = ["SentenceSplitter", "SpokenSentence", "speakable", "spoken_text"]
+__all__ = ["FIRST_CLAUSE_CHARS", "SentenceSplitter", "SpokenSentence", "speakable", "spoken_text"]
+
+FIRST_CLAUSE_CHARS: Final = 24
+"""The pipeline's ``first_clause``: a reply's first piece goes to speech at a clause
+break once it holds this many characters (about four words)."""
 
 _TERMINATORS: Final = ".!?…;"
 _CLOSERS: Final = "\"')]}\u00bb\u201d\u2019"  # quotes and brackets that may follow an end
@@ -34,18 +38,30 @@ class SentenceSplitter:
     sentence longer than ``max_chars`` is cut at its last comma or space so speech is
     not held back.
 
+    With ``first_clause`` set, the *first* piece may also end at a clause break (a
+    comma, colon or dash followed by a space) once it holds at least ``first_clause``
+    characters: speech can then start after "Paris is the capital of France," instead of
+    waiting for the end of the sentence. Later pieces are whole sentences, which sound
+    more natural.
+
     Returned sentences are stripped of surrounding whitespace and never empty.
 
     Args:
         max_chars: longest text held back waiting for a sentence end (>= 20).
+        first_clause: shortest first piece cut at a clause break, in characters
+            (0: never cut at one).
     """
 
-    __slots__ = ("_buffer", "_max_chars")
+    __slots__ = ("_buffer", "_first", "_first_clause", "_max_chars")
 
-    def __init__(self, *, max_chars: int = 240) -> None:
+    def __init__(self, *, max_chars: int = 240, first_clause: int = 0) -> None:
         if max_chars < 20:
             raise ValueError("max_chars must be at least 20")
+        if first_clause < 0:
+            raise ValueError("first_clause must be >= 0")
         self._max_chars = max_chars
+        self._first_clause = first_clause
+        self._first = True
         self._buffer = ""
 
     def push(self, delta: str) -> list[str]:
@@ -54,6 +70,8 @@ class SentenceSplitter:
         sentences: list[str] = []
         while True:
             cut = self._find_end(self._buffer)
+            if cut is None and self._first and self._first_clause:
+                cut = _clause_end(self._buffer, self._first_clause)
             if cut is None and len(self._buffer) > self._max_chars:
                 cut = self._fallback_cut(self._buffer)
             if cut is None:
@@ -61,10 +79,12 @@ class SentenceSplitter:
             sentence, self._buffer = self._buffer[:cut].strip(), self._buffer[cut:]
             if sentence:
                 sentences.append(sentence)
+                self._first = False
 
     def flush(self) -> str | None:
         """End of the reply: return the unfinished last sentence, if any, and reset."""
         rest, self._buffer = self._buffer.strip(), ""
+        self._first = True
         return rest or None
 
     def _find_end(self, text: str) -> int | None:
@@ -94,6 +114,17 @@ class SentenceSplitter:
             if at > 0:
                 return at + len(mark)
         return self._max_chars
+
+
+def _clause_end(text: str, shortest: int) -> int | None:
+    """Index just past the first clause break (``, `` ``: `` `` - `` `` — ``) at or after
+    ``shortest`` characters of ``text``, or None."""
+    best: int | None = None
+    for mark in (", ", ": ", " - ", " \u2014 ", "\u2014 "):
+        at = text.find(mark, max(0, shortest - 1))
+        if at >= 0 and (best is None or at + len(mark) < best):
+            best = at + len(mark)
+    return best
 
 
 def _is_abbreviation(before: str) -> bool:

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
-from typing import Protocol, TypeAlias
+from typing import Protocol, TypeAlias, runtime_checkable
 
 from voxengine.config import ToolSpec
 from voxengine.events import Role, Usage
@@ -33,6 +33,7 @@ __all__ = [
     "GenerationSettings",
     "LLMChunk",
     "LanguageModel",
+    "PromptCache",
     "SpeechToText",
     "Stage",
     "TextChunk",
@@ -164,6 +165,23 @@ class LanguageModel(Stage, Protocol):
         settings: GenerationSettings,
     ) -> AsyncIterator[LLMChunk]:
         """Reply to ``messages`` (system messages included), offering ``tools``."""
+        ...
+
+
+@runtime_checkable
+class PromptCache(Protocol):
+    """Optional for a :class:`LanguageModel` that keeps a prompt cache (a local model).
+
+    The pipeline calls :meth:`prefill` when the conversation so far is known but the
+    next reply is not asked for yet (after connecting, after a reply, when the user
+    starts speaking), so the reply's prompt is evaluated ahead of time and only the
+    new user turn is left to read when the reply is asked for.
+    """
+
+    async def prefill(self, messages: Sequence[ChatMessage]) -> None:
+        """Evaluate the prompt of ``messages`` (system messages included) as the
+        beginning of the next reply's prompt. Must not fail: a cache miss only costs
+        time."""
         ...
 
 

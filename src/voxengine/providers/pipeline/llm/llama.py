@@ -16,6 +16,7 @@ generation within one token.
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import threading
 from collections.abc import AsyncIterator, Iterator, Sequence
@@ -32,10 +33,14 @@ from ..stages import ChatMessage, FinishChunk, GenerationSettings, LLMChunk, Tex
 
 __all__ = ["DEFAULT_SYSTEM_PROMPT", "LlamaCppLLM"]
 
+logger = logging.getLogger("voxengine.providers.pipeline")
+
 DEFAULT_SYSTEM_PROMPT: Final = (
     "You are a helpful voice assistant. Answer in one or two short, plain sentences."
 )
 """Used when the conversation has no system message."""
+
+_TOKENS_AHEAD: Final = 4
 
 _ROLES: Final = {Role.SYSTEM: "system", Role.USER: "user", Role.ASSISTANT: "assistant"}
 
@@ -44,10 +49,20 @@ def _default_threads() -> int:
     return max(1, min(4, os.cpu_count() or 1))
 
 
-def chat_messages(messages: Sequence[ChatMessage], max_history: int) -> list[dict[str, str]]:
+def chat_messages(
+    messages: Sequence[ChatMessage], max_history: int, *, upcoming: int = 0
+) -> list[dict[str, str]]:
     """``messages`` as llama.cpp chat messages: the system prompt (the conversation's, or
-    :data:`DEFAULT_SYSTEM_PROMPT`) then the last ``max_history`` turns. Tool outputs
-    become user messages ("Tool result: ..."), calls without text are dropped."""
+    :data:`DEFAULT_SYSTEM_PROMPT`) then at most ``max_history`` of the latest turns.
+    Tool outputs become user messages ("Tool result: ..."), calls without text are dropped.
+
+    Older turns are dropped in blocks of ``max_history // 2``, not one by one, so
+    consecutive prompts begin with the same turns and llama.cpp reuses their evaluated
+    prefix (one turn dropped per reply would change the prompt right after the system
+    prompt and make every reply re-read the whole history). ``upcoming`` counts turns
+    about to be added (1 when prefilling before the user's next turn), so the window
+    then is the one the next reply will use.
+    """
     system = [m.text for m in messages if m.role is Role.SYSTEM and m.text]
     turns: list[dict[str, str]] = []
     for message in messages:
@@ -58,7 +73,10 @@ def chat_messages(messages: Sequence[ChatMessage], max_history: int) -> list[dic
         elif message.text:
             turns.append({"role": _ROLES[message.role], "content": message.text})
     head = {"role": "system", "content": "\n".join(system) or DEFAULT_SYSTEM_PROMPT}
-    return [head, *turns[-max_history:]]
+    step = max(1, max_history // 2)
+    excess = len(turns) + upcoming - max_history
+    start = -(-excess // step) * step if excess > 0 else 0  # a multiple of step
+    return [head, *turns[start:]]
 
 
 @final
@@ -159,6 +177,52 @@ class LlamaCppLLM:
     async def aclose(self) -> None:
         """Keep the loaded model for the next session (nothing to release)."""
 
+    def _prompt_tokens(self, llama: Any, chat: list[dict[str, str]]) -> list[int] | None:
+        """The tokens ``create_chat_completion`` reads for ``chat`` before the assistant's
+        turn begins, or None when the model's chat format is not its GGUF template (then
+        a prefill could not be sure to match)."""
+        template = llama.metadata.get("tokenizer.chat_template")
+        if llama.chat_format != "chat_template.default" or not template:
+            return None
+        formats = import_runtime("llama_cpp.llama_chat_format", what="LlamaCppLLM")
+
+        def text(token: int) -> str:
+            return "" if token == -1 else llama.detokenize([token], special=True).decode()
+
+        formatter = formats.Jinja2ChatFormatter(
+            template=template,
+            eos_token=text(llama.token_eos()),
+            bos_token=text(llama.token_bos()),
+            add_generation_prompt=False,
+        )
+        prompt = formatter(messages=chat).prompt
+        return list(llama.tokenize(prompt.encode("utf-8"), add_bos=False, special=True))
+
+    def _prefill(self, chat: list[dict[str, str]]) -> None:
+        loaded = self._load()
+        llama = loaded.model
+        with loaded.lock:
+            try:
+                tokens = self._prompt_tokens(llama, chat)
+                if tokens is None or len(tokens) + self.max_tokens >= self.n_ctx:
+                    return
+                cached = llama.input_ids[: llama.n_tokens].tolist()
+                common = type(llama).longest_token_prefix(cached, tokens)
+                if common < len(tokens):
+                    llama.n_tokens = common  # eval() drops the cache after this point
+                    llama.eval(tokens[common:])
+            except Exception:  # a cache miss only costs time; generation starts afresh
+                logger.debug("prefill failed", exc_info=True)
+                llama.n_tokens = 0
+
+    async def prefill(self, messages: Sequence[ChatMessage]) -> None:
+        """Evaluate the prompt of ``messages`` ahead of the next reply (see
+        :class:`~..stages.PromptCache`): the system prompt and the turns so far, in the
+        window the next reply will use. llama.cpp keeps the result in its cache and
+        :meth:`stream` then only reads the new turn. Never raises."""
+        chat = chat_messages(messages, self.max_history, upcoming=1)
+        await asyncio.to_thread(self._prefill, chat)
+
     def _generate(
         self, messages: list[dict[str, str]], settings: GenerationSettings, stop: threading.Event
     ) -> Iterator[LLMChunk]:
@@ -211,5 +275,9 @@ class LlamaCppLLM:
             ProviderError: llama.cpp rejected the request (e.g. the prompt is too long).
         """
         chat = chat_messages(messages, self.max_history)
-        async for chunk in stream_from_thread(lambda stop: self._generate(chat, settings, stop)):
+        # a few tokens ahead at most: when the consumer pauses, so does the model
+        produce = stream_from_thread(
+            lambda stop: self._generate(chat, settings, stop), ahead=_TOKENS_AHEAD
+        )
+        async for chunk in produce:
             yield chunk

@@ -62,6 +62,9 @@ class PiperTTS:
         length_scale: speaking rate as a duration factor (< 1 faster, > 1 slower;
             ``None``: the voice's own).
         speaker_id: speaker of a multi-speaker voice.
+        noise_scale, noise_w_scale: the voice's sampling noise (``None``: the voice's
+            own). Piper samples noise, so the same text sounds a little different each
+            time; 0 and 0 make the output the same on every call (tests, demos).
 
     Raises:
         ConfigError: invalid settings; on :meth:`open`, a missing package of the
@@ -74,12 +77,19 @@ class PiperTTS:
         model_path: str | Path | None = None,
         length_scale: float | None = None,
         speaker_id: int | None = None,
+        noise_scale: float | None = None,
+        noise_w_scale: float | None = None,
     ) -> None:
         if length_scale is not None and not 0.25 <= length_scale <= 4.0:
             raise ConfigError("length_scale must be within 0.25..4")
+        for name, value in (("noise_scale", noise_scale), ("noise_w_scale", noise_w_scale)):
+            if value is not None and not 0.0 <= value <= 2.0:
+                raise ConfigError(f"{name} must be within 0..2")
         self._model_path = Path(model_path) if model_path is not None else None
         self.length_scale = length_scale
         self.speaker_id = speaker_id
+        self.noise_scale = noise_scale
+        self.noise_w_scale = noise_w_scale
         self._loaded: LoadedModel | None = None
 
     def __repr__(self) -> str:
@@ -123,7 +133,12 @@ class PiperTTS:
     def _chunks(self, text: str, stop: threading.Event) -> Iterator[bytes]:
         loaded = self._load()
         piper = import_runtime("piper", what="PiperTTS")
-        config = piper.SynthesisConfig(speaker_id=self.speaker_id, length_scale=self.length_scale)
+        config = piper.SynthesisConfig(
+            speaker_id=self.speaker_id,
+            length_scale=self.length_scale,
+            noise_scale=self.noise_scale,
+            noise_w_scale=self.noise_w_scale,
+        )
         with loaded.lock:
             for chunk in loaded.model.synthesize(text, syn_config=config):
                 if stop.is_set():
