@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import socket
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -56,9 +56,30 @@ def uvicorn_config(app: Starlette, host: str, port: int, **options: Any) -> uvic
     return uvicorn.Config(app, host=host, port=port, **options)
 
 
-async def run(app: Starlette, host: str = "127.0.0.1", port: int = 8000, **options: Any) -> None:
-    """Serve ``app`` until SIGINT/SIGTERM, draining calls first."""
-    await VoxServer(uvicorn_config(app, host, port, **options)).serve()
+async def run(
+    app: Starlette,
+    host: str = "127.0.0.1",
+    port: int = 8000,
+    *,
+    announce: Callable[[str], object] | None = None,
+    **options: Any,
+) -> None:
+    """Serve ``app`` until SIGINT/SIGTERM, draining calls first.
+
+    ``announce`` is called once with ``http://host:port`` when the server listens
+    (the real port when ``port`` is 0).
+    """
+    server = VoxServer(uvicorn_config(app, host, port, **options))
+    if announce is None:
+        await server.serve()
+        return
+    task = asyncio.create_task(server.serve(), name="voxengine-serve")
+    while not server.started and not task.done():
+        await asyncio.sleep(0.01)
+    if server.started:
+        bound = server.servers[0].sockets[0].getsockname()
+        announce(f"http://{host}:{bound[1]}")
+    await task
 
 
 @dataclass(frozen=True, slots=True)
