@@ -14,7 +14,7 @@ import pytest
 
 from voxengine.serve.client import fetch_token, open_call
 
-FACTORY = '''
+FACTORY = """
 from voxengine import VoiceEngine
 from voxengine.providers import MockConfig, MockProvider
 from voxengine.serve import CallContext
@@ -26,7 +26,7 @@ def make_engine(context: CallContext) -> VoiceEngine:
     reply = f"factory reply for {context.endpoint}"
     provider = MockProvider(MockConfig(session=config.session_config(), replies=(reply,)))
     return VoiceEngine(config, provider=provider)
-'''
+"""
 
 
 def _env(tmp_path: Path) -> dict[str, str]:
@@ -74,9 +74,7 @@ async def test_serve_command_runs_the_factory_and_drains_on_sigterm(tmp_path: Pa
         (["--factory", "no_such_module_xyz:f"], "cannot import 'no_such_module_xyz'"),
     ],
 )
-def test_serve_command_refuses_bad_options(
-    tmp_path: Path, args: list[str], message: str
-) -> None:
+def test_serve_command_refuses_bad_options(tmp_path: Path, args: list[str], message: str) -> None:
     result = subprocess.run(
         [sys.executable, "-m", "voxengine", "serve", "--port", "0", *args],
         capture_output=True, text=True, timeout=60, cwd=tmp_path, env=_env(tmp_path),
