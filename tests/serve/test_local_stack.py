@@ -41,7 +41,9 @@ async def test_a_spoken_question_is_answered_by_the_local_stack() -> None:
         )
         assert "capital of" in heard["text"].lower()
         await call.wait_for("response", lambda m: m["state"] == "done", timeout=300)
-        answer = [m for m in call.messages if m["type"] == "transcript" and m["role"] == "assistant"]
+        answer = [
+            m for m in call.messages if m["type"] == "transcript" and m["role"] == "assistant"
+        ]
         assert "".join(m["text"] for m in answer).strip()
         assert len(call.audio) > 24_000 * 2 // 2  # over half a second of spoken answer
         latency = await call.wait_for("latency")
