@@ -22,7 +22,9 @@ drops the audio the carrier has queued, so afterwards ``sent_seconds`` falls bac
 ``played_seconds``. Carriers answer a clear by acknowledging every pending mark at
 once; those acknowledgements are ignored, because that audio was never heard. The
 position is therefore exact to one chunk, and errs towards "heard less" (an ack in
-flight while the clear is sent is not counted).
+flight while the clear is sent is not counted). An acknowledgement of a mark that was
+never sent (more acks than marks) is a :class:`CarrierFrameError`, so mark frames
+are bounded by what this side sent and need no rate limit of their own.
 
 Order. A stream must open with *start* (an optional *connected* before it), exactly
 once; media, marks and key presses before it, a second *start*, or a frame for
@@ -112,6 +114,7 @@ class MediaStream:
         "_serializer",
         "_started",
         "_stopped",
+        "_stray_marks",
         "_upsampler",
     )
 
@@ -141,6 +144,7 @@ class MediaStream:
         self._outbox = bytearray()
         self._pending_marks: dict[str, float] = {}
         self._mark_count = 0
+        self._stray_marks = 0  # acknowledgements still owed for cleared or implied marks
         self._sent = 0.0
         self._played = 0.0
         self._started: StreamStarted | None = None
@@ -267,13 +271,17 @@ class MediaStream:
 
     def _receive_mark(self, name: str) -> list[StreamEvent]:
         position = self._pending_marks.get(name)
-        if position is None:  # cleared, or not ours: nothing was heard because of it
+        if position is None:  # cleared (or implied by a later one): nothing heard because of it
+            if self._stray_marks <= 0:
+                raise CarrierFrameError(f"{self._serializer.name}: mark that was never sent")
+            self._stray_marks -= 1
             return []
         # marks are acknowledged in order: this one implies every earlier one
         for pending in list(self._pending_marks):
             del self._pending_marks[pending]
             if pending == name:
                 break
+            self._stray_marks += 1
         self._played = max(self._played, position)
         return [PlayedUpTo(seconds=self._played)]
 
@@ -317,6 +325,7 @@ class MediaStream:
         stream_id = self._outbound_stream_id()
         self._outbox.clear()
         self._downsampler.reset()
+        self._stray_marks += len(self._pending_marks)
         self._pending_marks.clear()
         self._sent = self._played
         return [self._serializer.clear(stream_id)]
