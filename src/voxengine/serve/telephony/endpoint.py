@@ -12,7 +12,8 @@ Mount with ``build_app(config, factory, routes=twilio_routes(TwilioConfig(...)))
    own ``X-Twilio-Signature`` verifies (over the ``wss://`` URL). The stream must
    send ``start`` within ``hello_timeout``; its ``customParameters.token`` must verify
    and name the same ``callSid``. Then :meth:`Switchboard.open_call` starts the call.
-3. Caller audio (8 kHz μ-law) goes to the call; the assistant's audio comes back as
+3. Caller audio (8 kHz μ-law) goes to the call, upsampled once to the provider's rate
+   (cubic interpolation: no filter delay); the assistant's audio comes back as
    20 ms media frames, each followed by a mark; Twilio's mark acknowledgements are
    the played position (``Call.report_played``), so barge-in (``clear``) truncates
    the reply at what the caller heard. ``stop`` ends the call.
@@ -338,6 +339,8 @@ async def _stream_endpoint(ws: WebSocket, config: TwilioConfig) -> None:
             params=params,
             call_id=call_id,
         ) as call:
+            # upsample once, without filter delay, straight to the provider's rate
+            stream.set_input_rate(call.engine.provider.input_format.sample_rate)
             await _converse(ws, board, call, stream, port)
     except CallRefused as exc:
         await _close(ws, exc.reason)
@@ -362,7 +365,7 @@ async def _converse(
             for event in events:
                 match event:
                     case CallerAudio(pcm=pcm):
-                        await call.receive_audio(pcm, _RATE)
+                        await call.receive_audio(pcm, stream.input_rate)
                     case PlayedUpTo():
                         port.played(event, call)
                     case StreamStopped():

@@ -182,6 +182,24 @@ class MediaStream:
         """Outbound audio sent but not yet confirmed played (the carrier's queue)."""
         return self._sent - self._played
 
+    @property
+    def input_rate(self) -> int:
+        """Sample rate (Hz) of the :class:`CallerAudio` this stream produces."""
+        return self._input_rate
+
+    def set_input_rate(self, rate: int) -> None:
+        """Produce caller audio at ``rate`` Hz from now on (e.g. the provider's own
+        rate once the call's engine is known, so no second resampler adds its delay).
+
+        Raises:
+            ConfigError: a rate that is not a positive int.
+        """
+        if rate != self._input_rate:
+            self._upsampler = StreamResampler(
+                self._serializer.wire_audio.sample_rate, rate, quality="QQ"
+            )
+            self._input_rate = rate
+
     # -- inbound --------------------------------------------------------------------------
 
     def receive_frame(self, frame: str | bytes) -> list[StreamEvent]:
