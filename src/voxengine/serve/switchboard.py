@@ -38,7 +38,7 @@ from voxengine.serve.factory import CallContext, SessionFactory, default_session
 from voxengine.serve.limits import CallLimiter
 from voxengine.serve.observe import ServeMetrics
 
-__all__ = ["Switchboard", "switchboard_of"]
+__all__ = ["Switchboard", "new_call_id", "switchboard_of"]
 
 logger = logging.getLogger("voxengine.serve")
 
@@ -60,7 +60,7 @@ class Switchboard:
                 "no deployment secret configured: using a random one (tokens are valid "
                 "on this process only)"
             )
-        self.tokens = TokenIssuer(config.secret or new_secret(), ttl=config.token_ttl or 60.0)
+        self.tokens = TokenIssuer(config.secret or new_secret(), ttl=config.token_ttl)
         self.limiter = CallLimiter(config.limits)
         self.metrics = ServeMetrics()
         self.calls: dict[str, Call] = {}
@@ -159,6 +159,10 @@ class Switchboard:
             raise CallRefused(CloseReason.INTERNAL, "the session factory returned no VoiceEngine")
         return engine
 
+    async def wait_idle(self) -> None:
+        """Wait until no call is in progress."""
+        await self._idle.wait()
+
     async def drain(self, timeout: float | None = None) -> int:
         """Refuse new calls; wait up to ``timeout`` (default: the config's
         ``drain_timeout``) for calls to end, then close the rest with ``going_away``.
@@ -168,6 +172,8 @@ class Switchboard:
         self.draining = True
         wait = self.config.drain_timeout if timeout is None else timeout
         if self.calls and wait > 0:
+            for call in self.calls.values():
+                call.send_event({"type": "going_away", "seconds": wait})
             logger.info("draining: waiting up to %.1fs for %d call(s)", wait, len(self.calls))
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._idle.wait(), wait)
