@@ -144,3 +144,26 @@ async def test_hostile_frames_close_only_that_call(frame: str | bytes, code: int
         await good.wait_for_audio(0.3)
         assert len(server.board.calls) == 1
         assert not good.violations
+
+
+async def test_a_flood_of_frames_is_rate_limited_but_mark_acknowledgements_are_not() -> None:
+    mock = MockConfig(replies=(LONG_REPLY,), paced_seconds=0.02)
+    async with (
+        twilio_server(mock=mock) as server,
+        place_call(server.url, AUTH_TOKEN) as flood,
+        place_call(server.url, AUTH_TOKEN, from_number="+15550111") as talker,
+    ):
+        # the talker gets a long reply, barges in: Twilio acknowledges every pending
+        # mark at once, and the call goes on
+        await talker.stream_pcm(speech_8k("tell me a story") + bytes(16000))
+        await talker.wait_for_audio(1.0)
+        await talker.stream_pcm(speech_8k("stop stop please") + bytes(8000))
+        await talker.wait_for_clear()
+        assert len(talker.marks_acknowledged) > 60
+        # 400 media frames at once: over max_messages_per_second (200)
+        frame = '{"event": "media", "media": {"payload": "' + "/" * 212 + '"}}'
+        for _ in range(400):
+            await flood.send_raw(frame)
+        assert await flood.wait_closed() == 4429
+        assert talker.close_code is None
+        assert len(server.board.calls) == 1

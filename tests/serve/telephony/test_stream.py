@@ -104,6 +104,7 @@ def test_mark_acks_move_the_played_position() -> None:
     with pytest.raises(CarrierFrameError, match="never sent"):
         stream.receive_frame(mark("not-ours"))
     assert stream.queued_seconds == pytest.approx(0.1, abs=0.001)
+    assert stream.marks_received == 5
 
 
 def test_clear_drops_the_queue_and_the_acks_for_it() -> None:

@@ -356,11 +356,11 @@ async def _converse(
             text = await _receive(ws, board, None)
             if text is None:
                 return
+            marks = stream.marks_received
             events = _frame(stream, text)
             # mark acknowledgements are bounded by the marks sent (Twilio acknowledges
-            # hundreds at once after a clear); everything else counts against the rate
-            is_mark = not events or isinstance(events[0], PlayedUpTo)
-            if not is_mark and not rate.allow():
+            # hundreds at once after a clear); every other frame counts against the rate
+            if stream.marks_received == marks and not rate.allow():
                 raise CallRefused(CloseReason.RATE_LIMITED, "over max_messages_per_second")
             for event in events:
                 match event:

@@ -105,6 +105,7 @@ class MediaStream:
         "_downsampler",
         "_input_rate",
         "_mark_count",
+        "_marks_received",
         "_max_frame_bytes",
         "_max_payload_bytes",
         "_outbox",
@@ -144,6 +145,7 @@ class MediaStream:
         self._outbox = bytearray()
         self._pending_marks: dict[str, float] = {}
         self._mark_count = 0
+        self._marks_received = 0
         self._stray_marks = 0  # acknowledgements still owed for cleared or implied marks
         self._sent = 0.0
         self._played = 0.0
@@ -181,6 +183,11 @@ class MediaStream:
     def queued_seconds(self) -> float:
         """Outbound audio sent but not yet confirmed played (the carrier's queue)."""
         return self._sent - self._played
+
+    @property
+    def marks_received(self) -> int:
+        """Mark acknowledgements accepted so far (they are bounded by the marks sent)."""
+        return self._marks_received
 
     @property
     def input_rate(self) -> int:
@@ -228,7 +235,9 @@ class MediaStream:
                 return self._receive_media(event)
             case MarkPlayed():
                 self._check_stream(event.stream_id, "mark")
-                return self._receive_mark(event.name)
+                events = self._receive_mark(event.name)
+                self._marks_received += 1
+                return events
             case StreamStarted():
                 if self._started is not None:
                     raise CarrierFrameError(f"{self._serializer.name}: second start message")
