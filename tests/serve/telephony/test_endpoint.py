@@ -167,3 +167,27 @@ async def test_a_flood_of_frames_is_rate_limited_but_mark_acknowledgements_are_n
         assert await flood.wait_closed() == 4429
         assert talker.close_code is None
         assert len(server.board.calls) == 1
+
+
+async def test_behind_a_proxy_signatures_are_checked_against_the_public_url() -> None:
+    public = {"public_url": "https://voice.example.com"}
+    async with twilio_server(twilio=public) as server, httpx.AsyncClient() as http:
+        form = {"CallSid": "CA-proxied", "From": "+15550100"}
+        validator = RequestValidator(AUTH_TOKEN)
+        local_url = server.url + "/twilio/voice"
+        public_url = "https://voice.example.com/twilio/voice"
+        # what Twilio signs is the public URL; a signature of the local one is refused
+        local = {"X-Twilio-Signature": validator.compute_signature(local_url, form)}
+        assert (await http.post(local_url, data=form, headers=local)).status_code == 403
+        signed = {"X-Twilio-Signature": validator.compute_signature(public_url, form)}
+        response = await http.post(local_url, data=form, headers=signed)
+        assert response.status_code == 200
+        stream = read_twiml(response.text)
+        assert stream.url == "wss://voice.example.com/twilio/stream"
+        # the upgrade reaches this server locally, signed for the public wss:// URL
+        ws_url = server.url.replace("http://", "ws://") + "/twilio/stream"
+        signature = validator.compute_signature(stream.url, {})
+        async with connect(ws_url, additional_headers={"X-Twilio-Signature": signature}) as ws:
+            await ws.send(json.dumps({"event": "connected", "protocol": "Call"}))
+        with pytest.raises(InvalidStatus):
+            await connect(ws_url, additional_headers={"X-Twilio-Signature": signature[::-1]})
