@@ -191,3 +191,21 @@ async def test_behind_a_proxy_signatures_are_checked_against_the_public_url() ->
             await ws.send(json.dumps({"event": "connected", "protocol": "Call"}))
         with pytest.raises(InvalidStatus):
             await connect(ws_url, additional_headers={"X-Twilio-Signature": signature[::-1]})
+
+
+@pytest.mark.parametrize(
+    ("caller", "subject"),
+    [("+15550100", "twilio:+15550100"), ("anonymous", "twilio:CA-anon"), ("", "twilio:CA-anon")],
+)
+async def test_per_caller_limits_count_by_number_and_withheld_numbers_per_call(
+    caller: str, subject: str
+) -> None:
+    async with twilio_server() as server, httpx.AsyncClient() as http:
+        url = server.url + "/twilio/voice"
+        form = {"CallSid": "CA-anon", "From": caller}
+        signature = RequestValidator(AUTH_TOKEN).compute_signature(url, form)
+        twiml = (await http.post(url, data=form, headers={"X-Twilio-Signature": signature})).text
+        token = read_twiml(twiml).parameters["token"]
+        claims = server.board.tokens.verify(token, consume=False)
+        assert claims.subject == subject
+        assert claims.call_id == "CA-anon"

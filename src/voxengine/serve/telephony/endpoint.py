@@ -7,7 +7,8 @@ Mount with ``build_app(config, factory, routes=twilio_routes(TwilioConfig(...)))
    auth token over the public URL and the form parameters. Otherwise the answer is
    TwiML ``<Connect><Stream>`` to ``stream_path`` with one ``<Parameter name="token">``:
    a signed, short-lived, single-use call token (:mod:`voxengine.serve.auth`) bound
-   to the ``CallSid`` (its ``cid`` claim), subject ``twilio:<From>``.
+   to the ``CallSid`` (its ``cid`` claim), subject ``twilio:<From>`` (per-caller
+   limits count by it; ``twilio:<CallSid>`` for a withheld number).
 2. Twilio opens the stream WebSocket. The upgrade is refused (HTTP 403) unless its
    own ``X-Twilio-Signature`` verifies (over the ``wss://`` URL). The stream must
    send ``start`` within ``hello_timeout``; its ``customParameters.token`` must verify
@@ -62,6 +63,8 @@ _RATE: Final = 8000
 _MAX_WEBHOOK_BYTES: Final = 16 * 1024
 _SIGNATURE: Final = "x-twilio-signature"
 _SETTINGS: Final = "x-twilio-webhooks-signature-settings"
+#: ``From`` values of callers who withhold their number (Twilio sends one of these).
+_ANONYMOUS: Final = frozenset({"", "anonymous", "restricted", "unknown", "+266696687"})
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -183,7 +186,9 @@ async def _voice_webhook(request: Request, config: TwilioConfig) -> Response:
     call_sid = values.get("CallSid", "")
     if not call_sid:
         return PlainTextResponse("CallSid missing", status_code=400)
-    caller = values.get("From") or "unknown"
+    caller = values.get("From", "").strip()
+    if caller.lower() in _ANONYMOUS:  # withheld numbers are not one caller: count per call
+        caller = call_sid
     token = board.tokens.issue(f"twilio:{caller}"[:200], call_id=call_sid)
     twiml = connect_stream_twiml(_stream_url(request, config), parameters={"token": token})
     return Response(twiml, media_type="text/xml", headers={"cache-control": "no-store"})
