@@ -38,6 +38,7 @@ from voxengine.engine_config import VoiceEngineConfig
 from voxengine.errors import ConfigError, InvalidState
 from voxengine.events import (
     AudioDelta,
+    AudioDone,
     Event,
     Interrupted,
     ResponseDone,
@@ -57,7 +58,7 @@ Emit = Callable[[Event], Awaitable[None]]
 
 #: The event classes :meth:`VoiceIO.observe` acts on (its ``match``).
 _VOICE_EVENTS: frozenset[type] = frozenset(
-    {AudioDelta, ResponseStarted, ResponseDone, SpeechStarted}
+    {AudioDelta, AudioDone, ResponseStarted, ResponseDone, SpeechStarted}
 )
 
 
@@ -297,13 +298,24 @@ class VoiceIO:
                 if self.output is not None and self.output.pending <= 0:
                     self.output.mark()
                     self.playback.reset()
+            case AudioDone():
+                self._flush_output()
             case ResponseDone():
                 self._responding = False
+                self._flush_output()
             case SpeechStarted():
                 if self._config.barge_in and self._audible():
                     self._spawn(self._barge_in(cancel=not self._provider_cancels))
             case _:
                 pass
+
+    def _flush_output(self) -> None:
+        """The reply's audio ended: play the tail the output resampler still holds
+        (its filter delay), instead of holding it until the next reply."""
+        if self._out_resampler is not None and self.output is not None:
+            tail = self._out_resampler.flush()
+            if tail:
+                self.output.write(tail)
 
     def _spawn(self, coro: Awaitable[Interrupted]) -> None:
         async def run() -> None:

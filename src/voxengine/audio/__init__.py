@@ -1,4 +1,4 @@
-"""Audio formats, PCM16 maths, resampling, VAD and WAV files (pure sync code, no asyncio).
+"""Audio formats, PCM16 maths, G.711 μ-law, resampling, VAD, WAV files (pure sync, no asyncio).
 
 Device and file I/O backends live in :mod:`voxengine.audio.devices`, which uses
 asyncio and is therefore not imported here.
@@ -7,6 +7,7 @@ asyncio and is therefore not imported here.
 from __future__ import annotations
 
 from voxengine.audio.format import PCM16_16K, PCM16_24K, AudioFormat
+from voxengine.audio.g711 import pcm16_to_ulaw, ulaw_to_pcm16
 from voxengine.audio.pcm16 import (
     b64decode_pcm16,
     b64encode_pcm16,
@@ -55,11 +56,13 @@ __all__ = [
     "duration_seconds",
     "from_float32",
     "make_vad",
+    "pcm16_to_ulaw",
     "read_wav",
     "reject_wav_header",
     "rms",
     "silence",
     "to_float32",
+    "ulaw_to_pcm16",
     "validate_pcm16",
     "write_wav",
 ]

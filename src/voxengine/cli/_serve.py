@@ -76,6 +76,17 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     parser.add_argument(
         "--drain-timeout", type=float, default=10.0, help="seconds calls get to end on shutdown"
     )
+    parser.add_argument(
+        "--twilio-token-env",
+        metavar="NAME",
+        help="also answer Twilio phone calls (POST /twilio/voice, WS /twilio/stream): "
+        "environment variable holding the Twilio auth token",
+    )
+    parser.add_argument(
+        "--public-url",
+        metavar="URL",
+        help="the https:// origin Twilio reaches (behind a proxy or tunnel)",
+    )
     add_logging_options(parser)
     parser.set_defaults(run=_run)
 
@@ -98,6 +109,28 @@ def load_factory(spec: str) -> Any:
     if not callable(target):
         raise CliError(f"--factory: {spec!r} is not a callable")
     return target
+
+
+def _twilio_routes(args: argparse.Namespace) -> list[Any]:
+    """The Twilio routes when ``--twilio-token-env`` asks for them.
+
+    Raises:
+        CliError: the variable is unset or empty, or ``--public-url`` is malformed.
+    """
+    if not args.twilio_token_env:
+        return []
+    from voxengine.serve.telephony.endpoint import TwilioConfig, twilio_routes
+
+    token = os.environ.get(args.twilio_token_env)
+    if not token:
+        raise CliError(
+            f"--twilio-token-env: ${args.twilio_token_env} is not set",
+            hint="export the Twilio auth token in that variable",
+        )
+    try:
+        return twilio_routes(TwilioConfig(auth_token=token, public_url=args.public_url))
+    except ConfigError as exc:
+        raise CliError(str(exc)) from exc
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -126,7 +159,7 @@ def _run(args: argparse.Namespace) -> int:
     except ConfigError as exc:
         raise CliError(str(exc)) from exc
     factory = load_factory(args.factory) if args.factory else None
-    app = build_app(config, factory)
+    app = build_app(config, factory, routes=_twilio_routes(args))
 
     def announce(url: str) -> None:
         print(f"voxengine serve: provider {config.provider}, page at {url}/", flush=True)
