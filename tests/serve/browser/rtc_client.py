@@ -88,14 +88,7 @@ class RTCCaller:
                 await self.message_arrived.wait()
 
     async def wait_connected(self, timeout: float = 20.0) -> None:
-        async with asyncio.timeout(timeout):
-            while self.pc.connectionState != "connected":
-                await asyncio.sleep(0.02)
-
-    async def until(self, check: Callable[[], bool], timeout: float = 20.0) -> None:
-        async with asyncio.timeout(timeout):
-            while not check():
-                await asyncio.sleep(0.02)
+        await settle(lambda: self.pc.connectionState == "connected", timeout)
 
     async def close(self) -> None:
         await self.pc.close()
