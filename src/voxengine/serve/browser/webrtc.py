@@ -299,7 +299,8 @@ class RTCPeer:
             self.close_soon("rate_limited")
 
     async def _drain_inbox(self) -> None:
-        while True:
+        # a message may close the peer from this very task: then the loop ends here
+        while not self.closed:
             message = await self._inbox.get()
             await self._on_message(message)
 
