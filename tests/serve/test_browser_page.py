@@ -65,7 +65,7 @@ async def test_the_page_talks_to_the_server_in_chromium(tmp_path: Path) -> None:
             page = await browser.new_page()
             errors: list[str] = []
             page.on("pageerror", lambda error: errors.append(str(error)))
-            await page.goto(served.http + "/")
+            await page.goto(served.http + "/?transport=ws")  # WebRTC: tests/serve/browser
             await page.click("#talk")
             await page.wait_for_function(
                 "document.body.dataset.state === 'connected'", timeout=30_000

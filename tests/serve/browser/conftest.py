@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import importlib.util
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -11,10 +10,9 @@ from pathlib import Path
 import pytest
 from starlette.applications import Starlette
 
-from tests.serve.browser.rtc_client import settle
 from voxengine.audio.format import AudioFormat
 from voxengine.audio.wav import write_wav
-from voxengine.serve.server import VoxServer, uvicorn_config
+from voxengine.serve.server import serving as serve_app
 
 SPEECH_RATE = 22_050
 
@@ -22,17 +20,8 @@ SPEECH_RATE = 22_050
 @contextlib.asynccontextmanager
 async def serving(app: Starlette) -> AsyncIterator[str]:
     """``app`` on uvicorn at 127.0.0.1 (a free port); yields its base URL."""
-    server = VoxServer(uvicorn_config(app, "127.0.0.1", 0))
-    task = asyncio.create_task(server.serve())
-    try:
-        await settle(lambda: server.started or task.done(), timeout=20)
-        if task.done():
-            task.result()
-        port = server.servers[0].sockets[0].getsockname()[1]
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        await asyncio.wait_for(task, 30)
+    async with serve_app(app) as running:
+        yield running.http_url
 
 
 async def speak(text: str, *, words_per_minute: int = 160) -> tuple[bytes, int]:
