@@ -195,3 +195,18 @@ async def test_a_caller_that_never_connects_times_out() -> None:
     finally:
         await caller.close()
     assert _own_tasks() == []
+
+
+async def test_a_data_channel_flood_closes_that_peer() -> None:
+    server = Server(RTCSettings(max_messages_per_second=20))
+    caller = await _connect(server, None)
+    try:
+        await settle(lambda: caller.channel.readyState == "open")
+        for i in range(200):
+            caller.channel.send(f'{{"type": "ping", "id": {i}}}')
+        assert await asyncio.wait_for(server.peer.wait_closed(), 10) == "rate_limited"
+        assert len(server.messages) <= 40
+    finally:
+        await caller.close()
+        await server.peer.aclose()
+    assert _own_tasks() == []

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import json
 import logging
 from collections.abc import Mapping, Sequence
@@ -174,7 +175,14 @@ class _Runner:
             board.refuse(call_id, exc)
             return _error(exc.reason, exc.detail)
         client = f"{request.client.host}:{request.client.port}" if request.client else None
-        bridge = _Bridge(self.settings)
+        limits = board.config.limits
+        bridge = _Bridge(
+            dataclasses.replace(
+                self.settings,
+                max_message_bytes=min(self.settings.max_message_bytes, limits.max_message_bytes),
+                max_messages_per_second=limits.max_messages_per_second,
+            )
+        )
         peer = bridge.peer
         started: asyncio.Future[Call] = asyncio.get_running_loop().create_future()
         task = asyncio.create_task(

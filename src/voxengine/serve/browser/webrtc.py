@@ -45,6 +45,7 @@ from voxengine import _json
 from voxengine.audio.format import AudioFormat
 from voxengine.errors import ConfigError, ProtocolViolation
 from voxengine.serve.browser.rtc_media import InboundAudio, OutboundAudioTrack
+from voxengine.serve.limits import RateWindow
 
 __all__ = [
     "CloseCause",
@@ -90,6 +91,8 @@ class RTCSettings:
         answer_timeout: seconds to build the answer (ICE gathering included).
         max_sdp_bytes: the largest SDP offer accepted (``"too_big"`` beyond).
         max_message_bytes: the largest data-channel message accepted.
+        max_messages_per_second: data-channel messages a caller may send per second
+            (a token bucket; over it the peer closes with ``"rate_limited"``).
         ice_servers: STUN/TURN URLs for callers beyond the local network (none: host
             candidates only).
     """
@@ -99,6 +102,7 @@ class RTCSettings:
     answer_timeout: float = 10.0
     max_sdp_bytes: int = 32 * 1024
     max_message_bytes: int = 16 * 1024
+    max_messages_per_second: int = 200
     ice_servers: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
@@ -106,7 +110,7 @@ class RTCSettings:
             value = getattr(self, name)
             if not isinstance(value, int | float) or not value >= 0:
                 raise ConfigError(f"{name} must be a number of seconds >= 0, got {value!r}")
-        for name in ("max_sdp_bytes", "max_message_bytes"):
+        for name in ("max_sdp_bytes", "max_message_bytes", "max_messages_per_second"):
             value = getattr(self, name)
             if type(value) is not int or value < 1:
                 raise ConfigError(f"{name} must be a positive int, got {value!r}")
@@ -179,6 +183,7 @@ class RTCPeer:
         self._channel: RTCDataChannel | None = None
         self._outbox: list[str] = []  # events before the data channel opened
         self._inbox: asyncio.Queue[dict[str, Any]] = asyncio.Queue(_INBOX_SIZE)
+        self._rate = RateWindow(self.settings.max_messages_per_second)
         self._tasks: set[asyncio.Task[None]] = set()
         self._connected = asyncio.Event()
         self._closed = asyncio.Event()
@@ -291,6 +296,10 @@ class RTCPeer:
         if not isinstance(value, dict) or not isinstance(value.get("type"), str):
             logger.info("%s: data-channel message is not a typed JSON object; closing", self.name)
             self.close_soon("malformed")
+            return
+        if not self._rate.allow():
+            logger.info("%s: over max_messages_per_second; closing", self.name)
+            self.close_soon("rate_limited")
             return
         try:
             self._inbox.put_nowait(value)
