@@ -159,6 +159,10 @@ class Switchboard:
             raise CallRefused(CloseReason.INTERNAL, "the session factory returned no VoiceEngine")
         return engine
 
+    async def wait_idle(self) -> None:
+        """Wait until no call is in progress."""
+        await self._idle.wait()
+
     async def drain(self, timeout: float | None = None) -> int:
         """Refuse new calls; wait up to ``timeout`` (default: the config's
         ``drain_timeout``) for calls to end, then close the rest with ``going_away``.
