@@ -110,3 +110,12 @@ async def settle(check: Callable[[], Awaitable[bool] | bool], timeout: float = 1
             if result:
                 return
             await asyncio.sleep(0.02)
+
+
+def webrtc_task(task: asyncio.Task[Any]) -> bool:
+    """Whether ``task`` belongs to a server peer (``rtc-*``) or to aiortc/aioice."""
+    if task.get_name().startswith("rtc-"):
+        return True
+    code = getattr(task.get_coro(), "cr_code", None)
+    filename = code.co_filename if code is not None else ""
+    return "/aiortc/" in filename or "/aioice/" in filename

@@ -19,6 +19,7 @@ import pytest
 
 from tests.serve.browser.conftest import serving
 from tests.serve.browser.rtc_client import RTCCaller, settle
+from tests.serve.browser.rtc_client import webrtc_task as _webrtc_task
 from voxengine import VoiceEngine, VoiceEngineConfig
 from voxengine.serve import CallContext, ServeConfig, build_app
 from voxengine.serve.browser.rtc_endpoint import OFFER_PATH, webrtc_routes
@@ -54,7 +55,8 @@ async def call(base: str, caller: RTCCaller, **extra: Any) -> httpx.Response:
 
 
 def _rtc_tasks() -> list[asyncio.Task[Any]]:
-    return [t for t in asyncio.all_tasks() if t.get_name().startswith("rtc-")]
+    """Tasks of the server's peers (``rtc-*``) and of aiortc/aioice still running."""
+    return [t for t in asyncio.all_tasks() if _webrtc_task(t)]
 
 
 async def test_spoken_question_is_answered_over_webrtc(

@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 
 from tests.serve.browser.rtc_client import RTCCaller, settle
+from tests.serve.browser.rtc_client import webrtc_task as _webrtc_task
 from voxengine.audio.format import AudioFormat
 from voxengine.audio.wav import write_wav
 from voxengine.serve.browser.webrtc import RTCPeer, RTCSettings, SignalingRefused, check_offer
@@ -64,7 +65,8 @@ async def _connect(server: Server, wav: Path | None) -> RTCCaller:
 
 
 def _own_tasks() -> list[asyncio.Task[Any]]:
-    return [t for t in asyncio.all_tasks() if t.get_name().startswith("rtc-")]
+    """Tasks of the server's peers (``rtc-*``) and of aiortc/aioice still running."""
+    return [t for t in asyncio.all_tasks() if _webrtc_task(t)]
 
 
 async def test_media_and_events_both_ways(speech_wav: Path) -> None:
