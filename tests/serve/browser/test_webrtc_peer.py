@@ -8,6 +8,9 @@ only, and nothing left running after hang-up.
 from __future__ import annotations
 
 import asyncio
+import gc
+import warnings
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -140,11 +143,45 @@ def test_bad_offer_bodies_are_refused(body: object, cause: str) -> None:
     assert info.value.cause == cause
 
 
-async def test_unusable_sdp_closes_the_peer_and_leaves_nothing() -> None:
+def _drop(prefix: str) -> Callable[[str], str]:
+    return lambda sdp: "\r\n".join(x for x in sdp.split("\r\n") if not x.startswith(prefix))
+
+
+@pytest.mark.parametrize(
+    "spoil",
+    [
+        lambda sdp: "v=0\r\nm=audio 9 UDP/TLS/RTP/SAVPF 111\r\na=garbage\r\n",
+        lambda sdp: sdp[: len(sdp) // 2],  # truncated
+        _drop("a=ice-ufrag"),
+        _drop("a=setup"),
+        lambda sdp: sdp.replace("m=audio ", "m=audio x", 1),
+    ],
+    ids=["garbage", "truncated", "no-ice-ufrag", "no-dtls-setup", "bad-port"],
+)
+async def test_unusable_sdp_closes_the_peer_and_leaves_nothing(
+    spoil: Callable[[str], str],
+) -> None:
+    caller = RTCCaller(None)
+    sdp = spoil((await caller.offer())["sdp"])
+    await caller.close()
     server = Server()
-    with pytest.raises(SignalingRefused):
-        await server.peer.answer("v=0\r\nm=audio 9 UDP/TLS/RTP/SAVPF 111\r\na=garbage\r\n")
+    with pytest.raises(SignalingRefused) as info:
+        await server.peer.answer(sdp)
+    assert info.value.cause == "malformed"
     assert server.peer.closed
+    assert _own_tasks() == []
+
+
+async def test_closing_right_after_the_answer_leaves_nothing() -> None:
+    caller = RTCCaller(None)
+    server = Server()
+    await server.peer.answer((await caller.offer())["sdp"])
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        await server.peer.aclose()  # its tasks never got to run
+        await caller.close()
+        gc.collect()
+    assert [str(w.message) for w in caught] == []
     assert _own_tasks() == []
 
 

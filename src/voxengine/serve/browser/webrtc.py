@@ -229,14 +229,15 @@ class RTCPeer:
         except SignalingRefused:
             await self.aclose("malformed")
             raise
-        except (ValueError, TypeError, KeyError, IndexError, AssertionError) as exc:
-            await self.aclose("malformed")
-            raise SignalingRefused("malformed", f"unusable SDP offer ({exc})") from exc
         except TimeoutError as exc:
             await self.aclose("timeout")
             raise SignalingRefused("timeout", "answering took too long") from exc
-        self._spawn(self._watch_connect(), "connect-watch")
-        self._spawn(self._drain_inbox(), "inbox")
+        except Exception as exc:  # remote input: whatever aiortc trips over is a bad offer
+            await self.aclose("malformed")
+            detail = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+            raise SignalingRefused("malformed", f"unusable SDP offer ({detail[:200]})") from exc
+        self._spawn(self._watch_connect, "connect-watch")
+        self._spawn(self._drain_inbox, "inbox")
         description = self._pc.localDescription
         return str(description.sdp)
 
@@ -262,7 +263,7 @@ class RTCPeer:
         if track.kind != "audio" or self.inbound is not None:
             return  # one microphone; anything else is ignored (aiortc discards it)
         self.inbound = InboundAudio(track, self._input_format, self._on_audio)
-        self._spawn(self.inbound.run(), "inbound-audio")
+        self._spawn(self.inbound.run, "inbound-audio")
 
     def _on_datachannel(self, channel: RTCDataChannel) -> None:
         if self._channel is not None:
@@ -386,10 +387,12 @@ class RTCPeer:
             await asyncio.gather(*tasks, return_exceptions=True)
         self._closed.set()
 
-    def _spawn(self, coro: Awaitable[None], what: str) -> None:
+    def _spawn(self, work: Callable[[], Awaitable[None]], what: str) -> None:
+        # the coroutine is made inside the task: a task cancelled before it starts
+        # leaves no never-awaited coroutine behind
         async def run() -> None:
             try:
-                await coro
+                await work()
             except asyncio.CancelledError:
                 raise
             except Exception:
