@@ -21,7 +21,8 @@ from tests.serve.browser.conftest import serving
 from tests.serve.browser.rtc_client import RTCCaller, settle
 from tests.serve.browser.rtc_client import webrtc_task as _webrtc_task
 from voxengine import VoiceEngine, VoiceEngineConfig
-from voxengine.serve import CallContext, ServeConfig, build_app
+from voxengine.errors import ConfigError
+from voxengine.serve import CallContext, Limits, ServeConfig, build_app
 from voxengine.serve.browser.rtc_endpoint import OFFER_PATH, webrtc_routes
 from voxengine.serve.browser.webrtc import RTCSettings
 from voxengine.serve.client import fetch_token
@@ -198,4 +199,36 @@ async def test_drain_closes_webrtc_calls() -> None:
         assert bye["reason"] == "going_away"
         await settle(lambda: caller.pc.connectionState in ("closed", "failed"), timeout=20)
     await caller.close()
+    assert _rtc_tasks() == []
+
+
+async def test_refused_calls_close_their_peer() -> None:
+    def broken(context: CallContext) -> VoiceEngine:
+        raise ConfigError("no such provider")
+
+    caller = RTCCaller(None)
+    async with serving(app_for(broken)) as base:
+        response = await call(base, caller)
+        assert response.status_code == 502
+        assert response.json()["error"] == "provider_failed"
+    await caller.close()
+    assert _rtc_tasks() == []
+
+    app = build_app(
+        ServeConfig(provider="mock", page=False, limits=Limits(max_calls=1)),
+        mock_factory("hi"),
+    )
+    first, second = RTCCaller(None), RTCCaller(None)
+    async with serving(app) as base:
+        ok = await call(base, first)
+        assert ok.status_code == 200
+        await first.accept(ok.json()["sdp"])
+        await first.wait_connected()
+        busy = await call(base, second)
+        assert busy.status_code == 503
+        assert busy.json()["error"] == "busy"
+        assert len(app.state.switchboard.calls) == 1
+        await first.close()
+        await second.close()
+        await settle(lambda: not app.state.switchboard.calls, timeout=20)
     assert _rtc_tasks() == []

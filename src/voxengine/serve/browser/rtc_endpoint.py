@@ -13,7 +13,8 @@ WebRTC the server counts what it handed to the encoder
 
 Refusals are JSON errors with the close reason's wire name: 400 ``malformed``,
 401 ``unauthorized``, 403 ``forbidden``, 413 ``too_big``, 429 ``too_many_calls``,
-503 ``busy``/``going_away``, 502 ``provider_failed``.
+503 ``busy``/``going_away``, 502 ``provider_failed``, 504 ``timeout`` (answering took
+too long).
 
 Contract: the route never raises; every call it opens ends (and its peer connection
 is closed) when either side hangs up, the server drains, or the caller misbehaves.
@@ -41,7 +42,7 @@ from voxengine.serve.browser.webrtc import (
     SignalingRefused,
     check_offer,
 )
-from voxengine.serve.browser.ws import _control
+from voxengine.serve.browser.ws import PROTOCOL_VERSION, _control
 from voxengine.serve.call import Call
 from voxengine.serve.errors import CallRefused, CloseReason
 from voxengine.serve.switchboard import Switchboard, new_call_id, switchboard_of
@@ -67,6 +68,7 @@ _STATUS: Final[Mapping[CloseReason, int]] = {
     CloseReason.BUSY: 503,
     CloseReason.GOING_AWAY: 503,
     CloseReason.PROVIDER_FAILED: 502,
+    CloseReason.TIMEOUT: 504,
 }
 _CAUSES: Final[Mapping[CloseCause, CloseReason]] = {
     "normal": CloseReason.NORMAL,
@@ -184,6 +186,13 @@ class _Runner:
             )
         )
         peer = bridge.peer
+        # the offer first: a bad one costs no engine (a peer closes itself on refusal)
+        try:
+            answer = await peer.answer(sdp)
+        except SignalingRefused as exc:
+            refused = CallRefused(_CAUSES.get(exc.cause, CloseReason.MALFORMED), str(exc))
+            board.refuse(call_id, refused)
+            return _error(refused.reason, refused.detail)
         started: asyncio.Future[Call] = asyncio.get_running_loop().create_future()
         task = asyncio.create_task(
             _run_call(board, bridge, started, call_id, claims.subject, client, metadata),
@@ -193,13 +202,8 @@ class _Runner:
         task.add_done_callback(self.tasks.discard)
         try:
             call = await asyncio.shield(started)
-        except CallRefused as exc:
+        except CallRefused as exc:  # the task closed the peer
             return _error(exc.reason, exc.detail)
-        try:
-            answer = await peer.answer(sdp)
-        except SignalingRefused as exc:
-            await call.close(CloseReason.MALFORMED, "unusable SDP offer")
-            return _error(CloseReason.MALFORMED, str(exc))
         return JSONResponse(
             {"type": "answer", "sdp": answer, "call_id": call.call_id},
             headers={"cache-control": "no-store"},
@@ -264,7 +268,22 @@ async def _run_call(
         ) as call:
             bridge.call = call
             started.set_result(call)
-            call.send_event({"type": "ready", "call_id": call.call_id, "transport": "webrtc"})
+            limits = board.config.limits
+            call.send_event(
+                {
+                    "type": "ready",
+                    "protocol": PROTOCOL_VERSION,
+                    "transport": "webrtc",
+                    "call_id": call.call_id,
+                    "input_sample_rate": RTC_FORMAT.sample_rate,
+                    "output_sample_rate": RTC_FORMAT.sample_rate,
+                    "resume_token": None,  # reserved, as on the WebSocket path
+                    "limits": {
+                        "max_message_bytes": peer.settings.max_message_bytes,
+                        "max_call_seconds": limits.max_call_seconds,
+                    },
+                }
+            )
             peer_closed = asyncio.ensure_future(peer.wait_closed())
             call_closed = asyncio.ensure_future(call.wait_closed())
             try:
