@@ -20,9 +20,11 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from tests.serve.conftest import serve
-from voxengine.serve import ServeConfig, build_app
+from voxengine import Interrupted, VoiceEngine, VoiceEngineConfig
+from voxengine.serve import CallContext, ServeConfig, build_app
 from voxengine.serve.browser.rtc_endpoint import OFFER_PATH
 from voxengine.serve.server import serving
+from voxengine.testing.mock import MockConfig, MockProvider
 
 CHROMIUM = Path("/usr/bin/chromium")
 ARTEFACTS = Path(__file__).parents[2] / "artefacts"
@@ -114,6 +116,52 @@ async def test_the_page_talks_over_webrtc_in_chromium(
         finally:
             await browser.close()
     assert served.board.calls == {}
+
+
+async def test_barge_in_over_webrtc_in_chromium(
+    tmp_path: Path, spoken_wav: Callable[..., Awaitable[Path]]
+) -> None:
+    async_api = pytest.importorskip("playwright.async_api", reason="playwright is not installed")
+    # the caller asks for a story, then talks over it
+    wav = await spoken_wav("tell me a story", "stop please stop", gap=5.0, lead=1.0)
+    story = "Once upon a time there was a quiet harbour town by the sea " * 4
+
+    def make_engine(context: CallContext) -> VoiceEngine:
+        config = VoiceEngineConfig(provider="mock")
+        mock = MockConfig(replies=(story,), session=config.session_config())
+        return VoiceEngine(config, provider=MockProvider(mock))
+
+    async with (
+        serve(make_engine=make_engine) as served,
+        async_api.async_playwright() as playwright,
+    ):
+        browser = await playwright.chromium.launch(
+            executable_path=str(CHROMIUM),
+            headless=True,
+            args=chromium_flags(wav),
+            ignore_default_args=["--mute-audio"],
+        )
+        try:
+            page = await browser.new_page()
+            await _talk(page, served.http + "/")
+            assert await page.text_content("#transport") == "WebRTC"
+            (engine,) = served.engines
+            interrupted: list[Interrupted] = []
+            engine.events.on(Interrupted, interrupted.append)
+            await page.wait_for_function(
+                "window.vox.messages.includes('interrupted')", timeout=60_000
+            )
+            assert "clear" in await page.evaluate("window.vox.messages")
+            (event,) = interrupted
+            story_seconds = len(story.split()) * 0.25  # the mock's seconds per word
+            # cut at what had played: some of the story, far from all of it
+            assert event.played is not None
+            assert 0.3 < event.played < story_seconds - 3
+            await page.wait_for_selector("#transcript li.assistant.interrupted", timeout=10_000)
+            jitter = await page.evaluate("window.vox.rtc.jitterBufferDelay")
+            print(f"browser jitter-buffer delay: {jitter} s; truncated at {event.played:.2f} s")
+        finally:
+            await browser.close()
 
 
 async def _no_webrtc(request: Any) -> JSONResponse:
