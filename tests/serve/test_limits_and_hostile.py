@@ -52,6 +52,11 @@ HOSTILE: dict[str, tuple[Attack, str | None, int]] = {
     "malformed JSON": (lambda ws: ws.send("{not json"), "malformed", 1007),
     "JSON that is not an object": (lambda ws: ws.send("[1, 2]"), "malformed", 1007),
     "odd-length audio": (lambda ws: ws.send(b"\x01\x02\x03"), "bad_audio", 4415),
+    "a WAV file's bytes as audio": (
+        lambda ws: ws.send(b"RIFF\x24\x00\x00\x00WAVEfmt " + bytes(640)),
+        "bad_audio",
+        4415,
+    ),
     "unknown message type": (lambda ws: ws.send('{"type": "rm -rf"}'), "protocol", 4400),
     "oversized frame": (lambda ws: ws.send(bytes(66_000)), "too_big", 1009),
     # far over the limit, uvicorn's own frame limit closes it (no bye), same code

@@ -38,7 +38,7 @@ from voxengine.serve.factory import CallContext, SessionFactory, default_session
 from voxengine.serve.limits import CallLimiter
 from voxengine.serve.observe import ServeMetrics
 
-__all__ = ["Switchboard", "switchboard_of"]
+__all__ = ["Switchboard", "new_call_id", "switchboard_of"]
 
 logger = logging.getLogger("voxengine.serve")
 
@@ -60,7 +60,7 @@ class Switchboard:
                 "no deployment secret configured: using a random one (tokens are valid "
                 "on this process only)"
             )
-        self.tokens = TokenIssuer(config.secret or new_secret(), ttl=config.token_ttl or 60.0)
+        self.tokens = TokenIssuer(config.secret or new_secret(), ttl=config.token_ttl)
         self.limiter = CallLimiter(config.limits)
         self.metrics = ServeMetrics()
         self.calls: dict[str, Call] = {}
