@@ -129,7 +129,7 @@ async def test_speaking_over_the_reply_in_chromium_truncates_at_what_the_page_pl
         )
         try:
             page = await browser.new_page()
-            await page.goto(served.http + "/")
+            await page.goto(served.http + "/?transport=ws")  # the page's own played reports
             await page.click("#talk")
             await page.wait_for_selector("#transcript li.assistant.interrupted", timeout=60_000)
             call = next(iter(served.board.calls.values()))
