@@ -204,6 +204,8 @@ async def test_hostile_data_channel_message_closes_that_peer_only(
         await settle(lambda: bad.channel.readyState == "open")
         bad.channel.send(message)
         assert await asyncio.wait_for(hostile.peer.wait_closed(), 10) == cause
+        bye = await bad.wait_message(lambda m: m["type"] == "bye")  # told why, first
+        assert bye["reason"] == cause
         # the other call is untouched
         good.channel.send('{"type": "ping", "id": 2}')
         await settle(lambda: other.messages == [{"type": "ping", "id": 2}])

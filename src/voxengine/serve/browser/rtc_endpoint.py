@@ -114,7 +114,8 @@ class RTCPort:
         """``bye`` on the data channel, then close the peer connection. Idempotent."""
         if not self.peer.closed:
             self.peer.send_event({"type": "bye", "reason": reason.wire_name, "detail": detail})
-        await self.peer.aclose("going_away" if reason is CloseReason.GOING_AWAY else "normal")
+        cause: CloseCause = "going_away" if reason is CloseReason.GOING_AWAY else "normal"
+        await self.peer.aclose(cause, bye=False)
 
 
 def _error(reason: CloseReason, detail: str = "") -> Response:

@@ -63,6 +63,18 @@ CloseCause = Literal[
 """Why a peer closed (the same wire names as the WebSocket path's close reasons)."""
 
 _INBOX_SIZE: Final = 256
+#: Events kept for a data channel that has not opened yet (beyond: dropped).
+_OUTBOX_SIZE: Final = 1024
+#: The ``bye`` reason (the close reasons' wire names) for each way a peer closes itself.
+_BYE_REASON: Final[dict[str, str]] = {
+    "normal": "normal",
+    "malformed": "malformed",
+    "too_big": "too_big",
+    "rate_limited": "rate_limited",
+    "timeout": "timeout",
+    "failed": "internal",
+    "going_away": "going_away",
+}
 _ids = itertools.count(1)
 
 
@@ -334,7 +346,7 @@ class RTCPeer:
         channel = self._channel
         if channel is not None and channel.readyState == "open":
             channel.send(text)
-        else:
+        elif len(self._outbox) < _OUTBOX_SIZE:
             self._outbox.append(text)
 
     def _flush_outbox(self) -> None:
@@ -356,27 +368,31 @@ class RTCPeer:
         """Close the peer in the background (from a callback); see :meth:`aclose`."""
         if self._closing is None and not self._closed.is_set():
             self._closing = asyncio.get_running_loop().create_task(
-                self._close(cause), name=f"{self.name}-close"
+                self._close(cause, bye=True), name=f"{self.name}-close"
             )
 
-    async def aclose(self, cause: CloseCause = "normal") -> None:
-        """Close the peer connection, stop the tracks and end every task. Idempotent."""
+    async def aclose(self, cause: CloseCause = "normal", *, bye: bool = True) -> None:
+        """Close the peer connection, stop the tracks and end every task. Idempotent.
+
+        With ``bye`` the page is told why first (``{"type": "bye", "reason": ...}``, as
+        on the WebSocket path), unless it hung up itself.
+        """
         if self._closed.is_set():
             return
         if self._closing is None:
             self._closing = asyncio.current_task()
-            await self._close(cause)
+            await self._close(cause, bye=bye)
         elif self._closing is not asyncio.current_task():
             await asyncio.shield(self._closing)
 
-    async def _close(self, cause: CloseCause) -> None:
+    async def _close(self, cause: CloseCause, *, bye: bool) -> None:
         if self.close_cause is None:
             self.close_cause = cause
         logger.info("%s: closing (%s)", self.name, cause)
         channel = self._channel
-        if channel is not None and channel.readyState == "open" and cause not in ("hangup",):
-            with contextlib.suppress(Exception):
-                channel.send(_json.dumps({"type": "closed", "reason": cause}))
+        if bye and cause != "hangup" and channel is not None and channel.readyState == "open":
+            with contextlib.suppress(Exception):  # the transport may be gone already
+                channel.send(_json.dumps({"type": "bye", "reason": _BYE_REASON[cause]}))
         current = asyncio.current_task()
         tasks = [t for t in self._tasks if t is not current]
         for task in tasks:
