@@ -232,3 +232,17 @@ async def test_refused_calls_close_their_peer() -> None:
         await second.close()
         await settle(lambda: not app.state.switchboard.calls, timeout=20)
     assert _rtc_tasks() == []
+
+
+async def test_a_caller_that_never_connects_ends_its_call() -> None:
+    app = app_for(mock_factory("hi"), connect_timeout=0.5)
+    board = app.state.switchboard
+    caller = RTCCaller(None)
+    async with serving(app) as base:
+        response = await call(base, caller)  # the answer is never applied
+        assert response.status_code == 200
+        assert len(board.calls) == 1
+        await settle(lambda: not board.calls, timeout=20)
+        assert b'voxengine_calls_ended_total{reason="timeout"} 1.0' in board.metrics.render()
+    await caller.close()
+    assert _rtc_tasks() == []
