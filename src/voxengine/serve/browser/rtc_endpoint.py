@@ -195,6 +195,9 @@ class _Runner:
             board.refuse(call_id, refused)
             return _error(refused.reason, refused.detail)
         started: asyncio.Future[Call] = asyncio.get_running_loop().create_future()
+        # if this request is gone (the client left) nobody awaits ``started``: retrieve
+        # its refusal here so that it is not an unhandled error
+        started.add_done_callback(lambda f: f.cancelled() or f.exception())
         task = asyncio.create_task(
             _run_call(board, bridge, started, call_id, claims.subject, client, metadata),
             name=f"{peer.name}-call",
