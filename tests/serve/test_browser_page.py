@@ -65,7 +65,7 @@ async def test_the_page_talks_to_the_server_in_chromium(tmp_path: Path) -> None:
             page = await browser.new_page()
             errors: list[str] = []
             page.on("pageerror", lambda error: errors.append(str(error)))
-            await page.goto(served.http + "/")
+            await page.goto(served.http + "/?transport=ws")  # WebRTC: tests/serve/browser
             await page.click("#talk")
             await page.wait_for_function(
                 "document.body.dataset.state === 'connected'", timeout=30_000
@@ -129,7 +129,7 @@ async def test_speaking_over_the_reply_in_chromium_truncates_at_what_the_page_pl
         )
         try:
             page = await browser.new_page()
-            await page.goto(served.http + "/")
+            await page.goto(served.http + "/?transport=ws")  # the page's own played reports
             await page.click("#talk")
             await page.wait_for_selector("#transcript li.assistant.interrupted", timeout=60_000)
             call = next(iter(served.board.calls.values()))

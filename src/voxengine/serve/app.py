@@ -8,6 +8,9 @@ Routes:
   body may name the ``subject``; without it, only when ``public_tokens`` is on, for
   same-origin pages, rate-limited per client address (subject ``addr:<host>``).
 * ``WS /ws``: the browser endpoint (:mod:`voxengine.serve.browser.ws`).
+* ``POST /rtc/offer``: the browser's WebRTC signaling
+  (:mod:`voxengine.serve.browser.rtc_endpoint`), when aiortc is installed; routes given
+  in ``routes=`` come first, so ``routes=webrtc_routes(RTCSettings(...))`` overrides it.
 * ``GET /healthz`` (the process is up), ``GET /readyz`` (503 while draining),
   ``GET /metrics`` (Prometheus text).
 
@@ -22,6 +25,7 @@ connections before the lifespan ends (uvicorn does) should use
 from __future__ import annotations
 
 import contextlib
+import importlib.util
 import json
 import logging
 from collections.abc import AsyncIterator, Sequence
@@ -78,6 +82,7 @@ def build_app(
         Route("/token", _token, methods=["POST"]),
         WebSocketRoute("/ws", browser_endpoint),
         *routes,
+        *_webrtc_routes(),
     ]
     if config.page:
         all_routes += [
@@ -88,6 +93,15 @@ def build_app(
     app.state.switchboard = board
     app.state.token_windows = {}
     return app
+
+
+def _webrtc_routes() -> Sequence[BaseRoute]:
+    """``POST /rtc/offer`` with default settings, when aiortc (the serve extra) is installed."""
+    if importlib.util.find_spec("aiortc") is None:
+        return ()
+    from voxengine.serve.browser.rtc_endpoint import webrtc_routes
+
+    return webrtc_routes()
 
 
 async def _healthz(request: Request) -> Response:

@@ -2,7 +2,11 @@
 // transport that works (WebRTC when its module is present, else WebSocket), and shows
 // the live transcript of both sides, the reply latency and the round-trip time.
 
-const TRANSPORTS = ["./transport-webrtc.js", "./transport-ws.js"];
+// "?transport=ws" (or "webrtc") on the page's URL uses that transport only.
+const ONLY = new URLSearchParams(window.location.search).get("transport");
+const TRANSPORTS = ["./transport-webrtc.js", "./transport-ws.js"].filter(
+  (path) => !ONLY || path === `./transport-${ONLY}.js`,
+);
 
 const $ = (id) => document.getElementById(id);
 const state = { transport: null, micStream: null, muted: false, items: new Map(), pingSent: new Map() };
