@@ -1,0 +1,1 @@
+"""Serving voice agents: the ASGI application, its carriers and the call state store."""
