@@ -4,8 +4,9 @@ Subcommands: ``demo`` (a short voice conversation: offline through the cascaded
 pipeline by default, or a local LLM, Claude, OpenAI, or the bundled fake),
 ``console`` (voice chat in the terminal), ``chat`` (text chat over stdin/stdout),
 ``run`` (turns from WAV files, for scripts), ``replay`` (a recorded session, no
-network), ``providers`` and ``devices``. ``--record FILE.jsonl`` records a session's
-wire frames for ``replay`` and for tests (:mod:`voxengine.testing.replay`).
+network), ``serve`` (the voice server for browsers), ``providers`` and ``devices``.
+``--record FILE.jsonl`` records a session's wire frames for ``replay`` and for tests
+(:mod:`voxengine.testing.replay`).
 
 Logging is configured here, never by the library: warnings by default, ``-v`` INFO,
 ``-vv`` DEBUG protocol traces, always with keys and audio payloads redacted.
@@ -19,7 +20,7 @@ import sys
 from collections.abc import Sequence
 
 from voxengine import __version__
-from voxengine.cli import _console, _demo, _info, _replay, _turns
+from voxengine.cli import _console, _demo, _info, _replay, _serve, _turns
 from voxengine.cli._common import (
     EXIT_CODES_HELP,
     EXIT_OK,
@@ -64,6 +65,7 @@ def build_parser() -> argparse.ArgumentParser:
     _turns.add_parsers(sub)
     _replay.add_parser(sub)
     _info.add_parsers(sub)
+    _serve.add_parser(sub)
     return parser
 
 

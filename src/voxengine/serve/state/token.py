@@ -19,16 +19,13 @@ import time
 from collections.abc import Callable
 from typing import final
 
-from voxengine.errors import ConfigError, VoxError
+from voxengine.errors import ConfigError
+from voxengine.serve.errors import TokenRefused
 
 __all__ = ["ResumeTokens", "TokenRefused"]
 
 #: Shortest deployment secret accepted, in bytes.
 MIN_SECRET_BYTES = 16
-
-
-class TokenRefused(VoxError):
-    """A resume token is malformed, forged, expired or already used."""
 
 
 def _b64(data: bytes) -> str:
