@@ -182,7 +182,11 @@ async def test_gemini_resume_by_handle_and_replay_when_the_handle_is_refused() -
         finally:
             await second.disconnect()
         texts = [e.text for e in second.snapshot().history]
-        assert texts == [*(e.text for e in saved.history), "What is my name?", "Your name is Grace."]
+        assert texts == [
+            *(e.text for e in saved.history),
+            "What is my name?",
+            "Your name is Grace.",
+        ]
 
         # an unknown (expired) handle: refused, so the history is replayed instead
         expired = ConversationSnapshot.of(saved.history, "bm90LWEtaGFuZGxl")
