@@ -62,6 +62,7 @@ class CallerOutput:
         self._reported = 0.0
         self._mark = 0.0
         self.sent_seconds = 0.0  # total over the call, for metrics
+        self.heard_seconds = 0.0  # total the caller reported played, over the call
 
     # -- AudioOutput ----------------------------------------------------------------
 
@@ -123,7 +124,9 @@ class CallerOutput:
         the current one). Stale epochs and values going backwards are ignored."""
         if epoch is not None and epoch != self.epoch:
             return
-        self._reported = max(self._reported, min(float(seconds), self._written))
+        reported = max(self._reported, min(float(seconds), self._written))
+        self.heard_seconds += reported - self._reported
+        self._reported = reported
 
     def send_event(self, message: dict[str, object]) -> None:
         """Queue a control message, in order with the audio."""

@@ -9,7 +9,11 @@ uvicorn finish.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import socket
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from typing import Any
 
 import uvicorn
@@ -17,7 +21,7 @@ from starlette.applications import Starlette
 
 from voxengine.serve.switchboard import Switchboard
 
-__all__ = ["VoxServer", "run", "uvicorn_config"]
+__all__ = ["RunningServer", "VoxServer", "run", "serving", "uvicorn_config"]
 
 
 class VoxServer(uvicorn.Server):
@@ -55,3 +59,46 @@ def uvicorn_config(app: Starlette, host: str, port: int, **options: Any) -> uvic
 async def run(app: Starlette, host: str = "127.0.0.1", port: int = 8000, **options: Any) -> None:
     """Serve ``app`` until SIGINT/SIGTERM, draining calls first."""
     await VoxServer(uvicorn_config(app, host, port, **options)).serve()
+
+
+@dataclass(frozen=True, slots=True)
+class RunningServer:
+    """A server started by :func:`serving`: where it listens, and the server itself."""
+
+    server: VoxServer
+    host: str
+    port: int
+
+    @property
+    def http_url(self) -> str:
+        """``http://host:port``."""
+        return f"http://{self.host}:{self.port}"
+
+    @property
+    def ws_url(self) -> str:
+        """The browser endpoint, ``ws://host:port/ws``."""
+        return f"ws://{self.host}:{self.port}/ws"
+
+
+@contextlib.asynccontextmanager
+async def serving(
+    app: Starlette, host: str = "127.0.0.1", port: int = 0, **options: Any
+) -> AsyncIterator[RunningServer]:
+    """Serve ``app`` on this event loop (``port=0``: a free port) for the block's
+    duration; on exit the server shuts down as on SIGTERM (drain first).
+
+    For tests, benchmarks and embedding. Raises :class:`OSError` when the port is taken.
+    """
+    server = VoxServer(uvicorn_config(app, host, port, **options))
+    task = asyncio.create_task(server.serve(), name="voxengine-serve")
+    while not server.started:
+        if task.done():
+            task.result()  # the startup error (port taken...)
+            raise OSError("the server stopped during startup")
+        await asyncio.sleep(0.01)
+    bound = server.servers[0].sockets[0].getsockname()
+    try:
+        yield RunningServer(server, host, int(bound[1]))
+    finally:
+        server.should_exit = True
+        await task

@@ -183,6 +183,8 @@ class Switchboard:
         self.draining = True
         wait = self.config.drain_timeout if timeout is None else timeout
         if self.calls and wait > 0:
+            for call in self.calls.values():
+                call.send_event({"type": "going_away", "seconds": wait})
             logger.info("draining: waiting up to %.1fs for %d call(s)", wait, len(self.calls))
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._idle.wait(), wait)

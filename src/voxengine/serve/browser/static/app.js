@@ -1,0 +1,129 @@
+// The voice page: gets a call token, opens the microphone, connects through the first
+// transport that works (WebRTC when its module is present, else WebSocket), and shows
+// the live transcript of both sides, the reply latency and the round-trip time.
+
+const TRANSPORTS = ["./transport-webrtc.js", "./transport-ws.js"];
+
+const $ = (id) => document.getElementById(id);
+const state = { transport: null, micStream: null, muted: false, items: new Map(), pingSent: new Map() };
+window.vox = { audioBytes: 0, messages: [] }; // for tests and debugging
+
+function setState(name, text) {
+  document.body.dataset.state = name;
+  if (text) $("status").textContent = text;
+  $("talk").disabled = name !== "idle" && name !== "ended";
+  $("hangup").disabled = name !== "connected";
+  $("mute").disabled = name !== "connected";
+}
+
+function line(itemId, role) {
+  let entry = state.items.get(itemId);
+  if (!entry) {
+    const li = document.createElement("li");
+    li.className = role;
+    li.dataset.item = itemId;
+    $("transcript").append(li);
+    entry = { li, text: "" };
+    state.items.set(itemId, entry);
+  }
+  return entry;
+}
+
+function onMessage(message) {
+  window.vox.messages.push(message.type);
+  switch (message.type) {
+    case "transcript": {
+      const entry = line(message.item_id, message.role);
+      entry.text = message.final ? message.text : entry.text + message.text;
+      entry.li.textContent = entry.text;
+      break;
+    }
+    case "latency":
+      $("latency").textContent = `${Math.round(message.first_audio * 1000)} ms`;
+      break;
+    case "interrupted":
+      if (message.item_id && state.items.has(message.item_id)) state.items.get(message.item_id).li.classList.add("interrupted");
+      break;
+    case "pong": {
+      const sent = state.pingSent.get(message.id);
+      if (sent !== undefined) $("rtt").textContent = `${Math.round(performance.now() - sent)} ms`;
+      state.pingSent.delete(message.id);
+      break;
+    }
+    case "going_away":
+      $("status").textContent = "The server is restarting; the call ends soon.";
+      break;
+    case "error":
+      $("status").textContent = `Provider error: ${message.message}`;
+      break;
+    case "bye":
+      $("status").textContent = `Call ended: ${message.reason}${message.detail ? ` (${message.detail})` : ""}`;
+      break;
+  }
+}
+
+async function token() {
+  const response = await fetch("/token", { method: "POST", headers: { "content-type": "application/json" }, body: "{}" });
+  if (!response.ok) throw new Error(`no call token (HTTP ${response.status})`);
+  return (await response.json()).token;
+}
+
+async function connectFirst(options) {
+  let lastError = null;
+  for (const path of TRANSPORTS) {
+    let module;
+    try { module = await import(path); } catch { continue; } // transport not installed
+    try {
+      const transport = await module.connect({ ...options, token: await token() });
+      $("transport").textContent = module.name;
+      return transport;
+    } catch (error) {
+      lastError = error;
+    }
+  }
+  throw lastError || new Error("no transport available");
+}
+
+async function talk() {
+  setState("connecting", "Connecting…");
+  try {
+    state.micStream = await navigator.mediaDevices.getUserMedia({
+      audio: { echoCancellation: true, noiseSuppression: true, autoGainControl: true, channelCount: 1 },
+    });
+    state.transport = await connectFirst({
+      baseUrl: window.location.href,
+      micStream: state.micStream,
+      onMessage,
+      onAudio: (bytes) => { window.vox.audioBytes += bytes; },
+      onClose: ({ code, reason }) => {
+        setState("ended", $("status").textContent.startsWith("Call ended") ? null : `Call ended (${reason || code})`);
+        state.micStream?.getTracks().forEach((track) => track.stop());
+        state.transport = null;
+      },
+    });
+    setState("connected", "Connected: speak now.");
+    pingLoop();
+  } catch (error) {
+    setState("ended", `Could not connect: ${error.message}`);
+    state.micStream?.getTracks().forEach((track) => track.stop());
+  }
+}
+
+async function pingLoop() {
+  let id = 0;
+  while (state.transport) {
+    state.pingSent.set(++id, performance.now());
+    state.transport.send({ type: "ping", id });
+    await new Promise((resolve) => setTimeout(resolve, 2000));
+  }
+}
+
+$("talk").addEventListener("click", talk);
+$("hangup").addEventListener("click", () => state.transport?.hangUp());
+$("mute").addEventListener("click", () => {
+  state.muted = !state.muted;
+  state.transport?.setMuted(state.muted);
+  $("mute").setAttribute("aria-pressed", String(state.muted));
+  $("mute").textContent = state.muted ? "Unmute" : "Mute";
+});
+setState("idle");

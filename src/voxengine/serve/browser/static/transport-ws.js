@@ -1,0 +1,88 @@
+// The WebSocket transport (protocol version 1, see docs/serving-design.md): mic audio is
+// captured by an AudioWorklet and sent as binary PCM16 frames; reply audio is played by
+// an AudioWorklet that reports the played position back ("played" messages).
+//
+// Transport interface (what app.js expects of every transport module):
+//   export const name;                       // shown on the page
+//   export async function connect(options) -> transport
+//     options: { baseUrl, token, micStream, onMessage(msg), onClose({code, reason}),
+//                onAudio(byteCount) (optional: reply audio received) }
+//   transport.setMuted(bool); transport.send(msgObject); transport.hangUp();
+
+export const name = "WebSocket";
+
+const RATE = 24000; // one rate both ways: the AudioContext resamples the microphone
+const FRAME_SECONDS = 0.02;
+const REPORT_SECONDS = 0.05;
+
+export async function connect({ baseUrl, token, micStream, onMessage, onClose, onAudio = () => {} }) {
+  const context = new AudioContext({ sampleRate: RATE, latencyHint: "interactive" });
+  await context.audioWorklet.addModule(new URL("./audio-worklet.js", import.meta.url));
+  const capture = new AudioWorkletNode(context, "vox-capture", {
+    processorOptions: { frameSamples: Math.round(RATE * FRAME_SECONDS) },
+  });
+  const playback = new AudioWorkletNode(context, "vox-playback", {
+    processorOptions: { reportSamples: Math.round(RATE * REPORT_SECONDS) },
+    outputChannelCount: [1],
+  });
+  const source = context.createMediaStreamSource(micStream);
+  source.connect(capture);
+  playback.connect(context.destination);
+  await context.resume();
+
+  const url = new URL("/ws", baseUrl);
+  url.protocol = url.protocol === "https:" ? "wss:" : "ws:";
+  const ws = new WebSocket(url);
+  ws.binaryType = "arraybuffer";
+  let ready = false;
+  let closed = false;
+
+  const send = (message) => {
+    if (ws.readyState === WebSocket.OPEN) ws.send(JSON.stringify(message));
+  };
+  const shutdown = (code, reason) => {
+    if (closed) return;
+    closed = true;
+    source.disconnect();
+    capture.disconnect();
+    playback.disconnect();
+    context.close();
+    onClose({ code, reason });
+  };
+
+  capture.port.onmessage = (event) => {
+    if (ready && ws.readyState === WebSocket.OPEN) ws.send(event.data);
+  };
+  playback.port.onmessage = (event) => {
+    const data = event.data;
+    if (data.type === "played") send({ type: "played", epoch: data.epoch, seconds: data.samples / RATE });
+  };
+
+  await new Promise((resolve, reject) => {
+    ws.onopen = () => send({
+      type: "hello", protocol: 1, token,
+      input_sample_rate: RATE, output_sample_rate: RATE,
+      resume_token: null, metadata: {},
+    });
+    ws.onerror = () => reject(new Error("WebSocket failed"));
+    ws.onclose = (event) => { reject(new Error(event.reason || `closed (${event.code})`)); shutdown(event.code, event.reason); };
+    ws.onmessage = (event) => {
+      if (typeof event.data !== "string") {
+        onAudio(event.data.byteLength);
+        playback.port.postMessage({ type: "audio", buffer: event.data }, [event.data]);
+        return;
+      }
+      const message = JSON.parse(event.data);
+      if (message.type === "ready") { ready = true; resolve(); }
+      if (message.type === "clear") playback.port.postMessage({ type: "clear", epoch: message.epoch });
+      onMessage(message);
+    };
+  });
+
+  return {
+    name,
+    setMuted(muted) { capture.port.postMessage({ muted }); },
+    send,
+    hangUp() { send({ type: "bye" }); },
+  };
+}

@@ -1,0 +1,79 @@
+"""Fixtures of the serving tests: a real uvicorn on 127.0.0.1 (ephemeral port) serving
+the app on this test's event loop, with the mock provider by default."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+
+from voxengine import VoiceEngine
+from voxengine.serve import CallContext, Limits, ServeConfig, build_app, default_session_factory
+from voxengine.serve.client import fetch_token
+from voxengine.serve.server import RunningServer, serving
+from voxengine.serve.switchboard import Switchboard
+
+SECRET = "test-deployment-secret-0123456789"
+
+
+@dataclass
+class Served:
+    """A running server and what the tests inspect."""
+
+    running: RunningServer
+    board: Switchboard
+    engines: list[VoiceEngine] = field(default_factory=list)
+    contexts: list[CallContext] = field(default_factory=list)
+
+    @property
+    def http(self) -> str:
+        return self.running.http_url
+
+    @property
+    def ws(self) -> str:
+        return self.running.ws_url
+
+    async def token(self, **kwargs: Any) -> str:
+        return await fetch_token(self.http, **kwargs)
+
+
+@contextlib.asynccontextmanager
+async def serve(
+    *,
+    engine: dict[str, Any] | None = None,
+    make_engine: Callable[[CallContext], VoiceEngine] | None = None,
+    **settings: Any,
+) -> AsyncIterator[Served]:
+    """The app on a free port; every call's engine (and context) is recorded."""
+    settings.setdefault("provider", "mock")
+    settings.setdefault("secret", SECRET)
+    config = ServeConfig(engine=engine or {}, **settings)
+    engines: list[VoiceEngine] = []
+    contexts: list[CallContext] = []
+
+    def factory(context: CallContext) -> VoiceEngine:
+        built = (make_engine or default_session_factory)(context)
+        engines.append(built)
+        contexts.append(context)
+        return built
+
+    app = build_app(config, factory)
+    async with serving(app) as running:
+        yield Served(running, app.state.switchboard, engines, contexts)
+
+
+@pytest.fixture
+async def served() -> AsyncIterator[Served]:
+    """The default server: mock provider, default limits."""
+    async with serve() as s:
+        yield s
+
+
+def small_limits(**changes: Any) -> Limits:
+    """Limits with short timeouts for tests."""
+    values: dict[str, Any] = {"hello_timeout": 2.0}
+    values.update(changes)
+    return Limits(**values)

@@ -1,0 +1,106 @@
+"""The served page end to end in a real headless Chromium (Debian's /usr/bin/chromium,
+driven by Playwright): Chromium's fake-media flags feed a WAV file as the microphone;
+the page connects, the question is answered, the reply audio arrives and plays (the
+page reports the played position), and the transcript shows on the page. A
+screenshot is kept (pytest's tmp dir and tests/artefacts/serve-page.png)."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from voxengine.audio.format import AudioFormat
+from voxengine.audio.wav import write_wav
+from voxengine.testing import synthesize_speech
+
+from .conftest import serve
+
+CHROMIUM = Path("/usr/bin/chromium")
+ARTEFACTS = Path(__file__).parents[1] / "artefacts"
+
+pytestmark = [
+    pytest.mark.skipif(not CHROMIUM.exists(), reason="/usr/bin/chromium is not installed"),
+    pytest.mark.timeout(180),
+]
+
+
+def _flags(wav: Path) -> list[str]:
+    """The flags that work on this machine as root; Playwright gives each launch a fresh
+    profile (--user-data-dir) itself."""
+    return [
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--use-fake-ui-for-media-stream",
+        "--use-fake-device-for-media-stream",
+        f"--use-file-for-fake-audio-capture={wav}",
+        "--autoplay-policy=no-user-gesture-required",
+    ]
+
+
+async def test_the_page_talks_to_the_server_in_chromium(tmp_path: Path) -> None:
+    async_api = pytest.importorskip("playwright.async_api", reason="playwright is not installed")
+    wav = tmp_path / "question.wav"
+    rate = 48000
+    question = synthesize_speech("what time is it", sample_rate=rate)
+    write_wav(wav, question + bytes(rate * 2 * 4), AudioFormat(sample_rate=rate))  # + 4 s silence
+
+    # input transcription: the fake transcribes the question, so both sides show
+    engine = {"input_transcription_model": "whisper-1"}
+    async with serve(engine=engine) as served, async_api.async_playwright() as playwright:
+        browser = await playwright.chromium.launch(
+            executable_path=str(CHROMIUM),
+            headless=True,
+            args=_flags(wav),
+            ignore_default_args=["--mute-audio"],
+        )
+        try:
+            page = await browser.new_page()
+            errors: list[str] = []
+            page.on("pageerror", lambda error: errors.append(str(error)))
+            await page.goto(served.http + "/")
+            await page.click("#talk")
+            await page.wait_for_function(
+                "document.body.dataset.state === 'connected'", timeout=30_000
+            )
+            assert await page.text_content("#transport") == "WebSocket"
+            # the fake provider's VAD hears the question, the reply streams back and plays
+            await page.wait_for_selector("#transcript li.assistant", timeout=60_000)
+            await page.wait_for_function("window.vox.audioBytes > 24000", timeout=60_000)
+            await page.wait_for_function(
+                "document.querySelector('#latency').textContent.endsWith(' ms')", timeout=30_000
+            )
+            call = next(iter(served.board.calls.values()))
+            await page.wait_for_function("window.vox.messages.includes('response')", timeout=30_000)
+            # the page reports what it played: the server's play head moves
+            for _ in range(100):
+                if call.output.heard_seconds > 0.2:
+                    break
+                await page.wait_for_timeout(100)
+            assert call.output.heard_seconds > 0.2
+            assistant = await page.text_content("#transcript li.assistant")
+            assert assistant
+            assert assistant.strip()
+            await page.wait_for_selector("#transcript li.user", timeout=30_000)
+            user = await page.text_content("#transcript li.user")
+            assert user
+            assert user.strip()
+            shot = tmp_path / "serve-page.png"
+            await page.screenshot(path=str(shot), full_page=True)
+            ARTEFACTS.mkdir(exist_ok=True)
+            shutil.copy(shot, ARTEFACTS / "serve-page.png")
+            print(f"screenshot: {shot} (copied to {ARTEFACTS / 'serve-page.png'})")
+            await page.click("#hangup")
+            await page.wait_for_function("document.body.dataset.state === 'ended'", timeout=20_000)
+            assert "Call ended" in (await page.text_content("#status") or "")
+            assert errors == []
+        finally:
+            await browser.close()
+    assert served.board.calls == {}
