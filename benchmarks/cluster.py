@@ -110,6 +110,7 @@ class Cluster:
     fake_openai_url: str = ""
     state_ttl: float = 60.0
     api_key: str = "sk-cluster-test-key-0123456789"
+    public_tokens: bool = False
     folder: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="voxcluster-")))
     redis_port: int = field(default_factory=free_port)
     lb_port: int = field(default_factory=free_port)
@@ -189,7 +190,8 @@ class Cluster:
             [sys.executable, "-m", "voxengine", "serve",
              "--factory", "benchmarks.cluster_factory:make_engine",
              "--port", str(worker.port), "--state-url", self.redis_url,
-             "--state-ttl", str(self.state_ttl), "--no-public-tokens",
+             "--state-ttl", str(self.state_ttl),
+             "--public-tokens" if self.public_tokens else "--no-public-tokens",
              "--drain-timeout", "1"],
             cwd=ROOT, env=env,
             stdout=worker.log.open("ab"), stderr=subprocess.STDOUT,

@@ -8,13 +8,21 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
 
 import pytest
 from benchmarks.cluster import SECRET, Cluster, MissingBinary
 
+from voxengine.audio.format import AudioFormat
+from voxengine.audio.wav import write_wav
 from voxengine.serve.client import fetch_token
 from voxengine.serve.resilient import open_resilient_call
-from voxengine.testing import FakeOpenAIConfig, FakeOpenAIServerHandle, run_fake_openai_server
+from voxengine.testing import (
+    FakeOpenAIConfig,
+    FakeOpenAIServerHandle,
+    run_fake_openai_server,
+    synthesize_speech,
+)
 
 from ..session.test_resume import remembering, texts_of
 
@@ -85,3 +93,77 @@ async def test_a_worker_killed_mid_call_the_call_resumes_on_the_other(
     except BaseException:
         print(cluster.logs())
         raise
+
+
+CHROMIUM = Path("/usr/bin/chromium")
+
+
+@pytest.mark.skipif(not CHROMIUM.exists(), reason="/usr/bin/chromium is not installed")
+async def test_the_page_resumes_by_itself_when_its_worker_dies(
+    fake: FakeOpenAIServerHandle, tmp_path: Path
+) -> None:
+    async_api = pytest.importorskip("playwright.async_api", reason="playwright is not installed")
+    from .test_browser_page import _flags
+
+    wav = tmp_path / "question.wav"
+    rate = 48000
+    question = synthesize_speech("what time is it", sample_rate=rate)
+    write_wav(wav, question + bytes(rate * 2 * 3), AudioFormat(sample_rate=rate))
+    try:
+        cluster = Cluster(workers=2, fake_openai_url=fake.url, public_tokens=True)
+        cluster.start()
+    except MissingBinary as exc:
+        pytest.skip(str(exc))
+    try:
+        async with async_api.async_playwright() as playwright:
+            browser = await playwright.chromium.launch(
+                executable_path=str(CHROMIUM),
+                headless=True,
+                args=_flags(wav),
+                ignore_default_args=["--mute-audio"],
+            )
+            try:
+                page = await browser.new_page()
+                errors: list[str] = []
+                page.on("pageerror", lambda error: errors.append(str(error)))
+                await page.goto(cluster.http_url + "/")
+                await page.click("#talk")
+                await page.wait_for_function(
+                    "document.body.dataset.state === 'connected'", timeout=30_000
+                )
+                await page.wait_for_selector("#transcript li.assistant", timeout=60_000)
+                before = await page.eval_on_selector_all(
+                    "#transcript li.assistant", "l => l.length"
+                )
+                connections = len(fake.connections)
+                cluster.carrier().kill()
+                await page.wait_for_function("window.vox.resumes >= 1", timeout=60_000)
+                status = await page.text_content("#status")
+                assert status is not None
+                assert status.startswith("Resumed on another server")
+                # the looping microphone asks again: answered on the surviving worker
+                await page.wait_for_function(
+                    f"document.querySelectorAll('#transcript li.assistant').length > {before}",
+                    timeout=60_000,
+                )
+                assert len(fake.connections) > connections
+                restored = [
+                    e
+                    for e in fake.connections[connections].received
+                    if e["type"] == "conversation.item.create"
+                ]
+                assert restored  # the earlier turns reached the provider again
+                assert await page.evaluate("document.body.dataset.state") == "connected"
+                await page.screenshot(path=str(tmp_path / "resumed-page.png"), full_page=True)
+                await page.click("#hangup")
+                await page.wait_for_function(
+                    "document.body.dataset.state === 'ended'", timeout=20_000
+                )
+                assert errors == []
+            finally:
+                await browser.close()
+    except BaseException:
+        print(cluster.logs())
+        raise
+    finally:
+        cluster.stop()

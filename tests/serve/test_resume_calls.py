@@ -6,6 +6,7 @@ Redis down is a warning (or a refusal when state is required), never a crash."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 
@@ -14,6 +15,7 @@ import pytest
 from voxengine import VoiceEngine, VoiceEngineConfig
 from voxengine.serve import CallContext
 from voxengine.serve.client import CallEnded, open_call
+from voxengine.serve.state import StateStore
 from voxengine.testing import FakeOpenAIConfig, FakeOpenAIServerHandle, run_fake_openai_server
 
 from ..session.test_resume import remembering, texts_of
@@ -139,3 +141,31 @@ async def test_redis_down_warns_or_refuses_by_configuration(
                 pass
         assert refused.value.reason == "state_unavailable"
         assert a.board.calls == {}
+
+
+async def test_the_turn_in_progress_is_reported_lost_not_dropped_silently(
+    fake: FakeOpenAIServerHandle, redis_server: RedisServer
+) -> None:
+    from voxengine.testing import synthesize_speech
+
+    speech = synthesize_speech("my name is ada and I live in", sample_rate=16000)
+    async with workers(fake, redis_server.url) as (a, b):
+        async with open_call(a.ws, await a.token(), player="instant") as first:
+            token = first.resume_token
+            await first.stream_pcm(speech[: len(speech) // 2], realtime=False)
+            await first.wait_for("speech", lambda m: m["state"] == "started", timeout=20)
+            store = a.board.continuity.store
+            async with asyncio.timeout(10):  # the keeper writes right after the event
+                while not await _speaking(store, first.call_id):  # noqa: ASYNC110
+                    await asyncio.sleep(0.02)
+            first.ws.transport.abort()  # mid-sentence
+            await first.wait_closed()
+        async with open_call(b.ws, "", resume_token=token, player="instant") as second:
+            resumed = await second.wait_for("resumed")
+            assert resumed["lost"]["user_turn"] is True
+            await second.hang_up()
+
+
+async def _speaking(store: StateStore, call_id: str) -> bool:
+    record = await store.load(call_id)
+    return record is not None and record.in_progress.user_speaking
