@@ -72,13 +72,14 @@ async def test_a_worker_killed_mid_call_the_call_resumes_on_the_other(
             await call.wait_for("response", completed, timeout=30)
             first = cluster.carrier()
             other = next(w for w in cluster.nodes if w is not first)
+            seen = len(call.messages)
             first.kill()
-            resumed = await call.wait_for("resumed", timeout=60)
+            # asked at once: if it went into the dead socket, it is sent again after the resume
+            await call.send_text("What is my name?")
+            resumed = await call.wait_for("resumed", timeout=60, start=seen)
             assert resumed["restored_items"] == 2
             assert resumed["lost"] == {"user_turn": False, "assistant_reply": False}
             assert call.reconnects == 1
-            seen = len(call.messages)
-            await call.send_text("What is my name?")
             await call.wait_for("response", completed, timeout=30, start=seen)
             assert assistant_finals(call.messages)[-1] == "Your name is Ada."
             assert cluster.carrier() is other  # the call lives on the survivor now

@@ -9,7 +9,10 @@ new token) and ``resumed`` (what came back; what was ``lost``).
 
 While disconnected, microphone audio cannot reach anyone: it is dropped and counted
 in :attr:`ResilientCall.dropped_audio_seconds` (and reported in
-:attr:`ResilientCall.losses`), never silently. Texts wait for the reconnection.
+:attr:`ResilientCall.losses`), never silently. Texts wait for the reconnection. A
+text sent just before the loss was noticed (into a socket whose server was already
+dead) is sent again after the resume unless the ``resumed`` transcript shows the
+server had it (``losses[-1]["resent_texts"]``).
 
 Example::
 
@@ -74,6 +77,7 @@ class ResilientCall:
         self.reconnect_seconds: list[float] = []
         self.losses: list[dict[str, Any]] = []
         self.dropped_audio_seconds = 0.0
+        self._sent_texts: list[tuple[str, int]] = []  # (text, len(messages) when sent)
         self.end_reason: str | None = None
         self._supervisor: asyncio.Task[None] | None = None
 
@@ -119,10 +123,10 @@ class ResilientCall:
                     return
                 lost_at = time.monotonic()
                 self._connected.clear()
+                self.client = None  # (with the next line, no await between: no duplicates)
                 self._old.extend(client.messages)
                 with contextlib.suppress(Exception):
                     await self._stack.aclose()
-                self.client = None
                 self.losses.append({"dropped_audio_seconds": 0.0, "lost": None})
                 if not await self._resume(lost_at):
                     return
@@ -146,11 +150,37 @@ class ResilientCall:
             else:
                 self.reconnects += 1
                 self.reconnect_seconds.append(time.monotonic() - lost_at)
+                await self._resend_unseen_texts()
                 return True
             await asyncio.sleep(delay)
             delay = min(delay * 2, 1.0)
         self.end_reason = "resume_timeout"
         return False
+
+    def _unanswered_texts(self) -> list[str]:
+        """Texts sent with no ``response`` message after them yet."""
+        messages = self.messages
+        return [
+            text
+            for text, index in self._sent_texts
+            if not any(m.get("type") == "response" for m in messages[index:])
+        ]
+
+    async def _resend_unseen_texts(self) -> None:
+        pending = self._unanswered_texts()
+        self._sent_texts.clear()
+        if not pending or self.client is None:
+            return
+        try:
+            resumed = await self.client.wait_for("resumed", timeout=10)
+        except EventTimeout:
+            return
+        known = {e.get("text") for e in resumed.get("transcript", []) if e.get("role") == "user"}
+        resent = [text for text in pending if text not in known]
+        if self.losses:
+            self.losses[-1]["resent_texts"] = resent
+        for text in resent:
+            await self.send_text(text)
 
     async def _current(self, timeout: float) -> CallClient:
         async with asyncio.timeout(timeout):
@@ -166,6 +196,7 @@ class ResilientCall:
         while True:
             client = await self._current(timeout)
             try:
+                self._sent_texts.append((text, len(self.messages)))
                 await client.send_text(text)
                 return
             except ConnectionClosed:
