@@ -44,6 +44,15 @@ def which(name: str, *fallbacks: str) -> str:
     return found
 
 
+def _die_with_parent() -> None:
+    """In the child: get SIGTERM when the process that started it dies (Linux), so a
+    killed test or benchmark leaves no worker, Redis or HAProxy behind."""
+    with contextlib.suppress(OSError, AttributeError):
+        import ctypes
+
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -131,23 +140,27 @@ class Cluster:
         return f"ws://127.0.0.1:{self.lb_port}/ws"
 
     def __enter__(self) -> Cluster:
-        try:
-            self.start()
-        except BaseException:
-            self.stop()
-            raise
+        self.start()
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
 
     def start(self) -> None:
+        """Start everything; on failure, stop what was started and re-raise."""
+        try:
+            self._start()
+        except BaseException:
+            self.stop()
+            raise
+
+    def _start(self) -> None:
         redis = which("redis-server", "/usr/bin/redis-server")
         haproxy = which("haproxy", "/usr/sbin/haproxy")
         self._redis = subprocess.Popen(
             [redis, "--port", str(self.redis_port), "--bind", "127.0.0.1", "--save", "",
              "--appendonly", "no", "--dir", str(self.folder)],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, preexec_fn=_die_with_parent,
         )  # fmt: skip
         wait_until(lambda: _tcp_answers(self.redis_port), 15, "redis-server")
         self.nodes = [
@@ -166,8 +179,10 @@ class Cluster:
             env=env,
             stdout=(self.folder / "haproxy.log").open("wb"),
             stderr=subprocess.STDOUT,
+            preexec_fn=_die_with_parent,
         )
         wait_until(lambda: _ready(self.lb_port), 15, "haproxy")
+        self.wait_balanced()
 
     def haproxy_config(self) -> str:
         """deploy/haproxy.cfg with one ``server`` line per worker."""
@@ -176,7 +191,30 @@ class Cluster:
         text, count = re.subn(r"(?m)^    server w1 .*\n    server w2 .*$", lines, text)
         if count != 1:
             raise RuntimeError("deploy/haproxy.cfg no longer has the two server lines")
-        return text
+        # the harness asks HAProxy which workers it sees up (not part of the shipped file)
+        stats = f"    stats socket {self.folder / 'haproxy.sock'} level user\n"
+        return text.replace("global\n", "global\n" + stats, 1)
+
+    def servers_up(self) -> set[str]:
+        """The workers HAProxy currently sends calls to (its stats socket)."""
+        with socket.socket(socket.AF_UNIX) as sock:
+            sock.settimeout(2)
+            sock.connect(str(self.folder / "haproxy.sock"))
+            sock.sendall(b"show stat\n")
+            data = b""
+            while chunk := sock.recv(65536):
+                data += chunk
+        up = set()
+        for row in data.decode().splitlines():
+            fields = row.split(",")
+            if len(fields) > 17 and fields[0] == "workers" and fields[17] == "UP":
+                up.add(fields[1])
+        return up
+
+    def wait_balanced(self, timeout: float = 30.0) -> None:
+        """Wait until HAProxy sees every live worker up (after a restart)."""
+        names = {w.name for w in self.nodes if w.alive}
+        wait_until(lambda: names <= self.servers_up(), timeout, "haproxy health checks")
 
     def start_worker(self, worker: Worker, *, wait: bool = True) -> None:
         env = {
@@ -194,7 +232,7 @@ class Cluster:
              "--public-tokens" if self.public_tokens else "--no-public-tokens",
              "--drain-timeout", "1"],
             cwd=ROOT, env=env,
-            stdout=worker.log.open("ab"), stderr=subprocess.STDOUT,
+            stdout=worker.log.open("ab"), stderr=subprocess.STDOUT, preexec_fn=_die_with_parent,
         )  # fmt: skip
         if wait:
             wait_until(lambda: _ready(worker.port), 60, f"worker {worker.name}")

@@ -32,6 +32,7 @@ import asyncio
 import contextlib
 import json
 import os
+import signal
 import time
 from pathlib import Path
 from typing import Any
@@ -102,6 +103,7 @@ async def one_failover(cluster: Cluster) -> dict[str, Any]:
         reconnected = call.reconnect_seconds[0] if call.reconnect_seconds else float("nan")
         await call.hang_up()
     await asyncio.to_thread(cluster.start_worker, victim)
+    await asyncio.to_thread(cluster.wait_balanced)  # back to two workers before the next kill
     return {
         "talking_again_s": talking,
         "reconnected_s": reconnected,
@@ -249,7 +251,13 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     return args
 
 
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt  # SIGTERM stops the clusters cleanly, as Ctrl-C does
+
+
 if __name__ == "__main__":
+    signal.signal(signal.SIGTERM, _interrupt)
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     arguments = parse()
     result = asyncio.run(main(arguments))
     arguments.out.parent.mkdir(parents=True, exist_ok=True)
