@@ -104,3 +104,44 @@ async def test_the_page_talks_to_the_server_in_chromium(tmp_path: Path) -> None:
         finally:
             await browser.close()
     assert served.board.calls == {}
+
+
+async def test_speaking_over_the_reply_in_chromium_truncates_at_what_the_page_played(
+    tmp_path: Path,
+) -> None:
+    """The fake microphone loops: question, 3 s of silence, the question again, which
+    lands while the (10 s, real-time) reply plays: the page is told to clear, and the
+    provider truncates the reply at the position the page reported played."""
+    from .test_barge_in import paced_mock
+
+    async_api = pytest.importorskip("playwright.async_api", reason="playwright is not installed")
+    wav = tmp_path / "question.wav"
+    rate = 48000
+    question = synthesize_speech("what time is it", sample_rate=rate)
+    write_wav(wav, question + bytes(rate * 2 * 3), AudioFormat(sample_rate=rate))
+
+    async with serve(make_engine=paced_mock) as served, async_api.async_playwright() as pw:
+        browser = await pw.chromium.launch(
+            executable_path=str(CHROMIUM),
+            headless=True,
+            args=_flags(wav),
+            ignore_default_args=["--mute-audio"],
+        )
+        try:
+            page = await browser.new_page()
+            await page.goto(served.http + "/")
+            await page.click("#talk")
+            await page.wait_for_selector("#transcript li.assistant.interrupted", timeout=60_000)
+            call = next(iter(served.board.calls.values()))
+            server = served.engines[0].provider.server
+            assert server is not None
+            truncations = [e for e in server.received if e["type"] == "conversation.item.truncate"]
+            assert len(truncations) >= 1
+            heard = truncations[0]["audio_end_ms"] / 1000
+            # the page had played a part of the reply, not all 10 s that were coming
+            assert 0.2 < heard < 9.0
+            # and the page's reports are what the server went by (over the whole call)
+            assert heard <= call.output.heard_seconds + 1e-6
+            await page.screenshot(path=str(tmp_path / "serve-page-barge-in.png"), full_page=True)
+        finally:
+            await browser.close()

@@ -8,6 +8,9 @@ import asyncio
 import httpx
 import pytest
 
+from voxengine import VoiceEngine
+from voxengine.events import AudioDelta
+from voxengine.serve import CallContext, default_session_factory
 from voxengine.serve.client import open_call
 from voxengine.testing import synthesize_speech
 
@@ -34,18 +37,31 @@ async def test_a_typed_question_is_answered_with_audio_and_transcripts(served: S
     assert served.board.calls == {}
 
 
-async def test_spoken_question_streamed_in_real_time_gets_a_spoken_reply(served: Served) -> None:
+async def test_spoken_question_streamed_in_real_time_gets_a_spoken_reply() -> None:
     """Speech-like audio at 16 kHz: the fake's server VAD ends the turn, the reply
-    arrives resampled to the page's 24 kHz."""
+    arrives resampled from the provider's 24 kHz to the 48 kHz the page asked for."""
+    provider_audio: list[bytes] = []
+
+    def make_engine(context: CallContext) -> VoiceEngine:
+        engine = default_session_factory(context)
+        engine.events.on(AudioDelta, lambda event: provider_audio.append(event.audio))
+        return engine
+
     question = synthesize_speech("what time is it", sample_rate=16000)
-    async with open_call(served.ws, await served.token(), input_sample_rate=16000) as call:
-        await call.stream_pcm(question + bytes(32000))  # + 1 s of silence ends the turn
-        await call.wait_for("speech", lambda m: m["state"] == "started", timeout=20)
-        await call.wait_for("speech", lambda m: m["state"] == "stopped", timeout=20)
-        await call.wait_for("response", lambda m: m["state"] == "done", timeout=20)
-        assert len(call.audio) > 24000  # over half a second of reply
-    engine = served.engines[0]
-    assert engine.provider.name == "mock"
+    async with serve(make_engine=make_engine) as served:
+        token = await served.token()
+        async with open_call(
+            served.ws, token, input_sample_rate=16000, output_sample_rate=48000
+        ) as call:
+            await call.stream_pcm(question + bytes(32000))  # + 1 s of silence ends the turn
+            await call.wait_for("speech", lambda m: m["state"] == "started", timeout=20)
+            await call.wait_for("speech", lambda m: m["state"] == "stopped", timeout=20)
+            await call.wait_for("response", lambda m: m["state"] == "done", timeout=20)
+            await call.hang_up()
+        assert served.engines[0].provider.name == "mock"
+    provider_seconds = sum(len(a) for a in provider_audio) / 2 / 24000
+    assert provider_seconds > 0.5
+    assert len(call.audio) / 2 / 48000 == pytest.approx(provider_seconds, abs=0.02)
 
 
 async def test_two_callers_have_their_own_sessions(served: Served) -> None:

@@ -148,6 +148,9 @@ def _run(args: argparse.Namespace) -> int:
         raise CliError(str(exc)) from exc
     factory = load_factory(args.factory) if args.factory else None
     app = build_app(config, factory)
-    print(f"voxengine serve: provider {config.provider}, http://{config.host}:{config.port}/")
-    asyncio.run(run(app, config.host, config.port))
+
+    def announce(url: str) -> None:
+        print(f"voxengine serve: provider {config.provider}, page at {url}/", flush=True)
+
+    asyncio.run(run(app, config.host, config.port, announce=announce))
     return EXIT_OK

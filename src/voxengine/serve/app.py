@@ -30,7 +30,7 @@ from urllib.parse import urlsplit
 
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import FileResponse, JSONResponse, PlainTextResponse, Response
+from starlette.responses import FileResponse, JSONResponse, Response
 from starlette.routing import BaseRoute, Mount, Route, WebSocketRoute
 from starlette.staticfiles import StaticFiles
 
@@ -155,7 +155,3 @@ async def _token(request: Request) -> Response:
         {"token": token, "expires_in": board.tokens.ttl, "ws_path": "/ws"},
         headers={"cache-control": "no-store"},
     )
-
-
-def _plain(text: str, status: int) -> Response:
-    return PlainTextResponse(text, status_code=status)

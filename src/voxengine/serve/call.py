@@ -54,7 +54,7 @@ from voxengine.events import (
 )
 from voxengine.serve.errors import CallRefused, CloseReason
 from voxengine.serve.factory import CallContext
-from voxengine.serve.output import CallerOutput
+from voxengine.serve.output import CallerOutput, Outbound
 from voxengine.session.snapshot import ConversationSnapshot, RestoreResult
 
 __all__ = ["Call", "CallObserver", "CallerPort"]
@@ -306,7 +306,7 @@ class Call:
             logger.info("call %s: caller unreachable (%s)", self.call_id, type(exc).__name__)
             self._close_soon(CloseReason.NORMAL, "caller gone")
 
-    async def _deliver(self, item: Any) -> None:
+    async def _deliver(self, item: Outbound) -> None:
         if item.kind == "audio":
             await self.port.send_audio(item.pcm, self.output.format.sample_rate)
         elif item.kind == "clear":

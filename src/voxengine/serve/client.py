@@ -71,6 +71,8 @@ class Player:
         self.epoch = 0
         self.queued = 0.0  # seconds received in this epoch
         self._played = 0.0
+        #: Seconds played when each clear arrived (what the listener heard), in order.
+        self.played_at_clear: list[float] = []
         self._clock = clock
         self._tick = clock()
 
@@ -95,6 +97,7 @@ class Player:
 
     def clear(self, epoch: int) -> None:
         """Stop, drop the queue, start counting ``epoch``."""
+        self.played_at_clear.append(self.played)
         self.epoch = epoch
         self.queued = self._played = 0.0
         self._tick = self._clock()
@@ -273,6 +276,33 @@ class CallClient:
             return await asyncio.wait_for(wait(), timeout)
         except TimeoutError:
             raise EventTimeout(f"no {kind!r} message within {timeout}s") from None
+
+    async def wait_played(self, seconds: float, *, timeout: float = 30.0) -> float:
+        """Wait until the simulated speaker has played ``seconds`` of the current epoch
+        (audio must arrive for that); returns the played position.
+
+        Raises:
+            EventTimeout: not within ``timeout`` seconds, or the call closed first.
+        """
+
+        def enough_queued() -> bool:
+            return self.player.queued >= seconds or self.close_code is not None
+
+        async def wait() -> float:
+            while True:
+                async with self._changed:
+                    await self._changed.wait_for(enough_queued)
+                if self.close_code is not None:
+                    raise EventTimeout("call closed while waiting for playback")
+                remaining = seconds - self.player.played
+                if remaining <= 0:
+                    return self.player.played
+                await asyncio.sleep(remaining)  # the speaker plays in real time
+
+        try:
+            return await asyncio.wait_for(wait(), timeout)
+        except TimeoutError:
+            raise EventTimeout(f"{seconds}s not played within {timeout}s") from None
 
     async def wait_closed(self, timeout: float = 30.0) -> int | None:
         """Wait until the server closes; returns the close code."""

@@ -18,6 +18,7 @@ from typing import Any
 
 from voxengine.errors import ConfigError
 from voxengine.providers.registry import get_provider
+from voxengine.serve.auth import MIN_SECRET_CHARS
 from voxengine.serve.limits import Limits
 
 __all__ = ["OFFLINE", "ServeConfig"]
@@ -81,12 +82,13 @@ class ServeConfig:
             raise ConfigError(f"port must be 0..65535, got {self.port!r}")
         if not isinstance(self.limits, Limits):
             raise ConfigError("limits must be a voxengine.serve.limits.Limits")
-        for name in ("token_ttl", "drain_timeout", "state_ttl"):
+        for name, least in (("token_ttl", 1e-3), ("drain_timeout", 0.0), ("state_ttl", 1e-3)):
             value = getattr(self, name)
-            if not isinstance(value, int | float) or not math.isfinite(value) or value < 0:
-                raise ConfigError(f"{name} must be non-negative seconds, got {value!r}")
-        if not self.state_ttl > 0:
-            raise ConfigError(f"state_ttl must be positive seconds, got {self.state_ttl!r}")
+            if not isinstance(value, int | float) or not math.isfinite(value) or value < least:
+                qualifier = "positive" if least else "non-negative"
+                raise ConfigError(f"{name} must be {qualifier} seconds, got {value!r}")
+        if self.secret is not None and len(self.secret) < MIN_SECRET_CHARS:
+            raise ConfigError(f"the deployment secret needs at least {MIN_SECRET_CHARS} characters")
         reserved = {"provider", "model", "voice", "instructions", "audio_backend"}
         clash = sorted(reserved & set(self.engine))
         if clash:

@@ -5,12 +5,13 @@ Every call gets its own :class:`~voxengine.VoiceEngine`. The server asks a
 application's factory adds its tools, instructions and event handlers (or picks
 another provider) per call. ``voxengine serve --factory module:function`` names one.
 
-A factory may start from :func:`default_session_factory`'s engine, or build its own::
+A factory may call :func:`default_session_factory` with its own settings, or build
+the engine itself::
 
     def my_factory(context: CallContext) -> VoiceEngine:
-        engine = default_session_factory(context)
-        engine.tools.add(lookup_order)
-        return engine
+        return default_session_factory(
+            context, tools=(lookup_order,), instructions="You take orders."
+        )
 
 Contract: the engine is returned *unconnected* and without an ``audio_backend``
 (the caller is its microphone and speaker); the call connects it. Raising
@@ -27,6 +28,7 @@ from typing import Any
 
 from voxengine.engine import VoiceEngine
 from voxengine.engine_config import VoiceEngineConfig
+from voxengine.errors import ConfigError
 from voxengine.providers.base import BaseProvider
 from voxengine.serve.config import OFFLINE, ServeConfig
 
@@ -59,16 +61,25 @@ class CallContext:
 SessionFactory = Callable[[CallContext], VoiceEngine | Awaitable[VoiceEngine]]
 
 
-def engine_config(config: ServeConfig, provider: str | None = None) -> VoiceEngineConfig:
-    """The :class:`VoiceEngineConfig` of a call on ``config`` (no audio devices)."""
-    name = provider or config.provider
-    return VoiceEngineConfig(
-        provider="pipeline" if name == OFFLINE else name,
-        model=config.model,
-        voice=None if name == OFFLINE else config.voice,
-        instructions=config.instructions,
+def engine_config(config: ServeConfig, **changes: Any) -> VoiceEngineConfig:
+    """The :class:`VoiceEngineConfig` of a call on ``config`` (no audio devices), with
+    ``changes`` (any ``VoiceEngineConfig`` field) applied.
+
+    Raises:
+        ConfigError: invalid settings, or ``audio_backend`` (the caller is the device).
+    """
+    name = config.provider
+    settings: dict[str, Any] = {
+        "provider": "pipeline" if name == OFFLINE else name,
+        "model": config.model,
+        "voice": None if name == OFFLINE else config.voice,
+        "instructions": config.instructions,
         **dict(config.engine),
-    )
+        **changes,
+    }
+    if settings.get("audio_backend") is not None:
+        raise ConfigError("a call's engine has no audio_backend: the caller is its device")
+    return VoiceEngineConfig(**settings)
 
 
 def _offline_provider(engine: VoiceEngineConfig) -> BaseProvider:
@@ -81,17 +92,19 @@ def _offline_provider(engine: VoiceEngineConfig) -> BaseProvider:
     return fallback_offline_pipeline(session)
 
 
-def default_session_factory(context: CallContext) -> VoiceEngine:
-    """The engine ``context.config`` describes: its provider with its settings.
+def default_session_factory(context: CallContext, **changes: Any) -> VoiceEngine:
+    """The engine ``context.config`` describes: its provider with its settings, plus
+    ``changes`` (``VoiceEngineConfig`` fields: ``tools``, ``instructions``...).
 
     ``"offline"`` is the local voice AI when the ``local`` extra is installed, else
-    the rule-based fallback pipeline. Provider keys come from the server's
-    environment (``OPENAI_API_KEY``...), never from the caller.
+    the rule-based fallback pipeline; each call loads its own models (a stage serves
+    one conversation at a time). Provider keys come from the server's environment
+    (``OPENAI_API_KEY``...), never from the caller.
 
     Raises:
         ConfigError: invalid settings or a missing key.
     """
-    config = engine_config(context.config)
+    config = engine_config(context.config, **changes)
     if context.config.provider == OFFLINE:
         return VoiceEngine(config, provider=_offline_provider(config))
     return VoiceEngine(config)

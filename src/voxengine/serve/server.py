@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import socket
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -26,6 +26,32 @@ __all__ = ["RunningServer", "VoxServer", "run", "serving", "uvicorn_config"]
 
 class VoxServer(uvicorn.Server):
     """A :class:`uvicorn.Server` that drains the voice app's calls before closing sockets."""
+
+    def __init__(self, config: uvicorn.Config) -> None:
+        super().__init__(config)
+        self._listening: asyncio.Future[None] | None = None
+
+    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+        """uvicorn's startup, then wake :meth:`start`'s waiter."""
+        await super().startup(sockets)
+        if self._listening is not None and not self._listening.done():
+            self._listening.set_result(None)
+
+    async def start(self) -> tuple[asyncio.Task[None], int]:
+        """Start serving in a task; returns it and the bound port once listening.
+
+        Raises:
+            OSError (or what uvicorn raised): the server stopped during startup.
+        """
+        self._listening = asyncio.get_running_loop().create_future()
+        task = asyncio.create_task(self.serve(), name="voxengine-serve")
+        await asyncio.wait({task, self._listening}, return_when=asyncio.FIRST_COMPLETED)
+        if not self.started:
+            if task.done():
+                task.result()  # the startup error
+            task.cancel()
+            raise OSError("the server stopped during startup")
+        return task, int(self.servers[0].sockets[0].getsockname()[1])
 
     async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
         """Drain calls, then uvicorn's own shutdown."""
@@ -56,9 +82,26 @@ def uvicorn_config(app: Starlette, host: str, port: int, **options: Any) -> uvic
     return uvicorn.Config(app, host=host, port=port, **options)
 
 
-async def run(app: Starlette, host: str = "127.0.0.1", port: int = 8000, **options: Any) -> None:
-    """Serve ``app`` until SIGINT/SIGTERM, draining calls first."""
-    await VoxServer(uvicorn_config(app, host, port, **options)).serve()
+async def run(
+    app: Starlette,
+    host: str = "127.0.0.1",
+    port: int = 8000,
+    *,
+    announce: Callable[[str], object] | None = None,
+    **options: Any,
+) -> None:
+    """Serve ``app`` until SIGINT/SIGTERM, draining calls first.
+
+    ``announce`` is called once with ``http://host:port`` when the server listens
+    (the real port when ``port`` is 0).
+    """
+    server = VoxServer(uvicorn_config(app, host, port, **options))
+    if announce is None:
+        await server.serve()
+        return
+    task, bound = await server.start()
+    announce(f"http://{host}:{bound}")
+    await task
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,15 +133,9 @@ async def serving(
     For tests, benchmarks and embedding. Raises :class:`OSError` when the port is taken.
     """
     server = VoxServer(uvicorn_config(app, host, port, **options))
-    task = asyncio.create_task(server.serve(), name="voxengine-serve")
-    while not server.started:
-        if task.done():
-            task.result()  # the startup error (port taken...)
-            raise OSError("the server stopped during startup")
-        await asyncio.sleep(0.01)
-    bound = server.servers[0].sockets[0].getsockname()
+    task, bound = await server.start()
     try:
-        yield RunningServer(server, host, int(bound[1]))
+        yield RunningServer(server, host, bound)
     finally:
         server.should_exit = True
         await task

@@ -39,7 +39,7 @@ from voxengine.serve.factory import CallContext, SessionFactory, default_session
 from voxengine.serve.limits import CallLimiter
 from voxengine.serve.observe import ServeMetrics
 
-__all__ = ["Switchboard", "switchboard_of"]
+__all__ = ["Switchboard", "new_call_id", "switchboard_of"]
 
 logger = logging.getLogger("voxengine.serve")
 
@@ -62,7 +62,7 @@ class Switchboard:
                 "on this process only)"
             )
         secret = config.secret or new_secret()
-        self.tokens = TokenIssuer(secret, ttl=config.token_ttl or 60.0)
+        self.tokens = TokenIssuer(secret, ttl=config.token_ttl)
         self.continuity = Continuity.from_settings(
             config.state_url, secret, ttl=config.state_ttl, required=config.state_required
         )
@@ -173,6 +173,10 @@ class Switchboard:
         if not isinstance(engine, VoiceEngine):
             raise CallRefused(CloseReason.INTERNAL, "the session factory returned no VoiceEngine")
         return engine
+
+    async def wait_idle(self) -> None:
+        """Wait until no call is in progress."""
+        await self._idle.wait()
 
     async def drain(self, timeout: float | None = None) -> int:
         """Refuse new calls; wait up to ``timeout`` (default: the config's
