@@ -189,7 +189,13 @@ async def scale(
         elapsed = time.monotonic() - started
         after = _redis_stats(cluster)
     held = sum(1 for r in results if r is True)
-    ops = sum(after.values()) - sum(stats.values()) - 1  # minus the INFO call itself
+    commands = {k: after.get(k, 0) - stats.get(k, 0) for k in after}
+    commands["info"] = commands.get("info", 0) - 1  # the INFO call itself
+    ops = sum(commands.values())
+    # Redis counts the commands run inside the scripts too (GET/SET/PEXPIRE: the keeper's
+    # only direct commands are EVALSHA, DEL and the connection's HELLO/SCRIPT LOAD)
+    inside = sum(commands.get(k, 0) for k in ("get", "set", "pexpire"))
+    minutes = calls * elapsed / 60
     return {
         "workers": workers,
         "calls": calls,
@@ -198,8 +204,9 @@ async def scale(
         "ping_rtt_ms": {"p50": _ms(pings, 50), "p99": _ms(pings, 99), "count": len(pings)},
         "first_audio_ms": {"p50": _ms(firsts, 50), "p99": _ms(firsts, 99), "count": len(firsts)},
         "redis_ops": ops,
-        "redis_ops_per_call_minute": round(ops / (calls * elapsed / 60), 1),
-        "redis_commands": {k: after.get(k, 0) - stats.get(k, 0) for k in after},
+        "redis_ops_per_call_minute": round(ops / minutes, 1),
+        "redis_round_trips_per_call_minute": round((ops - inside) / minutes, 1),
+        "redis_commands": commands,
         "load_average_before": load_before,
         "load_average_after": _load(),
     }
