@@ -101,15 +101,20 @@ class Continuity:
 
     @classmethod
     def from_settings(
-        cls, url: str | None, secret: str, *, ttl: float, required: bool
+        cls, url: str | None, secret: str, *, ttl: float, required: bool, max_call_seconds: float
     ) -> Continuity:
         """A continuity on the store ``url`` names (see
-        :func:`~voxengine.serve.state.open_store`)."""
+        :func:`~voxengine.serve.state.open_store`).
+
+        Resume tokens stay valid as long as a call may last plus the resume window
+        (``max_call_seconds + ttl``); what really bounds a resume after a worker died is
+        the record's expiry (``ttl``), and a token resumes once.
+        """
         if required and not url:
             logger.warning("state_required without state_url: the in-memory store is used")
         return cls(
             open_store(url),
-            ResumeTokens(secret, ttl=max(ttl, 3600.0)),
+            ResumeTokens(secret, ttl=max_call_seconds + ttl),
             ttl=ttl,
             durability=Durability.REQUIRED if required else Durability.BEST_EFFORT,
         )

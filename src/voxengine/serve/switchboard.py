@@ -64,7 +64,11 @@ class Switchboard:
         secret = config.secret or new_secret()
         self.tokens = TokenIssuer(secret, ttl=config.token_ttl)
         self.continuity = Continuity.from_settings(
-            config.state_url, secret, ttl=config.state_ttl, required=config.state_required
+            config.state_url,
+            secret,
+            ttl=config.state_ttl,
+            required=config.state_required,
+            max_call_seconds=config.limits.max_call_seconds,
         )
         self.limiter = CallLimiter(config.limits)
         self.metrics = ServeMetrics()
