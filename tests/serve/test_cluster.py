@@ -17,6 +17,7 @@ from voxengine.audio.format import AudioFormat
 from voxengine.audio.wav import write_wav
 from voxengine.serve.client import fetch_token
 from voxengine.serve.resilient import open_resilient_call
+from voxengine.serve.state import StateStore, open_store
 from voxengine.testing import (
     FakeOpenAIConfig,
     FakeOpenAIServerHandle,
@@ -48,6 +49,11 @@ def cluster(fake: FakeOpenAIServerHandle) -> Iterator[Cluster]:
         deployment.stop()
 
 
+async def saved(store: StateStore, call_id: str) -> list[str]:
+    record = await store.load(call_id)
+    return [e.text for e in record.snapshot.history if e.text] if record is not None else []
+
+
 def completed(message: dict[str, object]) -> bool:
     return message["state"] == "done" and message["status"] == "completed"
 
@@ -72,6 +78,15 @@ async def test_a_worker_killed_mid_call_the_call_resumes_on_the_other(
             await call.wait_for("response", completed, timeout=30)
             first = cluster.carrier()
             other = next(w for w in cluster.nodes if w is not first)
+            # the worker writes the record right after the reply ends; a kill before that
+            # write would lose the reply (the record lags the conversation by one write)
+            store = open_store(cluster.redis_url)
+            try:
+                async with asyncio.timeout(10):
+                    while len(await saved(store, call.call_id)) < 2:  # noqa: ASYNC110
+                        await asyncio.sleep(0.02)
+            finally:
+                await store.aclose()
             seen = len(call.messages)
             first.kill()
             # asked at once: if it went into the dead socket, it is sent again after the resume

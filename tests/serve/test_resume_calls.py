@@ -70,6 +70,10 @@ async def test_a_call_resumes_on_another_worker_with_its_history(
             await first.send_text("My name is Ada")
             await first.wait_for("response", done, timeout=20)
             call_id = first.call_id
+            store = a.board.continuity.store
+            async with asyncio.timeout(10):  # the keeper writes right after the reply ends
+                while len(await _history(store, call_id)) < 2:  # noqa: ASYNC110
+                    await asyncio.sleep(0.02)
             first.ws.transport.abort()  # the line drops (no close handshake)
             await first.wait_closed()
         async with open_call(b.ws, "", resume_token=token, player="instant") as second:
@@ -169,3 +173,8 @@ async def test_the_turn_in_progress_is_reported_lost_not_dropped_silently(
 async def _speaking(store: StateStore, call_id: str) -> bool:
     record = await store.load(call_id)
     return record is not None and record.in_progress.user_speaking
+
+
+async def _history(store: StateStore, call_id: str) -> list[str]:
+    record = await store.load(call_id)
+    return [e.text for e in record.snapshot.history if e.text] if record is not None else []
