@@ -55,6 +55,7 @@ from voxengine.pricing import DEFAULT_PRICES, Cost
 from voxengine.providers.base import BaseProvider, Capability
 from voxengine.providers.registry import get_provider
 from voxengine.session.history import HistoryEntry
+from voxengine.session.snapshot import ConversationSnapshot, RestoreResult
 from voxengine.strategies import STRATEGIES, BaseStrategy
 from voxengine.voice_io import VoiceIO
 
@@ -216,6 +217,30 @@ class VoiceEngine:
             await self._start(self.provider, retries)
             await self.voice.open()
             self.voice.attach(self.provider)
+
+    async def resume(
+        self, snapshot: ConversationSnapshot, retry_count: int | None = None
+    ) -> RestoreResult:
+        """:meth:`connect`, continuing the conversation of ``snapshot`` (taken with
+        :meth:`snapshot`, possibly in another process): the assistant remembers it.
+
+        The provider resumes its own session by handle when it can (Gemini; an
+        expired handle falls back to a replay), else the history is re-created on the
+        new session (OpenAI: conversation items; the pipeline: the language model's
+        context). The result says how many entries were restored and skipped.
+
+        Raises:
+            as :meth:`connect`.
+        """
+        self.provider.prepare_resume(snapshot)
+        await self.connect(retry_count)
+        return await self.provider.restore(snapshot)
+
+    def snapshot(self) -> ConversationSnapshot:
+        """The conversation so far (:attr:`history`) and the provider's resumption
+        handle: what :meth:`resume` needs to continue it elsewhere. Holds no audio
+        and no credentials."""
+        return ConversationSnapshot.of(self.history, self.provider.resumption_handle)
 
     async def _start(self, provider: BaseProvider, retries: int) -> None:
         await provider.connect(retry_count=retries)

@@ -573,6 +573,8 @@ async def test_truncate_item_cuts_a_finished_reply_to_what_was_heard() -> None:
     (still,) = [i for i in provider.conversation if i.role is Role.ASSISTANT]
     assert still.text == kept.text  # the refusal changed nothing
     await provider.disconnect()
+
+
 class RecordingSTT:
     """PocketSphinx, noting the audio of every transcription it is asked for."""
 

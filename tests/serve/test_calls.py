@@ -21,7 +21,7 @@ async def test_a_typed_question_is_answered_with_audio_and_transcripts(served: S
     async with open_call(served.ws, await served.token()) as call:
         assert call.ready["protocol"] == 1
         assert call.ready["output_sample_rate"] == 24000
-        assert call.resume_token is None  # reserved for issue 18
+        assert call.resume_token  # the call can be resumed on another worker (issue 18)
         await call.send_text("hello there")
         done = await call.wait_for("response", lambda m: m["state"] == "done", timeout=20)
         assert done["status"] == "completed"

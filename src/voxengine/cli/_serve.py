@@ -27,6 +27,7 @@ examples:
   voxengine serve --provider openai               needs OPENAI_API_KEY in the server's env
   voxengine serve --factory myapp.voice:make_engine   your tools and instructions per call
   VOXENGINE_SECRET=... voxengine serve --host 0.0.0.0 --no-public-tokens
+  VOXENGINE_SECRET=... voxengine serve --state-url redis://127.0.0.1:6379/0   one of N workers
 
 The page at / asks POST /token for a short-lived call token, then talks over /ws.
 Health: /healthz; readiness: /readyz (503 while draining); metrics: /metrics."""
@@ -86,6 +87,23 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
         "--public-url",
         metavar="URL",
         help="the https:// origin Twilio reaches (behind a proxy or tunnel)",
+    )
+    parser.add_argument(
+        "--state-url",
+        metavar="URL",
+        help="resumable call state: redis://host:port/db, shared by the workers of a "
+        "deployment (default: this process's memory; see docs/scaling.md)",
+    )
+    parser.add_argument(
+        "--state-ttl",
+        type=float,
+        default=60.0,
+        help="seconds a call's state outlives its worker (the window to resume in)",
+    )
+    parser.add_argument(
+        "--state-required",
+        action="store_true",
+        help="refuse new calls while the state store is unreachable (default: warn)",
     )
     add_logging_options(parser)
     parser.set_defaults(run=_run)
@@ -155,6 +173,9 @@ def _run(args: argparse.Namespace) -> int:
             public_tokens=args.public_tokens,
             drain_timeout=args.drain_timeout,
             limits=Limits(max_calls=args.max_calls, max_call_seconds=args.max_call_seconds),
+            state_url=args.state_url,
+            state_ttl=args.state_ttl,
+            state_required=args.state_required,
         )
     except ConfigError as exc:
         raise CliError(str(exc)) from exc

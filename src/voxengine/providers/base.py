@@ -14,7 +14,7 @@ import abc
 import difflib
 import enum
 import ssl
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field, fields
 from typing import ClassVar, Self
 
@@ -26,6 +26,7 @@ from voxengine.commands import (
     CommitAudio,
     CreateResponse,
     DeleteItem,
+    RestoreItem,
     SendAudio,
     SendAudioMessage,
     SendText,
@@ -35,9 +36,10 @@ from voxengine.commands import (
 )
 from voxengine.config import Modality, ReconnectPolicy, SessionConfig, WatchdogPolicy
 from voxengine.errors import AudioError, ConfigError, InvalidState
-from voxengine.events import Event, Interrupted, Role
-from voxengine.session.history import ConversationHistory
+from voxengine.events import ConversationItem, Event, Interrupted, ItemKind, Role
+from voxengine.session.history import ConversationHistory, HistoryEntry
 from voxengine.session.queue import Consumer
+from voxengine.session.snapshot import ConversationSnapshot, RestoreResult
 
 __all__ = ["BaseProvider", "Capability", "ProviderConfig"]
 
@@ -302,6 +304,44 @@ class BaseProvider(abc.ABC):
         self.require(Capability.TRUNCATION)
         await self.send(TruncateItem(item_id=item_id, audio_end=audio_end))
 
+    @property
+    def resumption_handle(self) -> str | None:
+        """The service's latest handle to resume this session elsewhere, if it has
+        one (Gemini Live); ``None`` by default."""
+        return None
+
+    def prepare_resume(self, snapshot: ConversationSnapshot) -> None:
+        """Called before :meth:`connect` when the session continues ``snapshot``.
+
+        A provider that resumes its own sessions (Gemini's resumption handle) offers
+        ``snapshot.resumption_handle`` on the next connect. The default does nothing.
+        """
+        return None
+
+    async def restore(self, snapshot: ConversationSnapshot) -> RestoreResult:
+        """Put the conversation of ``snapshot`` back, right after :meth:`connect`.
+
+        The default re-creates each entry with :class:`RestoreItem` when the provider
+        carries it out (see :meth:`restore_commands`); a provider written before
+        :meth:`send` existed gets the entries as messages through
+        :meth:`add_message` (needs CONTEXT_INJECTION; tool calls become short system
+        notes), else nothing is restored and every entry is counted as skipped.
+
+        Raises:
+            InvalidState: not connected.
+        """
+        plan, skipped = restore_commands(snapshot.history)
+        if not plan:
+            return RestoreResult(skipped_items=skipped)
+        if _overrides(self, "send"):
+            await self.send(*plan)
+            return RestoreResult(restored_items=len(plan), skipped_items=skipped)
+        if Capability.CONTEXT_INJECTION not in self.capabilities:
+            return RestoreResult(skipped_items=len(snapshot.history))
+        for command in plan:
+            await self.add_message(_as_note(command.item), role=_note_role(command.item))
+        return RestoreResult(restored_items=len(plan), skipped_items=skipped)
+
     @abc.abstractmethod
     def events(self) -> AsyncIterator[Event]:
         """The event stream of the current session."""
@@ -366,6 +406,44 @@ class BaseProvider(abc.ABC):
     def _not_connected(self) -> InvalidState:
         """The error for a call that needs the connection :meth:`connect` opens."""
         return InvalidState(f"{self.name} provider is not connected; call connect() first")
+
+
+def restore_commands(history: Sequence[HistoryEntry]) -> tuple[list[RestoreItem], int]:
+    """The :class:`RestoreItem` commands that re-create ``history``, and how many
+    entries cannot be (user audio whose transcript is unknown)."""
+    plan: list[RestoreItem] = []
+    skipped = 0
+    for entry in history:
+        if entry.kind is ItemKind.MESSAGE and not entry.text:
+            skipped += 1
+            continue
+        plan.append(
+            RestoreItem(
+                item=ConversationItem(
+                    item_id=entry.item_id,
+                    kind=entry.kind,
+                    role=entry.role if entry.kind is ItemKind.MESSAGE else None,
+                    text=entry.text if entry.kind is ItemKind.MESSAGE else None,
+                    call_id=entry.call_id,
+                    name=entry.name,
+                    arguments=entry.text if entry.kind is ItemKind.FUNCTION_CALL else None,
+                    output=entry.text if entry.kind is ItemKind.FUNCTION_CALL_OUTPUT else None,
+                )
+            )
+        )
+    return plan, skipped
+
+
+def _as_note(item: ConversationItem) -> str:
+    if item.kind is ItemKind.FUNCTION_CALL:
+        return f"(earlier, tool {item.name} was called with {item.arguments})"
+    if item.kind is ItemKind.FUNCTION_CALL_OUTPUT:
+        return f"(tool call {item.call_id} returned {item.output})"
+    return item.text or ""
+
+
+def _note_role(item: ConversationItem) -> Role:
+    return item.role or Role.SYSTEM if item.kind is ItemKind.MESSAGE else Role.SYSTEM
 
 
 #: The send methods every provider implemented before :meth:`BaseProvider.send`.

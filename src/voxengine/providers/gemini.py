@@ -22,12 +22,14 @@ over a WebSocket. What differs from OpenAI, and how this provider stays honest a
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import logging
+import secrets
+from dataclasses import dataclass, field, replace
 from typing import ClassVar, Literal, final
 from urllib.parse import quote
 
 from voxengine.commands import Command
-from voxengine.errors import ConfigError
+from voxengine.errors import AuthenticationFailed, ConfigError, InvalidState, VoxError
 from voxengine.events import Interrupted, ItemKind
 from voxengine.protocols import RealtimeProtocol
 from voxengine.protocols.gemini.protocol import GeminiLiveProtocol, SetupOptions
@@ -35,6 +37,7 @@ from voxengine.providers.base import Capability, ProviderConfig
 from voxengine.providers.endpoint import api_key, websocket_base
 from voxengine.providers.realtime import RealtimeProvider
 from voxengine.session.history import HistoryEntry
+from voxengine.session.snapshot import ConversationSnapshot, RestoreResult
 from voxengine.transport import Connector
 
 __all__ = [
@@ -44,6 +47,8 @@ __all__ = [
     "GeminiConfig",
     "GeminiProvider",
 ]
+
+logger = logging.getLogger("voxengine.providers")
 
 #: §8: the native-audio model recommended through 2026 for the Developer API.
 DEFAULT_GEMINI_MODEL = "gemini-2.5-flash-native-audio-preview-12-2025"
@@ -171,6 +176,9 @@ class GeminiProvider(RealtimeProvider):
     ) -> None:
         self._connector = connector
         self._protocols_made = 0  # the first is the construction-time probe
+        self._offered_handle: str | None = None  # from prepare_resume, for the next connect
+        self._handle_refused = False
+        self._id_base = "gemini"
         super().__init__(config if config is not None else GeminiConfig())
 
     @property
@@ -202,13 +210,16 @@ class GeminiProvider(RealtimeProvider):
         else:
             headers["x-goog-api-key"] = key
         handle = (
-            (self.resumption_handle or cfg.resumption_handle) if cfg.session_resumption else None
+            (self.resumption_handle or self._offered_handle or cfg.resumption_handle)
+            if cfg.session_resumption
+            else None
         )
         # Response and item ids are synthetic per connection: a later connection gets its
         # own prefix ("gemini-2-resp-1"), so ids never repeat across reconnects.
         self._protocols_made += 1
         connection = self._protocols_made - 1
-        prefix = "gemini" if connection <= 1 else f"gemini-{connection}"
+        base = self._id_base
+        prefix = base if connection <= 1 else f"{base}-{connection}"
         return GeminiLiveProtocol(
             url=url,
             headers=headers,
@@ -236,9 +247,48 @@ class GeminiProvider(RealtimeProvider):
         """Nothing to replay when the next connection resumes by handle (§7); otherwise
         the default replay as ``clientContent`` turns."""
         cfg = self._gemini
-        if cfg.session_resumption and (self.resumption_handle or cfg.resumption_handle):
+        if cfg.session_resumption and (
+            self.resumption_handle or self._offered_handle or cfg.resumption_handle
+        ):
             return [], 0
         return super().restore_plan(history)
+
+    def prepare_resume(self, snapshot: ConversationSnapshot) -> None:
+        """Offer ``snapshot.resumption_handle`` on the next :meth:`connect` (§7)."""
+        self._handle_refused = False
+        # the snapshot's items carry an earlier provider's synthetic ids: never reuse them
+        self._id_base = f"gemini-{secrets.token_hex(3)}"
+        if self._gemini.session_resumption:
+            self._offered_handle = snapshot.resumption_handle
+
+    async def connect(self, retry_count: int = 3) -> None:
+        """Open the session (see :meth:`RealtimeProvider.connect`).
+
+        When a handle offered by :meth:`prepare_resume` is refused (expired: handles
+        live about 2 h, §7; or unknown to this service), the connection is opened
+        again without it and :meth:`restore` replays the history instead.
+        """
+        try:
+            await super().connect(retry_count)
+        except (AuthenticationFailed, InvalidState):
+            raise
+        except VoxError as exc:
+            if self._offered_handle is None:
+                raise
+            logger.warning("gemini: resumption handle refused (%s); replaying the history", exc)
+            self._offered_handle = None
+            self._handle_refused = True
+            await super().connect(retry_count)
+
+    def resumed_by_handle(self) -> bool:
+        """Whether the first connection resumed with the handle :meth:`prepare_resume`
+        offered (accepted by the service)."""
+        return self._offered_handle is not None and self.is_connected
+
+    async def restore(self, snapshot: ConversationSnapshot) -> RestoreResult:
+        """See :meth:`RealtimeProvider.restore`; reports a refused handle."""
+        result = await super().restore(snapshot)
+        return replace(result, handle_refused=self._handle_refused)
 
     async def interrupt(
         self, played: float | None = None, *, item_id: str | None = None, cancel: bool = True

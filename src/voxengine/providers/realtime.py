@@ -23,14 +23,15 @@ from voxengine.commands import (
     RestoreItem,
 )
 from voxengine.errors import ConfigError, InvalidState, RateLimited, VoxError
-from voxengine.events import ConversationItem, Event, Interrupted, ItemKind
+from voxengine.events import Event, Interrupted
 from voxengine.protocols import RealtimeProtocol
-from voxengine.providers.base import BaseProvider, ProviderConfig
+from voxengine.providers.base import BaseProvider, ProviderConfig, restore_commands
 from voxengine.session import RealtimeSession, is_retryable
 from voxengine.session.driver import EventSink
 from voxengine.session.history import ConversationHistory, HistoryEntry
 from voxengine.session.link import SessionLink
 from voxengine.session.queue import Consumer
+from voxengine.session.snapshot import ConversationSnapshot, RestoreResult
 from voxengine.transport import Connector
 from voxengine.transport.websocket import open_websocket
 
@@ -99,27 +100,34 @@ class RealtimeProvider(BaseProvider):
         calls and their outputs with their call ids. Providers that resume sessions
         by handle override this to return nothing when a handle is available.
         """
-        plan: list[Command] = []
-        skipped = 0
-        for entry in history:
-            if entry.kind is ItemKind.MESSAGE and not entry.text:
-                skipped += 1
-                continue
-            plan.append(
-                RestoreItem(
-                    item=ConversationItem(
-                        item_id=entry.item_id,
-                        kind=entry.kind,
-                        role=entry.role if entry.kind is ItemKind.MESSAGE else None,
-                        text=entry.text if entry.kind is ItemKind.MESSAGE else None,
-                        call_id=entry.call_id,
-                        name=entry.name,
-                        arguments=entry.text if entry.kind is ItemKind.FUNCTION_CALL else None,
-                        output=entry.text if entry.kind is ItemKind.FUNCTION_CALL_OUTPUT else None,
-                    )
-                )
-            )
-        return plan, skipped
+        plan, skipped = restore_commands(history)
+        return list(plan), skipped
+
+    def resumed_by_handle(self) -> bool:
+        """Whether the current session resumed the service's own session by handle
+        (then there is nothing to replay). No provider here does by default."""
+        return False
+
+    async def restore(self, snapshot: ConversationSnapshot) -> RestoreResult:
+        """Put ``snapshot``'s conversation back on the session :meth:`connect` opened.
+
+        The entries join :attr:`history` at once (so a later snapshot still holds
+        them, and a later reconnect replays them); unless the session resumed by
+        handle, they are re-created on the service with :meth:`restore_plan`.
+
+        Raises:
+            InvalidState: not connected.
+        """
+        link = self._connected_link()
+        self._require_connected()
+        link.history.restore(snapshot.history)
+        if self.resumed_by_handle():
+            return RestoreResult(resumed_by_handle=True)
+        plan, skipped = self.restore_plan(list(snapshot.history))
+        if plan:
+            await link.send(*plan)
+        restored = sum(1 for c in plan if isinstance(c, RestoreItem))
+        return RestoreResult(restored_items=restored, skipped_items=skipped)
 
     @property
     def input_format(self) -> AudioFormat:

@@ -74,6 +74,7 @@ def build_app(
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         yield
         await board.drain()
+        await board.continuity.aclose()
 
     all_routes: list[BaseRoute] = [
         Route("/healthz", _healthz),

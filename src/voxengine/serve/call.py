@@ -55,6 +55,7 @@ from voxengine.events import (
 from voxengine.serve.errors import CallRefused, CloseReason
 from voxengine.serve.factory import CallContext
 from voxengine.serve.output import CallerOutput, Outbound
+from voxengine.session.snapshot import ConversationSnapshot, RestoreResult
 
 __all__ = ["Call", "CallObserver", "CallerPort"]
 
@@ -145,6 +146,8 @@ class Call:
         self._clock = clock
         self.started_at = clock()
         self.close_reason: CloseReason | None = None
+        #: How a resumed call's conversation came back (``None``: a new call).
+        self.restored: RestoreResult | None = None
         self.close_detail = ""
         self._closed = asyncio.Event()
         self._closing = False
@@ -175,8 +178,11 @@ class Call:
 
     # -- lifecycle -----------------------------------------------------------------------
 
-    async def start(self) -> None:
+    async def start(self, resume: ConversationSnapshot | None = None) -> RestoreResult | None:
         """Connect the engine with the caller as its speaker, start sending to the caller.
+
+        With ``resume`` (a call continued from another worker) the engine resumes that
+        conversation (:meth:`VoiceEngine.resume`) and the result says what came back.
 
         Raises:
             CallRefused: ``provider_failed`` when the provider cannot connect.
@@ -190,8 +196,12 @@ class Call:
         events.on(Interrupted, self._on_interrupted)
         events.on(ProviderErrorEvent, self._on_provider_error)
         events.on(SessionClosed, self._on_session_closed)
+        result: RestoreResult | None = None
         try:
-            await self.engine.connect()
+            if resume is None:
+                await self.engine.connect()
+            else:
+                result = await self.engine.resume(resume)
         except VoxError as exc:
             raise CallRefused(CloseReason.PROVIDER_FAILED, type(exc).__name__) from exc
         self._tasks.append(asyncio.create_task(self._send_loop(), name=f"call-send-{self.call_id}"))
@@ -199,6 +209,7 @@ class Call:
             self._tasks.append(
                 asyncio.create_task(self._time_limit(self._max_seconds), name="call-limit")
             )
+        return result
 
     async def wait_closed(self) -> CloseReason:
         """Wait until the call ends; returns why."""

@@ -49,6 +49,13 @@ class ServeConfig:
         drain_timeout: on shutdown, seconds calls in progress get to finish before
             they are closed with ``going_away``.
         page: serve the browser page at ``/``.
+        state_url: where calls keep their resumable state: ``None`` / ``memory://``
+            (this process only) or ``redis://host:port/db`` (shared by every worker;
+            see docs/scaling.md).
+        state_ttl: seconds a call's state outlives its last refresh: how long a
+            caller has to resume after its worker died.
+        state_required: refuse new calls while the state store is unreachable
+            (default: accept them with a warning; they cannot resume elsewhere).
     """
 
     host: str = "127.0.0.1"
@@ -64,6 +71,9 @@ class ServeConfig:
     limits: Limits = field(default_factory=Limits)
     drain_timeout: float = 10.0
     page: bool = True
+    state_url: str | None = field(default=None, repr=False)
+    state_ttl: float = 60.0
+    state_required: bool = False
 
     def __post_init__(self) -> None:
         if self.provider != OFFLINE:
@@ -72,7 +82,7 @@ class ServeConfig:
             raise ConfigError(f"port must be 0..65535, got {self.port!r}")
         if not isinstance(self.limits, Limits):
             raise ConfigError("limits must be a voxengine.serve.limits.Limits")
-        for name, least in (("token_ttl", 1e-3), ("drain_timeout", 0.0)):
+        for name, least in (("token_ttl", 1e-3), ("drain_timeout", 0.0), ("state_ttl", 1e-3)):
             value = getattr(self, name)
             if not isinstance(value, int | float) or not math.isfinite(value) or value < least:
                 qualifier = "positive" if least else "non-negative"

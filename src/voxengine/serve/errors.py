@@ -42,6 +42,7 @@ class CloseReason(enum.Enum):
     RATE_LIMITED = (4429, "too many messages")
     TIME_LIMIT = (4430, "call time limit reached")
     PROVIDER_FAILED = (4502, "the voice provider failed")
+    STATE_UNAVAILABLE = (4503, "the call state store is unavailable")
 
     @property
     def code(self) -> int:

@@ -33,6 +33,7 @@ from voxengine.errors import VoxError
 from voxengine.serve.auth import TokenIssuer, new_secret
 from voxengine.serve.call import Call, CallerPort
 from voxengine.serve.config import ServeConfig
+from voxengine.serve.continuity import Continuity, Resumption
 from voxengine.serve.errors import CallRefused, CloseReason
 from voxengine.serve.factory import CallContext, SessionFactory, default_session_factory
 from voxengine.serve.limits import CallLimiter
@@ -60,7 +61,15 @@ class Switchboard:
                 "no deployment secret configured: using a random one (tokens are valid "
                 "on this process only)"
             )
-        self.tokens = TokenIssuer(config.secret or new_secret(), ttl=config.token_ttl)
+        secret = config.secret or new_secret()
+        self.tokens = TokenIssuer(secret, ttl=config.token_ttl)
+        self.continuity = Continuity.from_settings(
+            config.state_url,
+            secret,
+            ttl=config.state_ttl,
+            required=config.state_required,
+            max_call_seconds=config.limits.max_call_seconds,
+        )
         self.limiter = CallLimiter(config.limits)
         self.metrics = ServeMetrics()
         self.calls: dict[str, Call] = {}
@@ -90,8 +99,12 @@ class Switchboard:
         client: str | None = None,
         params: Mapping[str, Any] | None = None,
         call_id: str | None = None,
+        resume: Resumption | None = None,
     ) -> AsyncIterator[Call]:
         """A started :class:`Call` for ``caller``; closed (``normal``) and released on exit.
+
+        Its state is kept for a resume elsewhere (:mod:`voxengine.serve.continuity`);
+        with ``resume`` the call continues a claimed one (``call.restored`` says how).
 
         Raises:
             CallRefused: ``going_away`` (draining), ``busy``, ``too_many_calls``,
@@ -124,7 +137,12 @@ class Switchboard:
                 max_seconds=self.config.limits.max_call_seconds,
                 observer=self.metrics,
             )
-            await call.start()
+            call.restored = await call.start(resume.record.snapshot if resume else None)
+            try:
+                await self.continuity.keep(call, caller, resume)
+            except CallRefused as exc:
+                await call.close(exc.reason, exc.detail)
+                raise
         except CallRefused as exc:
             self.limiter.release(caller)
             self.refuse(call_id, exc)
@@ -143,6 +161,7 @@ class Switchboard:
             yield call
         finally:
             await call.close(CloseReason.NORMAL)
+            await self.continuity.release(call)
             self.limiter.release(caller)
             del self.calls[call_id]
             if not self.calls:

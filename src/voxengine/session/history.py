@@ -8,6 +8,7 @@ same history.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from typing import final
 
@@ -61,6 +62,13 @@ class ConversationHistory:
     def clear(self) -> None:
         """Forget everything."""
         self._entries.clear()
+
+    def restore(self, entries: Iterable[HistoryEntry]) -> None:
+        """Put entries of an earlier session back (a resumed conversation), in order,
+        before anything observed since; an entry already known keeps its newer value."""
+        restored = {e.item_id: e for e in entries if e.item_id not in self._entries}
+        restored.update(self._entries)
+        self._entries = restored
 
     def observe(self, event: Event) -> None:
         """Update the history from one event; events it does not use are ignored."""

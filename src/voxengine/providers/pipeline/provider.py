@@ -194,6 +194,7 @@ class PipelineProviderBase(BaseProvider):
         self._buffer = bytearray()
         self._speech_item: str | None = None
         self._ids = itertools.count(1)
+        self._restored_ids: set[str] = set()
         self._session_id = ""
 
     def __repr__(self) -> str:
@@ -234,7 +235,10 @@ class PipelineProviderBase(BaseProvider):
             raise self._not_connected()
 
     def _new_id(self, prefix: str) -> str:
-        return f"{prefix}_{next(self._ids)}"
+        while True:  # never the id of a restored item (an earlier session's numbering)
+            new = f"{prefix}_{next(self._ids)}"
+            if new not in self._restored_ids:
+                return new
 
     def _emit(self, event: Event) -> None:
         assert self._events is not None
@@ -294,6 +298,7 @@ class PipelineProviderBase(BaseProvider):
         self._events = EventQueue(self._pipeline.event_queue_size, PCM16_24K)
         self._jobs = asyncio.Queue()
         self._conversation = Conversation()
+        self._restored_ids.clear()
         self._spoken.clear()
         self._last_audio_item = None
         self._buffer.clear()
@@ -383,8 +388,9 @@ class PipelineProviderBase(BaseProvider):
         Raises:
             InvalidState: not connected.
             ConfigError: a tool output as a plain message (use :class:`SendToolResult`),
-                a :class:`TruncateItem` of an item that is not a spoken assistant reply,
-                :class:`RestoreItem`; SEMANTIC_VAD or ``idle_timeout`` in an update.
+                a :class:`TruncateItem` of an item that is not a spoken assistant reply;
+                SEMANTIC_VAD or ``idle_timeout`` in an update. A :class:`RestoreItem`
+                (a resumed conversation) joins the language model's context as is.
         """
         self._require_open()
         for each in (command, *more) if more else (command,):
@@ -414,10 +420,8 @@ class PipelineProviderBase(BaseProvider):
                 case TruncateItem(item_id=item_id, audio_end=audio_end):
                     if self._truncate(item_id, audio_end) is None:
                         raise ConfigError(f"no spoken assistant item {item_id!r} to truncate")
-                case RestoreItem():
-                    raise ConfigError(
-                        f"{self.name} cannot carry out RestoreItem; it keeps its own history"
-                    )
+                case RestoreItem(item=item):
+                    self._restore_item(item)
 
     # -- audio input -------------------------------------------------------------------------
 
@@ -592,6 +596,17 @@ class PipelineProviderBase(BaseProvider):
             status="completed",
             text=text,
         )
+
+        async def job() -> None:
+            self._conversation.add(item)
+            self._emit(ItemAdded(item=item))
+            self._emit(ItemDone(item=item))
+
+        self._enqueue(job)
+
+    def _restore_item(self, item: ConversationItem) -> None:
+        """Put an item of an earlier session back into the context (no response)."""
+        self._restored_ids.add(item.item_id)
 
         async def job() -> None:
             self._conversation.add(item)

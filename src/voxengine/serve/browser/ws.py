@@ -40,6 +40,7 @@ from starlette.websockets import WebSocket, WebSocketState
 
 from voxengine.audio.format import AudioFormat
 from voxengine.serve.call import Call
+from voxengine.serve.continuity import Resumption
 from voxengine.serve.errors import CallRefused, CloseReason
 from voxengine.serve.limits import RateWindow
 from voxengine.serve.switchboard import Switchboard, new_call_id, switchboard_of
@@ -148,9 +149,14 @@ async def browser_endpoint(ws: WebSocket) -> None:
     board = switchboard_of(ws)
     call_id = new_call_id()
     await ws.accept()
+    resumption: Resumption | None = None
     try:
         hello = await _hello(ws, board)
-        claims = board.tokens.verify(hello.get("token"))
+        if hello.get("resume_token") is not None:  # a call continued from another worker
+            resumption = await board.continuity.claim(hello["resume_token"])
+            call_id, caller = resumption.call_id, resumption.caller
+        else:
+            caller = board.tokens.verify(hello.get("token")).subject
         in_rate = _rate(hello, "input_sample_rate", 16000)
         out_rate = _rate(hello, "output_sample_rate", 24000)
         metadata = hello.get("metadata") or {}
@@ -168,10 +174,11 @@ async def browser_endpoint(ws: WebSocket) -> None:
         async with board.open_call(
             port,
             endpoint="browser",
-            caller=claims.subject,
+            caller=caller,
             client=_client(ws),
             params=metadata,
             call_id=call_id,
+            resume=resumption,
         ) as call:
             await port.send_event(
                 {
@@ -180,13 +187,15 @@ async def browser_endpoint(ws: WebSocket) -> None:
                     "call_id": call.call_id,
                     "input_sample_rate": in_rate,
                     "output_sample_rate": out_rate,
-                    "resume_token": None,  # reserved: resuming a call (issue 18)
+                    **board.continuity.ready_fields(call.call_id),  # resume_token, durable
                     "limits": {
                         "max_message_bytes": board.config.limits.max_message_bytes,
                         "max_call_seconds": board.config.limits.max_call_seconds,
                     },
                 }
             )
+            if resumption is not None and call.restored is not None:
+                await port.send_event(board.continuity.resumed_message(resumption, call.restored))
             await _converse(ws, board, call, in_rate)
     except CallRefused as exc:
         await _close(ws, exc.reason, exc.detail)

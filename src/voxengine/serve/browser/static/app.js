@@ -9,8 +9,11 @@ const TRANSPORTS = ["./transport-webrtc.js", "./transport-ws.js"].filter(
 );
 
 const $ = (id) => document.getElementById(id);
-const state = { transport: null, micStream: null, muted: false, items: new Map(), pingSent: new Map() };
-window.vox = { audioBytes: 0, messages: [] }; // for tests and debugging
+const state = { transport: null, micStream: null, muted: false, items: new Map(), pingSent: new Map(),
+  resumeToken: null, module: null, ended: false, resuming: false };
+window.vox = { audioBytes: 0, messages: [], resumes: 0 }; // for tests and debugging
+// bye reasons after which the call is over: no resume
+const FINAL = new Set(["normal", "time_limit", "unauthorized", "forbidden", "too_many_calls"]);
 
 function setState(name, text) {
   document.body.dataset.state = name;
@@ -36,6 +39,23 @@ function line(itemId, role) {
 function onMessage(message) {
   window.vox.messages.push(message.type);
   switch (message.type) {
+    case "ready":
+      state.resumeToken = message.resume_token || null; // a new one for every connection
+      break;
+    case "resumed": {
+      window.vox.resumes += 1;
+      for (const entry of message.transcript || []) {
+        const shown = line(entry.item_id, entry.role);
+        if (!shown.text) { shown.text = entry.text; shown.li.textContent = entry.text; }
+      }
+      const lost = [];
+      if (message.lost?.user_turn) lost.push("your last words (please repeat them)");
+      if (message.lost?.assistant_reply) lost.push("the end of the last reply");
+      $("status").textContent = lost.length
+        ? `Resumed on another server; lost: ${lost.join(" and ")}.`
+        : "Resumed on another server: the conversation goes on.";
+      break;
+    }
     case "transcript": {
       const entry = line(message.item_id, message.role);
       entry.text = message.final ? message.text : entry.text + message.text;
@@ -61,6 +81,7 @@ function onMessage(message) {
       $("status").textContent = `Provider error: ${message.message}`;
       break;
     case "bye":
+      if (FINAL.has(message.reason)) state.ended = true;
       $("status").textContent = `Call ended: ${message.reason}${message.detail ? ` (${message.detail})` : ""}`;
       break;
   }
@@ -80,6 +101,7 @@ async function connectFirst(options) {
     try {
       const transport = await module.connect({ ...options, token: await token() });
       $("transport").textContent = module.name;
+      state.module = module;
       return transport;
     } catch (error) {
       lastError = error;
@@ -88,23 +110,53 @@ async function connectFirst(options) {
   throw lastError || new Error("no transport available");
 }
 
+// The connection was lost without the call ending (the server died or restarted):
+// say hello again with the resume token; the load balancer picks a live server.
+async function resume(options) {
+  const deadline = performance.now() + 30000;
+  let delay = 100;
+  state.resuming = true; // failed attempts close too: their onClose must not resume again
+  try {
+    while (performance.now() < deadline && state.resumeToken && !state.ended) {
+      setState("connecting", "Connection lost: resuming the call…");
+      try {
+        state.transport = await state.module.connect({ ...options, resumeToken: state.resumeToken });
+        setState("connected", "Resumed: speak now.");
+        pingLoop();
+        return true;
+      } catch (error) {
+        await new Promise((resolve) => setTimeout(resolve, delay));
+        delay = Math.min(delay * 2, 1000);
+      }
+    }
+    return false;
+  } finally {
+    state.resuming = false;
+  }
+}
+
 async function talk() {
+  state.ended = false;
+  state.resumeToken = null;
   setState("connecting", "Connecting…");
   try {
     state.micStream = await navigator.mediaDevices.getUserMedia({
       audio: { echoCancellation: true, noiseSuppression: true, autoGainControl: true, channelCount: 1 },
     });
-    state.transport = await connectFirst({
+    const options = {
       baseUrl: window.location.href,
       micStream: state.micStream,
       onMessage,
       onAudio: (bytes) => { window.vox.audioBytes += bytes; },
-      onClose: ({ code, reason }) => {
+      onClose: async ({ code, reason }) => {
+        if (state.resuming) return; // a failed resume attempt: the loop goes on
+        state.transport = null;
+        if (!state.ended && state.resumeToken && state.module && (await resume(options))) return;
         setState("ended", $("status").textContent.startsWith("Call ended") ? null : `Call ended (${reason || code})`);
         state.micStream?.getTracks().forEach((track) => track.stop());
-        state.transport = null;
       },
-    });
+    };
+    state.transport = await connectFirst(options);
     setState("connected", "Connected: speak now.");
     pingLoop();
   } catch (error) {
@@ -123,7 +175,7 @@ async function pingLoop() {
 }
 
 $("talk").addEventListener("click", talk);
-$("hangup").addEventListener("click", () => state.transport?.hangUp());
+$("hangup").addEventListener("click", () => { state.ended = true; state.transport?.hangUp(); });
 $("mute").addEventListener("click", () => {
   state.muted = !state.muted;
   state.transport?.setMuted(state.muted);

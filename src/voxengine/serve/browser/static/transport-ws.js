@@ -6,7 +6,8 @@
 //   export const name;                       // shown on the page
 //   export async function connect(options) -> transport
 //     options: { baseUrl, token, micStream, onMessage(msg), onClose({code, reason}),
-//                onAudio(byteCount) (optional: reply audio received) }
+//                onAudio(byteCount) (optional: reply audio received),
+//                resumeToken (optional: continue a call whose connection was lost) }
 //   transport.setMuted(bool); transport.send(msgObject); transport.hangUp();
 
 export const name = "WebSocket";
@@ -15,7 +16,7 @@ const RATE = 24000; // one rate both ways: the AudioContext resamples the microp
 const FRAME_SECONDS = 0.02;
 const REPORT_SECONDS = 0.05;
 
-export async function connect({ baseUrl, token, micStream, onMessage, onClose, onAudio = () => {} }) {
+export async function connect({ baseUrl, token, micStream, onMessage, onClose, onAudio = () => {}, resumeToken = null }) {
   const context = new AudioContext({ sampleRate: RATE, latencyHint: "interactive" });
   await context.audioWorklet.addModule(new URL("./audio-worklet.js", import.meta.url));
   const capture = new AudioWorkletNode(context, "vox-capture", {
@@ -60,9 +61,9 @@ export async function connect({ baseUrl, token, micStream, onMessage, onClose, o
 
   await new Promise((resolve, reject) => {
     ws.onopen = () => send({
-      type: "hello", protocol: 1, token,
+      type: "hello", protocol: 1, token: resumeToken ? "" : token,
       input_sample_rate: RATE, output_sample_rate: RATE,
-      resume_token: null, metadata: {},
+      resume_token: resumeToken, metadata: {},
     });
     ws.onerror = () => reject(new Error("WebSocket failed"));
     ws.onclose = (event) => { reject(new Error(event.reason || `closed (${event.code})`)); shutdown(event.code, event.reason); };
