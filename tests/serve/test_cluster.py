@@ -142,7 +142,9 @@ async def test_the_page_resumes_by_itself_when_its_worker_dies(
                 page = await browser.new_page()
                 errors: list[str] = []
                 page.on("pageerror", lambda error: errors.append(str(error)))
-                await page.goto(cluster.http_url + "/")
+                await page.goto(
+                    cluster.http_url + "/?transport=ws"
+                )  # resume rides the WebSocket path
                 await page.click("#talk")
                 await page.wait_for_function(
                     "document.body.dataset.state === 'connected'", timeout=30_000

@@ -103,13 +103,16 @@ class CallerOutput:
 
     def clear(self) -> float:
         """Drop the audio not yet sent, tell the caller to drop what it queued, start a
-        new epoch; returns the seconds dropped (not heard)."""
+        new epoch; returns the seconds dropped (not heard). :attr:`played` still counts
+        from the last :meth:`mark` (the barge-in reads it after clearing)."""
         dropped = self.pending
+        heard = self.played  # :attr:`played` keeps counting from the last mark, not the clear
         kept = [item for item in self._queue if item.kind != "audio"]
         self._queue.clear()
         self._queue.extend(kept)
         self.epoch += 1
-        self._written = self._reported = self._mark = 0.0
+        self._written = self._reported = 0.0
+        self._mark = -heard
         self._put(Outbound("clear", epoch=self.epoch))
         return dropped
 
