@@ -108,6 +108,8 @@ async def test_a_call_resumes_on_another_worker_with_its_history(
             assert refused.value.reason == "unauthorized"
             again = second.resume_token
             await second.hang_up()
+        async with asyncio.timeout(10):  # the close reached the caller; the state delete follows
+            await b.board.wait_idle()
         assert b.board.calls == {}
         # a hang-up ends the call for good: its state is deleted
         with pytest.raises(CallEnded):

@@ -277,5 +277,9 @@ async def test_whisper_hears_the_whole_turn_to_its_last_sample(opened: Stages) -
     assert len(heard.heard) == 1
     assert question in heard.heard[0]  # every sample of the utterance, in order
     user = next(e for _, e in seen if isinstance(e, TranscriptDone))
+    again = await whisper.transcribe(heard.heard[0], 16_000)
+    assert user.transcript == again.text  # the event carries what the whole turn says
+    # the silence around the turn may change a word (Whisper heard "friends" once in CI),
+    # never the number of words: the last one was not cut off
     alone = await whisper.transcribe(question, 16_000)
-    assert user.transcript == alone.text  # the turn is heard as the utterance alone is
+    assert len(user.transcript.split()) == len(alone.text.split())
