@@ -35,7 +35,7 @@ import base64
 import contextlib
 import time
 from multiprocessing.connection import Connection
-from typing import Any
+from typing import Any, cast
 
 import orjson
 from websockets.frames import apply_mask  # the C speedup when built
@@ -111,8 +111,8 @@ class _Session(asyncio.Protocol):
     # -- transport callbacks ---------------------------------------------------------
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self.transport = transport
+        # a stream transport (uvloop's TCPTransport is one without subclassing asyncio's)
+        self.transport = cast(asyncio.Transport, transport)
 
     def data_received(self, data: bytes) -> None:
         if self.raw:
