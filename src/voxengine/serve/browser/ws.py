@@ -156,7 +156,7 @@ async def browser_endpoint(ws: WebSocket) -> None:
             resumption = await board.continuity.claim(hello["resume_token"])
             call_id, caller = resumption.call_id, resumption.caller
         else:
-            caller = board.tokens.verify(hello.get("token")).subject
+            caller = (await board.redeem(hello.get("token"))).subject
         in_rate = _rate(hello, "input_sample_rate", 16000)
         out_rate = _rate(hello, "output_sample_rate", 24000)
         metadata = hello.get("metadata") or {}
