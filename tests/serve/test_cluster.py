@@ -2,11 +2,14 @@
 (configured from deploy/haproxy.cfg) on loopback. A call starts through the load
 balancer with the fake OpenAI provider; the worker carrying it is SIGKILLed; the
 Python client reconnects through HAProxy, lands on the other worker, resumes with its
-token, and the assistant remembers (the fake service receives the earlier turns)."""
+token, and the assistant remembers (the fake service receives the earlier turns). The
+served page does the same by itself in headless Chromium, over the WebSocket transport
+and over WebRTC (signaling through HAProxy, media straight to the workers)."""
 
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
@@ -161,8 +164,10 @@ async def test_the_page_resumes_by_itself_when_its_worker_dies(
                     "#transcript li.assistant", "l => l.length"
                 )
                 connections = len(fake.connections)
+                killed = time.monotonic()
                 cluster.carrier().kill()
                 await page.wait_for_function("window.vox.resumes >= 1", timeout=60_000)
+                print(f"{transport}: SIGKILL -> resumed {time.monotonic() - killed:.2f} s")
                 status = await page.text_content("#status")
                 assert status is not None
                 assert status.startswith("Resumed on another server")

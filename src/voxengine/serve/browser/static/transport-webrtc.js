@@ -14,16 +14,18 @@
 // Resume: with options.resumeToken the offer carries "resume_token" instead of a call
 // token, and any worker behind the load balancer continues the call. The answer brings
 // the next resume token (options.onResumeToken), so a resume whose peer connection then
-// fails can be tried again. A dead server sends no close over UDP: the call counts as
-// lost when the connection stays "disconnected" (no ICE consent answers) for
-// LOST_SECONDS, or fails.
+// fails can be tried again. A dead server sends no close over UDP, and Chromium takes
+// several seconds to call the connection "disconnected"; but the server's reply track
+// sends a packet every 20 ms (silence included), so the call counts as lost when no
+// reply packet has arrived for LOST_SECONDS, when the connection stays "disconnected"
+// that long, or when it fails.
 
 export const name = "WebRTC";
 
 const GATHER_SECONDS = 3; // ICE gathering: host candidates come at once; STUN may take longer
 const CONNECT_SECONDS = 10; // offer to "ready" on the data channel
 const STATS_SECONDS = 0.25;
-const LOST_SECONDS = 2; // "disconnected" this long after being connected: the server is gone
+const LOST_SECONDS = 2; // no reply packet, or "disconnected", this long: the server is gone
 
 function gathered(pc) {
   if (pc.iceGatheringState === "complete") return Promise.resolve();
@@ -75,15 +77,20 @@ export async function connect({ baseUrl, token, micStream, onMessage, onClose, o
 
   // Reply audio, as the browser decoded and played it: getStats counters (exposed for
   // tests as window.vox.rtc); onAudio gets the PCM16 byte count of sound (not silence).
-  let last = { samples: 0, energy: 0 };
+  let last = { samples: 0, energy: 0, packets: 0, packetAt: performance.now() };
   const stats = async () => {
     const report = await pc.getStats();
     report.forEach((s) => {
       if (s.type !== "inbound-rtp" || s.kind !== "audio") return;
+      const packets = s.packetsReceived || 0;
+      if (packets > last.packets) last.packetAt = performance.now();
+      else if (performance.now() - last.packetAt > LOST_SECONDS * 1000) shutdown(1006, "connection lost");
+      last.packets = packets;
       const samples = s.totalSamplesReceived || 0;
       const energy = s.totalAudioEnergy || 0;
       if (energy - last.energy > 1e-6 && samples > last.samples) onAudio(2 * (samples - last.samples));
-      last = { samples, energy };
+      last.samples = samples;
+      last.energy = energy;
       window.vox = window.vox || {};
       window.vox.rtc = {
         packetsReceived: s.packetsReceived,
@@ -141,6 +148,7 @@ export async function connect({ baseUrl, token, micStream, onMessage, onClose, o
     shutdown(1006, String(error));
     throw error;
   }
+  last.packetAt = performance.now();
   statsTimer = setInterval(() => { stats().catch(() => {}); }, STATS_SECONDS * 1000);
 
   return {
