@@ -103,7 +103,8 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     parser.add_argument(
         "--state-required",
         action="store_true",
-        help="refuse new calls while the state store is unreachable (default: warn)",
+        help="refuse new calls while the state store is unreachable (default: accept "
+        "them with a warning: not resumable, call tokens single-use per worker only)",
     )
     add_logging_options(parser)
     parser.set_defaults(run=_run)
