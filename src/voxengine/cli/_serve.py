@@ -15,7 +15,8 @@ import importlib
 import os
 from typing import Any
 
-from voxengine.cli._common import EXIT_OK, CliError, HelpFormatter, add_logging_options
+from voxengine.cli._errors import EXIT_OK, CliError
+from voxengine.cli._options import HelpFormatter, add_logging_options
 from voxengine.errors import ConfigError
 
 __all__ = ["add_parser", "load_factory"]

@@ -25,7 +25,8 @@ from voxengine.commands import (
 from voxengine.errors import ConfigError, InvalidState, RateLimited, VoxError
 from voxengine.events import Event, Interrupted
 from voxengine.protocols import RealtimeProtocol
-from voxengine.providers.base import BaseProvider, ProviderConfig, restore_commands
+from voxengine.providers._restore import restore_commands
+from voxengine.providers.base import BaseProvider, ProviderConfig
 from voxengine.session import RealtimeSession, is_retryable
 from voxengine.session.driver import EventSink
 from voxengine.session.history import ConversationHistory, HistoryEntry
