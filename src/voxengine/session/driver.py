@@ -19,53 +19,32 @@ import contextlib
 import logging
 import time
 from collections.abc import Callable, Coroutine, Mapping
-from typing import final
+from typing import Any, final
 
-from voxengine.audio.format import AudioFormat
-from voxengine.commands import CancelResponse, Command, CreateResponse, SendAudio, TruncateItem
+from voxengine.commands import CancelResponse, Command, SendAudio, TruncateItem
 from voxengine.errors import (
-    AuthenticationFailed,
-    CertificateRejected,
-    ConfigError,
-    ConnectFailed,
     ConnectionClosed,
     ConnectTimeout,
-    HandshakeClosed,
     InvalidState,
-    ProviderError,
-    RateLimited,
     TransportError,
-    UpgradeRefused,
     VoxError,
 )
-from voxengine.events import (
-    AudioDelta,
-    AudioDone,
-    Event,
-    Interrupted,
-    ProviderErrorEvent,
-    ResponseDone,
-    ResponseStarted,
-    SessionClosed,
-    SessionReady,
-    TextDelta,
-    TextDone,
-    ToolCall,
-    ToolCallDelta,
-    TranscriptDelta,
-    TranscriptDone,
-)
-from voxengine.protocols import ProtocolState, RealtimeProtocol
-from voxengine.redaction import redact, redact_url, secrets_in
+from voxengine.events import AudioDelta, Event, Interrupted, SessionClosed, SessionReady
+from voxengine.protocols import HotPath, ProtocolState, RealtimeProtocol
+from voxengine.redaction import redact_url, secrets_in
+from voxengine.session.failures import handshake_failure, is_retryable, scrub
+from voxengine.session.tracker import ResponseTracker
 from voxengine.transport import Connection, Connector, PushConnection
 from voxengine.transport.memory import MemoryConnection
 from voxengine.transport.websocket import WebSocketConnection
 
-__all__ = ["EventSink", "RealtimeSession", "ResponseTracker"]
+__all__ = ["AudioSink", "EventSink", "RealtimeSession", "ResponseTracker", "is_retryable"]
 
 #: Receives every event of a session with the session it came from (the reconnecting
 #: link tells a current connection from a replaced one by it).
 EventSink = Callable[["RealtimeSession", Event], None]
+#: Receives the audio deltas of the current session directly (see ``audio_sink``).
+AudioSink = Callable[[AudioDelta], None]
 
 logger = logging.getLogger("voxengine.session")
 
@@ -82,99 +61,15 @@ CLOSE_TIMEOUT = 3.0
 _CLOSE_WAIT = 2.5
 
 
-#: The event classes :meth:`ResponseTracker.observe` matches (audio is handled first).
-_TRACKED_EVENTS: frozenset[type] = frozenset({ResponseStarted, ProviderErrorEvent, ResponseDone})
-
-#: Output of a response: what the watchdog counts as progress (keep-alive traffic such
-#: as rate-limit updates, and anything else, is not). Audio deltas are handled first.
-_PROGRESS_EVENTS: frozenset[type] = frozenset(
-    {
-        ResponseStarted,
-        ResponseDone,
-        TextDelta,
-        TextDone,
-        AudioDone,
-        TranscriptDelta,
-        TranscriptDone,
-        ToolCallDelta,
-        ToolCall,
-    }
-)
-
-
-@final
-class ResponseTracker:
-    """Follows responses and assistant audio as events pass, for interruption.
-
-    ``active_response_id`` is the response in progress (``None`` between responses);
-    ``audio_item_id`` is the assistant item whose audio arrived last and
-    ``audio_received`` how many seconds of it arrived. ``progress_at`` is when (on
-    :func:`time.monotonic`'s clock, like ``requested_at``) the last output of a
-    response arrived: the watchdog measures stalls from it.
-    """
-
-    def __init__(self, output_format: AudioFormat) -> None:
-        self._format = output_format
-        #: A response was requested and has not started yet.
-        self.awaiting_response = False
-        #: Monotonic time of the last response request.
-        self.requested_at = 0.0
-        #: Monotonic time of the last response output (see ``_PROGRESS_EVENTS``).
-        self.progress_at = 0.0
-        self.active_response_id: str | None = None
-        self.audio_item_id: str | None = None
-        #: Bytes of audio received for ``audio_item_id``.
-        self.audio_bytes = 0
-
-    @property
-    def expecting_output(self) -> bool:
-        """A response is running or has been asked for: silence now means a stall."""
-        return self.awaiting_response or self.active_response_id is not None
-
-    def requested(self, command: Command, now: float) -> None:
-        """Note a command (sent at monotonic time ``now``) that asks for a response."""
-        if isinstance(command, CreateResponse):
-            self.awaiting_response = True
-            self.requested_at = now
-
-    @property
-    def audio_received(self) -> float:
-        """Seconds of audio received for ``audio_item_id``."""
-        return self._format.duration(self.audio_bytes)
-
-    def observe(self, event: Event) -> None:
-        """Update the state from one event."""
-        if type(event) is AudioDelta:  # the hot path: one per 20 ms of audio
-            self.progress_at = _monotonic()
-            if event.item_id != self.audio_item_id:
-                self.audio_item_id = event.item_id
-                self.audio_bytes = 0
-            self.audio_bytes += len(event.audio)
-            return
-        kind = type(event)
-        if kind in _PROGRESS_EVENTS:
-            self.progress_at = time.monotonic()
-        if kind not in _TRACKED_EVENTS:
-            return
-        match event:
-            case ResponseStarted(response_id=response_id):
-                self.active_response_id = response_id
-                self.awaiting_response = False
-            case ProviderErrorEvent():
-                self.awaiting_response = False  # e.g. a refused response.create
-            case ResponseDone(response_id=response_id):
-                if response_id == self.active_response_id or not response_id:
-                    self.active_response_id = None
-            case _:
-                pass
-
-
 @final
 class RealtimeSession:
     """Drives ``protocol`` over a connection opened by ``connector``.
 
     Use :meth:`open` once, then :meth:`send` commands. Every event reaches ``sink`` in
-    the order the protocol produced them, with no queue in between.
+    the order the protocol produced them, with no queue in between; while
+    ``audio_sink`` is set, audio deltas the protocol decodes on its hot path
+    (:class:`~voxengine.protocols.HotPath`) go to it directly instead (the link sets
+    it to its queue for the current session: the same place ``sink`` would put them).
     """
 
     def __init__(
@@ -188,19 +83,28 @@ class RealtimeSession:
         self._protocol = protocol
         #: Every event goes to ``sink(self, event)``, in the reader, in order.
         self.sink = sink
+        #: Hot-path audio deltas go here when set (see the class docstring).
+        self.audio_sink: AudioSink | None = None
+        hot = protocol if isinstance(protocol, HotPath) else None
+        self._hot = hot.receive_audio if hot is not None else None
+        self._encode = hot.encode_audio if hot is not None else None
         self._connector = connector
         self._open_timeout = open_timeout
         self._conn: Connection | None = None
+        #: ``_conn`` when it writes whole frames before it first yields (see _ORDERED_SEND).
+        self._direct: WebSocketConnection | MemoryConnection | None = None
         self._reader: asyncio.Task[None] | None = None
-        self._send_lock = asyncio.Lock()
+        self._send_lock: asyncio.Lock | None = None  # made when a send has to queue
         # frames taken from the protocol, unsent (a list: usually empty, and an empty
         # deque takes 760 bytes per session)
         self._outbox: list[str | bytes] = []
-        self._ready = asyncio.Event()
-        self._closed = asyncio.Event()
+        self._ready = False
+        self._closed = False
+        self._ready_waiter: asyncio.Future[None] | None = None  # open() waits on it
+        self._closed_waiters: list[asyncio.Future[None]] | None = None
         self._last_activity = 0.0
         self._reading = True  # False once the protocol gave up: later frames are ignored
-        self._sending: set[asyncio.Task[None]] = set()  # sends started by pushed frames
+        self._sending: set[asyncio.Task[None]] | None = None  # sends started by pushed frames
         self._reader_error: Exception | None = None  # a local failure that ended the reader
         self.tracker = ResponseTracker(protocol.output_format)
 
@@ -217,7 +121,7 @@ class RealtimeSession:
     @property
     def is_open(self) -> bool:
         """True between a successful :meth:`open` and the end of the session."""
-        return self._ready.is_set() and not self._closed.is_set()
+        return self._ready and not self._closed
 
     async def open(self) -> None:
         """Connect and complete the protocol handshake.
@@ -240,13 +144,16 @@ class RealtimeSession:
             await self._open(request.url, request.headers)
         except VoxError as exc:
             # The last line of defence: whatever raised, its text never shows the key.
-            _scrubbed(exc, secrets_in(request.url, request.headers))
+            scrub(exc, secrets_in(request.url, request.headers))
             raise
 
     async def _open(self, url: str, headers: Mapping[str, str]) -> None:
         conn = await self._connector(url, headers, timeout=self._open_timeout)
         self._conn = conn
+        if isinstance(conn, _ORDERED_SEND):
+            self._direct = conn
         self._last_activity = _monotonic()
+        waiter = self._ready_waiter = asyncio.get_running_loop().create_future()
         if isinstance(conn, PushConnection):
             conn.push_to(self._pushed)  # False: it cannot; the reader gets every frame
         self._reader = asyncio.create_task(self._read_loop(), name="voxengine-session-reader")
@@ -254,16 +161,12 @@ class RealtimeSession:
             # A server that refuses at once closes before our first message goes out;
             # the reader records why, and the wait below raises the typed reason.
             await self._flush()
-        ready = asyncio.create_task(self._ready.wait())
-        closed = asyncio.create_task(self._closed.wait())
         try:
-            done, _ = await asyncio.wait(
-                {ready, closed}, timeout=self._open_timeout, return_when=asyncio.FIRST_COMPLETED
-            )
+            done, _ = await asyncio.wait({waiter}, timeout=self._open_timeout)
         finally:
-            ready.cancel()
-            closed.cancel()
-        if not self._ready.is_set():
+            self._ready_waiter = None
+            waiter.cancel()
+        if not self._ready:
             exc = self._protocol.close_exc
             await self.aclose()
             if exc is None and not done:
@@ -276,7 +179,16 @@ class RealtimeSession:
                     raise local
                 if exc is not None:
                     raise exc
-            raise _handshake_failure(exc)
+            raise handshake_failure(exc)
+
+    def _wake_opener(self) -> None:
+        waiter = self._ready_waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+
+    def _locked(self) -> bool:
+        lock = self._send_lock
+        return lock is not None and lock.locked()
 
     async def send(self, command: Command, *more: Command) -> None:
         """Send ``command`` (then ``more``); raises :class:`InvalidState` if the session
@@ -287,7 +199,7 @@ class RealtimeSession:
         """
         if self._conn is None:
             raise InvalidState("session is not open; call connect() first")
-        if self._closed.is_set():
+        if self._closed:
             raise InvalidState("session is closed")
         protocol = self._protocol
         protocol.send(command)
@@ -301,22 +213,35 @@ class RealtimeSession:
         for event in protocol.events_received():
             self._dispatch(event)
         frames = protocol.data_to_send()
-        conn = self._conn
-        if (
-            len(frames) == 1
-            and isinstance(conn, _ORDERED_SEND)
-            and not self._outbox
-            and not self._send_lock.locked()
-        ):
+        direct = self._direct
+        if len(frames) == 1 and direct is not None and not self._outbox and not self._locked():
             # Nothing queued before it and no writer busy: send it straight away. These
             # connections hand a whole frame to the socket inside ``send`` before it
             # first yields, so frames sent this way keep the order they were taken in.
-            await conn.send(frames[0])
+            await direct.send(frames[0])
             return
         if frames:
             self._outbox.extend(frames)
         if self._outbox:
             await self._send_outbox()
+
+    def send_audio(self, audio: bytes) -> Coroutine[Any, Any, None]:
+        """``send(SendAudio(audio=audio))`` for audio the caller has checked (``bytes``
+        of whole PCM16 samples): with nothing queued, the protocol's ready-made frame
+        (:meth:`~voxengine.protocols.HotPath.encode_audio`) goes straight to the
+        connection. Returns the coroutine that writes it (raises as :meth:`send`)."""
+        encode, direct = self._encode, self._direct
+        if (
+            encode is not None
+            and direct is not None
+            and not self._closed
+            and not self._outbox
+            and not self._locked()
+        ):
+            frame = encode(audio)
+            if frame is not None:
+                return direct.send_utf8(frame)
+        return self.send(SendAudio(audio=audio))
 
     async def interrupt(
         self, played: float | None = None, *, item_id: str | None = None, cancel: bool = True
@@ -345,22 +270,14 @@ class RealtimeSession:
         return event
 
     async def _flush(self) -> None:
-        """Send what the protocol has queued, in order, one writer at a time.
-
-        Frames move to the session's outbox before the lock is taken (no await in
-        between, so the outbox keeps the protocol's order); the lock holder sends the
-        whole outbox, including frames other tasks add while it waits on the socket.
-        With nothing to send (the reader's usual case) no lock is taken.
-        """
+        """Send what the protocol has queued, in order, one writer at a time: frames
+        move to the outbox before the lock is taken (so it keeps the protocol's order);
+        the lock holder sends the whole outbox, including frames added meanwhile."""
         if self._take_outgoing():
             await self._send_outbox()
 
     def _take_outgoing(self) -> bool:
-        """Move the protocol's queued frames to the outbox; True if anything is unsent.
-
-        Synchronous, so the reader (whose frames rarely leave anything to send) pays no
-        coroutine for :meth:`_flush`.
-        """
+        """Move the protocol's queued frames to the outbox; True if anything is unsent."""
         frames = self._protocol.data_to_send()
         if frames:
             self._outbox.extend(frames)
@@ -371,7 +288,10 @@ class RealtimeSession:
         if conn is None:
             return
         outbox = self._outbox
-        async with self._send_lock:
+        lock = self._send_lock
+        if lock is None:
+            lock = self._send_lock = asyncio.Lock()
+        async with lock:
             while outbox:
                 await conn.send(outbox.pop(0))
 
@@ -381,13 +301,36 @@ class RealtimeSession:
 
     async def wait_closed(self) -> None:
         """Wait until the session has ended and its last event was dispatched."""
-        await self._closed.wait()
+        if self._closed:
+            return
+        waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        waiters = self._closed_waiters
+        if waiters is None:
+            waiters = self._closed_waiters = []
+        waiters.append(waiter)
+        try:
+            await waiter
+        finally:
+            if not self._closed:
+                waiters.remove(waiter)
+
+    def _set_closed(self) -> None:
+        self._closed = True
+        self._wake_opener()
+        for waiter in self._closed_waiters or ():
+            if not waiter.done():
+                waiter.set_result(None)
+        self._closed_waiters = None
 
     def _receive(self, frame: str | bytes) -> bool:
         """Decode one frame and dispatch its events; False once the protocol gave up."""
+        self._protocol.receive_message(frame)
+        return self._collect()
+
+    def _collect(self) -> bool:
+        """Dispatch the events the protocol decoded; False once it gave up."""
         protocol = self._protocol
         self._last_activity = now = _monotonic()
-        protocol.receive_message(frame)
         if protocol.state is ProtocolState.CLOSED:
             # The protocol gave up (e.g. configuration refused in the handshake).
             self._reading = False
@@ -404,7 +347,8 @@ class RealtimeSession:
                 tracker.audio_bytes += len(event.audio)
             else:
                 if type(event) is SessionReady:
-                    self._ready.set()
+                    self._ready = True
+                    self._wake_opener()
                 tracker.observe(event)
             sink(self, event)
         return True
@@ -414,7 +358,30 @@ class RealtimeSession:
         if not self._reading:
             return
         try:
-            receiving = self._receive(frame)
+            hot = self._hot
+            if hot is None:
+                receiving = self._receive(frame)
+            else:
+                event = hot(frame)
+                if event is not None:
+                    # The hot path (one frame per 20 ms of audio): an audio delta and
+                    # nothing else came of the frame. _collect's audio branch, inlined.
+                    self._last_activity = now = _monotonic()
+                    tracker = self.tracker
+                    tracker.progress_at = now
+                    if event.item_id != tracker.audio_item_id:
+                        tracker.audio_item_id = event.item_id
+                        tracker.audio_bytes = 0
+                    tracker.audio_bytes += len(event.audio)
+                    audio_sink = self.audio_sink
+                    if audio_sink is not None:
+                        audio_sink(event)
+                    else:
+                        self.sink(self, event)
+                    if self._outbox:  # frames a cancelled send left: get them going
+                        self._start_sending(self._send_outbox())
+                    return
+                receiving = self._collect()
         except Exception as exc:  # a bug: report it and end the session
             self._reader_failed(exc)
             self._reading = False
@@ -437,8 +404,11 @@ class RealtimeSession:
 
     def _start_sending(self, send: Coroutine[object, object, None]) -> None:
         task = asyncio.get_running_loop().create_task(self._quietly(send))
-        self._sending.add(task)
-        task.add_done_callback(self._sending.discard)
+        sending = self._sending
+        if sending is None:
+            sending = self._sending = set()
+        sending.add(task)
+        task.add_done_callback(sending.discard)
 
     async def _quietly(self, send: Coroutine[object, object, None]) -> None:
         try:
@@ -484,7 +454,7 @@ class RealtimeSession:
                 events.append(SessionClosed(code=None, reason="session ended"))
             for event in events:
                 self._dispatch(event)
-            self._closed.set()
+            self._set_closed()
 
     def failure(self) -> VoxError | None:
         """Why the session ended, if it ended because of a failure."""
@@ -523,60 +493,3 @@ class RealtimeSession:
             await asyncio.wait(sending, timeout=left())
             for task in sending:
                 task.cancel()
-
-
-def _scrubbed(exc: VoxError, secrets: set[str]) -> None:
-    """Mask ``secrets`` in ``exc``'s message and text attributes, in place."""
-    if not secrets:
-        return
-    exc.args = tuple(redact(a, secrets) if isinstance(a, str) else a for a in exc.args)
-    for name in ("message", "reason", "detail"):
-        value = getattr(exc, name, None)
-        if isinstance(value, str):
-            setattr(exc, name, redact(value, secrets))
-
-
-#: ProviderError codes a server sends when it failed, not the request (Gemini 1011).
-_SERVER_FAULTS = frozenset({"internal", "unavailable", "server_error"})
-
-
-def _handshake_failure(exc: VoxError | None) -> VoxError:
-    """What :meth:`RealtimeSession.open` raises for a session that never became ready.
-
-    A close or drop with no auth/config meaning becomes a retryable
-    :class:`HandshakeClosed` (chained to the close); refusals keep their type.
-    """
-    if exc is None:
-        return HandshakeClosed(None, "connection closed")
-    if isinstance(exc, ConnectionClosed) or (
-        type(exc) is ProviderError and exc.code in _SERVER_FAULTS
-    ):
-        code = exc.code if isinstance(exc, ConnectionClosed) else None
-        reason = exc.reason if isinstance(exc, ConnectionClosed) else str(exc)
-        failure = HandshakeClosed(code, reason)
-        failure.__cause__ = exc
-        return failure
-    return exc
-
-
-def is_retryable(exc: BaseException) -> bool:
-    """Whether a failed connect (or reconnect attempt) may be tried again.
-
-    * Transport failures — refused or reset TCP, DNS, TLS handshake, timeouts, a
-      close or drop during the handshake (:class:`HandshakeClosed`), HTTP 5xx/408 on
-      the upgrade — yes.
-    * HTTP 429 on the upgrade (:class:`~voxengine.errors.UpgradeRateLimited`) — yes,
-      after its ``retry_after`` seconds when given.
-    * Refused credentials, a rejected certificate, other HTTP 4xx, configuration and
-      service refusals (:class:`ProviderError`, including rate limits and quotas
-      reported by the service on an open connection) — never.
-    """
-    if not isinstance(exc, ConnectFailed):
-        return False
-    if isinstance(exc, RateLimited):
-        return True  # the upgrade's 429: wait retry_after, then try again
-    if isinstance(exc, AuthenticationFailed | CertificateRejected | ProviderError | ConfigError):
-        return False
-    if isinstance(exc, UpgradeRefused):
-        return exc.status >= 500 or exc.status == 408
-    return True

@@ -134,6 +134,9 @@ class _PushingConnection(ClientConnection):
         self._fragments: list[bytes] = []
         self._fragmented_text = False
         self._closer: asyncio.Task[None] | None = None  # set once pushing failed
+        #: ``sink`` while a whole text frame can go straight to it (pushing, nothing
+        #: held, not failed, no fragments queued for ``recv``); else ``None``.
+        self._direct: FrameSink | None = None
 
     @property
     def pulling(self) -> bool:
@@ -143,25 +146,23 @@ class _PushingConnection(ClientConnection):
     def start_push(self, sink: FrameSink) -> None:
         self.sink = sink
         self.held = [] if self.pulling else None
+        self._update_direct()
+
+    def _update_direct(self) -> None:
+        plain = self.held is None and self._closer is None and not self._queueing_fragments
+        self._direct = self.sink if plain else None
 
     def release(self) -> None:
         """Push the held messages; later ones are pushed as they arrive."""
         held, self.held = self.held, None
+        self._update_direct()
         for message in held or ():
             self._push(message)
 
     def process_event(self, event: WireEvent) -> None:
         # ``websockets`` calls this for every event it parsed; it must not raise.
-        sink = self.sink
-        if (
-            sink is not None
-            and type(event) is Frame
-            and event.opcode is Opcode.TEXT
-            and event.fin
-            and self.held is None
-            and self._closer is None
-            and not self._queueing_fragments
-        ):
+        sink = self._direct
+        if sink is not None and type(event) is Frame and event.opcode is Opcode.TEXT and event.fin:
             # The hot path (a whole text frame while pushing): _message and _push inlined.
             try:
                 text = str(event.data, "utf-8")
@@ -187,6 +188,7 @@ class _PushingConnection(ClientConnection):
                     self._push(message)
                 return
             self._queueing_fragments = not event.fin
+            self._update_direct()
             if event.fin:
                 self.queued += 1
         super().process_event(event)
@@ -230,6 +232,7 @@ class _PushingConnection(ClientConnection):
         self.held = None  # nothing more is pushed; ``recv`` ends with the close
         if self._closer is None:
             self._closer = asyncio.get_running_loop().create_task(self.close(code, reason))
+        self._direct = None
 
 
 @final
@@ -260,6 +263,13 @@ class WebSocketConnection:
         """Send one frame (text for ``str``, binary for ``bytes``)."""
         try:
             await self._ws.send(data)
+        except websockets.ConnectionClosed as exc:
+            raise _closed(exc) from exc
+
+    async def send_utf8(self, data: bytes) -> None:
+        """Send one text frame given as its UTF-8 encoding (no ``str`` round trip)."""
+        try:
+            await self._ws.send(data, text=True)
         except websockets.ConnectionClosed as exc:
             raise _closed(exc) from exc
 
