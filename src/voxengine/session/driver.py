@@ -7,9 +7,9 @@ decoded events go, in order, to the session's ``sink`` (the
 the application reads). A transport that can push frames
 (:class:`~voxengine.transport.PushConnection`) hands each frame to the session inside
 its socket read callback; the reader task then only takes the frames read before that
-and waits for the close. The session also follows the response lifecycle (which
-response is active, how much audio of which assistant item has arrived) so that
-interruption can cancel and truncate correctly.
+and hands the close over to a callback (:mod:`~voxengine.session.wire`). The session
+also follows the response lifecycle (which response is active, how much audio of which
+assistant item has arrived) so that interruption can cancel and truncate correctly.
 """
 
 from __future__ import annotations
@@ -29,12 +29,13 @@ from voxengine.errors import (
     TransportError,
     VoxError,
 )
-from voxengine.events import AudioDelta, Event, Interrupted, SessionClosed, SessionReady
-from voxengine.protocols import HotPath, ProtocolState, RealtimeProtocol
+from voxengine.events import Event, Interrupted
+from voxengine.protocols import RealtimeProtocol
 from voxengine.redaction import redact_url, secrets_in
 from voxengine.session.failures import handshake_failure, is_retryable, scrub
 from voxengine.session.tracker import ResponseTracker
-from voxengine.transport import Connection, Connector, PushConnection
+from voxengine.session.wire import AudioSink, SessionWire
+from voxengine.transport import PushConnection
 from voxengine.transport.memory import MemoryConnection
 from voxengine.transport.websocket import WebSocketConnection
 
@@ -43,8 +44,6 @@ __all__ = ["AudioSink", "EventSink", "RealtimeSession", "ResponseTracker", "is_r
 #: Receives every event of a session with the session it came from (the reconnecting
 #: link tells a current connection from a replaced one by it).
 EventSink = Callable[["RealtimeSession", Event], None]
-#: Receives the audio deltas of the current session directly (see ``audio_sink``).
-AudioSink = Callable[[AudioDelta], None]
 
 logger = logging.getLogger("voxengine.session")
 
@@ -62,7 +61,7 @@ _CLOSE_WAIT = 2.5
 
 
 @final
-class RealtimeSession:
+class RealtimeSession(SessionWire):
     """Drives ``protocol`` over a connection opened by ``connector``.
 
     Use :meth:`open` once, then :meth:`send` commands. Every event reaches ``sink`` in
@@ -71,42 +70,6 @@ class RealtimeSession:
     (:class:`~voxengine.protocols.HotPath`) go to it directly instead (the link sets
     it to its queue for the current session: the same place ``sink`` would put them).
     """
-
-    def __init__(
-        self,
-        protocol: RealtimeProtocol,
-        connector: Connector,
-        *,
-        open_timeout: float = 10.0,
-        sink: EventSink,
-    ) -> None:
-        self._protocol = protocol
-        #: Every event goes to ``sink(self, event)``, in the reader, in order.
-        self.sink = sink
-        #: Hot-path audio deltas go here when set (see the class docstring).
-        self.audio_sink: AudioSink | None = None
-        hot = protocol if isinstance(protocol, HotPath) else None
-        self._hot = hot.receive_audio if hot is not None else None
-        self._encode = hot.encode_audio if hot is not None else None
-        self._connector = connector
-        self._open_timeout = open_timeout
-        self._conn: Connection | None = None
-        #: ``_conn`` when it writes whole frames before it first yields (see _ORDERED_SEND).
-        self._direct: WebSocketConnection | MemoryConnection | None = None
-        self._reader: asyncio.Task[None] | None = None
-        self._send_lock: asyncio.Lock | None = None  # made when a send has to queue
-        # frames taken from the protocol, unsent (a list: usually empty, and an empty
-        # deque takes 760 bytes per session)
-        self._outbox: list[str | bytes] = []
-        self._ready = False
-        self._closed = False
-        self._ready_waiter: asyncio.Future[None] | None = None  # open() waits on it
-        self._closed_waiters: list[asyncio.Future[None]] | None = None
-        self._last_activity = 0.0
-        self._reading = True  # False once the protocol gave up: later frames are ignored
-        self._sending: set[asyncio.Task[None]] | None = None  # sends started by pushed frames
-        self._reader_error: Exception | None = None  # a local failure that ended the reader
-        self.tracker = ResponseTracker(protocol.output_format)
 
     @property
     def protocol(self) -> RealtimeProtocol:
@@ -180,15 +143,6 @@ class RealtimeSession:
                 if exc is not None:
                     raise exc
             raise handshake_failure(exc)
-
-    def _wake_opener(self) -> None:
-        waiter = self._ready_waiter
-        if waiter is not None and not waiter.done():
-            waiter.set_result(None)
-
-    def _locked(self) -> bool:
-        lock = self._send_lock
-        return lock is not None and lock.locked()
 
     async def send(self, command: Command, *more: Command) -> None:
         """Send ``command`` (then ``more``); raises :class:`InvalidState` if the session
@@ -269,193 +223,6 @@ class RealtimeSession:
         self._dispatch(event)
         return event
 
-    async def _flush(self) -> None:
-        """Send what the protocol has queued, in order, one writer at a time: frames
-        move to the outbox before the lock is taken (so it keeps the protocol's order);
-        the lock holder sends the whole outbox, including frames added meanwhile."""
-        if self._take_outgoing():
-            await self._send_outbox()
-
-    def _take_outgoing(self) -> bool:
-        """Move the protocol's queued frames to the outbox; True if anything is unsent."""
-        frames = self._protocol.data_to_send()
-        if frames:
-            self._outbox.extend(frames)
-        return bool(self._outbox)
-
-    async def _send_outbox(self) -> None:
-        conn = self._conn
-        if conn is None:
-            return
-        outbox = self._outbox
-        lock = self._send_lock
-        if lock is None:
-            lock = self._send_lock = asyncio.Lock()
-        async with lock:
-            while outbox:
-                await conn.send(outbox.pop(0))
-
-    def _dispatch(self, event: Event) -> None:
-        self.tracker.observe(event)
-        self.sink(self, event)
-
-    async def wait_closed(self) -> None:
-        """Wait until the session has ended and its last event was dispatched."""
-        if self._closed:
-            return
-        waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        waiters = self._closed_waiters
-        if waiters is None:
-            waiters = self._closed_waiters = []
-        waiters.append(waiter)
-        try:
-            await waiter
-        finally:
-            if not self._closed:
-                waiters.remove(waiter)
-
-    def _set_closed(self) -> None:
-        self._closed = True
-        self._wake_opener()
-        for waiter in self._closed_waiters or ():
-            if not waiter.done():
-                waiter.set_result(None)
-        self._closed_waiters = None
-
-    def _receive(self, frame: str | bytes) -> bool:
-        """Decode one frame and dispatch its events; False once the protocol gave up."""
-        self._protocol.receive_message(frame)
-        return self._collect()
-
-    def _collect(self) -> bool:
-        """Dispatch the events the protocol decoded; False once it gave up."""
-        protocol = self._protocol
-        self._last_activity = now = _monotonic()
-        if protocol.state is ProtocolState.CLOSED:
-            # The protocol gave up (e.g. configuration refused in the handshake).
-            self._reading = False
-            return False
-        tracker, sink = self.tracker, self.sink
-        for event in protocol.events_received():
-            # _dispatch, inlined (one frame's events on the hot path), and for audio
-            # ResponseTracker.observe's audio branch too, with this frame's time stamp
-            if type(event) is AudioDelta:
-                tracker.progress_at = now
-                if event.item_id != tracker.audio_item_id:
-                    tracker.audio_item_id = event.item_id
-                    tracker.audio_bytes = 0
-                tracker.audio_bytes += len(event.audio)
-            else:
-                if type(event) is SessionReady:
-                    self._ready = True
-                    self._wake_opener()
-                tracker.observe(event)
-            sink(self, event)
-        return True
-
-    def _pushed(self, frame: str | bytes) -> None:
-        """The push sink: one frame, inside the transport's read callback."""
-        if not self._reading:
-            return
-        try:
-            hot = self._hot
-            if hot is None:
-                receiving = self._receive(frame)
-            else:
-                event = hot(frame)
-                if event is not None:
-                    # The hot path (one frame per 20 ms of audio): an audio delta and
-                    # nothing else came of the frame. _collect's audio branch, inlined.
-                    self._last_activity = now = _monotonic()
-                    tracker = self.tracker
-                    tracker.progress_at = now
-                    if event.item_id != tracker.audio_item_id:
-                        tracker.audio_item_id = event.item_id
-                        tracker.audio_bytes = 0
-                    tracker.audio_bytes += len(event.audio)
-                    audio_sink = self.audio_sink
-                    if audio_sink is not None:
-                        audio_sink(event)
-                    else:
-                        self.sink(self, event)
-                    if self._outbox:  # frames a cancelled send left: get them going
-                        self._start_sending(self._send_outbox())
-                    return
-                receiving = self._collect()
-        except Exception as exc:  # a bug: report it and end the session
-            self._reader_failed(exc)
-            self._reading = False
-            self._start_sending(self._close_connection(1011, "internal error"))
-            return
-        if not receiving:  # the reader waits for the close: make it come
-            self._start_sending(self._close_connection(1000, "client closing"))
-            return
-        frames = self._protocol.data_to_send()  # _take_outgoing, inlined (hot path)
-        if frames:
-            self._outbox.extend(frames)
-        if self._outbox:
-            self._start_sending(self._send_outbox())
-
-    def _reader_failed(self, exc: Exception) -> None:
-        """Log the failure (from inside its ``except``) and end the protocol with it."""
-        self._reader_error = exc
-        logger.exception("session reader failed")
-        self._protocol.receive_close(None, f"{type(exc).__name__}: {exc}")
-
-    def _start_sending(self, send: Coroutine[object, object, None]) -> None:
-        task = asyncio.get_running_loop().create_task(self._quietly(send))
-        sending = self._sending
-        if sending is None:
-            sending = self._sending = set()
-        sending.add(task)
-        task.add_done_callback(sending.discard)
-
-    async def _quietly(self, send: Coroutine[object, object, None]) -> None:
-        try:
-            await send
-        except (ConnectionClosed, OSError):
-            pass  # the reader sees the close and reports it
-        except Exception:
-            logger.exception("sending from the session reader failed")
-
-    async def _close_connection(self, code: int, reason: str) -> None:
-        if self._conn is not None:
-            await self._conn.close(code, reason)
-
-    async def _read_loop(self) -> None:
-        conn = self._conn
-        assert conn is not None
-        protocol = self._protocol
-        try:
-            while True:
-                try:
-                    frame = await conn.recv()
-                except ConnectionClosed as exc:
-                    protocol.receive_close(exc.code, exc.reason)
-                    break
-                if not self._reading or not self._receive(frame):
-                    # The protocol gave up (e.g. a fatal error the server did not
-                    # follow with a close): close the socket rather than leave it open.
-                    with contextlib.suppress(VoxError, OSError, TimeoutError):
-                        await asyncio.wait_for(
-                            self._close_connection(1000, "client closing"), _CLOSE_WAIT
-                        )
-                    break
-                if self._take_outgoing():
-                    await self._send_outbox()
-        except ConnectionClosed as exc:
-            protocol.receive_close(exc.code, exc.reason)
-        except Exception as exc:  # a bug or an unexpected transport failure: report it
-            self._reader_failed(exc)
-        finally:
-            self._reading = False
-            events = protocol.events_received()
-            if not any(isinstance(e, SessionClosed) for e in events):
-                events.append(SessionClosed(code=None, reason="session ended"))
-            for event in events:
-                self._dispatch(event)
-            self._set_closed()
-
     def failure(self) -> VoxError | None:
         """Why the session ended, if it ended because of a failure."""
         return self._protocol.close_exc
@@ -488,6 +255,12 @@ class RealtimeSession:
             if not reader.done():
                 reader.cancel()
                 await asyncio.wait({reader})  # its finally only dispatches, at once
+        if reader is not None and not self._closed:  # the close comes as a callback
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.wait_closed(), left())
+            if not self._closed:  # the connection never reported it: end here
+                self._protocol.receive_close(None, "connection did not close in time")
+                self._finish_reading()
         if self._sending:  # they end at once on a closed connection (errors are logged)
             sending = set(self._sending)
             await asyncio.wait(sending, timeout=left())

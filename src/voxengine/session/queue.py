@@ -145,8 +145,11 @@ class EventQueue:
             return None
 
     def _pop(self) -> Event | None:
-        assert self._items is not None
-        item = self._items.popleft()
+        items = self._items
+        assert items is not None
+        item = items.popleft()
+        if not items:
+            self._items = None  # an empty deque is 760 bytes: made again when needed
         if isinstance(item, AudioDelta):
             self._audio -= 1
         return item

@@ -33,7 +33,7 @@ import math
 import socket
 import ssl
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any, final
 from urllib.parse import urlsplit
 
@@ -124,6 +124,19 @@ class _PushingConnection(ClientConnection):
     ``recv`` has not taken every queued message (:attr:`pulling`) the new ones are
     held, and :meth:`release` pushes them.
     """
+
+    # Slots for what this class adds: ``ClientConnection`` instances already carry
+    # about thirty attributes, and a few more in their ``__dict__`` double its size.
+    __slots__ = (
+        "_closer",
+        "_direct",
+        "_fragmented_text",
+        "_fragments",
+        "_queueing_fragments",
+        "held",
+        "queued",
+        "sink",
+    )
 
     def __init__(self, protocol: ClientProtocol, **kwargs: Any) -> None:
         super().__init__(protocol, **kwargs)
@@ -257,6 +270,26 @@ class WebSocketConnection:
         if ws.sink is not None:
             raise InvalidState("this connection already pushes its frames")
         ws.start_push(sink)
+        return True
+
+    def when_closed(self, callback: Callable[[ConnectionClosed], None]) -> bool:
+        """Once pushing, with every frame read before :meth:`push_to` taken by
+        :meth:`recv`: call ``callback`` with the close (what :meth:`recv` would raise)
+        when the connection has closed, instead of a :meth:`recv` waiting for it, and
+        return True. Otherwise register nothing and return False (keep calling
+        :meth:`recv`). Exceptions the callback raises are logged."""
+        ws = self._ws
+        if not isinstance(ws, _PushingConnection) or ws.sink is None or ws.pulling:
+            return False
+        ws.release()  # the held frames, if any: from now on only pushed ones
+
+        def closed(_: object) -> None:
+            try:
+                callback(_closed(ws.protocol.close_exc))
+            except Exception:
+                logger.exception("close callback failed")
+
+        ws.connection_lost_waiter.add_done_callback(closed)
         return True
 
     async def send(self, data: str | bytes) -> None:
