@@ -5,8 +5,9 @@ protocol, capabilities) and the socket:
 
 * :mod:`~voxengine.session.driver` — :class:`RealtimeSession`, the loop that drives one
   sans-I/O protocol over one transport connection (its frame handling in
-  :mod:`~voxengine.session.wire`), with :mod:`~voxengine.session.tracker` (:class:`ResponseTracker`, the response lifecycle)
-  and :mod:`~voxengine.session.failures` (what is retried, how failures are typed);
+  :mod:`~voxengine.session.wire`), with :mod:`~voxengine.session.tracker`
+  (:class:`ResponseTracker`, the response lifecycle) and
+  :mod:`~voxengine.session.failures` (what is retried, how failures are typed);
 * :mod:`~voxengine.session.relay` — commands down to the current connection (or
   queued), events up from it;
 * :mod:`~voxengine.session.link` — :class:`~voxengine.session.link.SessionLink`, which

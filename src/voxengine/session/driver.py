@@ -184,13 +184,13 @@ class RealtimeSession(SessionWire):
         of whole PCM16 samples): with nothing queued, the protocol's ready-made frame
         (:meth:`~voxengine.protocols.HotPath.encode_audio`) goes straight to the
         connection. Returns the coroutine that writes it (raises as :meth:`send`)."""
-        encode, direct = self._encode, self._direct
+        encode, direct, lock = self._encode, self._direct, self._send_lock
         if (
             encode is not None
             and direct is not None
             and not self._closed
             and not self._outbox
-            and not self._locked()
+            and (lock is None or not lock.locked())
         ):
             frame = encode(audio)
             if frame is not None:

@@ -132,9 +132,6 @@ class SessionLink(Relay):
             and not self._ended
         )
 
-    def _finished(self) -> bool:
-        return self._supervisor is not None and self._supervisor.done()
-
     def _make_current(self, session: RealtimeSession) -> None:
         self._set_current(session)
         self._opened_at = time.monotonic()
@@ -146,7 +143,13 @@ class SessionLink(Relay):
         self._closing = False
         self._started = True
         self._make_current(session)
+        self._over = False
         self._supervisor = asyncio.create_task(self._supervise(), name=f"voxengine-{self._name}")
+        self._supervisor.add_done_callback(self._supervisor_done)
+
+    def _supervisor_done(self, task: asyncio.Task[None]) -> None:
+        if task is self._supervisor:
+            self._over = True
 
     def _woken(self) -> asyncio.Future[None]:
         """Done once :meth:`aclose` was called (made on first need)."""
@@ -199,6 +202,7 @@ class SessionLink(Relay):
             self._report_undelivered(closed.reason)
             self._emit(closed)
             self._emit(None)
+            self._over = True  # the task ends here (the done callback covers a cancel)
 
     async def _close_quietly(self, session: RealtimeSession) -> None:
         try:

@@ -97,15 +97,13 @@ class Relay:
         self._session_updates: SessionConfig | None = None
         self._reported_drops = 0.0
         self._completed_response = False  # the current session completed a response
+        #: Over for good (SessionLink: set when its supervisor task has finished).
+        self._over = False
 
     @property
     def reconnecting(self) -> bool:
         """True between losing a connection and restoring the conversation on a new one."""
         return self._reconnecting
-
-    def _finished(self) -> bool:
-        """Whether the conversation is over for good (SessionLink: its supervisor ended)."""
-        return False
 
     def new_session(self) -> RealtimeSession:
         """A session whose events reach this link's stream once it becomes current."""
@@ -157,7 +155,7 @@ class Relay:
         """
         if self.session is None or self._closing or not self._started:
             raise InvalidState(f"{self._name} provider is not connected; call connect() first")
-        if self._finished():
+        if self._over:
             raise InvalidState(f"{self._name} session has ended")
         commands = (command, *more) if more else None
         for each in commands or (command,):
@@ -258,7 +256,7 @@ class Relay:
         """``send(SendAudio(audio=audio))`` for audio already checked (``bytes`` of whole
         PCM16 samples), through the session's direct audio path."""
         session = self.session
-        if session is None or self._closing or not self._started or self._finished():
+        if session is None or self._closing or not self._started or self._over:
             await self.send(SendAudio(audio=audio))  # raises the usual InvalidState
             return
         if self._reconnecting:
