@@ -184,15 +184,15 @@ class RealtimeSession(SessionWire):
         of whole PCM16 samples): with nothing queued, the protocol's ready-made frame
         (:meth:`~voxengine.protocols.HotPath.encode_audio`) goes straight to the
         connection. Returns the coroutine that writes it (raises as :meth:`send`)."""
-        encode, direct, lock = self._encode, self._direct, self._send_lock
+        hot, direct, lock = self._hot, self._direct, self._send_lock
         if (
-            encode is not None
+            hot is not None
             and direct is not None
             and not self._closed
             and not self._outbox
             and (lock is None or not lock.locked())
         ):
-            frame = encode(audio)
+            frame = hot.encode_audio(audio)
             if frame is not None:
                 return direct.send_utf8(frame)
         return self.send(SendAudio(audio=audio))

@@ -58,8 +58,9 @@ class SessionWire:
         #: Hot-path audio deltas go here when set (see the class docstring).
         self.audio_sink: AudioSink | None = None
         hot = protocol if isinstance(protocol, HotPath) else None
-        self._hot = hot.receive_audio if hot is not None else None
-        self._encode = hot.encode_audio if hot is not None else None
+        #: The protocol, when it offers the hot path (its methods are looked up per
+        #: frame, like ``receive_message``'s, so a wrapped or patched one is used).
+        self._hot: HotPath | None = hot
         self._connector = connector
         self._open_timeout = open_timeout
         self._conn: Connection | None = None
@@ -182,7 +183,7 @@ class SessionWire:
             if hot is None:
                 receiving = self._receive(frame)
             else:
-                event = hot(frame)
+                event = hot.receive_audio(frame)
                 if event is not None:
                     # The hot path (one frame per 20 ms of audio): an audio delta and
                     # nothing else came of the frame. _collect's audio branch, inlined.
