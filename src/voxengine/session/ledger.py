@@ -20,6 +20,7 @@ bookkeeping: no I/O, no awaiting.
 from __future__ import annotations
 
 import logging
+from collections import deque
 from collections.abc import Iterable
 from typing import final
 
@@ -84,7 +85,8 @@ class InputLedger:
         # lists, not deques: usually empty, and an empty deque takes 760 bytes a session
         self.queued: list[Command] = []
         self._queued_audio = 0.0  # seconds of SendAudio in ``queued``
-        self._retained: list[bytes] = []
+        # a deque (trimmed from the front per chunk once full), made on the first audio
+        self._retained: deque[bytes] | None = None
         self._retained_bytes = 0
         self.unconfirmed: list[UserInput] = []
         self._refused: list[Command] = []
@@ -109,20 +111,22 @@ class InputLedger:
         until the turn is committed, within the buffer bound."""
         # per outgoing chunk: counted in bytes, converted to seconds only when read
         retained = self._retained
+        if retained is None:
+            retained = self._retained = deque()
         retained.append(audio)
         self._retained_bytes += len(audio)
         while self._retained_bytes > self._retained_limit and retained:
-            old = retained.pop(0)  # delivered already: trimming loses nothing
+            old = retained.popleft()  # delivered already: trimming loses nothing
             self._retained_bytes -= len(old)
 
     def clear_retained(self) -> None:
         """The turn's audio was committed or cleared: nothing to re-send."""
-        self._retained.clear()
+        self._retained = None
         self._retained_bytes = 0
 
     def retained_audio(self) -> bytes:
         """The audio of the turn in progress, to re-send on a new connection."""
-        return b"".join(self._retained)
+        return b"".join(self._retained or ())
 
     def confirm(self, event: ItemAdded | ItemDone) -> None:
         """The service created an item: the input that made it is confirmed."""
