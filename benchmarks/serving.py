@@ -27,6 +27,10 @@ Added latency (pooled over callers, p50/p99):
 * **out**: for each 20 ms delta the provider sends, from just before it is sent to the
   moment the caller has received reply audio up to the end of that delta.
 
+Beside each level a probe process does nothing but sleep 10 ms at a time and measure how
+late it wakes up (``probe_late_p50_ms``/``probe_late_p99_ms``): the machine's own
+scheduling delay, which no server can beat.
+
 A level *holds* when no call failed and both p99s are under 20 ms (the issue's figure).
 The **sweep** (on by default) finds, per system, the most simultaneous callers one
 server process holds: it doubles the callers from 1 until a level fails (or
@@ -63,6 +67,7 @@ from benchmarks.serving_parts import (
     ProviderLog,
     Subprocess,
     model_for,
+    probe_main,
     provider_main,
     server_main,
 )
@@ -240,12 +245,14 @@ async def run_level(
     """One system with ``count`` simultaneous callers: pooled latency percentiles."""
     kind = "pipecat" if system.startswith("pipecat") else "voxengine"
     provider_url = f"ws://127.0.0.1:{provider.port}/v1"
+    probe = Subprocess(probe_main, name="probe")
     with Subprocess(server_main, kind, provider_url, name=f"server-{kind}") as server:
         pids = {"server": server.process.pid, "provider": provider.process.pid}
         before = {name: process_cpu_seconds(pid) if pid else None for name, pid in pids.items()}
         client_before = time.process_time()
         started = time.perf_counter()
-        records = await _run_callers(system, f"http://127.0.0.1:{server.port}", count, seconds)
+        with probe:
+            records = await _run_callers(system, f"http://127.0.0.1:{server.port}", count, seconds)
         wall = time.perf_counter() - started
         client_cpu = time.process_time() - client_before
         after = {name: process_cpu_seconds(pid) if pid else None for name, pid in pids.items()}
@@ -276,6 +283,9 @@ async def run_level(
         "out_p90_ms": _ms(lat_out, 90),
         "out_p99_ms": _ms(lat_out, 99),
         "pooled_p99_ms": _ms(lat_in + lat_out, 99),
+        # an idle process's wake-up lateness meanwhile: the machine's scheduling floor
+        "probe_late_p50_ms": _ms(probe.samples, 50),
+        "probe_late_p99_ms": _ms(probe.samples, 99),
         "server_cpu_percent": cpu["server"],
         # the harness's own processes: near 100 % means the level measures the harness
         "provider_cpu_percent": cpu["provider"],
@@ -384,7 +394,8 @@ def _print(system: str, level: dict[str, Any]) -> None:
         f"{system:18} N={level['callers']:3}"
         f"  in p50/p99 {level['in_p50_ms']}/{level['in_p99_ms']} ms"
         f"  out p50/p99 {level['out_p50_ms']}/{level['out_p99_ms']} ms"
-        f"  pooled p99 {level['pooled_p99_ms']} ms  cpu server/provider/client "
+        f"  pooled p99 {level['pooled_p99_ms']} ms  idle probe late p99 "
+        f"{level['probe_late_p99_ms']} ms  cpu server/provider/client "
         f"{level['server_cpu_percent']}/{level['provider_cpu_percent']}/"
         f"{level['client_cpu_percent']}%  load {level['load_average']}"
         f"  failed {level['calls_failed']}",

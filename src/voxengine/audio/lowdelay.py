@@ -115,7 +115,6 @@ class LowDelayResampler:
 
     __slots__ = (
         "_bank",
-        "_split",
         "_delay_out",
         "_down",
         "_history",
@@ -123,6 +122,7 @@ class LowDelayResampler:
         "_n_in",
         "_n_out",
         "_out_rate",
+        "_split",
         "_taps",
         "_up",
     )
@@ -254,7 +254,8 @@ class LowDelayResampler:
             out = y[j::up]
             for v, taps in enumerate(self._split[(first * down) % up]):
                 span = base + v
-                out += np.correlate(buffer[span : span + down * (count + len(taps) - 1) : down], taps)
+                stop = span + down * (count + len(taps) - 1)
+                out += np.correlate(buffer[span:stop:down], taps)
         return y
 
     def flush(self) -> bytes:
