@@ -332,7 +332,11 @@ async def sweep(
         "criterion": f"no failed call, in and out p99 < {TARGET_MS:g} ms",
         "levels": [
             {k: tried[n][k] for k in ("callers", "in_p99_ms", "out_p99_ms", "calls_failed")}
-            | {"holds": holds(tried[n]), "server_cpu_percent": tried[n]["server_cpu_percent"]}
+            | {
+                "holds": holds(tried[n]),
+                "server_cpu_percent": tried[n]["server_cpu_percent"],
+                "probe_late_p99_ms": tried[n].get("probe_late_p99_ms"),
+            }
             for n in sorted(tried)
         ],
     }
@@ -390,15 +394,16 @@ async def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
 
 
 def _print(system: str, level: dict[str, Any]) -> None:
+    get = level.get
     print(
-        f"{system:18} N={level['callers']:3}"
-        f"  in p50/p99 {level['in_p50_ms']}/{level['in_p99_ms']} ms"
-        f"  out p50/p99 {level['out_p50_ms']}/{level['out_p99_ms']} ms"
-        f"  pooled p99 {level['pooled_p99_ms']} ms  idle probe late p99 "
-        f"{level['probe_late_p99_ms']} ms  cpu server/provider/client "
-        f"{level['server_cpu_percent']}/{level['provider_cpu_percent']}/"
-        f"{level['client_cpu_percent']}%  load {level['load_average']}"
-        f"  failed {level['calls_failed']}",
+        f"{system:18} N={get('callers'):3}"
+        f"  in p50/p99 {get('in_p50_ms')}/{get('in_p99_ms')} ms"
+        f"  out p50/p99 {get('out_p50_ms')}/{get('out_p99_ms')} ms"
+        f"  pooled p99 {get('pooled_p99_ms')} ms  idle probe late p99 "
+        f"{get('probe_late_p99_ms')} ms  cpu server/provider/client "
+        f"{get('server_cpu_percent')}/{get('provider_cpu_percent')}/"
+        f"{get('client_cpu_percent')}%  load {get('load_average')}"
+        f"  failed {get('calls_failed')}",
         flush=True,
     )
 

@@ -26,5 +26,5 @@ def test_performance_doc_quotes_the_serving_results() -> None:
 
 
 def test_a_changed_figure_is_caught() -> None:
-    marked = _serving_markers(DOC.read_text()).replace("-->61.1 ", "-->16.1 ", 1)
+    marked = _serving_markers(DOC.read_text()).replace("-->1.36 ", "-->3.16 ", 1)
     assert check(json.loads(RESULTS.read_text()), {"performance.md": marked})
