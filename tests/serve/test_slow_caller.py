@@ -84,8 +84,8 @@ async def test_a_browser_that_stops_reading_is_closed_with_slow_caller() -> None
             # from here on the client reads nothing
             largest = await _closed_while_watching(board, call)
             assert call.close_reason is CloseReason.SLOW_CALLER
-            assert BACKLOG // 2 < largest <= BACKLOG  # it filled up to the cap, no further
-            assert call.output.overflowed
+            assert largest <= BACKLOG  # never more than the cap waited for the caller
+            assert call.output.overflowed  # it did reach the cap
             assert _count(board, "voxengine_call_errors_total", "slow_caller") == 1.0
             # the client reads again: what was in flight, the bye, then the typed close
             bye: dict[str, object] = {}
