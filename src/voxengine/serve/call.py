@@ -331,8 +331,7 @@ class Call:
 
         async def deliver() -> None:
             if previous is not None:
-                with contextlib.suppress(asyncio.CancelledError, Exception):
-                    await previous
+                await asyncio.wait({previous})  # its outcome is its own; ours may be cancel
             try:
                 await self.engine.events.emit(KeyPressed(digit=digit))
             except Exception:  # the bus contains handler errors; anything else is a bug
