@@ -40,6 +40,7 @@ __all__ = [
     "ProviderLog",
     "Subprocess",
     "model_for",
+    "probe_main",
     "provider_main",
     "server_main",
 ]
@@ -256,6 +257,21 @@ async def _server(kind: str, provider_url: str, control: Connection) -> None:
     await task
 
 
+def probe_main(control: Connection) -> None:
+    """Entry point of the scheduling probe: a process that does nothing but sleep 10 ms
+    at a time and measure how late it wakes up, while a level runs. Its percentiles are
+    the machine's own scheduling delay, the floor under any server's added latency.
+    Answers ``("ready", 0)``, then, when told to stop, the lateness samples (seconds)."""
+    control.send(("ready", 0))
+    late: list[float] = []
+    while not control.poll():
+        before = time.perf_counter()
+        time.sleep(0.01)
+        late.append(time.perf_counter() - before - 0.01)
+    control.recv()
+    control.send(late)
+
+
 def server_main(kind: str, provider_url: str, control: Connection) -> None:
     """Entry point of a server-under-test process (``kind``: voxengine or pipecat)."""
     import logging
@@ -276,6 +292,7 @@ class Subprocess:
         self.control, child = context.Pipe()
         self.process = context.Process(target=target, args=(*args, child), name=name, daemon=True)
         self.port = 0
+        self.samples: list[float] = []
 
     def __enter__(self) -> Subprocess:
         self.process.start()
@@ -288,6 +305,10 @@ class Subprocess:
     def __exit__(self, *exc: object) -> None:
         with contextlib.suppress(OSError):
             self.control.send(("stop", None))
+        if self.process.name == "probe":  # answers its samples before it ends
+            with contextlib.suppress(OSError, EOFError):
+                if self.control.poll(15):
+                    self.samples = self.control.recv()
         self.process.join(15)
         if self.process.is_alive():
             self.process.kill()

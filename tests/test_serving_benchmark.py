@@ -42,3 +42,57 @@ async def test_one_real_caller(system: str) -> None:
     assert level["frames_in"] > 150  # most of the 4.2 s of caller audio reached the provider
     assert level["deltas_out"] > 50  # the 2.1 s reply reached the caller
     assert level["in_p50_ms"] >= 0
+
+
+def test_a_level_holds_when_both_p99s_are_under_20_ms_and_no_call_failed() -> None:
+    from benchmarks.serving import holds
+
+    good = {"calls_failed": 0, "in_p99_ms": 19.9, "out_p99_ms": 3.0}
+    assert holds(good)
+    assert not holds(good | {"out_p99_ms": 20.0})
+    assert not holds(good | {"in_p99_ms": None})
+    assert not holds(good | {"calls_failed": 1})
+
+
+async def test_the_sweep_finds_the_most_callers_that_hold(monkeypatch: pytest.MonkeyPatch) -> None:
+    import benchmarks.serving as serving
+
+    capacity = 37  # what the pretend server holds
+    tried: list[int] = []
+
+    async def pretend(system: str, count: int, seconds: float, provider: object) -> dict:
+        tried.append(count)
+        p99 = 5.0 if count <= capacity else 45.0
+        return {
+            "callers": count,
+            "calls_failed": 0,
+            "in_p99_ms": p99,
+            "out_p99_ms": p99,
+            "server_cpu_percent": 1.0,
+        }
+
+    monkeypatch.setattr(serving, "run_level", pretend)
+    result = await serving.sweep("voxengine-twilio", 1.0, None, max_callers=256)  # type: ignore[arg-type]
+    assert tried[:7] == [1, 2, 4, 8, 16, 32, 64]
+    # bisected to within 10 %: the answer holds, the first failing level does not
+    assert capacity * 0.9 <= result["max_callers"] <= capacity < result["first_failing"]
+    assert [level["holds"] for level in result["levels"]] == [
+        n <= capacity for n in sorted(set(tried))
+    ]
+    # a server that holds everything stops at the ceiling
+    capacity = 10_000
+    tried.clear()
+    result = await serving.sweep("voxengine-twilio", 1.0, None, max_callers=100)  # type: ignore[arg-type]
+    assert result["max_callers"] == 100
+    assert result["first_failing"] is None
+
+
+def test_the_low_delay_resampler_holds_nothing_back_where_soxr_does() -> None:
+    from benchmarks.serving import resampling_delays
+
+    table = resampling_delays()
+    assert set(table) == {"8k-24k", "24k-8k", "16k-24k", "48k-24k"}
+    for row in table.values():
+        assert row["low_delay"]["held_back_max_ms"] == 0.0
+        assert 0.0 < row["low_delay"]["signal_delay_ms"] <= 3.5
+    assert table["24k-8k"]["soxr_hq"]["held_back_max_ms"] >= 20.0

@@ -42,6 +42,7 @@ __all__ = [
     "ItemDone",
     "ItemKind",
     "ItemTruncated",
+    "KeyPressed",
     "ProviderErrorEvent",
     "ProviderSwitched",
     "RateLimit",
@@ -587,6 +588,20 @@ class ProviderSwitched(BaseEvent):
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class KeyPressed(BaseEvent):
+    """The caller pressed a telephone key (DTMF): ``digit`` is one of ``0``-``9``,
+    ``*``, ``#`` and ``A``-``D``.
+
+    Not a provider event: a phone call's endpoint (:mod:`voxengine.serve.telephony`)
+    emits it on the call's engine, in the order the carrier reported the presses, so
+    ``engine.events.on(KeyPressed, handler)`` in a session factory receives them.
+    """
+
+    type: ClassVar[str] = "input.key_pressed"
+    digit: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class UnknownEvent(BaseEvent):
     """A server message voxengine does not model; ``raw`` is its JSON text."""
 
@@ -633,5 +648,6 @@ Event: TypeAlias = (
     | ProviderSwitched
     | UndeliveredInput
     | ShutdownCancelled
+    | KeyPressed
     | UnknownEvent
 )

@@ -31,7 +31,7 @@ from voxengine.audio.devices import (
 )
 from voxengine.audio.format import AudioFormat, validate_sample_rate
 from voxengine.audio.pcm16 import downmix_to_mono, validate_pcm16
-from voxengine.audio.resample import StreamResampler
+from voxengine.audio.resample import Resampler, StreamResampler
 from voxengine.audio.vad import VAD, SpeechAudio, SpeechEnd, SpeechStart, VADConfig, make_vad
 from voxengine.commands import SendAudio
 from voxengine.engine_config import VoiceEngineConfig
@@ -49,11 +49,14 @@ from voxengine.events import (
 from voxengine.playback import PlaybackTracker
 from voxengine.providers.base import BaseProvider
 
-__all__ = ["VoiceIO"]
+__all__ = ["ResamplerFactory", "VoiceIO"]
 
 logger = logging.getLogger("voxengine.voice")
 
 Emit = Callable[[Event], Awaitable[None]]
+
+#: Makes the stream resampler from one rate (Hz) to another.
+ResamplerFactory = Callable[[int, int], Resampler]
 
 
 #: The event classes :meth:`VoiceIO.observe` acts on (its ``match``).
@@ -64,7 +67,13 @@ _VOICE_EVENTS: frozenset[type] = frozenset(
 
 @final
 class VoiceIO:
-    """Audio in, audio out, local VAD and barge-in for one engine."""
+    """Audio in, audio out, local VAD and barge-in for one engine.
+
+    ``resampler_factory`` makes the stream resamplers between the devices' (or the
+    caller's) rates and the provider's: soxr's :class:`StreamResampler` (``"HQ"``) by
+    default; a server sets :class:`~voxengine.audio.lowdelay.LowDelayResampler`
+    before ``connect()``, which holds no audio back. Set it before audio flows.
+    """
 
     def __init__(
         self,
@@ -85,8 +94,9 @@ class VoiceIO:
         #: play it, else nothing (a live list; the engine's strategy reads it per chunk).
         self.audio_observers: list[Callable[[Event], None]] = []
         self._output: AudioOutput | None = None
-        self._resamplers: dict[int, StreamResampler] = {}
-        self._out_resampler: StreamResampler | None = None
+        self.resampler_factory: ResamplerFactory = StreamResampler
+        self._resamplers: dict[int, Resampler] = {}
+        self._out_resampler: Resampler | None = None
         self._listen_task: asyncio.Task[None] | None = None
         self._tasks: dict[asyncio.Task[None], None] = {}  # barge-ins running
         self._responding = False
@@ -131,7 +141,7 @@ class VoiceIO:
         if output is not None:
             rate = provider.output_format.sample_rate
             target = output.format.sample_rate
-            self._out_resampler = StreamResampler(rate, target) if rate != target else None
+            self._out_resampler = self.resampler_factory(rate, target) if rate != target else None
 
     # -- devices ------------------------------------------------------------------------
 
@@ -164,7 +174,7 @@ class VoiceIO:
                 self.output = NullOutput(out_fmt)
         if self.output is not None:
             if out_fmt.sample_rate != self._provider.output_format.sample_rate:
-                self._out_resampler = StreamResampler(
+                self._out_resampler = self.resampler_factory(
                     self._provider.output_format.sample_rate, out_fmt.sample_rate
                 )
             await self.output.start()
@@ -247,7 +257,7 @@ class VoiceIO:
             if fmt.sample_rate != target.sample_rate:
                 resampler = self._resamplers.get(fmt.sample_rate)
                 if resampler is None:
-                    resampler = StreamResampler(fmt.sample_rate, target.sample_rate)
+                    resampler = self.resampler_factory(fmt.sample_rate, target.sample_rate)
                     self._resamplers[fmt.sample_rate] = resampler
                 pcm = resampler.process(pcm)
             if self.vad is None:

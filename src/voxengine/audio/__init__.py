@@ -1,4 +1,5 @@
-"""Audio formats, PCM16 maths, G.711 μ-law, resampling, VAD, WAV files (pure sync, no asyncio).
+"""Audio formats, PCM16 maths, G.711 μ-law, resampling (soxr, and the low-delay FIR
+resampler the serving paths use), VAD, WAV files (pure sync, no asyncio).
 
 Device and file I/O backends live in :mod:`voxengine.audio.devices`, which uses
 asyncio and is therefore not imported here.
@@ -8,6 +9,7 @@ from __future__ import annotations
 
 from voxengine.audio.format import PCM16_16K, PCM16_24K, AudioFormat
 from voxengine.audio.g711 import pcm16_to_ulaw, ulaw_to_pcm16
+from voxengine.audio.lowdelay import LowDelayResampler
 from voxengine.audio.pcm16 import (
     b64decode_pcm16,
     b64encode_pcm16,
@@ -37,6 +39,7 @@ from voxengine.audio.wav import read_wav, write_wav
 __all__ = [
     "AudioFormat",
     "EnergyVAD",
+    "LowDelayResampler",
     "PCM16_16K",
     "PCM16_24K",
     "Quality",

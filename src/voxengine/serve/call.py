@@ -17,6 +17,10 @@ In the other direction the call sends, in order, through the port: assistant aud
 barge-in, and control messages (``send_event``: transcripts, turn events, latency,
 errors; see docs/serving-design.md for the message list), then ``close(reason)``.
 
+Resampling between the caller's rates and the provider's uses
+:class:`~voxengine.audio.lowdelay.LowDelayResampler` (nothing held back, a few ms of
+filter delay) instead of the engine's default soxr resampler.
+
 Barge-in: the engine's own :class:`~voxengine.voice_io.VoiceIO` sees the user's
 speech start (provider VAD or local VAD), locates the play head from the caller's
 reports, clears the caller's playback and truncates the assistant item there.
@@ -36,12 +40,14 @@ from collections.abc import Callable, Mapping
 from typing import Any, Protocol, final
 
 from voxengine.audio.format import AudioFormat
+from voxengine.audio.lowdelay import LowDelayResampler
 from voxengine.engine import VoiceEngine
 from voxengine.errors import AudioError, InvalidState, VoxError
 from voxengine.events import (
     AudioDelta,
     Event,
     Interrupted,
+    KeyPressed,
     ProviderErrorEvent,
     ResponseDone,
     ResponseStarted,
@@ -106,6 +112,10 @@ class CallObserver(Protocol):
         """A recoverable provider error during the call."""
         ...
 
+    def caller_error(self, call_id: str, reason: CloseReason, detail: str) -> None:
+        """The caller did something that ends its call (e.g. ``slow_caller``)."""
+        ...
+
 
 def _wire_role(role: object) -> str:
     value = getattr(role, "value", role)
@@ -123,6 +133,9 @@ class Call:
         max_seconds: the call ends with ``time_limit`` after this long.
         observer: receives per-call measurements (optional).
         clock: monotonic time source.
+        max_backlog_bytes: cap of the audio and messages waiting for a caller who
+            does not read (:class:`~voxengine.serve.output.CallerOutput`); past it
+            the call ends with ``slow_caller``. ``None``: no cap.
     """
 
     def __init__(
@@ -134,13 +147,16 @@ class Call:
         max_seconds: float | None = None,
         observer: CallObserver | None = None,
         clock: Callable[[], float] = time.monotonic,
+        max_backlog_bytes: int | None = None,
     ) -> None:
         if engine.config.audio_backend is not None:
             raise CallRefused(CloseReason.INTERNAL, "the call's engine must have no audio_backend")
         self.engine = engine
         self.port = port
         self.context = context
-        self.output = CallerOutput(port.output_format)
+        self.output = CallerOutput(
+            port.output_format, max_backlog_bytes=max_backlog_bytes, on_overflow=self._overflowed
+        )
         self._max_seconds = max_seconds
         self._observer = observer
         self._clock = clock
@@ -155,6 +171,8 @@ class Call:
         self._closers: set[asyncio.Task[None]] = set()
         self._turn_ended_at: float | None = None
         self._first_audio_pending = False
+        self._keys: asyncio.Task[None] | None = None
+        self._port_closer: asyncio.Task[None] | None = None
 
     def __repr__(self) -> str:
         return (
@@ -188,6 +206,8 @@ class Call:
             CallRefused: ``provider_failed`` when the provider cannot connect.
         """
         self.engine.voice.output = self.output  # the caller is the engine's speaker
+        # resample without holding audio back: every held millisecond is added latency
+        self.engine.voice.resampler_factory = LowDelayResampler
         events = self.engine.events
         events.on((TranscriptDelta, TranscriptDone, TextDelta), self._on_transcript)
         events.on((SpeechStarted, SpeechStopped), self._on_speech)
@@ -234,15 +254,29 @@ class Call:
         sender = self._tasks[0] if self._tasks else None
         for task in self._tasks[1:]:
             task.cancel()
+        if self._keys is not None:
+            self._keys.cancel()
         if sender is not None:
             sender.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await sender
-        with contextlib.suppress(Exception):
-            await asyncio.wait_for(self._flush(), FLUSH_TIMEOUT)
+        if reason is not CloseReason.SLOW_CALLER:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self._flush(), FLUSH_TIMEOUT)
+            await self._close_port(reason, detail)
+        else:  # a caller who does not read gets nothing more, and its close may wait
+            self.output.drain_nowait()
+            # for its socket to take it: the call does not wait for that
+            self._port_closer = asyncio.create_task(
+                self._close_port(reason, detail), name=f"call-close-port-{self.call_id}"
+            )
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(asyncio.shield(self._port_closer), FLUSH_TIMEOUT)
+        self._closed.set()
+
+    async def _close_port(self, reason: CloseReason, detail: str) -> None:
         with contextlib.suppress(Exception):
             await self.port.close(reason, detail)
-        self._closed.set()
 
     def _close_soon(self, reason: CloseReason, detail: str = "") -> None:
         """Close from a callback or a task that :meth:`close` itself would cancel."""
@@ -283,6 +317,28 @@ class Call:
         except InvalidState:
             logger.debug("call %s: text after the session closed", self.call_id)
 
+    def receive_key(self, digit: str) -> None:
+        """The caller pressed a telephone key (DTMF ``digit``, already validated).
+
+        Emitted as :class:`~voxengine.events.KeyPressed` on the call's engine, where
+        the application's handlers (``engine.events.on(KeyPressed, ...)``) receive it.
+        Presses are delivered one at a time, in order, from a task of their own: a
+        slow handler never holds up the caller's audio.
+        """
+        if self._closing:
+            return
+        previous = self._keys
+
+        async def deliver() -> None:
+            if previous is not None:
+                await asyncio.wait({previous})  # its outcome is its own; ours may be cancel
+            try:
+                await self.engine.events.emit(KeyPressed(digit=digit))
+            except Exception:  # the bus contains handler errors; anything else is a bug
+                logger.exception("call %s: key press delivery failed", self.call_id)
+
+        self._keys = asyncio.create_task(deliver(), name=f"call-key-{self.call_id}")
+
     def report_played(self, seconds: float, epoch: int | None = None) -> None:
         """The caller played ``seconds`` of assistant audio since clear ``epoch``."""
         self.output.report_played(seconds, epoch)
@@ -305,6 +361,13 @@ class Call:
         except Exception as exc:  # the caller is gone: end the call
             logger.info("call %s: caller unreachable (%s)", self.call_id, type(exc).__name__)
             self._close_soon(CloseReason.NORMAL, "caller gone")
+
+    def _overflowed(self) -> None:
+        detail = f"more than {self.output.max_backlog_bytes} bytes waiting for the caller"
+        logger.warning("call %s: the caller is not reading (%s)", self.call_id, detail)
+        if self._observer is not None:
+            self._observer.caller_error(self.call_id, CloseReason.SLOW_CALLER, detail)
+        self._close_soon(CloseReason.SLOW_CALLER, detail)
 
     async def _deliver(self, item: Outbound) -> None:
         if item.kind == "audio":

@@ -41,6 +41,7 @@ class CloseReason(enum.Enum):
     BAD_AUDIO = (4415, "unsupported audio format")
     RATE_LIMITED = (4429, "too many messages")
     TIME_LIMIT = (4430, "call time limit reached")
+    SLOW_CALLER = (4431, "the caller is not reading: too much audio waiting for it")
     PROVIDER_FAILED = (4502, "the voice provider failed")
     STATE_UNAVAILABLE = (4503, "the call state store is unavailable")
 

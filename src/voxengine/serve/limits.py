@@ -36,6 +36,10 @@ class Limits:
         hello_timeout: seconds a new connection has to say hello (then ``timeout``).
         token_requests_per_minute: tokens one client address may request per minute
             from the page's token endpoint.
+        max_backlog_bytes: assistant audio and messages that may wait for one caller
+            whose connection does not take them (a caller who stopped reading), then
+            ``slow_caller``. 4 MiB is 87 s of 24 kHz audio: far more than a provider
+            sends ahead, so only a caller who stopped reading reaches it.
     """
 
     max_calls: int = 200
@@ -45,9 +49,11 @@ class Limits:
     max_messages_per_second: int = 200
     hello_timeout: float = 10.0
     token_requests_per_minute: int = 30
+    max_backlog_bytes: int = 4 * 1024 * 1024
 
     def __post_init__(self) -> None:
         for name in (
+            "max_backlog_bytes",
             "max_calls",
             "max_calls_per_caller",
             "max_message_bytes",

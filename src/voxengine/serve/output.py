@@ -19,19 +19,30 @@ caller), ``reported`` (played, per the caller; never above ``written``), ``mark`
 (the ``reported`` value at the last ``mark()``). ``played = reported - mark``,
 ``pending = written - reported``. The truncation point is therefore at most one
 report interval behind what was heard, never ahead of it.
+
+Backlog bound: what waits here for the caller's connection (audio bytes, and
+:data:`EVENT_BYTES` per control message) is capped at ``max_backlog_bytes``. A
+caller who stops reading blocks the sender, so the backlog grows with the reply;
+past the cap nothing more is queued, :attr:`CallerOutput.overflowed` turns true and
+``on_overflow`` is called once (the call then ends with ``slow_caller``). Server
+memory per call is therefore bounded whatever the caller does.
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import final
+from typing import Final, final
 
 from voxengine.audio.format import AudioFormat
 from voxengine.audio.pcm16 import validate_pcm16
 
-__all__ = ["CallerOutput", "Outbound"]
+__all__ = ["EVENT_BYTES", "CallerOutput", "Outbound"]
+
+#: What one queued control message counts against the backlog cap (bytes).
+EVENT_BYTES: Final = 512
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,10 +62,22 @@ class CallerOutput:
 
     Args:
         fmt: the caller's playback format (PCM16 mono at its rate).
+        max_backlog_bytes: cap of what may wait for the caller (``None``: no cap).
+        on_overflow: called once when a write or message would pass the cap.
     """
 
-    def __init__(self, fmt: AudioFormat) -> None:
+    def __init__(
+        self,
+        fmt: AudioFormat,
+        *,
+        max_backlog_bytes: int | None = None,
+        on_overflow: Callable[[], None] | None = None,
+    ) -> None:
         self._format = fmt
+        self._max_backlog = max_backlog_bytes
+        self.on_overflow = on_overflow
+        self.overflowed = False
+        self.backlog_bytes = 0  # queued for the caller, not yet handed to the sender
         self._queue: deque[Outbound] = deque()
         self._ready = asyncio.Event()
         self.epoch = 0
@@ -63,6 +86,11 @@ class CallerOutput:
         self._mark = 0.0
         self.sent_seconds = 0.0  # total over the call, for metrics
         self.heard_seconds = 0.0  # total the caller reported played, over the call
+
+    @property
+    def max_backlog_bytes(self) -> int | None:
+        """The backlog cap (``None``: none)."""
+        return self._max_backlog
 
     # -- AudioOutput ----------------------------------------------------------------
 
@@ -110,6 +138,7 @@ class CallerOutput:
         kept = [item for item in self._queue if item.kind != "audio"]
         self._queue.clear()
         self._queue.extend(kept)
+        self.backlog_bytes = EVENT_BYTES * len(kept)
         self.epoch += 1
         self._written = self._reported = 0.0
         self._mark = -heard
@@ -136,6 +165,15 @@ class CallerOutput:
         self._put(Outbound("event", message=message))
 
     def _put(self, item: Outbound) -> None:
+        size = _size(item)
+        limit = self._max_backlog
+        if limit is not None and item.kind != "clear" and self.backlog_bytes + size > limit:
+            if not self.overflowed:
+                self.overflowed = True
+                if self.on_overflow is not None:
+                    self.on_overflow()
+            return
+        self.backlog_bytes += size
         self._queue.append(item)
         self._ready.set()
 
@@ -144,10 +182,17 @@ class CallerOutput:
         while not self._queue:
             self._ready.clear()
             await self._ready.wait()
-        return self._queue.popleft()
+        item = self._queue.popleft()
+        self.backlog_bytes = max(0, self.backlog_bytes - _size(item))
+        return item
 
     def drain_nowait(self) -> list[Outbound]:
         """Everything queued, now (at hang-up: the last messages)."""
         items = list(self._queue)
         self._queue.clear()
+        self.backlog_bytes = 0
         return items
+
+
+def _size(item: Outbound) -> int:
+    return len(item.pcm) if item.kind == "audio" else EVENT_BYTES

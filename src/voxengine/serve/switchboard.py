@@ -150,6 +150,7 @@ class Switchboard:
                 context,
                 max_seconds=self.config.limits.max_call_seconds,
                 observer=self.metrics,
+                max_backlog_bytes=self.config.limits.max_backlog_bytes,
             )
             call.restored = await call.start(resume.record.snapshot if resume else None)
             try:

@@ -39,11 +39,13 @@ import hashlib
 import hmac
 import json
 import secrets
+import socket
 import time
 from collections import deque
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import Any, final
+from urllib.parse import urlsplit
 from xml.etree import ElementTree
 
 import httpx
@@ -201,6 +203,13 @@ class FakeTwilioCall:
         dtmf = {"track": "inbound_track", "digit": digit}
         await self._send({"event": "dtmf", "dtmf": dtmf, "streamSid": self.stream_sid})
 
+    def stop_reading(self) -> None:
+        """Stop reading the application's frames, as a caller whose network stalled:
+        nothing more is played or acknowledged, and once the socket's buffers fill the
+        application can send no more (its server must bound what it queues)."""
+        for task in self._tasks[:2]:  # the receive and play loops
+            task.cancel()
+
     async def send_raw(self, frame: str | bytes) -> None:
         """Any frame at all (for hostile-input tests)."""
         await self.ws.send(frame)
@@ -345,6 +354,23 @@ class FakeTwilioCall:
         await self.ws.close()
 
 
+async def _small_window_socket(url: str, receive_buffer_bytes: int) -> socket.socket:
+    """A connected TCP socket to ``url``'s host with a small receive buffer."""
+    parts = urlsplit(url)
+    host = parts.hostname or "127.0.0.1"
+    port = parts.port or (443 if parts.scheme == "wss" else 80)
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, receive_buffer_bytes)
+    sock.setblocking(False)
+    try:
+        await asyncio.get_running_loop().sock_connect(sock, (host, port))
+    except BaseException:
+        sock.close()
+        raise
+    return sock
+
+
 @contextlib.asynccontextmanager
 async def place_call(
     server_url: str,
@@ -356,6 +382,7 @@ async def place_call(
     signed_url: str | None = None,
     on_media: Callable[[bytes, float], None] | None = None,
     timeout: float = 10.0,
+    receive_buffer_bytes: int | None = None,
 ) -> AsyncIterator[FakeTwilioCall]:
     """Place a call: signed webhook, TwiML, signed stream upgrade, ``connected`` + ``start``.
 
@@ -366,6 +393,9 @@ async def place_call(
         signed_url: the URL to sign for the webhook, when it differs from the one
             requested (an application behind a proxy, ``public_url``).
         on_media: called with each outbound media payload and its arrival time.
+        receive_buffer_bytes: the stream socket's receive buffer (``SO_RCVBUF``); a
+            small one makes a caller that stops reading (:meth:`FakeTwilioCall.stop_reading`)
+            push back on the application at once, as a stalled network does.
 
     Raises:
         httpx.HTTPStatusError: the webhook was refused (e.g. 403 for a bad signature).
@@ -388,8 +418,15 @@ async def place_call(
         response.raise_for_status()
     instructions = read_twiml(response.text)
     ws_headers = {"X-Twilio-Signature": _sign(auth_token, instructions.url)}
+    sock = None
+    if receive_buffer_bytes is not None:
+        sock = await _small_window_socket(instructions.url, receive_buffer_bytes)
     ws = await connect(
-        instructions.url, additional_headers=ws_headers, open_timeout=timeout, max_size=2**20
+        instructions.url,
+        additional_headers=ws_headers,
+        open_timeout=timeout,
+        max_size=2**20,
+        sock=sock,
     )
     call = FakeTwilioCall(
         ws,

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import socket
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -12,7 +13,7 @@ from typing import Any
 import uvicorn
 
 from voxengine import VoiceEngine
-from voxengine.events import Interrupted
+from voxengine.events import Interrupted, KeyPressed
 from voxengine.serve import CallContext, ServeConfig, build_app, default_session_factory
 from voxengine.serve.server import uvicorn_config
 from voxengine.serve.switchboard import Switchboard
@@ -32,13 +33,23 @@ class TwilioServer:
     engines: list[VoiceEngine] = field(default_factory=list)
     contexts: list[CallContext] = field(default_factory=list)
     interruptions: list[Interrupted] = field(default_factory=list)
+    keys: list[KeyPressed] = field(default_factory=list)
 
 
 @contextlib.asynccontextmanager
 async def twilio_server(
-    *, mock: MockConfig | None = None, twilio: dict[str, Any] | None = None, **settings: Any
+    *,
+    mock: MockConfig | None = None,
+    twilio: dict[str, Any] | None = None,
+    send_buffer_bytes: int | None = None,
+    **settings: Any,
 ) -> AsyncIterator[TwilioServer]:
-    """The app with the Twilio routes; every call's engine is a mock provider session."""
+    """The app with the Twilio routes; every call's engine is a mock provider session.
+
+    ``send_buffer_bytes`` fixes the server sockets' ``SO_SNDBUF`` (accepted sockets
+    inherit it from the listening one), so a stalled caller pushes back at once
+    instead of after the kernel's autotuned megabytes.
+    """
     settings.setdefault("provider", "mock")
     settings.setdefault("secret", SECRET)
     settings.setdefault("page", False)  # the browser page is not under test here
@@ -50,6 +61,7 @@ async def twilio_server(
         if mock is not None:
             engine = VoiceEngine(engine.config, provider=MockProvider(mock))
         engine.events.on(Interrupted, server.interruptions.append)
+        engine.events.on(KeyPressed, server.keys.append)
         server.engines.append(engine)
         server.contexts.append(context)
         return engine
@@ -58,7 +70,13 @@ async def twilio_server(
         config, factory, routes=twilio_routes(TwilioConfig(auth_token=AUTH_TOKEN, **(twilio or {})))
     )
     uv = uvicorn.Server(uvicorn_config(app, "127.0.0.1", 0))
-    task = asyncio.create_task(uv.serve())
+    sockets = None
+    if send_buffer_bytes is not None:
+        listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        listener.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, send_buffer_bytes)
+        listener.bind(("127.0.0.1", 0))
+        sockets = [listener]
+    task = asyncio.create_task(uv.serve(sockets=sockets))
     try:
         while not uv.started:
             if task.done():

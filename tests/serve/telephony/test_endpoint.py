@@ -166,6 +166,10 @@ async def test_a_flood_of_frames_is_rate_limited_but_mark_acknowledgements_are_n
             await flood.send_raw(frame)
         assert await flood.wait_closed() == 4429
         assert talker.close_code is None
+        for _ in range(200):  # the server releases the call just after the close frame
+            if len(server.board.calls) == 1:
+                break
+            await asyncio.sleep(0.02)
         assert len(server.board.calls) == 1
 
 
@@ -209,3 +213,22 @@ async def test_per_caller_limits_count_by_number_and_withheld_numbers_per_call(
         claims = server.board.tokens.verify(token, consume=False)
         assert claims.subject == subject
         assert claims.call_id == "CA-anon"
+
+
+async def test_key_presses_reach_the_application_in_order() -> None:
+    async with twilio_server() as server, place_call(server.url, AUTH_TOKEN) as call:
+        await call.send_silence(0.1)
+        for digit in "12*#A0":
+            await call.send_dtmf(digit)
+        await call.send_silence(0.1)
+        for _ in range(200):
+            if len(server.keys) >= 6:
+                break
+            await asyncio.sleep(0.02)
+        assert "".join(key.digit for key in server.keys) == "12*#A0"
+        assert server.keys[0].type == "input.key_pressed"
+        # a key Twilio cannot send closes that call only, as malformed
+        bad = {"event": "dtmf", "streamSid": call.stream_sid, "dtmf": {"digit": "x"}}
+        await call.send_raw(json.dumps(bad))
+        assert await call.wait_closed() == 1007
+    assert len(server.keys) == 6

@@ -72,8 +72,8 @@ def test_caller_audio_is_decoded_and_upsampled_without_delay() -> None:
             assert isinstance(event, CallerAudio)
             assert event.timestamp == pytest.approx(0.02 * i)
             out += event.pcm
-    # 16 kHz now; cubic interpolation holds back at most a couple of samples
-    assert abs(len(out) - 32_000) <= 8
+    # 16 kHz now, and nothing held back: every frame's audio came out with it
+    assert len(out) == 32_000
     assert rms(bytes(out)) == pytest.approx(rms(voice), rel=0.05)
 
 
@@ -84,12 +84,24 @@ def test_reply_audio_is_framed_with_a_mark_after_each_chunk() -> None:
     assert kinds == ["media", "mark"] * (len(kinds) // 2)
     payloads = [base64.b64decode(f["media"]["payload"]) for f in frames[::2]]  # type: ignore[index]
     assert all(len(p) == 160 for p in payloads[:-1])  # 20 ms of 8 kHz μ-law
-    assert sum(map(len, payloads)) == pytest.approx(4000, abs=4)
-    assert stream.sent_seconds == pytest.approx(0.5, abs=0.001)
+    # the reply, and at its end (flush) the resampling filter's 3 ms ring-out
+    assert sum(map(len, payloads)) == 4000 + 25
+    assert stream.sent_seconds == pytest.approx(0.503, abs=0.001)
     assert stream.played_seconds == 0.0
     names = [f["mark"]["name"] for f in frames[1::2]]  # type: ignore[index]
     assert len(set(names)) == len(names)
     assert all(f["streamSid"] == SID for f in frames)
+
+
+def test_partial_sends_leave_at_once_and_whole_frames_wait() -> None:
+    stream = opened()
+    # 30 ms at 24 kHz: one whole 20 ms frame; the 10 ms remainder waits...
+    assert [f["event"] for f in sent(stream.send_audio(tone(0.03, 24_000)))] == ["media", "mark"]
+    # ...unless the sender asks for no added delay: then it leaves as a shorter frame
+    frames = sent(stream.send_audio(tone(0.01, 24_000), partial=True))
+    sizes = [len(base64.b64decode(f["media"]["payload"])) for f in frames[::2]]  # type: ignore[index]
+    assert sizes == [160]  # the waiting 10 ms and these 10 ms
+    assert stream.sent_seconds == pytest.approx(0.04)
 
 
 def test_mark_acks_move_the_played_position() -> None:
@@ -103,7 +115,7 @@ def test_mark_acks_move_the_played_position() -> None:
         assert stream.receive_frame(mark(name)) == []
     with pytest.raises(CarrierFrameError, match="never sent"):
         stream.receive_frame(mark("not-ours"))
-    assert stream.queued_seconds == pytest.approx(0.1, abs=0.001)
+    assert stream.queued_seconds == pytest.approx(0.103, abs=0.001)  # + the 3 ms ring-out
     assert stream.marks_received == 5
 
 
@@ -125,7 +137,8 @@ def test_clear_drops_the_queue_and_the_acks_for_it() -> None:
     # the next reply continues the timeline from the played position
     frames = sent(stream.send_audio(tone(0.1, 24_000)) + stream.flush())
     last = [f["mark"]["name"] for f in frames if f["event"] == "mark"][-1]  # type: ignore[index]
-    assert stream.receive_frame(mark(last)) == [PlayedUpTo(seconds=pytest.approx(0.16, abs=0.001))]
+    # 0.06 heard, then the 0.1 s reply and its 3 ms ring-out
+    assert stream.receive_frame(mark(last)) == [PlayedUpTo(seconds=pytest.approx(0.163, abs=0.001))]
 
 
 def test_dtmf_and_stop() -> None:

@@ -10,7 +10,7 @@ handed to the encoder was certainly not heard.
 
 :class:`InboundAudio` reads the caller's decoded microphone track (48 kHz Opus,
 decoded by aiortc into PCM16 frames), downmixes it and converts it to the engine's
-input rate with the project's :class:`~voxengine.audio.resample.StreamResampler`.
+input rate with :class:`~voxengine.audio.lowdelay.LowDelayResampler` (no audio held back).
 
 Contract: the track's queue methods are sync and never block; audio of the wrong
 shape raises :class:`~voxengine.errors.AudioError`. Any other exception is a bug.
@@ -31,8 +31,8 @@ from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 from av import AudioFrame
 
 from voxengine.audio.format import AudioFormat
+from voxengine.audio.lowdelay import LowDelayResampler
 from voxengine.audio.pcm16 import downmix_to_mono
-from voxengine.audio.resample import StreamResampler
 from voxengine.errors import AudioError, ConfigError
 
 __all__ = ["FRAME_SECONDS", "InboundAudio", "OutboundAudioTrack", "frame_to_pcm16_mono"]
@@ -253,7 +253,7 @@ class InboundAudio:
         self._track = track
         self._format = fmt
         self._deliver = deliver
-        self._resampler: StreamResampler | None = None
+        self._resampler: LowDelayResampler | None = None
         self.seconds_received = 0.0
 
     async def run(self) -> None:
@@ -269,7 +269,7 @@ class InboundAudio:
             rate = frame.sample_rate
             resampler = self._resampler
             if resampler is None or resampler.in_rate != rate:
-                resampler = self._resampler = StreamResampler(rate, self._format.sample_rate)
+                resampler = self._resampler = LowDelayResampler(rate, self._format.sample_rate)
             self.seconds_received += len(pcm) / (2 * rate)
             out = resampler.process(pcm)
             if out:

@@ -14,10 +14,13 @@ Mount with ``build_app(config, factory, routes=twilio_routes(TwilioConfig(...)))
    send ``start`` within ``hello_timeout``; its ``customParameters.token`` must verify
    and name the same ``callSid``. Then :meth:`Switchboard.open_call` starts the call.
 3. Caller audio (8 kHz μ-law) goes to the call, upsampled once to the provider's rate
-   (cubic interpolation: no filter delay); the assistant's audio comes back as
-   20 ms media frames, each followed by a mark; Twilio's mark acknowledgements are
-   the played position (``Call.report_played``), so barge-in (``clear``) truncates
-   the reply at what the caller heard. ``stop`` ends the call.
+   (:class:`~voxengine.audio.lowdelay.LowDelayResampler`: nothing held back, 3 ms of
+   filter delay); the assistant's audio comes back as media frames of up to 20 ms
+   (each chunk the engine writes leaves at once), each followed by a mark; Twilio's
+   mark acknowledgements are the played position (``Call.report_played``), so
+   barge-in (``clear``) truncates the reply at what the caller heard. A ``dtmf`` key press becomes
+   :class:`~voxengine.events.KeyPressed` on the call's engine (:meth:`Call.receive_key`).
+   ``stop`` ends the call.
 
 A frame that breaks the protocol (:class:`CarrierFrameError`), a frame over
 ``max_message_bytes`` or a flood ends that call only, with the matching close code.
@@ -201,7 +204,8 @@ async def _voice_webhook(request: Request, config: TwilioConfig) -> Response:
 class TwilioPort:
     """:class:`~voxengine.serve.call.CallerPort` over a Twilio Media Stream.
 
-    Audio leaves as 20 ms μ-law media frames with a mark after each; ``clear_playback``
+    Audio leaves at once as μ-law media frames of at most 20 ms, a mark after each
+    (nothing waits for a whole frame: waiting would add latency); ``clear_playback``
     sends Twilio's ``clear``; control messages have no place on Twilio's wire and are
     dropped (logged at debug level).
     """
@@ -221,7 +225,7 @@ class TwilioPort:
 
     async def send_audio(self, pcm16: bytes, sample_rate: int) -> None:
         """Media frames (and marks) for ``pcm16``; nothing is held back."""
-        for frame in self._stream.send_audio(pcm16) + self._stream.flush():
+        for frame in self._stream.send_audio(pcm16, partial=True):
             await self._send(frame)
 
     async def clear_playback(self, epoch: int) -> None:
@@ -344,7 +348,7 @@ async def _stream_endpoint(ws: WebSocket, config: TwilioConfig) -> None:
             params=params,
             call_id=call_id,
         ) as call:
-            # upsample once, without filter delay, straight to the provider's rate
+            # upsample once, straight to the provider's rate
             stream.set_input_rate(call.engine.provider.input_format.sample_rate)
             await _converse(ws, board, call, stream, port)
     except CallRefused as exc:
@@ -377,7 +381,7 @@ async def _converse(
                         await call.close(CloseReason.NORMAL, "stop")
                         return
                     case DtmfReceived(digit=digit):
-                        logger.debug("call %s: DTMF %s (not forwarded)", call.call_id, digit)
+                        call.receive_key(digit)
                     case _:
                         pass
     except CallRefused as exc:

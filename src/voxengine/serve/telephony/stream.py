@@ -7,11 +7,11 @@ sends the frames it returns (:meth:`MediaStream.send_audio`, :meth:`MediaStream.
 
 Audio. Inbound wire audio (8 kHz μ-law for Twilio) becomes PCM16 at the engine's
 ``input_rate``; outbound PCM16 at ``output_rate`` becomes wire audio cut into
-``chunk_seconds`` media frames. Resampling uses
-:class:`voxengine.audio.StreamResampler`: inbound with soxr's ``"QQ"`` (cubic
-interpolation: upsampling band-limited telephone audio needs no anti-alias filter
-and this adds no delay), outbound with ``"MQ"`` (a real low-pass, about 15 ms of
-filter delay from 24 kHz).
+``chunk_seconds`` media frames. Both directions resample with
+:class:`voxengine.audio.lowdelay.LowDelayResampler`: a proper low-pass (images of
+the 8 kHz audio going up, aliases going down, at least 60 dB down) that holds no
+audio back, so a 20 ms frame in gives 20 ms out at once; the signal is delayed by
+the filter's 3 ms group delay only.
 
 Played position. After each outbound media frame a mark follows; the carrier
 acknowledges a mark once everything before it has been played. ``played_seconds``
@@ -40,7 +40,7 @@ from dataclasses import dataclass
 from typing import Final, TypeAlias, final
 
 from voxengine.audio.g711 import pcm16_to_ulaw, ulaw_to_pcm16
-from voxengine.audio.resample import StreamResampler
+from voxengine.audio.lowdelay import LowDelayResampler
 from voxengine.errors import ConfigError, InvalidState
 from voxengine.serve.telephony.carrier import (
     CarrierFrameError,
@@ -136,8 +136,8 @@ class MediaStream:
             raise ConfigError("max_frame_bytes and max_payload_bytes must be positive")
         self._serializer = serializer
         self._input_rate = input_rate
-        self._upsampler = StreamResampler(wire.sample_rate, input_rate, quality="QQ")
-        self._downsampler = StreamResampler(output_rate, wire.sample_rate, quality="MQ")
+        self._upsampler = LowDelayResampler(wire.sample_rate, input_rate)
+        self._downsampler = LowDelayResampler(output_rate, wire.sample_rate)
         # the outbox holds PCM16 at the wire rate: 2 bytes a sample
         self._chunk_bytes = 2 * max(1, round(chunk_seconds * wire.sample_rate))
         self._max_frame_bytes = max_frame_bytes
@@ -196,15 +196,13 @@ class MediaStream:
 
     def set_input_rate(self, rate: int) -> None:
         """Produce caller audio at ``rate`` Hz from now on (e.g. the provider's own
-        rate once the call's engine is known, so no second resampler adds its delay).
+        rate once the call's engine is known, so audio is resampled once).
 
         Raises:
             ConfigError: a rate that is not a positive int.
         """
         if rate != self._input_rate:
-            self._upsampler = StreamResampler(
-                self._serializer.wire_audio.sample_rate, rate, quality="QQ"
-            )
+            self._upsampler = LowDelayResampler(self._serializer.wire_audio.sample_rate, rate)
             self._input_rate = rate
 
     # -- inbound --------------------------------------------------------------------------
@@ -214,7 +212,8 @@ class MediaStream:
 
         Returns:
             Zero or more events: :class:`StreamStarted` once, :class:`CallerAudio`
-            for media (none while the resampler fills), :class:`PlayedUpTo` when a
+            for media (all of it: the resampler holds nothing back),
+            :class:`PlayedUpTo` when a
             mark moves the played position, :class:`DtmfReceived`,
             :class:`StreamStopped`.
 
@@ -314,11 +313,12 @@ class MediaStream:
 
     # -- outbound -------------------------------------------------------------------------
 
-    def send_audio(self, pcm: bytes) -> list[str | bytes]:
+    def send_audio(self, pcm: bytes, *, partial: bool = False) -> list[str | bytes]:
         """Frames that play ``pcm`` (PCM16 mono at ``output_rate``) to the caller.
 
-        Audio is cut into ``chunk_seconds`` media frames, each followed by a mark;
-        a remainder shorter than one chunk waits for the next call or :meth:`flush`.
+        Audio is cut into ``chunk_seconds`` media frames, each followed by a mark; a
+        remainder shorter than one chunk waits for the next call or :meth:`flush`,
+        unless ``partial`` (then it leaves now as a shorter frame: no added delay).
 
         Raises:
             InvalidState: before *start* (no stream id yet) or after *stop*.
@@ -326,7 +326,7 @@ class MediaStream:
         """
         stream_id = self._outbound_stream_id()
         self._outbox += self._downsampler.process(pcm)
-        return self._drain(stream_id, whole_chunks_only=True)
+        return self._drain(stream_id, whole_chunks_only=not partial)
 
     def flush(self) -> list[str | bytes]:
         """Frames for all outbound audio still held back (the resampler's tail and a
