@@ -5,7 +5,8 @@ workers, HAProxy) in headless Chromium over the WebSocket transport:
   (each resume used to start another loop beside the old ones);
 * a worker that hangs without closing its socket (SIGSTOP: the kernel keeps the
   connection open, nothing answers) is noticed by three unanswered pings and the call
-  resumes on the other worker, as when the socket closes.
+  resumes on the other worker, as when the socket closes; so does
+  :class:`~voxengine.serve.resilient.ResilientCall` (WebSocket pings, real sockets).
 """
 
 from __future__ import annotations
@@ -19,13 +20,16 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from benchmarks.cluster import Cluster, MissingBinary
+from benchmarks.cluster import SECRET, Cluster, MissingBinary
 
 from voxengine.audio.format import AudioFormat
 from voxengine.audio.wav import write_wav
+from voxengine.serve.client import fetch_token
+from voxengine.serve.resilient import open_resilient_call
 from voxengine.testing import FakeOpenAIConfig, FakeOpenAIServerHandle, run_fake_openai_server
 
 from ..session.test_resume import remembering
+from .test_cluster import assistant_finals, completed
 
 pytestmark = [
     pytest.mark.timeout(180),
@@ -144,3 +148,43 @@ async def test_a_hung_worker_is_noticed_by_unanswered_pings_and_the_call_resumes
         finally:
             hung.process.send_signal(signal.SIGCONT)
             hung.kill()
+
+
+async def test_resilient_call_notices_a_hung_worker_by_pings_and_resumes(
+    fake: FakeOpenAIServerHandle,
+) -> None:
+    """The Python client over real sockets (through HAProxy): with the default 2 s
+    pings and 4 s pong wait, a SIGSTOPped worker is left within 10 s (websockets'
+    default 20 s + 20 s + 10 s close wait would take up to 50 s)."""
+    try:
+        cluster = Cluster(workers=2, fake_openai_url=fake.url)
+        cluster.start()
+    except MissingBinary as exc:
+        pytest.skip(str(exc))
+    hung = None
+    try:
+        token = await fetch_token(cluster.http_url, secret=SECRET, subject="caller-1")
+        async with open_resilient_call(cluster.ws_url, token, player="instant") as call:
+            await call.send_text("My name is Ada")
+            await call.wait_for("response", completed, timeout=30)
+            hung = cluster.carrier()
+            assert hung.process is not None
+            seen = len(call.messages)
+            stopped = time.monotonic()
+            hung.process.send_signal(signal.SIGSTOP)
+            await call.wait_for("resumed", timeout=25, start=seen)
+            print(f"ResilientCall: SIGSTOP -> resumed {time.monotonic() - stopped:.2f} s")
+            assert call.reconnects == 1
+            assert cluster.carrier() is not hung
+            await call.send_text("What is my name?")
+            await call.wait_for("response", completed, timeout=30, start=seen)
+            assert assistant_finals(call.messages)[-1] == "Your name is Ada."
+            await call.hang_up()
+    except BaseException:
+        print(cluster.logs())
+        raise
+    finally:
+        if hung is not None and hung.process is not None and hung.alive:
+            hung.process.send_signal(signal.SIGCONT)
+            hung.kill()
+        cluster.stop()
