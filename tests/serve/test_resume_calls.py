@@ -180,3 +180,54 @@ async def _speaking(store: StateStore, call_id: str) -> bool:
 async def _history(store: StateStore, call_id: str) -> list[str]:
     record = await store.load(call_id)
     return [e.text for e in record.snapshot.history if e.text] if record is not None else []
+
+
+async def test_a_resume_whose_provider_refuses_gives_its_claim_back(
+    redis_server: RedisServer,
+) -> None:
+    """The claim succeeds, then the provider refuses the connection (the fake OpenAI
+    service answers a wrong key with 401, once): the client is told ``provider_failed``
+    and the same resume token works on its next attempt, once the provider is back."""
+    refuse: list[bool] = []  # [True]: the next provider connection uses a refused key
+
+    def make_engine(context: CallContext) -> VoiceEngine:
+        key = "sk-not-accepted-key-0000000000" if refuse and refuse.pop() else KEY
+        return VoiceEngine(VoiceEngineConfig(api_key=key, base_url=fake.url, mode="big"))
+
+    config = FakeOpenAIConfig(responder=remembering, api_keys=frozenset({KEY}))
+    async with (
+        run_fake_openai_server(config) as fake,
+        serve(make_engine=make_engine, state_url=redis_server.url, state_ttl=30) as a,
+        serve(make_engine=make_engine, state_url=redis_server.url, state_ttl=30) as b,
+    ):
+        async with open_call(a.ws, await a.token(), player="instant") as first:
+            token = first.resume_token
+            assert token
+            await first.send_text("My name is Ada")
+            await first.wait_for("response", done, timeout=20)
+            call_id = first.call_id
+            store = a.board.continuity.store
+            async with asyncio.timeout(10):  # the keeper writes right after the reply ends
+                while len(await _history(store, call_id)) < 2:  # noqa: ASYNC110
+                    await asyncio.sleep(0.02)
+            first.ws.transport.abort()
+            await first.wait_closed()
+        refuse.append(True)
+        with pytest.raises(CallEnded) as failed:
+            async with open_call(b.ws, "", resume_token=token, player="instant"):
+                pass
+        assert failed.value.reason == "provider_failed"
+        assert not refuse  # the refused connection was tried
+        async with open_call(b.ws, "", resume_token=token, player="instant") as second:
+            assert second.call_id == call_id
+            resumed = await second.wait_for("resumed")
+            assert resumed["restored_items"] == 2
+            await second.send_text("What is my name?")
+            await second.wait_for("response", done, timeout=20)
+            finals = [
+                m["text"]
+                for m in second.messages
+                if m["type"] == "transcript" and m["final"] and m["role"] == "assistant"
+            ]
+            assert finals[-1] == "Your name is Ada."
+            await second.hang_up()

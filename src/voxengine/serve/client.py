@@ -334,14 +334,28 @@ async def open_call(
     player: PlayerMode = "realtime",
     report_interval: float = 0.05,
     timeout: float = 30.0,
+    ping_interval: float | None = 20.0,
+    ping_timeout: float | None = 20.0,
+    close_timeout: float | None = 10.0,
 ) -> AsyncIterator[CallClient]:
     """Connect to a browser endpoint (``ws://host:port/ws``), say hello, wait for ready.
+
+    ``ping_interval``/``ping_timeout``: WebSocket keepalive pings (``None``: none); a
+    ping unanswered within ``ping_timeout`` closes the connection (code 1011) after at
+    most ``close_timeout`` more seconds, as a server that closed it would.
 
     Raises:
         ConnectionRefusedError / websockets errors: the server is unreachable.
         CallEnded: the server refused the call (``bye`` + close) instead of ``ready``.
     """
-    async with connect(url, max_size=None, open_timeout=timeout) as ws:
+    async with connect(
+        url,
+        max_size=None,
+        open_timeout=timeout,
+        ping_interval=ping_interval,
+        ping_timeout=ping_timeout,
+        close_timeout=close_timeout,
+    ) as ws:
         await ws.send(
             json.dumps(
                 {

@@ -10,7 +10,8 @@ It ties the serving layer to :mod:`voxengine.serve.state`:
   dropped) says hello again, through the load balancer, to *any* worker, with the
   ``resume_token`` it holds. :meth:`Continuity.claim` verifies the token, claims the
   call's generation in the store (single use: a second resume with the same token is
-  refused) and returns the record; the call opens with the same call id and the
+  refused) and returns the record (if the call then fails to open, :meth:`Continuity.unclaim`
+  gives the claim back: the same token can try again); the call opens with the same call id and the
   engine resumes the conversation (:meth:`voxengine.VoiceEngine.resume`). The client
   gets a new ``resume_token`` in ``ready`` and a ``resumed`` message
   (:meth:`resumed_message`) saying what came back and what did not: the user's turn
@@ -181,6 +182,19 @@ class Continuity:
         if record is None:
             raise TokenRefused("the call is over, expired, or was already resumed")
         return Resumption(record=record, generation=generation + 1)
+
+    async def unclaim(self, resumption: Resumption) -> None:
+        """The claimed call failed to open here (the provider refused, the worker was
+        busy...): give the claim back so that the client's next attempt with the same
+        resume token can succeed elsewhere or later. Never raises: with the store down
+        the claim stays taken (logged) and the call cannot be resumed."""
+        try:
+            released = await self.store.unclaim(resumption.call_id, resumption.generation - 1)
+        except StateUnavailable as exc:
+            logger.warning("could not release the claim of a call that failed to open: %s", exc)
+            return
+        if not released:
+            logger.info("claim of %s not released: the call moved on", resumption.call_id)
 
     async def keep(self, call: Any, caller: str, resumption: Resumption | None) -> None:
         """Start keeping ``call``'s state (a :class:`~voxengine.serve.call.Call`).

@@ -2,10 +2,11 @@
 
 :class:`ResilientCall` wraps :class:`~voxengine.serve.client.CallClient`. When the
 connection ends without the call having ended (the worker was killed, it drained
-for a restart, the network dropped), it says hello again at the same URL (a load
-balancer sends it to a live worker) with the latest ``resume_token`` from ``ready``,
-with a short backoff, until ``reconnect_timeout``. The server answers ``ready`` (a
-new token) and ``resumed`` (what came back; what was ``lost``).
+for a restart, the network dropped, or its WebSocket pings went unanswered), it says
+hello again at the same URL (a load balancer sends it to a live worker) with the
+latest ``resume_token`` from ``ready``, with a short backoff, until
+``reconnect_timeout``. The server answers ``ready`` (a new token) and ``resumed``
+(what came back; what was ``lost``).
 
 While disconnected, microphone audio cannot reach anyone: it is dropped and counted
 in :attr:`ResilientCall.dropped_audio_seconds` (and reported in
@@ -282,9 +283,17 @@ async def open_resilient_call(
     metadata: Mapping[str, Any] | None = None,
     player: PlayerMode = "realtime",
     timeout: float = 30.0,
+    ping_interval: float = 2.0,
+    ping_timeout: float = 4.0,
 ) -> AsyncIterator[ResilientCall]:
     """Like :func:`~voxengine.serve.client.open_call`, resuming the call on any worker
     behind ``url`` when its connection is lost (see :class:`ResilientCall`).
+
+    A server that hangs with the socket open (or a machine gone without a TCP reset)
+    counts as lost when a WebSocket ping sent every ``ping_interval`` seconds gets no
+    pong within ``ping_timeout``: at most ``ping_interval + 2 * ping_timeout`` seconds
+    (10 s by default) after it stopped answering (the close handshake is given
+    ``ping_timeout`` too).
 
     Raises:
         as :func:`~voxengine.serve.client.open_call` for the first connection.
@@ -300,6 +309,9 @@ async def open_resilient_call(
             resume_token=resume_token,
             player=player,
             timeout=timeout,
+            ping_interval=ping_interval,
+            ping_timeout=ping_timeout,
+            close_timeout=ping_timeout,
         )
 
     call = ResilientCall(url, connect, reconnect_timeout=reconnect_timeout)

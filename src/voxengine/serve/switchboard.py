@@ -123,7 +123,8 @@ class Switchboard:
         Raises:
             CallRefused: ``going_away`` (draining), ``busy``, ``too_many_calls``,
                 ``provider_failed`` (the factory or the provider failed). The port is
-                not closed: the endpoint reports the refusal its own way.
+                not closed: the endpoint reports the refusal its own way. A ``resume``
+                that fails to open gives its claim back (:meth:`Continuity.unclaim`).
         """
         call_id = call_id or new_call_id()
         try:
@@ -132,6 +133,8 @@ class Switchboard:
             self.limiter.acquire(caller)
         except CallRefused as exc:
             self.refuse(call_id, exc)
+            if resume is not None:
+                await self.continuity.unclaim(resume)
             raise
         call: Call | None = None
         try:
@@ -163,11 +166,15 @@ class Switchboard:
             self.refuse(call_id, exc)
             if call is not None:
                 await call.engine.disconnect()
+            if resume is not None:
+                await self.continuity.unclaim(resume)
             raise
         except BaseException:
             self.limiter.release(caller)
             if call is not None:
                 await call.engine.disconnect()
+            if resume is not None:
+                await self.continuity.unclaim(resume)
             raise
         self.calls[call_id] = call
         self._idle.clear()

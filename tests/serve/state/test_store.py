@@ -82,6 +82,20 @@ async def test_a_claim_moves_the_generation_on_and_fences_the_old_writer(
     assert await store.claim("missing", 0, ttl=30) is None
 
 
+async def test_an_unclaim_gives_a_failed_claim_back_unless_the_call_moved_on(
+    store: StateStore,
+) -> None:
+    await store.save(record(generation=0), ttl=30)
+    assert await store.claim("call-1", 0, ttl=30) is not None
+    assert await store.unclaim("call-1", 0)  # the call failed to open: give it back
+    assert await store.claim("call-1", 0, ttl=30) is not None  # the same token again
+    assert await store.save(record(generation=1, text="new"), ttl=30)
+    assert await store.claim("call-1", 1, ttl=30) is not None  # resumed once more: gen 2
+    assert not await store.unclaim("call-1", 0)  # a stale failure undoes nothing
+    assert await store.claim("call-1", 0, ttl=30) is None
+    assert not await store.unclaim("missing", 0)
+
+
 async def test_single_use_keys_are_spent_once_until_they_expire(store: StateStore) -> None:
     assert await store.spend("jti:a", ttl=0.3)
     assert not await store.spend("jti:a", ttl=0.3)  # a replay, from any worker

@@ -167,6 +167,8 @@ async def browser_endpoint(ws: WebSocket) -> None:
             raise CallRefused(CloseReason.MALFORMED, "metadata must be an object")
     except CallRefused as exc:
         board.refuse(call_id, exc)
+        if resumption is not None:  # claimed, then refused (bad metadata): give it back
+            await board.continuity.unclaim(resumption)
         await _close(ws, exc.reason, exc.detail)
         return
     except Exception:  # the client left during the hello

@@ -7,6 +7,7 @@ is one server-side Lua script, so each is atomic and costs one round trip:
 
 * save: refused (0) when the stored generation is newer than the record's;
 * claim: moves the generation on only if it is the expected one;
+* unclaim: moves it back, only if nothing moved it further (a resume that failed);
 * touch: pushes both expiries back.
 
 Spent single-use keys (call token ids) are ``voxengine:spent:KEY``, written with
@@ -52,6 +53,13 @@ redis.call('PEXPIRE', KEYS[1], ARGV[2])
 return raw
 """
 
+_UNCLAIM = """
+local cur = redis.call('GET', KEYS[2])
+if (not cur) or tonumber(cur) ~= tonumber(ARGV[1]) + 1 then return 0 end
+redis.call('SET', KEYS[2], ARGV[1], 'KEEPTTL')
+return 1
+"""
+
 _TOUCH = """
 redis.call('PEXPIRE', KEYS[1], ARGV[1])
 redis.call('PEXPIRE', KEYS[2], ARGV[1])
@@ -82,6 +90,7 @@ class RedisStore:
         self._where = where
         self._save = client.register_script(_SAVE)
         self._claim = client.register_script(_CLAIM)
+        self._unclaim = client.register_script(_UNCLAIM)
         self._touch = client.register_script(_TOUCH)
 
     @classmethod
@@ -135,6 +144,12 @@ class RedisStore:
         async with self._failures("claim"):
             raw: Any = await self._claim(keys=_keys(call_id), args=[str(generation), _ms(ttl)])
         return decode_record(raw) if raw else None
+
+    async def unclaim(self, call_id: str, generation: int) -> bool:
+        """See :meth:`StateStore.unclaim`."""
+        async with self._failures("unclaim"):
+            done: Any = await self._unclaim(keys=_keys(call_id), args=[str(generation)])
+        return bool(done)
 
     async def touch(self, call_id: str, ttl: float) -> None:
         """See :meth:`StateStore.touch`."""

@@ -70,6 +70,17 @@ class StateStore(Protocol):
         """
         ...
 
+    async def unclaim(self, call_id: str, generation: int) -> bool:
+        """Undo :meth:`claim` ``(call_id, generation)`` whose call then failed to open:
+        if the generation is still ``generation + 1`` (nobody saved or claimed since),
+        move it back to ``generation`` (atomically) and return ``True``, so the same
+        resume token can claim the call again; else ``False``. The expiry is unchanged.
+
+        Raises:
+            StateUnavailable: the store failed.
+        """
+        ...
+
     async def touch(self, call_id: str, ttl: float) -> None:
         """Push the expiry of ``call_id`` to ``ttl`` seconds from now.
 
@@ -158,6 +169,15 @@ class MemoryStore:
             return None
         self._records[call_id] = (current[0], generation + 1, self._clock() + ttl)
         return decode_record(current[0])
+
+    async def unclaim(self, call_id: str, generation: int) -> bool:
+        """See :meth:`StateStore.unclaim`."""
+        self._expire()
+        current = self._records.get(call_id)
+        if current is None or current[1] != generation + 1:
+            return False
+        self._records[call_id] = (current[0], generation, current[2])
+        return True
 
     async def touch(self, call_id: str, ttl: float) -> None:
         """See :meth:`StateStore.touch`."""

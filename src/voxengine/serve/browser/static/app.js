@@ -10,7 +10,7 @@ const TRANSPORTS = ["./transport-webrtc.js", "./transport-ws.js"].filter(
 
 const $ = (id) => document.getElementById(id);
 const state = { transport: null, micStream: null, muted: false, items: new Map(), pingSent: new Map(),
-  resumeToken: null, module: null, ended: false, resuming: false };
+  resumeToken: null, module: null, ended: false, resuming: false, pings: null };
 window.vox = { audioBytes: 0, messages: [], resumes: 0 }; // for tests and debugging
 // bye reasons after which the call is over: no resume
 const FINAL = new Set(["normal", "time_limit", "unauthorized", "forbidden", "too_many_calls"]);
@@ -71,7 +71,7 @@ function onMessage(message) {
     case "pong": {
       const sent = state.pingSent.get(message.id);
       if (sent !== undefined) $("rtt").textContent = `${Math.round(performance.now() - sent)} ms`;
-      state.pingSent.delete(message.id);
+      for (const id of state.pingSent.keys()) if (id <= message.id) state.pingSent.delete(id); // the line answers
       break;
     }
     case "going_away":
@@ -138,7 +138,7 @@ async function resume(options) {
         state.module = module;
         $("transport").textContent = module.name;
         setState("connected", "Resumed: speak now.");
-        pingLoop();
+        startPings();
         return true;
       } catch (error) {
         await new Promise((resolve) => setTimeout(resolve, delay));
@@ -167,6 +167,7 @@ async function talk() {
       onResumeToken: (resumeToken) => { state.resumeToken = resumeToken; },
       onClose: async ({ code, reason }) => {
         if (state.resuming) return; // a failed resume attempt: the loop goes on
+        stopPings();
         state.transport = null;
         if (!state.ended && state.resumeToken && state.module && (await resume(options))) return;
         setState("ended", $("status").textContent.startsWith("Call ended") ? null : `Call ended (${reason || code})`);
@@ -175,24 +176,47 @@ async function talk() {
     };
     state.transport = await connectFirst(options);
     setState("connected", "Connected: speak now.");
-    pingLoop();
+    startPings();
   } catch (error) {
     setState("ended", `Could not connect: ${error.message}`);
     state.micStream?.getTracks().forEach((track) => track.stop());
   }
 }
 
-async function pingLoop() {
+// One ping loop per call: a ping every PING_SECONDS over the current transport. When
+// MAX_UNANSWERED pings in a row get no pong (6 s: a worker that hangs without closing its
+// socket, a machine gone without a TCP reset), the line counts as lost: the transport is
+// abandoned and its onClose runs the same resume as a closed connection. A resume starts
+// a new loop in place of the old one (startPings stops any loop first); so does hang-up.
+const PING_SECONDS = 2;
+const MAX_UNANSWERED = 3;
+
+function stopPings() {
+  if (state.pings !== null) clearInterval(state.pings);
+  state.pings = null;
+  state.pingSent.clear();
+}
+
+function startPings() {
+  stopPings();
   let id = 0;
-  while (state.transport) {
+  const tick = () => {
+    const transport = state.transport;
+    if (!transport) { stopPings(); return; }
+    if (state.pingSent.size >= MAX_UNANSWERED) {
+      stopPings();
+      transport.abandon(`no answer to ${MAX_UNANSWERED} pings`);
+      return;
+    }
     state.pingSent.set(++id, performance.now());
-    state.transport.send({ type: "ping", id });
-    await new Promise((resolve) => setTimeout(resolve, 2000));
-  }
+    transport.send({ type: "ping", id });
+  };
+  state.pings = setInterval(tick, PING_SECONDS * 1000);
+  tick();
 }
 
 $("talk").addEventListener("click", talk);
-$("hangup").addEventListener("click", () => { state.ended = true; state.transport?.hangUp(); });
+$("hangup").addEventListener("click", () => { state.ended = true; stopPings(); state.transport?.hangUp(); });
 $("mute").addEventListener("click", () => {
   state.muted = !state.muted;
   state.transport?.setMuted(state.muted);

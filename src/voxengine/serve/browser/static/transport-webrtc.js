@@ -159,5 +159,6 @@ export async function connect({ baseUrl, token, micStream, onMessage, onClose, o
       send({ type: "bye" });
       setTimeout(() => shutdown(1000, "hang-up"), 1000); // the server's bye normally comes first
     },
+    abandon(reason) { shutdown(1006, reason); },
   };
 }

@@ -10,6 +10,8 @@
 //                resumeToken (optional: continue a call whose connection was lost),
 //                onResumeToken(token) (optional: a resume token arrived before "ready") }
 //   transport.setMuted(bool); transport.send(msgObject); transport.hangUp();
+//   transport.abandon(reason);               // the line is dead although not closed (no
+//                                            // pong): close it here, onClose runs at once
 
 export const name = "WebSocket";
 
@@ -86,5 +88,12 @@ export async function connect({ baseUrl, token, micStream, onMessage, onClose, o
     setMuted(muted) { capture.port.postMessage({ muted }); },
     send,
     hangUp() { send({ type: "bye" }); },
+    abandon(reason) {
+      // a hung server never answers the closing handshake: do not wait for it
+      ws.onclose = null;
+      ws.onmessage = null;
+      ws.close(4000, "no answer");
+      shutdown(1006, reason);
+    },
   };
 }
