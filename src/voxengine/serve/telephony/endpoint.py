@@ -325,7 +325,7 @@ async def _stream_endpoint(ws: WebSocket, config: TwilioConfig) -> None:
         await _await_start(ws, board, stream)
         started = stream.started
         assert started is not None
-        claims = board.tokens.verify(started.custom_parameters.get("token"))
+        claims = await board.redeem(started.custom_parameters.get("token"))
         if claims.call_id != started.call_id:
             raise TokenRefused("token issued for another call", CloseReason.FORBIDDEN)
     except CallRefused as exc:

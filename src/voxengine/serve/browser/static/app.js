@@ -13,7 +13,7 @@ const state = { transport: null, micStream: null, muted: false, items: new Map()
   resumeToken: null, module: null, ended: false, resuming: false, pings: null };
 window.vox = { audioBytes: 0, messages: [], resumes: 0 }; // for tests and debugging
 // bye reasons after which the call is over: no resume
-const FINAL = new Set(["normal", "time_limit", "unauthorized", "forbidden", "too_many_calls"]);
+const FINAL = new Set(["normal", "time_limit", "unauthorized", "forbidden", "too_many_calls", "slow_caller"]);
 
 function setState(name, text) {
   document.body.dataset.state = name;
