@@ -12,7 +12,10 @@ pipeline is the "server" — and ends turns by itself; ``LOCAL_VAD`` and ``MANUA
 commits to the caller. ``SEMANTIC_VAD`` is rejected (no semantic end-of-turn model).
 
 A user turn: ``SpeechStarted``, ``SpeechStopped``, ``InputCommitted``, ``ItemAdded``,
-then (after speech-to-text) ``TranscriptDone(USER)`` and ``ItemDone``. A response:
+then (after speech-to-text) ``TranscriptDone(USER)`` and ``ItemDone``. With SERVER_VAD
+the turn is transcribed during its end-of-turn silence and, with local stages, its
+reply started then too, its events held back until the turn ends and dropped if the
+user goes on (:mod:`.speculation`); the events are the same either way. A response:
 ``ResponseStarted``, ``ItemAdded``, ``TranscriptDelta(ASSISTANT)``... with
 ``AudioDelta``... interleaved (each sentence is spoken as soon as the model finishes
 writing it), ``ToolCallDelta``/``ItemDone``/``ToolCall`` for function calls, then
@@ -103,7 +106,9 @@ from ._response import ResponseRun
 from .config import PipelineConfig, check_session, merge_session
 from .conversation import Conversation
 from .sentence import SpokenSentence, spoken_text
+from .speculation import ReplyInputs, Speculation
 from .stages import (
+    ChatMessage,
     GenerationSettings,
     LanguageModel,
     PromptCache,
@@ -176,6 +181,7 @@ class PipelineProviderBase(BaseProvider):
         self.stt: SpeechToText = config.make_stt()
         self.llm: LanguageModel = config.make_llm()
         self.tts: TextToSpeech = config.make_tts()
+        self._speculates = config.speculates(self.llm, self.tts)
         self._session = config.session
         self._open = False
         self._events: EventQueue | None = None
@@ -187,6 +193,8 @@ class PipelineProviderBase(BaseProvider):
         self._prefill_again = False
         self._stt_lock = asyncio.Lock()
         self._early: tuple[float, asyncio.Task[Transcript]] | None = None
+        self._speculation: Speculation | None = None  # the reply to the early transcript
+        self._dropped: set[asyncio.Task[None]] = set()  # discarded speculations stopping
         self._conversation = Conversation()
         self._spoken: dict[str, list[SpokenSentence]] = {}
         self._last_audio_item: str | None = None
@@ -326,7 +334,7 @@ class PipelineProviderBase(BaseProvider):
         await self._stop_response()
         prefill, self._prefill_task = self._prefill_task, None
         early = self._drop_early()
-        for task in (prefill, early):
+        for task in (prefill, early, *self._dropped):
             if task is not None:
                 task.cancel()
                 await asyncio.gather(task, return_exceptions=True)
@@ -448,8 +456,11 @@ class PipelineProviderBase(BaseProvider):
                     item_id = self._speech_item or self._new_id("item")
                     self._speech_item = None
                     self._emit(SpeechStopped(item_id=item_id, audio_end=end))
+                    speculation = self._take_speculation(end)
                     early = self._drop_early(keep_for=end)
-                    self._commit(item_id, respond=td.create_response, early=early)
+                    self._commit(
+                        item_id, respond=td.create_response, early=early, speculation=speculation
+                    )
         self._transcribe_early(td)
 
     def _transcribe_early(self, td: TurnDetectionConfig) -> None:
@@ -460,11 +471,15 @@ class PipelineProviderBase(BaseProvider):
         :data:`EARLY_TRANSCRIPTION` of it and the transcript is (partly) ready when the
         turn ends. If the user speaks again, the early result is dropped. It only starts
         when speech-to-text is idle, so a dropped one never delays a real one by more
-        than its own run.
+        than its own run. When it is in before the turn ends, the reply starts too
+        (:meth:`_speculate`); voice resuming drops that reply at once.
         """
         vad = self._vad
         silence = getattr(vad, "trailing_silence", None)
         until = getattr(vad, "voiced_until", None)
+        if self._speculation is not None and (until != self._speculation.until):
+            self._discard(self._speculation)  # the user speaks again: not the turn's end
+            self._speculation = None
         if vad is None or not vad.in_speech or silence is None or until is None:
             return
         if silence < td.silence_duration * EARLY_TRANSCRIPTION or self._stt_lock.locked():
@@ -475,12 +490,58 @@ class PipelineProviderBase(BaseProvider):
         pcm = bytes(self._buffer)
         task = asyncio.create_task(self._stt(pcm), name="voxengine-pipeline-early-stt")
         task.add_done_callback(_consume)  # a failure is reported by the turn that awaits it
+        if td.create_response and self._speculates:
+            task.add_done_callback(lambda done: self._speculate(until, done))
         self._early = (until, task)
+
+    def _speculate(self, until: float, early: asyncio.Task[Transcript]) -> None:
+        """The early transcript is in and the turn has not ended: start its reply now,
+        its events held back until the turn ends (:mod:`.speculation`). Only when nothing
+        else is under way, so that the reply's inputs are likely to still hold then."""
+        if (
+            not self._open
+            or self._early is None
+            or self._early[1] is not early
+            or early.cancelled()
+            or early.exception() is not None
+            or not early.result().text
+            or self._speculation is not None
+            or self._response is not None
+            or not self._jobs.empty()
+        ):
+            return
+        text = early.result().text
+        inputs = self._reply_inputs(None, None, then=ChatMessage(role=Role.USER, text=text))
+        speculation = Speculation(until=until, inputs=inputs, emit=self._emit)
+        response_id = self._new_id("resp")
+        run = self._response_run(response_id, inputs, speculation.emit)
+        speculation.start(self._run(run, response_id, speculation))
+        self._speculation = speculation
+
+    def _take_speculation(self, end: float) -> Speculation | None:
+        """The speculative reply made for a turn ending at ``end``, if any (others are
+        discarded)."""
+        speculation, self._speculation = self._speculation, None
+        if speculation is not None and speculation.until == end:
+            return speculation
+        self._discard(speculation)
+        return None
+
+    def _discard(self, speculation: Speculation | None) -> None:
+        if speculation is None:
+            return
+        task = speculation.discard()
+        if task is not None and not task.done():
+            self._dropped.add(task)
+            task.add_done_callback(self._dropped.discard)
 
     def _drop_early(self, keep_for: float | None = None) -> asyncio.Task[Transcript] | None:
         """Forget the early transcription; return it if it covers speech ending at
         ``keep_for`` (the turn that just ended), else cancel it and return None."""
         early, self._early = self._early, None
+        if self._speculation is not None:  # its turn did not end (or ended elsewhere)
+            self._discard(self._speculation)
+            self._speculation = None
         if early is None:
             return None
         until, task = early
@@ -501,7 +562,12 @@ class PipelineProviderBase(BaseProvider):
             del self._buffer[:excess]
 
     def _commit(
-        self, item_id: str, *, respond: bool, early: asyncio.Task[Transcript] | None = None
+        self,
+        item_id: str,
+        *,
+        respond: bool,
+        early: asyncio.Task[Transcript] | None = None,
+        speculation: Speculation | None = None,
     ) -> None:
         pcm = bytes(self._buffer)
         self._buffer.clear()
@@ -514,7 +580,11 @@ class PipelineProviderBase(BaseProvider):
                 )
             )
         )
-        self._enqueue(lambda: self._transcribe(item_id, pcm, respond=respond, early=early))
+        self._enqueue(
+            lambda: self._transcribe(
+                item_id, pcm, respond=respond, early=early, speculation=speculation
+            )
+        )
 
     def _commit_audio(self) -> None:
         """End the user's turn now: the buffered audio is transcribed as a user message.
@@ -566,6 +636,21 @@ class PipelineProviderBase(BaseProvider):
         *,
         respond: bool,
         early: asyncio.Task[Transcript] | None = None,
+        speculation: Speculation | None = None,
+    ) -> None:
+        try:
+            await self._transcribed(item_id, pcm, respond=respond, early=early, then=speculation)
+        finally:
+            self._discard(speculation)  # not adopted (or already live: then a no-op)
+
+    async def _transcribed(
+        self,
+        item_id: str,
+        pcm: bytes,
+        *,
+        respond: bool,
+        early: asyncio.Task[Transcript] | None,
+        then: Speculation | None,
     ) -> None:
         text = ""
         try:
@@ -584,7 +669,7 @@ class PipelineProviderBase(BaseProvider):
         self._conversation.add(item)
         self._emit(ItemDone(item=item))
         if respond and text:
-            await self._respond(None, None)
+            await self._respond(None, None, then)
 
     # -- text and context ----------------------------------------------------------------------
 
@@ -692,27 +777,59 @@ class PipelineProviderBase(BaseProvider):
             self._cancel_nowait()
         self._enqueue(lambda: self._respond(instructions, modalities))
 
-    async def _respond(
-        self, instructions: str | None, modalities: tuple[Modality, ...] | None
-    ) -> None:
+    def _reply_inputs(
+        self,
+        instructions: str | None,
+        modalities: tuple[Modality, ...] | None,
+        *,
+        then: ChatMessage | None = None,
+    ) -> ReplyInputs:
+        """What a reply asked for now would be made from (``then``: a message about
+        to be added to the conversation)."""
         session = self._session
         wanted = modalities or session.modalities or (Modality.AUDIO,)
-        response_id = self._new_id("resp")
-        run = ResponseRun(
-            response_id=response_id,
-            new_id=self._new_id,
-            llm=self.llm,
-            tts=self.tts if Modality.AUDIO in wanted else None,
-            messages=self._conversation.messages(instructions or session.instructions),
-            tools=session.tools or (),
+        messages = self._conversation.messages(instructions or session.instructions)
+        return ReplyInputs(
+            messages=(*messages, then) if then is not None else tuple(messages),
+            tools=tuple(session.tools or ()),
             settings=GenerationSettings(
                 temperature=session.temperature,
                 max_output_tokens=session.max_output_tokens,
                 tool_choice=session.tool_choice,
             ),
-            emit=self._emit,
+            speak=Modality.AUDIO in wanted,
         )
-        task = asyncio.create_task(self._run(run, response_id), name="voxengine-pipeline-response")
+
+    def _response_run(
+        self, response_id: str, inputs: ReplyInputs, emit: Callable[[Event], None]
+    ) -> ResponseRun:
+        return ResponseRun(
+            response_id=response_id,
+            new_id=self._new_id,
+            llm=self.llm,
+            tts=self.tts if inputs.speak else None,
+            messages=inputs.messages,
+            tools=inputs.tools,
+            settings=inputs.settings,
+            emit=emit,
+        )
+
+    async def _respond(
+        self,
+        instructions: str | None,
+        modalities: tuple[Modality, ...] | None,
+        speculation: Speculation | None = None,
+    ) -> None:
+        inputs = self._reply_inputs(instructions, modalities)
+        if speculation is not None and speculation.inputs == inputs:
+            task = speculation.commit()  # prepared while the turn was ending
+        else:
+            self._discard(speculation)
+            response_id = self._new_id("resp")
+            run = self._response_run(response_id, inputs, self._emit)
+            task = asyncio.create_task(
+                self._run(run, response_id), name="voxengine-pipeline-response"
+            )
         self._response = task
         task.add_done_callback(self._response_finished)
         await asyncio.wait({task})
@@ -722,8 +839,12 @@ class PipelineProviderBase(BaseProvider):
             self._response = None
             self._cancelling = False
 
-    async def _run(self, run: ResponseRun, response_id: str) -> None:
+    async def _run(
+        self, run: ResponseRun, response_id: str, speculation: Speculation | None = None
+    ) -> None:
         outcome = await run.run()
+        if speculation is not None:
+            await speculation.committed()  # raises CancelledError if it is discarded
         for item in outcome.items:
             self._conversation.add(item)
             if item.kind is ItemKind.MESSAGE and outcome.sentences:
