@@ -37,7 +37,9 @@ _FULL_FRAMES: Final = 3000  # Whisper's 30 s window, in 10 ms feature frames
 _FIT_MARGIN: Final = 2.0  # seconds of silence after the utterance in a "fit" window
 _FIT_STEP: Final = 200  # windows grow in 2 s steps (fewer shapes, same cost)
 _TOKENS_PER_SECOND: Final = 6.0  # more than anyone speaks: a longer text is a runaway
-_LOW_LOGPROB: Final = -1.0  # Whisper's own threshold for a doubtful decoding
+#: A fitted-window decoding less probable than this (mean token probability 0.7) is
+#: checked with the 30 s window: where the two differ, the fitted one is the less sure
+_LOW_LOGPROB: Final = math.log(0.7)
 _WORDS: Final = re.compile(r"[\w']+")
 
 WhisperWindow: TypeAlias = Literal["fit", "full"]
@@ -70,8 +72,9 @@ class WhisperSTT:
             the utterance's length; a short utterance then costs a fraction of the CPU.
             Whisper was trained on 30 s windows and sometimes repeats itself or goes
             on past the speech on a shorter one, so a result that looks like that (a
-            repeated phrase, more words than the audio can hold, a low probability) is
-            decoded again with the 30 s window. ``"full"``: always 30 s.
+            repeated phrase, more words than the audio can hold, a mean token
+            probability under 0.7) is decoded again with the 30 s window.
+            ``"full"``: always 30 s.
 
     Raises:
         ConfigError: invalid settings; on :meth:`open`, a missing package of the
