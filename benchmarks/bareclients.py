@@ -25,7 +25,7 @@ import base64
 import binascii
 import contextlib
 import json
-from typing import Any
+from typing import Any, cast
 
 import orjson
 from websockets.asyncio.client import ClientConnection, connect
@@ -190,8 +190,8 @@ class _RawProtocol(asyncio.Protocol):
         self.ready = False
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self.transport = transport
+        # a stream transport (uvloop's TCPTransport is one without subclassing asyncio's)
+        self.transport = cast(asyncio.Transport, transport)
         request = self.ws.connect()
         request.headers["Authorization"] = f"Bearer {API_KEY}"
         self.ws.send_request(request)

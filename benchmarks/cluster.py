@@ -120,6 +120,7 @@ class Cluster:
     state_ttl: float = 60.0
     api_key: str = "sk-cluster-test-key-0123456789"
     public_tokens: bool = False
+    secret: str = SECRET
     folder: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="voxcluster-")))
     redis_port: int = field(default_factory=free_port)
     lb_port: int = field(default_factory=free_port)
@@ -219,7 +220,7 @@ class Cluster:
     def start_worker(self, worker: Worker, *, wait: bool = True) -> None:
         env = {
             **os.environ,
-            "VOXENGINE_SECRET": SECRET,
+            "VOXENGINE_SECRET": self.secret,
             "OPENAI_API_KEY": self.api_key,
             "VOXENGINE_FAKE_OPENAI_URL": self.fake_openai_url,
             "PYTHONPATH": str(ROOT),

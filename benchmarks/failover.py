@@ -1,8 +1,8 @@
 """Failover and scale of a multi-worker deployment (issue 18), on loopback.
 
 Runs the real thing (:mod:`benchmarks.cluster`: redis-server, N ``voxengine serve``
-worker processes, HAProxy from deploy/haproxy.cfg) against the fake OpenAI server in
-this process, with the Python clients of the browser protocol, and measures:
+worker processes, HAProxy from deploy/haproxy.cfg) against fake OpenAI servers, with
+the Python clients of the browser protocol, and measures:
 
 * **failover**: a call is started through the load balancer and says a first turn;
   the worker carrying it is SIGKILLed; the client (``ResilientCall``) reconnects with
@@ -10,26 +10,34 @@ this process, with the Python clients of the browser protocol, and measures:
   assistant audio of the answer (the call talks again), and from the kill to the new
   ``ready`` (reconnected); the answer must come from the restored history. p50/p95
   over ``--kills`` kills (the killed worker is restarted between kills, unmeasured).
-* **scale**: ``--calls-per-worker`` simulated callers per worker, each streaming
-  real-time microphone audio (speech, then silence, looped; the fake's VAD answers
-  each turn with streamed audio) and sending a ``ping`` every 0.5 s, for
-  ``--seconds``, with 2..4 workers. Reported: calls held (calls that ran the whole
-  time without error), the ping round trip through HAProxy and the worker's event
-  loop (p50/p99: the delay a message meets on the serving path, both directions),
-  and the first-audio latency of the turns.
+* **calls per worker**: for 2, 3 and 4 workers (``--workers``), callers per worker are
+  raised through ``--levels`` (5, 10, 20, 40, 80): every caller is the Python client of
+  the browser protocol through HAProxy, streaming real-time microphone audio (1.2 s of
+  speech, 3 s of silence, looped) while the provider fake (the bundled fake OpenAI
+  Realtime server in its own process, :mod:`benchmarks.serving_parts`) answers each turn
+  with paced 20 ms audio deltas. Added latency is measured as in
+  :mod:`benchmarks.serving`: *in*, from just before a caller sends a 20 ms frame to the
+  provider having received it; *out*, from just before the provider sends a delta to
+  the caller having received it (both through HAProxy and a worker). A level is held
+  when every call ran to the end and the pooled p99 is within ``--budget-ms`` (20 ms);
+  the last level held is the figure: calls per worker, and total = workers x that.
+  Levels go on past the budget (``calls_per_worker_held``: every call ran to the end)
+  until a call fails or the p99 passes ``--stop-ms`` (the workers are saturated).
 * **Redis operations per call-minute**: ``INFO commandstats`` before and after each
-  scale run, divided by calls x minutes.
+  level, divided by calls x minutes (commands as Redis counts them, those run inside the
+  scripts included, and the round trips the workers make).
 
-Every figure is stored with the machine's load (``os.getloadavg``) before and after:
-this machine is shared, and timings taken on it are under load. The harness is
-re-runnable: ``python -m benchmarks.failover [--quick]``.
+Every figure is stored with the machine's load (``os.getloadavg``) and the CPU the
+workers and the harness used: this machine is shared, and timings taken on it are under
+load (``--conditions`` says so in the results). One run gives the issue's three figures
+(``summary`` in the results): ``python -m benchmarks.failover [--quick]`` writes
+benchmarks/results/failover.json.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import json
 import os
 import signal
@@ -38,8 +46,11 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks.cluster import SECRET, Cluster
-from benchmarks.stats import machine_info, percentile
-from voxengine.serve.client import fetch_token, open_call
+from benchmarks.serving import CallerRecord, _latencies_in, _latencies_out, _run_callers
+from benchmarks.serving_parts import SECRET as BENCH_SECRET
+from benchmarks.serving_parts import ProviderLog, Subprocess, model_for, provider_main
+from benchmarks.stats import machine_info, percentile, process_cpu_seconds
+from voxengine.serve.client import fetch_token
 from voxengine.serve.resilient import open_resilient_call
 from voxengine.testing import (
     FakeOpenAIConfig,
@@ -47,7 +58,6 @@ from voxengine.testing import (
     FakeReply,
     FakeTurn,
     run_fake_openai_server,
-    synthesize_speech,
 )
 
 RESULTS = Path(__file__).parent / "results"
@@ -134,82 +144,138 @@ async def failover(fake: FakeOpenAIServerHandle, kills: int) -> dict[str, Any]:
 # -- scale ----------------------------------------------------------------------------------
 
 
-async def caller(
-    cluster: Cluster, token: str, seconds: float, pings: list[float], firsts: list[float]
-) -> bool:
-    speech = synthesize_speech("how is the weather today", sample_rate=16000)
-    silence = bytes(2 * 16000 * 2)
-    ok = True
-    async with open_call(cluster.ws_url, token, player="realtime") as call:
-        deadline = time.monotonic() + seconds
-
-        async def ping() -> None:
-            number = 0
-            while time.monotonic() < deadline:
-                number += 1
-                start = len(call.messages)
-                sent = time.monotonic()
-                await call.send_json({"type": "ping", "id": number})
-                await call.wait_for("pong", lambda m, n=number: m["id"] == n, start=start)
-                pings.append(time.monotonic() - sent)
-                await asyncio.sleep(0.5)
-
-        pinger = asyncio.create_task(ping())
-        try:
-            while time.monotonic() < deadline:
-                await call.stream_pcm(speech + silence, realtime=True)
-        except Exception:
-            ok = False
-        with contextlib.suppress(Exception):
-            await pinger
-        firsts.extend(m["first_audio"] for m in call.messages if m["type"] == "latency")
-        ok = ok and call.close_code is None
-        with contextlib.suppress(Exception):
-            await call.hang_up()
-    return ok
+def _pooled(records: list[CallerRecord], logs: dict[str, ProviderLog]) -> tuple[list[float], ...]:
+    lat_in: list[float] = []
+    lat_out: list[float] = []
+    for record in records:
+        log = logs.get(model_for(record.tag), ProviderLog())
+        lat_in += _latencies_in(record, log)
+        lat_out += _latencies_out(record, log)
+    return lat_in, lat_out
 
 
-async def scale(
-    fake: FakeOpenAIServerHandle, workers: int, per_worker: int, seconds: float
+def _cpu(pids: list[int]) -> float:
+    return sum(process_cpu_seconds(pid) or 0.0 for pid in pids)
+
+
+async def scale_level(
+    cluster: Cluster, provider: Subprocess, per_worker: int, seconds: float
 ) -> dict[str, Any]:
+    """``per_worker`` callers per worker at once, through HAProxy, for ``seconds``."""
+    calls = cluster.workers * per_worker
+    pids = [w.process.pid for w in cluster.nodes if w.process is not None]
     load_before = _load()
-    with Cluster(workers=workers, fake_openai_url=fake.url, state_ttl=30) as cluster:
-        stats = _redis_stats(cluster)
-        calls = workers * per_worker
-        tokens = [
-            await fetch_token(cluster.http_url, secret=SECRET, subject=f"c{i}")
-            for i in range(calls)
-        ]
-        pings: list[float] = []
-        firsts: list[float] = []
-        started = time.monotonic()
-        results = await asyncio.gather(
-            *(caller(cluster, t, seconds, pings, firsts) for t in tokens), return_exceptions=True
-        )
-        elapsed = time.monotonic() - started
-        after = _redis_stats(cluster)
-    held = sum(1 for r in results if r is True)
-    commands = {k: after.get(k, 0) - stats.get(k, 0) for k in after}
+    redis_before = _redis_stats(cluster)
+    cpu_before, client_before = _cpu(pids), time.process_time()
+    started = time.monotonic()
+    records = await _run_callers("voxengine-browser", cluster.http_url, calls, seconds)
+    elapsed = time.monotonic() - started
+    cpu_workers, cpu_client = _cpu(pids) - cpu_before, time.process_time() - client_before
+    await asyncio.to_thread(_wait_idle, cluster)  # every record deleted after its hang-up
+    redis_after = _redis_stats(cluster)
+    logs = await asyncio.to_thread(provider.logs, [model_for(r.tag) for r in records])
+    lat_in, lat_out = _pooled(records, logs)
+    failed = [r.error for r in records if r.error]
+    commands = {k: redis_after.get(k, 0) - redis_before.get(k, 0) for k in redis_after}
     commands["info"] = commands.get("info", 0) - 1  # the INFO call itself
+    commands = {k: v for k, v in commands.items() if v}
     ops = sum(commands.values())
-    # Redis counts the commands run inside the scripts too (GET/SET/PEXPIRE: the keeper's
-    # only direct commands are EVALSHA, DEL and the connection's HELLO/SCRIPT LOAD)
-    inside = sum(commands.get(k, 0) for k in ("get", "set", "pexpire"))
+    # Redis counts the commands run inside the scripts too (GET/SET/PEXPIRE): the
+    # workers' own round trips are EVALSHA, SET NX (call tokens), DEL and the
+    # connection's HELLO/SCRIPT LOAD
+    inside = sum(commands.get(k, 0) for k in ("get", "pexpire")) + commands.get("set", 0) - calls
     minutes = calls * elapsed / 60
+    pooled = lat_in + lat_out
     return {
-        "workers": workers,
+        "calls_per_worker": per_worker,
         "calls": calls,
-        "calls_held": held,
+        "calls_failed": len(failed),
+        "errors": failed[:3],
         "seconds": round(elapsed, 1),
-        "ping_rtt_ms": {"p50": _ms(pings, 50), "p99": _ms(pings, 99), "count": len(pings)},
-        "first_audio_ms": {"p50": _ms(firsts, 50), "p99": _ms(firsts, 99), "count": len(firsts)},
+        "added_latency_ms": {
+            "in_p50": _ms_or_none(lat_in, 50),
+            "in_p99": _ms_or_none(lat_in, 99),
+            "out_p50": _ms_or_none(lat_out, 50),
+            "out_p99": _ms_or_none(lat_out, 99),
+            "p99": _ms_or_none(pooled, 99),
+            "samples": len(pooled),
+        },
         "redis_ops": ops,
         "redis_ops_per_call_minute": round(ops / minutes, 1),
-        "redis_round_trips_per_call_minute": round((ops - inside) / minutes, 1),
+        "redis_round_trips_per_call_minute": round((ops - max(inside, 0)) / minutes, 1),
         "redis_commands": commands,
+        # a harness near 100 % of a core measures itself, not the workers
+        "cpu_percent": {
+            "workers_total": round(100 * cpu_workers / elapsed, 1),
+            "client": round(100 * cpu_client / elapsed, 1),
+        },
         "load_average_before": load_before,
         "load_average_after": _load(),
     }
+
+
+def _ms_or_none(values: list[float], q: float) -> float | None:
+    return _ms(values, q) if values else None
+
+
+def _wait_idle(cluster: Cluster, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while any(w.calls() > 0 for w in cluster.nodes if w.alive):
+        if time.monotonic() > deadline:
+            return
+        time.sleep(0.1)
+
+
+def _within(level: dict[str, Any], budget_ms: float) -> bool:
+    p99 = level["added_latency_ms"]["p99"]
+    return level["calls_failed"] == 0 and p99 is not None and p99 <= budget_ms
+
+
+async def scale(
+    provider: Subprocess,
+    workers: int,
+    levels: list[int],
+    seconds: float,
+    budget_ms: float,
+    stop_ms: float,
+) -> dict[str, Any]:
+    """Raise the callers per worker through ``levels`` until a call fails or the pooled
+    p99 added latency passes ``stop_ms``; the last level within ``budget_ms`` is what a
+    worker holds."""
+    url = f"ws://127.0.0.1:{provider.port}/v1"
+    runs: list[dict[str, Any]] = []
+    within = held = 0
+    with Cluster(workers=workers, fake_openai_url=url, state_ttl=30, secret=BENCH_SECRET) as c:
+        for per_worker in levels:
+            level = await scale_level(c, provider, per_worker, seconds)
+            runs.append(level)
+            print(f"  {workers} workers x {per_worker}: {_summary(level)}", flush=True)
+            if level["calls_failed"]:
+                break
+            held = per_worker
+            if _within(level, budget_ms) and within == len(runs) - 1:
+                within = len(runs)
+            if not _within(level, stop_ms):
+                break
+    return {
+        "workers": workers,
+        "budget_p99_ms": budget_ms,
+        "calls_per_worker": levels[within - 1] if within else 0,
+        "calls_total": (levels[within - 1] if within else 0) * workers,
+        "calls_per_worker_held": held,
+        "calls_total_held": held * workers,
+        "levels": runs,
+    }
+
+
+def _summary(level: dict[str, Any]) -> str:
+    latency = level["added_latency_ms"]
+    return (
+        f"added p50 in/out {latency['in_p50']}/{latency['out_p50']} ms, p99 {latency['p99']} ms;"
+        f" failed {level['calls_failed']}; redis {level['redis_ops_per_call_minute']}/call-min;"
+        f" cpu workers/client {level['cpu_percent']['workers_total']}/"
+        f"{level['cpu_percent']['client']} %; load {level['load_average_after'][0]}"
+    )
 
 
 def _redis_stats(cluster: Cluster) -> dict[str, int]:
@@ -227,34 +293,97 @@ def _redis_stats(cluster: Cluster) -> dict[str, int]:
 
 
 async def main(args: argparse.Namespace) -> dict[str, Any]:
-    out: dict[str, Any] = {"machine": machine_info(), "note": args.note}
-    config = FakeOpenAIConfig(responder=remembering)
-    async with run_fake_openai_server(config, pace_seconds=0.02) as fake:
-        if args.kills:
-            print(f"failover: {args.kills} kills")
+    out: dict[str, Any] = {
+        "machine": machine_info(),
+        "conditions": args.conditions,
+        "metric": "failover: SIGKILL of the worker carrying a call -> the client's new ready / "
+        "the first audio of the answer; scale: added latency in = caller frame sent -> "
+        "provider has it, out = provider delta sent -> caller has it (through HAProxy and "
+        "a worker), pooled p99; calls per worker = the last level within the budget",
+    }
+    if args.kills:
+        config = FakeOpenAIConfig(responder=remembering)
+        async with run_fake_openai_server(config, pace_seconds=0.02) as fake:
+            print(f"failover: {args.kills} kills", flush=True)
             out["failover"] = await failover(fake, args.kills)
-            print(json.dumps(out["failover"], indent=1))
-        out["scale"] = []
+            print(json.dumps(out["failover"], indent=1), flush=True)
+    out["scale"] = []
+    with Subprocess(provider_main, name="provider-fake") as provider:
         for workers in args.workers:
-            print(f"scale: {workers} workers x {args.calls_per_worker} calls, {args.seconds}s")
-            result = await scale(fake, workers, args.calls_per_worker, args.seconds)
-            out["scale"].append(result)
-            print(json.dumps({k: v for k, v in result.items() if k != "redis_commands"}))
+            print(f"scale: {workers} workers, {args.levels} callers per worker", flush=True)
+            out["scale"].append(
+                await scale(
+                    provider, workers, args.levels, args.seconds, args.budget_ms, args.stop_ms
+                )
+            )
+    out["summary"] = _headline(out)
+    print(json.dumps(out["summary"], indent=1))
     return out
+
+
+def _headline(out: dict[str, Any]) -> dict[str, Any]:
+    """The issue's three figures, side by side."""
+    summary: dict[str, Any] = {"conditions": out["conditions"]}
+    if "failover" in out:
+        summary["kill_to_talking_again_ms"] = out["failover"]["talking_again_ms"]
+        summary["kills"] = out["failover"]["kills"]
+    summary["calls"] = [
+        {
+            "workers": run["workers"],
+            "calls_per_worker": run["calls_per_worker"],
+            "calls_total": run["calls_total"],
+            "p99_added_ms_at_that_level": next(
+                (
+                    lv["added_latency_ms"]["p99"]
+                    for lv in run["levels"]
+                    if lv["calls_per_worker"] == run["calls_per_worker"]
+                ),
+                None,
+            ),
+            "budget_p99_ms": run["budget_p99_ms"],
+            "calls_per_worker_held": run["calls_per_worker_held"],
+            "p99_added_ms_per_level": {
+                lv["calls_per_worker"]: lv["added_latency_ms"]["p99"] for lv in run["levels"]
+            },
+        }
+        for run in out["scale"]
+    ]
+    per_minute = [lv["redis_ops_per_call_minute"] for run in out["scale"] for lv in run["levels"]]
+    trips = [
+        lv["redis_round_trips_per_call_minute"] for run in out["scale"] for lv in run["levels"]
+    ]
+    if per_minute:
+        summary["redis_ops_per_call_minute"] = {"min": min(per_minute), "max": max(per_minute)}
+        summary["redis_round_trips_per_call_minute"] = {"min": min(trips), "max": max(trips)}
+    return summary
 
 
 def parse(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--kills", type=int, default=20, help="failover runs (0: skip)")
     parser.add_argument("--workers", type=int, nargs="+", default=[2, 3, 4])
-    parser.add_argument("--calls-per-worker", type=int, default=10)
-    parser.add_argument("--seconds", type=float, default=20.0)
-    parser.add_argument("--quick", action="store_true", help="3 kills, 2 workers x 3 calls, 8 s")
-    parser.add_argument("--note", default="", help="stored with the results (load conditions)")
+    parser.add_argument(
+        "--levels",
+        type=int,
+        nargs="+",
+        default=[5, 10, 20, 40, 80],
+        help="callers per worker, tried in order until the budget is left",
+    )
+    parser.add_argument("--budget-ms", type=float, default=20.0, help="p99 added latency")
+    parser.add_argument(
+        "--stop-ms", type=float, default=1000.0, help="stop raising levels past this p99"
+    )
+    parser.add_argument("--seconds", type=float, default=12.6, help="audio per caller")
+    parser.add_argument("--quick", action="store_true", help="3 kills; 2 workers x 2, 4; 8.4 s")
+    parser.add_argument(
+        "--conditions",
+        default="measured under load (shared machine)",
+        help="stored with the results: say whether the machine was quiet",
+    )
     parser.add_argument("--out", type=Path, default=RESULTS / "failover.json")
     args = parser.parse_args(argv)
     if args.quick:
-        args.kills, args.workers, args.calls_per_worker, args.seconds = 3, [2], 3, 8.0
+        args.kills, args.workers, args.levels, args.seconds = 3, [2], [2, 4], 8.4
     return args
 
 

@@ -5,9 +5,11 @@ Measured with :func:`sys.setprofile` against the fake OpenAI server over a real
 loopback WebSocket:
 
 * ``out``: from ``VoiceIO.send_audio`` (one 20 ms PCM16 frame, already at the
-  provider's rate) to ``WebSocketConnection.send``;
-* ``in``: from the socket reader handing over the frame that carries the first
-  ``response.output_audio.delta`` to the application's ``AudioDelta`` handler.
+  provider's rate) to ``WebSocketConnection.send`` (or ``send_utf8``, the direct
+  audio path's);
+* ``in``: from the socket's read hook (``process_event``) handing over the frame that
+  carries the first ``response.output_audio.delta`` to the application's
+  ``AudioDelta`` handler.
 
 For each: ``calls``, every call to a function defined in ``voxengine`` on the way
 (both ends included; ``names`` lists them in order), and ``depth``, the frames on the
@@ -47,8 +49,12 @@ async def _measure(mode: str) -> dict[str, Any]:
     from voxengine.testing import run_fake_openai_server
     from voxengine.voice_io import VoiceIO
 
-    out_start, out_end = VoiceIO.send_audio.__code__, websocket.WebSocketConnection.send.__code__
-    in_start = websocket._PushingConnection._push.__code__
+    connection = websocket.WebSocketConnection
+    out_start = VoiceIO.send_audio.__code__
+    out_ends = {connection.send.__code__}
+    if hasattr(connection, "send_utf8"):
+        out_ends.add(connection.send_utf8.__code__)
+    in_start = websocket._PushingConnection.process_event.__code__
     result: dict[str, Any] = {}
     calls: list[str] = []
     direction = "out"
@@ -59,7 +65,7 @@ async def _measure(mode: str) -> dict[str, Any]:
         if direction == "in" and frame.f_code is in_start:
             calls.clear()  # a new frame from the socket: count from here
         calls.append(frame.f_code.co_qualname)
-        if direction == "out" and frame.f_code is out_end and "out" not in result:
+        if direction == "out" and frame.f_code in out_ends and "out" not in result:
             result["out"] = {
                 "calls": len(calls),
                 "names": list(calls),

@@ -228,3 +228,56 @@ async def test_engine_wait_for_before_connect_raises_invalid_state_at_once() -> 
         await engine.send_text("hello")
         done = await waiter
     assert done.status is ResponseStatus.COMPLETED
+
+
+AUDIO = AudioDelta(response_id="r", item_id="i", audio=b"\x00\x00")
+
+
+async def test_the_audio_route_lists_plain_audio_handlers_only_while_nothing_else_needs_dispatch() -> (
+    None
+):
+    bus = EventBus()
+    assert bus.audio_route == ()
+    first = bus.on(AudioDelta, lambda e: None, priority=5)
+    text_only = bus.on(TextDelta, lambda e: None)
+    wildcard = bus.on(ANY, lambda e: None)
+    assert bus.audio_route == (first, wildcard)  # dispatch order; text handlers not in it
+    filtered = bus.on(AudioDelta, lambda e: None, filter=lambda e: True)
+    assert bus.audio_route is None  # a filter: only dispatch applies it
+    bus.off(filtered)
+    assert bus.audio_route == (first, wildcard)
+    bus.once(AudioDelta, lambda e: None)
+    assert bus.audio_route is None
+    bus.dispatch(AUDIO)  # the once handler ran and left
+    assert bus.audio_route == (first, wildcard)
+    stream = bus.stream(AudioDelta)
+    reader = asyncio.ensure_future(anext(stream))
+    await asyncio.sleep(0)
+    assert bus.audio_route is None  # a stream must see the audio too
+    bus.dispatch(AUDIO)
+    assert await reader == AUDIO
+    await stream.aclose()
+    assert bus.audio_route == (first, wildcard)
+    bus.off(text_only)
+
+
+async def test_continue_dispatch_runs_the_rest_after_an_async_audio_handler() -> None:
+    bus = EventBus()
+    calls: list[str] = []
+
+    async def slow(event: AudioDelta) -> None:
+        await asyncio.sleep(0)
+        calls.append("slow")
+
+    def broken(event: AudioDelta) -> None:
+        raise RuntimeError("handler bug")
+
+    bus.on(AudioDelta, slow, priority=2)
+    bus.on(AudioDelta, broken, priority=1)
+    bus.on(AudioDelta, lambda e: calls.append("last"))
+    route = bus.audio_route
+    assert route is not None
+    result = route[0].handler(AUDIO)
+    await bus.continue_dispatch(AUDIO, route, 0, result)
+    assert calls == ["slow", "last"]
+    assert bus.handler_errors == 1

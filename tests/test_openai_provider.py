@@ -370,7 +370,9 @@ async def test_a_bug_decoding_a_pushed_frame_ends_the_session_with_its_reason(
     def broken(data: str | bytes) -> None:
         raise RuntimeError("decoder bug")
 
+    # both ways in: the general one and the audio hot path (HotPath.receive_audio)
     protocol.receive_message = broken  # type: ignore[method-assign]
+    protocol.receive_audio = broken  # type: ignore[attr-defined]
     await provider.send_text("hello")
     events = await collect_until(provider, SessionClosed)
     closed = events[-1]

@@ -15,7 +15,11 @@ from voxengine.providers.openai import (
     OpenAIConfig,
     OpenAIProvider,
 )
-from voxengine.providers.pipeline import PipelineConfig, PipelineProvider
+from voxengine.providers.pipeline import (
+    AnthropicPipelineProvider,
+    PipelineConfig,
+    PipelineProvider,
+)
 
 GENERIC = ProviderConfig(
     api_key="sk-test",
@@ -46,6 +50,28 @@ def test_a_generic_config_keeps_every_field(
     assert isinstance(provider.config, config_type)
     for f in fields(ProviderConfig):
         assert getattr(provider.config, f.name) == getattr(GENERIC, f.name), f.name
+
+
+@pytest.mark.parametrize("provider_type", [PipelineProvider, AnthropicPipelineProvider])
+def test_the_pipeline_gives_its_connection_settings_to_the_model_it_builds(
+    provider_type: type[BaseProvider],
+) -> None:
+    import ssl
+
+    from voxengine.providers.pipeline._http import HttpStage
+
+    context = ssl.create_default_context()
+    config = ProviderConfig(
+        api_key="sk-test",
+        model="m",
+        base_url="http://127.0.0.1:9/v1",
+        connect_timeout=2.5,
+        ssl_context=context,
+    )
+    llm = provider_type(config).llm  # type: ignore[attr-defined]
+    assert isinstance(llm, HttpStage)
+    assert llm.http.connect == 2.5
+    assert llm.http.ssl_context is context
 
 
 def test_of_returns_a_config_of_the_type_unchanged() -> None:

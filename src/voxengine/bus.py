@@ -14,7 +14,6 @@ import asyncio
 import contextlib
 import inspect
 import logging
-from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar, final
@@ -67,12 +66,21 @@ class EventBus:
         self._subs: list[Subscription] = []
         self._by_type: dict[type[BaseEvent], tuple[Subscription, ...]] = {}
         self._counter = 0
-        self._history: deque[Event] = deque(maxlen=history_size)
+        # a list trimmed in batches, not a deque: a session's bus holds a handful of
+        # events, and an empty deque alone takes 760 bytes
+        self._history: list[Event] = []
+        self._history_size = max(0, history_size)
         self._streams: list[EventQueue] = []
         self._stream_size = stream_size
         self._closed = False
         self._waitable = waitable
         self.handler_errors = 0
+        #: The subscriptions of :class:`AudioDelta`, in dispatch order, while every one
+        #: is plain (no filter, not once) and no stream is open; else ``None``. A
+        #: consumer may then call them itself, as :meth:`dispatch` would (checking
+        #: ``active``, reporting failures with :meth:`handler_failed`, handing an
+        #: awaitable result to :meth:`continue_dispatch`): the audio path's shortcut.
+        self.audio_route: tuple[Subscription, ...] | None = ()
 
     # -- subscription ---------------------------------------------------------------
 
@@ -100,7 +108,7 @@ class EventBus:
         sub = Subscription(types, handler, priority, filter, once, self._counter)
         self._subs.append(sub)
         self._subs.sort(key=lambda s: (-s.priority, s.order))
-        self._by_type.clear()
+        self._changed()
         return sub
 
     def once(
@@ -128,7 +136,8 @@ class EventBus:
     @property
     def history(self) -> list[Event]:
         """Recent events (audio chunks excepted), oldest first."""
-        return list(self._history)
+        size = self._history_size
+        return self._history[-size:] if size else []
 
     def _handlers_for(self, kind: type[BaseEvent]) -> tuple[Subscription, ...]:
         subs = self._by_type.get(kind)
@@ -155,7 +164,10 @@ class EventBus:
         dispatching the next event). Returns ``None`` when every handler is done.
         """
         if not isinstance(event, AudioDelta):
-            self._history.append(event)
+            history = self._history
+            history.append(event)
+            if len(history) > 2 * self._history_size:
+                del history[: len(history) - self._history_size]
         for queue in self._streams:
             queue.put_nowait(event)
         subs = self._by_type.get(type(event)) or self._handlers_for(type(event))
@@ -219,7 +231,30 @@ class EventBus:
 
     def _remove_inactive(self) -> None:
         self._subs = [s for s in self._subs if s.active]
+        self._changed()
+
+    def _changed(self) -> None:
+        """Subscriptions or streams changed: forget the per-class lists, redo the route."""
         self._by_type.clear()
+        subs = self._handlers_for(AudioDelta)
+        plain = not self._streams and all(s.filter is None and not s.once for s in subs)
+        self.audio_route = subs if plain else None
+
+    def continue_dispatch(
+        self,
+        event: Event,
+        subs: tuple[Subscription, ...],
+        index: int,
+        result: Awaitable[object],
+    ) -> Awaitable[None]:
+        """What :meth:`dispatch` returns when ``subs[index]`` (of ``audio_route``, called
+        by a consumer itself) returned the awaitable ``result``: it awaits it, then runs
+        the handlers after it. The caller awaits it before the next event."""
+        return self._finish(event, self._guard(subs[index], event, result), subs[index + 1 :])
+
+    def handler_failed(self, sub: Subscription, event: Event) -> None:
+        """Count and log the exception being handled, raised by ``sub``'s handler."""
+        self._failed(sub, event)
 
     def close(self) -> None:
         """End every :meth:`stream` after the events already queued."""
@@ -241,6 +276,7 @@ class EventBus:
             raise InvalidState("the session is closed; connect() again first")
         queue = EventQueue(self._stream_size)
         self._streams.append(queue)
+        self._changed()
         types = event_types or (BaseEvent,)
         try:
             while (event := await queue.get()) is not None:
@@ -249,6 +285,7 @@ class EventBus:
         finally:
             with contextlib.suppress(ValueError):
                 self._streams.remove(queue)
+            self._changed()
 
     def __aiter__(self) -> AsyncIterator[Event]:
         return self.stream()

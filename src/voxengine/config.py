@@ -248,7 +248,10 @@ class WatchdogPolicy:
             keep-alive traffic such as ``rate_limits.updated`` is not progress.
         reconnect: after reporting, abandon the stalled connection and reconnect (the
             response in flight is requested again on the new connection).
-        check_interval: how often, in seconds, the watchdog looks.
+        check_interval: how often, in seconds, the watchdog looks again after it
+            reported a stall (until the response progresses or ends). Otherwise it
+            wakes only when the silence would reach ``response_stall``, and not at all
+            between responses.
     """
 
     response_stall: float | None = 15.0

@@ -8,6 +8,13 @@ used the older string API.
 
 Times are float seconds; audio is ``bytes`` of PCM16 little-endian mono at the
 provider's output rate (see the provider's ``output_format``).
+
+Layout: this module is one table, kept whole on purpose although it passes the size
+of the other modules: the event classes, the value types they carry (``Role``,
+``ItemKind``, ``ResponseStatus``, ``Usage``, ``ConversationItem``, ``RateLimit``) and
+the ``Event`` union: declarations with their docstrings, and no behaviour beyond
+``Usage`` addition and the decoders' fast ``AudioDelta`` constructor. Reading the
+vocabulary in one place is the point; splitting it would scatter the union's members.
 """
 
 from __future__ import annotations

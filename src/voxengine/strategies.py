@@ -20,10 +20,11 @@ import abc
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Sequence
+from inspect import isawaitable
 from typing import ClassVar, final
 
 from voxengine.bus import EventBus
-from voxengine.events import Event, SessionClosed
+from voxengine.events import AudioDelta, Event, SessionClosed
 from voxengine.metrics import SessionMetrics
 from voxengine.providers.base import BaseProvider
 from voxengine.session.history import ConversationHistory
@@ -38,6 +39,12 @@ class BaseStrategy(abc.ABC):
 
     ``on_closed`` sees the provider's final :class:`SessionClosed` first; if it returns
     True the event is withheld from the bus (the engine is failing over).
+
+    ``extra_observers`` see every event after the mode's own observers. When
+    ``audio_observers`` is given, assistant audio (:class:`AudioDelta`, 50 events a
+    second) goes to those instead of ``extra_observers``: a live sequence (the engine's
+    playback, present only while an output device is open), so that a mode without
+    audio bookkeeping hands audio from the socket to the bus with nothing in between.
     """
 
     #: The engine mode this strategy serves (``VoiceEngineConfig.mode``); a strategy
@@ -54,6 +61,7 @@ class BaseStrategy(abc.ABC):
         on_closed: Callable[[SessionClosed], bool] = lambda event: False,
         *,
         mode: str | None = None,
+        audio_observers: Sequence[Callable[[Event], None]] | None = None,
     ) -> None:
         if mode is not None:
             self.mode = mode
@@ -67,7 +75,13 @@ class BaseStrategy(abc.ABC):
         self.history = kept if kept is not None else ConversationHistory()
         self._own_history = kept is None
         self.metrics = SessionMetrics(provider.output_format)
-        self._observers: list[Callable[[Event], None]] = [*self.observers(), *extra_observers]
+        own = self.observers()
+        self._observers: list[Callable[[Event], None]] = [*own, *extra_observers]
+        #: Observers of audio: the mode's own, then the live ``audio_observers``.
+        self._audio_observers = own if audio_observers is not None else self._observers
+        self._extra_audio_observers: Sequence[Callable[[Event], None]] = (
+            audio_observers if audio_observers is not None else ()
+        )
         self._task: asyncio.Task[None] | None = None
         self._done: asyncio.Future[None] | None = None
         self._stopped = False
@@ -97,6 +111,34 @@ class BaseStrategy(abc.ABC):
     def _deliver(self, event: Event | None) -> Awaitable[None] | None:
         """Observers, then the bus; returns what the bus left to await (async handlers)."""
         if self._stopped:
+            return None
+        if type(event) is AudioDelta:  # the hot path: 50 a second
+            for observe in self._audio_observers:
+                try:
+                    observe(event)
+                except Exception:
+                    logger.exception("observer %r failed on %s", observe, event.type)
+            for observe in self._extra_audio_observers:
+                try:
+                    observe(event)
+                except Exception:
+                    logger.exception("observer %r failed on %s", observe, event.type)
+            bus = self.bus
+            route = bus.audio_route
+            if route is None:
+                pending = bus.dispatch(event)
+                return None if pending is None else self._await_handlers(event, pending)
+            for index, sub in enumerate(route):  # bus.dispatch's loop, for plain handlers
+                if not sub.active:
+                    continue
+                try:
+                    result = sub.handler(event)
+                except Exception:
+                    bus.handler_failed(sub, event)
+                    continue
+                if result is not None and isawaitable(result):
+                    rest = bus.continue_dispatch(event, route, index, result)
+                    return self._await_handlers(event, rest)
             return None
         if event is None:
             self._finish()

@@ -72,7 +72,7 @@ class VoiceIO:
         config: VoiceEngineConfig,
         emit: Emit,
         on_request: Callable[[], None] = lambda: None,
-        on_audio_sent: Callable[[float], None] = lambda seconds: None,
+        on_audio_sent: Callable[[float], None] | None = None,
     ) -> None:
         self._provider = provider
         self._config = config
@@ -81,11 +81,14 @@ class VoiceIO:
         self._on_audio_sent = on_audio_sent
         self.playback = PlaybackTracker()
         self.input: AudioInput | None = None
-        self.output: AudioOutput | None = None
+        #: What must see assistant audio: :meth:`observe` while there is an output to
+        #: play it, else nothing (a live list; the engine's strategy reads it per chunk).
+        self.audio_observers: list[Callable[[Event], None]] = []
+        self._output: AudioOutput | None = None
         self._resamplers: dict[int, StreamResampler] = {}
         self._out_resampler: StreamResampler | None = None
         self._listen_task: asyncio.Task[None] | None = None
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._tasks: dict[asyncio.Task[None], None] = {}  # barge-ins running
         self._responding = False
         self.vad: VAD | None = None
         self.attach(provider)
@@ -93,6 +96,16 @@ class VoiceIO:
         self._provider_cancels = (
             config.vad_enabled and config.vad_type in ("server", "semantic") and config.barge_in
         )
+
+    @property
+    def output(self) -> AudioOutput | None:
+        """Where assistant audio plays (``None``: nowhere; the application handles it)."""
+        return self._output
+
+    @output.setter
+    def output(self, output: AudioOutput | None) -> None:
+        self._output = output
+        self.audio_observers[:] = [] if output is None else [self.observe]
 
     def attach(self, provider: BaseProvider) -> None:
         """Serve ``provider`` from now on (failover): formats, resamplers and VAD follow it."""
@@ -216,13 +229,15 @@ class VoiceIO:
             channels = validate_sample_rate(channels, "channels")
         target = self._input_format
         if channels == 1 and (sample_rate is None or sample_rate == target.sample_rate):
-            # The common case: the audio goes out as it came; the command's constructor
+            # The common case: the audio goes out as it came; the provider's send_audio
             # is the one check of the caller's bytes.
-            command = SendAudio(audio=audio)
             if self.vad is None:
-                await self._send_command(command)
+                await self._provider.send_audio(audio)
+                sent = self._on_audio_sent
+                if sent is not None and audio:
+                    sent(len(audio) / self._input_bytes_per_second)
                 return
-            pcm = command.audio
+            pcm = SendAudio(audio=audio).audio
         else:
             rate = target.sample_rate if sample_rate is None else sample_rate
             fmt = AudioFormat(sample_rate=rate, channels=channels)
@@ -272,7 +287,8 @@ class VoiceIO:
         pcm = command.audio
         if pcm:
             await self._provider.send(command)
-            self._on_audio_sent(len(pcm) / self._input_bytes_per_second)
+            if self._on_audio_sent is not None:
+                self._on_audio_sent(len(pcm) / self._input_bytes_per_second)
 
     # -- output path and barge-in -------------------------------------------------------------
 
@@ -325,8 +341,8 @@ class VoiceIO:
                 logger.debug("barge-in after the session closed")
 
         task = asyncio.create_task(run(), name="voxengine-barge-in")
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        self._tasks[task] = None
+        task.add_done_callback(lambda done: self._tasks.pop(done, None))
 
     async def _barge_in(self, *, cancel: bool, played: float | None = None) -> Interrupted:
         item_id: str | None = None

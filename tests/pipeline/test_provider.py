@@ -268,7 +268,7 @@ async def test_a_prompt_cache_reads_the_conversation_before_each_reply_is_asked_
         assert await llm.next_prefill() == ["Be kind.", "hello", reply]
     finally:
         await provider.disconnect()
-    assert provider._prefill_task is None  # nothing left running after disconnect
+    assert not provider._replies.prefilling  # nothing left running after disconnect
 
 
 async def long_reply_provider() -> tuple[PipelineProvider, AsyncIterator[Event]]:

@@ -2,11 +2,14 @@
 (configured from deploy/haproxy.cfg) on loopback. A call starts through the load
 balancer with the fake OpenAI provider; the worker carrying it is SIGKILLed; the
 Python client reconnects through HAProxy, lands on the other worker, resumes with its
-token, and the assistant remembers (the fake service receives the earlier turns)."""
+token, and the assistant remembers (the fake service receives the earlier turns). The
+served page does the same by itself in headless Chromium, over the WebSocket transport
+and over WebRTC (signaling through HAProxy, media straight to the workers)."""
 
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
@@ -115,11 +118,18 @@ CHROMIUM = Path("/usr/bin/chromium")
 
 
 @pytest.mark.skipif(not CHROMIUM.exists(), reason="/usr/bin/chromium is not installed")
+@pytest.mark.parametrize(("transport", "shown"), [("ws", "WebSocket"), ("webrtc", "WebRTC")])
 async def test_the_page_resumes_by_itself_when_its_worker_dies(
-    fake: FakeOpenAIServerHandle, tmp_path: Path
+    fake: FakeOpenAIServerHandle, tmp_path: Path, transport: str, shown: str
 ) -> None:
+    """Over WebRTC only the signaling POST goes through HAProxy; media flows between
+    Chromium and the worker's own UDP host candidates. A SIGKILLed worker sends no close:
+    the page notices its peer connection going "disconnected" (no ICE consent answers),
+    and resumes with a new offer carrying its resume token."""
     async_api = pytest.importorskip("playwright.async_api", reason="playwright is not installed")
-    from .test_browser_page import _flags
+    if transport == "webrtc":
+        pytest.importorskip("aiortc", reason="aiortc (the serve extra) is not installed")
+    from .browser.test_webrtc_page import chromium_flags
 
     wav = tmp_path / "question.wav"
     rate = 48000
@@ -135,27 +145,29 @@ async def test_the_page_resumes_by_itself_when_its_worker_dies(
             browser = await playwright.chromium.launch(
                 executable_path=str(CHROMIUM),
                 headless=True,
-                args=_flags(wav),
+                args=chromium_flags(wav),
                 ignore_default_args=["--mute-audio"],
             )
             try:
                 page = await browser.new_page()
                 errors: list[str] = []
                 page.on("pageerror", lambda error: errors.append(str(error)))
-                await page.goto(
-                    cluster.http_url + "/?transport=ws"
-                )  # resume rides the WebSocket path
+                # one transport only: no fallback hides a failed resume
+                await page.goto(f"{cluster.http_url}/?transport={transport}")
                 await page.click("#talk")
                 await page.wait_for_function(
                     "document.body.dataset.state === 'connected'", timeout=30_000
                 )
+                assert await page.text_content("#transport") == shown
                 await page.wait_for_selector("#transcript li.assistant", timeout=60_000)
                 before = await page.eval_on_selector_all(
                     "#transcript li.assistant", "l => l.length"
                 )
                 connections = len(fake.connections)
+                killed = time.monotonic()
                 cluster.carrier().kill()
                 await page.wait_for_function("window.vox.resumes >= 1", timeout=60_000)
+                print(f"{transport}: SIGKILL -> resumed {time.monotonic() - killed:.2f} s")
                 status = await page.text_content("#status")
                 assert status is not None
                 assert status.startswith("Resumed on another server")
@@ -172,6 +184,7 @@ async def test_the_page_resumes_by_itself_when_its_worker_dies(
                 ]
                 assert restored  # the earlier turns reached the provider again
                 assert await page.evaluate("document.body.dataset.state") == "connected"
+                assert await page.text_content("#transport") == shown
                 await page.screenshot(path=str(tmp_path / "resumed-page.png"), full_page=True)
                 await page.click("#hangup")
                 await page.wait_for_function(

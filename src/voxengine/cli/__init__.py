@@ -21,13 +21,8 @@ from collections.abc import Sequence
 
 from voxengine import __version__
 from voxengine.cli import _console, _demo, _info, _replay, _serve, _turns
-from voxengine.cli._common import (
-    EXIT_CODES_HELP,
-    EXIT_OK,
-    HelpFormatter,
-    setup_logging,
-    wrap_errors,
-)
+from voxengine.cli._errors import EXIT_CODES_HELP, EXIT_OK, wrap_errors
+from voxengine.cli._options import HelpFormatter, setup_logging
 
 __all__ = ["build_parser", "main"]
 

@@ -21,21 +21,18 @@ from typing import Any, final
 from voxengine.audio.devices import AudioInput, list_devices
 from voxengine.audio.format import AudioFormat
 from voxengine.audio.pcm16 import rms
-from voxengine.cli._common import (
-    EXIT_FAILURE,
-    EXIT_OK,
-    CliError,
-    EngineSession,
+from voxengine.cli._common import EngineSession, open_engine
+from voxengine.cli._errors import EXIT_FAILURE, EXIT_OK, CliError
+from voxengine.cli._keys import key_reader, stdin_is_terminal
+from voxengine.cli._latency import TurnTimer
+from voxengine.cli._options import (
     HelpFormatter,
     add_common_options,
     add_deprecated_alias,
     add_out_option,
     check_input_wav,
     check_output_path,
-    open_engine,
 )
-from voxengine.cli._keys import key_reader, stdin_is_terminal
-from voxengine.cli._latency import TurnTimer
 from voxengine.cli._screen import ConsoleState, Screen
 from voxengine.cli._turns import DEFAULT_TRANSCRIBE_MODEL
 from voxengine.engine import VoiceEngine

@@ -6,7 +6,8 @@ import argparse
 import sys
 import textwrap
 
-from voxengine.cli._common import EXIT_OK, CliError, HelpFormatter, add_logging_options
+from voxengine.cli._errors import EXIT_OK, CliError
+from voxengine.cli._options import HelpFormatter, add_logging_options
 from voxengine.providers.registry import get_provider, list_providers
 
 __all__ = ["add_parsers"]

@@ -17,7 +17,7 @@ import os
 from dataclasses import dataclass
 from typing import Final
 
-from voxengine.cli._common import CliError
+from voxengine.cli._errors import CliError
 from voxengine.config import SessionConfig
 from voxengine.providers.pipeline import (
     EspeakTTS,

@@ -8,16 +8,14 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from voxengine.cli._common import (
-    EXIT_FAILURE,
-    EXIT_OK,
-    CliError,
+from voxengine.cli._common import realtime_provider
+from voxengine.cli._errors import EXIT_FAILURE, EXIT_OK, CliError
+from voxengine.cli._options import (
     HelpFormatter,
     add_deprecated_alias,
     add_logging_options,
     add_out_option,
     check_output_path,
-    realtime_provider,
 )
 from voxengine.cli._transcript import TranscriptPrinter
 from voxengine.engine import VoiceEngine, VoiceEngineConfig

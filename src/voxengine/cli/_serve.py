@@ -15,7 +15,8 @@ import importlib
 import os
 from typing import Any
 
-from voxengine.cli._common import EXIT_OK, CliError, HelpFormatter, add_logging_options
+from voxengine.cli._errors import EXIT_OK, CliError
+from voxengine.cli._options import HelpFormatter, add_logging_options
 from voxengine.errors import ConfigError
 
 __all__ = ["add_parser", "load_factory"]
@@ -103,7 +104,8 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     parser.add_argument(
         "--state-required",
         action="store_true",
-        help="refuse new calls while the state store is unreachable (default: warn)",
+        help="refuse new calls while the state store is unreachable (default: accept "
+        "them with a warning: not resumable, call tokens single-use per worker only)",
     )
     add_logging_options(parser)
     parser.set_defaults(run=_run)

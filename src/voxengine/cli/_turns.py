@@ -15,18 +15,15 @@ from typing import Any
 from voxengine.audio.format import AudioFormat
 from voxengine.audio.resample import convert
 from voxengine.audio.wav import read_wav, write_wav
-from voxengine.cli._common import (
-    EXIT_FAILURE,
-    EXIT_OK,
-    CliError,
-    EngineSession,
+from voxengine.cli._common import EngineSession, open_engine
+from voxengine.cli._errors import EXIT_FAILURE, EXIT_OK, CliError
+from voxengine.cli._options import (
     HelpFormatter,
     add_common_options,
     add_deprecated_alias,
     add_out_option,
     check_input_wav,
     check_output_path,
-    open_engine,
 )
 from voxengine.cli._transcript import TranscriptPrinter
 from voxengine.engine import VoiceEngine

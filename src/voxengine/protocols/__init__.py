@@ -13,15 +13,15 @@ from __future__ import annotations
 import enum
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 from voxengine.audio.format import AudioFormat
 from voxengine.commands import Command
 from voxengine.errors import VoxError
-from voxengine.events import Event
+from voxengine.events import AudioDelta, Event
 from voxengine.redaction import redact_headers, redact_url
 
-__all__ = ["ConnectRequest", "ProtocolState", "RealtimeProtocol", "redact_url"]
+__all__ = ["ConnectRequest", "HotPath", "ProtocolState", "RealtimeProtocol", "redact_url"]
 
 
 class ProtocolState(enum.Enum):
@@ -84,3 +84,27 @@ class RealtimeProtocol(Protocol):
     def events_received(self) -> list[Event]: ...
 
     def data_to_send(self) -> list[str | bytes]: ...
+
+
+@runtime_checkable
+class HotPath(Protocol):
+    """Optional shortcuts a protocol offers for the frames that are nearly all traffic:
+    assistant audio in, user audio out (50 of each a second). A session uses them when
+    the protocol has them (fast mode pays for nothing else per frame); they must give
+    exactly what the general path gives.
+    """
+
+    def receive_audio(self, data: str | bytes) -> AudioDelta | None:
+        """Decode one frame like :meth:`RealtimeProtocol.receive_message`, except that
+        when the frame is an audio delta that decodes cleanly while ``OPEN`` its
+        :class:`~voxengine.events.AudioDelta` is returned instead of queued (it is then
+        the frame's only event, and nothing is to be sent). Otherwise the frame is
+        handled exactly as ``receive_message`` handles it and ``None`` is returned."""
+        ...
+
+    def encode_audio(self, audio: bytes) -> bytes | None:
+        """The UTF-8 text frame that ``send(SendAudio(audio=audio))`` would queue, for
+        the caller to write itself, when it can go out now (``OPEN``, nothing queued);
+        else ``None`` (use :meth:`RealtimeProtocol.send`). ``audio`` is already valid
+        PCM16 (``bytes`` of whole samples): the caller checked it."""
+        ...

@@ -14,7 +14,7 @@ import abc
 import difflib
 import enum
 import ssl
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field, fields
 from typing import ClassVar, Self
 
@@ -26,7 +26,6 @@ from voxengine.commands import (
     CommitAudio,
     CreateResponse,
     DeleteItem,
-    RestoreItem,
     SendAudio,
     SendAudioMessage,
     SendText,
@@ -36,8 +35,9 @@ from voxengine.commands import (
 )
 from voxengine.config import Modality, ReconnectPolicy, SessionConfig, WatchdogPolicy
 from voxengine.errors import AudioError, ConfigError, InvalidState
-from voxengine.events import ConversationItem, Event, Interrupted, ItemKind, Role
-from voxengine.session.history import ConversationHistory, HistoryEntry
+from voxengine.events import Event, Interrupted, Role
+from voxengine.providers._restore import as_note, note_role, restore_commands
+from voxengine.session.history import ConversationHistory
 from voxengine.session.queue import Consumer
 from voxengine.session.snapshot import ConversationSnapshot, RestoreResult
 
@@ -339,7 +339,7 @@ class BaseProvider(abc.ABC):
         if Capability.CONTEXT_INJECTION not in self.capabilities:
             return RestoreResult(skipped_items=len(snapshot.history))
         for command in plan:
-            await self.add_message(_as_note(command.item), role=_note_role(command.item))
+            await self.add_message(as_note(command.item), role=note_role(command.item))
         return RestoreResult(restored_items=len(plan), skipped_items=skipped)
 
     @abc.abstractmethod
@@ -406,44 +406,6 @@ class BaseProvider(abc.ABC):
     def _not_connected(self) -> InvalidState:
         """The error for a call that needs the connection :meth:`connect` opens."""
         return InvalidState(f"{self.name} provider is not connected; call connect() first")
-
-
-def restore_commands(history: Sequence[HistoryEntry]) -> tuple[list[RestoreItem], int]:
-    """The :class:`RestoreItem` commands that re-create ``history``, and how many
-    entries cannot be (user audio whose transcript is unknown)."""
-    plan: list[RestoreItem] = []
-    skipped = 0
-    for entry in history:
-        if entry.kind is ItemKind.MESSAGE and not entry.text:
-            skipped += 1
-            continue
-        plan.append(
-            RestoreItem(
-                item=ConversationItem(
-                    item_id=entry.item_id,
-                    kind=entry.kind,
-                    role=entry.role if entry.kind is ItemKind.MESSAGE else None,
-                    text=entry.text if entry.kind is ItemKind.MESSAGE else None,
-                    call_id=entry.call_id,
-                    name=entry.name,
-                    arguments=entry.text if entry.kind is ItemKind.FUNCTION_CALL else None,
-                    output=entry.text if entry.kind is ItemKind.FUNCTION_CALL_OUTPUT else None,
-                )
-            )
-        )
-    return plan, skipped
-
-
-def _as_note(item: ConversationItem) -> str:
-    if item.kind is ItemKind.FUNCTION_CALL:
-        return f"(earlier, tool {item.name} was called with {item.arguments})"
-    if item.kind is ItemKind.FUNCTION_CALL_OUTPUT:
-        return f"(tool call {item.call_id} returned {item.output})"
-    return item.text or ""
-
-
-def _note_role(item: ConversationItem) -> Role:
-    return item.role or Role.SYSTEM if item.kind is ItemKind.MESSAGE else Role.SYSTEM
 
 
 #: The send methods every provider implemented before :meth:`BaseProvider.send`.

@@ -21,11 +21,13 @@ from voxengine.commands import (
     CancelResponse,
     Command,
     RestoreItem,
+    SendAudio,
 )
 from voxengine.errors import ConfigError, InvalidState, RateLimited, VoxError
 from voxengine.events import Event, Interrupted
 from voxengine.protocols import RealtimeProtocol
-from voxengine.providers.base import BaseProvider, ProviderConfig, restore_commands
+from voxengine.providers._restore import restore_commands
+from voxengine.providers.base import BaseProvider, ProviderConfig
 from voxengine.session import RealtimeSession, is_retryable
 from voxengine.session.driver import EventSink
 from voxengine.session.history import ConversationHistory, HistoryEntry
@@ -286,6 +288,21 @@ class RealtimeProvider(BaseProvider):
                 await link.send(*wanted)
         elif type(command) is not CancelResponse or self._wanted(command):
             await link.send(command)
+
+    async def send_audio(self, audio: bytes, *, sample_rate: int | None = None) -> None:
+        """:meth:`BaseProvider.send_audio` (the same checks and errors), written through
+        the session's direct audio path: one frame per chunk, no command object on the
+        way when the audio is plain ``bytes`` of whole samples."""
+        if sample_rate is not None:
+            self._check_rate(sample_rate)
+        if type(audio) is not bytes or len(audio) & 1 or audio[:4] == b"RIFF":
+            audio = SendAudio(audio=audio).audio  # AudioError for what is not PCM16
+        if not audio:
+            return
+        link = self._link
+        if link is None or self._disconnected:
+            raise self._not_connected()
+        await link.send_audio(audio)
 
     def _wanted(self, command: Command) -> bool:
         if type(command) is not CancelResponse:

@@ -32,7 +32,7 @@ from websockets.exceptions import ConnectionClosed
 from voxengine.audio.format import AudioFormat
 from voxengine.audio.resample import convert
 from voxengine.audio.wav import read_wav
-from voxengine.errors import EventTimeout
+from voxengine.errors import EventTimeout, VoxError
 
 __all__ = ["CallClient", "CallEnded", "Player", "fetch_token", "open_call"]
 
@@ -365,7 +365,7 @@ async def open_call(
             await client.aclose()
 
 
-class CallEnded(Exception):
+class CallEnded(VoxError):
     """The server ended (or refused) the call: ``reason`` is the ``bye`` reason."""
 
     def __init__(self, reason: str, detail: str, code: int | None) -> None:

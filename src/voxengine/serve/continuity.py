@@ -18,6 +18,12 @@ It ties the serving layer to :mod:`voxengine.serve.state`:
   was cut off are reported as ``lost``, never dropped silently.
 * **Store down.** With ``state_required`` off (default) calls start with a warning and
   ``ready.durable: false``; with it on they are refused (``state_unavailable``).
+* **Call tokens.** :meth:`Continuity.spend_token` records a call token's id (``jti``)
+  in the store (Redis: ``SET NX`` expiring with the token), so a token captured and
+  replayed against another worker is refused there (``already used``). The issuing
+  process's own memory also refuses a second use. Store down: with ``state_required``
+  the call is refused (``state_unavailable``); without it the call goes ahead with one
+  warning per outage (tokens are single-use per worker until the store answers again).
 * **The old copy.** If the worker that carried the call is still alive (a network
   split, not a crash), its next save is refused by the generation fence and its copy
   of the call closes (``going_away``: "resumed elsewhere").
@@ -29,10 +35,13 @@ limits keep counting after a resume. Nothing secret is stored.
 from __future__ import annotations
 
 import logging
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, final
 
 from voxengine.events import ItemKind
+from voxengine.serve.auth import Claims
 from voxengine.serve.errors import CallRefused, CloseReason, TokenRefused
 from voxengine.serve.state import (
     CallRecord,
@@ -83,6 +92,7 @@ class Continuity:
         tokens: signs resume tokens with the deployment secret.
         ttl: seconds a record outlives its last refresh (the resume window).
         durability: refuse calls when the store is down (REQUIRED) or not.
+        clock: wall-clock seconds (token expiries are Unix times).
     """
 
     def __init__(
@@ -92,12 +102,46 @@ class Continuity:
         *,
         ttl: float = 60.0,
         durability: Durability = Durability.BEST_EFFORT,
+        clock: Callable[[], float] = time.time,
     ) -> None:
         self.store = store
         self.tokens = tokens
         self.ttl = ttl
         self.durability = durability
         self.keepers: dict[str, CallStateKeeper] = {}
+        self._clock = clock
+        self._unchecked_tokens = False  # a token went unrecorded (store down): warned
+
+    async def spend_token(self, claims: Claims) -> None:
+        """Record that the call token ``claims`` came from opened a call, in the store
+        every worker shares, until the token expires.
+
+        Raises:
+            TokenRefused: ``already used`` (on any worker of the deployment).
+            CallRefused: ``state_unavailable``: the store does not answer and
+                durability is required.
+        """
+        ttl = max(claims.expires - self._clock(), 1e-3)
+        try:
+            fresh = await self.store.spend(f"jti:{claims.token_id}", ttl)
+        except StateUnavailable as exc:
+            if self.durability is Durability.REQUIRED:
+                raise CallRefused(
+                    CloseReason.STATE_UNAVAILABLE, "cannot check the call token now"
+                ) from exc
+            if not self._unchecked_tokens:
+                self._unchecked_tokens = True
+                logger.warning(
+                    "state store unavailable: call tokens are single-use on this worker "
+                    "only until it answers (a token could open one call per worker): %s",
+                    exc,
+                )
+            return
+        if self._unchecked_tokens:
+            self._unchecked_tokens = False
+            logger.info("state store answers again: call tokens are single-use deployment-wide")
+        if not fresh:
+            raise TokenRefused("token already used")
 
     @classmethod
     def from_settings(

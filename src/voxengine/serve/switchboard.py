@@ -5,7 +5,7 @@ settings, the token issuer, the limits, the metrics and the calls in progress, a
 opens calls with :meth:`Switchboard.open_call`, the one path every endpoint uses::
 
     board = switchboard_of(websocket)
-    claims = board.tokens.verify(token)             # TokenRefused -> close "unauthorized"
+    claims = await board.redeem(token)              # TokenRefused -> close "unauthorized"
     async with board.open_call(port, endpoint="browser", caller=claims.subject) as call:
         ...  # feed call.receive_audio / report_played / ... until call.closed
 
@@ -30,7 +30,7 @@ from starlette.requests import HTTPConnection
 
 from voxengine.engine import VoiceEngine
 from voxengine.errors import VoxError
-from voxengine.serve.auth import TokenIssuer, new_secret
+from voxengine.serve.auth import Claims, TokenIssuer, new_secret
 from voxengine.serve.call import Call, CallerPort
 from voxengine.serve.config import ServeConfig
 from voxengine.serve.continuity import Continuity, Resumption
@@ -84,6 +84,20 @@ class Switchboard:
     def ready(self) -> bool:
         """Whether new calls are accepted (readiness)."""
         return not self.draining
+
+    async def redeem(self, token: object, *, scope: str = "call") -> Claims:
+        """The claims of a valid, unspent call ``token``, now spent in the whole
+        deployment (the issuer's memory and the shared state store: see
+        :meth:`Continuity.spend_token`).
+
+        Raises:
+            TokenRefused: missing, malformed, forged, expired, of another scope, or
+                already used (on this worker or another).
+            CallRefused: ``state_unavailable`` (the store is down and state is required).
+        """
+        claims = self.tokens.verify(token, scope=scope)
+        await self.continuity.spend_token(claims)
+        return claims
 
     def refuse(self, call_id: str, exc: CallRefused) -> None:
         """Count and log a refusal that happened before :meth:`open_call`."""

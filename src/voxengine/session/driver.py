@@ -7,9 +7,9 @@ decoded events go, in order, to the session's ``sink`` (the
 the application reads). A transport that can push frames
 (:class:`~voxengine.transport.PushConnection`) hands each frame to the session inside
 its socket read callback; the reader task then only takes the frames read before that
-and waits for the close. The session also follows the response lifecycle (which
-response is active, how much audio of which assistant item has arrived) so that
-interruption can cancel and truncate correctly.
+and hands the close over to a callback (:mod:`~voxengine.session.wire`). The session
+also follows the response lifecycle (which response is active, how much audio of which
+assistant item has arrived) so that interruption can cancel and truncate correctly.
 """
 
 from __future__ import annotations
@@ -19,49 +19,27 @@ import contextlib
 import logging
 import time
 from collections.abc import Callable, Coroutine, Mapping
-from typing import final
+from typing import Any, final
 
-from voxengine.audio.format import AudioFormat
-from voxengine.commands import CancelResponse, Command, CreateResponse, SendAudio, TruncateItem
+from voxengine.commands import CancelResponse, Command, SendAudio, TruncateItem
 from voxengine.errors import (
-    AuthenticationFailed,
-    CertificateRejected,
-    ConfigError,
-    ConnectFailed,
     ConnectionClosed,
     ConnectTimeout,
-    HandshakeClosed,
     InvalidState,
-    ProviderError,
-    RateLimited,
     TransportError,
-    UpgradeRefused,
     VoxError,
 )
-from voxengine.events import (
-    AudioDelta,
-    AudioDone,
-    Event,
-    Interrupted,
-    ProviderErrorEvent,
-    ResponseDone,
-    ResponseStarted,
-    SessionClosed,
-    SessionReady,
-    TextDelta,
-    TextDone,
-    ToolCall,
-    ToolCallDelta,
-    TranscriptDelta,
-    TranscriptDone,
-)
-from voxengine.protocols import ProtocolState, RealtimeProtocol
-from voxengine.redaction import redact, redact_url, secrets_in
-from voxengine.transport import Connection, Connector, PushConnection
+from voxengine.events import Event, Interrupted
+from voxengine.protocols import RealtimeProtocol
+from voxengine.redaction import redact_url, secrets_in
+from voxengine.session.failures import handshake_failure, is_retryable, scrub
+from voxengine.session.tracker import ResponseTracker
+from voxengine.session.wire import AudioSink, SessionWire
+from voxengine.transport import PushConnection
 from voxengine.transport.memory import MemoryConnection
 from voxengine.transport.websocket import WebSocketConnection
 
-__all__ = ["EventSink", "RealtimeSession", "ResponseTracker"]
+__all__ = ["AudioSink", "EventSink", "RealtimeSession", "ResponseTracker", "is_retryable"]
 
 #: Receives every event of a session with the session it came from (the reconnecting
 #: link tells a current connection from a replaced one by it).
@@ -82,127 +60,16 @@ CLOSE_TIMEOUT = 3.0
 _CLOSE_WAIT = 2.5
 
 
-#: The event classes :meth:`ResponseTracker.observe` matches (audio is handled first).
-_TRACKED_EVENTS: frozenset[type] = frozenset({ResponseStarted, ProviderErrorEvent, ResponseDone})
-
-#: Output of a response: what the watchdog counts as progress (keep-alive traffic such
-#: as rate-limit updates, and anything else, is not). Audio deltas are handled first.
-_PROGRESS_EVENTS: frozenset[type] = frozenset(
-    {
-        ResponseStarted,
-        ResponseDone,
-        TextDelta,
-        TextDone,
-        AudioDone,
-        TranscriptDelta,
-        TranscriptDone,
-        ToolCallDelta,
-        ToolCall,
-    }
-)
-
-
 @final
-class ResponseTracker:
-    """Follows responses and assistant audio as events pass, for interruption.
-
-    ``active_response_id`` is the response in progress (``None`` between responses);
-    ``audio_item_id`` is the assistant item whose audio arrived last and
-    ``audio_received`` how many seconds of it arrived. ``progress_at`` is when (on
-    :func:`time.monotonic`'s clock, like ``requested_at``) the last output of a
-    response arrived: the watchdog measures stalls from it.
-    """
-
-    def __init__(self, output_format: AudioFormat) -> None:
-        self._format = output_format
-        #: A response was requested and has not started yet.
-        self.awaiting_response = False
-        #: Monotonic time of the last response request.
-        self.requested_at = 0.0
-        #: Monotonic time of the last response output (see ``_PROGRESS_EVENTS``).
-        self.progress_at = 0.0
-        self.active_response_id: str | None = None
-        self.audio_item_id: str | None = None
-        #: Bytes of audio received for ``audio_item_id``.
-        self.audio_bytes = 0
-
-    @property
-    def expecting_output(self) -> bool:
-        """A response is running or has been asked for: silence now means a stall."""
-        return self.awaiting_response or self.active_response_id is not None
-
-    def requested(self, command: Command, now: float) -> None:
-        """Note a command (sent at monotonic time ``now``) that asks for a response."""
-        if isinstance(command, CreateResponse):
-            self.awaiting_response = True
-            self.requested_at = now
-
-    @property
-    def audio_received(self) -> float:
-        """Seconds of audio received for ``audio_item_id``."""
-        return self._format.duration(self.audio_bytes)
-
-    def observe(self, event: Event) -> None:
-        """Update the state from one event."""
-        if type(event) is AudioDelta:  # the hot path: one per 20 ms of audio
-            self.progress_at = _monotonic()
-            if event.item_id != self.audio_item_id:
-                self.audio_item_id = event.item_id
-                self.audio_bytes = 0
-            self.audio_bytes += len(event.audio)
-            return
-        kind = type(event)
-        if kind in _PROGRESS_EVENTS:
-            self.progress_at = time.monotonic()
-        if kind not in _TRACKED_EVENTS:
-            return
-        match event:
-            case ResponseStarted(response_id=response_id):
-                self.active_response_id = response_id
-                self.awaiting_response = False
-            case ProviderErrorEvent():
-                self.awaiting_response = False  # e.g. a refused response.create
-            case ResponseDone(response_id=response_id):
-                if response_id == self.active_response_id or not response_id:
-                    self.active_response_id = None
-            case _:
-                pass
-
-
-@final
-class RealtimeSession:
+class RealtimeSession(SessionWire):
     """Drives ``protocol`` over a connection opened by ``connector``.
 
     Use :meth:`open` once, then :meth:`send` commands. Every event reaches ``sink`` in
-    the order the protocol produced them, with no queue in between.
+    the order the protocol produced them, with no queue in between; while
+    ``audio_sink`` is set, audio deltas the protocol decodes on its hot path
+    (:class:`~voxengine.protocols.HotPath`) go to it directly instead (the link sets
+    it to its queue for the current session: the same place ``sink`` would put them).
     """
-
-    def __init__(
-        self,
-        protocol: RealtimeProtocol,
-        connector: Connector,
-        *,
-        open_timeout: float = 10.0,
-        sink: EventSink,
-    ) -> None:
-        self._protocol = protocol
-        #: Every event goes to ``sink(self, event)``, in the reader, in order.
-        self.sink = sink
-        self._connector = connector
-        self._open_timeout = open_timeout
-        self._conn: Connection | None = None
-        self._reader: asyncio.Task[None] | None = None
-        self._send_lock = asyncio.Lock()
-        # frames taken from the protocol, unsent (a list: usually empty, and an empty
-        # deque takes 760 bytes per session)
-        self._outbox: list[str | bytes] = []
-        self._ready = asyncio.Event()
-        self._closed = asyncio.Event()
-        self._last_activity = 0.0
-        self._reading = True  # False once the protocol gave up: later frames are ignored
-        self._sending: set[asyncio.Task[None]] = set()  # sends started by pushed frames
-        self._reader_error: Exception | None = None  # a local failure that ended the reader
-        self.tracker = ResponseTracker(protocol.output_format)
 
     @property
     def protocol(self) -> RealtimeProtocol:
@@ -217,7 +84,7 @@ class RealtimeSession:
     @property
     def is_open(self) -> bool:
         """True between a successful :meth:`open` and the end of the session."""
-        return self._ready.is_set() and not self._closed.is_set()
+        return self._ready and not self._closed
 
     async def open(self) -> None:
         """Connect and complete the protocol handshake.
@@ -240,13 +107,16 @@ class RealtimeSession:
             await self._open(request.url, request.headers)
         except VoxError as exc:
             # The last line of defence: whatever raised, its text never shows the key.
-            _scrubbed(exc, secrets_in(request.url, request.headers))
+            scrub(exc, secrets_in(request.url, request.headers))
             raise
 
     async def _open(self, url: str, headers: Mapping[str, str]) -> None:
         conn = await self._connector(url, headers, timeout=self._open_timeout)
         self._conn = conn
+        if isinstance(conn, _ORDERED_SEND):
+            self._direct = conn
         self._last_activity = _monotonic()
+        waiter = self._ready_waiter = asyncio.get_running_loop().create_future()
         if isinstance(conn, PushConnection):
             conn.push_to(self._pushed)  # False: it cannot; the reader gets every frame
         self._reader = asyncio.create_task(self._read_loop(), name="voxengine-session-reader")
@@ -254,16 +124,12 @@ class RealtimeSession:
             # A server that refuses at once closes before our first message goes out;
             # the reader records why, and the wait below raises the typed reason.
             await self._flush()
-        ready = asyncio.create_task(self._ready.wait())
-        closed = asyncio.create_task(self._closed.wait())
         try:
-            done, _ = await asyncio.wait(
-                {ready, closed}, timeout=self._open_timeout, return_when=asyncio.FIRST_COMPLETED
-            )
+            done, _ = await asyncio.wait({waiter}, timeout=self._open_timeout)
         finally:
-            ready.cancel()
-            closed.cancel()
-        if not self._ready.is_set():
+            self._ready_waiter = None
+            waiter.cancel()
+        if not self._ready:
             exc = self._protocol.close_exc
             await self.aclose()
             if exc is None and not done:
@@ -276,7 +142,7 @@ class RealtimeSession:
                     raise local
                 if exc is not None:
                     raise exc
-            raise _handshake_failure(exc)
+            raise handshake_failure(exc)
 
     async def send(self, command: Command, *more: Command) -> None:
         """Send ``command`` (then ``more``); raises :class:`InvalidState` if the session
@@ -287,7 +153,7 @@ class RealtimeSession:
         """
         if self._conn is None:
             raise InvalidState("session is not open; call connect() first")
-        if self._closed.is_set():
+        if self._closed:
             raise InvalidState("session is closed")
         protocol = self._protocol
         protocol.send(command)
@@ -301,22 +167,35 @@ class RealtimeSession:
         for event in protocol.events_received():
             self._dispatch(event)
         frames = protocol.data_to_send()
-        conn = self._conn
-        if (
-            len(frames) == 1
-            and isinstance(conn, _ORDERED_SEND)
-            and not self._outbox
-            and not self._send_lock.locked()
-        ):
+        direct = self._direct
+        if len(frames) == 1 and direct is not None and not self._outbox and not self._locked():
             # Nothing queued before it and no writer busy: send it straight away. These
             # connections hand a whole frame to the socket inside ``send`` before it
             # first yields, so frames sent this way keep the order they were taken in.
-            await conn.send(frames[0])
+            await direct.send(frames[0])
             return
         if frames:
             self._outbox.extend(frames)
         if self._outbox:
             await self._send_outbox()
+
+    def send_audio(self, audio: bytes) -> Coroutine[Any, Any, None]:
+        """``send(SendAudio(audio=audio))`` for audio the caller has checked (``bytes``
+        of whole PCM16 samples): with nothing queued, the protocol's ready-made frame
+        (:meth:`~voxengine.protocols.HotPath.encode_audio`) goes straight to the
+        connection. Returns the coroutine that writes it (raises as :meth:`send`)."""
+        hot, direct, lock = self._hot, self._direct, self._send_lock
+        if (
+            hot is not None
+            and direct is not None
+            and not self._closed
+            and not self._outbox
+            and (lock is None or not lock.locked())
+        ):
+            frame = hot.encode_audio(audio)
+            if frame is not None:
+                return direct.send_utf8(frame)
+        return self.send(SendAudio(audio=audio))
 
     async def interrupt(
         self, played: float | None = None, *, item_id: str | None = None, cancel: bool = True
@@ -343,148 +222,6 @@ class RealtimeSession:
         event = Interrupted(item_id=item_id, played=heard)
         self._dispatch(event)
         return event
-
-    async def _flush(self) -> None:
-        """Send what the protocol has queued, in order, one writer at a time.
-
-        Frames move to the session's outbox before the lock is taken (no await in
-        between, so the outbox keeps the protocol's order); the lock holder sends the
-        whole outbox, including frames other tasks add while it waits on the socket.
-        With nothing to send (the reader's usual case) no lock is taken.
-        """
-        if self._take_outgoing():
-            await self._send_outbox()
-
-    def _take_outgoing(self) -> bool:
-        """Move the protocol's queued frames to the outbox; True if anything is unsent.
-
-        Synchronous, so the reader (whose frames rarely leave anything to send) pays no
-        coroutine for :meth:`_flush`.
-        """
-        frames = self._protocol.data_to_send()
-        if frames:
-            self._outbox.extend(frames)
-        return bool(self._outbox)
-
-    async def _send_outbox(self) -> None:
-        conn = self._conn
-        if conn is None:
-            return
-        outbox = self._outbox
-        async with self._send_lock:
-            while outbox:
-                await conn.send(outbox.pop(0))
-
-    def _dispatch(self, event: Event) -> None:
-        self.tracker.observe(event)
-        self.sink(self, event)
-
-    async def wait_closed(self) -> None:
-        """Wait until the session has ended and its last event was dispatched."""
-        await self._closed.wait()
-
-    def _receive(self, frame: str | bytes) -> bool:
-        """Decode one frame and dispatch its events; False once the protocol gave up."""
-        protocol = self._protocol
-        self._last_activity = now = _monotonic()
-        protocol.receive_message(frame)
-        if protocol.state is ProtocolState.CLOSED:
-            # The protocol gave up (e.g. configuration refused in the handshake).
-            self._reading = False
-            return False
-        tracker, sink = self.tracker, self.sink
-        for event in protocol.events_received():
-            # _dispatch, inlined (one frame's events on the hot path), and for audio
-            # ResponseTracker.observe's audio branch too, with this frame's time stamp
-            if type(event) is AudioDelta:
-                tracker.progress_at = now
-                if event.item_id != tracker.audio_item_id:
-                    tracker.audio_item_id = event.item_id
-                    tracker.audio_bytes = 0
-                tracker.audio_bytes += len(event.audio)
-            else:
-                if type(event) is SessionReady:
-                    self._ready.set()
-                tracker.observe(event)
-            sink(self, event)
-        return True
-
-    def _pushed(self, frame: str | bytes) -> None:
-        """The push sink: one frame, inside the transport's read callback."""
-        if not self._reading:
-            return
-        try:
-            receiving = self._receive(frame)
-        except Exception as exc:  # a bug: report it and end the session
-            self._reader_failed(exc)
-            self._reading = False
-            self._start_sending(self._close_connection(1011, "internal error"))
-            return
-        if not receiving:  # the reader waits for the close: make it come
-            self._start_sending(self._close_connection(1000, "client closing"))
-            return
-        frames = self._protocol.data_to_send()  # _take_outgoing, inlined (hot path)
-        if frames:
-            self._outbox.extend(frames)
-        if self._outbox:
-            self._start_sending(self._send_outbox())
-
-    def _reader_failed(self, exc: Exception) -> None:
-        """Log the failure (from inside its ``except``) and end the protocol with it."""
-        self._reader_error = exc
-        logger.exception("session reader failed")
-        self._protocol.receive_close(None, f"{type(exc).__name__}: {exc}")
-
-    def _start_sending(self, send: Coroutine[object, object, None]) -> None:
-        task = asyncio.get_running_loop().create_task(self._quietly(send))
-        self._sending.add(task)
-        task.add_done_callback(self._sending.discard)
-
-    async def _quietly(self, send: Coroutine[object, object, None]) -> None:
-        try:
-            await send
-        except (ConnectionClosed, OSError):
-            pass  # the reader sees the close and reports it
-        except Exception:
-            logger.exception("sending from the session reader failed")
-
-    async def _close_connection(self, code: int, reason: str) -> None:
-        if self._conn is not None:
-            await self._conn.close(code, reason)
-
-    async def _read_loop(self) -> None:
-        conn = self._conn
-        assert conn is not None
-        protocol = self._protocol
-        try:
-            while True:
-                try:
-                    frame = await conn.recv()
-                except ConnectionClosed as exc:
-                    protocol.receive_close(exc.code, exc.reason)
-                    break
-                if not self._reading or not self._receive(frame):
-                    # The protocol gave up (e.g. a fatal error the server did not
-                    # follow with a close): close the socket rather than leave it open.
-                    with contextlib.suppress(VoxError, OSError, TimeoutError):
-                        await asyncio.wait_for(
-                            self._close_connection(1000, "client closing"), _CLOSE_WAIT
-                        )
-                    break
-                if self._take_outgoing():
-                    await self._send_outbox()
-        except ConnectionClosed as exc:
-            protocol.receive_close(exc.code, exc.reason)
-        except Exception as exc:  # a bug or an unexpected transport failure: report it
-            self._reader_failed(exc)
-        finally:
-            self._reading = False
-            events = protocol.events_received()
-            if not any(isinstance(e, SessionClosed) for e in events):
-                events.append(SessionClosed(code=None, reason="session ended"))
-            for event in events:
-                self._dispatch(event)
-            self._closed.set()
 
     def failure(self) -> VoxError | None:
         """Why the session ended, if it ended because of a failure."""
@@ -518,65 +255,14 @@ class RealtimeSession:
             if not reader.done():
                 reader.cancel()
                 await asyncio.wait({reader})  # its finally only dispatches, at once
+        if reader is not None and not self._closed:  # the close comes as a callback
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.wait_closed(), left())
+            if not self._closed:  # the connection never reported it: end here
+                self._protocol.receive_close(None, "connection did not close in time")
+                self._finish_reading()
         if self._sending:  # they end at once on a closed connection (errors are logged)
             sending = set(self._sending)
             await asyncio.wait(sending, timeout=left())
             for task in sending:
                 task.cancel()
-
-
-def _scrubbed(exc: VoxError, secrets: set[str]) -> None:
-    """Mask ``secrets`` in ``exc``'s message and text attributes, in place."""
-    if not secrets:
-        return
-    exc.args = tuple(redact(a, secrets) if isinstance(a, str) else a for a in exc.args)
-    for name in ("message", "reason", "detail"):
-        value = getattr(exc, name, None)
-        if isinstance(value, str):
-            setattr(exc, name, redact(value, secrets))
-
-
-#: ProviderError codes a server sends when it failed, not the request (Gemini 1011).
-_SERVER_FAULTS = frozenset({"internal", "unavailable", "server_error"})
-
-
-def _handshake_failure(exc: VoxError | None) -> VoxError:
-    """What :meth:`RealtimeSession.open` raises for a session that never became ready.
-
-    A close or drop with no auth/config meaning becomes a retryable
-    :class:`HandshakeClosed` (chained to the close); refusals keep their type.
-    """
-    if exc is None:
-        return HandshakeClosed(None, "connection closed")
-    if isinstance(exc, ConnectionClosed) or (
-        type(exc) is ProviderError and exc.code in _SERVER_FAULTS
-    ):
-        code = exc.code if isinstance(exc, ConnectionClosed) else None
-        reason = exc.reason if isinstance(exc, ConnectionClosed) else str(exc)
-        failure = HandshakeClosed(code, reason)
-        failure.__cause__ = exc
-        return failure
-    return exc
-
-
-def is_retryable(exc: BaseException) -> bool:
-    """Whether a failed connect (or reconnect attempt) may be tried again.
-
-    * Transport failures — refused or reset TCP, DNS, TLS handshake, timeouts, a
-      close or drop during the handshake (:class:`HandshakeClosed`), HTTP 5xx/408 on
-      the upgrade — yes.
-    * HTTP 429 on the upgrade (:class:`~voxengine.errors.UpgradeRateLimited`) — yes,
-      after its ``retry_after`` seconds when given.
-    * Refused credentials, a rejected certificate, other HTTP 4xx, configuration and
-      service refusals (:class:`ProviderError`, including rate limits and quotas
-      reported by the service on an open connection) — never.
-    """
-    if not isinstance(exc, ConnectFailed):
-        return False
-    if isinstance(exc, RateLimited):
-        return True  # the upgrade's 429: wait retry_after, then try again
-    if isinstance(exc, AuthenticationFailed | CertificateRejected | ProviderError | ConfigError):
-        return False
-    if isinstance(exc, UpgradeRefused):
-        return exc.status >= 500 or exc.status == 408
-    return True

@@ -82,9 +82,11 @@ class InputLedger:
         self._audio_buffer = audio_buffer
         self._retained_limit = audio_buffer * input_format.bytes_per_second
         self._acknowledged = acknowledged
-        self.queued: deque[Command] = deque()
+        # lists, not deques: usually empty, and an empty deque takes 760 bytes a session
+        self.queued: list[Command] = []
         self._queued_audio = 0.0  # seconds of SendAudio in ``queued``
-        self._retained: deque[bytes] = deque()
+        # a deque (trimmed from the front per chunk once full), made on the first audio
+        self._retained: deque[bytes] | None = None
         self._retained_bytes = 0
         self.unconfirmed: list[UserInput] = []
         self._refused: list[Command] = []
@@ -98,25 +100,33 @@ class InputLedger:
     def delivered(self, command: Command) -> None:
         """Note ``command`` as written to the current connection."""
         if isinstance(command, SendAudio):
-            # per outgoing chunk: counted in bytes, converted to seconds only when read
-            self._retained.append(command.audio)
-            self._retained_bytes += len(command.audio)
-            while self._retained and self._retained_bytes > self._retained_limit:
-                old = self._retained.popleft()  # delivered already: trimming loses nothing
-                self._retained_bytes -= len(old)
+            self.delivered_audio(command.audio)
         elif isinstance(command, CommitAudio | ClearAudio):
             self.clear_retained()
         elif self._acknowledged and isinstance(command, SendText | SendToolResult):
             self.unconfirmed.append(command)
 
+    def delivered_audio(self, audio: bytes) -> None:
+        """Note user audio (``SendAudio(audio=audio)``) as written: kept for a re-send
+        until the turn is committed, within the buffer bound."""
+        # per outgoing chunk: counted in bytes, converted to seconds only when read
+        retained = self._retained
+        if retained is None:
+            retained = self._retained = deque()
+        retained.append(audio)
+        self._retained_bytes += len(audio)
+        while self._retained_bytes > self._retained_limit and retained:
+            old = retained.popleft()  # delivered already: trimming loses nothing
+            self._retained_bytes -= len(old)
+
     def clear_retained(self) -> None:
         """The turn's audio was committed or cleared: nothing to re-send."""
-        self._retained.clear()
+        self._retained = None
         self._retained_bytes = 0
 
     def retained_audio(self) -> bytes:
         """The audio of the turn in progress, to re-send on a new connection."""
-        return b"".join(self._retained)
+        return b"".join(self._retained or ())
 
     def confirm(self, event: ItemAdded | ItemDone) -> None:
         """The service created an item: the input that made it is confirmed."""
@@ -151,7 +161,7 @@ class InputLedger:
         """The connection was lost: put what it never confirmed back in front of the
         queue; returns how many inputs that was."""
         count = len(self.unconfirmed)
-        self.queued.extendleft(reversed(self.unconfirmed))
+        self.queued[:0] = self.unconfirmed
         self.unconfirmed.clear()
         return count
 
@@ -159,7 +169,7 @@ class InputLedger:
         """The next queued command (``None`` when the queue is empty)."""
         if not self.queued:
             return None
-        command = self.queued.popleft()
+        command = self.queued.pop(0)
         if isinstance(command, SendAudio):
             self._queued_audio -= self.seconds(command.audio)
         return command
@@ -167,7 +177,7 @@ class InputLedger:
     def put_back(self, commands: list[Command]) -> None:
         """Return ``commands`` (taken in this order) to the front of the queue."""
         for command in reversed(commands):
-            self.queued.appendleft(command)
+            self.queued.insert(0, command)
             if isinstance(command, SendAudio):
                 self._queued_audio += self.seconds(command.audio)
 

@@ -27,73 +27,40 @@ provider and everything needed to survive its loss:
   transcripts, function-call arguments, its end) for ``WatchdogPolicy.response_stall``
   seconds is reported (:class:`~voxengine.events.StallDetected`) — keep-alive traffic
   does not count — and, by default, the connection is abandoned and the response
-  requested again on a new one.
+  requested again on a new one (:mod:`~voxengine.session.watchdog`: a timer, armed
+  only while a response is expected).
 * **A supervisor that never dies.** Any failure, including one while restoring, ends
   in a retry or a :class:`~voxengine.events.SessionClosed`; no exception escapes the
   background task, and :meth:`SessionLink.aclose` is bounded.
 * **One ordered event stream** for the application across connections, through a
   bounded :class:`~voxengine.session.queue.EventQueue` (slow consumers lose assistant
-  audio oldest-first, reported per response; nothing else is ever dropped).
+  audio oldest-first, reported per response; nothing else is ever dropped). How
+  commands and events take the current connection is
+  :class:`~voxengine.session.relay.Relay`'s part, which this class extends.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
-from collections.abc import AsyncIterator, Callable
-from dataclasses import fields, replace
+from collections.abc import Callable
+from dataclasses import replace
 from typing import final
 
 from voxengine.audio.format import AudioFormat
-from voxengine.commands import (
-    Command,
-    CreateResponse,
-    RestoreItem,
-    SendAudio,
-    UpdateSession,
-)
-from voxengine.config import ReconnectPolicy, SessionConfig, WatchdogPolicy
-from voxengine.errors import (
-    AuthenticationFailed,
-    ConfigError,
-    ConnectionClosed,
-    InvalidState,
-    ProviderError,
-    SessionExpired,
-    TransportError,
-    VoxError,
-)
-from voxengine.events import (
-    AudioDelta,
-    AudioDropped,
-    Event,
-    InputCleared,
-    InputCommitted,
-    ItemAdded,
-    ItemDone,
-    Reconnected,
-    Reconnecting,
-    ResponseDone,
-    ResponseStatus,
-    ResumptionUpdate,
-    SessionClosed,
-    StallDetected,
-)
-from voxengine.session.driver import EventSink, RealtimeSession, is_retryable
-from voxengine.session.history import ConversationHistory
-from voxengine.session.ledger import InputLedger
-from voxengine.session.queue import Consumer, EventQueue
+from voxengine.commands import Command, CreateResponse, RestoreItem, SendAudio, UpdateSession
+from voxengine.config import ReconnectPolicy, WatchdogPolicy
+from voxengine.errors import ConfigError, InvalidState, VoxError
+from voxengine.events import Reconnected, Reconnecting, SessionClosed, StallDetected
+from voxengine.session.driver import RealtimeSession
+from voxengine.session.failures import is_retryable, is_retryable_close
+from voxengine.session.relay import Relay, SessionFactory, merge_session
+from voxengine.session.watchdog import Watchdog
 
-__all__ = ["SHUTDOWN_TIMEOUT", "SessionLink", "merge_session"]
+__all__ = ["SHUTDOWN_TIMEOUT", "SessionLink", "is_retryable_close", "merge_session"]
 
 logger = logging.getLogger("voxengine.providers")
-
-#: The event classes :meth:`SessionLink._observe` acts on besides the history's.
-_LINK_EVENTS: frozenset[type] = frozenset(
-    {InputCommitted, InputCleared, ResumptionUpdate, ResponseDone, ItemAdded, ItemDone}
-)
 
 #: Seconds :meth:`SessionLink.aclose` waits for the supervisor after closing the
 #: connection, before cancelling it (and again for it to end). With the sessions' own
@@ -101,30 +68,15 @@ _LINK_EVENTS: frozenset[type] = frozenset(
 #: 5 seconds whatever the server does.
 SHUTDOWN_TIMEOUT = 1.0
 
-SessionFactory = Callable[[EventSink], RealtimeSession]
 RestorePlan = Callable[[], tuple[list[Command], int]]
 
 
-def merge_session(base: SessionConfig | None, update: SessionConfig) -> SessionConfig:
-    """``base`` with every non-``None`` field of ``update`` applied."""
-    if base is None:
-        return update
-    changes = {
-        f.name: getattr(update, f.name)
-        for f in fields(update)
-        if getattr(update, f.name) is not None
-    }
-    return replace(base, **changes)
-
-
 @final
-class SessionLink:
+class SessionLink(Relay):
     """Sessions, reconnection, buffering and the watchdog for one provider.
 
-    ``acknowledged`` says whether the protocol's service confirms the items the client
-    creates (OpenAI does, with ``conversation.item.added``): then texts and tool
-    outputs are kept until confirmed and re-sent after a reconnect if they were not.
-    Without confirmations (Gemini Live) an input counts as delivered once written.
+    The way commands and events take is :class:`~voxengine.session.relay.Relay`'s;
+    this class supervises the current session (see the module docstring).
     """
 
     def __init__(
@@ -140,32 +92,26 @@ class SessionLink:
         name: str,
         acknowledged: bool = True,
     ) -> None:
-        self._factory = session_factory
+        super().__init__(
+            session_factory,
+            reconnect=reconnect,
+            queue_size=queue_size,
+            input_format=input_format,
+            output_format=output_format,
+            name=name,
+            acknowledged=acknowledged,
+        )
         self._restore_plan = restore_plan
-        self._policy = reconnect
         self._watchdog = watchdog
-        self._name = name
-        self.session: RealtimeSession | None = None
-        self.history = ConversationHistory()
-        self.resumption_handle: str | None = None
-        self._queue = EventQueue(queue_size, output_format)
-        self._started = False
-        self._early: dict[RealtimeSession, list[Event]] = {}
-        self._closed_event: SessionClosed | None = None
         self._supervisor: asyncio.Task[None] | None = None
-        self._closing = False
         self._ended = False  # the supervisor finished (or is finishing)
-        self._wake = asyncio.Event()  # set by aclose: ends a backoff sleep at once
+        self._wake: asyncio.Future[None] | None = None  # set by aclose: ends waits at once
         self._opening: RealtimeSession | None = None  # a reconnect attempt in progress
-        self._reconnecting = False
-        self._ledger = InputLedger(input_format, reconnect.audio_buffer, acknowledged)
-        self._session_updates: SessionConfig | None = None
-        self._reported_drops = 0.0
         self._stall_response: str | None = None
+        self._abandoning: asyncio.Task[None] | None = None  # closing a stalled connection
         self._failures = 0  # consecutive failed recoveries
         self._delay = reconnect.initial_delay  # the next backoff
         self._opened_at = 0.0  # monotonic time the current session became current
-        self._completed_response = False  # the current session completed a response
 
     # -- lifecycle -------------------------------------------------------------------
 
@@ -186,51 +132,32 @@ class SessionLink:
             and not self._ended
         )
 
-    @property
-    def reconnecting(self) -> bool:
-        """True between losing a connection and restoring the conversation on a new one."""
-        return self._reconnecting
-
-    def new_session(self) -> RealtimeSession:
-        """A session whose events reach this link's stream once it becomes current."""
-        session = self._factory(self._on_event)
-        self._early[session] = []
-        return session
-
-    def discard(self, session: RealtimeSession) -> None:
-        """Forget a session that failed to open (its events never reach the stream)."""
-        self._early.pop(session, None)
-
     def _make_current(self, session: RealtimeSession) -> None:
-        self.session = session
-        self._closed_event = None
+        self._set_current(session)
         self._opened_at = time.monotonic()
         self._completed_response = False
-        for event in self._early.pop(session, []):
-            self._on_event(session, event)
+        self._release_early(session)
 
     def start(self, session: RealtimeSession) -> None:
         """Supervise the freshly opened ``session`` (made by :meth:`new_session`)."""
         self._closing = False
         self._started = True
         self._make_current(session)
+        self._over = False
         self._supervisor = asyncio.create_task(self._supervise(), name=f"voxengine-{self._name}")
+        self._supervisor.add_done_callback(self._supervisor_done)
 
-    def _on_event(self, session: RealtimeSession, event: Event) -> None:
-        """The session sink: runs in the session's reader, in order, without awaiting."""
-        if session is not self.session:
-            early = self._early.get(session)
-            if early is not None:  # not current yet: held until it opens, dropped if it fails
-                early.append(event)
-            return  # otherwise a replaced connection's stragglers
-        if type(event) is AudioDelta:  # the hot path: no bookkeeping reads audio chunks
-            self._queue.put_nowait(event)
-            return
-        if isinstance(event, SessionClosed):
-            self._closed_event = event  # the supervisor decides what the application sees
-            return
-        self._observe(event)
-        self._emit(event)
+    def _supervisor_done(self, task: asyncio.Task[None]) -> None:
+        if task is self._supervisor:
+            self._over = True
+
+    def _woken(self) -> asyncio.Future[None]:
+        """Done once :meth:`aclose` was called (made on first need)."""
+        if self._wake is None:
+            self._wake = asyncio.get_running_loop().create_future()
+            if self._closing:
+                self._wake.set_result(None)
+        return self._wake
 
     async def aclose(self) -> None:
         """Close on purpose: no reconnect; the stream ends after SessionClosed.
@@ -241,7 +168,8 @@ class SessionLink:
         raises what went wrong in the background.
         """
         self._closing = True
-        self._wake.set()
+        if self._wake is not None and not self._wake.done():
+            self._wake.set_result(None)
         sessions = {s for s in (self._opening, self.session) if s is not None}
         if sessions:  # concurrently: each is bounded by CLOSE_TIMEOUT
             await asyncio.gather(*(s.aclose() for s in sessions), return_exceptions=True)
@@ -253,116 +181,6 @@ class SessionLink:
             logger.warning("%s: session supervisor did not stop in time; cancelled", self._name)
             supervisor.cancel()
             await asyncio.wait({supervisor}, timeout=SHUTDOWN_TIMEOUT)
-
-    # -- commands ---------------------------------------------------------------------
-
-    async def send(self, command: Command, *more: Command) -> None:
-        """Deliver the commands now (together: see :meth:`RealtimeSession.send`), or
-        queue them while the link is reconnecting.
-
-        Raises:
-            InvalidState: never connected, closed on purpose, or given up.
-        """
-        if self.session is None or self._closing or not self._started:
-            raise InvalidState(f"{self._name} provider is not connected; call connect() first")
-        if self._supervisor is not None and self._supervisor.done():
-            raise InvalidState(f"{self._name} session has ended")
-        commands = (command, *more) if more else None
-        for each in commands or (command,):
-            if isinstance(each, UpdateSession):
-                self._session_updates = merge_session(self._session_updates, each.config)
-        if self._reconnecting:
-            for each in commands or (command,):
-                self._queue_command(each)
-            return
-        try:
-            await self.session.send(command, *more)
-        except (InvalidState, TransportError) as exc:
-            if self._closing or not self._policy.enabled:
-                raise
-            logger.info("%s: send failed (%s); queued for the reconnect", self._name, exc)
-            for each in commands or (command,):
-                self._queue_command(each)
-            return
-        if commands is None:
-            self._ledger.delivered(command)
-        else:
-            for each in commands:
-                self._ledger.delivered(each)
-
-    def _queue_command(self, command: Command) -> None:
-        dropped = self._ledger.queue(command)
-        if dropped:
-            self._emit(AudioDropped(direction="input", seconds=dropped, reason="reconnecting"))
-
-    def _requeue_unconfirmed(self) -> None:
-        """Put what the lost connection never confirmed back in front of the queue."""
-        count = self._ledger.requeue_unconfirmed()
-        if count:
-            logger.info(
-                "%s: %d input(s) not confirmed before the drop; re-sent after the reconnect",
-                self._name,
-                count,
-            )
-
-    # -- events ---------------------------------------------------------------------
-
-    def _emit(self, event: Event | None) -> None:
-        self._queue.put_nowait(event)
-
-    async def events(self) -> AsyncIterator[Event]:
-        """The conversation's events, across reconnects; ends after SessionClosed."""
-        queue = self._queue
-        if not self._started:
-            raise InvalidState(f"{self._name} provider is not connected; call connect() first")
-        while True:
-            event = await queue.get()
-            if event is None:
-                queue.put_nowait(None)  # later iterators end too
-                return
-            yield event
-
-    def deliver_events(self, consumer: Consumer) -> None:
-        """Push the stream to ``consumer`` instead of :meth:`events` (see EventQueue)."""
-        self._queue.deliver_to(consumer)
-
-    def emit_local(self, event: Event) -> None:
-        """Deliver an event the provider produced itself (e.g. Interrupted while offline)."""
-        self._emit(event)
-
-    def _observe(self, event: Event) -> None:
-        self.history.observe(event)
-        if type(event) not in _LINK_EVENTS:
-            return
-        match event:
-            case InputCommitted() | InputCleared():
-                self._ledger.clear_retained()
-            case ResumptionUpdate(handle=handle, resumable=resumable):
-                if resumable and handle:
-                    self.resumption_handle = handle
-            case ResponseDone(status=status):
-                if status is ResponseStatus.COMPLETED:
-                    self._completed_response = True
-                self._report_output_drops()
-            case ItemAdded() | ItemDone():
-                self._ledger.confirm(event)
-            case _:
-                pass
-
-    def _report_output_drops(self) -> None:
-        queue = self._queue
-        new = queue.dropped_audio_seconds - self._reported_drops
-        if new > 0:
-            self._reported_drops = queue.dropped_audio_seconds
-            self._emit(AudioDropped(direction="output", seconds=new, reason="slow consumer"))
-
-    def _report_undelivered(self, reason: str) -> None:
-        """Name what never reached the service (see :class:`UndeliveredInput`)."""
-        report = self._ledger.undelivered(reason, closing=self._closing)
-        if report is not None:
-            self._emit(report)
-
-    # -- supervision ------------------------------------------------------------------
 
     async def _supervise(self) -> None:
         """Run the session to its end; whatever happens, the stream ends cleanly."""
@@ -384,6 +202,7 @@ class SessionLink:
             self._report_undelivered(closed.reason)
             self._emit(closed)
             self._emit(None)
+            self._over = True  # the task ends here (the done callback covers a cancel)
 
     async def _close_quietly(self, session: RealtimeSession) -> None:
         try:
@@ -417,15 +236,41 @@ class SessionLink:
         return self._completed_response or up >= self._policy.healthy_after
 
     async def _pump(self, session: RealtimeSession) -> SessionClosed:
-        watchdog = asyncio.create_task(self._watch(session), name="voxengine-watchdog")
+        watchdog = Watchdog(
+            session.tracker,
+            self._watchdog,
+            self._opened_at,
+            lambda silent, response_id: self._on_stall(session, silent, response_id),
+        )
+        watchdog.start()
         try:
             await session.wait_closed()
         finally:
-            watchdog.cancel()
-            await asyncio.wait({watchdog})
-            if not watchdog.cancelled() and watchdog.exception() is not None:
-                logger.error("%s: watchdog failed", self._name, exc_info=watchdog.exception())
+            watchdog.stop()
+            abandoning, self._abandoning = self._abandoning, None
+            if abandoning is not None:
+                abandoning.cancel()
+                await asyncio.wait({abandoning})
+                if not abandoning.cancelled() and abandoning.exception() is not None:
+                    logger.error(
+                        "%s: closing a stalled connection failed",
+                        self._name,
+                        exc_info=abandoning.exception(),
+                    )
         return self._closed_event or SessionClosed(code=None, reason="session ended")
+
+    def _on_stall(self, session: RealtimeSession, silent: float, response_id: str | None) -> bool:
+        """The watchdog's report; True when the stalled connection is abandoned."""
+        logger.warning("%s: no progress for %.1fs during a response", self._name, silent)
+        self._emit(StallDetected(silent_for=silent, response_id=response_id))
+        if not (self._watchdog.reconnect and self._policy.enabled):
+            return False
+        self._stall_response = response_id
+        self._abandoning = asyncio.create_task(
+            session.aclose(code=1001, reason="client watchdog: response stalled"),
+            name="voxengine-watchdog-close",
+        )
+        return True
 
     def _should_reconnect(self, session: RealtimeSession) -> bool:
         if not self._policy.enabled or self._policy.max_attempts == 0:
@@ -438,35 +283,10 @@ class SessionLink:
             return False  # closed on our request
         return is_retryable_close(failure)
 
-    async def _watch(self, session: RealtimeSession) -> None:
-        stall = self._watchdog.response_stall
-        if stall is None:
-            return
-        reported = False
-        while True:
-            await asyncio.sleep(self._watchdog.check_interval)
-            tracker = session.tracker
-            response_id = tracker.active_response_id
-            since = max(self._opened_at, tracker.progress_at, tracker.requested_at)
-            silent = time.monotonic() - since
-            if not tracker.expecting_output or silent < stall:
-                reported = False
-                continue
-            if reported:
-                continue
-            reported = True
-            logger.warning("%s: no progress for %.1fs during a response", self._name, silent)
-            self._emit(StallDetected(silent_for=silent, response_id=response_id))
-            if self._watchdog.reconnect and self._policy.enabled:
-                self._stall_response = response_id
-                await session.aclose(code=1001, reason="client watchdog: response stalled")
-                return
-
     async def _backoff(self, delay: float) -> bool:
         """Sleep ``delay`` seconds; False if :meth:`aclose` interrupted the wait."""
         if delay > 0:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), delay)
+            await asyncio.wait({self._woken()}, timeout=delay)
         return not self._closing
 
     async def _open(self, session: RealtimeSession) -> None:
@@ -476,11 +296,9 @@ class SessionLink:
             VoxError: as ``open()`` does; :class:`InvalidState` when closed meanwhile.
         """
         opening = asyncio.ensure_future(session.open())
-        woken = asyncio.ensure_future(self._wake.wait())
         try:
-            await asyncio.wait({opening, woken}, return_when=asyncio.FIRST_COMPLETED)
+            await asyncio.wait({opening, self._woken()}, return_when=asyncio.FIRST_COMPLETED)
         finally:
-            woken.cancel()
             if not opening.done():
                 opening.cancel()
                 await asyncio.wait({opening})
@@ -541,8 +359,7 @@ class SessionLink:
                     self.discard(session)
                     await self._close_quietly(session)
                     return closed
-                self.session = session  # its events stay held until Reconnected is out
-                self._closed_event = None
+                self._set_current(session)  # its events stay held until Reconnected is out
                 try:
                     counts = await self._restore(session, regenerate)
                 except (VoxError, OSError) as exc:
@@ -639,17 +456,3 @@ class SessionLink:
             ledger.delivered(command)
         restored = sum(1 for c in plan if isinstance(c, RestoreItem))
         return restored, skipped, audio, commands
-
-
-def is_retryable_close(failure: VoxError) -> bool:
-    """Whether a session that ended with ``failure`` may be reconnected.
-
-    Lost connections, stalls and the session duration cap: yes. Refused credentials,
-    refused configuration and quota or rate limits: no — retrying would only repeat
-    the refusal (and hammer the service).
-    """
-    if isinstance(failure, SessionExpired):
-        return True
-    if isinstance(failure, AuthenticationFailed | ProviderError):
-        return False
-    return isinstance(failure, ConnectionClosed | TransportError)

@@ -57,7 +57,9 @@ class EventQueue:
             raise ConfigError("maxsize must be >= 1")
         self._maxsize = maxsize
         self._format = audio_format
-        self._items: deque[Event | None] = deque()
+        # made on first use: a pushing queue rarely holds anything, and an empty
+        # deque takes 760 bytes per session
+        self._items: deque[Event | None] | None = None
         self._audio = 0  # AudioDelta entries waiting
         self._waiter: asyncio.Future[None] | None = None
         self._consumer: Consumer | None = None
@@ -67,7 +69,7 @@ class EventQueue:
         self.dropped_audio_seconds = 0.0
 
     def __len__(self) -> int:
-        return len(self._items)
+        return len(self._items) if self._items is not None else 0
 
     def put_nowait(self, event: Event | None) -> None:
         """Queue ``event`` (``None`` = end of stream); never blocks, may drop old audio.
@@ -89,19 +91,24 @@ class EventQueue:
                 return
             self._resume(pending)
             return
-        self._items.append(event)
+        items = self._items
+        if items is None:
+            items = self._items = deque()
+        items.append(event)
         if isinstance(event, AudioDelta):
             self._audio += 1
-        if len(self._items) > self._maxsize and self._audio:
+        if len(items) > self._maxsize and self._audio:
             self._drop_oldest_audio()
         waiter = self._waiter
         if waiter is not None and not waiter.done():
             waiter.set_result(None)
 
     def _drop_oldest_audio(self) -> None:
-        for index, item in enumerate(self._items):
+        items = self._items
+        assert items is not None
+        for index, item in enumerate(items):
             if isinstance(item, AudioDelta):
-                del self._items[index]
+                del items[index]
                 self._audio -= 1
                 self.dropped_audio_chunks += 1
                 if self._format is not None:
@@ -138,7 +145,11 @@ class EventQueue:
             return None
 
     def _pop(self) -> Event | None:
-        item = self._items.popleft()
+        items = self._items
+        assert items is not None
+        item = items.popleft()
+        if not items:
+            self._items = None  # an empty deque is 760 bytes: made again when needed
         if isinstance(item, AudioDelta):
             self._audio -= 1
         return item

@@ -48,6 +48,10 @@ class MemoryConnection:
             raise self._closed_error()
         self._peer._deliver(data)
 
+    async def send_utf8(self, data: bytes) -> None:
+        """Deliver a text frame given as its UTF-8 encoding (the peer gets ``str``)."""
+        await self.send(data.decode())
+
     async def recv(self) -> str | bytes:
         """Next frame from the peer; raises ConnectionClosed after a close."""
         if self._closed is not None and self._inbox.empty():

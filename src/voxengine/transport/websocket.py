@@ -33,7 +33,7 @@ import math
 import socket
 import ssl
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any, final
 from urllib.parse import urlsplit
 
@@ -125,6 +125,19 @@ class _PushingConnection(ClientConnection):
     held, and :meth:`release` pushes them.
     """
 
+    # Slots for what this class adds: ``ClientConnection`` instances already carry
+    # about thirty attributes, and a few more in their ``__dict__`` double its size.
+    __slots__ = (
+        "_closer",
+        "_direct",
+        "_fragmented_text",
+        "_fragments",
+        "_queueing_fragments",
+        "held",
+        "queued",
+        "sink",
+    )
+
     def __init__(self, protocol: ClientProtocol, **kwargs: Any) -> None:
         super().__init__(protocol, **kwargs)
         self.queued = 0
@@ -134,6 +147,9 @@ class _PushingConnection(ClientConnection):
         self._fragments: list[bytes] = []
         self._fragmented_text = False
         self._closer: asyncio.Task[None] | None = None  # set once pushing failed
+        #: ``sink`` while a whole text frame can go straight to it (pushing, nothing
+        #: held, not failed, no fragments queued for ``recv``); else ``None``.
+        self._direct: FrameSink | None = None
 
     @property
     def pulling(self) -> bool:
@@ -143,25 +159,23 @@ class _PushingConnection(ClientConnection):
     def start_push(self, sink: FrameSink) -> None:
         self.sink = sink
         self.held = [] if self.pulling else None
+        self._update_direct()
+
+    def _update_direct(self) -> None:
+        plain = self.held is None and self._closer is None and not self._queueing_fragments
+        self._direct = self.sink if plain else None
 
     def release(self) -> None:
         """Push the held messages; later ones are pushed as they arrive."""
         held, self.held = self.held, None
+        self._update_direct()
         for message in held or ():
             self._push(message)
 
     def process_event(self, event: WireEvent) -> None:
         # ``websockets`` calls this for every event it parsed; it must not raise.
-        sink = self.sink
-        if (
-            sink is not None
-            and type(event) is Frame
-            and event.opcode is Opcode.TEXT
-            and event.fin
-            and self.held is None
-            and self._closer is None
-            and not self._queueing_fragments
-        ):
+        sink = self._direct
+        if sink is not None and type(event) is Frame and event.opcode is Opcode.TEXT and event.fin:
             # The hot path (a whole text frame while pushing): _message and _push inlined.
             try:
                 text = str(event.data, "utf-8")
@@ -187,6 +201,7 @@ class _PushingConnection(ClientConnection):
                     self._push(message)
                 return
             self._queueing_fragments = not event.fin
+            self._update_direct()
             if event.fin:
                 self.queued += 1
         super().process_event(event)
@@ -230,6 +245,7 @@ class _PushingConnection(ClientConnection):
         self.held = None  # nothing more is pushed; ``recv`` ends with the close
         if self._closer is None:
             self._closer = asyncio.get_running_loop().create_task(self.close(code, reason))
+        self._direct = None
 
 
 @final
@@ -256,10 +272,37 @@ class WebSocketConnection:
         ws.start_push(sink)
         return True
 
+    def when_closed(self, callback: Callable[[ConnectionClosed], None]) -> bool:
+        """Once pushing, with every frame read before :meth:`push_to` taken by
+        :meth:`recv`: call ``callback`` with the close (what :meth:`recv` would raise)
+        when the connection has closed, instead of a :meth:`recv` waiting for it, and
+        return True. Otherwise register nothing and return False (keep calling
+        :meth:`recv`). Exceptions the callback raises are logged."""
+        ws = self._ws
+        if not isinstance(ws, _PushingConnection) or ws.sink is None or ws.pulling:
+            return False
+        ws.release()  # the held frames, if any: from now on only pushed ones
+
+        def closed(_: object) -> None:
+            try:
+                callback(_closed(ws.protocol.close_exc))
+            except Exception:
+                logger.exception("close callback failed")
+
+        ws.connection_lost_waiter.add_done_callback(closed)
+        return True
+
     async def send(self, data: str | bytes) -> None:
         """Send one frame (text for ``str``, binary for ``bytes``)."""
         try:
             await self._ws.send(data)
+        except websockets.ConnectionClosed as exc:
+            raise _closed(exc) from exc
+
+    async def send_utf8(self, data: bytes) -> None:
+        """Send one text frame given as its UTF-8 encoding (no ``str`` round trip)."""
+        try:
+            await self._ws.send(data, text=True)
         except websockets.ConnectionClosed as exc:
             raise _closed(exc) from exc
 

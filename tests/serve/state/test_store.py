@@ -82,6 +82,15 @@ async def test_a_claim_moves_the_generation_on_and_fences_the_old_writer(
     assert await store.claim("missing", 0, ttl=30) is None
 
 
+async def test_single_use_keys_are_spent_once_until_they_expire(store: StateStore) -> None:
+    assert await store.spend("jti:a", ttl=0.3)
+    assert not await store.spend("jti:a", ttl=0.3)  # a replay, from any worker
+    assert await store.spend("jti:b", ttl=0.3)
+    await asyncio.sleep(0.6)
+    assert await store.spend("jti:a", ttl=30)  # forgotten once expired: nothing kept forever
+    assert not await store.spend("jti:a", ttl=30)
+
+
 def test_records_refuse_credentials_and_mask_known_secrets() -> None:
     with pytest.raises(ConfigError, match="api_key"):
         CallRecord(call_id="c", settings={"api_key": "sk-x"})
@@ -124,6 +133,7 @@ async def test_an_unreachable_redis_is_state_unavailable_without_the_password() 
             store.claim("c", 0, 5),
             store.touch("c", 5),
             store.delete("c"),
+            store.spend("jti:c", 5),
         ):
             with pytest.raises(StateUnavailable) as caught:
                 await operation

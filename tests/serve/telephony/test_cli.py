@@ -7,7 +7,7 @@ import argparse
 import pytest
 
 from voxengine.cli import main
-from voxengine.cli._common import CliError
+from voxengine.cli._errors import CliError
 from voxengine.cli._serve import _twilio_routes
 
 

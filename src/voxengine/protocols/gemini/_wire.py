@@ -18,12 +18,14 @@ from typing import Any
 from voxengine.audio.pcm16 import b64encode_pcm16
 from voxengine.config import Modality, SessionConfig, ToolSpec, TurnDetection, TurnDetectionConfig
 from voxengine.errors import ConfigError
+from voxengine.events import ConversationItem, ItemKind, Role
 
 __all__ = [
     "INPUT_MIME",
     "SetupOptions",
     "activity_end",
     "activity_start",
+    "audio_turn",
     "audio_stream_end",
     "client_content",
     "encode_setup",
@@ -31,7 +33,9 @@ __all__ = [
     "model_resource",
     "realtime_audio",
     "responds_with_audio",
+    "restored_turn",
     "schema_from_json_schema",
+    "text_turn",
     "tool_response",
     "uses_manual_activity",
 ]
@@ -299,3 +303,35 @@ def function_response(call_id: str, name: str, output: str) -> Json:
 def tool_response(responses: Sequence[Json]) -> Json:
     """§3.4: answers to ``toolCall.functionCalls`` (ids must match)."""
     return {"toolResponse": {"functionResponses": list(responses)}}
+
+
+def text_turn(text: str, role: Role) -> Json:
+    """§3.2: one ``clientContent`` turn of text; ``Role.ASSISTANT`` becomes ``model``,
+    every other role ``user`` (Live turns have only the two roles)."""
+    return {"role": "model" if role is Role.ASSISTANT else "user", "parts": [{"text": text}]}
+
+
+def audio_turn(audio: bytes) -> Json:
+    """§3.2: one user ``clientContent`` turn of recorded PCM16 16 kHz audio."""
+    blob = {"mimeType": INPUT_MIME, "data": b64encode_pcm16(audio)}
+    return {"role": "user", "parts": [{"inlineData": blob}]}
+
+
+def restored_turn(item: ConversationItem, name: str) -> Json:
+    """§3.2: ``item`` of an earlier connection as a ``clientContent`` turn.
+
+    Messages become text turns, a function call a ``model`` ``functionCall`` part and
+    its output a ``user`` ``functionResponse`` part; ``name`` is the function's name.
+    """
+    call_id = item.call_id or ""
+    if item.kind is ItemKind.FUNCTION_CALL:
+        try:
+            args = json.loads(item.arguments or "{}")
+        except ValueError:
+            args = {}
+        call = {"id": call_id, "name": name, "args": args if isinstance(args, dict) else {}}
+        return {"role": "model", "parts": [{"functionCall": call}]}
+    if item.kind is ItemKind.FUNCTION_CALL_OUTPUT:
+        answer = function_response(call_id, name, item.output or "")
+        return {"role": "user", "parts": [{"functionResponse": answer}]}
+    return text_turn(item.text or "", item.role or Role.USER)

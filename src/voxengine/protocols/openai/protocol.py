@@ -24,6 +24,7 @@ reported by one ``ProviderErrorEvent(code="response_request_dropped")``.
 
 from __future__ import annotations
 
+import binascii
 import logging
 from collections.abc import Mapping
 from typing import Any, final
@@ -44,6 +45,7 @@ from voxengine.errors import (
     VoxError,
 )
 from voxengine.events import (
+    AudioDelta,
     Event,
     ProviderErrorEvent,
     ResponseDone,
@@ -52,6 +54,7 @@ from voxengine.events import (
     SessionReady,
     SessionUpdated,
     UnknownEvent,
+    _quick_audio_delta,
 )
 from voxengine.protocols import ConnectRequest, ProtocolState
 from voxengine.protocols.openai._decode import DECODERS, decode_audio_delta
@@ -74,6 +77,12 @@ _FATAL_CODES = frozenset(
 )
 #: ``input_audio_buffer.append`` (§5) up to its base64 audio, as ``_json.dumps`` writes it.
 _AUDIO_APPEND_HEAD = '{"type":"input_audio_buffer.append","audio":"'
+_AUDIO_APPEND_HEAD_UTF8 = _AUDIO_APPEND_HEAD.encode()
+_b2a = binascii.b2a_base64
+_a2b = binascii.a2b_base64
+_loads = _json.loads
+_GA_AUDIO = "response.output_audio.delta"
+_BETA_AUDIO = "response.audio.delta"
 #: The decoder of both audio delta names (GA and beta).
 _AUDIO_DELTA = DECODERS["response.output_audio.delta"]
 _RATE_CODES = frozenset({"rate_limit_exceeded", "insufficient_quota"})
@@ -131,7 +140,7 @@ class OpenAIRealtimeProtocol:
         self.model: str = ""
         self._reply_policy = session.reply_policy or ReplyPolicy.QUEUE
         #: Responses started and not done (``response.created`` .. ``response.done``).
-        self._active: set[str] = set()
+        self._active: dict[str, None] = {}  # a dict: an empty set takes 216 bytes
         #: ``response.create`` sent and not yet answered by ``response.created``/``error``.
         #: (Lists, not deques: they hold a request or two, and an empty deque takes
         #: 760 bytes, a list 56; every session keeps them.)
@@ -253,11 +262,11 @@ class OpenAIRealtimeProtocol:
     def _track_responses(self, events: list[Event]) -> None:
         for event in events:
             if isinstance(event, ResponseStarted):
-                self._active.add(event.response_id)
+                self._active[event.response_id] = None
                 if self._in_flight:  # our request (or a VAD turn racing it; see _on_error)
                     self._in_flight.pop(0)
             elif isinstance(event, ResponseDone):
-                self._active.discard(event.response_id)
+                self._active.pop(event.response_id, None)
                 if not self._active:
                     self._cancel_sent = False
                     self._send_next_reply()
@@ -287,6 +296,50 @@ class OpenAIRealtimeProtocol:
         """Decode one frame from the server. Never raises for bad input (§3)."""
         if self._state is ProtocolState.CLOSED:
             return
+        msg = self._parse(data)
+        if msg is not None:
+            self._handle(msg, data)
+
+    def receive_audio(self, data: str | bytes) -> AudioDelta | None:
+        """:meth:`receive_message`, returning a clean audio delta (see ``HotPath``)."""
+        if self._state is ProtocolState.CLOSED:
+            return None
+        try:
+            msg = _loads(data)
+        except (ValueError, UnicodeDecodeError):
+            self.receive_message(data)  # reports it
+            return None
+        kind = msg.get("type") if type(msg) is dict else None
+        if kind in (_GA_AUDIO, _BETA_AUDIO):  # nearly every frame
+            # decode_audio_delta, inlined for the clean case
+            delta = msg.get("delta")
+            try:
+                audio = _a2b(delta if type(delta) is str else "", strict_mode=True)
+            except (binascii.Error, ValueError):
+                audio = None
+            if audio is not None and not len(audio) & 1:
+                response_id, item_id = msg.get("response_id"), msg.get("item_id")
+                return _quick_audio_delta(
+                    response_id if type(response_id) is str else "",
+                    item_id if type(item_id) is str else "",
+                    audio,
+                )
+            self._events.append(decode_audio_delta(msg))  # its malformed_audio report
+            return None
+        if isinstance(kind, str):
+            self._handle(msg, data)
+        else:
+            self.receive_message(data)  # reports it
+        return None
+
+    def encode_audio(self, audio: bytes) -> bytes | None:
+        """``input_audio_buffer.append`` of ``audio``, as UTF-8 (see ``HotPath``)."""
+        if self._state is not ProtocolState.OPEN or self._outgoing:
+            return None
+        return _AUDIO_APPEND_HEAD_UTF8 + _b2a(audio, newline=False) + b'"}'
+
+    def _parse(self, data: str | bytes) -> dict[str, Any] | None:
+        """The frame's JSON object with a string ``type``; ``None`` (reported) if not."""
         try:
             msg = _json.loads(data)
         except (ValueError, UnicodeDecodeError):
@@ -297,17 +350,20 @@ class OpenAIRealtimeProtocol:
                     error_type="protocol_violation",
                 )
             )
-            return
-        kind = msg.get("type") if isinstance(msg, dict) else None
-        if not isinstance(kind, str):
-            self._events.append(
-                ProviderErrorEvent(
-                    code="malformed_frame",
-                    message="server sent JSON without a string 'type'; ignored",
-                    error_type="protocol_violation",
-                )
+            return None
+        if isinstance(msg, dict) and isinstance(msg.get("type"), str):
+            return msg
+        self._events.append(
+            ProviderErrorEvent(
+                code="malformed_frame",
+                message="server sent JSON without a string 'type'; ignored",
+                error_type="protocol_violation",
             )
-            return
+        )
+        return None
+
+    def _handle(self, msg: dict[str, Any], data: str | bytes) -> None:
+        kind: str = msg["type"]
         decoder = DECODERS.get(kind)  # first: audio and text deltas are nearly every frame
         if decoder is _AUDIO_DELTA:  # the hot path: no list of one event to extend with
             self._events.append(decode_audio_delta(msg))

@@ -29,7 +29,7 @@ import json
 import os
 import ssl
 from collections.abc import AsyncGenerator, AsyncIterator, Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Final
 
 import httpx
@@ -67,11 +67,14 @@ OPENAI_BASE_URL: Final = "https://api.openai.com/v1"
 @dataclass(frozen=True, slots=True, kw_only=True)
 class HttpSettings:
     """Timeouts in seconds: ``connect`` to open a connection, ``read`` between two
-    received chunks (bounds a stalled stream), ``write`` to send a request."""
+    received chunks (bounds a stalled stream), ``write`` to send a request.
+    ``ssl_context`` replaces the verification of ``https://`` servers (default: the
+    system trust store, see :func:`~voxengine.transport.tls.default_ssl_context`)."""
 
     connect: float = 10.0
     read: float = 60.0
     write: float = 30.0
+    ssl_context: ssl.SSLContext | None = field(default=None, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if min(self.connect, self.read, self.write) <= 0:
@@ -83,7 +86,8 @@ def new_client(
 ) -> httpx.AsyncClient:
     """An AsyncClient for ``base_url`` with ``headers`` on every request.
 
-    ``https://`` is verified with :func:`~voxengine.transport.tls.default_ssl_context`.
+    ``https://`` is verified with ``settings.ssl_context``, else
+    :func:`~voxengine.transport.tls.default_ssl_context`.
     """
     timeout = httpx.Timeout(
         connect=settings.connect, read=settings.read, write=settings.write, pool=settings.connect
@@ -93,7 +97,7 @@ def new_client(
         base_url=base_url.rstrip("/"),
         headers=dict(headers),
         timeout=timeout,
-        verify=default_ssl_context(),
+        verify=settings.ssl_context or default_ssl_context(),
     )
 
 
@@ -242,6 +246,11 @@ class HttpStage:
         if self._client is None or self._client.is_closed:
             self._client = new_client(self._base_url, self._headers, self._http)
         return self._client
+
+    @property
+    def http(self) -> HttpSettings:
+        """The timeouts and TLS settings of this stage's requests."""
+        return self._http
 
     async def open(self) -> None:
         """Create the HTTP client (no request is made)."""

@@ -9,7 +9,7 @@ from voxengine.config import SessionConfig, TurnDetection, TurnDetectionConfig
 from voxengine.errors import ConfigError
 from voxengine.providers.base import ProviderConfig
 
-from ._http import OPENAI_BASE_URL
+from ._http import OPENAI_BASE_URL, HttpSettings
 from ._packaged import local_extra_installed
 from .llm import LlamaCppLLM, LocalResponder, OpenAIChatLLM
 from .stages import LanguageModel, SpeechToText, TextToSpeech
@@ -73,7 +73,9 @@ class PipelineConfig(ProviderConfig):
     ``session.voice`` and ``input_transcription_model`` are
     properties of the TTS and STT stages and are ignored here, and so are ``reconnect``
     and ``watchdog`` (a pipeline holds no long-lived connection). ``event_queue_size``
-    bounds :meth:`PipelineProvider.events` as for every provider.
+    bounds :meth:`PipelineProvider.events` as for every provider; ``connect_timeout``
+    and ``ssl_context`` reach the language model this config builds from ``model`` /
+    ``base_url`` (:meth:`http_settings`); stages passed in keep their own settings.
 
     Raises:
         ConfigError: SEMANTIC_VAD or ``idle_timeout`` requested; invalid VAD settings.
@@ -115,8 +117,14 @@ class PipelineConfig(ProviderConfig):
                 model=self.model or "",
                 base_url=self.base_url or OPENAI_BASE_URL,
                 api_key=self.api_key,
+                http=self.http_settings(),
             )
         return LlamaCppLLM() if local_extra_installed() else LocalResponder()
+
+    def http_settings(self) -> HttpSettings:
+        """The HTTP settings of a stage this config builds: ``connect_timeout`` bounds
+        opening its connection and ``ssl_context`` verifies an ``https://`` server."""
+        return HttpSettings(connect=self.connect_timeout, ssl_context=self.ssl_context)
 
     def make_tts(self) -> TextToSpeech:
         """The text-to-speech stage to use (see the ``tts`` attribute)."""

@@ -69,6 +69,7 @@ class AnthropicPipelineConfig(PipelineConfig):
             model=self.model or DEFAULT_ANTHROPIC_MODEL,
             api_key=self.api_key,
             base_url=self.base_url or ANTHROPIC_BASE_URL,
+            http=self.http_settings(),
         )
 
 

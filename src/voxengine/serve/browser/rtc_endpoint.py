@@ -4,7 +4,18 @@ The page POSTs ``{"type": "offer", "sdp": ..., "token": ..., "metadata": {...}}`
 (the token may instead come as ``Authorization: Bearer``). The server verifies the
 token, opens the call through the switchboard (limits, session factory, engine),
 answers the offer with a complete SDP (non-trickle ICE) and returns
-``{"type": "answer", "sdp": ..., "call_id": ...}``. From then on the call runs over
+``{"type": "answer", "sdp": ..., "call_id": ..., "resume_token": ...}``.
+
+**Resume.** A page whose call lost its worker POSTs a new offer with
+``"resume_token"`` (from its last ``ready``) instead of ``"token"``, through the load
+balancer, to any worker: the token's signature is checked first, the offer answered,
+then the call is claimed in the state store (:meth:`Continuity.claim`, single use)
+and opened with its history; the data channel gets ``ready`` (with the next
+``resume_token``) and ``resumed`` (what came back and what was ``lost``), as on the
+WebSocket path. The answer carries the next ``resume_token`` too, so a page whose
+peer connection then fails to come up can still resume (over either transport).
+
+From then on the call runs over
 the peer: microphone and reply audio as RTP, and over the data channel the browser
 WebSocket protocol's JSON messages (:mod:`voxengine.serve.browser.ws`), minus the
 ``hello``/``ready`` handshake (HTTP did that) and minus ``played`` reports: over
@@ -13,8 +24,8 @@ WebRTC the server counts what it handed to the encoder
 
 Refusals are JSON errors with the close reason's wire name: 400 ``malformed``,
 401 ``unauthorized``, 403 ``forbidden``, 413 ``too_big``, 429 ``too_many_calls``,
-503 ``busy``/``going_away``, 502 ``provider_failed``, 504 ``timeout`` (answering took
-too long).
+503 ``busy``/``going_away``/``state_unavailable``, 502 ``provider_failed``, 504
+``timeout`` (answering took too long).
 
 Contract: the route never raises; every call it opens ends (and its peer connection
 is closed) when either side hangs up, the server drains, or the caller misbehaves.
@@ -44,7 +55,8 @@ from voxengine.serve.browser.webrtc import (
 )
 from voxengine.serve.browser.ws import PROTOCOL_VERSION, _control
 from voxengine.serve.call import Call
-from voxengine.serve.errors import CallRefused, CloseReason
+from voxengine.serve.continuity import Resumption
+from voxengine.serve.errors import CallRefused, CloseReason, TokenRefused
 from voxengine.serve.switchboard import Switchboard, new_call_id, switchboard_of
 
 __all__ = ["OFFER_PATH", "RTCPort", "webrtc_routes"]
@@ -67,6 +79,7 @@ _STATUS: Final[Mapping[CloseReason, int]] = {
     CloseReason.RATE_LIMITED: 429,
     CloseReason.BUSY: 503,
     CloseReason.GOING_AWAY: 503,
+    CloseReason.STATE_UNAVAILABLE: 503,
     CloseReason.PROVIDER_FAILED: 502,
     CloseReason.TIMEOUT: 504,
 }
@@ -166,7 +179,15 @@ class _Runner:
             if not board.ready:
                 raise CallRefused(CloseReason.GOING_AWAY, "server draining")
             body = await _body(request, self.settings.max_sdp_bytes + _BODY_SLACK)
-            claims = board.tokens.verify(_token(request, body))
+            resume_token = body.get("resume_token")
+            if resume_token is not None:  # a call continued from another worker
+                # the signature before any work; the claim (single use) once answered
+                if not isinstance(resume_token, str):
+                    raise TokenRefused("resume_token must be a string")
+                board.continuity.tokens.verify(resume_token)
+                caller = ""
+            else:
+                caller = (await board.redeem(_token(request, body))).subject
             try:
                 sdp = check_offer(body, self.settings)
             except SignalingRefused as exc:
@@ -194,12 +215,21 @@ class _Runner:
             refused = CallRefused(_CAUSES.get(exc.cause, CloseReason.MALFORMED), str(exc))
             board.refuse(call_id, refused)
             return _error(refused.reason, refused.detail)
+        resumption: Resumption | None = None
+        if isinstance(resume_token, str):
+            try:
+                resumption = await board.continuity.claim(resume_token)
+            except CallRefused as exc:
+                await peer.aclose("normal", bye=False)
+                board.refuse(call_id, exc)
+                return _error(exc.reason, exc.detail)
+            call_id, caller = resumption.call_id, resumption.caller
         started: asyncio.Future[Call] = asyncio.get_running_loop().create_future()
         # if this request is gone (the client left) nobody awaits ``started``: retrieve
         # its refusal here so that it is not an unhandled error
         started.add_done_callback(lambda f: f.cancelled() or f.exception())
         task = asyncio.create_task(
-            _run_call(board, bridge, started, call_id, claims.subject, client, metadata),
+            _run_call(board, bridge, started, call_id, caller, client, metadata, resumption),
             name=f"{peer.name}-call",
         )
         self.tasks.add(task)
@@ -208,8 +238,9 @@ class _Runner:
             call = await asyncio.shield(started)
         except CallRefused as exc:  # the task closed the peer
             return _error(exc.reason, exc.detail)
+        resume = board.continuity.ready_fields(call.call_id)["resume_token"]
         return JSONResponse(
-            {"type": "answer", "sdp": answer, "call_id": call.call_id},
+            {"type": "answer", "sdp": answer, "call_id": call.call_id, "resume_token": resume},
             headers={"cache-control": "no-store"},
         )
 
@@ -262,13 +293,20 @@ async def _run_call(
     caller: str,
     client: str | None,
     metadata: dict[str, Any],
+    resumption: Resumption | None = None,
 ) -> None:
     """Open the call, hand it to the route, and hold it until either side ends it."""
     peer = bridge.peer
     port = RTCPort(peer)
     try:
         async with board.open_call(
-            port, endpoint="webrtc", caller=caller, client=client, params=metadata, call_id=call_id
+            port,
+            endpoint="webrtc",
+            caller=caller,
+            client=client,
+            params=metadata,
+            call_id=call_id,
+            resume=resumption,
         ) as call:
             bridge.call = call
             started.set_result(call)
@@ -281,13 +319,15 @@ async def _run_call(
                     "call_id": call.call_id,
                     "input_sample_rate": RTC_FORMAT.sample_rate,
                     "output_sample_rate": RTC_FORMAT.sample_rate,
-                    "resume_token": None,  # reserved, as on the WebSocket path
+                    **board.continuity.ready_fields(call.call_id),  # resume_token, durable
                     "limits": {
                         "max_message_bytes": peer.settings.max_message_bytes,
                         "max_call_seconds": limits.max_call_seconds,
                     },
                 }
             )
+            if resumption is not None and call.restored is not None:
+                call.send_event(board.continuity.resumed_message(resumption, call.restored))
             peer_closed = asyncio.ensure_future(peer.wait_closed())
             call_closed = asyncio.ensure_future(call.wait_closed())
             try:

@@ -7,13 +7,16 @@ docs/serving-design.md lists every message; in short:
 
 client -> server
     ``hello`` (first message, within ``hello_timeout``): ``token``, ``protocol`` (1),
-    ``input_sample_rate``, ``output_sample_rate``, ``resume_token`` (reserved,
-    ``null``), ``metadata`` (object, passed to the session factory).
+    ``input_sample_rate``, ``output_sample_rate``, ``resume_token`` (``null``, or the
+    token of a call to continue: then ``token`` may be empty; see
+    :mod:`voxengine.serve.continuity`), ``metadata`` (object, passed to the session
+    factory).
     Binary audio. ``played`` (``epoch``, ``seconds``): assistant audio actually played
     since clear ``epoch``. ``text`` (``text``). ``interrupt``. ``ping`` (``id``). ``bye``.
 
 server -> client
-    ``ready`` (``call_id``, rates, ``resume_token``: reserved, ``null``, ``limits``).
+    ``ready`` (``call_id``, rates, ``resume_token``, ``durable``, ``limits``), then
+    ``resumed`` after a resume.
     Binary audio. ``clear`` (``epoch``): stop playback now, drop the queue, count
     ``played`` from zero for this epoch. ``transcript`` (``role``, ``item_id``,
     ``text``, ``final``), ``speech`` (``state``), ``response`` (``state``...),
@@ -156,7 +159,7 @@ async def browser_endpoint(ws: WebSocket) -> None:
             resumption = await board.continuity.claim(hello["resume_token"])
             call_id, caller = resumption.call_id, resumption.caller
         else:
-            caller = board.tokens.verify(hello.get("token")).subject
+            caller = (await board.redeem(hello.get("token"))).subject
         in_rate = _rate(hello, "input_sample_rate", 16000)
         out_rate = _rate(hello, "output_sample_rate", 24000)
         metadata = hello.get("metadata") or {}

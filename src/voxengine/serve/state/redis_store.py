@@ -9,6 +9,9 @@ is one server-side Lua script, so each is atomic and costs one round trip:
 * claim: moves the generation on only if it is the expected one;
 * touch: pushes both expiries back.
 
+Spent single-use keys (call token ids) are ``voxengine:spent:KEY``, written with
+``SET NX PX``: one atomic command; the first worker to write it wins.
+
 Every Redis call is bounded (``timeout``); any failure (refused connection, timeout,
 Redis error) is raised as :class:`~voxengine.serve.state.store.StateUnavailable`
 with a message naming no credential.
@@ -142,6 +145,12 @@ class RedisStore:
         """See :meth:`StateStore.delete`."""
         async with self._failures("delete"):
             await self._redis.delete(*_keys(call_id))
+
+    async def spend(self, key: str, ttl: float) -> bool:
+        """See :meth:`StateStore.spend`."""
+        async with self._failures("spend"):
+            done: Any = await self._redis.set(f"voxengine:spent:{key}", b"1", nx=True, px=_ms(ttl))
+        return bool(done)
 
     async def ping(self) -> None:
         """See :meth:`StateStore.ping`."""

@@ -6,6 +6,10 @@ out a worker which lost its caller: :meth:`StateStore.claim` moves the generatio
 (a resume), and a later :meth:`StateStore.save` from an older generation is refused
 (``False``), so the worker that carried the call before knows it was taken over.
 
+A store also remembers *spent* single-use keys (:meth:`StateStore.spend`): the ids of
+call tokens that opened a call, so that a token opens one call in the whole deployment,
+not one per worker.
+
 :class:`MemoryStore` keeps records in this process (one worker; tests);
 :class:`~voxengine.serve.state.redis_store.RedisStore` shares them between workers.
 :func:`open_store` picks one from a URL. Every failure of the backing service is a
@@ -82,6 +86,15 @@ class StateStore(Protocol):
         """
         ...
 
+    async def spend(self, key: str, ttl: float) -> bool:
+        """Mark the single-use ``key`` spent for ``ttl`` seconds (atomically): ``True``
+        the first time, ``False`` when it was already spent and has not expired.
+
+        Raises:
+            StateUnavailable: the store failed (nothing is known about ``key`` then).
+        """
+        ...
+
     async def ping(self) -> None:
         """Check the store answers.
 
@@ -102,6 +115,7 @@ class MemoryStore:
     def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
         self._clock = clock
         self._records: dict[str, tuple[bytes, int, float]] = {}  # raw, generation, expiry
+        self._spent: dict[str, float] = {}  # key -> expiry
 
     @property
     def shared(self) -> bool:
@@ -155,6 +169,17 @@ class MemoryStore:
     async def delete(self, call_id: str) -> None:
         """See :meth:`StateStore.delete`."""
         self._records.pop(call_id, None)
+
+    async def spend(self, key: str, ttl: float) -> bool:
+        """See :meth:`StateStore.spend`."""
+        now = self._clock()
+        if len(self._spent) > 1024:  # forget the expired ones now and then
+            self._spent = {k: exp for k, exp in self._spent.items() if exp > now}
+        expiry = self._spent.get(key)
+        if expiry is not None and expiry > now:
+            return False
+        self._spent[key] = now + ttl
+        return True
 
     async def ping(self) -> None:
         """Always answers."""

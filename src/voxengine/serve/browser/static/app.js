@@ -110,17 +110,33 @@ async function connectFirst(options) {
   throw lastError || new Error("no transport available");
 }
 
+// The transport of a resume attempt: the call's own first; after two failures, every
+// available transport in turn (a network that lost WebRTC may still pass a WebSocket).
+async function resumeModule(attempt) {
+  if (attempt < 2) return state.module;
+  const modules = [];
+  for (const path of TRANSPORTS) {
+    try { modules.push(await import(path)); } catch { /* transport not installed */ }
+  }
+  return modules.length ? modules[attempt % modules.length] : state.module;
+}
+
 // The connection was lost without the call ending (the server died or restarted):
-// say hello again with the resume token; the load balancer picks a live server.
+// connect again with the resume token (over WebRTC: in the offer; over WebSocket: in
+// the hello); the load balancer picks a live server, which continues the call.
 async function resume(options) {
   const deadline = performance.now() + 30000;
   let delay = 100;
+  let attempt = 0;
   state.resuming = true; // failed attempts close too: their onClose must not resume again
   try {
     while (performance.now() < deadline && state.resumeToken && !state.ended) {
       setState("connecting", "Connection lost: resuming the call…");
       try {
-        state.transport = await state.module.connect({ ...options, resumeToken: state.resumeToken });
+        const module = await resumeModule(attempt++);
+        state.transport = await module.connect({ ...options, resumeToken: state.resumeToken });
+        state.module = module;
+        $("transport").textContent = module.name;
         setState("connected", "Resumed: speak now.");
         pingLoop();
         return true;
@@ -148,6 +164,7 @@ async function talk() {
       micStream: state.micStream,
       onMessage,
       onAudio: (bytes) => { window.vox.audioBytes += bytes; },
+      onResumeToken: (resumeToken) => { state.resumeToken = resumeToken; },
       onClose: async ({ code, reason }) => {
         if (state.resuming) return; // a failed resume attempt: the loop goes on
         state.transport = null;

@@ -10,12 +10,22 @@
 // Same interface as transport-ws.js (see there). connect() rejects when the server has
 // no WebRTC endpoint or the connection does not come up in time, so app.js falls back
 // to the WebSocket transport.
+//
+// Resume: with options.resumeToken the offer carries "resume_token" instead of a call
+// token, and any worker behind the load balancer continues the call. The answer brings
+// the next resume token (options.onResumeToken), so a resume whose peer connection then
+// fails can be tried again. A dead server sends no close over UDP, and Chromium takes
+// several seconds to call the connection "disconnected"; but the server's reply track
+// sends a packet every 20 ms (silence included), so the call counts as lost when no
+// reply packet has arrived for LOST_SECONDS, when the connection stays "disconnected"
+// that long, or when it fails.
 
 export const name = "WebRTC";
 
 const GATHER_SECONDS = 3; // ICE gathering: host candidates come at once; STUN may take longer
 const CONNECT_SECONDS = 10; // offer to "ready" on the data channel
 const STATS_SECONDS = 0.25;
+const LOST_SECONDS = 2; // no reply packet, or "disconnected", this long: the server is gone
 
 function gathered(pc) {
   if (pc.iceGatheringState === "complete") return Promise.resolve();
@@ -30,7 +40,8 @@ function gathered(pc) {
   });
 }
 
-export async function connect({ baseUrl, token, micStream, onMessage, onClose, onAudio = () => {} }) {
+export async function connect({ baseUrl, token, micStream, onMessage, onClose, onAudio = () => {},
+  resumeToken = null, onResumeToken = () => {} }) {
   const pc = new RTCPeerConnection({ iceServers: [] });
   const channel = pc.createDataChannel("events");
   const mic = micStream.getAudioTracks();
@@ -49,10 +60,12 @@ export async function connect({ baseUrl, token, micStream, onMessage, onClose, o
   let closed = false;
   let ready = false;
   let statsTimer = null;
+  let lostTimer = null;
   const shutdown = (code, reason) => {
     if (closed) return;
     closed = true;
     clearInterval(statsTimer);
+    clearTimeout(lostTimer);
     pc.close();
     player.srcObject = null;
     player.remove();
@@ -64,15 +77,20 @@ export async function connect({ baseUrl, token, micStream, onMessage, onClose, o
 
   // Reply audio, as the browser decoded and played it: getStats counters (exposed for
   // tests as window.vox.rtc); onAudio gets the PCM16 byte count of sound (not silence).
-  let last = { samples: 0, energy: 0 };
+  let last = { samples: 0, energy: 0, packets: 0, packetAt: performance.now() };
   const stats = async () => {
     const report = await pc.getStats();
     report.forEach((s) => {
       if (s.type !== "inbound-rtp" || s.kind !== "audio") return;
+      const packets = s.packetsReceived || 0;
+      if (packets > last.packets) last.packetAt = performance.now();
+      else if (performance.now() - last.packetAt > LOST_SECONDS * 1000) shutdown(1006, "connection lost");
+      last.packets = packets;
       const samples = s.totalSamplesReceived || 0;
       const energy = s.totalAudioEnergy || 0;
       if (energy - last.energy > 1e-6 && samples > last.samples) onAudio(2 * (samples - last.samples));
-      last = { samples, energy };
+      last.samples = samples;
+      last.energy = energy;
       window.vox = window.vox || {};
       window.vox.rtc = {
         packetsReceived: s.packetsReceived,
@@ -90,7 +108,9 @@ export async function connect({ baseUrl, token, micStream, onMessage, onClose, o
     const response = await fetch(new URL("/rtc/offer", baseUrl), {
       method: "POST",
       headers: { "content-type": "application/json" },
-      body: JSON.stringify({ type: "offer", sdp: pc.localDescription.sdp, token, metadata: {} }),
+      body: JSON.stringify(resumeToken
+        ? { type: "offer", sdp: pc.localDescription.sdp, resume_token: resumeToken, metadata: {} }
+        : { type: "offer", sdp: pc.localDescription.sdp, token, metadata: {} }),
     });
     if (!response.ok) {
       let error = `HTTP ${response.status}`;
@@ -98,6 +118,7 @@ export async function connect({ baseUrl, token, micStream, onMessage, onClose, o
       throw new Error(`WebRTC refused: ${error}`);
     }
     const answer = await response.json();
+    if (answer.resume_token) onResumeToken(answer.resume_token);
     await pc.setRemoteDescription({ type: "answer", sdp: answer.sdp });
 
     await new Promise((resolve, reject) => {
@@ -105,6 +126,10 @@ export async function connect({ baseUrl, token, micStream, onMessage, onClose, o
       pc.onconnectionstatechange = () => {
         if (pc.connectionState === "failed") { clearTimeout(timer); reject(new Error("WebRTC connection failed")); }
         if (ready && (pc.connectionState === "failed" || pc.connectionState === "closed")) shutdown(1006, "connection lost");
+        clearTimeout(lostTimer);
+        if (ready && pc.connectionState === "disconnected") {
+          lostTimer = setTimeout(() => shutdown(1006, "connection lost"), LOST_SECONDS * 1000);
+        }
       };
       channel.onclose = () => { clearTimeout(timer); reject(new Error("data channel closed")); shutdown(1000, "closed"); };
       channel.onmessage = (event) => {
@@ -123,6 +148,7 @@ export async function connect({ baseUrl, token, micStream, onMessage, onClose, o
     shutdown(1006, String(error));
     throw error;
   }
+  last.packetAt = performance.now();
   statsTimer = setInterval(() => { stats().catch(() => {}); }, STATS_SECONDS * 1000);
 
   return {

@@ -7,7 +7,8 @@
 //   export async function connect(options) -> transport
 //     options: { baseUrl, token, micStream, onMessage(msg), onClose({code, reason}),
 //                onAudio(byteCount) (optional: reply audio received),
-//                resumeToken (optional: continue a call whose connection was lost) }
+//                resumeToken (optional: continue a call whose connection was lost),
+//                onResumeToken(token) (optional: a resume token arrived before "ready") }
 //   transport.setMuted(bool); transport.send(msgObject); transport.hangUp();
 
 export const name = "WebSocket";

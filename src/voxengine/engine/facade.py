@@ -13,36 +13,34 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Coroutine, Sequence
 from pathlib import Path
 from types import TracebackType
-from typing import Any, Self, TypeVar
+from typing import Any, Self
 
 from voxengine.audio.format import AudioFormat
 from voxengine.audio.resample import convert
-from voxengine.audio.wav import read_wav
 from voxengine.bus import EventBus
-from voxengine.config import Modality, SessionConfig
+from voxengine.config import SessionConfig
 from voxengine.conversation.context import ContextEntry, ContextMethod, ContextTiming
 from voxengine.conversation.injector import ContextInjector
 from voxengine.conversation.tool_registry import ToolRegistry
 from voxengine.conversation.tool_runner import ManualHandler, ToolRunner
 from voxengine.conversation.tools import Tool
+from voxengine.engine.callbacks import LegacyCallbacks
+from voxengine.engine.providers import build_provider, fail_over
+from voxengine.engine.requests import collect_response, transcribe_file
+from voxengine.engine.shutdown import close_provider, report_cancelled
 from voxengine.engine_config import VoiceEngineConfig
-from voxengine.errors import ConfigError, InvalidState, VoxError
+from voxengine.errors import ConfigError, InvalidState
 from voxengine.events import (
     AudioDelta,
     Event,
     Interrupted,
-    ItemKind,
     ProviderErrorEvent,
-    ProviderSwitched,
     ResponseDone,
     ResponseStarted,
-    ResponseStatus,
-    Role,
     SessionClosed,
-    ShutdownCancelled,
     SpeechStarted,
     SpeechStopped,
     TextDelta,
@@ -53,7 +51,6 @@ from voxengine.events import (
 from voxengine.metrics import MetricsSnapshot
 from voxengine.pricing import DEFAULT_PRICES, Cost
 from voxengine.providers.base import BaseProvider, Capability
-from voxengine.providers.registry import get_provider
 from voxengine.session.history import HistoryEntry
 from voxengine.session.snapshot import ConversationSnapshot, RestoreResult
 from voxengine.strategies import STRATEGIES, BaseStrategy
@@ -63,10 +60,6 @@ __all__ = ["VoiceEngine", "VoiceEngineConfig"]
 
 logger = logging.getLogger("voxengine.engine")
 
-_T = TypeVar("_T")
-
-TextCallback = Callable[[str], Awaitable[object] | object]
-AudioCallback = Callable[[bytes], Awaitable[object] | object]
 
 #: Priority of the engine's own handlers: before application handlers.
 _INTERNAL = 1000
@@ -82,7 +75,7 @@ GRACE = 1.0
 DISCONNECT_TIMEOUT = 8.0
 
 
-class VoiceEngine:
+class VoiceEngine(LegacyCallbacks):
     """A voice conversation with one provider.
 
     Example::
@@ -123,18 +116,20 @@ class VoiceEngine:
         for entry in config.tools:
             if isinstance(entry, Tool) or (callable(entry) and not isinstance(entry, type)):
                 self.tools.add(entry)
-        self.provider: BaseProvider = provider or self._build_provider(config)
+        self.provider: BaseProvider = provider or build_provider(config)
         self.events = EventBus(waitable=False)  # waits make sense once connect() starts
         self.voice = VoiceIO(
-            self.provider, config, self.events.emit, self._mark_request, self._record_audio_in
+            self.provider,
+            config,
+            self.events.emit,
+            self._mark_request,
+            # fast mode collects no metrics: the audio it sends is not counted either
+            None if config.mode == "fast" else self._record_audio_in,
         )
         self._strategy: BaseStrategy | None = None
         self._injector: ContextInjector | None = None
         self._tool_runner: ToolRunner | None = None
-        self.on_text_response: TextCallback | None = None
-        self.on_audio_response: AudioCallback | None = None
-        self.on_response_done: Callable[[ResponseDone], Any] | None = None
-        self.on_error: Callable[[ProviderErrorEvent], Any] | None = None
+        LegacyCallbacks.__init__(self)
         self.on_function_call: ManualHandler | None = None
         self.events.on(AudioDelta, self._legacy_audio, priority=-1)
         self.events.on((TextDelta, TranscriptDelta), self._legacy_text, priority=-1)
@@ -152,36 +147,6 @@ class VoiceEngine:
             f"VoiceEngine(provider={self.provider.name!r}, mode={self.config.mode!r}, "
             f"connected={self.is_connected})"
         )
-
-    @staticmethod
-    def _build_provider(config: VoiceEngineConfig, name: str | None = None) -> BaseProvider:
-        """Provider ``name`` (default ``config.provider``) built from ``config``.
-
-        Fallback providers get the same settings; their API keys come from their
-        environment variables (``config.api_key`` belongs to the primary provider).
-        """
-        primary = name is None or name == config.provider
-        name = name or config.provider
-        cls = get_provider(name)
-        session = config.session_config()
-        audio_in = Capability.AUDIO_INPUT in cls.capabilities  # turn settings need audio
-        needs = {
-            Capability.TEMPERATURE: session.temperature is not None,
-            Capability.TEXT_OUTPUT: config.output_modality == "text",
-            Capability.FUNCTION_CALLING: bool(session.tools),
-            Capability.INPUT_TRANSCRIPTION: session.input_transcription_model is not None,
-            Capability.SEMANTIC_VAD: audio_in
-            and config.vad_enabled
-            and config.vad_type == "semantic",
-            Capability.SERVER_VAD: audio_in and config.vad_enabled and config.vad_type == "server",
-            Capability.MANUAL_TURNS: audio_in
-            and (not config.vad_enabled or config.vad_type == "client"),
-        }
-        for capability, needed in needs.items():
-            if needed and capability not in cls.capabilities:
-                raise ConfigError(f"provider {name!r} does not support {capability.value}")
-        provider_config = cls.config_type(**config.provider_settings(primary=primary))
-        return cls(provider_config)
 
     # -- lifecycle ------------------------------------------------------------------
 
@@ -256,6 +221,7 @@ class VoiceEngine:
             extra_observers=[self.voice.observe],
             on_closed=self._on_session_closed,
             mode=self.config.mode,
+            audio_observers=self.voice.audio_observers,  # playback, while there is output
         )
         self._strategy.start()
 
@@ -274,36 +240,20 @@ class VoiceEngine:
             await self.events.emit(closed)
 
     async def _switch_provider(self, closed: SessionClosed) -> None:
-        previous = self.provider
-        history = self.history
-        reason = closed.reason or f"session closed (code {closed.code})"
         if self._tool_runner is not None:
             await self._tool_runner.aclose()
         if self._injector is not None:
             await self._injector.aclose()
-        while self._fallbacks and not self._closing:
-            candidate = self._fallbacks.pop(0)
-            try:
-                provider = (
-                    candidate
-                    if isinstance(candidate, BaseProvider)
-                    else self._build_provider(self.config, candidate)
-                )
-                await self._start(provider, self.config.retry_count)
-            except VoxError as exc:
-                logger.warning("failover to %s failed: %s", candidate, exc)
-                continue
-            restored = await _restore_history(provider, history)
-            await self.events.emit(
-                ProviderSwitched(
-                    previous=previous.name,
-                    current=provider.name,
-                    reason=reason,
-                    restored_items=restored,
-                )
-            )
-            return
-        await self.events.emit(closed)  # nothing left to fail over to
+        await fail_over(
+            self._fallbacks,
+            self.config,
+            closed,
+            self.provider,
+            self.history,
+            start=lambda provider: self._start(provider, self.config.retry_count),
+            closing=lambda: self._closing,
+            emit=self.events.emit,
+        )
 
     async def disconnect(self) -> None:
         """Stop the devices, close the session and deliver its last events. Idempotent.
@@ -325,34 +275,12 @@ class VoiceEngine:
         if self._injector is not None:
             await self._injector.aclose()
             self._injector = None  # inject_context / remove_context: InvalidState from now on
-        tool_calls: list[str] = []
-        runner = self._tool_runner
-        closing = await asyncio.gather(
-            runner.aclose(timeout=GRACE) if runner is not None else _nothing(),
-            self.provider.disconnect(),
-            return_exceptions=True,
-        )
-        if isinstance(closing[0], list):
-            tool_calls = closing[0]
-        for failure in closing:
-            if isinstance(failure, BaseException):
-                logger.warning("closing failed: %r", failure)
+        tool_calls = await close_provider(self._tool_runner, self.provider, GRACE)
         handlers: tuple[str, ...] = ()
         if self._strategy is not None:
             handlers = await self._strategy.aclose(timeout=GRACE)
         if tool_calls or handlers:
-            report = ShutdownCancelled(tool_calls=tuple(tool_calls), handlers=handlers)
-            logger.warning(
-                "disconnect cancelled %d tool call(s) %s and handler(s) for %s",
-                len(tool_calls),
-                tool_calls,
-                handlers,
-            )
-            pending = self.events.dispatch(report)
-            if pending is not None:  # an async handler of the report: bounded too
-                waiter = asyncio.ensure_future(pending)
-                await asyncio.wait({waiter}, timeout=GRACE)
-                waiter.cancel()
+            await report_cancelled(self.events, tool_calls, handlers, GRACE)
 
     async def __aenter__(self) -> Self:
         await self.connect()
@@ -397,17 +325,19 @@ class VoiceEngine:
         """Stop streaming the input device."""
         await self.voice.stop_listening()
 
-    async def send_audio(
+    def send_audio(
         self, audio: bytes, *, sample_rate: int | None = None, channels: int = 1
-    ) -> None:
-        """Stream user audio. It is converted to the provider's format (resampled and
+    ) -> Coroutine[Any, Any, None]:
+        """Stream user audio (``await engine.send_audio(pcm)``: the audio path's own
+        coroutine, handed on). It is converted to the provider's format (resampled and
         downmixed) when ``sample_rate``/``channels`` differ, and goes through local VAD
         when ``vad_type="client"``.
 
         Raises:
-            AudioError: not PCM16 bytes, or not whole frames of the declared format.
+            AudioError: (when awaited) not PCM16 bytes, or not whole frames of the
+                declared format.
         """
-        await self.voice.send_audio(audio, sample_rate=sample_rate, channels=channels)
+        return self.voice.send_audio(audio, sample_rate=sample_rate, channels=channels)
 
     async def commit_audio(self, *, respond: bool = True) -> None:
         """End a manual audio turn and (by default) ask for a response.
@@ -522,8 +452,8 @@ class VoiceEngine:
         if not text.strip():
             raise ConfigError("text must be non-empty")
         instructions = "Say exactly the following text, word for word, and nothing else:\n" + text
-        return await self._collect_response(
-            lambda: self.create_response(instructions=instructions), timeout
+        return await collect_response(
+            self.events, lambda: self.create_response(instructions=instructions), timeout
         )
 
     async def transcribe_audio_file(self, path: str | Path, *, timeout: float = 120.0) -> str:
@@ -532,71 +462,7 @@ class VoiceEngine:
         The file's audio is sent as a recorded message and the model is asked, for this
         response only, to answer with the verbatim transcript as text.
         """
-        audio, fmt = read_wav(path)
-        pcm = convert(audio, fmt, self.provider.input_format)
-        await self.provider.send_audio_message(pcm)
-        texts: list[str] = []
-
-        def collect(event: Event) -> None:
-            if isinstance(event, TextDelta) or (
-                isinstance(event, TranscriptDelta) and event.role is Role.ASSISTANT
-            ):
-                texts.append(event.delta)
-
-        sub = self.events.on((TextDelta, TranscriptDelta), collect)
-        try:
-            self._mark_request()
-            started = asyncio.ensure_future(self.events.wait_for(ResponseDone, timeout=timeout))
-            done = await _then(
-                lambda: self.provider.create_response(
-                    instructions=(
-                        "Transcribe the user's last audio message verbatim. Reply with the "
-                        "transcript only, no comments."
-                    ),
-                    modalities=(Modality.TEXT,),
-                ),
-                started,
-            )
-        finally:
-            self.events.off(sub)
-        if done.status is not ResponseStatus.COMPLETED:
-            raise InvalidState(f"transcription response ended {done.status.value}")
-        return "".join(texts).strip()
-
-    async def _collect_response(
-        self, request: Callable[[], Awaitable[None]], timeout: float
-    ) -> bytes:
-        audio = bytearray()
-        response_id: list[str] = []
-
-        def on_start(event: Event) -> None:
-            if isinstance(event, ResponseStarted) and not response_id:
-                response_id.append(event.response_id)
-
-        def on_audio(event: Event) -> None:
-            if (
-                isinstance(event, AudioDelta)
-                and response_id
-                and event.response_id == response_id[0]
-            ):
-                audio.extend(event.audio)
-
-        subs = [self.events.on(ResponseStarted, on_start), self.events.on(AudioDelta, on_audio)]
-        try:
-            waiter = asyncio.ensure_future(
-                self.events.wait_for(
-                    ResponseDone,
-                    timeout=timeout,
-                    filter=lambda e: bool(response_id) and e.response_id == response_id[0],
-                )
-            )
-            done = await _then(request, waiter)
-        finally:
-            for sub in subs:
-                self.events.off(sub)
-        if done.status is not ResponseStatus.COMPLETED:
-            raise InvalidState(f"response ended {done.status.value}")
-        return bytes(audio)
+        return await transcribe_file(self.events, self.provider, path, timeout, self._mark_request)
 
     # -- state ----------------------------------------------------------------------
 
@@ -638,66 +504,3 @@ class VoiceEngine:
 
     def _observe_context(self, event: Event) -> Awaitable[None] | None:
         return self._injector.observe(event) if self._injector is not None else None
-
-    # Plain functions on the hot path: the bus awaits only what a callback returns.
-
-    def _legacy_audio(self, event: AudioDelta) -> object:
-        callback = self.on_audio_response
-        return None if callback is None else callback(event.audio)
-
-    def _legacy_text(self, event: TextDelta | TranscriptDelta) -> object:
-        callback = self.on_text_response
-        if callback is None:
-            return None
-        if isinstance(event, TranscriptDelta) and event.role is not Role.ASSISTANT:
-            return None
-        return callback(event.delta)
-
-    def _legacy_done(self, event: Event) -> object:
-        if isinstance(event, ResponseDone) and self.on_response_done is not None:
-            return self.on_response_done(event)
-        if isinstance(event, ProviderErrorEvent) and self.on_error is not None:
-            return self.on_error(event)
-        return None
-
-
-async def _nothing() -> list[str]:
-    return []
-
-
-async def _restore_history(provider: BaseProvider, history: list[HistoryEntry]) -> int:
-    """Give a fallback provider the conversation so far, as messages; returns how many.
-
-    Tool calls and results become short system notes, since the new provider never
-    issued those calls.
-    """
-    if not history or Capability.CONTEXT_INJECTION not in provider.capabilities:
-        return 0
-    restored = 0
-    for entry in history:
-        if entry.kind is ItemKind.MESSAGE and entry.text:
-            await provider.add_message(entry.text, role=entry.role)
-        elif entry.kind is ItemKind.FUNCTION_CALL:
-            await provider.add_message(
-                f"(earlier, tool {entry.name} was called with {entry.text})", role=Role.SYSTEM
-            )
-        elif entry.kind is ItemKind.FUNCTION_CALL_OUTPUT:
-            await provider.add_message(
-                f"(tool call {entry.call_id} returned {entry.text})", role=Role.SYSTEM
-            )
-        else:
-            continue
-        restored += 1
-    return restored
-
-
-async def _then(request: Callable[[], Awaitable[None]], waiter: asyncio.Future[_T]) -> _T:
-    """Await ``request()``, then ``waiter``; if the request fails, the waiter is
-    cancelled and its outcome retrieved (no "exception was never retrieved")."""
-    try:
-        await request()
-    except BaseException:
-        waiter.cancel()
-        await asyncio.gather(waiter, return_exceptions=True)
-        raise
-    return await waiter

@@ -1,0 +1,56 @@
+"""The engine's legacy callback attributes: ``on_text_response``, ``on_audio_response``,
+``on_response_done`` and ``on_error`` (see :class:`~voxengine.VoiceEngine`).
+
+:class:`LegacyCallbacks` holds them and the bus handlers that call them; the engine
+subscribes those handlers at its lowest priority, after every application handler.
+They are plain functions on the hot path: the bus awaits only what a callback returns.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from voxengine.events import (
+    AudioDelta,
+    Event,
+    ProviderErrorEvent,
+    ResponseDone,
+    Role,
+    TextDelta,
+    TranscriptDelta,
+)
+
+__all__ = ["AudioCallback", "LegacyCallbacks", "TextCallback"]
+
+TextCallback = Callable[[str], Awaitable[object] | object]
+AudioCallback = Callable[[bytes], Awaitable[object] | object]
+
+
+class LegacyCallbacks:
+    """The callback attributes (``None``: disabled) and their bus handlers."""
+
+    def __init__(self) -> None:
+        self.on_text_response: TextCallback | None = None
+        self.on_audio_response: AudioCallback | None = None
+        self.on_response_done: Callable[[ResponseDone], Any] | None = None
+        self.on_error: Callable[[ProviderErrorEvent], Any] | None = None
+
+    def _legacy_audio(self, event: AudioDelta) -> object:
+        callback = self.on_audio_response
+        return None if callback is None else callback(event.audio)
+
+    def _legacy_text(self, event: TextDelta | TranscriptDelta) -> object:
+        callback = self.on_text_response
+        if callback is None:
+            return None
+        if isinstance(event, TranscriptDelta) and event.role is not Role.ASSISTANT:
+            return None
+        return callback(event.delta)
+
+    def _legacy_done(self, event: Event) -> object:
+        if isinstance(event, ResponseDone) and self.on_response_done is not None:
+            return self.on_response_done(event)
+        if isinstance(event, ProviderErrorEvent) and self.on_error is not None:
+            return self.on_error(event)
+        return None
