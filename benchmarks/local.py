@@ -8,8 +8,11 @@ Results go to ``benchmarks/results/local.json``; ``docs/performance.md`` quotes 
   with white noise at 10 dB SNR; plus the real-time factor of STT and of Piper.
 * ``turns``: time to first audio over spoken turns through the whole provider, the
   audio fed in real time (20 ms chunks): from the end of the user's speech to the
-  first reply audio, split into VAD end-of-turn, STT, LLM first sentence and TTS first
-  chunk; compared with the sum of the same stages run alone on the same input.
+  first reply audio. Each stage is timed inside the pipeline (VAD end of turn; the
+  STT call, the LLM until its first piece and the TTS until its first chunk that the
+  turn used, with when each started), with its share of their sum and the overlap
+  (the sum minus the time to first audio: work done during the end-of-turn silence or
+  side by side); compared with the sum of the same stages run alone on the same input.
 * ``llm``: SmolLM2 tokens per second; peak RSS of the process (all models loaded).
 
 These are ratios and distributions for comparison on one machine, not timed tests.
@@ -25,7 +28,7 @@ import platform
 import resource
 import statistics
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -34,30 +37,31 @@ import numpy as np
 
 from voxengine.audio.format import AudioFormat
 from voxengine.audio.resample import convert
-from voxengine.config import SessionConfig
+from voxengine.config import SessionConfig, ToolSpec
 from voxengine.events import (
     AudioDelta,
     Event,
     ResponseDone,
     Role,
     SpeechStopped,
-    TranscriptDelta,
-    TranscriptDone,
 )
 from voxengine.providers.pipeline import (
     ChatMessage,
     EspeakTTS,
     GenerationSettings,
     LlamaCppLLM,
+    PipelineConfig,
+    PipelineProvider,
     PiperTTS,
     PocketSphinxSTT,
     SentenceSplitter,
     TextChunk,
     TextToSpeech,
+    Transcript,
     WhisperSTT,
-    local_pipeline,
 )
 from voxengine.providers.pipeline.sentence import FIRST_CLAUSE_CHARS
+from voxengine.providers.pipeline.stages import FinishChunk, LLMChunk
 
 RESULTS = Path(__file__).parent / "results" / "local.json"
 RATE = 16_000
@@ -197,6 +201,7 @@ async def bench_wer(whisper: WhisperSTT, count: int) -> dict[str, Any]:
             )
     return {
         "sentences": len(sentences),
+        "whisper_window": whisper.window,
         "conditions": conditions,
         "stt_rtf_p50": _pct(stt_rtf, 50),
         "tts_rtf_p50": _pct(tts_rtf, 50),
@@ -253,16 +258,133 @@ async def _stage_alone(
 
 #: The pipeline's end-of-turn silence (``TurnDetectionConfig.silence_duration``).
 SILENCE_SETTING = 0.5
-_STAGES = (
-    ("vad_end_of_turn", "speech_end", "stopped"),
-    ("stt", "stopped", "transcript"),
-    ("llm_first_sentence", "transcript", "first_sentence"),
-    ("tts_first_chunk", "first_sentence", "first_audio"),
-)
+_STAGES = ("vad_end_of_turn", "stt", "llm_first_sentence", "tts_first_chunk")
+
+
+class _Timeline:
+    """When each stage call of a turn ran: ``(stage, start, end, cpu_start, cpu_end)``
+    (``end``: the result, the first piece of the reply, the first audio chunk)."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, float, float, float, float]] = []
+
+    def add(self, stage: str, started: tuple[float, float]) -> None:
+        wall, cpu = _clocks()
+        self.calls.append((stage, started[0], wall, started[1], cpu))
+
+    def used(self, stage: str, before: float) -> tuple[str, float, float, float, float] | None:
+        """The last call of ``stage`` that started before ``before``: the one whose
+        result the turn used (earlier ones were dropped: the user went on)."""
+        calls = [c for c in self.calls if c[0] == stage and c[1] <= before]
+        return calls[-1] if calls else None
+
+
+class _TimedSTT:
+    def __init__(self, inner: WhisperSTT, timeline: _Timeline) -> None:
+        self.inner, self.timeline, self.label = inner, timeline, inner.label
+
+    async def open(self) -> None:
+        await self.inner.open()
+
+    async def aclose(self) -> None:
+        await self.inner.aclose()
+
+    async def transcribe(self, pcm: bytes, sample_rate: int) -> Transcript:
+        started = _clocks()
+        heard = await self.inner.transcribe(pcm, sample_rate)
+        self.timeline.add("stt", started)
+        return heard
+
+
+class _TimedLLM:
+    def __init__(self, inner: LlamaCppLLM, timeline: _Timeline) -> None:
+        self.inner, self.timeline, self.label = inner, timeline, inner.label
+
+    async def open(self) -> None:
+        await self.inner.open()
+
+    async def aclose(self) -> None:
+        await self.inner.aclose()
+
+    async def prefill(self, messages: Sequence[ChatMessage]) -> None:
+        await self.inner.prefill(messages)
+
+    async def stream(
+        self, messages: Sequence[ChatMessage], tools: Sequence[ToolSpec], settings: Any
+    ) -> AsyncIterator[LLMChunk]:
+        started, first = _clocks(), True
+        splitter = SentenceSplitter(first_clause=FIRST_CLAUSE_CHARS)
+        inner = self.inner.stream(messages, tools, settings)
+        try:
+            async for chunk in inner:
+                done = isinstance(chunk, TextChunk) and splitter.push(chunk.text)
+                if first and (done or isinstance(chunk, FinishChunk)):
+                    self.timeline.add("llm_first_sentence", started)
+                    first = False
+                yield chunk
+        finally:
+            await inner.aclose()  # type: ignore[attr-defined]  # stops the model now
+
+
+class _TimedTTS:
+    def __init__(self, inner: PiperTTS, timeline: _Timeline) -> None:
+        self.inner, self.timeline, self.label = inner, timeline, inner.label
+
+    @property
+    def sample_rate(self) -> int:
+        return self.inner.sample_rate
+
+    async def open(self) -> None:
+        await self.inner.open()
+
+    async def aclose(self) -> None:
+        await self.inner.aclose()
+
+    async def synthesize(self, text: str) -> AsyncIterator[bytes]:
+        started, first = _clocks(), True
+        inner = self.inner.synthesize(text)
+        try:
+            async for pcm in inner:
+                if first:
+                    self.timeline.add("tts_first_chunk", started)
+                    first = False
+                yield pcm
+        finally:
+            await inner.aclose()  # type: ignore[attr-defined]  # stops the synthesis now
+
+
+def _turn_row(marks: dict[str, tuple[float, float]], timeline: _Timeline) -> dict[str, float]:
+    """One turn's figures, in seconds from the end of the user's speech: each stage's
+    own duration (the call whose result the turn used), when it started, the time to
+    first audio, and the overlap (sum of the stages minus the time to first audio: the
+    work done while the VAD was still waiting, or side by side)."""
+    speech_end, first_audio = marks["speech_end"], marks["first_audio"]
+    row = {
+        "vad_end_of_turn": marks["stopped"][0] - speech_end[0],
+        "vad_end_of_turn_cpu": marks["stopped"][1] - speech_end[1],
+        "ttfa": first_audio[0] - speech_end[0],
+        "ttfa_cpu": first_audio[1] - speech_end[1],
+    }
+    llm = timeline.used("llm_first_sentence", first_audio[0])
+    stt = timeline.used("stt", llm[1] if llm else first_audio[0])
+    tts = timeline.used("tts_first_chunk", first_audio[0])
+    for name, call in (("stt", stt), ("llm_first_sentence", llm), ("tts_first_chunk", tts)):
+        if call is None:
+            raise RuntimeError(f"no {name} call before the first audio")
+        row[name] = call[2] - call[1]
+        row[f"{name}_cpu"] = call[4] - call[3]
+        row[f"{name}_starts_at"] = call[1] - speech_end[0]
+    row["sum"] = sum(row[name] for name in _STAGES)
+    row["overlap"] = row["sum"] - row["ttfa"]
+    return row
 
 
 async def bench_turns(
-    whisper: WhisperSTT, llama: LlamaCppLLM, piper: PiperTTS, turns: int
+    whisper: WhisperSTT,
+    llama: LlamaCppLLM,
+    piper: PiperTTS,
+    turns: int,
+    speculate: bool | None = None,
 ) -> dict[str, Any]:
     session = SessionConfig(
         instructions="You are a voice assistant. Answer in one or two short sentences.",
@@ -271,7 +393,19 @@ async def bench_turns(
     silence_after = 1.2
     rows: list[dict[str, float]] = []
     alone: list[dict[str, float]] = []
-    provider = local_pipeline(session, stt=whisper, llm=llama, tts=piper)
+    timeline = _Timeline()
+    speculate = PipelineConfig(speculate=speculate).speculates(llama, piper)
+    # local_pipeline() with each stage timed (the same stages and settings)
+    provider = PipelineProvider(
+        PipelineConfig(
+            stt=_TimedSTT(whisper, timeline),
+            llm=_TimedLLM(llama, timeline),
+            tts=_TimedTTS(piper, timeline),
+            vad_engine="silero",
+            speculate=speculate,
+            session=session,
+        )
+    )
     await provider.connect()
     events = provider.events()
     try:
@@ -286,9 +420,8 @@ async def bench_turns(
                 ),
             ]
             marks: dict[str, tuple[float, float]] = {}
-            splitter = SentenceSplitter(first_clause=FIRST_CLAUSE_CHARS)
-
-            watcher = asyncio.create_task(_watch(events, marks, splitter))
+            timeline.calls.clear()
+            watcher = asyncio.create_task(_watch(events, marks))
             chunk = 640
             audio = pcm + bytes(2 * int(RATE * silence_after))
             samples = np.abs(np.frombuffer(pcm, dtype="<i2").astype(np.int32))
@@ -303,14 +436,8 @@ async def bench_turns(
                 if delay > 0:
                     await asyncio.sleep(delay)
             await asyncio.wait_for(watcher, 300)
-            if {"speech_end", *(end for _, _, end in _STAGES)} <= marks.keys():
-                row: dict[str, float] = {}
-                for name, begin, end in _STAGES:
-                    row[name] = marks[end][0] - marks[begin][0]
-                    row[f"{name}_cpu"] = marks[end][1] - marks[begin][1]
-                row["ttfa"] = marks["first_audio"][0] - marks["speech_end"][0]
-                row["ttfa_cpu"] = marks["first_audio"][1] - marks["speech_end"][1]
-                rows.append(row)
+            if {"speech_end", "stopped", "first_audio"} <= marks.keys():
+                rows.append(_turn_row(marks, timeline))
             alone.append(await _stage_alone(whisper, llama, piper, pcm, before, session))
             print(
                 f"  turn {turn + 1}: ttfa {rows[-1]['ttfa'] * 1000:.0f} ms" if rows else "",
@@ -321,51 +448,43 @@ async def bench_turns(
     ttfa = [r["ttfa"] for r in rows]
     vad = statistics.median(r["vad_end_of_turn"] for r in rows)
     sums = [vad + a["stt"] + a["llm_first_sentence"] + a["tts_first_chunk"] for a in alone]
+    in_pipeline = {k: statistics.median(r[k] for r in rows) for k in rows[0]}
+    stage_sum = sum(in_pipeline[name] for name in _STAGES)
     return {
         "turns": len(rows),
+        "speculative_replies": speculate,
+        "whisper_window": whisper.window,
+        "whisper_fit_fallbacks": [whisper.fit_fallbacks, whisper.fit_decodings],
         "ttfa_p50": _pct(ttfa, 50),
         "ttfa_p95": _pct(ttfa, 95),
         "ttfa_cpu_p50": statistics.median(r["ttfa_cpu"] for r in rows),
-        "stage_p50_in_pipeline": {k: statistics.median(r[k] for r in rows) for k in rows[0]},
+        "stage_p50_in_pipeline": in_pipeline,
+        "stage_share_of_sum_p50": {name: in_pipeline[name] / stage_sum for name in _STAGES},
+        "vad_wait_share_of_ttfa_p50": in_pipeline["vad_end_of_turn"] / _pct(ttfa, 50),
+        "overlap_p50": in_pipeline["overlap"],
         "stage_p50_alone": {k: statistics.median(a[k] for a in alone) for k in alone[0]},
         "sum_of_stages_alone_p50": _pct(sums, 50),
         "ttfa_over_sum_alone_p50": _pct(ttfa, 50) / _pct(sums, 50),
         "silence_duration_setting": SILENCE_SETTING,
         "notes": (
-            "in-pipeline stages are intervals between events (CPU: the whole process in "
-            "that interval); speech-to-text starts during the end-of-turn silence, so the "
-            "'stt' interval is what is left of it after the VAD ends the turn"
+            "in-pipeline stages: each stage call the turn used, timed inside the pipeline "
+            "(duration, CPU of the whole process meanwhile, and when it started relative "
+            "to the end of speech: speech-to-text and, with speculative replies, the "
+            "model and the synthesis start during the end-of-turn silence); overlap = "
+            "sum of the in-pipeline stages - time to first audio"
         ),
     }
 
 
-async def _watch(
-    events: AsyncIterator[Event],
-    marks: dict[str, tuple[float, float]],
-    splitter: SentenceSplitter,
-) -> None:
+async def _watch(events: AsyncIterator[Event], marks: dict[str, tuple[float, float]]) -> None:
     async for event in events:
-        _mark(event, _clocks(), marks, splitter)
-        if isinstance(event, ResponseDone):
+        now = _clocks()
+        if isinstance(event, SpeechStopped):
+            marks.setdefault("stopped", now)
+        elif isinstance(event, AudioDelta):
+            marks.setdefault("first_audio", now)
+        elif isinstance(event, ResponseDone):
             return
-
-
-def _mark(
-    event: Event,
-    now: tuple[float, float],
-    marks: dict[str, tuple[float, float]],
-    splitter: SentenceSplitter,
-) -> None:
-    if isinstance(event, SpeechStopped):
-        marks.setdefault("stopped", now)
-    elif isinstance(event, TranscriptDone) and event.role is Role.USER:
-        marks.setdefault("transcript", now)
-    elif isinstance(event, TranscriptDelta) and event.role is Role.ASSISTANT:
-        if splitter.push(event.delta):
-            marks.setdefault("first_sentence", now)
-    elif isinstance(event, AudioDelta):
-        marks.setdefault("first_sentence", now)  # a one-piece reply ends unsplit
-        marks.setdefault("first_audio", now)
 
 
 async def bench_llm(llama: LlamaCppLLM, runs: int = 5) -> dict[str, Any]:
@@ -390,11 +509,30 @@ async def bench_llm(llama: LlamaCppLLM, runs: int = 5) -> dict[str, Any]:
     }
 
 
+def _read_results(path: Path) -> dict[str, Any]:
+    return json.loads(path.read_text(encoding="utf-8")) if path.exists() else {}
+
+
+def _write_results(path: Path, result: dict[str, Any]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
+
+
 async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--turns", type=int, default=20)
     parser.add_argument("--sentences", type=int, default=30)
     parser.add_argument("--note", default="", help="e.g. 'machine shared with 4 other jobs'")
+    parser.add_argument("--output", type=Path, default=RESULTS, help="results file")
+    parser.add_argument(
+        "--whisper-window", choices=("fit", "full"), default="fit", help="WhisperSTT(window=)"
+    )
+    parser.add_argument(
+        "--speculate",
+        choices=("auto", "on", "off"),
+        default="auto",
+        help="start replies during the end-of-turn silence (PipelineConfig.speculate)",
+    )
     parser.add_argument(
         "--sections",
         default="llm,turns,wer",
@@ -402,9 +540,11 @@ async def main() -> None:
     )
     args = parser.parse_args()
     sections = set(args.sections.split(","))
-    previous = json.loads(RESULTS.read_text(encoding="utf-8")) if RESULTS.exists() else {}
+    output: Path = args.output
+    previous = _read_results(output)
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    whisper, llama, piper = WhisperSTT(), LlamaCppLLM(), PiperTTS()
+    whisper, llama, piper = WhisperSTT(window=args.whisper_window), LlamaCppLLM(), PiperTTS()
+    speculate = {"auto": None, "on": True, "off": False}[args.speculate]
     loads: dict[str, float] = {}
     for name, stage in (("whisper", whisper), ("llama", llama), ("piper", piper)):
         started = time.perf_counter()
@@ -413,7 +553,7 @@ async def main() -> None:
     print(f"{sorted(sections)} ...", flush=True)
     llm = await bench_llm(llama) if "llm" in sections else previous.get("llm")
     turns = (
-        await bench_turns(whisper, llama, piper, args.turns)
+        await bench_turns(whisper, llama, piper, args.turns, speculate)
         if "turns" in sections
         else previous.get("turns")
     )
@@ -426,8 +566,7 @@ async def main() -> None:
         "wer": wer,
         "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
     }
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
+    _write_results(output, result)
     print(json.dumps(result, indent=2))
 
 

@@ -17,8 +17,9 @@ from voxengine.events import (
     SpeechStarted,
     SpeechStopped,
 )
-from voxengine.providers.pipeline._turn import TurnInput
-from voxengine.providers.pipeline.stages import Transcript
+from voxengine.providers.pipeline._turn import Speculate, TurnInput
+from voxengine.providers.pipeline.speculation import ReplyInputs, Speculation
+from voxengine.providers.pipeline.stages import GenerationSettings, Transcript
 from voxengine.testing._speechlike import silence_pcm16, tone_pcm16
 
 RATE = PCM16_16K.sample_rate
@@ -54,8 +55,9 @@ class CountingSTT:
 class Turns:
     """A TurnInput with everything it reports collected."""
 
-    def __init__(self, *, hang: bool = False) -> None:
+    def __init__(self, *, hang: bool = False, speculate: Speculate | None = None) -> None:
         self.stt = CountingSTT(hang=hang)
+        self.speculations: list[Speculation | None] = []
         self.events: list[Event] = []
         self.speech: list[bool] = []
         self.ended: list[tuple[str, bytes, bool, asyncio.Task[Transcript] | None]] = []
@@ -66,11 +68,18 @@ class Turns:
             new_id=lambda prefix: f"{prefix}_{next(ids)}",
             on_speech=self.speech.append,
             on_turn=self._ended,
+            speculate=speculate,
         )
 
     def _ended(
-        self, item_id: str, pcm: bytes, respond: bool, early: asyncio.Task[Transcript] | None
+        self,
+        item_id: str,
+        pcm: bytes,
+        respond: bool,
+        early: asyncio.Task[Transcript] | None,
+        speculation: Speculation | None,
     ) -> None:
+        self.speculations.append(speculation)
         self.ended.append((item_id, pcm, respond, early))
 
 
@@ -131,6 +140,68 @@ async def test_the_vad_ends_the_turn_and_reuses_the_early_transcription(interrup
     assert early is not None  # transcribed during the end-of-turn silence
     transcript = await early
     assert turns.stt.calls == [int(transcript.text.split()[0])]  # one call, reused
+    assert turns.speculations == [None]  # no ``speculate`` callback: replies start at the end
+    await turns.input.aclose()
+
+
+class Speculations:
+    """A ``speculate`` callback: each speculation it starts only waits for its commit."""
+
+    def __init__(self) -> None:
+        self.started: list[tuple[float, str, Speculation]] = []
+
+    def __call__(self, until: float, text: str) -> Speculation:
+        inputs = ReplyInputs(messages=(), tools=(), settings=GenerationSettings(), speak=True)
+        speculation = Speculation(until=until, inputs=inputs, emit=lambda event: None)
+        speculation.start(speculation.committed())
+        self.started.append((until, text, speculation))
+        return speculation
+
+
+async def feed(turns: Turns, audio: bytes, td: TurnDetectionConfig) -> None:
+    step = PCM16_16K.bytes_for(0.02)
+    for i in range(0, len(audio), step):
+        turns.input.take(audio[i : i + step], td)
+        for _ in range(5):
+            await asyncio.sleep(0)  # let an early transcription run and finish
+
+
+async def test_the_reply_started_in_the_silence_goes_with_the_turn_it_answers() -> None:
+    speculate = Speculations()
+    turns = Turns(speculate=speculate)
+    td = TurnDetectionConfig(silence_duration=0.5)
+    turns.input.use_vad(EnergyVAD(VADConfig(speech_end=0.5, pre_roll=0.1), RATE))
+    tone = tone_pcm16(0.5, sample_rate=RATE)
+    await feed(turns, silence_pcm16(0.3, sample_rate=RATE) + tone, td)
+    await feed(turns, silence_pcm16(0.35, sample_rate=RATE), td)  # early, turn not ended
+    [(until, text, first)] = speculate.started
+    assert text == f"{turns.stt.calls[0]} bytes"  # the early transcript
+    assert turns.ended == []
+    await feed(turns, tone + silence_pcm16(0.8, sample_rate=RATE), td)  # the user goes on
+    assert first.task is not None
+    assert first.task.cancelled()  # dropped when voice resumed
+    with pytest.raises(RuntimeError):
+        first.commit()
+    [_, (until, _, second)] = speculate.started
+    assert turns.speculations == [second]  # the one made for the turn's real end
+    stopped = [e for e in turns.events if isinstance(e, SpeechStopped)]
+    assert [e.audio_end for e in stopped] == [until]
+    second.commit()  # still held: it can become the reply
+    await turns.input.aclose()
+
+
+async def test_clearing_the_input_drops_the_reply_started_for_it() -> None:
+    speculate = Speculations()
+    turns = Turns(speculate=speculate)
+    td = TurnDetectionConfig(silence_duration=0.5)
+    turns.input.use_vad(EnergyVAD(VADConfig(speech_end=0.5, pre_roll=0.1), RATE))
+    audio = tone_pcm16(0.5, sample_rate=RATE) + silence_pcm16(0.35, sample_rate=RATE)
+    await feed(turns, audio, td)
+    [(_, _, speculation)] = speculate.started
+    turns.input.clear()
+    assert speculation.task is not None
+    with pytest.raises(asyncio.CancelledError):
+        await speculation.task
     await turns.input.aclose()
 
 

@@ -26,6 +26,7 @@ from voxengine.providers.pipeline import (
     local_pipeline,
 )
 from voxengine.providers.pipeline.llm.llama import DEFAULT_SYSTEM_PROMPT, chat_messages
+from voxengine.providers.pipeline.stt.whisper import _repeats
 
 from .conftest import piper_speech, word_error_rate
 
@@ -60,6 +61,41 @@ async def test_whisper_transcribes_piper_speech(
         assert 0.3 < transcript.confidence <= 1.0
         heard.append(transcript.text)
     assert word_error_rate(" ".join(SENTENCES), " ".join(heard)) < 0.1, heard
+
+
+async def test_whisper_fits_its_window_to_short_turns(
+    opened: tuple[WhisperSTT, PiperTTS, LlamaCppLLM],
+) -> None:
+    """The default "fit" window reads the utterance and 2 s of silence, not 30 s, and
+    hears as well (the same bound as the 30 s window above); an utterance as long as
+    the window gets the standard one."""
+    _whisper, piper, _ = opened
+    fit = WhisperSTT(window="fit")  # the same loaded model
+    full = WhisperSTT(window="full")
+    heard: list[str] = []
+    for sentence in SENTENCES:
+        pcm = await piper_speech(piper, sentence)
+        heard.append((await fit.transcribe(pcm, 16_000)).text)
+        assert word_error_rate(sentence, heard[-1]) <= 0.3, (sentence, heard[-1])
+    assert word_error_rate(" ".join(SENTENCES), " ".join(heard)) < 0.1, heard
+    assert fit.fit_decodings == len(SENTENCES)
+    assert fit.fit_fallbacks <= 1
+    await full.transcribe(await piper_speech(piper, SENTENCES[0]), 16_000)
+    assert full.fit_decodings == 0
+    long = silence(27.0) + await piper_speech(piper, SENTENCES[0])  # under 30 s
+    before = fit.fit_decodings
+    assert (await fit.transcribe(long, 16_000)).text
+    assert fit.fit_decodings == before  # longer than a fitted window could be
+
+
+def test_a_looping_decoding_is_recognised() -> None:
+    assert _repeats("the cat sat on the mat the cat sat on the mat")
+    assert _repeats("Thank you. Thank you. Thank you. Thank you.")
+    assert _repeats("so so so so")
+    assert _repeats("France? France, France.")
+    assert not _repeats("What is the capital of France?")
+    assert not _repeats("no, no, I said the blue one")  # a word said twice is speech
+    assert not _repeats("")
 
 
 async def test_whisper_transcribes_espeak_speech_at_its_own_rate(
@@ -205,6 +241,8 @@ def test_stage_settings_are_checked() -> None:
         WhisperSTT(beam_size=0)
     with pytest.raises(ConfigError):
         WhisperSTT(compute_type="float16")
+    with pytest.raises(ConfigError):
+        WhisperSTT(window="short")  # type: ignore[arg-type]
     with pytest.raises(ConfigError):
         LlamaCppLLM(max_tokens=0)
     with pytest.raises(ConfigError):

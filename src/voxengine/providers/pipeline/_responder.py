@@ -4,7 +4,10 @@
 its outcome in the conversation (and which sentences were spoken, when), emits its
 ``ResponseDone``, cancels it on request, and cuts a spoken reply to the words heard
 (``ItemTruncated``). Between replies it has a :class:`~.stages.PromptCache` model read
-the conversation so far, so the next reply only reads the new turn.
+the conversation so far, so the next reply only reads the new turn. It also starts
+speculative replies (:meth:`Responder.speculate`, :mod:`.speculation`): a reply to a
+turn that has not ended yet, adopted by :meth:`Responder.respond` when its inputs still
+hold then.
 """
 
 from __future__ import annotations
@@ -15,12 +18,13 @@ from collections.abc import Callable
 from typing import final
 
 from voxengine.config import Modality, SessionConfig
-from voxengine.events import Event, ItemKind, ItemTruncated, ResponseDone
+from voxengine.events import Event, ItemKind, ItemTruncated, ResponseDone, Role
 
 from ._response import ResponseRun
 from .conversation import Conversation
 from .sentence import SpokenSentence, spoken_text
-from .stages import GenerationSettings, LanguageModel, PromptCache, TextToSpeech
+from .speculation import ReplyInputs, Speculation
+from .stages import ChatMessage, GenerationSettings, LanguageModel, PromptCache, TextToSpeech
 
 __all__ = ["Responder"]
 
@@ -64,6 +68,7 @@ class Responder:
         self._prefill_again = False
         self._spoken: dict[str, list[SpokenSentence]] = {}
         self._last_spoken: str | None = None
+        self._speculations: set[Speculation] = set()  # started, their task not done
 
     @property
     def last_spoken(self) -> str | None:
@@ -80,42 +85,99 @@ class Responder:
         self._spoken.pop(item_id, None)
 
     async def respond(
-        self, instructions: str | None, modalities: tuple[Modality, ...] | None
+        self,
+        instructions: str | None,
+        modalities: tuple[Modality, ...] | None,
+        speculation: Speculation | None = None,
     ) -> None:
         """Run one reply and return when it is done (its ``ResponseDone`` emitted).
 
         ``instructions`` replace the session's system prompt for this reply;
-        ``modalities`` without AUDIO skip speech synthesis.
+        ``modalities`` without AUDIO skip speech synthesis. ``speculation``: a reply
+        prepared for this turn (:meth:`speculate`); it becomes this reply when it was
+        started from exactly these inputs, else it is discarded.
         """
+        inputs = self._reply_inputs(instructions, modalities)
+        if speculation is not None and speculation.inputs == inputs:
+            task = speculation.commit()  # prepared while the turn was ending
+        else:
+            if speculation is not None:
+                speculation.discard()
+            response_id = self._new_id("resp")
+            run = self._response_run(response_id, inputs, self._emit)
+            task = asyncio.create_task(
+                self._run(run, response_id), name="voxengine-pipeline-response"
+            )
+        self._task = task
+        task.add_done_callback(self._finished)
+        await asyncio.wait({task})
+
+    def speculate(self, until: float, text: str) -> Speculation | None:
+        """Start the reply to user message ``text``, not yet in the conversation (the
+        early transcript of a turn whose voice ended at ``until``), its events held
+        back (:mod:`.speculation`); None when the session is closed or a reply runs.
+        Whoever holds it discards it when it is not adopted; :meth:`aclose` discards
+        those left and waits for them to stop."""
+        if not self._is_open() or self._task is not None:
+            return None
+        inputs = self._reply_inputs(None, None, then=ChatMessage(role=Role.USER, text=text))
+        speculation = Speculation(until=until, inputs=inputs, emit=self._emit)
+        response_id = self._new_id("resp")
+        run = self._response_run(response_id, inputs, speculation.emit)
+        speculation.start(self._run(run, response_id, speculation))
+        assert speculation.task is not None
+        self._speculations.add(speculation)
+        speculation.task.add_done_callback(lambda _: self._speculations.discard(speculation))
+        return speculation
+
+    def _reply_inputs(
+        self,
+        instructions: str | None,
+        modalities: tuple[Modality, ...] | None,
+        *,
+        then: ChatMessage | None = None,
+    ) -> ReplyInputs:
+        """What a reply asked for now would be made from (``then``: a message about
+        to be added to the conversation)."""
         session = self._session()
         wanted = modalities or session.modalities or (Modality.AUDIO,)
-        response_id = self._new_id("resp")
-        run = ResponseRun(
-            response_id=response_id,
-            new_id=self._new_id,
-            llm=self._llm,
-            tts=self._tts if Modality.AUDIO in wanted else None,
-            messages=self._conversation.messages(instructions or session.instructions),
-            tools=session.tools or (),
+        messages = self._conversation.messages(instructions or session.instructions)
+        return ReplyInputs(
+            messages=(*messages, then) if then is not None else tuple(messages),
+            tools=tuple(session.tools or ()),
             settings=GenerationSettings(
                 temperature=session.temperature,
                 max_output_tokens=session.max_output_tokens,
                 tool_choice=session.tool_choice,
             ),
-            emit=self._emit,
+            speak=Modality.AUDIO in wanted,
         )
-        task = asyncio.create_task(self._run(run, response_id), name="voxengine-pipeline-response")
-        self._task = task
-        task.add_done_callback(self._finished)
-        await asyncio.wait({task})
+
+    def _response_run(
+        self, response_id: str, inputs: ReplyInputs, emit: Callable[[Event], None]
+    ) -> ResponseRun:
+        return ResponseRun(
+            response_id=response_id,
+            new_id=self._new_id,
+            llm=self._llm,
+            tts=self._tts if inputs.speak else None,
+            messages=inputs.messages,
+            tools=inputs.tools,
+            settings=inputs.settings,
+            emit=emit,
+        )
 
     def _finished(self, task: asyncio.Task[None]) -> None:
         if self._task is task:
             self._task = None
             self._cancelling = False
 
-    async def _run(self, run: ResponseRun, response_id: str) -> None:
+    async def _run(
+        self, run: ResponseRun, response_id: str, speculation: Speculation | None = None
+    ) -> None:
         outcome = await run.run()
+        if speculation is not None:
+            await speculation.committed()  # raises CancelledError if it is discarded
         for item in outcome.items:
             self._conversation.add(item)
             if item.kind is ItemKind.MESSAGE and outcome.sentences:
@@ -176,12 +238,15 @@ class Responder:
             again = self._prefill_again and self._is_open()
 
     async def aclose(self) -> None:
-        """Stop the running reply (its ``ResponseDone`` says CANCELLED) and the prefill."""
+        """Stop the running reply (its ``ResponseDone`` says CANCELLED) and the prefill;
+        discard the speculations not adopted and wait until they have stopped."""
         await self.stop()
         prefill, self._prefill_task = self._prefill_task, None
-        if prefill is not None:
-            prefill.cancel()
-            await asyncio.gather(prefill, return_exceptions=True)
+        speculations = [s.discard() for s in self._speculations]  # adopted: None
+        for task in (prefill, *speculations):
+            if task is not None:
+                task.cancel()
+                await asyncio.gather(task, return_exceptions=True)
 
     def truncate(self, item_id: str, played: float) -> float | None:
         """Cut spoken assistant item ``item_id`` to the words estimated to fit in

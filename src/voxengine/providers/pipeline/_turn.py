@@ -9,6 +9,11 @@ in order. It owns no conversation state.
 
 Speech-to-text runs one call at a time (:meth:`TurnInput.transcribe`), early and
 regular transcriptions alike.
+
+With a ``speculate`` callback, an early transcript that is in before the turn ends
+starts the turn's reply at once (:mod:`.speculation`); the turn hands it to
+``on_turn`` when it ends where that reply expected, and discards it otherwise (voice
+resumed, the input was committed or cleared by hand, the session closed).
 """
 
 from __future__ import annotations
@@ -22,9 +27,10 @@ from voxengine.audio.vad import VAD, SpeechAudio, SpeechEnd, SpeechStart
 from voxengine.config import TurnDetectionConfig
 from voxengine.events import Event, InputCleared, ProviderErrorEvent, SpeechStarted, SpeechStopped
 
+from .speculation import Speculation
 from .stages import SpeechToText, Transcript
 
-__all__ = ["EARLY_TRANSCRIPTION", "MAX_TURN_SECONDS", "TurnEnded", "TurnInput"]
+__all__ = ["EARLY_TRANSCRIPTION", "MAX_TURN_SECONDS", "Speculate", "TurnEnded", "TurnInput"]
 
 #: Longest user turn buffered, in seconds; older audio is dropped (manual turns).
 MAX_TURN_SECONDS: Final = 300.0
@@ -32,9 +38,16 @@ MAX_TURN_SECONDS: Final = 300.0
 #: is transcribed early, while the VAD still waits for the rest of the silence.
 EARLY_TRANSCRIPTION: Final = 0.4
 
-#: ``on_turn(item_id, pcm, respond, early)``: a turn ended; ``respond`` says whether a
-#: reply follows its transcript, ``early`` is the transcription already running for it.
-TurnEnded = Callable[[str, bytes, bool, "asyncio.Task[Transcript] | None"], None]
+#: ``on_turn(item_id, pcm, respond, early, speculation)``: a turn ended; ``respond`` says
+#: whether a reply follows its transcript, ``early`` is the transcription already running
+#: for it and ``speculation`` the reply already started for it (the receiver discards it
+#: when it does not use it).
+TurnEnded = Callable[
+    [str, bytes, bool, "asyncio.Task[Transcript] | None", "Speculation | None"], None
+]
+#: ``speculate(until, text)``: start the reply to early transcript ``text`` of a turn
+#: whose voice ended at ``until``, or return None when none can start now.
+Speculate = Callable[[float, str], "Speculation | None"]
 
 
 @final
@@ -48,6 +61,8 @@ class TurnInput:
         on_speech: called with ``interrupt_response`` when the VAD hears speech begin
             (the provider cancels a running reply and reads the prompt meanwhile).
         on_turn: called when a turn ends (see :data:`TurnEnded`).
+        speculate: starts a reply to an early transcript (see :data:`Speculate`);
+            None: replies start when turns end.
     """
 
     def __init__(
@@ -58,12 +73,15 @@ class TurnInput:
         new_id: Callable[[str], str],
         on_speech: Callable[[bool], None],
         on_turn: TurnEnded,
+        speculate: Speculate | None = None,
     ) -> None:
         self._stt = stt
         self._emit = emit
         self._new_id = new_id
         self._on_speech = on_speech
         self._on_turn = on_turn
+        self._speculate = speculate
+        self._speculation: Speculation | None = None  # the reply to the early transcript
         self._lock = asyncio.Lock()
         self._early: tuple[float, asyncio.Task[Transcript]] | None = None
         self._vad: VAD | None = None
@@ -76,7 +94,7 @@ class TurnInput:
         self._speech_item = None
 
     async def aclose(self) -> None:
-        """Cancel an early transcription and wait for it to end."""
+        """Cancel an early transcription and wait for it to end; discard a speculation."""
         task = self.drop_early()
         if task is not None:
             task.cancel()
@@ -107,8 +125,11 @@ class TurnInput:
                     item_id = self._speech_item or self._new_id("item")
                     self._speech_item = None
                     self._emit(SpeechStopped(item_id=item_id, audio_end=end))
+                    speculation = self._take_speculation(end)
                     early = self.drop_early(keep_for=end)
-                    self._on_turn(item_id, self._take_buffer(), turns.create_response, early)
+                    self._on_turn(
+                        item_id, self._take_buffer(), turns.create_response, early, speculation
+                    )
         self._transcribe_early(turns)
 
     def commit(self) -> None:
@@ -131,7 +152,7 @@ class TurnInput:
                 )
             )
             return
-        self._on_turn(item_id, self._take_buffer(), False, None)
+        self._on_turn(item_id, self._take_buffer(), False, None, None)
 
     def clear(self) -> None:
         """Discard the buffered user audio (and any speech in progress)."""
@@ -147,9 +168,13 @@ class TurnInput:
 
         With ``keep_for``: return it if it covers speech ending at ``keep_for`` (the
         turn that just ended), else cancel it and return None. Without: cancel it and
-        return it (to be awaited), or None when none ran.
+        return it (to be awaited), or None when none ran. Either way a speculation
+        still pending is discarded: its turn did not end (or ended elsewhere).
         """
         early, self._early = self._early, None
+        if self._speculation is not None:
+            self._speculation.discard()
+            self._speculation = None
         if early is None:
             return None
         until, task = early
@@ -166,11 +191,15 @@ class TurnInput:
         :data:`EARLY_TRANSCRIPTION` of it and the transcript is (partly) ready when the
         turn ends. If the user speaks again, the early result is dropped. It only starts
         when speech-to-text is idle, so a dropped one never delays a real one by more
-        than its own run.
+        than its own run. When it is in before the turn ends, the reply starts too
+        (:meth:`_start_speculation`); voice resuming drops that reply at once.
         """
         vad = self._vad
         silence = getattr(vad, "trailing_silence", None)
         until = getattr(vad, "voiced_until", None)
+        if self._speculation is not None and until != self._speculation.until:
+            self._speculation.discard()  # the user speaks again: not the turn's end
+            self._speculation = None
         if vad is None or not vad.in_speech or silence is None or until is None:
             return
         if silence < turns.silence_duration * EARLY_TRANSCRIPTION or self._lock.locked():
@@ -181,7 +210,34 @@ class TurnInput:
         pcm = bytes(self._buffer)
         task = asyncio.create_task(self.transcribe(pcm), name="voxengine-pipeline-early-stt")
         task.add_done_callback(_consume)  # a failure is reported by the turn that awaits it
+        if turns.create_response and self._speculate is not None:
+            task.add_done_callback(lambda done: self._start_speculation(until, done))
         self._early = (until, task)
+
+    def _start_speculation(self, until: float, early: asyncio.Task[Transcript]) -> None:
+        """The early transcript is in and the turn has not ended: have its reply start
+        now (``speculate`` declines when something else is under way)."""
+        if (
+            self._speculate is None
+            or self._early is None
+            or self._early[1] is not early
+            or early.cancelled()
+            or early.exception() is not None
+            or not early.result().text
+            or self._speculation is not None
+        ):
+            return
+        self._speculation = self._speculate(until, early.result().text)
+
+    def _take_speculation(self, end: float) -> Speculation | None:
+        """The speculative reply made for a turn ending at ``end``, if any (another one
+        is discarded)."""
+        speculation, self._speculation = self._speculation, None
+        if speculation is not None and speculation.until == end:
+            return speculation
+        if speculation is not None:
+            speculation.discard()
+        return None
 
     def _append(self, data: bytes) -> None:
         self._buffer += data

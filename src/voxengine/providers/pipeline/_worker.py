@@ -5,6 +5,10 @@ turn and its transcription, a text, a tool result, a deletion, a restored item, 
 reply) as a job on one task, so a reply asked for right after a user turn waits for
 that turn's transcript. A job that fails reports a ``ProviderErrorEvent``
 (``pipeline_error``) and the next job runs: a bug in one never ends the session.
+
+A user turn may come with a reply already started for it (:mod:`.speculation`): the
+turn's job hands it to ``respond`` with the transcript, and discards it if it was not
+used (no reply asked for, no words, the job failed or was cancelled).
 """
 
 from __future__ import annotations
@@ -30,6 +34,7 @@ from voxengine.events import (
 )
 
 from .conversation import Conversation
+from .speculation import Speculation
 from .stages import Transcript
 
 __all__ = ["ConversationWorker", "Job"]
@@ -49,7 +54,8 @@ class ConversationWorker:
         emit: where events go.
         new_id: makes an item id from a prefix.
         stt: transcribes a user turn's PCM16 16 kHz audio.
-        respond: runs a reply (after a turn that asks for one).
+        respond: runs a reply (after a turn that asks for one), given the reply
+            already started for that turn, if any.
         forget: an item was deleted (the reply runner drops what it knew of it).
     """
 
@@ -60,7 +66,7 @@ class ConversationWorker:
         emit: Callable[[Event], None],
         new_id: Callable[[str], str],
         stt: Callable[[bytes], Awaitable[Transcript]],
-        respond: Callable[[], Awaitable[None]],
+        respond: Callable[[Speculation | None], Awaitable[None]],
         forget: Callable[[str], None],
     ) -> None:
         self._conversation = conversation
@@ -102,8 +108,18 @@ class ConversationWorker:
         """Run ``job`` after the jobs before it."""
         self._jobs.put_nowait(job)
 
+    @property
+    def queued(self) -> bool:
+        """Whether jobs wait to run (the one running, if any, not counted)."""
+        return not self._jobs.empty()
+
     def user_turn(
-        self, item_id: str, pcm: bytes, respond: bool, early: asyncio.Task[Transcript] | None
+        self,
+        item_id: str,
+        pcm: bytes,
+        respond: bool,
+        early: asyncio.Task[Transcript] | None,
+        speculation: Speculation | None = None,
     ) -> None:
         previous = self._conversation.items[-1].item_id if len(self._conversation) else None
         self._emit(InputCommitted(item_id=item_id, previous_item_id=previous))
@@ -114,7 +130,11 @@ class ConversationWorker:
                 )
             )
         )
-        self.enqueue(lambda: self._transcribe(item_id, pcm, respond=respond, early=early))
+        self.enqueue(
+            lambda: self._transcribe(
+                item_id, pcm, respond=respond, early=early, speculation=speculation
+            )
+        )
 
     def add_recording(self, data: bytes) -> None:
         """Add a recorded utterance (PCM16 16 kHz) as one user message, via speech-to-text."""
@@ -135,6 +155,22 @@ class ConversationWorker:
         *,
         respond: bool,
         early: asyncio.Task[Transcript] | None = None,
+        speculation: Speculation | None = None,
+    ) -> None:
+        try:
+            await self._transcribed(item_id, pcm, respond=respond, early=early, then=speculation)
+        finally:
+            if speculation is not None:
+                speculation.discard()  # not adopted (or already live: then a no-op)
+
+    async def _transcribed(
+        self,
+        item_id: str,
+        pcm: bytes,
+        *,
+        respond: bool,
+        early: asyncio.Task[Transcript] | None,
+        then: Speculation | None,
     ) -> None:
         text = ""
         try:
@@ -153,7 +189,7 @@ class ConversationWorker:
         self._conversation.add(item)
         self._emit(ItemDone(item=item))
         if respond and text:
-            await self._respond()
+            await self._respond(then)
 
     def add_message(self, text: str, role: Role, item_id: str | None) -> None:
         """Add a finished text message (``item_id`` None: a new id)."""

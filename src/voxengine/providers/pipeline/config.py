@@ -57,6 +57,13 @@ class PipelineConfig(ProviderConfig):
             turn detection; ``None``: Silero when the ``local`` extra is installed,
             else energy.
         speech_start: seconds of voice that start a turn (SERVER_VAD).
+        speculate: with SERVER_VAD and ``create_response``, start the reply during the
+            end-of-turn silence, as soon as the early transcript is in, its events held
+            back until the turn really ends (and dropped, unheard, if the user goes on:
+            :mod:`.speculation`). ``None``: on when the language model and the
+            synthesiser run in this process (the local models, the fallback), where a
+            dropped reply costs only CPU time; off for API stages, where it would cost
+            a request.
 
     ``session.instructions`` is the system prompt; ``session.turn_detection`` sets the
     VAD threshold (``threshold``), pre-roll (``prefix_padding``), end-of-turn silence
@@ -79,6 +86,7 @@ class PipelineConfig(ProviderConfig):
     tts: TextToSpeech | None = field(default=None, compare=False)
     vad_engine: VADEngine | None = None
     speech_start: float = 0.2
+    speculate: bool | None = None
 
     def __post_init__(self) -> None:
         super(PipelineConfig, self).__post_init__()
@@ -123,6 +131,15 @@ class PipelineConfig(ProviderConfig):
         if self.tts is not None:
             return self.tts
         return PiperTTS() if local_extra_installed() else EspeakTTS()
+
+    def speculates(self, llm: LanguageModel, tts: TextToSpeech) -> bool:
+        """Whether replies start during the end-of-turn silence (see ``speculate``)
+        with these stages."""
+        if self.speculate is not None:
+            return self.speculate
+        return isinstance(llm, LlamaCppLLM | LocalResponder) and isinstance(
+            tts, PiperTTS | EspeakTTS
+        )
 
     @property
     def vad_engine_in_use(self) -> VADEngine:

@@ -12,7 +12,10 @@ pipeline is the "server" — and ends turns by itself; ``LOCAL_VAD`` and ``MANUA
 commits to the caller. ``SEMANTIC_VAD`` is rejected (no semantic end-of-turn model).
 
 A user turn: ``SpeechStarted``, ``SpeechStopped``, ``InputCommitted``, ``ItemAdded``,
-then (after speech-to-text) ``TranscriptDone(USER)`` and ``ItemDone``. A response:
+then (after speech-to-text) ``TranscriptDone(USER)`` and ``ItemDone``. With SERVER_VAD
+the turn is transcribed during its end-of-turn silence and, with local stages, its
+reply started then too, its events held back until the turn ends and dropped if the
+user goes on (:mod:`.speculation`); the events are the same either way. A response:
 ``ResponseStarted``, ``ItemAdded``, ``TranscriptDelta(ASSISTANT)``... with
 ``AudioDelta``... interleaved (each sentence is spoken as soon as the model finishes
 writing it), ``ToolCallDelta``/``ItemDone``/``ToolCall`` for function calls, then
@@ -97,6 +100,7 @@ from ._turn import TurnInput
 from ._worker import ConversationWorker
 from .config import PipelineConfig, check_session, merge_session
 from .conversation import Conversation
+from .speculation import Speculation
 from .stages import (
     LanguageModel,
     SpeechToText,
@@ -159,6 +163,7 @@ class PipelineProviderBase(BaseProvider):
         self.stt: SpeechToText = config.make_stt()
         self.llm: LanguageModel = config.make_llm()
         self.tts: TextToSpeech = config.make_tts()
+        self._speculates = config.speculates(self.llm, self.tts)
         self._session = config.session
         self._open = False
         self._events: EventQueue | None = None
@@ -235,7 +240,7 @@ class PipelineProviderBase(BaseProvider):
             emit=self._emit,
             new_id=self._new_id,
             stt=lambda pcm: turns.transcribe(pcm),
-            respond=lambda: replies.respond(None, None),
+            respond=lambda speculation: replies.respond(None, None, speculation),
             forget=replies.forget,
         )
         turns = TurnInput(
@@ -244,8 +249,17 @@ class PipelineProviderBase(BaseProvider):
             new_id=self._new_id,
             on_speech=self._speech_began,
             on_turn=worker.user_turn,
+            speculate=self._speculate if self._speculates else None,
         )
         return turns, worker, replies
+
+    def _speculate(self, until: float, text: str) -> Speculation | None:
+        """Start the reply to an early transcript only when nothing else is under way
+        (no reply, no queued edit), so that its inputs are likely to still hold when
+        the turn ends."""
+        if self._worker.queued:
+            return None
+        return self._replies.speculate(until, text)
 
     def _make_vad(self) -> VAD | None:
         td = self._turns()
