@@ -259,3 +259,45 @@ def test_replies_are_prepared_ahead_only_where_a_dropped_one_costs_no_request() 
     assert not local.speculates(api, PiperTTS())
     assert PipelineConfig(speculate=True).speculates(api, PiperTTS())
     assert not PipelineConfig(speculate=False).speculates(LlamaCppLLM(), PiperTTS())
+
+
+async def test_a_prepared_reply_cancelled_right_after_it_is_adopted_still_reports_its_end() -> None:
+    """The race: the held reply has run to its end and waits to be committed; the turn
+    ends (its events are released, ResponseStarted reaches the app) and a cancel (a
+    barge-in) lands before its task resumes. Its ResponseDone must not be lost."""
+    from voxengine.providers.pipeline._responder import Responder
+    from voxengine.providers.pipeline.conversation import Conversation
+
+    out: list[Event] = []
+    counter = iter(range(1000))
+    conversation = Conversation()
+    tts = SignallingTTS()
+    await tts.open()
+    responder = Responder(
+        llm=NumberedLLM(),
+        tts=tts,
+        conversation=conversation,
+        session=SessionConfig,
+        emit=out.append,
+        new_id=lambda kind: f"{kind}-{next(counter)}",
+        is_open=lambda: True,
+    )
+    speculation = responder.speculate(1.0, "hello")
+    assert speculation is not None
+    assert speculation.task is not None
+    async with asyncio.timeout(30):  # the reply runs to its last event, held back
+        while not any(isinstance(e, ItemDone) for e in speculation._held):  # noqa: ASYNC110
+            await asyncio.sleep(0.01)
+    for _ in range(5):  # let it reach its wait for the commit
+        await asyncio.sleep(0)
+    assert out == []
+    task = speculation.commit()
+    assert any(isinstance(e, ResponseStarted) for e in out)  # released to the app
+    task.cancel()  # before the task resumes
+    await asyncio.wait({task})
+    done = [e for e in out if isinstance(e, ResponseDone)]
+    assert len(done) == 1
+    assert done[0].status is ResponseStatus.COMPLETED  # it had run to its end
+    assert [item.role for item in conversation.items] == [Role.ASSISTANT]
+    await responder.aclose()
+    await tts.aclose()

@@ -177,7 +177,15 @@ class Responder:
     ) -> None:
         outcome = await run.run()
         if speculation is not None:
-            await speculation.committed()  # raises CancelledError if it is discarded
+            try:
+                await speculation.committed()  # raises CancelledError if it is discarded
+            except asyncio.CancelledError:
+                if not speculation.live:
+                    raise  # discarded: none of its events reached anyone
+                # committed (its events released: ResponseStarted reached the app),
+                # then cancelled (e.g. by barge-in) before this task resumed: the reply
+                # had already run to its end, so it is recorded and reported as it
+                # ended, as it would have been had it not waited to be committed
         for item in outcome.items:
             self._conversation.add(item)
             if item.kind is ItemKind.MESSAGE and outcome.sentences:

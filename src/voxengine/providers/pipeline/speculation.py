@@ -92,6 +92,11 @@ class Speculation:
         elif self._state is _State.HELD:
             self._held.append(event)
 
+    @property
+    def live(self) -> bool:
+        """Committed: its events go out as they come, like any reply's."""
+        return self._state is _State.LIVE
+
     async def committed(self) -> None:
         """Return once committed. Raises CancelledError once discarded."""
         await self._committed
