@@ -43,6 +43,7 @@ from typing import Final, final
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
+from voxengine.audio.resample import _check_rate
 from voxengine.errors import AudioError, ConfigError
 
 __all__ = ["LowDelayResampler", "design_lowpass"]
@@ -55,11 +56,6 @@ MAX_PHASES: Final = 1024
 #: Up to this L x M, outputs are computed as L x M correlations (fast for the 8, 16,
 #: 24 and 48 kHz ratios); above it, with one gather over all outputs.
 _SPLIT_LIMIT: Final = 16
-
-
-def _check_rate(name: str, rate: int) -> None:
-    if isinstance(rate, bool) or not isinstance(rate, int) or rate <= 0:
-        raise ConfigError(f"{name} must be a positive int (Hz), got {rate!r}")
 
 
 def design_lowpass(
