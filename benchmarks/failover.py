@@ -46,9 +46,9 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks.cluster import SECRET, Cluster
-from benchmarks.serving import CallerRecord, _latencies_in, _latencies_out, _run_callers
+from benchmarks.serving import _run_callers, pooled_latencies
 from benchmarks.serving_parts import SECRET as BENCH_SECRET
-from benchmarks.serving_parts import ProviderLog, Subprocess, model_for, provider_main
+from benchmarks.serving_parts import Subprocess, model_for, provider_main
 from benchmarks.stats import machine_info, percentile, process_cpu_seconds
 from voxengine.serve.client import fetch_token
 from voxengine.serve.resilient import open_resilient_call
@@ -144,16 +144,6 @@ async def failover(fake: FakeOpenAIServerHandle, kills: int) -> dict[str, Any]:
 # -- scale ----------------------------------------------------------------------------------
 
 
-def _pooled(records: list[CallerRecord], logs: dict[str, ProviderLog]) -> tuple[list[float], ...]:
-    lat_in: list[float] = []
-    lat_out: list[float] = []
-    for record in records:
-        log = logs.get(model_for(record.tag), ProviderLog())
-        lat_in += _latencies_in(record, log)
-        lat_out += _latencies_out(record, log)
-    return lat_in, lat_out
-
-
 def _cpu(pids: list[int]) -> float:
     return sum(process_cpu_seconds(pid) or 0.0 for pid in pids)
 
@@ -174,7 +164,7 @@ async def scale_level(
     await asyncio.to_thread(_wait_idle, cluster)  # every record deleted after its hang-up
     redis_after = _redis_stats(cluster)
     logs = await asyncio.to_thread(provider.logs, [model_for(r.tag) for r in records])
-    lat_in, lat_out = _pooled(records, logs)
+    lat_in, lat_out = pooled_latencies(records, logs)
     failed = [r.error for r in records if r.error]
     commands = {k: redis_after.get(k, 0) - redis_before.get(k, 0) for k in redis_after}
     commands["info"] = commands.get("info", 0) - 1  # the INFO call itself
