@@ -4,7 +4,7 @@ the app on this test's event loop, with the mock provider by default."""
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -15,6 +15,8 @@ from voxengine.serve import CallContext, Limits, ServeConfig, build_app, default
 from voxengine.serve.client import fetch_token
 from voxengine.serve.server import RunningServer, serving
 from voxengine.serve.switchboard import Switchboard
+
+from .redis_server import RedisServer
 
 SECRET = "test-deployment-secret-0123456789"
 
@@ -77,3 +79,14 @@ def small_limits(**changes: Any) -> Limits:
     values: dict[str, Any] = {"hello_timeout": 2.0}
     values.update(changes)
     return Limits(**values)
+
+
+@pytest.fixture
+def redis_server() -> Iterator[RedisServer]:
+    """A real redis-server on a free loopback port (skips without Debian's binary)."""
+    server = RedisServer()
+    server.start()
+    try:
+        yield server
+    finally:
+        server.kill()

@@ -31,16 +31,6 @@ async def fake() -> AsyncIterator[FakeOpenAIServerHandle]:
         yield handle
 
 
-@pytest.fixture
-def redis_server() -> AsyncIterator[RedisServer]:
-    server = RedisServer()
-    server.start()
-    try:
-        yield server  # type: ignore[misc]
-    finally:
-        server.kill()
-
-
 @contextlib.asynccontextmanager
 async def workers(
     fake: FakeOpenAIServerHandle, state_url: str | None, **settings: object

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
@@ -31,16 +31,6 @@ pytestmark = pytest.mark.timeout(120)
 async def fake() -> AsyncIterator[FakeOpenAIServerHandle]:
     async with run_fake_openai_server(FakeOpenAIConfig(responder=remembering)) as handle:
         yield handle
-
-
-@pytest.fixture
-def redis_server() -> Iterator[RedisServer]:
-    server = RedisServer()
-    server.start()
-    try:
-        yield server
-    finally:
-        server.kill()
 
 
 async def offer(base: str, caller: RTCCaller, **fields: Any) -> httpx.Response:
