@@ -120,7 +120,13 @@ async def test_a_phone_caller_whose_network_stalls_is_closed_and_others_go_on() 
         assert len(calls) == 2
         stalled.stop_reading()
         await stalled.send_dtmf("1")  # still talking to the server, only not reading
-        engine = server.engines[0]
+        # the engines are made as each call's ``start`` arrives, in either order: pick
+        # the stalled caller's by its call SID, never by position
+        [engine] = [
+            e
+            for e, context in zip(server.engines, server.contexts, strict=True)
+            if context.params["call_sid"] == stalled.call_sid
+        ]
         await engine.send_text("tell me everything")
         call = next(c for c in calls if c.engine is engine)
         largest = await _closed_while_watching(server.board, call)
