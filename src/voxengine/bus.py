@@ -60,6 +60,10 @@ class EventBus:
             with ``False`` and becomes waitable at :meth:`reopen`.
     """
 
+    #: Called after the subscriptions or the open streams changed (``audio_route`` is
+    #: then up to date); ``None``: nobody asks.
+    on_change: Callable[[], None] | None = None
+
     def __init__(
         self, history_size: int = 1000, stream_size: int = 2000, *, waitable: bool = True
     ) -> None:
@@ -239,6 +243,8 @@ class EventBus:
         subs = self._handlers_for(AudioDelta)
         plain = not self._streams and all(s.filter is None and not s.once for s in subs)
         self.audio_route = subs if plain else None
+        if self.on_change is not None:
+            self.on_change()
 
     def continue_dispatch(
         self,

@@ -75,6 +75,9 @@ class VoiceIO:
     before ``connect()``, which holds no audio back. Set it before audio flows.
     """
 
+    #: Called after :attr:`output` changed (who plays the audio); ``None``: nobody asks.
+    on_output_change: Callable[[], None] | None = None
+
     def __init__(
         self,
         provider: BaseProvider,
@@ -116,6 +119,8 @@ class VoiceIO:
     def output(self, output: AudioOutput | None) -> None:
         self._output = output
         self.audio_observers[:] = [] if output is None else [self.observe]
+        if self.on_output_change is not None:
+            self.on_output_change()
 
     def attach(self, provider: BaseProvider) -> None:
         """Serve ``provider`` from now on (failover): formats, resamplers and VAD follow it."""

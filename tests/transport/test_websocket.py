@@ -352,3 +352,60 @@ async def test_wrappers_over_a_pull_only_connection_decline_to_push() -> None:
     conn = await trace_connector(pull_only)("mem://", {}, timeout=1)
     assert isinstance(conn, PushConnection)  # the wrapper has push_to ...
     assert conn.push_to(_Sink()) is False  # ... but the inner connection cannot push
+
+
+async def test_a_text_tap_sees_whole_text_frames_first_and_passes_on_what_it_declines() -> None:
+    """``tap_text``: the tap gets each whole text frame's raw bytes before decoding;
+    True takes the frame from the sink, False lets it go on; binary and fragmented
+    messages never reach the tap; invalid UTF-8 the tap declines still fails (1007)."""
+    tapped: list[bytes] = []
+
+    def tap(data: bytes | bytearray | memoryview) -> bool:
+        tapped.append(bytes(data))
+        return bytes(data) in (b"f1", b"f3")  # takes these two, declines the rest
+
+    async for url in _server(_commanded):
+        conn = await open_websocket(url, {}, timeout=5)
+        sink = _Sink()
+
+        assert conn.push_to(sink)
+        assert conn.tap_text(tap) is True
+        reader = asyncio.create_task(conn.recv())
+        await conn.send("burst 5")
+        await conn.send("mixed")
+        await conn.send("fragments")
+        await sink.wait_for(3 + 2 + 3)
+        assert sink.frames == [
+            "f0", "f2", "f4",  # the tap took f1 and f3
+            "text", b"\x00\xffbinary", "fragmented ✓", b"\x01\x02", "after",
+        ]  # fmt: skip
+        # the tap saw only whole text frames, undecoded
+        assert tapped == [b"f0", b"f1", b"f2", b"f3", b"f4", b"text", b"after"]
+        assert conn.tap_text(None)
+        await conn.send("burst 1")
+        await sink.wait_for(9)
+        assert len(tapped) == 7  # no tap any more
+        assert conn.tap_text(lambda data: False)
+        await conn.send("bad-utf8")
+        with pytest.raises(ConnectionClosedError) as info:
+            await reader
+        assert info.value.code == 1007
+
+
+async def test_a_failing_text_tap_closes_the_connection_with_1011(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    def broken(data: bytes | bytearray | memoryview) -> bool:
+        raise RuntimeError("tap bug")
+
+    async for url in _server(_commanded):
+        conn = await open_websocket(url, {}, timeout=5)
+        sink = _Sink()
+        conn.push_to(sink)
+        conn.tap_text(broken)
+        await conn.send("burst 2")
+        with pytest.raises(ConnectionClosedError) as info:
+            await conn.recv()
+        assert info.value.code == 1011
+        assert "text tap failed" in caplog.text
+        assert sink.frames == []

@@ -30,11 +30,26 @@ AudioCallback = Callable[[bytes], Awaitable[object] | object]
 class LegacyCallbacks:
     """The callback attributes (``None``: disabled) and their bus handlers."""
 
+    _on_audio_response: AudioCallback | None = None
+
     def __init__(self) -> None:
         self.on_text_response: TextCallback | None = None
-        self.on_audio_response: AudioCallback | None = None
+        self._on_audio_response = None
         self.on_response_done: Callable[[ResponseDone], Any] | None = None
         self.on_error: Callable[[ProviderErrorEvent], Any] | None = None
+
+    @property
+    def on_audio_response(self) -> AudioCallback | None:
+        """Called with each chunk of assistant audio (PCM16 bytes); ``None``: disabled."""
+        return self._on_audio_response
+
+    @on_audio_response.setter
+    def on_audio_response(self, callback: AudioCallback | None) -> None:
+        self._on_audio_response = callback
+        self._audio_consumers_changed()
+
+    def _audio_consumers_changed(self) -> None:
+        """Hook: who consumes the assistant audio changed (the engine overrides it)."""
 
     def _legacy_audio(self, event: AudioDelta) -> object:
         callback = self.on_audio_response

@@ -28,6 +28,7 @@ from voxengine.conversation.tool_registry import ToolRegistry
 from voxengine.conversation.tool_runner import ManualHandler, ToolRunner
 from voxengine.conversation.tools import Tool
 from voxengine.engine.callbacks import LegacyCallbacks
+from voxengine.engine.direct_audio import DirectAudio
 from voxengine.engine.providers import build_provider, fail_over
 from voxengine.engine.requests import collect_response, transcribe_file
 from voxengine.engine.shutdown import close_provider, report_cancelled
@@ -99,6 +100,9 @@ class VoiceEngine(LegacyCallbacks):
             missing key, or a setting the provider does not support.
     """
 
+    #: Fast mode's audio tap keeper (``None`` in the other modes).
+    _direct: DirectAudio | None = None
+
     def __init__(
         self,
         config: VoiceEngineConfig,
@@ -134,6 +138,9 @@ class VoiceEngine(LegacyCallbacks):
         self.events.on(AudioDelta, self._legacy_audio, priority=-1)
         self.events.on((TextDelta, TranscriptDelta), self._legacy_text, priority=-1)
         self.events.on((ResponseDone, ProviderErrorEvent), self._legacy_done, priority=-1)
+        if config.mode == "fast":  # audio straight to on_audio_response when it alone wants it
+            self._direct = DirectAudio(self.events, self._legacy_audio, self.voice.audio_observers)
+            self.events.on_change = self.voice.on_output_change = self._audio_consumers_changed
         self.events.on(ToolCall, self._on_tool_call, priority=_INTERNAL)
         self.events.on(ResponseDone, self._on_response_done, priority=_INTERNAL)
         self.events.on(
@@ -154,6 +161,13 @@ class VoiceEngine(LegacyCallbacks):
     def is_connected(self) -> bool:
         """True while the provider session is open."""
         return self.provider.is_connected
+
+    @property
+    def direct_audio(self) -> bool:
+        """True while assistant audio goes from the socket straight to
+        :attr:`on_audio_response` (``fast`` mode, when that callback is its only
+        consumer: see :mod:`voxengine.engine.direct_audio`)."""
+        return self._direct is not None and self._direct.tap is not None
 
     @property
     def mode(self) -> str:
@@ -224,6 +238,16 @@ class VoiceEngine(LegacyCallbacks):
             audio_observers=self.voice.audio_observers,  # playback, while there is output
         )
         self._strategy.start()
+        self._audio_consumers_changed()
+
+    def _audio_consumers_changed(self) -> None:
+        """Fast mode: tap the audio for ``on_audio_response`` while it alone wants it
+        (see :mod:`voxengine.engine.direct_audio`)."""
+        direct = self._direct
+        if direct is not None:
+            strategy = self._strategy
+            provider = self.provider if strategy is not None else None
+            direct.update(provider, self.on_audio_response)
 
     def _on_session_closed(self, event: SessionClosed) -> bool:
         """The provider's session ended for good: fail over if a fallback remains."""
@@ -281,6 +305,7 @@ class VoiceEngine(LegacyCallbacks):
             handlers = await self._strategy.aclose(timeout=GRACE)
         if tool_calls or handlers:
             await report_cancelled(self.events, tool_calls, handlers, GRACE)
+        self._audio_consumers_changed()  # no session: no tap
 
     async def __aenter__(self) -> Self:
         await self.connect()

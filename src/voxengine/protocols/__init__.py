@@ -11,7 +11,7 @@ feeds it what arrives on the socket and sends what it asks to send::
 from __future__ import annotations
 
 import enum
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
 
@@ -21,7 +21,15 @@ from voxengine.errors import VoxError
 from voxengine.events import AudioDelta, Event
 from voxengine.redaction import redact_headers, redact_url
 
-__all__ = ["ConnectRequest", "HotPath", "ProtocolState", "RealtimeProtocol", "redact_url"]
+__all__ = [
+    "AudioDeliver",
+    "AudioTapping",
+    "ConnectRequest",
+    "HotPath",
+    "ProtocolState",
+    "RealtimeProtocol",
+    "redact_url",
+]
 
 
 class ProtocolState(enum.Enum):
@@ -107,4 +115,27 @@ class HotPath(Protocol):
         the caller to write itself, when it can go out now (``OPEN``, nothing queued);
         else ``None`` (use :meth:`RealtimeProtocol.send`). ``audio`` is already valid
         PCM16 (``bytes`` of whole samples): the caller checked it."""
+        ...
+
+
+#: Takes a clean audio delta's ``response_id``, ``item_id`` and PCM16 audio.
+AudioDeliver = Callable[[str, str, bytes], None]
+
+
+@runtime_checkable
+class AudioTapping(Protocol):
+    """A protocol that can decode its audio frames straight from the socket's bytes.
+
+    For a session whose audio goes to one plain callback (fast mode): the tap decodes
+    an audio delta and hands it on with nothing built in between, no event object.
+    """
+
+    def audio_tap(self, deliver: AudioDeliver) -> Callable[[bytes | bytearray | memoryview], bool]:
+        """A text-frame tap (``voxengine.transport.TextTap``): given a whole text
+        frame's raw payload, when it is an audio delta that decodes cleanly while the
+        protocol is not ``CLOSED`` (what :meth:`HotPath.receive_audio` would return as
+        an :class:`~voxengine.events.AudioDelta`), call ``deliver(response_id,
+        item_id, audio)`` and return True; else change nothing and return False (the
+        frame then takes the general path: :meth:`RealtimeProtocol.receive_message`).
+        It never raises for bad input; ``deliver``'s exceptions propagate."""
         ...

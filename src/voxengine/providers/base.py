@@ -40,6 +40,7 @@ from voxengine.providers._restore import as_note, note_role, restore_commands
 from voxengine.session.history import ConversationHistory
 from voxengine.session.queue import Consumer
 from voxengine.session.snapshot import ConversationSnapshot, RestoreResult
+from voxengine.session.tap import AudioTap
 
 __all__ = ["BaseProvider", "Capability", "ProviderConfig"]
 
@@ -366,6 +367,20 @@ class BaseProvider(abc.ABC):
         :mod:`voxengine.session.queue`). Returns ``False`` if the provider cannot push;
         iterate :meth:`events` then. After ``True``, :meth:`events` raises
         :class:`~voxengine.errors.InvalidState` for this session. The default cannot.
+        """
+        return False
+
+    def tap_audio(self, tap: AudioTap | None) -> bool:
+        """Hand each chunk of assistant audio to ``tap.callback`` straight from the
+        socket's read callback, bypassing the events (``None``: stop); see
+        :mod:`voxengine.session.tap`.
+
+        Only for a consumer that wants the audio and nothing else of it: while a tap is
+        set, clean audio deltas produce no :class:`~voxengine.events.AudioDelta` event
+        (malformed ones still produce their error events); the audio of a provider or
+        connection that cannot tap keeps coming as events. A tap does not wait for a
+        consumer's pending awaitable (see :meth:`deliver_events`): audio is never held
+        behind it. Returns False if this provider cannot tap at all (the default).
         """
         return False
 

@@ -34,6 +34,7 @@ from voxengine.session.history import ConversationHistory, HistoryEntry
 from voxengine.session.link import SessionLink
 from voxengine.session.queue import Consumer
 from voxengine.session.snapshot import ConversationSnapshot, RestoreResult
+from voxengine.session.tap import AudioTap
 from voxengine.transport import Connector
 from voxengine.transport.websocket import open_websocket
 
@@ -334,4 +335,13 @@ class RealtimeProvider(BaseProvider):
             InvalidState: not connected, or the events already have a consumer.
         """
         self._connected_link().deliver_events(consumer)
+        return True
+
+    def tap_audio(self, tap: AudioTap | None) -> bool:
+        """Hand clean assistant audio to ``tap`` straight from the socket (see
+        :class:`BaseProvider`); a session whose protocol or transport cannot keeps
+        the usual way. Returns False when not connected."""
+        if self._link is None:
+            return False
+        self._link.tap_audio(tap)
         return True

@@ -119,6 +119,7 @@ class RealtimeSession(SessionWire):
         waiter = self._ready_waiter = asyncio.get_running_loop().create_future()
         if isinstance(conn, PushConnection):
             conn.push_to(self._pushed)  # False: it cannot; the reader gets every frame
+            self._install_tap()
         self._reader = asyncio.create_task(self._read_loop(), name="voxengine-session-reader")
         with contextlib.suppress(ConnectionClosed):
             # A server that refuses at once closes before our first message goes out;

@@ -36,6 +36,7 @@ from voxengine.session.driver import EventSink, RealtimeSession
 from voxengine.session.history import ConversationHistory
 from voxengine.session.ledger import InputLedger
 from voxengine.session.queue import Consumer, EventQueue
+from voxengine.session.tap import AudioTap
 
 __all__ = ["Relay", "SessionFactory", "merge_session"]
 
@@ -69,6 +70,10 @@ class Relay:
     outputs are kept until confirmed and re-sent after a reconnect if they were not.
     Without confirmations (Gemini Live) an input counts as delivered once written.
     """
+
+    #: Where the current session hands clean audio deltas straight from its socket
+    #: (see :meth:`tap_audio`); a class default until one is set.
+    _audio_tap: AudioTap | None = None
 
     def __init__(
         self,
@@ -121,8 +126,12 @@ class Relay:
         previous = self.session
         if previous is not None and previous is not session:
             previous.audio_sink = None
+            if previous.audio_tap is not None:
+                previous.audio_tap = None
         self.session = session
         session.audio_sink = self._queue.put_nowait
+        if self._audio_tap is not None:
+            session.audio_tap = self._audio_tap
         self._closed_event = None
 
     def _release_early(self, session: RealtimeSession) -> None:
@@ -215,6 +224,14 @@ class Relay:
     def deliver_events(self, consumer: Consumer) -> None:
         """Push the stream to ``consumer`` instead of :meth:`events` (see EventQueue)."""
         self._queue.deliver_to(consumer)
+
+    def tap_audio(self, tap: AudioTap | None) -> None:
+        """Hand clean audio deltas of the current session, and of every later one, to
+        ``tap`` straight from the socket, bypassing the event queue (``None``: stop);
+        see :mod:`voxengine.session.tap`."""
+        self._audio_tap = tap
+        if self.session is not None:
+            self.session.audio_tap = tap
 
     def emit_local(self, event: Event) -> None:
         """Deliver an event the provider produced itself (e.g. Interrupted while offline)."""

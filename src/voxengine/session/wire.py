@@ -15,11 +15,13 @@ import contextlib
 import logging
 import time
 from collections.abc import Callable, Coroutine
+from inspect import isawaitable
 from typing import Any
 
 from voxengine.errors import ConnectionClosed, VoxError
 from voxengine.events import AudioDelta, Event, SessionClosed, SessionReady
-from voxengine.protocols import HotPath, ProtocolState, RealtimeProtocol
+from voxengine.protocols import AudioDeliver, AudioTapping, HotPath, ProtocolState, RealtimeProtocol
+from voxengine.session.tap import AudioTap
 from voxengine.session.tracker import ResponseTracker
 from voxengine.transport import Connection, Connector
 from voxengine.transport.memory import MemoryConnection
@@ -57,6 +59,7 @@ class SessionWire:
         self.sink = sink
         #: Hot-path audio deltas go here when set (see the class docstring).
         self.audio_sink: AudioSink | None = None
+        self._audio_tap: AudioTap | None = None  # see the audio_tap property
         hot = protocol if isinstance(protocol, HotPath) else None
         #: The protocol, when it offers the hot path (its methods are looked up per
         #: frame, like ``receive_message``'s, so a wrapped or patched one is used).
@@ -115,6 +118,57 @@ class SessionWire:
         async with lock:
             while outbox:
                 await conn.send(outbox.pop(0))
+
+    @property
+    def audio_tap(self) -> AudioTap | None:
+        """Where clean audio deltas go straight from the socket (see
+        :mod:`voxengine.session.tap`); ``None``: through :attr:`audio_sink` or the sink.
+
+        Takes effect when the protocol offers ``AudioTapping`` and the connection
+        ``tap_text``; otherwise audio keeps its usual way."""
+        return self._audio_tap
+
+    @audio_tap.setter
+    def audio_tap(self, tap: AudioTap | None) -> None:
+        self._audio_tap = tap
+        self._install_tap()
+
+    def _install_tap(self) -> None:
+        """Give the connection the protocol's audio tap (or take it away)."""
+        conn, tap, protocol = self._conn, self._audio_tap, self._protocol
+        if not isinstance(conn, WebSocketConnection):
+            return
+        if tap is None or not isinstance(protocol, AudioTapping):
+            conn.tap_text(None)
+            return
+        conn.tap_text(protocol.audio_tap(self._deliverer(tap)))
+
+    def _deliverer(self, tap: AudioTap) -> AudioDeliver:
+        """What the protocol's tap calls with each clean audio delta: the application's
+        callback first, then :meth:`_pushed`'s bookkeeping for audio."""
+        callback, failed, pending = tap.callback, tap.failed, tap.pending
+        tracker = self.tracker
+
+        def deliver(response_id: str, item_id: str, audio: bytes) -> None:
+            if not self._reading:
+                return  # the protocol gave up: later frames are ignored
+            try:
+                result = callback(audio)
+            except Exception:
+                failed()
+                result = None
+            self._last_activity = now = _monotonic()
+            tracker.progress_at = now
+            if item_id != tracker.audio_item_id:
+                tracker.audio_item_id = item_id
+                tracker.audio_bytes = 0
+            tracker.audio_bytes += len(audio)
+            if result is not None and isawaitable(result):
+                pending(result)
+            if self._outbox:  # frames a cancelled send left: get them going
+                self._start_sending(self._send_outbox())
+
+        return deliver
 
     def _dispatch(self, event: Event) -> None:
         self.tracker.observe(event)

@@ -10,10 +10,15 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Protocol, runtime_checkable
 
-__all__ = ["Connection", "Connector", "FrameSink", "PushConnection"]
+__all__ = ["Connection", "Connector", "FrameSink", "PushConnection", "TextTap"]
 
 #: Receives one whole frame (``str`` for a text frame, ``bytes`` for a binary one).
 FrameSink = Callable[[str | bytes], None]
+
+#: Sees a whole text frame's payload first, undecoded (UTF-8 bytes, not yet checked):
+#: returns True when it took the frame (the sink never sees it), False to let the frame
+#: go its usual way (decoded and checked, then to the sink). See ``tap_text``.
+TextTap = Callable[[bytes | bytearray | memoryview], bool]
 
 
 class Connection(Protocol):

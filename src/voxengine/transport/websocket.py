@@ -56,7 +56,7 @@ from voxengine.errors import (
     UpgradeRefused,
 )
 from voxengine.redaction import redact, remember_secrets, secrets_in
-from voxengine.transport import FrameSink
+from voxengine.transport import FrameSink, TextTap
 from voxengine.transport.tls import default_ssl_context, tls_failure
 
 __all__ = [
@@ -136,6 +136,7 @@ class _PushingConnection(ClientConnection):
         "held",
         "queued",
         "sink",
+        "tap",
     )
 
     def __init__(self, protocol: ClientProtocol, **kwargs: Any) -> None:
@@ -150,6 +151,8 @@ class _PushingConnection(ClientConnection):
         #: ``sink`` while a whole text frame can go straight to it (pushing, nothing
         #: held, not failed, no fragments queued for ``recv``); else ``None``.
         self._direct: FrameSink | None = None
+        #: Sees whole text frames first while pushing (see ``WebSocketConnection.tap_text``).
+        self.tap: TextTap | None = None
 
     @property
     def pulling(self) -> bool:
@@ -177,6 +180,15 @@ class _PushingConnection(ClientConnection):
         sink = self._direct
         if sink is not None and type(event) is Frame and event.opcode is Opcode.TEXT and event.fin:
             # The hot path (a whole text frame while pushing): _message and _push inlined.
+            tap = self.tap
+            if tap is not None:
+                try:
+                    if tap(event.data):
+                        return
+                except Exception:
+                    logger.exception("text tap failed; closing the connection")
+                    self._fail(CloseCode.INTERNAL_ERROR, "internal error")
+                    return
             try:
                 text = str(event.data, "utf-8")
             except UnicodeDecodeError:
@@ -270,6 +282,24 @@ class WebSocketConnection:
         if ws.sink is not None:
             raise InvalidState("this connection already pushes its frames")
         ws.start_push(sink)
+        return True
+
+    def tap_text(self, tap: TextTap | None) -> bool:
+        """Let ``tap`` see each whole text frame first, while frames are pushed
+        (``None``: stop); returns False (and changes nothing) if this connection cannot.
+
+        The tap runs in the read callback before the frame is decoded: it gets the
+        payload's raw bytes and returns True when it took the frame, which then never
+        reaches the sink; False sends the frame on as usual (UTF-8 checked, then to
+        the sink), so the tap need not check anything it does not take. It sees only
+        frames that would go straight to the sink (never held, fragmented or control
+        frames), so frames keep their order. An exception it raises is logged and
+        closes the connection (1011), as the sink's does.
+        """
+        ws = self._ws
+        if not isinstance(ws, _PushingConnection):
+            return False
+        ws.tap = tap
         return True
 
     def when_closed(self, callback: Callable[[ConnectionClosed], None]) -> bool:

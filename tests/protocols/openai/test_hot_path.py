@@ -11,7 +11,7 @@ import pytest
 from tests.protocols.openai.test_protocol import SESSION_CREATED, SESSION_UPDATED, make, opened
 from voxengine.commands import SendAudio, SendText
 from voxengine.events import AudioDelta, ProviderErrorEvent
-from voxengine.protocols import HotPath
+from voxengine.protocols import AudioTapping, HotPath, ProtocolState
 from voxengine.protocols.openai._wire import Dialect
 from voxengine.protocols.openai.protocol import OpenAIRealtimeProtocol
 
@@ -109,3 +109,40 @@ def test_encode_audio_declines_before_open_and_behind_queued_frames() -> None:
     assert p.encode_audio(PCM) is None  # the text frame must go out first
     p.data_to_send()
     assert p.encode_audio(PCM) is not None
+
+
+@pytest.mark.parametrize("frame", FRAMES)
+def test_the_audio_tap_takes_exactly_the_frames_receive_audio_returns(frame: str | bytes) -> None:
+    """``audio_tap`` (``AudioTapping``) takes a frame, from its raw bytes, exactly when
+    ``receive_audio`` would return its audio delta, and hands on the same fields; a
+    frame it declines leaves the protocol untouched (the general path then runs)."""
+    data = frame.encode() if isinstance(frame, str) else frame
+    expected = opened().receive_audio(frame)
+    tapping = opened()
+    delivered: list[tuple[str, str, bytes]] = []
+    tap = tapping.audio_tap(lambda r, i, audio: delivered.append((r, i, audio)))
+    took = tap(data)
+    assert took is (expected is not None)
+    if expected is not None:
+        assert delivered == [(expected.response_id, expected.item_id, expected.audio)]
+    else:
+        assert delivered == []
+    assert tapping.events_received() == []
+    assert tapping.data_to_send() == []
+
+
+def test_the_audio_tap_declines_invalid_utf8_and_frames_once_closed() -> None:
+    p = opened()
+    delivered: list[bytes] = []
+    tap = p.audio_tap(lambda r, i, audio: delivered.append(audio))
+    good = GOOD.encode()
+    assert tap(good.replace(b"r1", b"r\xff")) is False  # not UTF-8: the general path fails it
+    assert tap(memoryview(good)) is True  # websockets may hand over any bytes-like payload
+    p.receive_close(1000, "bye")
+    assert p.state is ProtocolState.CLOSED
+    assert tap(good) is False
+    assert delivered == [PCM]
+
+
+def test_the_openai_protocol_offers_the_audio_tap() -> None:
+    assert isinstance(make(), AudioTapping)

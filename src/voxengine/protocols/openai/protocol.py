@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import binascii
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any, final
 
 from voxengine import _json
@@ -56,7 +56,7 @@ from voxengine.events import (
     UnknownEvent,
     _quick_audio_delta,
 )
-from voxengine.protocols import ConnectRequest, ProtocolState
+from voxengine.protocols import AudioDeliver, ConnectRequest, ProtocolState
 from voxengine.protocols.openai._decode import DECODERS, decode_audio_delta
 from voxengine.protocols.openai._wire import Dialect, encode_command
 from voxengine.redaction import redact, secrets_in
@@ -331,6 +331,39 @@ class OpenAIRealtimeProtocol:
         else:
             self.receive_message(data)  # reports it
         return None
+
+    def audio_tap(self, deliver: AudioDeliver) -> Callable[[bytes | bytearray | memoryview], bool]:
+        """The text-frame tap for audio deltas (see ``AudioTapping``)."""
+        closed = ProtocolState.CLOSED
+        loads, a2b, audio_types = _loads, _a2b, (_GA_AUDIO, _BETA_AUDIO)
+
+        def tap(data: bytes | bytearray | memoryview) -> bool:
+            # receive_audio's clean case, on the undecoded payload (orjson checks the
+            # UTF-8); anything else is left to the general path
+            if self._state is closed:
+                return False
+            try:
+                msg = loads(data)
+            except ValueError:
+                return False
+            if type(msg) is not dict or msg.get("type") not in audio_types:
+                return False
+            delta = msg.get("delta")
+            try:
+                audio = a2b(delta if type(delta) is str else "", strict_mode=True)
+            except (binascii.Error, ValueError):
+                return False
+            if len(audio) & 1:
+                return False
+            response_id, item_id = msg.get("response_id"), msg.get("item_id")
+            deliver(
+                response_id if type(response_id) is str else "",
+                item_id if type(item_id) is str else "",
+                audio,
+            )
+            return True
+
+        return tap
 
     def encode_audio(self, audio: bytes) -> bytes | None:
         """``input_audio_buffer.append`` of ``audio``, as UTF-8 (see ``HotPath``)."""

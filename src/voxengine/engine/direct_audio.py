@@ -1,0 +1,107 @@
+"""Fast mode's shortest way for assistant audio: :class:`DirectAudio`.
+
+In ``fast`` mode, while the engine's assistant audio has exactly one consumer — the
+``on_audio_response`` callback, a plain function, with no other :class:`AudioDelta`
+handler, no :meth:`~voxengine.bus.EventBus.stream` open and no output device playing —
+the provider is given an :class:`~voxengine.session.tap.AudioTap`: each chunk goes
+from the socket's read callback to the callback with no event object, queue, strategy
+or bus in between (the benchmarks' in-process latency measures this way). As soon as
+any of those conditions stops holding, the tap is taken away and audio comes as
+:class:`AudioDelta` events again, to every consumer. The callback's audio is never
+held behind an async handler still busy with an earlier event (other events keep
+their order among themselves).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable, Sequence
+from inspect import iscoroutinefunction
+from typing import Any
+
+from voxengine.bus import EventBus
+from voxengine.providers.base import BaseProvider
+from voxengine.session.tap import AudioTap
+
+__all__ = ["DirectAudio"]
+
+logger = logging.getLogger("voxengine.engine")
+
+
+class DirectAudio:
+    """Keeps a provider's audio tap in step with who consumes the engine's audio."""
+
+    __slots__ = ("_bus", "_legacy", "_observers", "_provider", "_tasks", "tap")
+
+    def __init__(
+        self,
+        bus: EventBus,
+        legacy: Callable[[Any], object],
+        observers: Sequence[object],
+    ) -> None:
+        """``legacy`` is the engine's own ``AudioDelta`` handler (the one that calls
+        ``on_audio_response``); ``observers`` the live list of audio observers
+        (playback while an output device is open)."""
+        self._bus = bus
+        self._legacy = legacy
+        self._observers = observers
+        self._tasks: set[asyncio.Task[object]] | None = None
+        self._provider: BaseProvider | None = None  # the one given ``tap``
+        #: The tap the provider has (``None``: audio comes as events).
+        self.tap: AudioTap | None = None
+
+    def wanted(self, callback: Callable[[bytes], object] | None) -> bool:
+        """Whether ``callback`` is the only consumer of the audio (see the module)."""
+        if callback is None or iscoroutinefunction(callback) or self._observers:
+            return False
+        route = self._bus.audio_route
+        return (
+            route is not None
+            and len(route) == 1
+            and route[0].active
+            and route[0].handler == self._legacy
+        )
+
+    def update(
+        self, provider: BaseProvider | None, callback: Callable[[bytes], object] | None
+    ) -> None:
+        """Give ``provider`` a tap for ``callback``, or take it away (see :meth:`wanted`);
+        ``provider`` is ``None`` while the engine has no session."""
+        wanted = provider is not None and provider.is_connected and self.wanted(callback)
+        tap = self.tap
+        if wanted:
+            assert callback is not None
+            if tap is None or tap.callback is not callback:
+                tap = AudioTap(callback, self._failed, self._pending)
+        else:
+            tap = None
+        if tap is self.tap and provider is self._provider:
+            return
+        previous = self._provider
+        if previous is not None and previous is not provider:
+            previous.tap_audio(None)  # a provider failed over from
+        self._provider = provider
+        self.tap = tap if provider is not None and provider.tap_audio(tap) else None
+
+    def _failed(self) -> None:
+        # what the bus does for a failing handler: count it, log it, go on
+        self._bus.handler_errors += 1
+        logger.exception("on_audio_response failed on an audio chunk")
+
+    def _pending(self, pending: Awaitable[object]) -> None:
+        """A plain callback returned an awaitable: await it in a task of its own."""
+
+        async def finish() -> object:
+            try:
+                return await pending
+            except Exception:
+                self._failed()
+                return None
+
+        tasks = self._tasks
+        if tasks is None:
+            tasks = self._tasks = set()
+        task = asyncio.ensure_future(finish())
+        tasks.add(task)
+        task.add_done_callback(tasks.discard)

@@ -1,0 +1,223 @@
+"""Fast mode's direct audio: from the socket's read callback straight to
+``on_audio_response`` while that callback alone wants the audio, over real sockets to
+the fake OpenAI server; the usual event path as soon as anything else does."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+
+from voxengine import AudioDelta, ResponseDone, ResponseStatus, VoiceEngine, VoiceEngineConfig
+from voxengine.events import Reconnected
+from voxengine.testing import FakeOpenAIConfig, FakeOpenAIServerHandle, run_fake_openai_server
+from voxengine.testing._faults import Fault, FaultAction
+
+
+def fast_engine(handle: FakeOpenAIServerHandle, mode: str = "fast") -> VoiceEngine:
+    config = VoiceEngineConfig(api_key="sk-test", provider="openai", mode=mode, base_url=handle.url)
+    return VoiceEngine(config)  # type: ignore[arg-type]
+
+
+def _callers() -> set[str]:
+    """Qualified names of the functions on the stack above the caller."""
+    names: set[str] = set()
+    frame = sys._getframe(2)
+    while frame is not None:
+        names.add(frame.f_code.co_qualname)
+        frame = frame.f_back  # type: ignore[assignment]
+    return names
+
+
+async def _reply(engine: VoiceEngine, text: str = "Hello there, how are you?") -> None:
+    await engine.send_text(text)
+    done = await engine.events.wait_for(ResponseDone, timeout=10)
+    assert done.status is ResponseStatus.COMPLETED
+
+
+async def _audio_in_provider_mode(handle: FakeOpenAIServerHandle) -> bytes:
+    engine = fast_engine(handle, "provider")
+    audio = bytearray()
+    engine.on_audio_response = audio.extend
+    async with engine:
+        await _reply(engine)
+    return bytes(audio)
+
+
+async def test_a_lone_audio_callback_gets_every_chunk_straight_from_the_socket(
+    fake_openai: FakeOpenAIServerHandle,
+) -> None:
+    expected = await _audio_in_provider_mode(fake_openai)
+    engine = fast_engine(fake_openai)
+    audio = bytearray()
+    stacks: list[set[str]] = []
+
+    def on_audio(pcm: bytes) -> None:
+        stacks.append(_callers())
+        audio.extend(pcm)
+
+    engine.on_audio_response = on_audio
+    assert not engine.direct_audio  # not connected yet
+    async with engine:
+        assert engine.direct_audio
+        await _reply(engine)
+    assert not engine.direct_audio  # disconnected
+    assert bytes(audio) == expected  # the same audio as the event path gives
+    # no event, queue, strategy or bus between the socket and the callback
+    for stack in stacks:
+        assert "_PushingConnection.process_event" in stack
+        assert not {"EventQueue.put_nowait", "BaseStrategy._deliver", "EventBus.dispatch"} & stack
+
+
+async def test_any_other_audio_consumer_turns_the_direct_way_off_until_it_leaves(
+    fake_openai: FakeOpenAIServerHandle,
+) -> None:
+    engine = fast_engine(fake_openai)
+    direct, seen = bytearray(), bytearray()
+    engine.on_audio_response = direct.extend
+    async with engine:
+        assert engine.direct_audio
+        sub = engine.events.on(AudioDelta, lambda event: seen.extend(event.audio))
+        assert not engine.direct_audio
+        await _reply(engine)
+        assert len(seen) > 0
+        assert bytes(seen) == bytes(direct)  # both had every chunk, via the events
+        engine.events.off(sub)
+        assert engine.direct_audio
+        streamed: list[AudioDelta] = []
+
+        async def stream() -> None:
+            async for event in engine.events.stream(AudioDelta):
+                assert isinstance(event, AudioDelta)
+                streamed.append(event)
+
+        reader = asyncio.create_task(stream())
+        while engine.direct_audio:  # noqa: ASYNC110 (the stream opens in the reader's first step)
+            await asyncio.sleep(0.01)
+        before = len(direct)
+        await _reply(engine)
+        assert sum(len(e.audio) for e in streamed) == len(direct) - before > 0
+        reader.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await reader
+        assert engine.direct_audio  # the stream closed
+        engine.on_audio_response = None
+        assert not engine.direct_audio
+        engine.on_audio_response = direct.extend
+        assert engine.direct_audio
+
+
+async def test_async_callbacks_take_the_event_path_and_are_awaited(
+    fake_openai: FakeOpenAIServerHandle,
+) -> None:
+    engine = fast_engine(fake_openai)
+    audio = bytearray()
+
+    async def on_audio(pcm: bytes) -> None:
+        await asyncio.sleep(0)
+        audio.extend(pcm)
+
+    engine.on_audio_response = on_audio
+    async with engine:
+        assert not engine.direct_audio
+        await _reply(engine)
+    assert len(audio) > 0
+
+
+async def test_a_plain_callback_returning_an_awaitable_has_it_awaited(
+    fake_openai: FakeOpenAIServerHandle,
+) -> None:
+    engine = fast_engine(fake_openai)
+    finished: list[int] = []
+    awaited = asyncio.Event()
+
+    async def later(size: int) -> None:
+        await asyncio.sleep(0)
+        finished.append(size)
+        awaited.set()
+
+    engine.on_audio_response = lambda pcm: later(len(pcm))
+    async with engine:
+        assert engine.direct_audio
+        await _reply(engine)
+        await asyncio.wait_for(awaited.wait(), 5)
+    assert sum(finished) > 0
+
+
+async def test_a_failing_callback_is_counted_and_the_conversation_goes_on(
+    fake_openai: FakeOpenAIServerHandle, caplog: pytest.LogCaptureFixture
+) -> None:
+    engine = fast_engine(fake_openai)
+    calls: list[int] = []
+
+    def broken(pcm: bytes) -> None:
+        calls.append(len(pcm))
+        raise RuntimeError("application bug")
+
+    engine.on_audio_response = broken
+    async with engine:
+        assert engine.direct_audio
+        await _reply(engine)
+        await _reply(engine, "And again")
+        assert engine.is_connected
+    assert engine.events.handler_errors == len(calls) > 0
+    assert "on_audio_response failed" in caplog.text
+
+
+async def test_interrupt_truncates_at_the_audio_received_the_direct_way() -> None:
+    async with run_fake_openai_server(FakeOpenAIConfig(paced=True), pace_seconds=0.02) as handle:
+        engine = fast_engine(handle)
+        audio = bytearray()
+        enough = asyncio.Event()
+
+        def on_audio(pcm: bytes) -> None:
+            audio.extend(pcm)
+            if len(audio) >= 4800:  # 0.1 s of 24 kHz PCM16
+                enough.set()
+
+        engine.on_audio_response = on_audio
+        async with engine:
+            assert engine.direct_audio
+            await engine.send_text("One two three four five six seven eight nine ten")
+            await asyncio.wait_for(enough.wait(), 10)
+            interrupted = await engine.interrupt(played=60.0)  # clamped to what came
+            received = len(audio) / 48_000
+            assert interrupted.played is not None
+            assert 0.1 <= interrupted.played <= received + 0.5
+            done = await engine.events.wait_for(ResponseDone, timeout=10)
+            assert done.status is ResponseStatus.CANCELLED
+        [truncate] = [
+            e for e in handle.connections[0].received if e["type"] == "conversation.item.truncate"
+        ]
+        assert truncate["audio_end_ms"] == round(interrupted.played * 1000)
+
+
+@pytest.fixture
+async def dropping() -> AsyncIterator[FakeOpenAIServerHandle]:
+    """Drops the first connection at its third audio delta; later ones behave."""
+    fault = Fault(action=FaultAction.DROP, after="response.output_audio.delta", nth=3)
+    async with run_fake_openai_server(
+        FakeOpenAIConfig(paced=True), pace_seconds=0.01, faults=(fault,)
+    ) as handle:
+        yield handle
+
+
+async def test_the_connection_after_a_reconnect_is_tapped_too(
+    dropping: FakeOpenAIServerHandle,
+) -> None:
+    config: dict[str, Any] = {"api_key": "sk-test", "base_url": dropping.url}
+    engine = VoiceEngine(VoiceEngineConfig(provider="openai", mode="fast", **config))
+    stacks: list[set[str]] = []
+    engine.on_audio_response = lambda pcm: stacks.append(_callers())
+    async with engine:
+        await engine.send_text("Tell me about the tides")
+        await engine.events.wait_for(Reconnected, timeout=10)
+        done = await engine.events.wait_for(ResponseDone, timeout=10)
+        assert done.status is ResponseStatus.COMPLETED
+        assert engine.direct_audio
+    assert len(dropping.connections) == 2
+    assert len(stacks) > 3  # audio of the second connection came too ...
+    assert all("EventQueue.put_nowait" not in stack for stack in stacks)  # ... directly
