@@ -132,10 +132,12 @@ class AudioTapping(Protocol):
 
     def audio_tap(self, deliver: AudioDeliver) -> Callable[[bytes | bytearray | memoryview], bool]:
         """A text-frame tap (``voxengine.transport.TextTap``): given a whole text
-        frame's raw payload, when it is an audio delta that decodes cleanly while the
-        protocol is not ``CLOSED`` (what :meth:`HotPath.receive_audio` would return as
-        an :class:`~voxengine.events.AudioDelta`), call ``deliver(response_id,
-        item_id, audio)`` and return True; else change nothing and return False (the
-        frame then takes the general path: :meth:`RealtimeProtocol.receive_message`).
-        It never raises for bad input; ``deliver``'s exceptions propagate."""
+        frame's raw payload, when it is a well-formed audio delta while the protocol
+        is not ``CLOSED``, call ``deliver(response_id, item_id, audio)`` with exactly
+        what :meth:`HotPath.receive_audio` would return in its
+        :class:`~voxengine.events.AudioDelta`, and return True. Otherwise change
+        nothing and return False: the frame then takes the general path
+        (:meth:`RealtimeProtocol.receive_message`). It may decline any frame (e.g.
+        one with a field missing), never one ``receive_audio`` would not return. It
+        never raises for bad input; ``deliver``'s exceptions propagate."""
         ...

@@ -339,28 +339,21 @@ class OpenAIRealtimeProtocol:
 
         def tap(data: bytes | bytearray | memoryview) -> bool:
             # receive_audio's clean case, on the undecoded payload (orjson checks the
-            # UTF-8); anything else is left to the general path
+            # UTF-8); anything else (not a dict, a field missing or of another type,
+            # bad base64...) is left to the general path
             if self._state is closed:
                 return False
             try:
                 msg = loads(data)
-            except ValueError:
+                if msg["type"] not in audio_types:
+                    return False
+                audio = a2b(msg["delta"], strict_mode=True)
+                response_id, item_id = msg["response_id"], msg["item_id"]
+            except (ValueError, KeyError, TypeError):  # binascii.Error is a ValueError
                 return False
-            if type(msg) is not dict or msg.get("type") not in audio_types:
+            if type(response_id) is not str or type(item_id) is not str or len(audio) & 1:
                 return False
-            delta = msg.get("delta")
-            try:
-                audio = a2b(delta if type(delta) is str else "", strict_mode=True)
-            except (binascii.Error, ValueError):
-                return False
-            if len(audio) & 1:
-                return False
-            response_id, item_id = msg.get("response_id"), msg.get("item_id")
-            deliver(
-                response_id if type(response_id) is str else "",
-                item_id if type(item_id) is str else "",
-                audio,
-            )
+            deliver(response_id, item_id, audio)
             return True
 
         return tap
