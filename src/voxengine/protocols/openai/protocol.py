@@ -83,6 +83,8 @@ _a2b = binascii.a2b_base64
 _loads = _json.loads
 _GA_AUDIO = "response.output_audio.delta"
 _BETA_AUDIO = "response.audio.delta"
+_AUDIO_TYPES = (_GA_AUDIO, _BETA_AUDIO)
+_CLOSED = ProtocolState.CLOSED
 #: The decoder of both audio delta names (GA and beta).
 _AUDIO_DELTA = DECODERS["response.output_audio.delta"]
 _RATE_CODES = frozenset({"rate_limit_exceeded", "insufficient_quota"})
@@ -334,20 +336,18 @@ class OpenAIRealtimeProtocol:
 
     def audio_tap(self, deliver: AudioDeliver) -> Callable[[bytes | bytearray | memoryview], bool]:
         """The text-frame tap for audio deltas (see ``AudioTapping``)."""
-        closed = ProtocolState.CLOSED
-        loads, a2b, audio_types = _loads, _a2b, (_GA_AUDIO, _BETA_AUDIO)
 
         def tap(data: bytes | bytearray | memoryview) -> bool:
             # receive_audio's clean case, on the undecoded payload (orjson checks the
             # UTF-8); anything else (not a dict, a field missing or of another type,
             # bad base64...) is left to the general path
-            if self._state is closed:
+            if self._state is _CLOSED:
                 return False
             try:
-                msg = loads(data)
-                if msg["type"] not in audio_types:
+                msg = _loads(data)
+                if msg["type"] not in _AUDIO_TYPES:
                     return False
-                audio = a2b(msg["delta"], strict_mode=True)
+                audio = _a2b(msg["delta"], strict_mode=True)
                 response_id, item_id = msg["response_id"], msg["item_id"]
             except (ValueError, KeyError, TypeError):  # binascii.Error is a ValueError
                 return False
