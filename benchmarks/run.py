@@ -165,6 +165,8 @@ def targets(results: dict[str, Any]) -> list[dict[str, Any]]:
                         )
                     )
     for scale_run in results.get("scale", {}).get("runs", []):
+        if scale_run["client"] != CLIENTS["fast"].name:
+            continue  # other clients' runs are context, not targets
         level = next((lv for lv in scale_run["levels"] if lv["sessions"] == SCALE_SESSIONS), None)
         if level is not None:
             rows.append(
@@ -294,14 +296,17 @@ async def _run(args: argparse.Namespace) -> dict[str, Any]:
     )
     if args.sessions:
         base = dataclasses.replace(base, sessions=tuple(args.sessions))
-    base = dataclasses.replace(base, client=args.scale_client)
     loops = args.loop or ["asyncio"]
     workers = args.workers or [1]
     settings = ServerSettings(loop=args.server_loop)
     if args.pin:
         base = dataclasses.replace(base, pin=True)
         settings = dataclasses.replace(settings, cpus=pinning(max(workers)))
-    scale_plans = plans(base, loops, workers)
+    scale_plans = [
+        p
+        for client in args.scale_client
+        for p in plans(dataclasses.replace(base, client=client), loops, workers)
+    ]
     results["method"] = {
         "server": "voxengine.testing.FakeOpenAIServer (paced mode) in child processes, stepped"
         " on absolute 20 ms deadlines; frames stamped with perf_counter (CLOCK_MONOTONIC)"
@@ -393,7 +398,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rounds", type=int, help="comparison rounds (default 4)")
     parser.add_argument("--memory-sessions", type=int, help="idle sessions for RSS (default 100)")
     parser.add_argument(
-        "--scale-client", choices=list(CLIENTS), default="fast", help="client of the scale test"
+        "--scale-client",
+        nargs="+",
+        choices=list(CLIENTS),
+        default=["fast"],
+        help="client(s) of the scale test, run in this order (e.g. fast floor: the floor's"
+        " runs come after fast mode's, as context for its targets)",
     )
     parser.add_argument(
         "--loop",

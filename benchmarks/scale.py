@@ -365,6 +365,8 @@ async def run_scale(
         )
     breaks = next((lv["sessions"] for lv in levels if not lv["holds"]), None)
     label = f"{plan.loop}, {plan.workers} client process{'es' if plan.workers > 1 else ''}"
+    if plan.client != "fast":
+        label = f"{plan.client}: {label}"
     return {
         "label": label,
         "client": CLIENTS[plan.client].name,
