@@ -221,3 +221,18 @@ async def test_the_connection_after_a_reconnect_is_tapped_too(
     assert len(dropping.connections) == 2
     assert len(stacks) > 3  # audio of the second connection came too ...
     assert all("EventQueue.put_nowait" not in stack for stack in stacks)  # ... directly
+
+
+async def test_a_connection_that_cannot_tap_keeps_the_event_path() -> None:
+    """The mock provider's in-memory transport has no ``tap_text``: the engine asks,
+    is told no, and the callback still gets every chunk through the events."""
+    from voxengine.providers import MockConfig, MockProvider
+
+    provider = MockProvider(MockConfig(api_key="test-key", replies=("Hello there.",)))
+    engine = VoiceEngine(VoiceEngineConfig(provider="mock", mode="fast"), provider=provider)
+    audio = bytearray()
+    engine.on_audio_response = audio.extend
+    async with engine:
+        assert not engine.direct_audio
+        await _reply(engine)
+    assert len(audio) == pytest.approx(2 * 0.25 * 48_000, rel=0.05)

@@ -82,7 +82,10 @@ class DirectAudio:
         if previous is not None and previous is not provider:
             previous.tap_audio(None)  # a provider failed over from
         self._provider = provider
-        self.tap = tap if provider is not None and provider.tap_audio(tap) else None
+        if provider is not None and not provider.tap_audio(tap) and tap is not None:
+            provider.tap_audio(None)  # its connection cannot: no tap kept for later ones
+            tap = None
+        self.tap = tap
 
     def _failed(self) -> None:
         # what the bus does for a failing handler: count it, log it, go on

@@ -380,7 +380,8 @@ class BaseProvider(abc.ABC):
         (malformed ones still produce their error events); the audio of a provider or
         connection that cannot tap keeps coming as events. A tap does not wait for a
         consumer's pending awaitable (see :meth:`deliver_events`): audio is never held
-        behind it. Returns False if this provider cannot tap at all (the default).
+        behind it. Returns whether the current connection takes the tap (False: the
+        audio keeps coming as events; the default provider never takes one).
         """
         return False
 

@@ -339,9 +339,9 @@ class RealtimeProvider(BaseProvider):
 
     def tap_audio(self, tap: AudioTap | None) -> bool:
         """Hand clean assistant audio to ``tap`` straight from the socket (see
-        :class:`BaseProvider`); a session whose protocol or transport cannot keeps
-        the usual way. Returns False when not connected."""
+        :class:`BaseProvider`). Returns whether the current connection takes it: not
+        when disconnected, nor when its protocol or transport cannot (audio then keeps
+        coming as events)."""
         if self._link is None:
             return False
-        self._link.tap_audio(tap)
-        return True
+        return self._link.tap_audio(tap)

@@ -225,13 +225,17 @@ class Relay:
         """Push the stream to ``consumer`` instead of :meth:`events` (see EventQueue)."""
         self._queue.deliver_to(consumer)
 
-    def tap_audio(self, tap: AudioTap | None) -> None:
+    def tap_audio(self, tap: AudioTap | None) -> bool:
         """Hand clean audio deltas of the current session, and of every later one, to
         ``tap`` straight from the socket, bypassing the event queue (``None``: stop);
-        see :mod:`voxengine.session.tap`."""
+        see :mod:`voxengine.session.tap`. Returns whether the current session's
+        connection takes the tap (its protocol and transport must both offer it)."""
         self._audio_tap = tap
-        if self.session is not None:
-            self.session.audio_tap = tap
+        session = self.session
+        if session is None:
+            return False
+        session.audio_tap = tap
+        return session.audio_tapped
 
     def emit_local(self, event: Event) -> None:
         """Deliver an event the provider produced itself (e.g. Interrupted while offline)."""

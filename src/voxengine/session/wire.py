@@ -60,6 +60,7 @@ class SessionWire:
         #: Hot-path audio deltas go here when set (see the class docstring).
         self.audio_sink: AudioSink | None = None
         self._audio_tap: AudioTap | None = None  # see the audio_tap property
+        self._tapped = False
         hot = protocol if isinstance(protocol, HotPath) else None
         #: The protocol, when it offers the hot path (its methods are looked up per
         #: frame, like ``receive_message``'s, so a wrapped or patched one is used).
@@ -133,6 +134,11 @@ class SessionWire:
         self._audio_tap = tap
         self._install_tap()
 
+    @property
+    def audio_tapped(self) -> bool:
+        """True while :attr:`audio_tap` is in effect on this session's connection."""
+        return self._tapped
+
     def _install_tap(self) -> None:
         """Give the connection the protocol's audio tap (or take it away)."""
         conn, tap, protocol = self._conn, self._audio_tap, self._protocol
@@ -140,8 +146,9 @@ class SessionWire:
             return
         if tap is None or not isinstance(protocol, AudioTapping):
             conn.tap_text(None)
+            self._tapped = False
             return
-        conn.tap_text(protocol.audio_tap(self._deliverer(tap)))
+        self._tapped = conn.tap_text(protocol.audio_tap(self._deliverer(tap)))
 
     def _deliverer(self, tap: AudioTap) -> AudioDeliver:
         """What the protocol's tap calls with each clean audio delta: the application's
