@@ -69,12 +69,11 @@ class BaseStrategy(abc.ABC):
         self.bus = bus
         self._on_closed = on_closed
         kept = provider.kept_history if self.keeps_history else None
-        #: The conversation: the provider's own history when it keeps one (a view: one
-        #: copy, fed once), else this strategy's, fed by :meth:`observers` (empty in a
-        #: mode that keeps none).
-        self.history = kept if kept is not None else ConversationHistory()
+        # Both made on first use (see the properties): a mode that keeps neither pays
+        # for neither while its session is idle.
+        self._history: ConversationHistory | None = kept
         self._own_history = kept is None
-        self.metrics = SessionMetrics(provider.output_format)
+        self._metrics: SessionMetrics | None = None
         own = self.observers()
         self._observers: list[Callable[[Event], None]] = [*own, *extra_observers]
         #: Observers of audio: the mode's own, then the live ``audio_observers``.
@@ -88,6 +87,25 @@ class BaseStrategy(abc.ABC):
         #: The task awaiting async handlers, and the event type they handle.
         self._handler_task: asyncio.Task[object] | None = None
         self._handling: str | None = None
+
+    @property
+    def history(self) -> ConversationHistory:
+        """The conversation: the provider's own history when it keeps one (a view: one
+        copy, fed once), else this strategy's, fed by :meth:`observers` (empty in a
+        mode that keeps none)."""
+        history = self._history
+        if history is None:
+            history = self._history = ConversationHistory()
+        return history
+
+    @property
+    def metrics(self) -> SessionMetrics:
+        """Counters and latencies, fed by :meth:`observers` (a mode that collects none
+        still counts the requests the engine marks)."""
+        metrics = self._metrics
+        if metrics is None:
+            metrics = self._metrics = SessionMetrics(self.provider.output_format)
+        return metrics
 
     @abc.abstractmethod
     def observers(self) -> list[Callable[[Event], None]]:

@@ -212,9 +212,7 @@ class VoiceEngine(LegacyCallbacks):
         self.provider = provider
         self.voice.attach(provider)
         self._injector = ContextInjector(provider, self.config.instructions or "")
-        self._tool_runner = ToolRunner(
-            self.tools, provider, lambda: self.on_function_call, self._mark_request
-        )
+        self._tool_runner = None  # made by the first tool call (see _on_tool_call)
         self._strategy = STRATEGIES[self.config.mode](
             provider,
             self.events,
@@ -495,8 +493,17 @@ class VoiceEngine(LegacyCallbacks):
     # -- internal handlers ----------------------------------------------------------
 
     async def _on_tool_call(self, event: ToolCall) -> None:
-        if self._tool_runner is not None:
-            await self._tool_runner.on_tool_call(event)
+        runner = self._tool_runner
+        if runner is None:  # the first call of this session: most sessions make none
+            if self._strategy is None:
+                return  # not connected
+            runner = self._tool_runner = ToolRunner(
+                self.tools, self.provider, self._manual_handler, self._mark_request
+            )
+        await runner.on_tool_call(event)
+
+    def _manual_handler(self) -> ManualHandler | None:
+        return self.on_function_call
 
     def _on_response_done(self, event: ResponseDone) -> None:
         if self._tool_runner is not None:
