@@ -478,4 +478,8 @@ async def open_websocket(
         raise ConnectFailed(
             f"invalid WebSocket URL or option for {where}: {redact(str(exc), secrets)}"
         ) from exc
+    # The upgrade request is spent: keep no copy of its credentials (nor its headers:
+    # about 2 KB per session) in the open connection. ``websockets`` reads it only
+    # during the handshake.
+    ws.request = None
     return WebSocketConnection(ws)
