@@ -64,6 +64,19 @@ logger = logging.getLogger("voxengine.engine")
 #: Priority of the engine's own handlers: before application handlers.
 _INTERNAL = 1000
 
+# The event classes of the engine's own subscriptions (shared, not one tuple per engine).
+_AUDIO: tuple[type[Event], ...] = (AudioDelta,)
+_TEXT: tuple[type[Event], ...] = (TextDelta, TranscriptDelta)
+_DONE: tuple[type[Event], ...] = (ResponseDone, ProviderErrorEvent)
+#: What the tool runner and the context injector act on (see ``VoiceEngine._observe``).
+_OWN: tuple[type[Event], ...] = (
+    ToolCall,
+    SpeechStarted,
+    SpeechStopped,
+    ResponseStarted,
+    ResponseDone,
+)
+
 #: Seconds :meth:`VoiceEngine.disconnect` gives tool outputs being sent, a failover
 #: in progress and busy event handlers before cancelling them.
 GRACE = 1.0
@@ -131,16 +144,10 @@ class VoiceEngine(LegacyCallbacks):
         self._tool_runner: ToolRunner | None = None
         LegacyCallbacks.__init__(self)
         self.on_function_call: ManualHandler | None = None
-        self.events.on(AudioDelta, self._legacy_audio, priority=-1)
-        self.events.on((TextDelta, TranscriptDelta), self._legacy_text, priority=-1)
-        self.events.on((ResponseDone, ProviderErrorEvent), self._legacy_done, priority=-1)
-        self.events.on(ToolCall, self._on_tool_call, priority=_INTERNAL)
-        self.events.on(ResponseDone, self._on_response_done, priority=_INTERNAL)
-        self.events.on(
-            (SpeechStarted, SpeechStopped, ResponseStarted, ResponseDone),
-            self._observe_context,
-            priority=_INTERNAL,
-        )
+        self.events.on(_AUDIO, self._legacy_audio, priority=-1)
+        self.events.on(_TEXT, self._legacy_text, priority=-1)
+        self.events.on(_DONE, self._legacy_done, priority=-1)
+        self.events.on(_OWN, self._observe, priority=_INTERNAL)
 
     def __repr__(self) -> str:
         return (
@@ -491,6 +498,16 @@ class VoiceEngine(LegacyCallbacks):
         return metrics.tracker.cost(self.config.prices or DEFAULT_PRICES, name)
 
     # -- internal handlers ----------------------------------------------------------
+
+    def _observe(self, event: Event) -> Awaitable[None] | None:
+        """The engine's own handler (one subscription, before the application's): tool
+        calls go to the tool runner; the end of a response lets it answer them, then
+        the context injector sees the turn-taking events."""
+        if isinstance(event, ToolCall):
+            return self._on_tool_call(event)
+        if isinstance(event, ResponseDone):
+            self._on_response_done(event)
+        return self._observe_context(event)
 
     async def _on_tool_call(self, event: ToolCall) -> None:
         runner = self._tool_runner
