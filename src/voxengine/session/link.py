@@ -55,6 +55,7 @@ from voxengine.errors import ConfigError, InvalidState, VoxError
 from voxengine.events import Reconnected, Reconnecting, SessionClosed, StallDetected
 from voxengine.session.driver import RealtimeSession
 from voxengine.session.failures import is_retryable, is_retryable_close
+from voxengine.session.history import HistoryEntry
 from voxengine.session.relay import Relay, SessionFactory, merge_session
 from voxengine.session.watchdog import Watchdog
 
@@ -68,7 +69,9 @@ logger = logging.getLogger("voxengine.providers")
 #: 5 seconds whatever the server does.
 SHUTDOWN_TIMEOUT = 1.0
 
-RestorePlan = Callable[[], tuple[list[Command], int]]
+#: The commands that rebuild the conversation (given the link's history) on a new
+#: connection, and how many entries could not be restored.
+RestorePlan = Callable[[list[HistoryEntry]], tuple[list[Command], int]]
 
 
 @final
@@ -445,7 +448,7 @@ class SessionLink(Relay):
         await follows the last check). Raises what the failing send raised.
         """
         ledger = self._ledger
-        plan, skipped = self._restore_plan()
+        plan, skipped = self._restore_plan(self.history.entries)
         for item in plan:
             await session.send(item)
         if self._session_updates is not None:

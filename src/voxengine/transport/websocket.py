@@ -134,6 +134,7 @@ class _PushingConnection(ClientConnection):
         "_fragments",
         "_queueing_fragments",
         "held",
+        "on_close",
         "queued",
         "sink",
     )
@@ -150,6 +151,18 @@ class _PushingConnection(ClientConnection):
         #: ``sink`` while a whole text frame can go straight to it (pushing, nothing
         #: held, not failed, no fragments queued for ``recv``); else ``None``.
         self._direct: FrameSink | None = None
+        #: Called with the close once the connection is lost (see ``when_closed``).
+        self.on_close: Callable[[ConnectionClosed], None] | None = None
+
+    def report_close(self, _: object) -> None:
+        """``connection_lost_waiter``'s done callback: the close to :attr:`on_close`."""
+        callback = self.on_close
+        if callback is None:
+            return
+        try:
+            callback(_closed(self.protocol.close_exc))
+        except Exception:
+            logger.exception("close callback failed")
 
     @property
     def pulling(self) -> bool:
@@ -282,14 +295,8 @@ class WebSocketConnection:
         if not isinstance(ws, _PushingConnection) or ws.sink is None or ws.pulling:
             return False
         ws.release()  # the held frames, if any: from now on only pushed ones
-
-        def closed(_: object) -> None:
-            try:
-                callback(_closed(ws.protocol.close_exc))
-            except Exception:
-                logger.exception("close callback failed")
-
-        ws.connection_lost_waiter.add_done_callback(closed)
+        ws.on_close = callback
+        ws.connection_lost_waiter.add_done_callback(ws.report_close)
         return True
 
     async def send(self, data: str | bytes) -> None:

@@ -124,7 +124,7 @@ class OpenAIRealtimeProtocol:
         self._request = ConnectRequest(url=url, headers=dict(headers))
         # Servers quote keys back ("Incorrect API key provided: sk-..."): error texts
         # and close reasons are redacted with this connection's own credentials.
-        self._secrets = secrets_in(url, headers)
+        self._secrets = tuple(secrets_in(url, headers))  # a tuple: 1 key, 48 bytes not 216
         self._dialect = dialect
         self._session_config = session
         encode_command(UpdateSession(config=session), dialect, None)  # validate now
