@@ -19,8 +19,8 @@ opened with a ``ClientConnection`` subclass (``connect(create_connection=...)`` 
 the handshake (the same in every supported release, 14 to 17), and hands them to the sink inside
 the socket's read callback instead of queueing them for a reader task to wake up and
 fetch. That saves one event-loop iteration and task switch per frame. Control frames,
-the closing handshake, keepalive pings and the opening handshake stay with
-``websockets``.
+the closing handshake and the opening handshake stay with ``websockets``; keepalive
+pings keep its timing but run on a loop timer (:mod:`~voxengine.transport.keepalive`).
 """
 
 from __future__ import annotations
@@ -57,6 +57,7 @@ from voxengine.errors import (
 )
 from voxengine.redaction import redact, remember_secrets, secrets_in
 from voxengine.transport import FrameSink
+from voxengine.transport.keepalive import TimerKeepalive
 from voxengine.transport.tls import default_ssl_context, tls_failure
 
 __all__ = [
@@ -115,7 +116,7 @@ def _closed(exc: websockets.ConnectionClosed) -> ConnectionClosed:
 _DATA_OPCODES = (Opcode.TEXT, Opcode.BINARY, Opcode.CONT)
 
 
-class _PushingConnection(ClientConnection):
+class _PushingConnection(TimerKeepalive):
     """``ClientConnection`` whose data messages can go to a sink instead of ``recv``.
 
     Until :meth:`start_push`, messages are queued for ``recv`` as usual and counted
