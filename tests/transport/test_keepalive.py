@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import re
 from collections.abc import AsyncIterator
 
 from websockets.asyncio.client import connect
 from websockets.asyncio.server import ServerConnection, serve
 from websockets.protocol import State
+from websockets.utils import accept_key
 
 from voxengine.transport.keepalive import TimerKeepalive
 
@@ -85,3 +87,62 @@ async def test_without_ping_interval_no_ping_is_sent() -> None:
             assert ws.keepalive_task is None
         finally:
             await ws.close()
+
+
+async def test_a_paused_writer_waits_for_the_socket_to_drain_then_resumes() -> None:
+    # The drain waiters are made on first use: check that writing still blocks and
+    # resumes as websockets' own connection does. The peer completes the upgrade by
+    # hand, then reads nothing until released (so the socket's buffers fill up).
+    release = asyncio.Event()
+    finished = asyncio.Event()
+
+    async def peer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            await read_slowly(reader, writer)
+        except ConnectionError:
+            pass  # the client aborts at the end
+        finally:
+            writer.close()
+            finished.set()
+
+    async def read_slowly(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        request = await reader.readuntil(b"\r\n\r\n")
+        found = re.search(rb"sec-websocket-key: *(\S+)", request, re.IGNORECASE)
+        assert found is not None
+        writer.write(
+            b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
+            b"Connection: Upgrade\r\nSec-WebSocket-Accept: "
+            + accept_key(found.group(1).decode()).encode()
+            + b"\r\n\r\n"
+        )
+        await release.wait()
+        while await reader.read(1 << 20):
+            pass
+
+    server = await asyncio.start_server(peer, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    ws = await connect(
+        f"ws://127.0.0.1:{port}/", create_connection=TimerKeepalive, write_limit=1024
+    )
+    try:
+        chunk = b"x" * 1_000_000
+        waiting: asyncio.Task[None] | None = None
+        for _ in range(500):  # until the kernel's buffers are full and a send waits
+            send = asyncio.create_task(ws.send(chunk))
+            done, _ = await asyncio.wait({send}, timeout=0.5)
+            if not done:
+                waiting = send
+                break
+        assert waiting is not None, "writing never had to wait"
+        assert ws.paused
+        assert len(ws.drain_waiters) == 1
+        release.set()
+        await asyncio.wait_for(waiting, 10)
+        assert not ws.drain_waiters
+        assert not ws.paused
+    finally:
+        release.set()
+        ws.transport.abort()
+        await asyncio.wait_for(finished.wait(), 10)
+        server.close()
+        await server.wait_closed()

@@ -7,12 +7,13 @@ task, its coroutine and its sleep stay in memory for the whole life of every
 connection. :class:`TimerKeepalive` does the same with a loop timer between pings and a
 short task only while a ping waits for its pong, so an idle connection holds one timer
 handle (memory per idle session). Timing, the failure and its log line are
-``websockets``' own.
+``websockets``' own. (It also makes the connection's drain-waiters deque on first use.)
 """
 
 from __future__ import annotations
 
 import asyncio
+import collections
 from typing import Any
 
 from websockets.asyncio.client import ClientConnection
@@ -26,11 +27,25 @@ __all__ = ["TimerKeepalive"]
 class TimerKeepalive(ClientConnection):
     """A ``ClientConnection`` whose keepalive is a timer, not a task (see the module)."""
 
-    __slots__ = ("_ping_timer",)
+    __slots__ = ("_drain_waiters", "_ping_timer")
 
     def __init__(self, protocol: ClientProtocol, **kwargs: Any) -> None:
+        self._drain_waiters: collections.deque[asyncio.Future[None]] | None = None
         super().__init__(protocol, **kwargs)
         self._ping_timer: asyncio.TimerHandle | None = None
+
+    # ``websockets`` gives every connection an empty deque of writers waiting for the
+    # socket to drain (760 bytes), used only while writing is paused: made on first use.
+    @property
+    def drain_waiters(self) -> collections.deque[asyncio.Future[None]]:
+        waiters = self._drain_waiters
+        if waiters is None:
+            waiters = self._drain_waiters = collections.deque()
+        return waiters
+
+    @drain_waiters.setter
+    def drain_waiters(self, waiters: collections.deque[asyncio.Future[None]]) -> None:
+        self._drain_waiters = waiters or None  # the empty one from __init__: not kept
 
     def start_keepalive(self) -> None:
         """Ping every ``ping_interval`` seconds (``websockets`` calls this once open)."""
