@@ -109,7 +109,7 @@ class BaseStrategy(abc.ABC):
         return metrics
 
     @abc.abstractmethod
-    def observers(self) -> list[Callable[[Event], None]]:
+    def observers(self) -> Sequence[Callable[[Event], None]]:
         """The mode's synchronous bookkeeping, run on every event before the handlers.
 
         ``extra_observers`` (the engine's audio playback and barge-in) run after these.
@@ -241,9 +241,9 @@ class FastLaneStrategy(BaseStrategy):
     mode = "fast"
     keeps_history: ClassVar[bool] = False
 
-    def observers(self) -> list[Callable[[Event], None]]:
+    def observers(self) -> Sequence[Callable[[Event], None]]:
         """None."""
-        return []
+        return ()
 
 
 class ProviderStrategy(BaseStrategy):
