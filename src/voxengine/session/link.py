@@ -31,7 +31,9 @@ provider and everything needed to survive its loss:
   only while a response is expected).
 * **A supervisor that never dies.** Any failure, including one while restoring, ends
   in a retry or a :class:`~voxengine.events.SessionClosed`; no exception escapes the
-  background task, and :meth:`SessionLink.aclose` is bounded.
+  background task, and :meth:`SessionLink.aclose` is bounded. The task runs only once
+  the connection has closed (the session's close callback starts it): an open session
+  has no task of its own.
 * **One ordered event stream** for the application across connections, through a
   bounded :class:`~voxengine.session.queue.EventQueue` (slow consumers lose assistant
   audio oldest-first, reported per response; nothing else is ever dropped). How
