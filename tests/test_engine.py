@@ -348,3 +348,44 @@ async def test_a_slow_async_handler_never_stalls_the_socket(mode: str) -> None:
     assert dropped, "the slow handler should have cost assistant audio"
     assert dropped[0].direction == "output"
     assert dropped[0].seconds > 0
+
+
+def _client_tasks() -> list[asyncio.Task[Any]]:
+    """Tasks of the client side: voxengine's own (not its fake servers') and those of
+    ``websockets`` client connections (e.g. a keepalive task)."""
+    from websockets.asyncio.client import ClientConnection
+
+    found = []
+    for task in asyncio.all_tasks():
+        coro = task.get_coro()
+        frame = getattr(coro, "cr_frame", None)
+        if frame is None:
+            continue
+        owner = frame.f_locals.get("self")
+        module = frame.f_globals.get("__name__", "")
+        client_code = module.startswith("voxengine") and not module.startswith("voxengine.testing")
+        if client_code or isinstance(owner, ClientConnection):
+            found.append(task)
+    return found
+
+
+async def test_an_idle_connected_fast_session_runs_no_task(
+    fake_openai: FakeOpenAIServerHandle,
+) -> None:
+    """Memory per idle session: while connected and idle, nothing of the client runs
+    (no supervisor, reader or keepalive task; the watchdog and keepalive are timers),
+    and the session still answers, reconnect supervision included."""
+    engine = engine_for(fake_openai, "fast")
+    done: list[ResponseDone] = []
+    engine.on_response_done = done.append
+    async with engine:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + 10
+        while _client_tasks():  # the reader hands the close over to a callback
+            assert loop.time() < deadline, f"tasks left: {_client_tasks()}"
+            await asyncio.sleep(0.01)
+        await engine.send_text("still there?")
+        await engine.events.wait_for(ResponseDone, timeout=10)
+        assert done
+        assert done[0].status is ResponseStatus.COMPLETED
+    assert not _client_tasks()

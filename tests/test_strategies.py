@@ -143,7 +143,7 @@ async def test_fast_lane_delivers_every_event_in_order_and_keeps_no_history(push
     bus = EventBus()
     seen = _seen(bus)
     lane = FastLaneStrategy(Scripted(SCRIPT, push=push), bus)
-    assert lane.observers() == []
+    assert not lane.observers()
     lane.start()
     await asyncio.wait_for(lane.wait_closed(), 10)
     assert seen == [e.type for e in SCRIPT]

@@ -11,7 +11,6 @@ logged and counted in :attr:`EventBus.handler_errors`; the others still run.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import inspect
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -74,7 +73,7 @@ class EventBus:
         # events, and an empty deque alone takes 760 bytes
         self._history: list[Event] = []
         self._history_size = max(0, history_size)
-        self._streams: list[EventQueue] = []
+        self._streams: tuple[EventQueue, ...] = ()  # rebuilt when a stream opens or ends
         self._stream_size = stream_size
         self._closed = False
         self._waitable = waitable
@@ -281,7 +280,7 @@ class EventBus:
         if self._closed:
             raise InvalidState("the session is closed; connect() again first")
         queue = EventQueue(self._stream_size)
-        self._streams.append(queue)
+        self._streams = (*self._streams, queue)
         self._changed()
         types = event_types or (BaseEvent,)
         try:
@@ -289,8 +288,7 @@ class EventBus:
                 if isinstance(event, types):
                     yield event
         finally:
-            with contextlib.suppress(ValueError):
-                self._streams.remove(queue)
+            self._streams = tuple(q for q in self._streams if q is not queue)
             self._changed()
 
     def __aiter__(self) -> AsyncIterator[Event]:

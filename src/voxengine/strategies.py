@@ -69,12 +69,11 @@ class BaseStrategy(abc.ABC):
         self.bus = bus
         self._on_closed = on_closed
         kept = provider.kept_history if self.keeps_history else None
-        #: The conversation: the provider's own history when it keeps one (a view: one
-        #: copy, fed once), else this strategy's, fed by :meth:`observers` (empty in a
-        #: mode that keeps none).
-        self.history = kept if kept is not None else ConversationHistory()
+        # Both made on first use (see the properties): a mode that keeps neither pays
+        # for neither while its session is idle.
+        self._history: ConversationHistory | None = kept
         self._own_history = kept is None
-        self.metrics = SessionMetrics(provider.output_format)
+        self._metrics: SessionMetrics | None = None
         own = self.observers()
         self._observers: list[Callable[[Event], None]] = [*own, *extra_observers]
         #: Observers of audio: the mode's own, then the live ``audio_observers``.
@@ -83,14 +82,34 @@ class BaseStrategy(abc.ABC):
             audio_observers if audio_observers is not None else ()
         )
         self._task: asyncio.Task[None] | None = None
-        self._done: asyncio.Future[None] | None = None
+        self._running = False  # from start() until every event was delivered
+        self._done: asyncio.Future[None] | None = None  # made when someone waits for that
         self._stopped = False
         #: The task awaiting async handlers, and the event type they handle.
         self._handler_task: asyncio.Task[object] | None = None
         self._handling: str | None = None
 
+    @property
+    def history(self) -> ConversationHistory:
+        """The conversation: the provider's own history when it keeps one (a view: one
+        copy, fed once), else this strategy's, fed by :meth:`observers` (empty in a
+        mode that keeps none)."""
+        history = self._history
+        if history is None:
+            history = self._history = ConversationHistory()
+        return history
+
+    @property
+    def metrics(self) -> SessionMetrics:
+        """Counters and latencies, fed by :meth:`observers` (a mode that collects none
+        still counts the requests the engine marks)."""
+        metrics = self._metrics
+        if metrics is None:
+            metrics = self._metrics = SessionMetrics(self.provider.output_format)
+        return metrics
+
     @abc.abstractmethod
-    def observers(self) -> list[Callable[[Event], None]]:
+    def observers(self) -> Sequence[Callable[[Event], None]]:
         """The mode's synchronous bookkeeping, run on every event before the handlers.
 
         ``extra_observers`` (the engine's audio playback and barge-in) run after these.
@@ -103,7 +122,8 @@ class BaseStrategy(abc.ABC):
         :meth:`_deliver` straight from their socket reader; others are pumped from
         :meth:`BaseProvider.events` by a task.
         """
-        self._done = asyncio.get_running_loop().create_future()
+        self._running = True
+        self._done = None
         self._stopped = False
         if not self.provider.deliver_events(self._deliver):
             self._task = asyncio.create_task(self._pump(), name=f"voxengine-{self.mode}-pump")
@@ -177,21 +197,32 @@ class BaseStrategy(abc.ABC):
 
     def _finish(self) -> None:
         self._stopped = True
+        self._running = False
         if self._done is not None and not self._done.done():
             self._done.set_result(None)
 
+    def _delivered(self) -> asyncio.Future[None]:
+        """Done once every event was delivered (made on first need: an idle session
+        keeps no future for it)."""
+        done = self._done
+        if done is None:
+            done = self._done = asyncio.get_running_loop().create_future()
+            if not self._running:
+                done.set_result(None)
+        return done
+
     async def wait_closed(self) -> None:
         """Wait until every event of the session has been delivered."""
-        if self._done is not None:
-            await asyncio.shield(self._done)
+        if self._running:
+            await asyncio.shield(self._delivered())
 
     async def aclose(self, timeout: float = 1.0) -> tuple[str, ...]:
         """Wait up to ``timeout`` seconds for the last events to be delivered, then stop
         delivering: handlers still running are cancelled. Returns the event types whose
         handlers were cancelled."""
-        if self._done is not None and not self._done.done():
-            await asyncio.wait({self._done}, timeout=timeout)
-        if self._done is None or self._done.done():
+        if self._running:
+            await asyncio.wait({self._delivered()}, timeout=timeout)
+        if not self._running:
             return ()
         cancelled = (self._handling,) if self._handling is not None else ()
         logger.warning("disconnect cancelled event handler(s) still running: %s", cancelled)
@@ -210,9 +241,9 @@ class FastLaneStrategy(BaseStrategy):
     mode = "fast"
     keeps_history: ClassVar[bool] = False
 
-    def observers(self) -> list[Callable[[Event], None]]:
+    def observers(self) -> Sequence[Callable[[Event], None]]:
         """None."""
-        return []
+        return ()
 
 
 class ProviderStrategy(BaseStrategy):

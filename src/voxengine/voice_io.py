@@ -91,7 +91,7 @@ class VoiceIO:
         self._emit = emit
         self._on_request = on_request
         self._on_audio_sent = on_audio_sent
-        self.playback = PlaybackTracker()
+        self._playback: PlaybackTracker | None = None  # made once audio is played
         self.input: AudioInput | None = None
         #: What must see assistant audio: :meth:`observe` while there is an output to
         #: play it, else nothing (a live list; the engine's strategy reads it per chunk).
@@ -109,6 +109,14 @@ class VoiceIO:
         self._provider_cancels = (
             config.vad_enabled and config.vad_type in ("server", "semantic") and config.barge_in
         )
+
+    @property
+    def playback(self) -> PlaybackTracker:
+        """Queued seconds per assistant item on the output (for barge-in truncation)."""
+        playback = self._playback
+        if playback is None:
+            playback = self._playback = PlaybackTracker()
+        return playback
 
     @property
     def output(self) -> AudioOutput | None:

@@ -90,7 +90,7 @@ class Peers:
 def _link(peers: Peers, plan: list[Command] | None = None) -> SessionLink:
     return SessionLink(
         peers.session,
-        lambda: (list(plan or []), 0),
+        lambda _history: (list(plan or []), 0),
         reconnect=FAST,
         watchdog=WatchdogPolicy(),
         queue_size=100,

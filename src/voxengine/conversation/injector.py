@@ -42,11 +42,22 @@ class ContextInjector:
     ) -> None:
         self._provider = provider
         self._base = base_instructions
-        self.scheduler = ContextScheduler(clock or asyncio.get_running_loop().time)
+        self._clock = clock
+        # Made on first use (most sessions inject no context): see ``scheduler``.
+        self._scheduler: ContextScheduler | None = None
         self._responding = False
         self._user_speaking = False
         self._timer: asyncio.TimerHandle | None = None
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._tasks: set[asyncio.Task[None]] | None = None  # expiries running
+
+    @property
+    def scheduler(self) -> ContextScheduler:
+        """The context entries (on the loop's clock unless one was given)."""
+        scheduler = self._scheduler
+        if scheduler is None:
+            clock = self._clock or asyncio.get_running_loop().time
+            scheduler = self._scheduler = ContextScheduler(clock)
+        return scheduler
 
     @property
     def idle(self) -> bool:
@@ -112,7 +123,9 @@ class ContextInjector:
         return None
 
     def _deliver_due(self, timing: ContextTiming) -> Awaitable[None] | None:
-        entries = self.scheduler.due(timing)
+        if self._scheduler is None:
+            return None  # no context was ever injected
+        entries = self._scheduler.due(timing)
         return self._deliver(entries) if entries else None
 
     async def _deliver(self, entries: list[ContextEntry]) -> None:
@@ -159,8 +172,11 @@ class ContextInjector:
     def _on_timer(self) -> None:
         self._timer = None
         task = asyncio.create_task(self._expire(), name="voxengine-context-expiry")
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        tasks = self._tasks
+        if tasks is None:
+            tasks = self._tasks = set()
+        tasks.add(task)
+        task.add_done_callback(tasks.discard)
 
     async def _expire(self) -> None:
         gone = self.scheduler.expire()
@@ -172,7 +188,7 @@ class ContextInjector:
         """Stop timers; delivered context stays in the (closing) conversation."""
         if self._timer is not None:
             self._timer.cancel()
-        for task in list(self._tasks):
+        for task in list(self._tasks or ()):
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task

@@ -65,6 +65,19 @@ logger = logging.getLogger("voxengine.engine")
 #: Priority of the engine's own handlers: before application handlers.
 _INTERNAL = 1000
 
+# The event classes of the engine's own subscriptions (shared, not one tuple per engine).
+_AUDIO: tuple[type[Event], ...] = (AudioDelta,)
+_TEXT: tuple[type[Event], ...] = (TextDelta, TranscriptDelta)
+_DONE: tuple[type[Event], ...] = (ResponseDone, ProviderErrorEvent)
+#: What the tool runner and the context injector act on (see ``VoiceEngine._observe``).
+_OWN: tuple[type[Event], ...] = (
+    ToolCall,
+    SpeechStarted,
+    SpeechStopped,
+    ResponseStarted,
+    ResponseDone,
+)
+
 #: Seconds :meth:`VoiceEngine.disconnect` gives tool outputs being sent, a failover
 #: in progress and busy event handlers before cancelling them.
 GRACE = 1.0
@@ -135,19 +148,13 @@ class VoiceEngine(LegacyCallbacks):
         self._tool_runner: ToolRunner | None = None
         LegacyCallbacks.__init__(self)
         self.on_function_call: ManualHandler | None = None
-        self.events.on(AudioDelta, self._legacy_audio, priority=-1)
-        self.events.on((TextDelta, TranscriptDelta), self._legacy_text, priority=-1)
-        self.events.on((ResponseDone, ProviderErrorEvent), self._legacy_done, priority=-1)
+        self.events.on(_AUDIO, self._legacy_audio, priority=-1)
+        self.events.on(_TEXT, self._legacy_text, priority=-1)
+        self.events.on(_DONE, self._legacy_done, priority=-1)
         if config.mode == "fast":  # audio straight to on_audio_response when it alone wants it
             self._direct = DirectAudio(self.events, self._legacy_audio, self.voice.audio_observers)
             self.events.on_change = self.voice.on_output_change = self._audio_consumers_changed
-        self.events.on(ToolCall, self._on_tool_call, priority=_INTERNAL)
-        self.events.on(ResponseDone, self._on_response_done, priority=_INTERNAL)
-        self.events.on(
-            (SpeechStarted, SpeechStopped, ResponseStarted, ResponseDone),
-            self._observe_context,
-            priority=_INTERNAL,
-        )
+        self.events.on(_OWN, self._observe, priority=_INTERNAL)
 
     def __repr__(self) -> str:
         return (
@@ -226,9 +233,7 @@ class VoiceEngine(LegacyCallbacks):
         self.provider = provider
         self.voice.attach(provider)
         self._injector = ContextInjector(provider, self.config.instructions or "")
-        self._tool_runner = ToolRunner(
-            self.tools, provider, lambda: self.on_function_call, self._mark_request
-        )
+        self._tool_runner = None  # made by the first tool call (see _on_tool_call)
         self._strategy = STRATEGIES[self.config.mode](
             provider,
             self.events,
@@ -519,9 +524,28 @@ class VoiceEngine(LegacyCallbacks):
 
     # -- internal handlers ----------------------------------------------------------
 
+    def _observe(self, event: Event) -> Awaitable[None] | None:
+        """The engine's own handler (one subscription, before the application's): tool
+        calls go to the tool runner; the end of a response lets it answer them, then
+        the context injector sees the turn-taking events."""
+        if isinstance(event, ToolCall):
+            return self._on_tool_call(event)
+        if isinstance(event, ResponseDone):
+            self._on_response_done(event)
+        return self._observe_context(event)
+
     async def _on_tool_call(self, event: ToolCall) -> None:
-        if self._tool_runner is not None:
-            await self._tool_runner.on_tool_call(event)
+        runner = self._tool_runner
+        if runner is None:  # the first call of this session: most sessions make none
+            if self._strategy is None:
+                return  # not connected
+            runner = self._tool_runner = ToolRunner(
+                self.tools, self.provider, self._manual_handler, self._mark_request
+            )
+        await runner.on_tool_call(event)
+
+    def _manual_handler(self) -> ManualHandler | None:
+        return self.on_function_call
 
     def _on_response_done(self, event: ResponseDone) -> None:
         if self._tool_runner is not None:

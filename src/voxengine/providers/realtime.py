@@ -207,7 +207,7 @@ class RealtimeProvider(BaseProvider):
     async def _open_link(self, retry_count: int) -> None:
         link = SessionLink(
             self._new_session,
-            lambda: self.restore_plan(link.history.entries),
+            self.restore_plan,
             reconnect=self.config.reconnect,
             watchdog=self.config.watchdog,
             queue_size=self.config.event_queue_size,

@@ -256,7 +256,7 @@ class RealtimeSession(SessionWire):
             if not reader.done():
                 reader.cancel()
                 await asyncio.wait({reader})  # its finally only dispatches, at once
-        if reader is not None and not self._closed:  # the close comes as a callback
+        if self._conn is not None and not self._closed:  # the close comes as a callback
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self.wait_closed(), left())
             if not self._closed:  # the connection never reported it: end here

@@ -31,7 +31,9 @@ provider and everything needed to survive its loss:
   only while a response is expected).
 * **A supervisor that never dies.** Any failure, including one while restoring, ends
   in a retry or a :class:`~voxengine.events.SessionClosed`; no exception escapes the
-  background task, and :meth:`SessionLink.aclose` is bounded.
+  background task, and :meth:`SessionLink.aclose` is bounded. The task runs only once
+  the connection has closed (the session's close callback starts it): an open session
+  has no task of its own.
 * **One ordered event stream** for the application across connections, through a
   bounded :class:`~voxengine.session.queue.EventQueue` (slow consumers lose assistant
   audio oldest-first, reported per response; nothing else is ever dropped). How
@@ -55,6 +57,7 @@ from voxengine.errors import ConfigError, InvalidState, VoxError
 from voxengine.events import Reconnected, Reconnecting, SessionClosed, StallDetected
 from voxengine.session.driver import RealtimeSession
 from voxengine.session.failures import is_retryable, is_retryable_close
+from voxengine.session.history import HistoryEntry
 from voxengine.session.relay import Relay, SessionFactory, merge_session
 from voxengine.session.watchdog import Watchdog
 
@@ -68,7 +71,9 @@ logger = logging.getLogger("voxengine.providers")
 #: 5 seconds whatever the server does.
 SHUTDOWN_TIMEOUT = 1.0
 
-RestorePlan = Callable[[], tuple[list[Command], int]]
+#: The commands that rebuild the conversation (given the link's history) on a new
+#: connection, and how many entries could not be restored.
+RestorePlan = Callable[[list[HistoryEntry]], tuple[list[Command], int]]
 
 
 @final
@@ -103,8 +108,10 @@ class SessionLink(Relay):
         )
         self._restore_plan = restore_plan
         self._watchdog = watchdog
+        #: Runs only after the current session closed: to reconnect, or to end the stream.
         self._supervisor: asyncio.Task[None] | None = None
-        self._ended = False  # the supervisor finished (or is finishing)
+        self._watching: Watchdog | None = None  # the current session's, while it is open
+        self._ended = False  # the stream ended (or is ending) for good
         self._wake: asyncio.Future[None] | None = None  # set by aclose: ends waits at once
         self._opening: RealtimeSession | None = None  # a reconnect attempt in progress
         self._stall_response: str | None = None
@@ -124,13 +131,7 @@ class SessionLink(Relay):
     @property
     def active(self) -> bool:
         """True from :meth:`start` until the session has ended for good."""
-        supervisor = self._supervisor
-        return (
-            supervisor is not None
-            and not supervisor.done()
-            and not self._closing
-            and not self._ended
-        )
+        return self._started and not self._over and not self._closing and not self._ended
 
     def _make_current(self, session: RealtimeSession) -> None:
         self._set_current(session)
@@ -142,13 +143,38 @@ class SessionLink(Relay):
         """Supervise the freshly opened ``session`` (made by :meth:`new_session`)."""
         self._closing = False
         self._started = True
+        self._ended = False
         self._make_current(session)
         self._over = False
-        self._supervisor = asyncio.create_task(self._supervise(), name=f"voxengine-{self._name}")
-        self._supervisor.add_done_callback(self._supervisor_done)
+        self._supervisor = None
+        if not self._watch(session):  # already gone: supervise its end now
+            self._session_lost()
+
+    def _watch(self, session: RealtimeSession) -> bool:
+        """Watch the current ``session`` until it closes: its watchdog (a timer, armed
+        only while a response is expected) and a close callback that starts the
+        supervisor task. While a session is open nothing else runs for it (no task
+        waits for the close: memory per idle session). False, with nothing started,
+        when ``session`` has already closed."""
+        watchdog = Watchdog(session.tracker, self._watchdog, self._opened_at, self._on_stall)
+        if not session.call_when_closed(self._session_lost):
+            return False
+        watchdog.start()
+        self._watching = watchdog
+        return True
+
+    def _session_lost(self) -> None:
+        """The watched session closed: the supervisor decides what follows."""
+        session = self.session
+        assert session is not None
+        task = asyncio.get_running_loop().create_task(
+            self._supervise(session), name=f"voxengine-{self._name}"
+        )
+        self._supervisor = task
+        task.add_done_callback(self._supervisor_done)
 
     def _supervisor_done(self, task: asyncio.Task[None]) -> None:
-        if task is self._supervisor:
+        if task is self._supervisor and self._ended:
             self._over = True
 
     def _woken(self) -> asyncio.Future[None]:
@@ -182,27 +208,43 @@ class SessionLink(Relay):
             supervisor.cancel()
             await asyncio.wait({supervisor}, timeout=SHUTDOWN_TIMEOUT)
 
-    async def _supervise(self) -> None:
-        """Run the session to its end; whatever happens, the stream ends cleanly."""
+    async def _supervise(self, lost: RealtimeSession) -> None:
+        """After ``lost`` closed: reconnect, or end the stream cleanly, whatever happens."""
         closed = SessionClosed(code=None, reason="disconnected")
+        recovered = False
         try:
-            closed = await self._run()
+            ended = await self._run(lost)
+            if ended is None:
+                recovered = True  # a new session is current and watched
+                return
+            closed = ended
         except asyncio.CancelledError:
             raise  # aclose() gave up waiting; the finally still ends the stream
         except Exception as exc:  # a bug: end the session rather than die silently
             logger.exception("%s: session supervisor failed", self._name)
             closed = SessionClosed(code=None, reason=f"internal error: {type(exc).__name__}")
         finally:
-            self._ended = True  # a connect() after the stream ended starts afresh
-            self._reconnecting = False
-            if not self._closing:  # sockets first: nothing of it is left once reported
-                for session in (self._opening, self.session):
-                    if session is not None:
-                        await self._close_quietly(session)
-            self._report_undelivered(closed.reason)
-            self._emit(closed)
-            self._emit(None)
-            self._over = True  # the task ends here (the done callback covers a cancel)
+            if not recovered:
+                await self._end(closed)
+
+    async def _end(self, closed: SessionClosed) -> None:
+        """End the stream for good with ``closed``."""
+        self._ended = True  # a connect() after the stream ended starts afresh
+        self._reconnecting = False
+        watchdog, self._watching = self._watching, None
+        if watchdog is not None:
+            watchdog.stop()
+        session = self.session
+        if session is not None:
+            session.call_when_closed(None)
+        if not self._closing:  # sockets first: nothing of it is left once reported
+            for session in (self._opening, self.session):
+                if session is not None:
+                    await self._close_quietly(session)
+        self._report_undelivered(closed.reason)
+        self._emit(closed)
+        self._emit(None)
+        self._over = True  # the task ends here (the done callback covers a cancel)
 
     async def _close_quietly(self, session: RealtimeSession) -> None:
         try:
@@ -210,11 +252,11 @@ class SessionLink(Relay):
         except Exception:  # already failed; closing must not add a second failure
             logger.debug("closing a failed session raised", exc_info=True)
 
-    async def _run(self) -> SessionClosed:
+    async def _run(self, session: RealtimeSession) -> SessionClosed | None:
+        """What follows the close of ``session``: ``None`` once a new session is current
+        and watched, else the :class:`SessionClosed` that ends the stream."""
         while True:
-            session = self.session
-            assert session is not None
-            closed = await self._pump(session)
+            closed = await self._unwatch()
             if self._closing:
                 return closed
             failure = session.failure()
@@ -229,38 +271,39 @@ class SessionLink(Relay):
             ended = await self._recover(reason, session, closed, failure)
             if ended is not None:
                 return ended
+            current = self.session
+            assert current is not None
+            if self._watch(current):
+                return None
+            session = current  # it closed while being restored: supervise that too
 
     def _healthy(self) -> bool:
         """Whether the session just lost did its job long enough to reset the budget."""
         up = time.monotonic() - self._opened_at
         return self._completed_response or up >= self._policy.healthy_after
 
-    async def _pump(self, session: RealtimeSession) -> SessionClosed:
-        watchdog = Watchdog(
-            session.tracker,
-            self._watchdog,
-            self._opened_at,
-            lambda silent, response_id: self._on_stall(session, silent, response_id),
-        )
-        watchdog.start()
-        try:
-            await session.wait_closed()
-        finally:
+    async def _unwatch(self) -> SessionClosed:
+        """Stop watching the session that closed; its close event."""
+        watchdog, self._watching = self._watching, None
+        if watchdog is not None:
             watchdog.stop()
-            abandoning, self._abandoning = self._abandoning, None
-            if abandoning is not None:
-                abandoning.cancel()
-                await asyncio.wait({abandoning})
-                if not abandoning.cancelled() and abandoning.exception() is not None:
-                    logger.error(
-                        "%s: closing a stalled connection failed",
-                        self._name,
-                        exc_info=abandoning.exception(),
-                    )
+        abandoning, self._abandoning = self._abandoning, None
+        if abandoning is not None:
+            abandoning.cancel()
+            await asyncio.wait({abandoning})
+            if not abandoning.cancelled() and abandoning.exception() is not None:
+                logger.error(
+                    "%s: closing a stalled connection failed",
+                    self._name,
+                    exc_info=abandoning.exception(),
+                )
         return self._closed_event or SessionClosed(code=None, reason="session ended")
 
-    def _on_stall(self, session: RealtimeSession, silent: float, response_id: str | None) -> bool:
-        """The watchdog's report; True when the stalled connection is abandoned."""
+    def _on_stall(self, silent: float, response_id: str | None) -> bool:
+        """The watchdog's report (on the current session); True when the stalled
+        connection is abandoned."""
+        session = self.session
+        assert session is not None
         logger.warning("%s: no progress for %.1fs during a response", self._name, silent)
         self._emit(StallDetected(silent_for=silent, response_id=response_id))
         if not (self._watchdog.reconnect and self._policy.enabled):
@@ -407,7 +450,7 @@ class SessionLink(Relay):
         await follows the last check). Raises what the failing send raised.
         """
         ledger = self._ledger
-        plan, skipped = self._restore_plan()
+        plan, skipped = self._restore_plan(self.history.entries)
         for item in plan:
             await session.send(item)
         if self._session_updates is not None:

@@ -79,6 +79,7 @@ class SessionWire:
         self._closed = False
         self._ready_waiter: asyncio.Future[None] | None = None  # open() waits on it
         self._closed_waiters: list[asyncio.Future[None]] | None = None
+        self._on_closed: Callable[[], None] | None = None  # see call_when_closed
         self._last_activity = 0.0
         self._reading = True  # False once the protocol gave up: later frames are ignored
         self._sending: set[asyncio.Task[None]] | None = None  # sends started by pushed frames
@@ -196,6 +197,16 @@ class SessionWire:
             if not self._closed:
                 waiters.remove(waiter)
 
+    def call_when_closed(self, callback: Callable[[], None] | None) -> bool:
+        """Call ``callback()`` once the session has ended and its last event was
+        dispatched (what :meth:`wait_closed` waits for), instead of a task waiting;
+        ``None`` forgets the callback. One callback at a time. Returns False, and
+        registers nothing, when the session has already ended."""
+        if self._closed:
+            return False
+        self._on_closed = callback
+        return True
+
     def _set_closed(self) -> None:
         self._closed = True
         self._wake_opener()
@@ -203,6 +214,12 @@ class SessionWire:
             if not waiter.done():
                 waiter.set_result(None)
         self._closed_waiters = None
+        callback, self._on_closed = self._on_closed, None
+        if callback is not None:
+            try:
+                callback()
+            except Exception:  # a bug: the session still counts as closed
+                logger.exception("session close callback failed")
 
     def _receive(self, frame: str | bytes) -> bool:
         """Decode one frame and dispatch its events; False once the protocol gave up."""
@@ -313,8 +330,10 @@ class SessionWire:
             while True:
                 if isinstance(conn, WebSocketConnection) and conn.when_closed(self._peer_closed):
                     # Pushing, and every frame read before is taken: the close comes as
-                    # a callback; no task has to wait for it (memory per idle session).
+                    # a callback; no task has to wait for it (memory per idle session),
+                    # and none is kept: this one ends here.
                     handed_over = True
+                    self._reader = None
                     return
                 try:
                     frame = await conn.recv()

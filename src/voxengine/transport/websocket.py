@@ -19,8 +19,8 @@ opened with a ``ClientConnection`` subclass (``connect(create_connection=...)`` 
 the handshake (the same in every supported release, 14 to 17), and hands them to the sink inside
 the socket's read callback instead of queueing them for a reader task to wake up and
 fetch. That saves one event-loop iteration and task switch per frame. Control frames,
-the closing handshake, keepalive pings and the opening handshake stay with
-``websockets``.
+the closing handshake and the opening handshake stay with ``websockets``; keepalive
+pings keep its timing but run on a loop timer (:mod:`~voxengine.transport.keepalive`).
 """
 
 from __future__ import annotations
@@ -57,6 +57,7 @@ from voxengine.errors import (
 )
 from voxengine.redaction import redact, remember_secrets, secrets_in
 from voxengine.transport import FrameSink, TextTap
+from voxengine.transport.keepalive import TimerKeepalive
 from voxengine.transport.tls import default_ssl_context, tls_failure
 
 __all__ = [
@@ -115,7 +116,7 @@ def _closed(exc: websockets.ConnectionClosed) -> ConnectionClosed:
 _DATA_OPCODES = (Opcode.TEXT, Opcode.BINARY, Opcode.CONT)
 
 
-class _PushingConnection(ClientConnection):
+class _PushingConnection(TimerKeepalive):
     """``ClientConnection`` whose data messages can go to a sink instead of ``recv``.
 
     Until :meth:`start_push`, messages are queued for ``recv`` as usual and counted
@@ -134,6 +135,7 @@ class _PushingConnection(ClientConnection):
         "_fragments",
         "_queueing_fragments",
         "held",
+        "on_close",
         "queued",
         "sink",
         "tap",
@@ -153,6 +155,18 @@ class _PushingConnection(ClientConnection):
         self._direct: FrameSink | None = None
         #: Sees whole text frames first while pushing (see ``WebSocketConnection.tap_text``).
         self.tap: TextTap | None = None
+        #: Called with the close once the connection is lost (see ``when_closed``).
+        self.on_close: Callable[[ConnectionClosed], None] | None = None
+
+    def report_close(self, _: object) -> None:
+        """``connection_lost_waiter``'s done callback: the close to :attr:`on_close`."""
+        callback = self.on_close
+        if callback is None:
+            return
+        try:
+            callback(_closed(self.protocol.close_exc))
+        except Exception:
+            logger.exception("close callback failed")
 
     @property
     def pulling(self) -> bool:
@@ -312,14 +326,8 @@ class WebSocketConnection:
         if not isinstance(ws, _PushingConnection) or ws.sink is None or ws.pulling:
             return False
         ws.release()  # the held frames, if any: from now on only pushed ones
-
-        def closed(_: object) -> None:
-            try:
-                callback(_closed(ws.protocol.close_exc))
-            except Exception:
-                logger.exception("close callback failed")
-
-        ws.connection_lost_waiter.add_done_callback(closed)
+        ws.on_close = callback
+        ws.connection_lost_waiter.add_done_callback(ws.report_close)
         return True
 
     async def send(self, data: str | bytes) -> None:
@@ -508,4 +516,8 @@ async def open_websocket(
         raise ConnectFailed(
             f"invalid WebSocket URL or option for {where}: {redact(str(exc), secrets)}"
         ) from exc
+    # The upgrade request is spent: keep no copy of its credentials (nor its headers:
+    # about 2 KB per session) in the open connection. ``websockets`` reads it only
+    # during the handshake.
+    ws.request = None
     return WebSocketConnection(ws)

@@ -123,10 +123,11 @@ class OpenAIRealtimeProtocol:
         session: SessionConfig,
         dialect: Dialect = Dialect.GA,
     ) -> None:
-        self._request = ConnectRequest(url=url, headers=dict(headers))
+        self._url = url
+        self._headers = dict(headers)  # the ConnectRequest is built when asked for
         # Servers quote keys back ("Incorrect API key provided: sk-..."): error texts
         # and close reasons are redacted with this connection's own credentials.
-        self._secrets = secrets_in(url, headers)
+        self._secrets = tuple(secrets_in(url, headers))  # a tuple: 1 key, 48 bytes not 216
         self._dialect = dialect
         self._session_config = session
         encode_command(UpdateSession(config=session), dialect, None)  # validate now
@@ -182,7 +183,7 @@ class OpenAIRealtimeProtocol:
 
     def connect_request(self) -> ConnectRequest:
         """URL and headers for the WebSocket handshake."""
-        return self._request
+        return ConnectRequest(url=self._url, headers=self._headers)
 
     # -- outbound -------------------------------------------------------------------
 
