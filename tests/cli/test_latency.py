@@ -172,7 +172,8 @@ def test_a_first_sentence_after_the_first_audio_gives_no_negative_tts_stage() ->
     figures = [float(line.split("+")[1].split("ms")[0]) for line in lines if "+" in line]
     assert all(figure >= 0 for figure in figures), lines
     assert not any("first sentence" in line for line in lines)  # after the audio: not a step
-    assert "TTS first audio" in lines[-2] and "+   200 ms" in lines[-2]
+    assert "TTS first audio" in lines[-2]
+    assert "+   200 ms" in lines[-2]
     assert lines[-1].split()[4] == "700"  # time to first audio, from the end of speech
     stages = timer.result()
     assert stages is not None
