@@ -15,34 +15,15 @@ from voxengine.audio.format import AudioFormat
 from voxengine.audio.wav import write_wav
 from voxengine.testing import synthesize_speech
 
+from .chromium import CHROMIUM, chromium_flags
 from .conftest import serve
 
-CHROMIUM = Path("/usr/bin/chromium")
 ARTEFACTS = Path(__file__).parents[1] / "artefacts"
 
 pytestmark = [
     pytest.mark.skipif(not CHROMIUM.exists(), reason="/usr/bin/chromium is not installed"),
     pytest.mark.timeout(180),
 ]
-
-
-def _flags(wav: Path) -> list[str]:
-    """The flags that work on this machine as root; Playwright gives each launch a fresh
-    profile (--user-data-dir) itself."""
-    return [
-        "--headless",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-quic",
-        "--no-first-run",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-        "--use-fake-ui-for-media-stream",
-        "--use-fake-device-for-media-stream",
-        f"--use-file-for-fake-audio-capture={wav}",
-        "--autoplay-policy=no-user-gesture-required",
-    ]
 
 
 async def test_the_page_talks_to_the_server_in_chromium(tmp_path: Path) -> None:
@@ -58,7 +39,7 @@ async def test_the_page_talks_to_the_server_in_chromium(tmp_path: Path) -> None:
         browser = await playwright.chromium.launch(
             executable_path=str(CHROMIUM),
             headless=True,
-            args=_flags(wav),
+            args=chromium_flags(wav),
             ignore_default_args=["--mute-audio"],
         )
         try:
@@ -124,7 +105,7 @@ async def test_speaking_over_the_reply_in_chromium_truncates_at_what_the_page_pl
         browser = await pw.chromium.launch(
             executable_path=str(CHROMIUM),
             headless=True,
-            args=_flags(wav),
+            args=chromium_flags(wav),
             ignore_default_args=["--mute-audio"],
         )
         try:

@@ -19,6 +19,7 @@ import pytest
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
+from tests.serve.chromium import CHROMIUM, chromium_flags
 from tests.serve.conftest import serve
 from voxengine import Interrupted, VoiceEngine, VoiceEngineConfig
 from voxengine.serve import CallContext, ServeConfig, build_app
@@ -26,35 +27,12 @@ from voxengine.serve.browser.rtc_endpoint import OFFER_PATH
 from voxengine.serve.server import serving
 from voxengine.testing.mock import MockConfig, MockProvider
 
-CHROMIUM = Path("/usr/bin/chromium")
 ARTEFACTS = Path(__file__).parents[2] / "artefacts"
 
 pytestmark = [
     pytest.mark.skipif(not CHROMIUM.exists(), reason="/usr/bin/chromium is not installed"),
     pytest.mark.timeout(180),
 ]
-
-
-def chromium_flags(wav: Path) -> list[str]:
-    """Flags that work as root on this machine (Playwright adds a fresh --user-data-dir),
-    with the WAV as the microphone and host candidates on this machine's addresses."""
-    return [
-        "--headless",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-quic",
-        "--no-first-run",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-        "--use-fake-ui-for-media-stream",
-        "--use-fake-device-for-media-stream",
-        f"--use-file-for-fake-audio-capture={wav}",
-        "--autoplay-policy=no-user-gesture-required",
-        # plain host candidates (no mDNS names), loopback included
-        "--allow-loopback-in-peer-connection",
-        "--disable-features=WebRtcHideLocalIpsWithMdns",
-    ]
 
 
 async def _talk(page: Any, url: str) -> None:
