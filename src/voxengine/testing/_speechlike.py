@@ -131,6 +131,7 @@ def silence_pcm16(seconds: float, *, sample_rate: int = 24_000) -> bytes:
 
 # --- G.711 (ITU-T) codecs: μ-law is voxengine.audio.g711's; A-law, vectorised, here ----------
 
+
 def _alaw_encode(samples: npt.NDArray[np.int16]) -> bytes:
     x = samples.astype(np.int32) >> 3  # A-law works on 13-bit magnitudes
     sign = np.where(x >= 0, 0x80, 0x00)

@@ -239,4 +239,3 @@ async def _converse(ws: WebSocket, board: Switchboard, call: Call, in_rate: int)
         await call.close(exc.reason, exc.detail)
     except (RuntimeError, OSError):  # the socket closed under us (drain, time limit)
         return
-
