@@ -72,12 +72,12 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
 
     ``gc.freeze()`` (above) moves every survivor to a permanent generation that no
     collection scans, not even the last one at interpreter exit. A survivor that later
-    becomes part of an unreachable cycle (what a session fixture, a module-level list or
-    a failed test's traceback kept alive past a test's end) would then never be
-    freed: an extension object in it outlives its own module, and nanobind reports
-    it at exit ("leaked 1 instances! ... soxr.soxr_ext.CSoxr", a StreamResampler's
-    soxr stream). Unfreezing here lets that garbage be collected while every module
-    is still alive.
+    becomes part of an unreachable cycle (what a session fixture, a module-level list
+    or a failed test's traceback kept alive past a test's end) would then never be
+    freed (tens of thousands of objects at the end of a full run), and an extension
+    object among them would outlive its module (nanobind reports such objects at exit
+    as leaked). Unfreezing here lets that garbage be collected while every module is
+    still alive.
     """
     gc.unfreeze()
     gc.collect()
