@@ -108,7 +108,17 @@ def _setup(namespace: dict[str, Any]) -> None:
 
 
 def _teardown(namespace: dict[str, Any]) -> None:
+    """After a document's last example: undo the setup and drop what the examples made.
+
+    The namespace lives as long as pytest's session (until interpreter exit); an engine
+    a document leaves in it sits in reference cycles that would be freed only during
+    interpreter teardown, after the extension modules it holds objects of (a
+    StreamResampler's soxr stream: nanobind's "leaked 1 instances! ... CSoxr" at exit,
+    from docs/troubleshooting.md's ``engine``). Cleared here, they are garbage while
+    every module is alive.
+    """
     namespace.pop("_docs_stack").close()
+    namespace.clear()
 
 
 def _restore_env(saved: dict[str, str | None]) -> None:

@@ -67,6 +67,22 @@ def _fail_on_unhandled_asyncio_errors(monkeypatch: pytest.MonkeyPatch) -> Iterat
         pytest.fail(f"unhandled asyncio error(s): {messages}", pytrace=False)
 
 
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """Give the objects frozen after each test back to the collector, and collect.
+
+    ``gc.freeze()`` (above) moves every survivor to a permanent generation that no
+    collection scans, not even the last one at interpreter exit. A survivor that later
+    becomes part of an unreachable cycle (what a session fixture, a module-level list
+    or a failed test's traceback kept alive past a test's end) would then never be
+    freed (tens of thousands of objects at the end of a full run), and an extension
+    object among them would outlive its module (nanobind reports such objects at exit
+    as leaked). Unfreezing here lets that garbage be collected while every module is
+    still alive.
+    """
+    gc.unfreeze()
+    gc.collect()
+
+
 @pytest.fixture
 async def no_task_errors() -> AsyncIterator[list[dict[str, Any]]]:
     """Fails the test if any asyncio task dies with an unhandled exception."""

@@ -150,3 +150,32 @@ def test_the_report_counts_the_reply_from_when_the_user_was_heard() -> None:
         "0",
         "200",
     ]
+
+
+def test_a_first_sentence_after_the_first_audio_gives_no_negative_tts_stage() -> None:
+    """A pipeline that speaks its first clause before the sentence ends: the audio
+    comes before the first complete sentence. The report must not show the synthesis
+    as taking negative time (the audio did not wait for that sentence)."""
+    clock = Clock()
+    timer = TurnTimer(clock)
+    timer.turn_ended()
+    clock.now = 0.2
+    timer.heard()
+    clock.now = 0.5
+    timer.first_text("Well, let me think")
+    clock.now = 0.7
+    timer.first_audio()  # the first clause, spoken
+    clock.now = 0.9
+    timer.first_text(" about that. Yes.")  # the first sentence ends only now
+    lines = timer.report()
+    assert lines, "the turn was heard and had audio"
+    figures = [float(line.split("+")[1].split("ms")[0]) for line in lines if "+" in line]
+    assert all(figure >= 0 for figure in figures), lines
+    assert not any("first sentence" in line for line in lines)  # after the audio: not a step
+    assert "TTS first audio" in lines[-2]
+    assert "+   200 ms" in lines[-2]
+    assert lines[-1].split()[4] == "700"  # time to first audio, from the end of speech
+    stages = timer.result()
+    assert stages is not None
+    assert stages.tts == pytest.approx(0.2)
+    assert stages.sentence is None

@@ -4,9 +4,10 @@ the app on this test's event loop, with the mock provider by default."""
 from __future__ import annotations
 
 import contextlib
+import signal
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
@@ -15,8 +16,13 @@ from voxengine.serve import CallContext, Limits, ServeConfig, build_app, default
 from voxengine.serve.client import fetch_token
 from voxengine.serve.server import RunningServer, serving
 from voxengine.serve.switchboard import Switchboard
+from voxengine.testing import FakeOpenAIConfig, FakeOpenAIServerHandle, run_fake_openai_server
 
+from ..session.test_resume import remembering
 from .redis_server import RedisServer
+
+if TYPE_CHECKING:
+    from benchmarks.cluster import Cluster
 
 SECRET = "test-deployment-secret-0123456789"
 
@@ -90,3 +96,37 @@ def redis_server() -> Iterator[RedisServer]:
         yield server
     finally:
         server.kill()
+
+
+@pytest.fixture
+async def fake() -> AsyncIterator[FakeOpenAIServerHandle]:
+    """The fake OpenAI Realtime service answering with ``remembering`` (it knows the
+    caller's name from earlier turns: what a resumed call must keep). A test module
+    may override it with a fake of its own."""
+    async with run_fake_openai_server(FakeOpenAIConfig(responder=remembering)) as handle:
+        yield handle
+
+
+@contextlib.contextmanager
+def running_cluster(**settings: Any) -> Iterator[Cluster]:
+    """A started :class:`benchmarks.cluster.Cluster` (redis-server, ``voxengine serve``
+    workers, HAProxy; ``settings`` go to it). Skips when a Debian binary is missing;
+    prints the processes' logs when the test fails; on the way out, a worker the test
+    stopped (SIGSTOP) is let go, then everything is stopped."""
+    from benchmarks.cluster import Cluster, MissingBinary
+
+    try:
+        cluster = Cluster(**settings)
+        cluster.start()
+    except MissingBinary as exc:
+        pytest.skip(str(exc))
+    try:
+        yield cluster
+    except BaseException:
+        print(cluster.logs())
+        raise
+    finally:
+        for worker in cluster.nodes:
+            if worker.alive and worker.process is not None:
+                worker.process.send_signal(signal.SIGCONT)
+        cluster.stop()

@@ -10,46 +10,30 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from benchmarks.cluster import SECRET, Cluster, MissingBinary
+from benchmarks.cluster import SECRET, Cluster
 
 from voxengine.audio.format import AudioFormat
 from voxengine.audio.wav import write_wav
 from voxengine.serve.client import fetch_token
 from voxengine.serve.resilient import open_resilient_call
 from voxengine.serve.state import StateStore, open_store
-from voxengine.testing import (
-    FakeOpenAIConfig,
-    FakeOpenAIServerHandle,
-    run_fake_openai_server,
-    synthesize_speech,
-)
+from voxengine.testing import FakeOpenAIServerHandle, synthesize_speech
 
-from ..session.test_resume import remembering, texts_of
+from ..session.test_resume import texts_of
+from .chromium import chromium_page, needs_chromium
+from .conftest import running_cluster
 
 pytestmark = pytest.mark.timeout(180)
 
 
 @pytest.fixture
-async def fake() -> AsyncIterator[FakeOpenAIServerHandle]:
-    async with run_fake_openai_server(FakeOpenAIConfig(responder=remembering)) as handle:
-        yield handle
-
-
-@pytest.fixture
 def cluster(fake: FakeOpenAIServerHandle) -> Iterator[Cluster]:
-    try:
-        deployment = Cluster(workers=2, fake_openai_url=fake.url, state_ttl=30)
-        deployment.start()
-    except MissingBinary as exc:
-        pytest.skip(str(exc))
-    try:
+    with running_cluster(workers=2, fake_openai_url=fake.url, state_ttl=30) as deployment:
         yield deployment
-    finally:
-        deployment.stop()
 
 
 async def saved(store: StateStore, call_id: str) -> list[str]:
@@ -110,14 +94,11 @@ async def test_a_worker_killed_mid_call_the_call_resumes_on_the_other(
             await call.hang_up()
         await asyncio.sleep(0)
     except BaseException:
-        print(cluster.logs())
+        print(cluster.logs())  # a fixture sees no failure: the test prints them
         raise
 
 
-CHROMIUM = Path("/usr/bin/chromium")
-
-
-@pytest.mark.skipif(not CHROMIUM.exists(), reason="/usr/bin/chromium is not installed")
+@needs_chromium
 @pytest.mark.parametrize(("transport", "shown"), [("ws", "WebSocket"), ("webrtc", "WebRTC")])
 async def test_the_page_resumes_by_itself_when_its_worker_dies(
     fake: FakeOpenAIServerHandle, tmp_path: Path, transport: str, shown: str
@@ -126,75 +107,46 @@ async def test_the_page_resumes_by_itself_when_its_worker_dies(
     Chromium and the worker's own UDP host candidates. A SIGKILLed worker sends no close:
     the page notices its peer connection going "disconnected" (no ICE consent answers),
     and resumes with a new offer carrying its resume token."""
-    async_api = pytest.importorskip("playwright.async_api", reason="playwright is not installed")
     if transport == "webrtc":
         pytest.importorskip("aiortc", reason="aiortc (the serve extra) is not installed")
-    from .browser.test_webrtc_page import chromium_flags
-
     wav = tmp_path / "question.wav"
     rate = 48000
     question = synthesize_speech("what time is it", sample_rate=rate)
     write_wav(wav, question + bytes(rate * 2 * 3), AudioFormat(sample_rate=rate))
-    try:
-        cluster = Cluster(workers=2, fake_openai_url=fake.url, public_tokens=True)
-        cluster.start()
-    except MissingBinary as exc:
-        pytest.skip(str(exc))
-    try:
-        async with async_api.async_playwright() as playwright:
-            browser = await playwright.chromium.launch(
-                executable_path=str(CHROMIUM),
-                headless=True,
-                args=chromium_flags(wav),
-                ignore_default_args=["--mute-audio"],
+    with running_cluster(workers=2, fake_openai_url=fake.url, public_tokens=True) as cluster:
+        async with chromium_page(wav) as (page, errors):
+            # one transport only: no fallback hides a failed resume
+            await page.goto(f"{cluster.http_url}/?transport={transport}")
+            await page.click("#talk")
+            await page.wait_for_function(
+                "document.body.dataset.state === 'connected'", timeout=30_000
             )
-            try:
-                page = await browser.new_page()
-                errors: list[str] = []
-                page.on("pageerror", lambda error: errors.append(str(error)))
-                # one transport only: no fallback hides a failed resume
-                await page.goto(f"{cluster.http_url}/?transport={transport}")
-                await page.click("#talk")
-                await page.wait_for_function(
-                    "document.body.dataset.state === 'connected'", timeout=30_000
-                )
-                assert await page.text_content("#transport") == shown
-                await page.wait_for_selector("#transcript li.assistant", timeout=60_000)
-                before = await page.eval_on_selector_all(
-                    "#transcript li.assistant", "l => l.length"
-                )
-                connections = len(fake.connections)
-                killed = time.monotonic()
-                cluster.carrier().kill()
-                await page.wait_for_function("window.vox.resumes >= 1", timeout=60_000)
-                print(f"{transport}: SIGKILL -> resumed {time.monotonic() - killed:.2f} s")
-                status = await page.text_content("#status")
-                assert status is not None
-                assert status.startswith("Resumed on another server")
-                # the looping microphone asks again: answered on the surviving worker
-                await page.wait_for_function(
-                    f"document.querySelectorAll('#transcript li.assistant').length > {before}",
-                    timeout=60_000,
-                )
-                assert len(fake.connections) > connections
-                restored = [
-                    e
-                    for e in fake.connections[connections].received
-                    if e["type"] == "conversation.item.create"
-                ]
-                assert restored  # the earlier turns reached the provider again
-                assert await page.evaluate("document.body.dataset.state") == "connected"
-                assert await page.text_content("#transport") == shown
-                await page.screenshot(path=str(tmp_path / "resumed-page.png"), full_page=True)
-                await page.click("#hangup")
-                await page.wait_for_function(
-                    "document.body.dataset.state === 'ended'", timeout=20_000
-                )
-                assert errors == []
-            finally:
-                await browser.close()
-    except BaseException:
-        print(cluster.logs())
-        raise
-    finally:
-        cluster.stop()
+            assert await page.text_content("#transport") == shown
+            await page.wait_for_selector("#transcript li.assistant", timeout=60_000)
+            before = await page.eval_on_selector_all("#transcript li.assistant", "l => l.length")
+            connections = len(fake.connections)
+            killed = time.monotonic()
+            cluster.carrier().kill()
+            await page.wait_for_function("window.vox.resumes >= 1", timeout=60_000)
+            print(f"{transport}: SIGKILL -> resumed {time.monotonic() - killed:.2f} s")
+            status = await page.text_content("#status")
+            assert status is not None
+            assert status.startswith("Resumed on another server")
+            # the looping microphone asks again: answered on the surviving worker
+            await page.wait_for_function(
+                f"document.querySelectorAll('#transcript li.assistant').length > {before}",
+                timeout=60_000,
+            )
+            assert len(fake.connections) > connections
+            restored = [
+                e
+                for e in fake.connections[connections].received
+                if e["type"] == "conversation.item.create"
+            ]
+            assert restored  # the earlier turns reached the provider again
+            assert await page.evaluate("document.body.dataset.state") == "connected"
+            assert await page.text_content("#transport") == shown
+            await page.screenshot(path=str(tmp_path / "resumed-page.png"), full_page=True)
+            await page.click("#hangup")
+            await page.wait_for_function("document.body.dataset.state === 'ended'", timeout=20_000)
+            assert errors == []

@@ -20,23 +20,19 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from benchmarks.cluster import SECRET, Cluster, MissingBinary
+from benchmarks.cluster import SECRET, Cluster
 
 from voxengine.audio.format import AudioFormat
 from voxengine.audio.wav import write_wav
 from voxengine.serve.client import fetch_token
 from voxengine.serve.resilient import open_resilient_call
-from voxengine.testing import FakeOpenAIConfig, FakeOpenAIServerHandle, run_fake_openai_server
+from voxengine.testing import FakeOpenAIServerHandle
 
-from ..session.test_resume import remembering
+from .chromium import chromium_page, needs_chromium
+from .conftest import running_cluster
 from .test_cluster import assistant_finals, completed
 
-pytestmark = [
-    pytest.mark.timeout(180),
-    pytest.mark.skipif(
-        not Path("/usr/bin/chromium").exists(), reason="/usr/bin/chromium is not installed"
-    ),
-]
+pytestmark = [pytest.mark.timeout(180), needs_chromium]
 
 # every ping the page puts on a WebSocket, with the time it was sent
 COUNT_PINGS = """
@@ -51,54 +47,22 @@ WebSocket.prototype.send = function (data) {
 """
 
 
-@pytest.fixture
-async def fake() -> AsyncIterator[FakeOpenAIServerHandle]:
-    async with run_fake_openai_server(FakeOpenAIConfig(responder=remembering)) as handle:
-        yield handle
-
-
 @contextlib.asynccontextmanager
 async def on_page(
     fake: FakeOpenAIServerHandle, tmp_path: Path, workers: int
 ) -> AsyncIterator[tuple[Cluster, Any]]:
     """A cluster and a page in a call on it over the WebSocket transport."""
-    async_api = pytest.importorskip("playwright.async_api", reason="playwright is not installed")
-    from .browser.test_webrtc_page import chromium_flags
-
     wav = tmp_path / "silence.wav"
     write_wav(wav, bytes(48000 * 2 * 2), AudioFormat(sample_rate=48000))
-    try:
-        cluster = Cluster(workers=workers, fake_openai_url=fake.url, public_tokens=True)
-        cluster.start()
-    except MissingBinary as exc:
-        pytest.skip(str(exc))
-    try:
-        async with async_api.async_playwright() as playwright:
-            browser = await playwright.chromium.launch(
-                executable_path="/usr/bin/chromium", headless=True, args=chromium_flags(wav)
+    with running_cluster(workers=workers, fake_openai_url=fake.url, public_tokens=True) as cluster:
+        async with chromium_page(wav, init_script=COUNT_PINGS, audible=False) as (page, errors):
+            await page.goto(f"{cluster.http_url}/?transport=ws")
+            await page.click("#talk")
+            await page.wait_for_function(
+                "document.body.dataset.state === 'connected'", timeout=30_000
             )
-            try:
-                page = await browser.new_page()
-                errors: list[str] = []
-                page.on("pageerror", lambda error: errors.append(str(error)))
-                await page.add_init_script(COUNT_PINGS)
-                await page.goto(f"{cluster.http_url}/?transport=ws")
-                await page.click("#talk")
-                await page.wait_for_function(
-                    "document.body.dataset.state === 'connected'", timeout=30_000
-                )
-                yield cluster, page
-                assert errors == []
-            finally:
-                await browser.close()
-    except BaseException:
-        print(cluster.logs())
-        raise
-    finally:
-        for worker in cluster.nodes:  # a stopped worker is let go, then ended
-            if worker.alive and worker.process is not None:
-                worker.process.send_signal(signal.SIGCONT)
-        cluster.stop()
+            yield cluster, page
+            assert errors == []
 
 
 async def resumed(page: Any, count: int) -> None:
@@ -156,13 +120,7 @@ async def test_resilient_call_notices_a_hung_worker_by_pings_and_resumes(
     """The Python client over real sockets (through HAProxy): with the default 2 s
     pings and 4 s pong wait, a SIGSTOPped worker is left within 10 s (websockets'
     default 20 s + 20 s + 10 s close wait would take up to 50 s)."""
-    try:
-        cluster = Cluster(workers=2, fake_openai_url=fake.url)
-        cluster.start()
-    except MissingBinary as exc:
-        pytest.skip(str(exc))
-    hung = None
-    try:
+    with running_cluster(workers=2, fake_openai_url=fake.url) as cluster:  # SIGCONTs it at the end
         token = await fetch_token(cluster.http_url, secret=SECRET, subject="caller-1")
         async with open_resilient_call(cluster.ws_url, token, player="instant") as call:
             await call.send_text("My name is Ada")
@@ -180,11 +138,3 @@ async def test_resilient_call_notices_a_hung_worker_by_pings_and_resumes(
             await call.wait_for("response", completed, timeout=30, start=seen)
             assert assistant_finals(call.messages)[-1] == "Your name is Ada."
             await call.hang_up()
-    except BaseException:
-        print(cluster.logs())
-        raise
-    finally:
-        if hung is not None and hung.process is not None and hung.alive:
-            hung.process.send_signal(signal.SIGCONT)
-            hung.kill()
-        cluster.stop()

@@ -25,12 +25,6 @@ from .redis_server import RedisServer, free_port
 KEY = "sk-serve-resume-secret-0123456789"
 
 
-@pytest.fixture
-async def fake() -> AsyncIterator[FakeOpenAIServerHandle]:
-    async with run_fake_openai_server(FakeOpenAIConfig(responder=remembering)) as handle:
-        yield handle
-
-
 @contextlib.asynccontextmanager
 async def workers(
     fake: FakeOpenAIServerHandle, state_url: str | None, **settings: object

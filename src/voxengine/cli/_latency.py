@@ -162,8 +162,9 @@ class TurnTimer:
 
     def report(self) -> list[str]:
         """The timed turn's stages as lines, each from the one before, in a cascade's
-        order (the reply counted from when the user was heard); empty unless the user
-        was heard and the reply had audio."""
+        order (the reply counted from when the user was heard), none after the first
+        audio, so no step is negative; empty unless the user was heard and the reply
+        had audio."""
         marks = self._cascade
         if "heard" not in marks or "audio" not in marks:
             return []
@@ -176,7 +177,9 @@ class TurnTimer:
         lines: list[str] = []
         previous = marks["end"]
         for label, key in steps:
-            if key in marks:
+            # a milestone after the first audio (a first sentence the audio did not
+            # wait for: the pipeline spoke a clause) is not a step towards it
+            if key in marks and marks[key] <= marks["audio"]:
                 lines.append(f"  {label:<20} +{(marks[key] - previous) * 1000:6.0f} ms")
                 previous = marks[key]
         total = (marks["audio"] - marks["end"]) * 1000

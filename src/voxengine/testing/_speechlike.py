@@ -21,6 +21,8 @@ from typing import Final, Literal
 import numpy as np
 import numpy.typing as npt
 
+from voxengine.audio.g711 import pcm16_to_ulaw, ulaw_to_pcm16
+
 __all__ = [
     "Encoding",
     "decode_to_float",
@@ -127,30 +129,7 @@ def silence_pcm16(seconds: float, *, sample_rate: int = 24_000) -> bytes:
     return bytes(2 * round(seconds * sample_rate))
 
 
-# --- G.711 (ITU-T) codecs, vectorised -------------------------------------------------------
-
-_ULAW_BIAS: Final = 0x84
-_ULAW_CLIP: Final = 32635
-
-
-def _ulaw_encode(samples: npt.NDArray[np.int16]) -> bytes:
-    x = samples.astype(np.int32)
-    sign = np.where(x < 0, 0x80, 0x00)
-    magnitude = np.minimum(np.abs(x), _ULAW_CLIP) + _ULAW_BIAS
-    exponent = np.floor(np.log2(magnitude)).astype(np.int32) - 7
-    exponent = np.clip(exponent, 0, 7)
-    mantissa = (magnitude >> (exponent + 3)) & 0x0F
-    byte = ~(sign | (exponent << 4) | mantissa) & 0xFF
-    return bytes(byte.astype(np.uint8).tobytes())
-
-
-def _ulaw_decode(data: bytes) -> npt.NDArray[np.int32]:
-    u = ~np.frombuffer(data, dtype=np.uint8).astype(np.int32) & 0xFF
-    exponent = (u >> 4) & 0x07
-    mantissa = u & 0x0F
-    magnitude = (((mantissa << 3) + _ULAW_BIAS) << exponent) - _ULAW_BIAS
-    result: npt.NDArray[np.int32] = np.where(u & 0x80, -magnitude, magnitude)
-    return result
+# --- G.711 (ITU-T) codecs: μ-law is voxengine.audio.g711's; A-law, vectorised, here ----------
 
 
 def _alaw_encode(samples: npt.NDArray[np.int16]) -> bytes:
@@ -183,7 +162,7 @@ def encode_from_int16(samples: npt.NDArray[np.int16], encoding: Encoding) -> byt
     if encoding == "pcm16":
         return bytes(samples.astype("<i2").tobytes())
     if encoding == "ulaw":
-        return _ulaw_encode(samples)
+        return pcm16_to_ulaw(samples.astype("<i2").tobytes())
     return _alaw_encode(samples)
 
 
@@ -197,5 +176,6 @@ def decode_to_float(data: bytes, encoding: Encoding) -> npt.NDArray[np.float64]:
         if len(data) % 2:
             raise ValueError("PCM16 data must have an even number of bytes")
         return np.frombuffer(data, dtype="<i2").astype(np.float64) / 32768.0
-    decoded = _ulaw_decode(data) if encoding == "ulaw" else _alaw_decode(data)
-    return decoded.astype(np.float64) / 32768.0
+    if encoding == "ulaw":
+        return np.frombuffer(ulaw_to_pcm16(data), dtype="<i2").astype(np.float64) / 32768.0
+    return _alaw_decode(data).astype(np.float64) / 32768.0

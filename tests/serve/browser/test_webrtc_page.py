@@ -19,6 +19,7 @@ import pytest
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
+from tests.serve.chromium import chromium_page, needs_chromium
 from tests.serve.conftest import serve
 from voxengine import Interrupted, VoiceEngine, VoiceEngineConfig
 from voxengine.serve import CallContext, ServeConfig, build_app
@@ -26,35 +27,12 @@ from voxengine.serve.browser.rtc_endpoint import OFFER_PATH
 from voxengine.serve.server import serving
 from voxengine.testing.mock import MockConfig, MockProvider
 
-CHROMIUM = Path("/usr/bin/chromium")
 ARTEFACTS = Path(__file__).parents[2] / "artefacts"
 
 pytestmark = [
-    pytest.mark.skipif(not CHROMIUM.exists(), reason="/usr/bin/chromium is not installed"),
+    needs_chromium,
     pytest.mark.timeout(180),
 ]
-
-
-def chromium_flags(wav: Path) -> list[str]:
-    """Flags that work as root on this machine (Playwright adds a fresh --user-data-dir),
-    with the WAV as the microphone and host candidates on this machine's addresses."""
-    return [
-        "--headless",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-quic",
-        "--no-first-run",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-        "--use-fake-ui-for-media-stream",
-        "--use-fake-device-for-media-stream",
-        f"--use-file-for-fake-audio-capture={wav}",
-        "--autoplay-policy=no-user-gesture-required",
-        # plain host candidates (no mDNS names), loopback included
-        "--allow-loopback-in-peer-connection",
-        "--disable-features=WebRtcHideLocalIpsWithMdns",
-    ]
 
 
 async def _talk(page: Any, url: str) -> None:
@@ -74,54 +52,40 @@ async def _both_sides_shown(page: Any) -> tuple[str, str]:
 async def test_the_page_talks_over_webrtc_in_chromium(
     tmp_path: Path, spoken_wav: Callable[..., Awaitable[Path]]
 ) -> None:
-    async_api = pytest.importorskip("playwright.async_api", reason="playwright is not installed")
     wav = await spoken_wav("what is the capital of France", gap=4.0, lead=1.0)
     engine = {"input_transcription_model": "whisper-1"}
-    async with serve(engine=engine) as served, async_api.async_playwright() as playwright:
-        browser = await playwright.chromium.launch(
-            executable_path=str(CHROMIUM),
-            headless=True,
-            args=chromium_flags(wav),
-            ignore_default_args=["--mute-audio"],
+    async with serve(engine=engine) as served, chromium_page(wav) as (page, errors):
+        await _talk(page, served.http + "/")
+        assert await page.text_content("#transport") == "WebRTC"
+        (call,) = served.board.calls.values()
+        assert call.context.endpoint == "webrtc"
+        user, assistant = await _both_sides_shown(page)
+        assert "s of audio" in user  # the mock transcribed the spoken question
+        assert assistant.startswith("I heard")  # and answered it
+        # the reply audio arrived and played: the browser's own receive statistics
+        await page.wait_for_function("window.vox.audioBytes > 48000", timeout=60_000)
+        rtc = await page.evaluate("window.vox.rtc")
+        assert rtc["packetsReceived"] > 50
+        assert rtc["audioEnergy"] > 0
+        await page.wait_for_function(
+            "document.querySelector('#latency').textContent.endsWith(' ms')", timeout=30_000
         )
-        try:
-            page = await browser.new_page()
-            errors: list[str] = []
-            page.on("pageerror", lambda error: errors.append(str(error)))
-            await _talk(page, served.http + "/")
-            assert await page.text_content("#transport") == "WebRTC"
-            (call,) = served.board.calls.values()
-            assert call.context.endpoint == "webrtc"
-            user, assistant = await _both_sides_shown(page)
-            assert "s of audio" in user  # the mock transcribed the spoken question
-            assert assistant.startswith("I heard")  # and answered it
-            # the reply audio arrived and played: the browser's own receive statistics
-            await page.wait_for_function("window.vox.audioBytes > 48000", timeout=60_000)
-            rtc = await page.evaluate("window.vox.rtc")
-            assert rtc["packetsReceived"] > 50
-            assert rtc["audioEnergy"] > 0
-            await page.wait_for_function(
-                "document.querySelector('#latency').textContent.endsWith(' ms')", timeout=30_000
-            )
-            # the server's play head moved with what it handed to the encoder
-            assert call.output.heard_seconds > 0.2
-            shot = tmp_path / "webrtc-page.png"
-            await page.screenshot(path=str(shot), full_page=True)
-            ARTEFACTS.mkdir(exist_ok=True)
-            shutil.copy(shot, ARTEFACTS / "webrtc-page.png")
-            await page.click("#hangup")
-            await page.wait_for_function("document.body.dataset.state === 'ended'", timeout=20_000)
-            assert "Call ended" in (await page.text_content("#status") or "")
-            assert errors == []
-        finally:
-            await browser.close()
+        # the server's play head moved with what it handed to the encoder
+        assert call.output.heard_seconds > 0.2
+        shot = tmp_path / "webrtc-page.png"
+        await page.screenshot(path=str(shot), full_page=True)
+        ARTEFACTS.mkdir(exist_ok=True)
+        shutil.copy(shot, ARTEFACTS / "webrtc-page.png")
+        await page.click("#hangup")
+        await page.wait_for_function("document.body.dataset.state === 'ended'", timeout=20_000)
+        assert "Call ended" in (await page.text_content("#status") or "")
+        assert errors == []
     assert served.board.calls == {}
 
 
 async def test_barge_in_over_webrtc_in_chromium(
     tmp_path: Path, spoken_wav: Callable[..., Awaitable[Path]]
 ) -> None:
-    async_api = pytest.importorskip("playwright.async_api", reason="playwright is not installed")
     # the caller asks for a story, then talks over it
     wav = await spoken_wav("tell me a story", "stop please stop", gap=5.0, lead=1.0)
     story = "Once upon a time there was a quiet harbour town by the sea " * 4
@@ -133,35 +97,23 @@ async def test_barge_in_over_webrtc_in_chromium(
 
     async with (
         serve(make_engine=make_engine) as served,
-        async_api.async_playwright() as playwright,
+        chromium_page(wav) as (page, _errors),
     ):
-        browser = await playwright.chromium.launch(
-            executable_path=str(CHROMIUM),
-            headless=True,
-            args=chromium_flags(wav),
-            ignore_default_args=["--mute-audio"],
-        )
-        try:
-            page = await browser.new_page()
-            await _talk(page, served.http + "/")
-            assert await page.text_content("#transport") == "WebRTC"
-            (engine,) = served.engines
-            interrupted: list[Interrupted] = []
-            engine.events.on(Interrupted, interrupted.append)
-            await page.wait_for_function(
-                "window.vox.messages.includes('interrupted')", timeout=60_000
-            )
-            assert "clear" in await page.evaluate("window.vox.messages")
-            (event,) = interrupted
-            story_seconds = len(story.split()) * 0.25  # the mock's seconds per word
-            # cut at what had played: some of the story, far from all of it
-            assert event.played is not None
-            assert 0.3 < event.played < story_seconds - 3
-            await page.wait_for_selector("#transcript li.assistant.interrupted", timeout=10_000)
-            jitter = await page.evaluate("window.vox.rtc.jitterBufferDelay")
-            print(f"browser jitter-buffer delay: {jitter} s; truncated at {event.played:.2f} s")
-        finally:
-            await browser.close()
+        await _talk(page, served.http + "/")
+        assert await page.text_content("#transport") == "WebRTC"
+        (engine,) = served.engines
+        interrupted: list[Interrupted] = []
+        engine.events.on(Interrupted, interrupted.append)
+        await page.wait_for_function("window.vox.messages.includes('interrupted')", timeout=60_000)
+        assert "clear" in await page.evaluate("window.vox.messages")
+        (event,) = interrupted
+        story_seconds = len(story.split()) * 0.25  # the mock's seconds per word
+        # cut at what had played: some of the story, far from all of it
+        assert event.played is not None
+        assert 0.3 < event.played < story_seconds - 3
+        await page.wait_for_selector("#transcript li.assistant.interrupted", timeout=10_000)
+        jitter = await page.evaluate("window.vox.rtc.jitterBufferDelay")
+        print(f"browser jitter-buffer delay: {jitter} s; truncated at {event.played:.2f} s")
 
 
 async def _no_webrtc(request: Any) -> JSONResponse:
@@ -171,32 +123,19 @@ async def _no_webrtc(request: Any) -> JSONResponse:
 async def test_the_page_falls_back_to_websocket_without_webrtc(
     tmp_path: Path, spoken_wav: Callable[..., Awaitable[Path]]
 ) -> None:
-    async_api = pytest.importorskip("playwright.async_api", reason="playwright is not installed")
     wav = await spoken_wav("what is the capital of France", gap=4.0, lead=1.0)
     engine = {"input_transcription_model": "whisper-1"}
     # a deployment (or a proxy) where WebRTC signaling is unavailable
     refused = [Route(OFFER_PATH, _no_webrtc, methods=["POST"])]
     app = build_app(ServeConfig(provider="mock", engine=engine), routes=refused)
     board = app.state.switchboard
-    async with serving(app) as running, async_api.async_playwright() as playwright:
-        browser = await playwright.chromium.launch(
-            executable_path=str(CHROMIUM),
-            headless=True,
-            args=chromium_flags(wav),
-            ignore_default_args=["--mute-audio"],
-        )
-        try:
-            page = await browser.new_page()
-            errors: list[str] = []
-            page.on("pageerror", lambda error: errors.append(str(error)))
-            await _talk(page, running.http_url + "/")
-            assert await page.text_content("#transport") == "WebSocket"
-            (call,) = board.calls.values()
-            assert call.context.endpoint == "browser"
-            user, assistant = await _both_sides_shown(page)
-            assert "s of audio" in user
-            assert assistant.startswith("I heard")
-            await page.wait_for_function("window.vox.audioBytes > 24000", timeout=60_000)
-            assert errors == []
-        finally:
-            await browser.close()
+    async with serving(app) as running, chromium_page(wav) as (page, errors):
+        await _talk(page, running.http_url + "/")
+        assert await page.text_content("#transport") == "WebSocket"
+        (call,) = board.calls.values()
+        assert call.context.endpoint == "browser"
+        user, assistant = await _both_sides_shown(page)
+        assert "s of audio" in user
+        assert assistant.startswith("I heard")
+        await page.wait_for_function("window.vox.audioBytes > 24000", timeout=60_000)
+        assert errors == []

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
@@ -19,18 +18,12 @@ import pytest
 from tests.serve.browser.rtc_client import RTCCaller, settle
 from tests.serve.redis_server import RedisServer
 from tests.serve.test_resume_calls import done, workers
-from tests.session.test_resume import remembering, texts_of
+from tests.session.test_resume import texts_of
 from voxengine.serve.browser.rtc_endpoint import OFFER_PATH
 from voxengine.serve.state import StateStore
-from voxengine.testing import FakeOpenAIConfig, FakeOpenAIServerHandle, run_fake_openai_server
+from voxengine.testing import FakeOpenAIServerHandle
 
 pytestmark = pytest.mark.timeout(120)
-
-
-@pytest.fixture
-async def fake() -> AsyncIterator[FakeOpenAIServerHandle]:
-    async with run_fake_openai_server(FakeOpenAIConfig(responder=remembering)) as handle:
-        yield handle
 
 
 async def offer(base: str, caller: RTCCaller, **fields: Any) -> httpx.Response:

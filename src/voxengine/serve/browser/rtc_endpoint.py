@@ -46,6 +46,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from voxengine.audio.format import AudioFormat
+from voxengine.serve.browser.control import PROTOCOL_VERSION, handle_control
 from voxengine.serve.browser.webrtc import (
     CloseCause,
     RTCPeer,
@@ -53,7 +54,6 @@ from voxengine.serve.browser.webrtc import (
     SignalingRefused,
     check_offer,
 )
-from voxengine.serve.browser.ws import PROTOCOL_VERSION, _control
 from voxengine.serve.call import Call
 from voxengine.serve.continuity import Resumption
 from voxengine.serve.errors import CallRefused, CloseReason, TokenRefused
@@ -276,7 +276,7 @@ class _Bridge:
         if message["type"] in ("played", "hello"):
             return  # the server counts played audio itself; HTTP was the hello
         try:
-            await _control(call, message)
+            await handle_control(call, message)
         except CallRefused as exc:
             await call.close(exc.reason, exc.detail)
 

@@ -42,6 +42,7 @@ from typing import Any, Final, final
 from starlette.websockets import WebSocket, WebSocketState
 
 from voxengine.audio.format import AudioFormat
+from voxengine.serve.browser.control import PROTOCOL_VERSION, handle_control
 from voxengine.serve.call import Call
 from voxengine.serve.continuity import Resumption
 from voxengine.serve.errors import CallRefused, CloseReason
@@ -52,10 +53,8 @@ __all__ = ["PROTOCOL_VERSION", "SAMPLE_RATES", "BrowserPort", "browser_endpoint"
 
 logger = logging.getLogger("voxengine.serve.browser")
 
-PROTOCOL_VERSION: Final = 1
 #: Sample rates a browser may use for either direction.
 SAMPLE_RATES: Final = frozenset({8000, 16000, 22050, 24000, 32000, 44100, 48000})
-_MAX_TEXT_CHARS: Final = 4096
 
 
 @final
@@ -234,33 +233,9 @@ async def _converse(ws: WebSocket, board: Switchboard, call: Call, in_rate: int)
             if isinstance(data, bytes):
                 await call.receive_audio(data, in_rate)
             else:
-                await _control(call, _parse(data))
+                await handle_control(call, _parse(data))
     except CallRefused as exc:
         board.metrics.caller_error(call.call_id, exc.reason, exc.detail)
         await call.close(exc.reason, exc.detail)
     except (RuntimeError, OSError):  # the socket closed under us (drain, time limit)
         return
-
-
-async def _control(call: Call, message: dict[str, Any]) -> None:
-    kind = message["type"]
-    if kind == "played":
-        seconds, epoch = message.get("seconds"), message.get("epoch")
-        if not isinstance(seconds, int | float) or isinstance(seconds, bool) or seconds < 0:
-            raise CallRefused(CloseReason.MALFORMED, "played.seconds must be >= 0")
-        if type(epoch) is not int:
-            raise CallRefused(CloseReason.MALFORMED, "played.epoch must be an integer")
-        call.report_played(float(seconds), epoch)
-    elif kind == "text":
-        text = message.get("text")
-        if not isinstance(text, str) or not text.strip() or len(text) > _MAX_TEXT_CHARS:
-            raise CallRefused(CloseReason.MALFORMED, f"text must be 1..{_MAX_TEXT_CHARS} chars")
-        await call.receive_text(text)
-    elif kind == "interrupt":
-        await call.interrupt()
-    elif kind == "ping":
-        call.send_event({"type": "pong", "id": message.get("id")})
-    elif kind == "bye":
-        await call.close(CloseReason.NORMAL, "hang-up")
-    else:
-        raise CallRefused(CloseReason.PROTOCOL, f"unknown message type {kind[:40]!r}")

@@ -88,7 +88,8 @@ function onMessage(message) {
 }
 
 async function token() {
-  const response = await fetch("/token", { method: "POST", headers: { "content-type": "application/json" }, body: "{}" });
+  const response = await fetch("/token", { method: "POST", headers: { "content-type": "application/json" }, body: "{}",
+    signal: AbortSignal.timeout(10000) }); // a hung server: fail, do not hang
   if (!response.ok) throw new Error(`no call token (HTTP ${response.status})`);
   return (await response.json()).token;
 }
@@ -123,7 +124,10 @@ async function resumeModule(attempt) {
 
 // The connection was lost without the call ending (the server died or restarted):
 // connect again with the resume token (over WebRTC: in the offer; over WebSocket: in
-// the hello); the load balancer picks a live server, which continues the call.
+// the hello); the load balancer picks a live server, which continues the call. Every
+// attempt is bounded (each transport's connect() gives up after its own timeout, so a
+// server that accepts the connection and never answers costs one attempt, not the
+// call), then the next one follows after a growing pause, until the deadline.
 async function resume(options) {
   const deadline = performance.now() + 30000;
   let delay = 100;

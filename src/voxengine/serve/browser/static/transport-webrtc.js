@@ -23,7 +23,8 @@
 export const name = "WebRTC";
 
 const GATHER_SECONDS = 3; // ICE gathering: host candidates come at once; STUN may take longer
-const CONNECT_SECONDS = 10; // offer to "ready" on the data channel
+const SIGNAL_SECONDS = 10; // the offer's POST answered: a hung server must not hold it
+const CONNECT_SECONDS = 10; // answer to "ready" on the data channel
 const STATS_SECONDS = 0.25;
 const LOST_SECONDS = 2; // no reply packet, or "disconnected", this long: the server is gone
 
@@ -108,6 +109,7 @@ export async function connect({ baseUrl, token, micStream, onMessage, onClose, o
     const response = await fetch(new URL("/rtc/offer", baseUrl), {
       method: "POST",
       headers: { "content-type": "application/json" },
+      signal: AbortSignal.timeout(SIGNAL_SECONDS * 1000),
       body: JSON.stringify(resumeToken
         ? { type: "offer", sdp: pc.localDescription.sdp, resume_token: resumeToken, metadata: {} }
         : { type: "offer", sdp: pc.localDescription.sdp, token, metadata: {} }),

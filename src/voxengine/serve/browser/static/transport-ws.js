@@ -16,6 +16,9 @@
 export const name = "WebSocket";
 
 const RATE = 24000; // one rate both ways: the AudioContext resamples the microphone
+// socket opened to "ready": a server (or load balancer) that accepts the TCP connection
+// but never answers would otherwise hold connect() for good (Chromium waits minutes)
+const CONNECT_SECONDS = 10;
 const FRAME_SECONDS = 0.02;
 const REPORT_SECONDS = 0.05;
 
@@ -63,13 +66,23 @@ export async function connect({ baseUrl, token, micStream, onMessage, onClose, o
   };
 
   await new Promise((resolve, reject) => {
+    const timer = setTimeout(() => {
+      reject(new Error("WebSocket did not connect in time"));
+      ws.onopen = ws.onerror = ws.onclose = ws.onmessage = null;
+      ws.close(); // a socket still connecting is failed at once, no closing handshake
+      shutdown(1006, "connect timeout");
+    }, CONNECT_SECONDS * 1000);
     ws.onopen = () => send({
       type: "hello", protocol: 1, token: resumeToken ? "" : token,
       input_sample_rate: RATE, output_sample_rate: RATE,
       resume_token: resumeToken, metadata: {},
     });
     ws.onerror = () => reject(new Error("WebSocket failed"));
-    ws.onclose = (event) => { reject(new Error(event.reason || `closed (${event.code})`)); shutdown(event.code, event.reason); };
+    ws.onclose = (event) => {
+      clearTimeout(timer);
+      reject(new Error(event.reason || `closed (${event.code})`));
+      shutdown(event.code, event.reason);
+    };
     ws.onmessage = (event) => {
       if (typeof event.data !== "string") {
         onAudio(event.data.byteLength);
@@ -77,7 +90,7 @@ export async function connect({ baseUrl, token, micStream, onMessage, onClose, o
         return;
       }
       const message = JSON.parse(event.data);
-      if (message.type === "ready") { ready = true; resolve(); }
+      if (message.type === "ready") { ready = true; clearTimeout(timer); resolve(); }
       if (message.type === "clear") playback.port.postMessage({ type: "clear", epoch: message.epoch });
       onMessage(message);
     };
