@@ -14,6 +14,10 @@ Results go to ``benchmarks/results/local.json``; ``docs/performance.md`` quotes 
   (the sum minus the time to first audio: work done during the end-of-turn silence or
   side by side); compared with the sum of the same stages run alone on the same input.
 * ``llm``: SmolLM2 tokens per second; peak RSS of the process (all models loaded).
+* ``pauses``: how often Silero's end of turn cuts a sentence at a 0.35 s pause inside
+  it, per ``silence_duration``, and how often the early transcription (and the
+  speculative reply) starts in such a pause, per ``early_transcription``
+  (:mod:`benchmarks.local_pauses`; deterministic).
 
 These are ratios and distributions for comparison on one machine, not timed tests.
 """
@@ -62,6 +66,8 @@ from voxengine.providers.pipeline import (
 )
 from voxengine.providers.pipeline.sentence import FIRST_CLAUSE_CHARS
 from voxengine.providers.pipeline.stages import FinishChunk, LLMChunk
+
+from .local_pauses import bench_pauses
 
 RESULTS = Path(__file__).parent / "results" / "local.json"
 RATE = 16_000
@@ -202,6 +208,7 @@ async def bench_wer(whisper: WhisperSTT, count: int) -> dict[str, Any]:
     return {
         "sentences": len(sentences),
         "whisper_window": whisper.window,
+        "whisper_model": whisper.model,
         "conditions": conditions,
         "stt_rtf_p50": _pct(stt_rtf, 50),
         "tts_rtf_p50": _pct(tts_rtf, 50),
@@ -385,6 +392,7 @@ async def bench_turns(
     piper: PiperTTS,
     turns: int,
     speculate: bool | None = None,
+    early_transcription: float | None = None,
 ) -> dict[str, Any]:
     session = SessionConfig(
         instructions="You are a voice assistant. Answer in one or two short sentences.",
@@ -394,7 +402,9 @@ async def bench_turns(
     rows: list[dict[str, float]] = []
     alone: list[dict[str, float]] = []
     timeline = _Timeline()
-    speculate = PipelineConfig(speculate=speculate).speculates(llama, piper)
+    defaults = PipelineConfig(speculate=speculate)
+    speculate = defaults.speculates(llama, piper)
+    early = defaults.early_transcription if early_transcription is None else early_transcription
     # local_pipeline() with each stage timed (the same stages and settings)
     provider = PipelineProvider(
         PipelineConfig(
@@ -403,6 +413,7 @@ async def bench_turns(
             tts=_TimedTTS(piper, timeline),
             vad_engine="silero",
             speculate=speculate,
+            early_transcription=early,
             session=session,
         )
     )
@@ -453,7 +464,10 @@ async def bench_turns(
     return {
         "turns": len(rows),
         "speculative_replies": speculate,
+        "early_transcription_after": early,
+        "llm_threads": [llama.threads, llama.batch_threads],
         "whisper_window": whisper.window,
+        "whisper_model": whisper.model,
         "whisper_fit_fallbacks": [whisper.fit_fallbacks, whisper.fit_decodings],
         "ttfa_p50": _pct(ttfa, 50),
         "ttfa_p95": _pct(ttfa, 95),
@@ -534,8 +548,20 @@ async def main() -> None:
         help="start replies during the end-of-turn silence (PipelineConfig.speculate)",
     )
     parser.add_argument(
+        "--whisper-model", choices=("base", "tiny.en"), default="base", help="WhisperSTT(model=)"
+    )
+    parser.add_argument(
+        "--llm-threads", type=int, default=None, help="LlamaCppLLM(threads=) (default: its own)"
+    )
+    parser.add_argument(
+        "--early-transcription",
+        type=float,
+        default=None,
+        help="PipelineConfig(early_transcription=) in seconds (default: its own)",
+    )
+    parser.add_argument(
         "--sections",
-        default="llm,turns,wer",
+        default="llm,turns,wer,pauses",
         help="comma-separated subset to (re)run; the others are kept from the results file",
     )
     args = parser.parse_args()
@@ -543,7 +569,9 @@ async def main() -> None:
     output: Path = args.output
     previous = _read_results(output)
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    whisper, llama, piper = WhisperSTT(window=args.whisper_window), LlamaCppLLM(), PiperTTS()
+    whisper = WhisperSTT(window=args.whisper_window, model=args.whisper_model)
+    piper = PiperTTS()
+    llama = LlamaCppLLM(threads=args.llm_threads)
     speculate = {"auto": None, "on": True, "off": False}[args.speculate]
     loads: dict[str, float] = {}
     for name, stage in (("whisper", whisper), ("llama", llama), ("piper", piper)):
@@ -553,17 +581,19 @@ async def main() -> None:
     print(f"{sorted(sections)} ...", flush=True)
     llm = await bench_llm(llama) if "llm" in sections else previous.get("llm")
     turns = (
-        await bench_turns(whisper, llama, piper, args.turns, speculate)
+        await bench_turns(whisper, llama, piper, args.turns, speculate, args.early_transcription)
         if "turns" in sections
         else previous.get("turns")
     )
     wer = await bench_wer(whisper, args.sentences) if "wer" in sections else previous.get("wer")
+    pauses = await bench_pauses() if "pauses" in sections else previous.get("pauses")
     result = {
         "machine": {"cpus": os.cpu_count(), "platform": platform.platform(), "note": args.note},
         "load_seconds": loads,
         "llm": llm,
         "turns": turns,
         "wer": wer,
+        "pauses": pauses,
         "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
     }
     _write_results(output, result)

@@ -11,6 +11,7 @@ from voxengine.providers.base import ProviderConfig
 
 from ._http import OPENAI_BASE_URL, HttpSettings
 from ._packaged import local_extra_installed
+from ._turn import EARLY_TRANSCRIPTION_AFTER
 from .llm import LlamaCppLLM, LocalResponder, OpenAIChatLLM
 from .stages import LanguageModel, SpeechToText, TextToSpeech
 from .stt import PocketSphinxSTT, WhisperSTT
@@ -64,6 +65,12 @@ class PipelineConfig(ProviderConfig):
             synthesiser run in this process (the local models, the fallback), where a
             dropped reply costs only CPU time; off for API stages, where it would cost
             a request.
+        early_transcription: seconds of end-of-turn silence after which the turn is
+            transcribed (and, with ``speculate``, answered) early, while the VAD waits
+            for the rest of ``silence_duration`` (SERVER_VAD). Earlier: the reply is
+            ready sooner, but more pauses inside a sentence start work that is then
+            dropped (CPU time only: nothing is delivered before the turn ends). At or
+            above ``silence_duration``: no early transcription.
 
     ``session.instructions`` is the system prompt; ``session.turn_detection`` sets the
     VAD threshold (``threshold``), pre-roll (``prefix_padding``), end-of-turn silence
@@ -87,6 +94,7 @@ class PipelineConfig(ProviderConfig):
     vad_engine: VADEngine | None = None
     speech_start: float = 0.2
     speculate: bool | None = None
+    early_transcription: float = EARLY_TRANSCRIPTION_AFTER
 
     def __post_init__(self) -> None:
         super(PipelineConfig, self).__post_init__()
@@ -95,6 +103,8 @@ class PipelineConfig(ProviderConfig):
             raise ConfigError(f"vad_engine must be one of {', '.join(VAD_ENGINES)}")
         if not 0 <= self.speech_start <= 5:
             raise ConfigError("speech_start must be within 0..5 seconds")
+        if not 0 <= self.early_transcription <= 5:
+            raise ConfigError("early_transcription must be within 0..5 seconds")
 
     def make_stt(self) -> SpeechToText:
         """The speech-to-text stage to use (see the ``stt`` attribute)."""
