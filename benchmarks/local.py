@@ -68,7 +68,7 @@ from voxengine.providers.pipeline import (
 )
 from voxengine.providers.pipeline.stages import FinishChunk, LLMChunk
 
-from .local_pauses import bench_pauses
+from .local_pauses import bench_early_wer, bench_pauses
 
 RESULTS = Path(__file__).parent / "results" / "local.json"
 RATE = 16_000
@@ -630,6 +630,8 @@ async def main() -> None:
     )
     wer = await bench_wer(whisper, args.sentences) if "wer" in sections else previous.get("wer")
     pauses = await bench_pauses() if "pauses" in sections else previous.get("pauses")
+    if "pauses" in sections:
+        pauses["early"] = await bench_early_wer(whisper, SENTENCES[: args.sentences])
     result = {
         "machine": {"cpus": os.cpu_count(), "platform": platform.platform(), "note": args.note},
         "load_seconds": loads,

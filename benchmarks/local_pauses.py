@@ -18,21 +18,34 @@ was reached inside the pause (the speculative reply starts and is dropped). Also
 highest speech probability Silero gave inside the pauses and inside the final
 silences: if the two overlapped less, the probability could end turns sooner.
 
+:func:`bench_early_wer`: the early transcription hears the turn only up to
+``early_transcription`` seconds after Silero's last voiced frame; does a shorter margin
+cut the end of the last word? Word error rate of Whisper on the audio the early
+transcription would get, per setting, on the same voices.
+
 Deterministic (no timing): valid on a loaded machine.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
+import jiwer
 import numpy as np
 
 from voxengine.audio.format import AudioFormat
 from voxengine.audio.resample import convert
 from voxengine.audio.vad import SpeechEnd, VADConfig
-from voxengine.providers.pipeline import EspeakTTS, PiperTTS, SileroVAD, TextToSpeech
+from voxengine.providers.pipeline import (
+    EspeakTTS,
+    PiperTTS,
+    SileroVAD,
+    TextToSpeech,
+    WhisperSTT,
+)
 
-__all__ = ["HALVES", "bench_pauses", "trimmed"]
+__all__ = ["HALVES", "bench_early_wer", "bench_pauses", "trimmed"]
 
 RATE = 16_000
 CHUNK = 640  # 20 ms
@@ -64,11 +77,10 @@ def trimmed(pcm: bytes, level: int = 500) -> bytes:
     return samples[loud[0] : loud[-1] + 1].tobytes()
 
 
-async def _said(tts: TextToSpeech, text: str) -> bytes:
+async def _said(tts: TextToSpeech, text: str, *, trim: bool = True) -> bytes:
     pcm = b"".join([chunk async for chunk in tts.synthesize(text)])
-    return trimmed(
-        convert(pcm, AudioFormat(sample_rate=tts.sample_rate), AudioFormat(sample_rate=RATE))
-    )
+    pcm = convert(pcm, AudioFormat(sample_rate=tts.sample_rate), AudioFormat(sample_rate=RATE))
+    return trimmed(pcm) if trim else pcm
 
 
 def _run(
@@ -92,13 +104,17 @@ def _run(
     return ends, longest, in_pause, at_end
 
 
-async def bench_pauses(pause: float = 0.35) -> dict[str, Any]:
-    voices: dict[str, TextToSpeech] = {
+def _voices() -> dict[str, TextToSpeech]:
+    return {
         # without sampling noise: the same audio on every run
         "piper joe 1.0x": PiperTTS(noise_scale=0.0, noise_w_scale=0.0),
         "piper joe 0.8x": PiperTTS(length_scale=0.8, noise_scale=0.0, noise_w_scale=0.0),
         "espeak-ng en-us 160 wpm": EspeakTTS(voice="en-us", words_per_minute=160),
     }
+
+
+async def bench_pauses(pause: float = 0.35) -> dict[str, Any]:
+    voices = _voices()
     cases: list[tuple[bytes, tuple[int, int]]] = []
     for tts in voices.values():
         await tts.open()
@@ -130,3 +146,50 @@ async def bench_pauses(pause: float = 0.35) -> dict[str, Any]:
         "max_speech_probability_in_pause_p50": float(np.median(probability_in_pause)),
         "max_speech_probability_in_final_silence_p50": float(np.median(probability_at_end)),
     }
+
+
+def _heard_early(audio: bytes, early: float) -> bytes:
+    """The audio the early transcription gets: up to the chunk where Silero has
+    counted ``early`` seconds of silence after the speech (all of it if never)."""
+    vad = SileroVAD(VADConfig(), RATE)
+    for i in range(0, len(audio), CHUNK):
+        vad.process(audio[i : i + CHUNK])
+        if vad.in_speech and vad.trailing_silence >= early:
+            return audio[: i + CHUNK]
+    return audio
+
+
+_CLEAN = jiwer.Compose(
+    [
+        jiwer.ToLowerCase(),
+        jiwer.RemovePunctuation(),
+        jiwer.RemoveMultipleSpaces(),
+        jiwer.Strip(),
+        jiwer.ReduceToListOfListOfWords(),
+    ]
+)
+
+
+async def bench_early_wer(
+    whisper: WhisperSTT, sentences: Sequence[str], settings: Sequence[float] = (0.1, 0.2)
+) -> dict[str, Any]:
+    """Whisper's word error rate on each sentence (0.3 s of silence, the sentence as
+    synthesised, 2 s of silence) cut where the early transcription would cut it, per
+    setting and voice."""
+    result: dict[str, dict[str, float]] = {}
+    for name, tts in _voices().items():
+        await tts.open()
+        spoken = [
+            bytes(2 * int(RATE * 0.3)) + await _said(tts, s, trim=False) + bytes(2 * RATE)
+            for s in sentences
+        ]
+        for early in settings:
+            heard = [(await whisper.transcribe(_heard_early(a, early), RATE)).text for a in spoken]
+            wer = jiwer.wer(
+                list(sentences),
+                [h or "<empty>" for h in heard],
+                reference_transform=_CLEAN,
+                hypothesis_transform=_CLEAN,
+            )
+            result.setdefault(str(early), {})[name] = float(wer)
+    return {"sentences": len(sentences), "whisper_wer_by_early_transcription": result}

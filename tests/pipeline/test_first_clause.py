@@ -123,11 +123,12 @@ async def test_the_first_piece_ends_at_a_clause_break_once_long_enough(
     assert tts.texts == pieces
 
 
-async def test_the_default_first_piece_is_the_first_clause_of_about_three_words() -> None:
+async def test_by_default_a_clause_of_about_four_words_goes_first() -> None:
     tts = HeardTTS()
     await spoken_pieces(PipelineConfig(stt=RecordingSTT(), llm=WordsLLM(), tts=tts), tts)
-    assert PipelineConfig().first_clause == FIRST_CLAUSE_CHARS
-    assert tts.texts[0] == "To sleep better,"
+    assert PipelineConfig().first_clause == FIRST_CLAUSE_CHARS == 24
+    # "To sleep better," is shorter: the first piece is the whole first sentence
+    assert tts.texts[0] == "To sleep better, keep a regular bedtime."
 
 
 def test_first_clause_is_checked() -> None:

@@ -7,7 +7,6 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Sequence
 
-import numpy as np
 import pytest
 
 from voxengine.audio.vad import SpeechEnd, VADConfig
@@ -34,7 +33,7 @@ from voxengine.providers.pipeline import (
 )
 from voxengine.providers.pipeline.stages import ChatMessage, FinishChunk
 
-from .conftest import piper_speech
+from .conftest import piper_speech, trimmed
 
 pytestmark = pytest.mark.local_models
 
@@ -64,14 +63,6 @@ class AskedLLM:
         self.asked.set()
         yield TextChunk(text=f"Reply {len(self.requests)}.")
         yield FinishChunk(stop_reason="stop")
-
-
-def trimmed(pcm: bytes, level: int = 500) -> bytes:
-    """``pcm`` without its leading and trailing samples quieter than ``level``."""
-    samples = np.frombuffer(pcm, dtype="<i2")
-    loud = np.nonzero(np.abs(samples.astype(np.int32)) > level)[0]
-    assert loud.size
-    return samples[loud[0] : loud[-1] + 1].tobytes()
 
 
 async def paused_sentence(piper: PiperTTS) -> tuple[bytes, bytes]:
