@@ -22,7 +22,6 @@ from voxengine.events import (
     TranscriptDone,
 )
 from voxengine.providers.pipeline import (
-    EspeakTTS,
     LLMChunk,
     PipelineConfig,
     PipelineProvider,
@@ -109,7 +108,7 @@ async def test_a_pause_mid_sentence_starts_a_reply_that_is_dropped_when_the_user
     provider = PipelineProvider(
         # speculative replies, as the local stack has them by default; every
         # turn-taking setting (silence_duration, early_transcription) at its default
-        PipelineConfig(stt=whisper, llm=llm, tts=EspeakTTS(), vad_engine="silero", speculate=True)
+        PipelineConfig(stt=whisper, llm=llm, tts=piper, vad_engine="silero", speculate=True)
     )
     await provider.connect()
     seen: list[Event] = []
