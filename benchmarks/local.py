@@ -13,7 +13,13 @@ Results go to ``benchmarks/results/local.json``; ``docs/performance.md`` quotes 
   turn used, with when each started), with its share of their sum and the overlap
   (the sum minus the time to first audio: work done during the end-of-turn silence or
   side by side); compared with the sum of the same stages run alone on the same input.
+  Also the playback stall: how long a listener playing the reply in real time from
+  its first audio waits for audio not ready yet (a gap inside the reply).
 * ``llm``: SmolLM2 tokens per second; peak RSS of the process (all models loaded).
+* ``pauses``: how often Silero's end of turn cuts a sentence at a 0.35 s pause inside
+  it, per ``silence_duration``, and how often the early transcription (and the
+  speculative reply) starts in such a pause, per ``early_transcription``
+  (:mod:`benchmarks.local_pauses`; deterministic).
 
 These are ratios and distributions for comparison on one machine, not timed tests.
 """
@@ -60,8 +66,9 @@ from voxengine.providers.pipeline import (
     Transcript,
     WhisperSTT,
 )
-from voxengine.providers.pipeline.sentence import FIRST_CLAUSE_CHARS
 from voxengine.providers.pipeline.stages import FinishChunk, LLMChunk
+
+from .local_pauses import bench_early_wer, bench_pauses
 
 RESULTS = Path(__file__).parent / "results" / "local.json"
 RATE = 16_000
@@ -221,6 +228,7 @@ async def _stage_alone(
     pcm: bytes,
     messages: list[ChatMessage],
     session: SessionConfig,
+    first_clause: int,
 ) -> dict[str, float]:
     """STT, LLM first piece and TTS first chunk of one turn, each run alone on the input
     the pipeline had (the committed audio; the same conversation, its prompt prefilled as
@@ -231,7 +239,7 @@ async def _stage_alone(
     out["stt"], out["stt_cpu"] = time.perf_counter() - wall, time.process_time() - cpu
     await llama.prefill(messages)
     asked = [*messages, ChatMessage(role=Role.USER, text=text)]
-    splitter = SentenceSplitter(first_clause=FIRST_CLAUSE_CHARS)
+    splitter = SentenceSplitter(first_clause=first_clause)
     first: str | None = None
     wall, cpu = _clocks()
     stream = llama.stream(
@@ -297,8 +305,9 @@ class _TimedSTT:
 
 
 class _TimedLLM:
-    def __init__(self, inner: LlamaCppLLM, timeline: _Timeline) -> None:
+    def __init__(self, inner: LlamaCppLLM, timeline: _Timeline, first_clause: int) -> None:
         self.inner, self.timeline, self.label = inner, timeline, inner.label
+        self.first_clause = first_clause
 
     async def open(self) -> None:
         await self.inner.open()
@@ -313,7 +322,7 @@ class _TimedLLM:
         self, messages: Sequence[ChatMessage], tools: Sequence[ToolSpec], settings: Any
     ) -> AsyncIterator[LLMChunk]:
         started, first = _clocks(), True
-        splitter = SentenceSplitter(first_clause=FIRST_CLAUSE_CHARS)
+        splitter = SentenceSplitter(first_clause=self.first_clause)
         inner = self.inner.stream(messages, tools, settings)
         try:
             async for chunk in inner:
@@ -385,6 +394,8 @@ async def bench_turns(
     piper: PiperTTS,
     turns: int,
     speculate: bool | None = None,
+    early_transcription: float | None = None,
+    first_clause: int | None = None,
 ) -> dict[str, Any]:
     session = SessionConfig(
         instructions="You are a voice assistant. Answer in one or two short sentences.",
@@ -394,15 +405,20 @@ async def bench_turns(
     rows: list[dict[str, float]] = []
     alone: list[dict[str, float]] = []
     timeline = _Timeline()
-    speculate = PipelineConfig(speculate=speculate).speculates(llama, piper)
+    defaults = PipelineConfig(speculate=speculate)
+    speculate = defaults.speculates(llama, piper)
+    early = defaults.early_transcription if early_transcription is None else early_transcription
+    first_clause = defaults.first_clause if first_clause is None else first_clause
     # local_pipeline() with each stage timed (the same stages and settings)
     provider = PipelineProvider(
         PipelineConfig(
             stt=_TimedSTT(whisper, timeline),
-            llm=_TimedLLM(llama, timeline),
+            llm=_TimedLLM(llama, timeline, first_clause),
             tts=_TimedTTS(piper, timeline),
             vad_engine="silero",
             speculate=speculate,
+            early_transcription=early,
+            first_clause=first_clause,
             session=session,
         )
     )
@@ -421,7 +437,8 @@ async def bench_turns(
             ]
             marks: dict[str, tuple[float, float]] = {}
             timeline.calls.clear()
-            watcher = asyncio.create_task(_watch(events, marks))
+            playback = _Playback()
+            watcher = asyncio.create_task(_watch(events, marks, playback))
             chunk = 640
             audio = pcm + bytes(2 * int(RATE * silence_after))
             samples = np.abs(np.frombuffer(pcm, dtype="<i2").astype(np.int32))
@@ -438,7 +455,10 @@ async def bench_turns(
             await asyncio.wait_for(watcher, 300)
             if {"speech_end", "stopped", "first_audio"} <= marks.keys():
                 rows.append(_turn_row(marks, timeline))
-            alone.append(await _stage_alone(whisper, llama, piper, pcm, before, session))
+                rows[-1]["playback_stall"] = playback.stalled
+            alone.append(
+                await _stage_alone(whisper, llama, piper, pcm, before, session, first_clause)
+            )
             print(
                 f"  turn {turn + 1}: ttfa {rows[-1]['ttfa'] * 1000:.0f} ms" if rows else "",
                 flush=True,
@@ -453,11 +473,17 @@ async def bench_turns(
     return {
         "turns": len(rows),
         "speculative_replies": speculate,
+        "early_transcription_after": early,
+        "first_clause_chars": first_clause,
+        "llm_threads": [llama.threads, llama.batch_threads],
         "whisper_window": whisper.window,
         "whisper_fit_fallbacks": [whisper.fit_fallbacks, whisper.fit_decodings],
         "ttfa_p50": _pct(ttfa, 50),
         "ttfa_p95": _pct(ttfa, 95),
         "ttfa_cpu_p50": statistics.median(r["ttfa_cpu"] for r in rows),
+        "playback_stall_p50": _pct([r["playback_stall"] for r in rows], 50),
+        "playback_stall_p95": _pct([r["playback_stall"] for r in rows], 95),
+        "turns_with_a_stall_over_100ms": sum(r["playback_stall"] > 0.1 for r in rows),
         "stage_p50_in_pipeline": in_pipeline,
         "stage_share_of_sum_p50": {name: in_pipeline[name] / stage_sum for name in _STAGES},
         "vad_wait_share_of_ttfa_p50": in_pipeline["vad_end_of_turn"] / _pct(ttfa, 50),
@@ -471,18 +497,38 @@ async def bench_turns(
             "(duration, CPU of the whole process meanwhile, and when it started relative "
             "to the end of speech: speech-to-text and, with speculative replies, the "
             "model and the synthesis start during the end-of-turn silence); overlap = "
-            "sum of the in-pipeline stages - time to first audio"
+            "sum of the in-pipeline stages - time to first audio; playback stall: "
+            "seconds a listener playing the reply in real time from its first audio "
+            "waited for the next audio (the next piece not ready in time)"
         ),
     }
 
 
-async def _watch(events: AsyncIterator[Event], marks: dict[str, tuple[float, float]]) -> None:
+class _Playback:
+    """A listener playing the reply in real time from its first audio: how long the
+    playback waited for audio that was not there yet (a gap in the middle of the reply,
+    when the next piece is not ready before the previous one has played)."""
+
+    def __init__(self) -> None:
+        self.clock: float | None = None  # when the audio received so far ends playing
+        self.stalled = 0.0
+
+    def add(self, arrived: float, seconds: float) -> None:
+        if self.clock is not None and arrived > self.clock:
+            self.stalled += arrived - self.clock
+        self.clock = max(self.clock or arrived, arrived) + seconds
+
+
+async def _watch(
+    events: AsyncIterator[Event], marks: dict[str, tuple[float, float]], playback: _Playback
+) -> None:
     async for event in events:
         now = _clocks()
         if isinstance(event, SpeechStopped):
             marks.setdefault("stopped", now)
         elif isinstance(event, AudioDelta):
             marks.setdefault("first_audio", now)
+            playback.add(now[0], len(event.audio) / (2 * 24_000))
         elif isinstance(event, ResponseDone):
             return
 
@@ -534,8 +580,23 @@ async def main() -> None:
         help="start replies during the end-of-turn silence (PipelineConfig.speculate)",
     )
     parser.add_argument(
+        "--llm-threads", type=int, default=None, help="LlamaCppLLM(threads=) (default: its own)"
+    )
+    parser.add_argument(
+        "--early-transcription",
+        type=float,
+        default=None,
+        help="PipelineConfig(early_transcription=) in seconds (default: its own)",
+    )
+    parser.add_argument(
+        "--first-clause",
+        type=int,
+        default=None,
+        help="PipelineConfig(first_clause=) in characters (default: its own)",
+    )
+    parser.add_argument(
         "--sections",
-        default="llm,turns,wer",
+        default="llm,turns,wer,pauses",
         help="comma-separated subset to (re)run; the others are kept from the results file",
     )
     args = parser.parse_args()
@@ -543,7 +604,9 @@ async def main() -> None:
     output: Path = args.output
     previous = _read_results(output)
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    whisper, llama, piper = WhisperSTT(window=args.whisper_window), LlamaCppLLM(), PiperTTS()
+    whisper = WhisperSTT(window=args.whisper_window)
+    piper = PiperTTS()
+    llama = LlamaCppLLM(threads=args.llm_threads)
     speculate = {"auto": None, "on": True, "off": False}[args.speculate]
     loads: dict[str, float] = {}
     for name, stage in (("whisper", whisper), ("llama", llama), ("piper", piper)):
@@ -553,17 +616,29 @@ async def main() -> None:
     print(f"{sorted(sections)} ...", flush=True)
     llm = await bench_llm(llama) if "llm" in sections else previous.get("llm")
     turns = (
-        await bench_turns(whisper, llama, piper, args.turns, speculate)
+        await bench_turns(
+            whisper,
+            llama,
+            piper,
+            args.turns,
+            speculate,
+            args.early_transcription,
+            args.first_clause,
+        )
         if "turns" in sections
         else previous.get("turns")
     )
     wer = await bench_wer(whisper, args.sentences) if "wer" in sections else previous.get("wer")
+    pauses = await bench_pauses() if "pauses" in sections else previous.get("pauses")
+    if "pauses" in sections:
+        pauses["early"] = await bench_early_wer(whisper, SENTENCES[: args.sentences])
     result = {
         "machine": {"cpus": os.cpu_count(), "platform": platform.platform(), "note": args.note},
         "load_seconds": loads,
         "llm": llm,
         "turns": turns,
         "wer": wer,
+        "pauses": pauses,
         "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
     }
     _write_results(output, result)

@@ -17,7 +17,7 @@ from voxengine.events import (
     SpeechStarted,
     SpeechStopped,
 )
-from voxengine.providers.pipeline._turn import Speculate, TurnInput
+from voxengine.providers.pipeline._turn import EARLY_TRANSCRIPTION_AFTER, Speculate, TurnInput
 from voxengine.providers.pipeline.speculation import ReplyInputs, Speculation
 from voxengine.providers.pipeline.stages import GenerationSettings, Transcript
 from voxengine.testing._speechlike import silence_pcm16, tone_pcm16
@@ -55,7 +55,13 @@ class CountingSTT:
 class Turns:
     """A TurnInput with everything it reports collected."""
 
-    def __init__(self, *, hang: bool = False, speculate: Speculate | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        hang: bool = False,
+        speculate: Speculate | None = None,
+        early_after: float = EARLY_TRANSCRIPTION_AFTER,
+    ) -> None:
         self.stt = CountingSTT(hang=hang)
         self.speculations: list[Speculation | None] = []
         self.events: list[Event] = []
@@ -69,6 +75,7 @@ class Turns:
             on_speech=self.speech.append,
             on_turn=self._ended,
             speculate=speculate,
+            early_after=early_after,
         )
 
     def _ended(
@@ -218,3 +225,36 @@ async def test_closing_cancels_an_early_transcription_under_way() -> None:
     await turns.input.aclose()
     assert turns.stt.cancelled == 1
     assert turns.ended == []  # the turn never ended
+
+
+@pytest.mark.parametrize("early_after", [0.1, 0.15, 0.3])
+async def test_the_early_transcription_starts_after_the_configured_silence(
+    early_after: float,
+) -> None:
+    turns = Turns(early_after=early_after)
+    td = TurnDetectionConfig(silence_duration=0.5)
+    turns.input.use_vad(EnergyVAD(VADConfig(speech_end=0.5, pre_roll=0.1), RATE))
+    tone = tone_pcm16(0.5, sample_rate=RATE)
+    audio = silence_pcm16(0.3, sample_rate=RATE) + tone + silence_pcm16(0.8, sample_rate=RATE)
+    await feed(turns, audio, td)
+    assert len(turns.ended) == 1
+    early = turns.ended[0][3]
+    assert early is not None
+    # its one call heard the pre-roll, the speech and ``early_after`` of silence (the
+    # energy VAD counts silence in 20 ms frames)
+    [heard] = turns.stt.calls
+    silence_heard = (heard - PCM16_16K.bytes_for(0.1) - len(tone)) / PCM16_16K.bytes_for(1.0)
+    assert early_after <= silence_heard <= early_after + 0.03
+    await turns.input.aclose()
+
+
+async def test_no_early_transcription_when_it_would_come_after_the_end_of_turn() -> None:
+    turns = Turns(early_after=0.5)
+    td = TurnDetectionConfig(silence_duration=0.5)
+    turns.input.use_vad(EnergyVAD(VADConfig(speech_end=0.5, pre_roll=0.1), RATE))
+    audio = tone_pcm16(0.5, sample_rate=RATE) + silence_pcm16(0.8, sample_rate=RATE)
+    await feed(turns, audio, td)
+    assert len(turns.ended) == 1
+    assert turns.ended[0][3] is None  # transcribed when the turn ended, not before
+    assert turns.stt.calls == []
+    await turns.input.aclose()

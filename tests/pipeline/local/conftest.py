@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 
 import jiwer
+import numpy as np
 import pytest
 
 from voxengine.audio.format import AudioFormat
@@ -57,6 +58,15 @@ async def piper_speech(tts: PiperTTS, text: str, *, sample_rate: int = 16_000) -
     return convert(
         pcm, AudioFormat(sample_rate=tts.sample_rate), AudioFormat(sample_rate=sample_rate)
     )
+
+
+def trimmed(pcm: bytes, level: int = 500) -> bytes:
+    """``pcm`` (PCM16) without its leading and trailing samples quieter than ``level``
+    (about -36 dBFS): the speech of a synthesised utterance without its padding."""
+    samples = np.frombuffer(pcm, dtype="<i2")
+    loud = np.nonzero(np.abs(samples.astype(np.int32)) > level)[0]
+    assert loud.size, "no speech in the audio"
+    return samples[loud[0] : loud[-1] + 1].tobytes()
 
 
 def word_error_rate(reference: str, hypothesis: str) -> float:

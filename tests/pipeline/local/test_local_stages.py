@@ -4,6 +4,7 @@ speech and on noise, SmolLM2 streaming and stopping, and the errors of a missing
 from __future__ import annotations
 
 import asyncio
+import os
 import time
 
 import numpy as np
@@ -25,7 +26,11 @@ from voxengine.providers.pipeline import (
     _packaged,
     local_pipeline,
 )
-from voxengine.providers.pipeline.llm.llama import DEFAULT_SYSTEM_PROMPT, chat_messages
+from voxengine.providers.pipeline.llm.llama import (
+    DEFAULT_SYSTEM_PROMPT,
+    GENERATION_THREADS,
+    chat_messages,
+)
 from voxengine.providers.pipeline.stt.whisper import _repeats
 
 from .conftest import piper_speech, word_error_rate
@@ -221,6 +226,18 @@ async def test_llama_stops_generating_when_the_stream_is_closed(
     assert again[-1].usage.output_tokens <= 5
 
 
+async def test_llama_generates_on_one_thread_and_reads_prompts_on_more(
+    opened: tuple[WhisperSTT, PiperTTS, LlamaCppLLM],
+) -> None:
+    """SmolLM2 is too small for a second generating thread to pay for waking it at
+    every step (``GENERATION_THREADS``); reading a prompt is one batch and may use more."""
+    _, _, llama = opened
+    model = llama._load().model
+    assert llama.threads == GENERATION_THREADS == 1
+    assert model.n_threads == 1
+    assert model.n_threads_batch == llama.batch_threads == max(1, min(4, os.cpu_count() or 1))
+
+
 def test_chat_messages_keep_the_system_prompt_and_recent_turns() -> None:
     turns = [ChatMessage(role=Role.USER, text=f"turn {i}") for i in range(12)]
     assert chat_messages(turns, 4)[0] == {"role": "system", "content": DEFAULT_SYSTEM_PROMPT}
@@ -247,6 +264,8 @@ def test_stage_settings_are_checked() -> None:
         LlamaCppLLM(max_tokens=0)
     with pytest.raises(ConfigError):
         LlamaCppLLM(temperature=3.0)
+    with pytest.raises(ConfigError):
+        LlamaCppLLM(batch_threads=0)
     with pytest.raises(ConfigError):
         PiperTTS(length_scale=10.0)
 

@@ -22,7 +22,7 @@ from voxengine.events import Event, ItemKind, ItemTruncated, ResponseDone, Role
 
 from ._response import ResponseRun
 from .conversation import Conversation
-from .sentence import SpokenSentence, spoken_text
+from .sentence import FIRST_CLAUSE_CHARS, SpokenSentence, spoken_text
 from .speculation import ReplyInputs, Speculation
 from .stages import ChatMessage, GenerationSettings, LanguageModel, PromptCache, TextToSpeech
 
@@ -42,6 +42,8 @@ class Responder:
         emit: where events go.
         new_id: makes an item id from a prefix.
         is_open: whether the session is open (no prefill after it closed).
+        first_clause: shortest first piece of a reply cut at a clause break, in
+            characters (:class:`~.sentence.SentenceSplitter`; 0: whole sentences).
     """
 
     def __init__(
@@ -54,8 +56,10 @@ class Responder:
         emit: Callable[[Event], None],
         new_id: Callable[[str], str],
         is_open: Callable[[], bool],
+        first_clause: int = FIRST_CLAUSE_CHARS,
     ) -> None:
         self._llm = llm
+        self._first_clause = first_clause
         self._tts = tts
         self._conversation = conversation
         self._session = session
@@ -165,6 +169,7 @@ class Responder:
             tools=inputs.tools,
             settings=inputs.settings,
             emit=emit,
+            first_clause=self._first_clause,
         )
 
     def _finished(self, task: asyncio.Task[None]) -> None:

@@ -100,6 +100,9 @@ class ResponseRun:
         llm: the language model. tts: the synthesiser, or None for a text-only response.
         messages, tools, settings: what to send to the model.
         emit: delivers an event (synchronously, in order).
+        first_clause: the first piece spoken may end at a clause break once it holds
+            this many characters (:class:`~.sentence.SentenceSplitter`; 0: whole
+            sentences only).
     """
 
     def __init__(
@@ -113,8 +116,10 @@ class ResponseRun:
         tools: Sequence[ToolSpec],
         settings: GenerationSettings,
         emit: Callable[[Event], None],
+        first_clause: int = FIRST_CLAUSE_CHARS,
     ) -> None:
         self._id = response_id
+        self._first_clause = first_clause
         self._new_id = new_id
         self._llm = llm
         self._tts = tts
@@ -173,7 +178,7 @@ class ResponseRun:
     # -- the model -------------------------------------------------------------------
 
     async def _generate(self) -> None:
-        splitter = SentenceSplitter(first_clause=FIRST_CLAUSE_CHARS)
+        splitter = SentenceSplitter(first_clause=self._first_clause)
         stream = self._llm.stream(self._messages, self._tools, self._settings)
         try:
             async for chunk in stream:

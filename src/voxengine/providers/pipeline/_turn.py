@@ -30,12 +30,24 @@ from voxengine.events import Event, InputCleared, ProviderErrorEvent, SpeechStar
 from .speculation import Speculation
 from .stages import SpeechToText, Transcript
 
-__all__ = ["EARLY_TRANSCRIPTION", "MAX_TURN_SECONDS", "Speculate", "TurnEnded", "TurnInput"]
+__all__ = [
+    "EARLY_TRANSCRIPTION",
+    "EARLY_TRANSCRIPTION_AFTER",
+    "MAX_TURN_SECONDS",
+    "Speculate",
+    "TurnEnded",
+    "TurnInput",
+]
 
 #: Longest user turn buffered, in seconds; older audio is dropped (manual turns).
 MAX_TURN_SECONDS: Final = 300.0
-#: Share of the end-of-turn silence (``silence_duration``) after which the turn's audio
-#: is transcribed early, while the VAD still waits for the rest of the silence.
+#: Seconds of end-of-turn silence after which the turn's audio is transcribed early
+#: (and, with speculative replies, answered), while the VAD still waits for the rest of
+#: the silence: the default of ``PipelineConfig.early_transcription``.
+EARLY_TRANSCRIPTION_AFTER: Final = 0.1
+#: Superseded by :data:`EARLY_TRANSCRIPTION_AFTER`: the share of ``silence_duration``
+#: after which turns were transcribed early before (0.2 s of the default 0.5 s). Kept
+#: importable; the pipeline no longer reads it.
 EARLY_TRANSCRIPTION: Final = 0.4
 
 #: ``on_turn(item_id, pcm, respond, early, speculation)``: a turn ended; ``respond`` says
@@ -63,6 +75,9 @@ class TurnInput:
         on_turn: called when a turn ends (see :data:`TurnEnded`).
         speculate: starts a reply to an early transcript (see :data:`Speculate`);
             None: replies start when turns end.
+        early_after: seconds of trailing silence (as the VAD counts it) after which
+            the turn is transcribed early; none is when it is not shorter than the
+            end-of-turn silence.
     """
 
     def __init__(
@@ -74,8 +89,10 @@ class TurnInput:
         on_speech: Callable[[bool], None],
         on_turn: TurnEnded,
         speculate: Speculate | None = None,
+        early_after: float = EARLY_TRANSCRIPTION_AFTER,
     ) -> None:
         self._stt = stt
+        self._early_after = early_after
         self._emit = emit
         self._new_id = new_id
         self._on_speech = on_speech
@@ -187,9 +204,9 @@ class TurnInput:
         """Start transcribing the turn once part of the end-of-turn silence has passed.
 
         The VAD waits ``silence_duration`` before it ends the turn; the words are all in
-        the buffer well before that, so speech-to-text starts at
-        :data:`EARLY_TRANSCRIPTION` of it and the transcript is (partly) ready when the
-        turn ends. If the user speaks again, the early result is dropped. It only starts
+        the buffer well before that, so speech-to-text starts after ``early_after``
+        seconds of it and the transcript is ready when the turn ends. If the user speaks
+        again (a pause mid-sentence), the early result is dropped. It only starts
         when speech-to-text is idle, so a dropped one never delays a real one by more
         than its own run. When it is in before the turn ends, the reply starts too
         (:meth:`_start_speculation`); voice resuming drops that reply at once.
@@ -202,7 +219,7 @@ class TurnInput:
             self._speculation = None
         if vad is None or not vad.in_speech or silence is None or until is None:
             return
-        if silence < turns.silence_duration * EARLY_TRANSCRIPTION or self._lock.locked():
+        if silence < self._early_after or self._lock.locked():
             return
         if self._early is not None and self._early[0] == until:
             return  # already under way for this audio

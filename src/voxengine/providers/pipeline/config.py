@@ -11,7 +11,9 @@ from voxengine.providers.base import ProviderConfig
 
 from ._http import OPENAI_BASE_URL, HttpSettings
 from ._packaged import local_extra_installed
+from ._turn import EARLY_TRANSCRIPTION_AFTER
 from .llm import LlamaCppLLM, LocalResponder, OpenAIChatLLM
+from .sentence import FIRST_CLAUSE_CHARS
 from .stages import LanguageModel, SpeechToText, TextToSpeech
 from .stt import PocketSphinxSTT, WhisperSTT
 from .tts import EspeakTTS, PiperTTS
@@ -64,6 +66,18 @@ class PipelineConfig(ProviderConfig):
             synthesiser run in this process (the local models, the fallback), where a
             dropped reply costs only CPU time; off for API stages, where it would cost
             a request.
+        early_transcription: seconds of end-of-turn silence after which the turn is
+            transcribed (and, with ``speculate``, answered) early, while the VAD waits
+            for the rest of ``silence_duration`` (SERVER_VAD). Earlier: the reply is
+            ready sooner, but more pauses inside a sentence start work that is then
+            dropped (CPU time only: nothing is delivered before the turn ends). At or
+            above ``silence_duration``: no early transcription.
+        first_clause: the first piece of a reply goes to the synthesiser at the first
+            clause break (comma, colon, dash) once it holds this many characters,
+            instead of at the end of the first sentence; later pieces are whole
+            sentences. Shorter: the first audio comes sooner, but the next piece has
+            less time to be ready before the first one has played. 0: whole
+            sentences only.
 
     ``session.instructions`` is the system prompt; ``session.turn_detection`` sets the
     VAD threshold (``threshold``), pre-roll (``prefix_padding``), end-of-turn silence
@@ -87,6 +101,8 @@ class PipelineConfig(ProviderConfig):
     vad_engine: VADEngine | None = None
     speech_start: float = 0.2
     speculate: bool | None = None
+    early_transcription: float = EARLY_TRANSCRIPTION_AFTER
+    first_clause: int = FIRST_CLAUSE_CHARS
 
     def __post_init__(self) -> None:
         super(PipelineConfig, self).__post_init__()
@@ -95,6 +111,10 @@ class PipelineConfig(ProviderConfig):
             raise ConfigError(f"vad_engine must be one of {', '.join(VAD_ENGINES)}")
         if not 0 <= self.speech_start <= 5:
             raise ConfigError("speech_start must be within 0..5 seconds")
+        if not 0 <= self.early_transcription <= 5:
+            raise ConfigError("early_transcription must be within 0..5 seconds")
+        if self.first_clause < 0:
+            raise ConfigError("first_clause must be >= 0 characters")
 
     def make_stt(self) -> SpeechToText:
         """The speech-to-text stage to use (see the ``stt`` attribute)."""

@@ -95,6 +95,7 @@ from voxengine.session.queue import Consumer, EventQueue
 
 from ._responder import Responder
 from ._turn import EARLY_TRANSCRIPTION as EARLY_TRANSCRIPTION
+from ._turn import EARLY_TRANSCRIPTION_AFTER as EARLY_TRANSCRIPTION_AFTER
 from ._turn import MAX_TURN_SECONDS as MAX_TURN_SECONDS
 from ._turn import TurnInput
 from ._worker import ConversationWorker
@@ -234,6 +235,7 @@ class PipelineProviderBase(BaseProvider):
             emit=self._emit,
             new_id=self._new_id,
             is_open=lambda: self._open,
+            first_clause=self._pipeline.first_clause,
         )
         worker = ConversationWorker(
             self._conversation,
@@ -250,6 +252,7 @@ class PipelineProviderBase(BaseProvider):
             on_speech=self._speech_began,
             on_turn=worker.user_turn,
             speculate=self._speculate if self._speculates else None,
+            early_after=self._pipeline.early_transcription,
         )
         return turns, worker, replies
 

@@ -14,8 +14,8 @@ from typing import Final, final
 __all__ = ["FIRST_CLAUSE_CHARS", "SentenceSplitter", "SpokenSentence", "speakable", "spoken_text"]
 
 FIRST_CLAUSE_CHARS: Final = 24
-"""The pipeline's ``first_clause``: a reply's first piece goes to speech at a clause
-break once it holds this many characters (about four words)."""
+"""The default of the pipeline's ``first_clause``: a reply's first piece goes to speech
+at a clause break once it holds this many characters (about four words)."""
 
 _TERMINATORS: Final = ".!?…;"
 _CLOSERS: Final = "\"')]}\u00bb\u201d\u2019"  # quotes and brackets that may follow an end

@@ -1,7 +1,7 @@
 """Speculative replies: the answer to a turn prepared while the turn may still go on.
 
 The VAD ends a user turn only after ``silence_duration`` of silence, and the pipeline
-transcribes the turn during that silence (``EARLY_TRANSCRIPTION``). When that early
+transcribes the turn during that silence (``PipelineConfig.early_transcription``). When that early
 transcript is in before the turn has ended, the pipeline starts the reply too: the
 model writes and the synthesiser speaks its first piece, but every event it makes is
 held back by a :class:`Speculation`. Then either

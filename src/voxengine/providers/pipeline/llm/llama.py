@@ -31,7 +31,7 @@ from .._packaged import LoadedModel, import_runtime, load_once, smollm2_path
 from .._threaded import stream_from_thread
 from ..stages import ChatMessage, FinishChunk, GenerationSettings, LLMChunk, TextChunk
 
-__all__ = ["DEFAULT_SYSTEM_PROMPT", "LlamaCppLLM"]
+__all__ = ["DEFAULT_SYSTEM_PROMPT", "GENERATION_THREADS", "LlamaCppLLM"]
 
 logger = logging.getLogger("voxengine.providers.pipeline")
 
@@ -43,6 +43,14 @@ DEFAULT_SYSTEM_PROMPT: Final = (
 _TOKENS_AHEAD: Final = 4
 
 _ROLES: Final = {Role.SYSTEM: "system", Role.USER: "user", Role.ASSISTANT: "assistant"}
+
+
+#: Threads generating tokens by default. One: SmolLM2-135M is so small that, with
+#: llama.cpp's OpenMP threads sleeping between steps (``OMP_WAIT_POLICY=PASSIVE``, see
+#: :func:`.._packaged.import_runtime`), waking a second thread for every step of every
+#: token costs more than it saves (on two cores: about 60 tokens/s on one thread
+#: against 30 on two), and the other cores stay free for Whisper and Piper.
+GENERATION_THREADS: Final = 1
 
 
 def _default_threads() -> int:
@@ -95,7 +103,8 @@ class LlamaCppLLM:
         temperature: sampling temperature when the session sets none.
         max_history: user/assistant turns sent besides the system prompt (older ones
             are dropped so the prompt fits ``n_ctx``).
-        threads: CPU threads for generation (default: the CPU count, at most 4).
+        threads: CPU threads generating tokens (default :data:`GENERATION_THREADS`).
+        batch_threads: CPU threads reading a prompt (default: the CPU count, at most 4).
         seed: sampling seed (fixed by default, so a conversation replays the same).
 
     Raises:
@@ -112,6 +121,7 @@ class LlamaCppLLM:
         temperature: float = 0.2,
         max_history: int = 8,
         threads: int | None = None,
+        batch_threads: int | None = None,
         seed: int = 1234,
     ) -> None:
         if n_ctx < 256:
@@ -124,12 +134,15 @@ class LlamaCppLLM:
             raise ConfigError("max_history must be >= 1")
         if threads is not None and threads < 1:
             raise ConfigError("threads must be >= 1")
+        if batch_threads is not None and batch_threads < 1:
+            raise ConfigError("batch_threads must be >= 1")
         self._model_path = Path(model_path) if model_path is not None else None
         self.n_ctx = n_ctx
         self.max_tokens = max_tokens
         self.temperature = temperature
         self.max_history = max_history
-        self.threads = threads or _default_threads()
+        self.threads = threads or GENERATION_THREADS
+        self.batch_threads = batch_threads or _default_threads()
         self.seed = seed
         self._loaded: LoadedModel | None = None
 
@@ -149,7 +162,7 @@ class LlamaCppLLM:
     def _load(self) -> LoadedModel:
         if self._loaded is None:
             path = self._model_path or smollm2_path()
-            n_ctx, threads, seed = self.n_ctx, self.threads, self.seed
+            n_ctx, threads, batch, seed = self.n_ctx, self.threads, self.batch_threads, self.seed
 
             def load() -> Any:
                 module = import_runtime("llama_cpp", what="LlamaCppLLM")
@@ -160,14 +173,14 @@ class LlamaCppLLM:
                         model_path=str(path),
                         n_ctx=n_ctx,
                         n_threads=threads,
-                        n_threads_batch=threads,
+                        n_threads_batch=batch,
                         seed=seed,
                         verbose=False,
                     )
                 except (ValueError, RuntimeError) as exc:
                     raise ConfigError(f"llama.cpp cannot load {path.name}: {exc}") from exc
 
-            self._loaded = load_once(("llama.cpp", str(path), n_ctx, threads, seed), load)
+            self._loaded = load_once(("llama.cpp", str(path), n_ctx, threads, batch, seed), load)
         return self._loaded
 
     async def open(self) -> None:
