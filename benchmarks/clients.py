@@ -18,6 +18,7 @@ import time
 from typing import Any, ClassVar, Literal
 
 from benchmarks.bareclients import AsyncForClient, HookClient, ProtocolClient
+from benchmarks.compiledclients import AiohttpHookClient, PicowsClient
 from benchmarks.recorder import API_KEY, BenchClient, Recorder, user_text_item
 from voxengine import VoiceEngine, VoiceEngineConfig
 from voxengine.events import AudioDelta, ResponseDone, Role, TranscriptDelta
@@ -26,6 +27,7 @@ from voxengine.providers.openai import OpenAIConfig
 
 __all__ = [
     "CLIENTS",
+    "OPTIONAL_CLIENTS",
     "BenchClient",
     "OpenAISDKClient",
     "PipecatClient",
@@ -299,4 +301,9 @@ CLIENTS: dict[str, type[BenchClient]] = {
     "openai_provider": ProviderClient,
     "openai_sdk": OpenAISDKClient,
     "pipecat": PipecatClient,
+    "aiohttp_floor": AiohttpHookClient,
+    "picows_floor": PicowsClient,
 }
+
+#: Clients on optional libraries (``aiohttp``, ``picows``): run only when named.
+OPTIONAL_CLIENTS = ("aiohttp_floor", "picows_floor")

@@ -5,8 +5,10 @@ session against the fake server (a child process, over 127.0.0.1) and then the s
 pre-built server frame — a ``response.output_audio.delta`` with 20 ms of 24 kHz PCM16,
 shaped like the fake's — is fed ``frames`` times to the client's socket read callback
 (``data_received`` of its asyncio protocol: exactly what the event loop calls when the
-socket is readable), until the application callback has seen each one. The cost of
-one frame's way from the socket's bytes to the callback is then counted two ways:
+socket is readable; for a ``BufferedProtocol``, as picows' is, the frame is copied into
+the buffer from ``get_buffer`` and ``buffer_updated`` called, as the loop does), until
+the application callback has seen each one. The cost of one frame's way from the
+socket's bytes to the callback is then counted two ways:
 
 * **Python calls per frame** (``sys.setprofile``: Python and C function calls), in
   process; repeatable to the call.
@@ -101,9 +103,27 @@ async def _open(name: str, url: str) -> tuple[Any, Any, Callable[[bytes], None]]
     client = CLIENTS[name](rec)
     with _collecting() as made:
         await client.connect(url, "gpt-realtime-framecost")
-    proto = getattr(client, "_proto", None)  # the ProtocolClient's own asyncio.Protocol
+    # the client's own asyncio protocol (ProtocolClient, aiohttp, picows), else websockets'
+    proto = getattr(client, "_proto", None)
     target = proto if proto is not None else made[-1]
+    if isinstance(target, asyncio.BufferedProtocol):
+        return client, rec, _buffered_reader(target)
     return client, rec, target.data_received
+
+
+def _buffered_reader(proto: asyncio.BufferedProtocol) -> Callable[[bytes], None]:
+    """Feed a ``BufferedProtocol`` (picows) as the event loop does: the bytes go into
+    the buffer it lends (the loop's ``recv_into``), then ``buffer_updated``."""
+
+    def read(data: bytes) -> None:
+        size = len(data)
+        buffer = memoryview(proto.get_buffer(size))
+        if len(buffer) < size:
+            raise RuntimeError(f"read buffer of {len(buffer)} bytes for a {size}-byte frame")
+        buffer[:size] = data
+        proto.buffer_updated(size)
+
+    return read
 
 
 async def _feed(

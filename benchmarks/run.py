@@ -29,7 +29,7 @@ from typing import Any
 if __package__ in (None, ""):  # run as a script: make the repository root importable
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchmarks.clients import CLIENTS, quiet_pipecat
+from benchmarks.clients import CLIENTS, OPTIONAL_CLIENTS, quiet_pipecat
 from benchmarks.compare import SessionPlan, run_comparison
 from benchmarks.fakeserver import ServerSettings
 from benchmarks.framecost import DEFAULT_CLIENTS as FRAMECOST_CLIENTS
@@ -436,7 +436,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, help="default results/latest.json (--quick: ci-quick)")
     args = parser.parse_args(argv)
     if args.clients is None:
-        args.clients = list(QUICK_CLIENTS if args.quick else CLIENTS)
+        default = QUICK_CLIENTS if args.quick else CLIENTS
+        args.clients = [name for name in default if name not in OPTIONAL_CLIENTS]
     if args.out is None:
         args.out = RESULTS / ("ci-quick.json" if args.quick else "latest.json")
     try:

@@ -59,3 +59,44 @@ async def test_frame_cost_counts_are_exact_and_repeatable(name: str) -> None:
     assert few["calls_per_frame"] == more["calls_per_frame"] > 10
     assert few["calls_per_frame"] == int(few["calls_per_frame"])
     assert few["calls_per_send"] > 10
+
+
+@pytest.mark.parametrize("lean", [False, True], ids=["fake", "lean"])
+@pytest.mark.parametrize(
+    ("name", "library"), [("aiohttp_floor", "aiohttp"), ("picows_floor", "picows")]
+)
+async def test_compiled_parser_floor_completes_a_session(
+    name: str, library: str, lean: bool
+) -> None:
+    # The floors on compiled frame parsers (benchmarks/compiledclients.py) speak the
+    # same protocol to the full fake (which checks every client event) and to the scale
+    # test's lean server: every audio delta arrives decoded, every transcript
+    # delta arrives, every turn's response ends, and the session closes cleanly (close()
+    # returns; the suite fails a test on any unhandled asyncio error).
+    pytest.importorskip(library, reason=f"{name} needs the optional {library!r} package")
+    plan = SessionPlan(turns=2, words=2, repeats=1, memory_sessions=0, turn_timeout=30)
+    with FakeServerProcess(ServerSettings(lean=lean)) as server:
+        result = await run_session(CLIENTS[name], server, plan, f"gpt-realtime-c-{name}")
+    counts = result["counts"]
+    assert counts["audio_sent"] == 60  # 2 turns x 2 words x 0.3 s in 20 ms deltas
+    assert counts["audio_received"] == counts["audio_sent"]
+    assert counts["transcript_received"] == counts["transcript_sent"] > 0
+    assert result["audio_seconds"] == pytest.approx(1.2, abs=1 / BYTES_PER_SECOND)
+    assert all(d >= 0 for d in result["audio_delays"])
+
+
+@pytest.mark.parametrize(
+    ("name", "library"), [("aiohttp_floor", "aiohttp"), ("picows_floor", "picows")]
+)
+async def test_compiled_parser_floor_frame_cost_is_per_frame(name: str, library: str) -> None:
+    # framecost feeds these clients' own asyncio protocols (picows': a BufferedProtocol)
+    # and each fed frame reaches the recorder: the count per frame does not depend on
+    # how many frames were fed.
+    pytest.importorskip(library, reason=f"{name} needs the optional {library!r} package")
+    from benchmarks.framecost import _measure_calls
+
+    with FakeServerProcess(ServerSettings(stamp_frames=False)) as server:
+        few = await _measure_calls(name, server.url, 20)
+        more = await _measure_calls(name, server.url, 60)
+    assert few["calls_per_frame"] == more["calls_per_frame"] > 3
+    assert few["calls_per_send"] > 3
