@@ -51,7 +51,7 @@ async def _first_then_stop(stream: AsyncIterator[Any]) -> Any:
 
 async def test_the_timed_llm_closes_the_model_stream_when_the_consumer_stops_early() -> None:
     inner, timeline = Inner(), _Timeline()
-    timed = _TimedLLM(inner, timeline)  # type: ignore[arg-type]
+    timed = _TimedLLM(inner, timeline, first_clause=24)  # type: ignore[arg-type]
     first = await _first_then_stop(timed.stream([], [], None))
     assert isinstance(first, TextChunk)
     assert inner.closed.is_set()  # closed by the wrapper's aclose, not by the GC later
@@ -60,7 +60,7 @@ async def test_the_timed_llm_closes_the_model_stream_when_the_consumer_stops_ear
 
 async def test_the_timed_llm_closes_the_model_stream_when_the_consumer_is_cancelled() -> None:
     inner, timeline = Inner(), _Timeline()
-    timed = _TimedLLM(inner, timeline)  # type: ignore[arg-type]
+    timed = _TimedLLM(inner, timeline, first_clause=24)  # type: ignore[arg-type]
     took = asyncio.Event()
 
     async def consume() -> None:
