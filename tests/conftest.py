@@ -12,7 +12,13 @@ from openai.types.realtime import RealtimeClientEvent
 from pydantic import TypeAdapter
 
 from voxengine.events import Event
-from voxengine.testing import FakeOpenAIConfig, FakeOpenAIServerHandle, run_fake_openai_server
+from voxengine.testing import (
+    FakeOpenAIConfig,
+    FakeOpenAIServerHandle,
+    Fault,
+    FaultAction,
+    run_fake_openai_server,
+)
 
 _CLIENT_EVENT: TypeAdapter[Any] = TypeAdapter(RealtimeClientEvent)
 
@@ -27,6 +33,16 @@ def assert_valid_client_events(events: list[dict[str, Any]]) -> None:
 @pytest.fixture
 async def fake_openai() -> AsyncIterator[FakeOpenAIServerHandle]:
     async with run_fake_openai_server() as handle:
+        yield handle
+
+
+@pytest.fixture
+async def dropping() -> AsyncIterator[FakeOpenAIServerHandle]:
+    """Drops the first connection at its third audio delta; later ones behave."""
+    fault = Fault(action=FaultAction.DROP, after="response.output_audio.delta", nth=3)
+    async with run_fake_openai_server(
+        FakeOpenAIConfig(paced=True), pace_seconds=0.01, faults=(fault,)
+    ) as handle:
         yield handle
 
 

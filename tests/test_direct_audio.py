@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import sys
-from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
@@ -14,7 +13,6 @@ import pytest
 from voxengine import AudioDelta, ResponseDone, ResponseStatus, VoiceEngine, VoiceEngineConfig
 from voxengine.events import Reconnected
 from voxengine.testing import FakeOpenAIConfig, FakeOpenAIServerHandle, run_fake_openai_server
-from voxengine.testing._faults import Fault, FaultAction
 
 
 def fast_engine(handle: FakeOpenAIServerHandle, mode: str = "fast") -> VoiceEngine:
@@ -193,16 +191,6 @@ async def test_interrupt_truncates_at_the_audio_received_the_direct_way() -> Non
             e for e in handle.connections[0].received if e["type"] == "conversation.item.truncate"
         ]
         assert truncate["audio_end_ms"] == round(interrupted.played * 1000)
-
-
-@pytest.fixture
-async def dropping() -> AsyncIterator[FakeOpenAIServerHandle]:
-    """Drops the first connection at its third audio delta; later ones behave."""
-    fault = Fault(action=FaultAction.DROP, after="response.output_audio.delta", nth=3)
-    async with run_fake_openai_server(
-        FakeOpenAIConfig(paced=True), pace_seconds=0.01, faults=(fault,)
-    ) as handle:
-        yield handle
 
 
 async def test_the_connection_after_a_reconnect_is_tapped_too(

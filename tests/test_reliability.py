@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import logging
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -77,16 +77,6 @@ async def until(provider: OpenAIProvider, *stops: type[Event], timeout: float = 
 
 def received(handle: FakeOpenAIServerHandle, index: int, kind: str) -> list[dict[str, Any]]:
     return [e for e in handle.connections[index].received if e["type"] == kind]
-
-
-@pytest.fixture
-async def dropping() -> AsyncIterator[FakeOpenAIServerHandle]:
-    """Drops the first connection at its third audio delta; later ones behave."""
-    fault = Fault(action=FaultAction.DROP, after="response.output_audio.delta", nth=3)
-    async with run_fake_openai_server(
-        FakeOpenAIConfig(paced=True), pace_seconds=0.01, faults=(fault,)
-    ) as handle:
-        yield handle
 
 
 async def test_drop_mid_response_reconnects_restores_and_answers(
