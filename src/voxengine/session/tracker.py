@@ -110,14 +110,19 @@ class ResponseTracker:
         """Seconds of audio received for ``audio_item_id``."""
         return self._format.duration(self.audio_bytes)
 
+    def audio_arrived(self, item_id: str, size: int, now: float) -> None:
+        """``size`` bytes of assistant audio of ``item_id`` arrived at ``now``
+        (monotonic): what :meth:`observe` does for an :class:`AudioDelta`."""
+        self.progress_at = now
+        if item_id != self.audio_item_id:
+            self.audio_item_id = item_id
+            self.audio_bytes = 0
+        self.audio_bytes += size
+
     def observe(self, event: Event) -> None:
         """Update the state from one event."""
         if type(event) is AudioDelta:  # the hot path: one per 20 ms of audio
-            self.progress_at = _monotonic()
-            if event.item_id != self.audio_item_id:
-                self.audio_item_id = event.item_id
-                self.audio_bytes = 0
-            self.audio_bytes += len(event.audio)
+            self.audio_arrived(event.item_id, len(event.audio), _monotonic())
             return
         kind = type(event)
         if kind in _PROGRESS_EVENTS:

@@ -166,11 +166,7 @@ class SessionWire:
                 failed()
                 result = None
             self._last_activity = now = _monotonic()
-            tracker.progress_at = now
-            if item_id != tracker.audio_item_id:
-                tracker.audio_item_id = item_id
-                tracker.audio_bytes = 0
-            tracker.audio_bytes += len(audio)
+            tracker.audio_arrived(item_id, len(audio), now)
             if result is not None and isawaitable(result):
                 pending(result)
             if self._outbox:  # frames a cancelled send left: get them going
@@ -236,14 +232,9 @@ class SessionWire:
             return False
         tracker, sink = self.tracker, self.sink
         for event in protocol.events_received():
-            # _dispatch, inlined (one frame's events on the hot path), and for audio
-            # ResponseTracker.observe's audio branch too, with this frame's time stamp
+            # _dispatch, inlined, with this frame's time stamp for audio
             if type(event) is AudioDelta:
-                tracker.progress_at = now
-                if event.item_id != tracker.audio_item_id:
-                    tracker.audio_item_id = event.item_id
-                    tracker.audio_bytes = 0
-                tracker.audio_bytes += len(event.audio)
+                tracker.audio_arrived(event.item_id, len(event.audio), now)
             else:
                 if type(event) is SessionReady:
                     self._ready = True
@@ -264,7 +255,8 @@ class SessionWire:
                 event = hot.receive_audio(frame)
                 if event is not None:
                     # The hot path (one frame per 20 ms of audio): an audio delta and
-                    # nothing else came of the frame. _collect's audio branch, inlined.
+                    # nothing else came of the frame. _collect's audio branch, inlined
+                    # (ResponseTracker.audio_arrived without the call: 50 frames a second).
                     self._last_activity = now = _monotonic()
                     tracker = self.tracker
                     tracker.progress_at = now
