@@ -35,14 +35,24 @@ SIZES = [(80, 24), (120, 35)]
 
 
 class Terminal:
-    """A detached tmux session of ``width`` x ``height`` running one command."""
+    """A detached tmux session of ``width`` x ``height`` running one command.
+
+    Each terminal has a tmux server of its own (``-L``): on one shared server, a
+    session starting while another test's last session closes meets a server on
+    its way out ("server exited unexpectedly").
+    """
 
     def __init__(self, command: str, cwd: Path, width: int = 120, height: int = 35) -> None:
         self.name = f"vx-{uuid.uuid4().hex[:8]}"
         self.width = width
         shell = f"cd {shlex.quote(str(cwd))} && {command}; echo EXIT=$?; sleep 60"
         size = ["-x", str(width), "-y", str(height)]
-        subprocess.run(["tmux", "new-session", "-d", "-s", self.name, *size, shell], check=True)
+        self._tmux("new-session", "-d", "-s", self.name, *size, shell)
+
+    def _tmux(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            ["tmux", "-L", self.name, *args], capture_output=True, text=True, check=check
+        )
 
     def capture(self, label: str) -> Path:
         """Save the screen as a test artefact; returns (and prints) its path."""
@@ -53,13 +63,10 @@ class Terminal:
         return path
 
     def screen(self) -> str:
-        out = subprocess.run(
-            ["tmux", "capture-pane", "-p", "-t", self.name], capture_output=True, text=True
-        )
-        return out.stdout
+        return self._tmux("capture-pane", "-p", "-t", self.name, check=False).stdout
 
     def keys(self, *keys: str) -> None:
-        subprocess.run(["tmux", "send-keys", "-t", self.name, *keys], check=True)
+        self._tmux("send-keys", "-t", self.name, *keys)
 
     def wait_for(self, text: str | Callable[[str], bool], timeout: float = 20) -> str:
         deadline = time.monotonic() + timeout
@@ -73,7 +80,7 @@ class Terminal:
         raise AssertionError(f"timed out waiting for {text!r}; screen:\n{screen}")
 
     def close(self) -> None:
-        subprocess.run(["tmux", "kill-session", "-t", self.name], check=False)
+        self._tmux("kill-server", check=False)
 
 
 @pytest.fixture
@@ -173,7 +180,8 @@ def test_interrupt_key(terminal: Callable[..., Terminal], hello_wav: Path) -> No
     lines = screen.splitlines()
     cut = next(i for i, line in enumerate(lines) if line.startswith("[interrupted"))
     # the cut reply (if any text of it arrived) is above its note, never below it
-    assert not any(line.startswith("assistant: ") for line in lines[cut + 1 :])
+    below = lines[cut + 1 :]
+    assert not any(line.startswith("assistant: ") for line in below), screen
     term.capture("interrupted_120x35")
     term.keys("q")
     screen = term.wait_for("EXIT=")
