@@ -249,9 +249,10 @@ class ConsoleApp:
                 self._line(f"[provider error {code}: {message}]")
             case Interrupted(played=played):
                 heard = f" after {played:.1f} s" if played is not None else ""
-                if self._assistant:  # the cut reply first, then the note about it
-                    self._line(f"assistant: {''.join(self._assistant)}...")
-                    self._assistant.clear()
+                cut = "".join(self._assistant)
+                self._assistant.clear()  # (before _line: no partial repeating the line)
+                if cut:  # the cut reply first, then the note about it
+                    self._line(f"assistant: {cut}...")
                 self._cut = True  # what still arrives of the cut reply is not shown
                 self._line(f"[interrupted{heard}]")
             case SessionClosed(code=code, reason=reason) if not self.quitting:

@@ -139,10 +139,15 @@ class Screen:
             self._live.start()
 
     def line(self, text: str, state: ConsoleState | None) -> None:
-        """Print a finished transcript line above the live area, then redraw it."""
-        self._console.print(_styled(text), soft_wrap=True)
+        """Print a finished transcript line above the live area, redrawn from ``state``.
+
+        rich redraws the live area below every printed line from what it last drew, so
+        the live area is redrawn from ``state`` first: else, for a moment, the old one
+        (e.g. the partial reply just printed as a line) would show below the new line.
+        """
         if state is not None:
             self.refresh(state)
+        self._console.print(_styled(text), soft_wrap=True)
 
     def refresh(self, state: ConsoleState) -> None:
         """Redraw the live area."""
