@@ -34,79 +34,41 @@ import platform
 import resource
 import statistics
 import time
-from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 from typing import Any
 
-import jiwer
 import numpy as np
 
-from voxengine.audio.format import AudioFormat
-from voxengine.audio.resample import convert
-from voxengine.config import SessionConfig, ToolSpec
-from voxengine.events import (
-    AudioDelta,
-    Event,
-    ResponseDone,
-    Role,
-    SpeechStopped,
-)
+from voxengine.config import SessionConfig
+from voxengine.events import Role
 from voxengine.providers.pipeline import (
     ChatMessage,
-    EspeakTTS,
     GenerationSettings,
     LlamaCppLLM,
     PipelineConfig,
     PipelineProvider,
     PiperTTS,
-    PocketSphinxSTT,
-    SentenceSplitter,
     TextChunk,
-    TextToSpeech,
-    Transcript,
     WhisperSTT,
 )
-from voxengine.providers.pipeline.stages import FinishChunk, LLMChunk
 
 from .local_pauses import bench_early_wer, bench_pauses
+from .local_speech import RATE, SENTENCES, pct, speak
+from .local_timing import (
+    SILENCE_SETTING,
+    STAGES,
+    Playback,
+    TimedLLM,
+    TimedSTT,
+    TimedTTS,
+    Timeline,
+    stage_alone,
+    turn_row,
+    watch,
+)
+from .local_wer import bench_wer
 
 RESULTS = Path(__file__).parent / "results" / "local.json"
-RATE = 16_000
-
-SENTENCES = (
-    "What is the capital of France?",
-    "Please turn off the lights in the kitchen.",
-    "How long does it take to boil an egg?",
-    "Tell me a short story about a brave little dog.",
-    "What time does the library open tomorrow?",
-    "Can you recommend a good book about history?",
-    "Remind me to call my sister this evening.",
-    "What is the weather like in London today?",
-    "How do I make a cup of green tea?",
-    "Play some relaxing music in the living room.",
-    "Why is the sky blue during the day?",
-    "Set an alarm for seven in the morning.",
-    "What is the difference between a frog and a toad?",
-    "Add milk and bread to my shopping list.",
-    "How far away is the moon from the earth?",
-    "Who wrote the play Romeo and Juliet?",
-    "Translate good morning into Spanish.",
-    "What should I cook for dinner tonight?",
-    "Open the front door for the delivery driver.",
-    "How many legs does a spider have?",
-    "Explain how a rainbow is formed.",
-    "Send a message to my boss saying I am running late.",
-    "What is the tallest mountain in the world?",
-    "Turn the volume down a little please.",
-    "Where can I find a quiet place to study?",
-    "How do plants make their own food?",
-    "Tell me a joke about computers.",
-    "What is the best way to learn a new language?",
-    "Book a table for two at an Italian restaurant.",
-    "Why do cats like to sleep so much?",
-    "What are the planets in our solar system?",
-    "Close the window in the bedroom.",
-)
 
 QUESTIONS = (
     "What is the capital of France?",
@@ -120,272 +82,6 @@ QUESTIONS = (
     "How can I sleep better?",
     "What is the largest animal on earth?",
 )
-
-_CLEAN = jiwer.Compose(
-    [
-        jiwer.ToLowerCase(),
-        jiwer.RemovePunctuation(),
-        jiwer.RemoveMultipleSpaces(),
-        jiwer.Strip(),
-        jiwer.ReduceToListOfListOfWords(),
-    ]
-)
-
-
-def _wer(references: list[str], hypotheses: list[str]) -> float:
-    return float(
-        jiwer.wer(
-            references,
-            [h if h.strip() else "<empty>" for h in hypotheses],
-            reference_transform=_CLEAN,
-            hypothesis_transform=_CLEAN,
-        )
-    )
-
-
-def _pct(values: list[float], q: float) -> float:
-    return float(np.percentile(np.asarray(values), q))
-
-
-async def _speak(tts: TextToSpeech, text: str) -> tuple[bytes, float]:
-    """PCM16 at 16 kHz and the synthesis seconds."""
-    started = time.perf_counter()
-    pcm = b"".join([chunk async for chunk in tts.synthesize(text)])
-    seconds = time.perf_counter() - started
-    return convert(
-        pcm, AudioFormat(sample_rate=tts.sample_rate), AudioFormat(sample_rate=RATE)
-    ), seconds
-
-
-def _noisy(pcm: bytes, snr_db: float, seed: int) -> bytes:
-    samples = np.frombuffer(pcm, dtype="<i2").astype(np.float64)
-    power = float(np.mean(samples**2)) or 1.0
-    noise = np.random.default_rng(seed).normal(
-        0, np.sqrt(power / 10 ** (snr_db / 10)), samples.size
-    )
-    return (samples + noise).clip(-32768, 32767).astype("<i2").tobytes()
-
-
-async def bench_wer(whisper: WhisperSTT, count: int) -> dict[str, Any]:
-    sphinx = PocketSphinxSTT()
-    await sphinx.open()
-    voices: dict[str, TextToSpeech] = {
-        "piper joe 1.0x": PiperTTS(),
-        "piper joe 0.8x (faster)": PiperTTS(length_scale=0.8),
-        "espeak-ng en-us 160 wpm": EspeakTTS(voice="en-us", words_per_minute=160),
-    }
-    sentences = list(SENTENCES[:count])
-    conditions: dict[str, Any] = {}
-    tts_rtf: list[float] = []
-    stt_rtf: list[float] = []
-    for name, tts in voices.items():
-        await tts.open()
-        for noise in (False, True):
-            refs, heard_whisper, heard_sphinx = [], [], []
-            for i, sentence in enumerate(sentences):
-                pcm, synth_seconds = await _speak(tts, sentence)
-                seconds = len(pcm) / (2 * RATE)
-                if isinstance(tts, PiperTTS) and not noise:
-                    tts_rtf.append(synth_seconds / seconds)
-                if noise:
-                    pcm = _noisy(pcm, 10.0, seed=i)
-                started = time.perf_counter()
-                heard = await whisper.transcribe(pcm, RATE)
-                stt_rtf.append((time.perf_counter() - started) / seconds)
-                refs.append(sentence)
-                heard_whisper.append(heard.text)
-                heard_sphinx.append((await sphinx.transcribe(pcm, RATE)).text)
-            label = f"{name}, {'white noise 10 dB SNR' if noise else 'clean'}"
-            conditions[label] = {
-                "whisper_wer": _wer(refs, heard_whisper),
-                "pocketsphinx_wer": _wer(refs, heard_sphinx),
-                "examples": list(zip(refs[:2], heard_whisper[:2], heard_sphinx[:2], strict=True)),
-            }
-            print(
-                f"  {label}: whisper {conditions[label]['whisper_wer']:.1%}, "
-                f"pocketsphinx {conditions[label]['pocketsphinx_wer']:.1%}",
-                flush=True,
-            )
-    return {
-        "sentences": len(sentences),
-        "whisper_window": whisper.window,
-        "conditions": conditions,
-        "stt_rtf_p50": _pct(stt_rtf, 50),
-        "tts_rtf_p50": _pct(tts_rtf, 50),
-    }
-
-
-def _clocks() -> tuple[float, float]:
-    """Wall time and the CPU time of the whole process (every thread: CTranslate2,
-    llama.cpp and onnxruntime run their own)."""
-    return time.perf_counter(), time.process_time()
-
-
-async def _stage_alone(
-    whisper: WhisperSTT,
-    llama: LlamaCppLLM,
-    piper: PiperTTS,
-    pcm: bytes,
-    messages: list[ChatMessage],
-    session: SessionConfig,
-    first_clause: int,
-) -> dict[str, float]:
-    """STT, LLM first piece and TTS first chunk of one turn, each run alone on the input
-    the pipeline had (the committed audio; the same conversation, its prompt prefilled as
-    the pipeline prefills it while the user speaks): wall and CPU seconds."""
-    out: dict[str, float] = {}
-    wall, cpu = _clocks()
-    text = (await whisper.transcribe(pcm + bytes(2 * int(RATE * SILENCE_SETTING)), RATE)).text
-    out["stt"], out["stt_cpu"] = time.perf_counter() - wall, time.process_time() - cpu
-    await llama.prefill(messages)
-    asked = [*messages, ChatMessage(role=Role.USER, text=text)]
-    splitter = SentenceSplitter(first_clause=first_clause)
-    first: str | None = None
-    wall, cpu = _clocks()
-    stream = llama.stream(
-        asked, (), GenerationSettings(max_output_tokens=session.max_output_tokens)
-    )
-    async for chunk in stream:
-        if isinstance(chunk, TextChunk) and (done := splitter.push(chunk.text)):
-            first = done[0]
-            break
-    await stream.aclose()  # type: ignore[attr-defined]
-    out["llm_first_sentence"] = time.perf_counter() - wall
-    out["llm_first_sentence_cpu"] = time.process_time() - cpu
-    first = first or splitter.flush() or "Okay."
-    wall, cpu = _clocks()
-    speech = piper.synthesize(first)
-    await anext(speech)
-    out["tts_first_chunk"], out["tts_first_chunk_cpu"] = (
-        time.perf_counter() - wall,
-        time.process_time() - cpu,
-    )
-    await speech.aclose()  # type: ignore[attr-defined]
-    return out
-
-
-#: The pipeline's end-of-turn silence (``TurnDetectionConfig.silence_duration``).
-SILENCE_SETTING = 0.5
-_STAGES = ("vad_end_of_turn", "stt", "llm_first_sentence", "tts_first_chunk")
-
-
-class _Timeline:
-    """When each stage call of a turn ran: ``(stage, start, end, cpu_start, cpu_end)``
-    (``end``: the result, the first piece of the reply, the first audio chunk)."""
-
-    def __init__(self) -> None:
-        self.calls: list[tuple[str, float, float, float, float]] = []
-
-    def add(self, stage: str, started: tuple[float, float]) -> None:
-        wall, cpu = _clocks()
-        self.calls.append((stage, started[0], wall, started[1], cpu))
-
-    def used(self, stage: str, before: float) -> tuple[str, float, float, float, float] | None:
-        """The last call of ``stage`` that started before ``before``: the one whose
-        result the turn used (earlier ones were dropped: the user went on)."""
-        calls = [c for c in self.calls if c[0] == stage and c[1] <= before]
-        return calls[-1] if calls else None
-
-
-class _TimedSTT:
-    def __init__(self, inner: WhisperSTT, timeline: _Timeline) -> None:
-        self.inner, self.timeline, self.label = inner, timeline, inner.label
-
-    async def open(self) -> None:
-        await self.inner.open()
-
-    async def aclose(self) -> None:
-        await self.inner.aclose()
-
-    async def transcribe(self, pcm: bytes, sample_rate: int) -> Transcript:
-        started = _clocks()
-        heard = await self.inner.transcribe(pcm, sample_rate)
-        self.timeline.add("stt", started)
-        return heard
-
-
-class _TimedLLM:
-    def __init__(self, inner: LlamaCppLLM, timeline: _Timeline, first_clause: int) -> None:
-        self.inner, self.timeline, self.label = inner, timeline, inner.label
-        self.first_clause = first_clause
-
-    async def open(self) -> None:
-        await self.inner.open()
-
-    async def aclose(self) -> None:
-        await self.inner.aclose()
-
-    async def prefill(self, messages: Sequence[ChatMessage]) -> None:
-        await self.inner.prefill(messages)
-
-    async def stream(
-        self, messages: Sequence[ChatMessage], tools: Sequence[ToolSpec], settings: Any
-    ) -> AsyncIterator[LLMChunk]:
-        started, first = _clocks(), True
-        splitter = SentenceSplitter(first_clause=self.first_clause)
-        inner = self.inner.stream(messages, tools, settings)
-        try:
-            async for chunk in inner:
-                done = isinstance(chunk, TextChunk) and splitter.push(chunk.text)
-                if first and (done or isinstance(chunk, FinishChunk)):
-                    self.timeline.add("llm_first_sentence", started)
-                    first = False
-                yield chunk
-        finally:
-            await inner.aclose()  # type: ignore[attr-defined]  # stops the model now
-
-
-class _TimedTTS:
-    def __init__(self, inner: PiperTTS, timeline: _Timeline) -> None:
-        self.inner, self.timeline, self.label = inner, timeline, inner.label
-
-    @property
-    def sample_rate(self) -> int:
-        return self.inner.sample_rate
-
-    async def open(self) -> None:
-        await self.inner.open()
-
-    async def aclose(self) -> None:
-        await self.inner.aclose()
-
-    async def synthesize(self, text: str) -> AsyncIterator[bytes]:
-        started, first = _clocks(), True
-        inner = self.inner.synthesize(text)
-        try:
-            async for pcm in inner:
-                if first:
-                    self.timeline.add("tts_first_chunk", started)
-                    first = False
-                yield pcm
-        finally:
-            await inner.aclose()  # type: ignore[attr-defined]  # stops the synthesis now
-
-
-def _turn_row(marks: dict[str, tuple[float, float]], timeline: _Timeline) -> dict[str, float]:
-    """One turn's figures, in seconds from the end of the user's speech: each stage's
-    own duration (the call whose result the turn used), when it started, the time to
-    first audio, and the overlap (sum of the stages minus the time to first audio: the
-    work done while the VAD was still waiting, or side by side)."""
-    speech_end, first_audio = marks["speech_end"], marks["first_audio"]
-    row = {
-        "vad_end_of_turn": marks["stopped"][0] - speech_end[0],
-        "vad_end_of_turn_cpu": marks["stopped"][1] - speech_end[1],
-        "ttfa": first_audio[0] - speech_end[0],
-        "ttfa_cpu": first_audio[1] - speech_end[1],
-    }
-    llm = timeline.used("llm_first_sentence", first_audio[0])
-    stt = timeline.used("stt", llm[1] if llm else first_audio[0])
-    tts = timeline.used("tts_first_chunk", first_audio[0])
-    for name, call in (("stt", stt), ("llm_first_sentence", llm), ("tts_first_chunk", tts)):
-        if call is None:
-            raise RuntimeError(f"no {name} call before the first audio")
-        row[name] = call[2] - call[1]
-        row[f"{name}_cpu"] = call[4] - call[3]
-        row[f"{name}_starts_at"] = call[1] - speech_end[0]
-    row["sum"] = sum(row[name] for name in _STAGES)
-    row["overlap"] = row["sum"] - row["ttfa"]
-    return row
 
 
 async def bench_turns(
@@ -404,7 +100,7 @@ async def bench_turns(
     silence_after = 1.2
     rows: list[dict[str, float]] = []
     alone: list[dict[str, float]] = []
-    timeline = _Timeline()
+    timeline = Timeline()
     defaults = PipelineConfig(speculate=speculate)
     speculate = defaults.speculates(llama, piper)
     early = defaults.early_transcription if early_transcription is None else early_transcription
@@ -412,9 +108,9 @@ async def bench_turns(
     # local_pipeline() with each stage timed (the same stages and settings)
     provider = PipelineProvider(
         PipelineConfig(
-            stt=_TimedSTT(whisper, timeline),
-            llm=_TimedLLM(llama, timeline, first_clause),
-            tts=_TimedTTS(piper, timeline),
+            stt=TimedSTT(whisper, timeline),
+            llm=TimedLLM(llama, timeline, first_clause),
+            tts=TimedTTS(piper, timeline),
             vad_engine="silero",
             speculate=speculate,
             early_transcription=early,
@@ -427,7 +123,7 @@ async def bench_turns(
     try:
         for turn in range(turns):
             question = QUESTIONS[turn % len(QUESTIONS)]
-            pcm, _ = await _speak(piper, question)
+            pcm, _ = await speak(piper, question)
             before = [
                 ChatMessage(role=Role.SYSTEM, text=session.instructions or ""),
                 *(
@@ -437,8 +133,8 @@ async def bench_turns(
             ]
             marks: dict[str, tuple[float, float]] = {}
             timeline.calls.clear()
-            playback = _Playback()
-            watcher = asyncio.create_task(_watch(events, marks, playback))
+            playback = Playback()
+            watcher = asyncio.create_task(watch(events, marks, playback))
             chunk = 640
             audio = pcm + bytes(2 * int(RATE * silence_after))
             samples = np.abs(np.frombuffer(pcm, dtype="<i2").astype(np.int32))
@@ -454,10 +150,10 @@ async def bench_turns(
                     await asyncio.sleep(delay)
             await asyncio.wait_for(watcher, 300)
             if {"speech_end", "stopped", "first_audio"} <= marks.keys():
-                rows.append(_turn_row(marks, timeline))
+                rows.append(turn_row(marks, timeline))
                 rows[-1]["playback_stall"] = playback.stalled
             alone.append(
-                await _stage_alone(whisper, llama, piper, pcm, before, session, first_clause)
+                await stage_alone(whisper, llama, piper, pcm, before, session, first_clause)
             )
             print(
                 f"  turn {turn + 1}: ttfa {rows[-1]['ttfa'] * 1000:.0f} ms" if rows else "",
@@ -469,7 +165,7 @@ async def bench_turns(
     vad = statistics.median(r["vad_end_of_turn"] for r in rows)
     sums = [vad + a["stt"] + a["llm_first_sentence"] + a["tts_first_chunk"] for a in alone]
     in_pipeline = {k: statistics.median(r[k] for r in rows) for k in rows[0]}
-    stage_sum = sum(in_pipeline[name] for name in _STAGES)
+    stage_sum = sum(in_pipeline[name] for name in STAGES)
     return {
         "turns": len(rows),
         "speculative_replies": speculate,
@@ -478,19 +174,19 @@ async def bench_turns(
         "llm_threads": [llama.threads, llama.batch_threads],
         "whisper_window": whisper.window,
         "whisper_fit_fallbacks": [whisper.fit_fallbacks, whisper.fit_decodings],
-        "ttfa_p50": _pct(ttfa, 50),
-        "ttfa_p95": _pct(ttfa, 95),
+        "ttfa_p50": pct(ttfa, 50),
+        "ttfa_p95": pct(ttfa, 95),
         "ttfa_cpu_p50": statistics.median(r["ttfa_cpu"] for r in rows),
-        "playback_stall_p50": _pct([r["playback_stall"] for r in rows], 50),
-        "playback_stall_p95": _pct([r["playback_stall"] for r in rows], 95),
+        "playback_stall_p50": pct([r["playback_stall"] for r in rows], 50),
+        "playback_stall_p95": pct([r["playback_stall"] for r in rows], 95),
         "turns_with_a_stall_over_100ms": sum(r["playback_stall"] > 0.1 for r in rows),
         "stage_p50_in_pipeline": in_pipeline,
-        "stage_share_of_sum_p50": {name: in_pipeline[name] / stage_sum for name in _STAGES},
-        "vad_wait_share_of_ttfa_p50": in_pipeline["vad_end_of_turn"] / _pct(ttfa, 50),
+        "stage_share_of_sum_p50": {name: in_pipeline[name] / stage_sum for name in STAGES},
+        "vad_wait_share_of_ttfa_p50": in_pipeline["vad_end_of_turn"] / pct(ttfa, 50),
         "overlap_p50": in_pipeline["overlap"],
         "stage_p50_alone": {k: statistics.median(a[k] for a in alone) for k in alone[0]},
-        "sum_of_stages_alone_p50": _pct(sums, 50),
-        "ttfa_over_sum_alone_p50": _pct(ttfa, 50) / _pct(sums, 50),
+        "sum_of_stages_alone_p50": pct(sums, 50),
+        "ttfa_over_sum_alone_p50": pct(ttfa, 50) / pct(sums, 50),
         "silence_duration_setting": SILENCE_SETTING,
         "notes": (
             "in-pipeline stages: each stage call the turn used, timed inside the pipeline "
@@ -502,35 +198,6 @@ async def bench_turns(
             "waited for the next audio (the next piece not ready in time)"
         ),
     }
-
-
-class _Playback:
-    """A listener playing the reply in real time from its first audio: how long the
-    playback waited for audio that was not there yet (a gap in the middle of the reply,
-    when the next piece is not ready before the previous one has played)."""
-
-    def __init__(self) -> None:
-        self.clock: float | None = None  # when the audio received so far ends playing
-        self.stalled = 0.0
-
-    def add(self, arrived: float, seconds: float) -> None:
-        if self.clock is not None and arrived > self.clock:
-            self.stalled += arrived - self.clock
-        self.clock = max(self.clock or arrived, arrived) + seconds
-
-
-async def _watch(
-    events: AsyncIterator[Event], marks: dict[str, tuple[float, float]], playback: _Playback
-) -> None:
-    async for event in events:
-        now = _clocks()
-        if isinstance(event, SpeechStopped):
-            marks.setdefault("stopped", now)
-        elif isinstance(event, AudioDelta):
-            marks.setdefault("first_audio", now)
-            playback.add(now[0], len(event.audio) / (2 * 24_000))
-        elif isinstance(event, ResponseDone):
-            return
 
 
 async def bench_llm(llama: LlamaCppLLM, runs: int = 5) -> dict[str, Any]:

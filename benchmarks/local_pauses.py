@@ -31,11 +31,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-import jiwer
 import numpy as np
 
-from voxengine.audio.format import AudioFormat
-from voxengine.audio.resample import convert
 from voxengine.audio.vad import SpeechEnd, VADConfig
 from voxengine.providers.pipeline import (
     EspeakTTS,
@@ -45,9 +42,10 @@ from voxengine.providers.pipeline import (
     WhisperSTT,
 )
 
+from .local_speech import RATE, speak, trimmed, word_error_rate
+
 __all__ = ["HALVES", "bench_early_wer", "bench_pauses", "trimmed"]
 
-RATE = 16_000
 CHUNK = 640  # 20 ms
 
 #: Sentences and where a speaker may pause in them.
@@ -68,18 +66,8 @@ SILENCES = (0.3, 0.4, 0.5)
 EARLY = (0.1, 0.15, 0.2, 0.3)
 
 
-def trimmed(pcm: bytes, level: int = 500) -> bytes:
-    """``pcm`` (PCM16) without its leading and trailing samples quieter than ``level``."""
-    samples = np.frombuffer(pcm, dtype="<i2")
-    loud = np.nonzero(np.abs(samples.astype(np.int32)) > level)[0]
-    if not loud.size:
-        return b""
-    return samples[loud[0] : loud[-1] + 1].tobytes()
-
-
 async def _said(tts: TextToSpeech, text: str, *, trim: bool = True) -> bytes:
-    pcm = b"".join([chunk async for chunk in tts.synthesize(text)])
-    pcm = convert(pcm, AudioFormat(sample_rate=tts.sample_rate), AudioFormat(sample_rate=RATE))
+    pcm, _ = await speak(tts, text)
     return trimmed(pcm) if trim else pcm
 
 
@@ -159,17 +147,6 @@ def _heard_early(audio: bytes, early: float) -> bytes:
     return audio
 
 
-_CLEAN = jiwer.Compose(
-    [
-        jiwer.ToLowerCase(),
-        jiwer.RemovePunctuation(),
-        jiwer.RemoveMultipleSpaces(),
-        jiwer.Strip(),
-        jiwer.ReduceToListOfListOfWords(),
-    ]
-)
-
-
 async def bench_early_wer(
     whisper: WhisperSTT, sentences: Sequence[str], settings: Sequence[float] = (0.1, 0.2)
 ) -> dict[str, Any]:
@@ -185,11 +162,6 @@ async def bench_early_wer(
         ]
         for early in settings:
             heard = [(await whisper.transcribe(_heard_early(a, early), RATE)).text for a in spoken]
-            wer = jiwer.wer(
-                list(sentences),
-                [h or "<empty>" for h in heard],
-                reference_transform=_CLEAN,
-                hypothesis_transform=_CLEAN,
-            )
-            result.setdefault(str(early), {})[name] = float(wer)
+            wer = word_error_rate(list(sentences), heard)
+            result.setdefault(str(early), {})[name] = wer
     return {"sentences": len(sentences), "whisper_wer_by_early_transcription": result}

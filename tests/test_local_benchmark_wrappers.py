@@ -1,4 +1,4 @@
-"""The local benchmark's timing wrappers (benchmarks/local.py) around the pipeline's
+"""The local benchmark's timing wrappers (benchmarks/local_timing.py) around the pipeline's
 stages: a consumer that stops early (barge-in: the pipeline closes the reply's stream
 after its first piece) stops the wrapped model or voice at once, not when the garbage
 collector gets to the wrapper."""
@@ -11,7 +11,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
-from benchmarks.local import _TimedLLM, _TimedTTS, _Timeline
+from benchmarks.local_timing import TimedLLM, TimedTTS, Timeline
 
 from voxengine.providers.pipeline import TextChunk
 
@@ -50,8 +50,8 @@ async def _first_then_stop(stream: AsyncIterator[Any]) -> Any:
 
 
 async def test_the_timed_llm_closes_the_model_stream_when_the_consumer_stops_early() -> None:
-    inner, timeline = Inner(), _Timeline()
-    timed = _TimedLLM(inner, timeline, first_clause=24)  # type: ignore[arg-type]
+    inner, timeline = Inner(), Timeline()
+    timed = TimedLLM(inner, timeline, first_clause=24)  # type: ignore[arg-type]
     first = await _first_then_stop(timed.stream([], [], None))
     assert isinstance(first, TextChunk)
     assert inner.closed.is_set()  # closed by the wrapper's aclose, not by the GC later
@@ -59,8 +59,8 @@ async def test_the_timed_llm_closes_the_model_stream_when_the_consumer_stops_ear
 
 
 async def test_the_timed_llm_closes_the_model_stream_when_the_consumer_is_cancelled() -> None:
-    inner, timeline = Inner(), _Timeline()
-    timed = _TimedLLM(inner, timeline, first_clause=24)  # type: ignore[arg-type]
+    inner, timeline = Inner(), Timeline()
+    timed = TimedLLM(inner, timeline, first_clause=24)  # type: ignore[arg-type]
     took = asyncio.Event()
 
     async def consume() -> None:
@@ -82,8 +82,8 @@ async def test_the_timed_llm_closes_the_model_stream_when_the_consumer_is_cancel
 
 
 async def test_the_timed_tts_closes_the_synthesis_when_the_consumer_stops_early() -> None:
-    inner, timeline = Inner(), _Timeline()
-    timed = _TimedTTS(inner, timeline)  # type: ignore[arg-type]
+    inner, timeline = Inner(), Timeline()
+    timed = TimedTTS(inner, timeline)  # type: ignore[arg-type]
     assert await _first_then_stop(timed.synthesize("Hello.")) == bytes(480)
     assert inner.closed.is_set()
     assert inner.pieces == 1
