@@ -39,8 +39,16 @@ def check_transport(name: object) -> None:
         raise ConfigError(
             f"transport must be one of {', '.join(map(repr, TRANSPORTS))}, got {name!r}"
         )
-    if name == "picows" and importlib.util.find_spec("picows") is None:
+    if name == "picows" and not _installed("picows"):
         raise ConfigError(f"transport 'picows' needs the picows package: {INSTALL_HINT}")
+
+
+def _installed(module: str) -> bool:
+    """Whether ``module`` can be imported (looked up, not imported)."""
+    try:
+        return importlib.util.find_spec(module) is not None
+    except ValueError:  # in sys.modules as None: imports of it fail
+        return False
 
 
 def connector(
