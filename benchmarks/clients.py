@@ -98,11 +98,20 @@ class FastPicowsClient(FastClient):
     name = "voxengine fast (picows)"
     transport = "picows"
 
+    def __init__(self, recorder: Recorder) -> None:
+        super().__init__(recorder)
+        self._proto: Any = None
+
     async def connect(self, base_url: str, model: str) -> None:
         from benchmarks.compiledclients import _require
 
         _require("picows", "fast_picows")
         await super().connect(base_url, model)
+        # picows' asyncio protocol (a BufferedProtocol), for benchmarks.framecost
+        assert self.engine is not None
+        provider: Any = self.engine.provider  # a RealtimeProvider here
+        connection = provider.session._conn
+        self._proto = connection._handler.transport.underlying_transport.get_protocol()
 
 
 class ProviderModeClient(VoxEngineClient):

@@ -64,11 +64,11 @@ def connector(
     if name == "picows":
         from voxengine.transport.picows import open_picows
 
-        opener: Connector = open_picows
-    else:
-        from voxengine.transport.websocket import open_websocket
+        if ssl_context is None:
+            return open_picows
+        return functools.partial(open_picows, ssl_context=ssl_context)
+    from voxengine.transport.websocket import open_websocket
 
-        opener = open_websocket
     if ssl_context is None:
-        return opener
-    return functools.partial(opener, ssl_context=ssl_context)
+        return open_websocket
+    return functools.partial(open_websocket, ssl_context=ssl_context)
