@@ -371,3 +371,71 @@ def test_picows_missing_is_a_config_error_saying_how_to_install_it() -> None:
     assert len(messages) == 2
     for message in messages:
         assert "pip install 'voxengine[picows]'" in message
+
+
+@contextlib.asynccontextmanager
+async def connect_proxy() -> AsyncIterator[tuple[str, list[bytes]]]:
+    """An HTTP CONNECT proxy (RFC 9110 §9.3.6) on 127.0.0.1 that records each request
+    line and pipes the bytes both ways."""
+    requests: list[bytes] = []
+    tasks: set[asyncio.Task[object]] = set()
+
+    async def pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            while data := await reader.read(1 << 16):
+                writer.write(data)
+                await writer.drain()
+        except ConnectionError:
+            pass
+        finally:
+            writer.close()
+
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        task = asyncio.current_task()
+        assert task is not None
+        tasks.add(task)
+        try:
+            head = await reader.readuntil(b"\r\n\r\n")
+            line = head.split(b"\r\n", 1)[0]
+            requests.append(line)
+            host, port = line.split()[1].decode().rsplit(":", 1)
+            up_reader, up_writer = await asyncio.open_connection(host, int(port))
+            writer.write(b"HTTP/1.1 200 Connection established\r\n\r\n")
+            await asyncio.gather(pipe(reader, up_writer), pipe(up_reader, writer))
+        except (ConnectionError, asyncio.IncompleteReadError, asyncio.CancelledError):
+            pass
+        finally:
+            writer.close()
+
+    server = await asyncio.start_server(handle, "127.0.0.1", 0)
+    async with server:
+        try:
+            yield f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}", requests
+        finally:
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+
+
+async def test_the_proxy_the_environment_names_is_used(
+    opener: Connector, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pytest.importorskip("websockets.uri", reason="needs websockets' get_proxy (15+)")
+    from websockets import uri
+
+    if not hasattr(uri, "get_proxy"):
+        pytest.skip("websockets before 15 reads no proxy from the environment")
+
+    async def hello(ws: ServerConnection) -> None:
+        await ws.send("through the proxy")
+        await ws.wait_closed()
+
+    async with serve(hello, "127.0.0.1", 0) as server, connect_proxy() as (proxy, requests):
+        port = server.sockets[0].getsockname()[1]
+        for name in ("no_proxy", "NO_PROXY", "all_proxy", "ALL_PROXY"):
+            monkeypatch.delenv(name, raising=False)
+        monkeypatch.setenv("http_proxy", proxy)
+        conn = await opener(f"ws://127.0.0.1:{port}/", {}, timeout=5)
+        assert await conn.recv() == "through the proxy"
+        await conn.close()
+    assert requests == [f"CONNECT 127.0.0.1:{port} HTTP/1.1".encode()]
