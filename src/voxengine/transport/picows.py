@@ -324,5 +324,8 @@ async def open_picows(
         raise
     if handler is None:  # the socket closed before the upgrade's answer
         raise ConnectFailed(f"{where} closed the connection during the WebSocket upgrade")
-    transport.request.headers.clear()  # keep no copy of the credentials
+    # The upgrade is spent: keep no copy of its credentials in the open connection
+    # (picows keeps the request and the headers it was given).
+    transport.request.headers.clear()
+    extra.clear()
     return PicowsConnection(handler, picows.WSMsgType.TEXT, picows.WSMsgType.BINARY)
