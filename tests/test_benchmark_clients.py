@@ -87,7 +87,8 @@ async def test_compiled_parser_floor_completes_a_session(
 
 
 @pytest.mark.parametrize(
-    ("name", "library"), [("aiohttp_floor", "aiohttp"), ("picows_floor", "picows")]
+    ("name", "library"),
+    [("aiohttp_floor", "aiohttp"), ("picows_floor", "picows"), ("fast_picows", "picows")],
 )
 async def test_compiled_parser_floor_frame_cost_is_per_frame(name: str, library: str) -> None:
     # framecost feeds these clients' own asyncio protocols (picows': a BufferedProtocol)
