@@ -29,6 +29,7 @@ __all__ = [
     "CLIENTS",
     "OPTIONAL_CLIENTS",
     "BenchClient",
+    "FastPicowsClient",
     "OpenAISDKClient",
     "PipecatClient",
     "ProviderClient",
@@ -44,6 +45,8 @@ class VoxEngineClient(BenchClient):
     """``VoiceEngine`` in one mode, with the README's callbacks."""
 
     mode: ClassVar[Literal["fast", "provider", "big"]]
+    #: The WebSocket backend (``VoiceEngineConfig.transport``).
+    transport: ClassVar[str] = "websockets"
 
     def __init__(self, recorder: Recorder) -> None:
         super().__init__(recorder)
@@ -51,7 +54,12 @@ class VoxEngineClient(BenchClient):
 
     async def connect(self, base_url: str, model: str) -> None:
         config = VoiceEngineConfig(
-            api_key=API_KEY, base_url=base_url, model=model, mode=self.mode, retry_count=0
+            api_key=API_KEY,
+            base_url=base_url,
+            model=model,
+            mode=self.mode,
+            retry_count=0,
+            transport=self.transport,
         )
         engine = VoiceEngine(config)
         rec = self.rec
@@ -79,6 +87,31 @@ class FastClient(VoxEngineClient):
 
     name = "voxengine fast"
     mode = "fast"
+
+
+class FastPicowsClient(FastClient):
+    """``VoiceEngine(mode="fast", transport="picows")``: fast mode on the compiled
+    WebSocket backend (the optional ``picows`` package). Its frames are not read
+    through ``websockets``, so the comparison's socket-read stamps
+    (:mod:`benchmarks.readstamps`) do not see them, as for ``picows_floor``."""
+
+    name = "voxengine fast (picows)"
+    transport = "picows"
+
+    def __init__(self, recorder: Recorder) -> None:
+        super().__init__(recorder)
+        self._proto: Any = None
+
+    async def connect(self, base_url: str, model: str) -> None:
+        from benchmarks.compiledclients import _require
+
+        _require("picows", "fast_picows")
+        await super().connect(base_url, model)
+        # picows' asyncio protocol (a BufferedProtocol), for benchmarks.framecost
+        assert self.engine is not None
+        provider: Any = self.engine.provider  # a RealtimeProvider here
+        connection = provider.session._conn
+        self._proto = connection._handler.transport.underlying_transport.get_protocol()
 
 
 class ProviderModeClient(VoxEngineClient):
@@ -303,7 +336,8 @@ CLIENTS: dict[str, type[BenchClient]] = {
     "pipecat": PipecatClient,
     "aiohttp_floor": AiohttpHookClient,
     "picows_floor": PicowsClient,
+    "fast_picows": FastPicowsClient,
 }
 
 #: Clients on optional libraries (``aiohttp``, ``picows``): run only when named.
-OPTIONAL_CLIENTS = ("aiohttp_floor", "picows_floor")
+OPTIONAL_CLIENTS = ("aiohttp_floor", "picows_floor", "fast_picows")

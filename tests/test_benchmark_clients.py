@@ -63,13 +63,14 @@ async def test_frame_cost_counts_are_exact_and_repeatable(name: str) -> None:
 
 @pytest.mark.parametrize("lean", [False, True], ids=["fake", "lean"])
 @pytest.mark.parametrize(
-    ("name", "library"), [("aiohttp_floor", "aiohttp"), ("picows_floor", "picows")]
+    ("name", "library"),
+    [("aiohttp_floor", "aiohttp"), ("picows_floor", "picows"), ("fast_picows", "picows")],
 )
 async def test_compiled_parser_floor_completes_a_session(
     name: str, library: str, lean: bool
 ) -> None:
-    # The floors on compiled frame parsers (benchmarks/compiledclients.py) speak the
-    # same protocol to the full fake (which checks every client event) and to the scale
+    # The floors on compiled frame parsers (benchmarks/compiledclients.py), and fast
+    # mode on the picows backend, speak the same protocol to the full fake (which checks every client event) and to the scale
     # test's lean server: every audio delta arrives decoded, every transcript
     # delta arrives, every turn's response ends, and the session closes cleanly (close()
     # returns; the suite fails a test on any unhandled asyncio error).
@@ -86,7 +87,8 @@ async def test_compiled_parser_floor_completes_a_session(
 
 
 @pytest.mark.parametrize(
-    ("name", "library"), [("aiohttp_floor", "aiohttp"), ("picows_floor", "picows")]
+    ("name", "library"),
+    [("aiohttp_floor", "aiohttp"), ("picows_floor", "picows"), ("fast_picows", "picows")],
 )
 async def test_compiled_parser_floor_frame_cost_is_per_frame(name: str, library: str) -> None:
     # framecost feeds these clients' own asyncio protocols (picows': a BufferedProtocol)

@@ -13,11 +13,29 @@ import pytest
 from voxengine import AudioDelta, ResponseDone, ResponseStatus, VoiceEngine, VoiceEngineConfig
 from voxengine.events import Reconnected
 from voxengine.testing import FakeOpenAIConfig, FakeOpenAIServerHandle, run_fake_openai_server
+from voxengine.transport.backends import TRANSPORTS
+
+#: Where each WebSocket backend's read callback hands a frame over.
+READ_HOOK = {"websockets": "_PushingConnection.process_event", "picows": "FrameHandler.on_ws_frame"}
 
 
-def fast_engine(handle: FakeOpenAIServerHandle, mode: str = "fast") -> VoiceEngine:
-    config = VoiceEngineConfig(api_key="sk-test", provider="openai", mode=mode, base_url=handle.url)
-    return VoiceEngine(config)  # type: ignore[arg-type]
+@pytest.fixture(params=TRANSPORTS)
+def transport(request: pytest.FixtureRequest) -> str:
+    """Each WebSocket backend (``VoiceEngineConfig.transport``) in turn."""
+    return str(request.param)
+
+
+def fast_engine(
+    handle: FakeOpenAIServerHandle, mode: str = "fast", transport: str = "websockets"
+) -> VoiceEngine:
+    config = VoiceEngineConfig(
+        api_key="sk-test",
+        provider="openai",
+        mode=mode,  # type: ignore[arg-type]
+        base_url=handle.url,
+        transport=transport,
+    )
+    return VoiceEngine(config)
 
 
 def _callers() -> set[str]:
@@ -46,10 +64,10 @@ async def _audio_in_provider_mode(handle: FakeOpenAIServerHandle) -> bytes:
 
 
 async def test_a_lone_audio_callback_gets_every_chunk_straight_from_the_socket(
-    fake_openai: FakeOpenAIServerHandle,
+    fake_openai: FakeOpenAIServerHandle, transport: str
 ) -> None:
     expected = await _audio_in_provider_mode(fake_openai)
-    engine = fast_engine(fake_openai)
+    engine = fast_engine(fake_openai, transport=transport)
     audio = bytearray()
     stacks: list[set[str]] = []
 
@@ -66,14 +84,14 @@ async def test_a_lone_audio_callback_gets_every_chunk_straight_from_the_socket(
     assert bytes(audio) == expected  # the same audio as the event path gives
     # no event, queue, strategy or bus between the socket and the callback
     for stack in stacks:
-        assert "_PushingConnection.process_event" in stack
+        assert READ_HOOK[transport] in stack
         assert not {"EventQueue.put_nowait", "BaseStrategy._deliver", "EventBus.dispatch"} & stack
 
 
 async def test_any_other_audio_consumer_turns_the_direct_way_off_until_it_leaves(
-    fake_openai: FakeOpenAIServerHandle,
+    fake_openai: FakeOpenAIServerHandle, transport: str
 ) -> None:
-    engine = fast_engine(fake_openai)
+    engine = fast_engine(fake_openai, transport=transport)
     direct, seen = bytearray(), bytearray()
     engine.on_audio_response = direct.extend
     async with engine:
@@ -146,9 +164,9 @@ async def test_a_plain_callback_returning_an_awaitable_has_it_awaited(
 
 
 async def test_a_failing_callback_is_counted_and_the_conversation_goes_on(
-    fake_openai: FakeOpenAIServerHandle, caplog: pytest.LogCaptureFixture
+    fake_openai: FakeOpenAIServerHandle, caplog: pytest.LogCaptureFixture, transport: str
 ) -> None:
-    engine = fast_engine(fake_openai)
+    engine = fast_engine(fake_openai, transport=transport)
     calls: list[int] = []
 
     def broken(pcm: bytes) -> None:
@@ -165,9 +183,9 @@ async def test_a_failing_callback_is_counted_and_the_conversation_goes_on(
     assert "on_audio_response failed" in caplog.text
 
 
-async def test_interrupt_truncates_at_the_audio_received_the_direct_way() -> None:
+async def test_interrupt_truncates_at_the_audio_received_the_direct_way(transport: str) -> None:
     async with run_fake_openai_server(FakeOpenAIConfig(paced=True), pace_seconds=0.02) as handle:
-        engine = fast_engine(handle)
+        engine = fast_engine(handle, transport=transport)
         audio = bytearray()
         enough = asyncio.Event()
 
@@ -194,9 +212,10 @@ async def test_interrupt_truncates_at_the_audio_received_the_direct_way() -> Non
 
 
 async def test_the_connection_after_a_reconnect_is_tapped_too(
-    dropping: FakeOpenAIServerHandle,
+    dropping: FakeOpenAIServerHandle, transport: str
 ) -> None:
     config: dict[str, Any] = {"api_key": "sk-test", "base_url": dropping.url}
+    config["transport"] = transport
     engine = VoiceEngine(VoiceEngineConfig(provider="openai", mode="fast", **config))
     stacks: list[set[str]] = []
     engine.on_audio_response = lambda pcm: stacks.append(_callers())

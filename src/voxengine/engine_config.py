@@ -29,6 +29,7 @@ from voxengine.presets import preset_values
 from voxengine.pricing import PriceTable
 from voxengine.providers.registry import get_provider
 from voxengine.strategies import STRATEGIES
+from voxengine.transport.backends import check_transport
 
 __all__ = ["VoiceEngineConfig"]
 
@@ -58,6 +59,8 @@ class VoiceEngineConfig:
         connect_timeout: seconds for connection and handshake. retry_count: connect retries.
         ssl_context: replaces the system trust store for ``wss://`` (a private CA,
             client certificates); never in repr.
+        transport: the WebSocket backend, ``"websockets"`` (default) or ``"picows"``
+            (compiled; ``pip install 'voxengine[picows]'``), see docs/performance.md.
 
     Conversation:
         voice, instructions, temperature, max_output_tokens: session settings.
@@ -115,6 +118,7 @@ class VoiceEngineConfig:
     connect_timeout: float = 10.0
     retry_count: int = 3
     ssl_context: ssl.SSLContext | None = field(default=None, repr=False, compare=False)
+    transport: str = "websockets"
 
     voice: str | None = None
     instructions: str | None = None
@@ -189,6 +193,7 @@ class VoiceEngineConfig:
             raise ConfigError("event_queue_size must be >= 1")
         if self.ssl_context is not None and not isinstance(self.ssl_context, ssl.SSLContext):
             raise ConfigError("ssl_context must be an ssl.SSLContext")
+        check_transport(self.transport)
         if self.device_sample_rate is not None:  # AudioError: 0, negative, not an int
             validate_sample_rate(self.device_sample_rate, "device_sample_rate")
         for name in (self.provider, *self.failover):

@@ -36,7 +36,7 @@ from voxengine.providers.realtime import RealtimeProvider
 from voxengine.session import is_retryable
 from voxengine.testing import FakeOpenAIServer
 from voxengine.testing._driver import serve_websocket
-from voxengine.transport.websocket import open_websocket
+from voxengine.transport.backends import TRANSPORTS, connector
 
 from ..conftest import collect_until
 
@@ -100,9 +100,14 @@ async def tcp_server(
             await asyncio.gather(*handlers, return_exceptions=True)
 
 
-def openai(port: int, *, timeout: float = 10.0) -> RealtimeProvider:
+def openai(port: int, *, timeout: float = 10.0, transport: str = "websockets") -> RealtimeProvider:
     provider = OpenAIProvider(
-        OpenAIConfig(api_key=KEY, base_url=f"ws://127.0.0.1:{port}/v1", connect_timeout=timeout)
+        OpenAIConfig(
+            api_key=KEY,
+            base_url=f"ws://127.0.0.1:{port}/v1",
+            connect_timeout=timeout,
+            transport=transport,
+        )
     )
     provider.retry_backoff = 0.01
     return provider
@@ -126,7 +131,10 @@ def session_created() -> str:
     )  # fmt: skip
 
 
-async def test_server_that_never_answers_the_upgrade_is_a_bounded_connect_timeout() -> None:
+@pytest.mark.parametrize("transport", TRANSPORTS)
+async def test_server_that_never_answers_the_upgrade_is_a_bounded_connect_timeout(
+    transport: str,
+) -> None:
     async def silent(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         await reader.read()  # reads the upgrade request and never answers
 
@@ -134,7 +142,7 @@ async def test_server_that_never_answers_the_upgrade_is_a_bounded_connect_timeou
         loop = asyncio.get_running_loop()
         start = loop.time()
         with pytest.raises(ConnectTimeout, match=r"within 0\.3 s") as info:
-            await openai(server.port, timeout=0.3).connect(retry_count=1)
+            await openai(server.port, timeout=0.3, transport=transport).connect(retry_count=1)
         elapsed = loop.time() - start
     assert elapsed >= 0.6  # two attempts, each waited its full timeout
     assert elapsed < 15  # and no longer than the bound (generous for a loaded machine)
@@ -143,7 +151,10 @@ async def test_server_that_never_answers_the_upgrade_is_a_bounded_connect_timeou
     assert KEY not in str(info.value)
 
 
-async def test_tcp_dropped_during_the_upgrade_is_connect_failed_and_retried() -> None:
+@pytest.mark.parametrize("transport", TRANSPORTS)
+async def test_tcp_dropped_during_the_upgrade_is_connect_failed_and_retried(
+    transport: str,
+) -> None:
     async def drop(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         await reader.readuntil(b"\r\n\r\n")  # the whole request, then hang up
 
@@ -151,12 +162,13 @@ async def test_tcp_dropped_during_the_upgrade_is_connect_failed_and_retried() ->
         with pytest.raises(
             ConnectFailed, match="closed the connection during the WebSocket upgrade"
         ) as info:
-            await openai(server.port).connect(retry_count=2)
+            await openai(server.port, transport=transport).connect(retry_count=2)
     assert server.connections == 3
     assert is_retryable(info.value)
 
 
-async def test_garbage_answer_to_the_upgrade_is_connect_failed() -> None:
+@pytest.mark.parametrize("transport", TRANSPORTS)
+async def test_garbage_answer_to_the_upgrade_is_connect_failed(transport: str) -> None:
     async def garbage(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         await reader.readuntil(b"\r\n\r\n")
         writer.write(b"SSH-2.0-OpenSSH_9.6\r\n\r\n")
@@ -165,18 +177,19 @@ async def test_garbage_answer_to_the_upgrade_is_connect_failed() -> None:
 
     async with tcp_server(garbage) as server:
         with pytest.raises(ConnectFailed, match="invalid HTTP response") as info:
-            await openai(server.port).connect(retry_count=0)
+            await openai(server.port, transport=transport).connect(retry_count=0)
     assert type(info.value) is ConnectFailed
     assert server.connections == 1
 
 
-async def test_close_1011_before_session_created_is_retried_then_typed() -> None:
+@pytest.mark.parametrize("transport", TRANSPORTS)
+async def test_close_1011_before_session_created_is_retried_then_typed(transport: str) -> None:
     async def close_1011(ws: ServerConnection, number: int) -> None:
         await ws.close(1011, "internal error")
 
     async with ws_server(close_1011) as server:
         with pytest.raises(HandshakeClosed) as info:
-            await openai(server.port).connect(retry_count=2)
+            await openai(server.port, transport=transport).connect(retry_count=2)
     assert server.connections == 3  # the retry budget of connect(): 1 + 2
     assert info.value.code == 1011
     assert info.value.reason == "internal error"
@@ -217,14 +230,17 @@ async def test_drop_after_session_created_before_session_updated_is_retried() ->
     assert is_retryable(info.value)
 
 
-async def test_session_handshake_that_never_completes_is_a_connect_timeout() -> None:
+@pytest.mark.parametrize("transport", TRANSPORTS)
+async def test_session_handshake_that_never_completes_is_a_connect_timeout(
+    transport: str,
+) -> None:
     async def never_ready(ws: ServerConnection, number: int) -> None:
         await ws.send(session_created())
         await ws.wait_closed()  # never sends session.updated
 
     async with ws_server(never_ready) as server:
         with pytest.raises(ConnectTimeout, match="no session handshake"):
-            await openai(server.port, timeout=0.3).connect(retry_count=1)
+            await openai(server.port, timeout=0.3, transport=transport).connect(retry_count=1)
     assert server.connections == 2
 
 
@@ -306,9 +322,10 @@ async def test_connection_refused_names_the_endpoint() -> None:
         "ws://bad host/v1",
     ],
 )
-async def test_bad_uri_is_connect_failed_not_value_error(url: str) -> None:
+@pytest.mark.parametrize("transport", TRANSPORTS)
+async def test_bad_uri_is_connect_failed_not_value_error(url: str, transport: str) -> None:
     with pytest.raises(ConnectFailed) as info:
-        await open_websocket(url, {"Authorization": f"Bearer {KEY}"}, timeout=2)
+        await connector(transport)(url, {"Authorization": f"Bearer {KEY}"}, timeout=2)
     assert KEY not in str(info.value)
 
 

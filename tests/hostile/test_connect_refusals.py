@@ -47,6 +47,7 @@ from voxengine.providers.openai import (
 )
 from voxengine.providers.realtime import RealtimeProvider
 from voxengine.session import is_retryable
+from voxengine.transport.backends import TRANSPORTS
 from voxengine.transport.websocket import parse_retry_after
 
 KEY = "sk-proj-HOSTILE-4f9c2d7e1a6b3c8d"
@@ -102,20 +103,25 @@ async def refusing(status: int, shape: str = "lines", **headers: str) -> AsyncIt
         yield refuser
 
 
-ProviderFactory = Callable[[int], RealtimeProvider]
+ProviderFactory = Callable[..., RealtimeProvider]
 
+#: Each provider on port ``port``, over WebSocket backend ``transport`` (default: websockets).
 PROVIDERS: dict[str, ProviderFactory] = {
-    "openai-bearer": lambda port: OpenAIProvider(
-        OpenAIConfig(api_key=KEY, base_url=f"ws://127.0.0.1:{port}/v1")
+    "openai-bearer": lambda port, transport="websockets": OpenAIProvider(
+        OpenAIConfig(api_key=KEY, base_url=f"ws://127.0.0.1:{port}/v1", transport=transport)
     ),
-    "azure-api-key": lambda port: AzureOpenAIProvider(
-        AzureOpenAIConfig(api_key=KEY, base_url=f"http://127.0.0.1:{port}", model="dep")
+    "azure-api-key": lambda port, transport="websockets": AzureOpenAIProvider(
+        AzureOpenAIConfig(
+            api_key=KEY, base_url=f"http://127.0.0.1:{port}", model="dep", transport=transport
+        )
     ),
-    "gemini-header": lambda port: GeminiProvider(
-        GeminiConfig(api_key=KEY, base_url=f"ws://127.0.0.1:{port}")
+    "gemini-header": lambda port, transport="websockets": GeminiProvider(
+        GeminiConfig(api_key=KEY, base_url=f"ws://127.0.0.1:{port}", transport=transport)
     ),
-    "gemini-query": lambda port: GeminiProvider(
-        GeminiConfig(api_key=KEY, base_url=f"ws://127.0.0.1:{port}", key_in="query")
+    "gemini-query": lambda port, transport="websockets": GeminiProvider(
+        GeminiConfig(
+            api_key=KEY, base_url=f"ws://127.0.0.1:{port}", key_in="query", transport=transport
+        )
     ),
 }
 
@@ -140,12 +146,13 @@ def assert_key_hidden(exc: BaseException, caplog: pytest.LogCaptureFixture) -> N
 @pytest.mark.parametrize("shape", ["lines", "json", "repr"])
 @pytest.mark.parametrize("status", [401, 403])
 @pytest.mark.parametrize("name", list(PROVIDERS))
+@pytest.mark.parametrize("transport", TRANSPORTS)
 async def test_auth_refusal_is_authentication_failed_and_never_retried(
-    name: str, status: int, shape: str, caplog: pytest.LogCaptureFixture
+    name: str, status: int, shape: str, caplog: pytest.LogCaptureFixture, transport: str
 ) -> None:
     caplog.set_level(logging.DEBUG)
     async with refusing(status, shape) as server:
-        provider = _fast(PROVIDERS[name](server.port))
+        provider = _fast(PROVIDERS[name](server.port, transport))
         with pytest.raises(AuthenticationFailed) as info:
             await provider.connect(retry_count=3)
     assert len(server.requests) == 1  # never retried
@@ -156,12 +163,13 @@ async def test_auth_refusal_is_authentication_failed_and_never_retried(
 
 
 @pytest.mark.parametrize("name", list(PROVIDERS))
+@pytest.mark.parametrize("transport", TRANSPORTS)
 async def test_429_is_rate_limited_and_connect_failed_with_retry_after(
-    name: str, caplog: pytest.LogCaptureFixture
+    name: str, caplog: pytest.LogCaptureFixture, transport: str
 ) -> None:
     caplog.set_level(logging.DEBUG)
     async with refusing(429, "json", Retry_After="7") as server:
-        provider = _fast(PROVIDERS[name](server.port))
+        provider = _fast(PROVIDERS[name](server.port, transport))
         with pytest.raises(UpgradeRateLimited) as info:
             await provider.connect(retry_count=0)
     exc = info.value
@@ -175,12 +183,13 @@ async def test_429_is_rate_limited_and_connect_failed_with_retry_after(
 
 
 @pytest.mark.parametrize("name", list(PROVIDERS))
+@pytest.mark.parametrize("transport", TRANSPORTS)
 async def test_500_is_a_retryable_connect_failure(
-    name: str, caplog: pytest.LogCaptureFixture
+    name: str, caplog: pytest.LogCaptureFixture, transport: str
 ) -> None:
     caplog.set_level(logging.DEBUG)
     async with refusing(500, "repr") as server:
-        provider = _fast(PROVIDERS[name](server.port))
+        provider = _fast(PROVIDERS[name](server.port, transport))
         with pytest.raises(UpgradeRefused) as info:
             await provider.connect(retry_count=2)
     assert info.value.status == 500
@@ -189,19 +198,21 @@ async def test_500_is_a_retryable_connect_failure(
     assert_key_hidden(info.value, caplog)
 
 
-async def test_a_retry_after_429_waits_at_least_retry_after() -> None:
+@pytest.mark.parametrize("transport", TRANSPORTS)
+async def test_a_retry_after_429_waits_at_least_retry_after(transport: str) -> None:
     async with refusing(429, Retry_After="1") as server:
-        provider = _fast(PROVIDERS["openai-bearer"](server.port))
+        provider = _fast(PROVIDERS["openai-bearer"](server.port, transport))
         with pytest.raises(UpgradeRateLimited):
             await provider.connect(retry_count=1)
     (first, _), (second, _) = server.requests
     assert second - first >= 0.95  # the 0.01 s backoff was raised to Retry-After
 
 
-async def test_retry_after_as_http_date() -> None:
+@pytest.mark.parametrize("transport", TRANSPORTS)
+async def test_retry_after_as_http_date(transport: str) -> None:
     when = email.utils.formatdate(time.time() + 30, usegmt=True)
     async with refusing(429, Retry_After=when) as server:
-        provider = _fast(PROVIDERS["gemini-header"](server.port))
+        provider = _fast(PROVIDERS["gemini-header"](server.port, transport))
         with pytest.raises(UpgradeRateLimited) as info:
             await provider.connect(retry_count=0)
     assert info.value.retry_after is not None

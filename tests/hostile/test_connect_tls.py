@@ -30,6 +30,7 @@ from voxengine.providers.gemini import GeminiConfig, GeminiProvider
 from voxengine.providers.openai import OpenAIConfig, OpenAIProvider
 from voxengine.session import is_retryable
 from voxengine.testing import FakeGeminiServer, FakeOpenAIServer
+from voxengine.transport.backends import TRANSPORTS
 
 from ..conftest import collect_until
 from ._tls_ca import TestCA, TLSServer, serve_tls_peer
@@ -63,14 +64,20 @@ async def gemini_tls(ca: TestCA) -> AsyncIterator[TLSServer]:
         yield server
 
 
+@pytest.mark.parametrize("transport", TRANSPORTS)
 async def test_openai_engine_text_turn_over_tls_trusted_by_ssl_cert_file(
-    trust_ca: TestCA, openai_tls: TLSServer
+    trust_ca: TestCA, openai_tls: TLSServer, transport: str
 ) -> None:
     config = VoiceEngineConfig(
-        provider="openai", api_key=KEY, base_url=f"{openai_tls.root}/v1", retry_count=0
+        provider="openai",
+        api_key=KEY,
+        base_url=f"{openai_tls.root}/v1",
+        retry_count=0,
+        transport=transport,
     )
     async with VoiceEngine(config) as engine:
         assert engine.provider.config.ssl_context is None
+        assert engine.provider.config.transport == transport
         await engine.send_text("hello over tls")
         done = await engine.events.wait_for(ResponseDone, timeout=15)
         assert done.status is ResponseStatus.COMPLETED
@@ -122,12 +129,14 @@ async def test_without_ssl_cert_file_the_test_ca_is_untrusted_and_nothing_leaks(
     assert len(openai_tls.peers) == 1  # the refused connection never reached the upgrade
 
 
+@pytest.mark.parametrize("transport", TRANSPORTS)
 async def test_wrong_hostname_is_a_typed_error_that_says_so(
-    trust_ca: TestCA, tmp_path: Path
+    trust_ca: TestCA, tmp_path: Path, transport: str
 ) -> None:
     context = trust_ca.server_context(("api.example.test",))  # trusted CA, another host
     async with serve_tls_peer(FakeOpenAIServer, context) as server:
-        provider = OpenAIProvider(OpenAIConfig(api_key=KEY, base_url=f"{server.root}/v1"))
+        config = OpenAIConfig(api_key=KEY, base_url=f"{server.root}/v1", transport=transport)
+        provider = OpenAIProvider(config)
         with pytest.raises(CertificateRejected) as info:
             await provider.connect(retry_count=3)
     exc = info.value
@@ -142,13 +151,15 @@ async def test_wrong_hostname_is_a_typed_error_that_says_so(
     assert KEY not in repr(exc)
 
 
+@pytest.mark.parametrize("transport", TRANSPORTS)
 async def test_untrusted_certificate_is_a_typed_error_that_says_so(
-    trust_ca: TestCA, tmp_path: Path
+    trust_ca: TestCA, tmp_path: Path, transport: str
 ) -> None:
     (tmp_path / "rogue").mkdir()
     rogue = TestCA(tmp_path / "rogue", name="rogue")  # signs, but is not in SSL_CERT_FILE
     async with serve_tls_peer(FakeGeminiServer, rogue.server_context(("127.0.0.1",))) as server:
-        provider = GeminiProvider(GeminiConfig(api_key=KEY, base_url=server.root))
+        config = GeminiConfig(api_key=KEY, base_url=server.root, transport=transport)
+        provider = GeminiProvider(config)
         with pytest.raises(CertificateRejected) as info:
             await provider.connect(retry_count=0)
     assert info.value.reason == "untrusted certificate"

@@ -24,8 +24,9 @@ from voxengine.errors import CertificateRejected, RateLimited
 from voxengine.events import Role
 from voxengine.providers.pipeline import OpenAIChatLLM
 from voxengine.providers.pipeline.stages import ChatMessage, GenerationSettings
+from voxengine.transport import Connector
+from voxengine.transport.backends import connector
 from voxengine.transport.tls import default_ssl_context
-from voxengine.transport.websocket import open_websocket
 
 from ..hostile._tls_ca import TestCA
 
@@ -48,20 +49,20 @@ async def wss_echo(context: ssl.SSLContext) -> AsyncIterator[str]:
 
 
 async def test_wss_without_ssl_context_honours_ssl_cert_file(
-    ca: TestCA, monkeypatch: pytest.MonkeyPatch
+    ca: TestCA, monkeypatch: pytest.MonkeyPatch, opener: Connector
 ) -> None:
     monkeypatch.delenv("SSL_CERT_DIR", raising=False)
     async with wss_echo(ca.server_context(("127.0.0.1",))) as url:
         monkeypatch.delenv("SSL_CERT_FILE", raising=False)
         with pytest.raises(CertificateRejected, match="untrusted certificate"):
-            await open_websocket(url, {}, timeout=5)
+            await opener(url, {}, timeout=5)
         monkeypatch.setenv("SSL_CERT_FILE", str(ca.ca_path))
-        conn = await open_websocket(url, {}, timeout=5)  # no ssl_context
+        conn = await opener(url, {}, timeout=5)  # no ssl_context
         assert await conn.recv() == "hello over tls"
         await conn.close()
         monkeypatch.delenv("SSL_CERT_FILE")
         with pytest.raises(CertificateRejected):  # the trusting context did not stick
-            await open_websocket(url, {}, timeout=5)
+            await opener(url, {}, timeout=5)
 
 
 def test_default_context_verifies_and_follows_the_environment(
@@ -79,13 +80,14 @@ def test_default_context_verifies_and_follows_the_environment(
     assert {"commonName": "transport root CA"} in subjects
 
 
-async def test_ssl_context_with_ws_url_is_ignored_not_a_value_error() -> None:
+async def test_ssl_context_with_ws_url_is_ignored_not_a_value_error(backend: str) -> None:
     async def hello(ws: ServerConnection) -> None:
         await ws.send("plain")
 
     async with serve(hello, "127.0.0.1", 0) as server:
         url = f"ws://127.0.0.1:{server.sockets[0].getsockname()[1]}/"
-        conn = await open_websocket(url, {}, timeout=5, ssl_context=ssl.create_default_context())
+        opener = connector(backend, ssl.create_default_context())
+        conn = await opener(url, {}, timeout=5)
         assert await conn.recv() == "plain"
         await conn.close()
 
@@ -167,11 +169,11 @@ def hashed_ca_dir(ca: TestCA, tmp_path: Path) -> Path:
 
 
 async def test_wss_without_ssl_context_honours_ssl_cert_dir(
-    ca: TestCA, hashed_ca_dir: Path, monkeypatch: pytest.MonkeyPatch
+    ca: TestCA, hashed_ca_dir: Path, monkeypatch: pytest.MonkeyPatch, opener: Connector
 ) -> None:
     monkeypatch.delenv("SSL_CERT_FILE", raising=False)
     async with wss_echo(ca.server_context(("127.0.0.1",))) as url:
         monkeypatch.setenv("SSL_CERT_DIR", str(hashed_ca_dir))
-        conn = await open_websocket(url, {}, timeout=5)
+        conn = await opener(url, {}, timeout=5)
         assert await conn.recv() == "hello over tls"
         await conn.close()

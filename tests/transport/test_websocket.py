@@ -1,4 +1,5 @@
-"""The WebSocket transport against real websockets servers on 127.0.0.1."""
+"""The WebSocket transport against real websockets servers on 127.0.0.1, each test on
+every backend (``opener``: tests/transport/conftest.py)."""
 
 from __future__ import annotations
 
@@ -26,9 +27,9 @@ from voxengine.errors import (
 )
 from voxengine.logs import trace_connector
 from voxengine.recording import Recorder, load_recording
-from voxengine.transport import Connection, PushConnection
+from voxengine.transport import Connection, Connector, PushConnection
 from voxengine.transport.memory import memory_pair
-from voxengine.transport.websocket import WebSocketConnection, open_websocket
+from voxengine.transport.websocket import WebSocketConnection
 
 
 async def _echo_then_close(ws: ServerConnection) -> None:
@@ -54,9 +55,9 @@ async def _server(handler, **kwargs) -> AsyncIterator[str]:  # type: ignore[no-u
         yield f"ws://127.0.0.1:{port}/v1/realtime"
 
 
-async def test_round_trip_and_close_codes() -> None:
+async def test_round_trip_and_close_codes(opener: Connector) -> None:
     async for url in _server(_echo_then_close):
-        conn = await open_websocket(url, {"X-Test": "yes"}, timeout=5)
+        conn = await opener(url, {"X-Test": "yes"}, timeout=5)
         assert await conn.recv() == "hello yes"
         await conn.send("ping")
         assert await conn.recv() == "ping"
@@ -71,12 +72,12 @@ async def test_round_trip_and_close_codes() -> None:
             await conn.send("late")
 
 
-async def test_normal_close_is_closed_ok() -> None:
+async def test_normal_close_is_closed_ok(opener: Connector) -> None:
     async def bye(ws: ServerConnection) -> None:
         await ws.close(1000, "bye")
 
     async for url in _server(bye):
-        conn = await open_websocket(url, {}, timeout=5)
+        conn = await opener(url, {}, timeout=5)
         with pytest.raises(ConnectionClosedOK) as info:
             await conn.recv()
         assert (info.value.code, info.value.reason) == (1000, "bye")
@@ -91,25 +92,27 @@ async def test_normal_close_is_closed_ok() -> None:
         (HTTPStatus.INTERNAL_SERVER_ERROR, UpgradeRefused),
     ],
 )
-async def test_refused_upgrade_maps_to_typed_errors(status: HTTPStatus, exc_type: type) -> None:
+async def test_refused_upgrade_maps_to_typed_errors(
+    status: HTTPStatus, exc_type: type, opener: Connector
+) -> None:
     async for url in _server(_echo_then_close, process_request=_reject(status)):
         with pytest.raises(exc_type) as info:
-            await open_websocket(url, {"Authorization": "Bearer sk-hidden"}, timeout=5)
+            await opener(url, {"Authorization": "Bearer sk-hidden"}, timeout=5)
         assert type(info.value) is exc_type
         assert isinstance(info.value, ConnectFailed)
         assert str(int(status)) in str(info.value)
         assert "sk-hidden" not in str(info.value)
 
 
-async def test_nothing_listening_is_connect_failed() -> None:
+async def test_nothing_listening_is_connect_failed(opener: Connector) -> None:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     with pytest.raises(ConnectFailed, match=r"connection refused by ws://127\.0\.0\.1:"):
-        await open_websocket(f"ws://127.0.0.1:{port}/", {}, timeout=2)
+        await opener(f"ws://127.0.0.1:{port}/", {}, timeout=2)
 
 
-async def test_silent_server_times_out_as_connect_failed() -> None:
+async def test_silent_server_times_out_as_connect_failed(opener: Connector) -> None:
     release = asyncio.Event()
     finished = asyncio.Event()
 
@@ -124,7 +127,7 @@ async def test_silent_server_times_out_as_connect_failed() -> None:
     port = server.sockets[0].getsockname()[1]
     async with server:
         with pytest.raises(ConnectTimeout, match=r"within 0\.2 s"):
-            await open_websocket(f"ws://127.0.0.1:{port}/", {}, timeout=0.2)
+            await opener(f"ws://127.0.0.1:{port}/", {}, timeout=0.2)
         # End the handler before the test's loop closes: a handler task cancelled at
         # loop teardown makes asyncio's streams report an error nobody can catch.
         release.set()
@@ -198,9 +201,11 @@ async def _commanded(ws: ServerConnection) -> None:
                 await ws.send(f"unknown {msg}")
 
 
-async def test_push_delivers_whole_frames_in_order_from_the_read_callback() -> None:
+async def test_push_delivers_whole_frames_in_order_from_the_read_callback(
+    opener: Connector,
+) -> None:
     async for url in _server(_commanded):
-        conn = await open_websocket(url, {}, timeout=5)
+        conn = await opener(url, {}, timeout=5)
         sink = _Sink()
         assert conn.push_to(sink) is True
         reader = asyncio.create_task(conn.recv())  # returns nothing; raises at the close
@@ -217,14 +222,16 @@ async def test_push_delivers_whole_frames_in_order_from_the_read_callback() -> N
         assert (info.value.code, info.value.reason) == (4001, "done here")
 
 
-async def test_frames_read_before_push_come_from_recv_first_then_the_held_ones() -> None:
+async def test_frames_read_before_push_come_from_recv_first_then_the_held_ones(
+    opener: Connector,
+) -> None:
     async def greet_then_command(ws: ServerConnection) -> None:
         for i in range(3):
             await ws.send(f"early{i}")
         await _commanded(ws)
 
     async for url in _server(greet_then_command):
-        conn = await open_websocket(url, {}, timeout=5)
+        conn = await opener(url, {}, timeout=5)
         await asyncio.sleep(0.2)  # the three early frames are read before push_to
         sink = _Sink()
         assert conn.push_to(sink)
@@ -243,7 +250,9 @@ async def test_frames_read_before_push_come_from_recv_first_then_the_held_ones()
             await reader
 
 
-async def test_a_message_whose_first_fragment_came_before_push_comes_from_recv() -> None:
+async def test_a_message_whose_first_fragment_came_before_push_comes_from_recv(
+    opener: Connector,
+) -> None:
     """The switch to pushing can fall inside a fragmented message: that message is
     still recv's, and messages pushed after it wait until recv has returned it."""
 
@@ -258,7 +267,7 @@ async def test_a_message_whose_first_fragment_came_before_push_comes_from_recv()
         await ws.wait_closed()
 
     async for url in _server(slow_fragments):
-        conn = await open_websocket(url, {}, timeout=5)
+        conn = await opener(url, {}, timeout=5)
         await asyncio.sleep(0.15)  # the first fragment has been read
         sink = _Sink()
         assert conn.push_to(sink)
@@ -273,9 +282,9 @@ async def test_a_message_whose_first_fragment_came_before_push_comes_from_recv()
             await reader
 
 
-async def test_invalid_utf8_text_frame_fails_the_connection_with_1007() -> None:
+async def test_invalid_utf8_text_frame_fails_the_connection_with_1007(opener: Connector) -> None:
     async for url in _server(_commanded):
-        conn = await open_websocket(url, {}, timeout=5)
+        conn = await opener(url, {}, timeout=5)
         sink = _Sink()
         conn.push_to(sink)
         await conn.send("bad-utf8")
@@ -287,12 +296,13 @@ async def test_invalid_utf8_text_frame_fails_the_connection_with_1007() -> None:
 
 async def test_a_failing_sink_closes_the_connection_with_1011(
     caplog: pytest.LogCaptureFixture,
+    opener: Connector,
 ) -> None:
     def broken(frame: str | bytes) -> None:
         raise RuntimeError("consumer bug")
 
     async for url in _server(_commanded):
-        conn = await open_websocket(url, {}, timeout=5)
+        conn = await opener(url, {}, timeout=5)
         conn.push_to(broken)
         await conn.send("burst 2")
         with pytest.raises(ConnectionClosedError) as info:
@@ -301,9 +311,9 @@ async def test_a_failing_sink_closes_the_connection_with_1011(
         assert "frame sink failed" in caplog.text
 
 
-async def test_push_to_refuses_twice_and_declines_foreign_sockets() -> None:
+async def test_push_to_refuses_twice_and_declines_foreign_sockets(opener: Connector) -> None:
     async for url in _server(_commanded):
-        conn = await open_websocket(url, {}, timeout=5)
+        conn = await opener(url, {}, timeout=5)
         assert conn.push_to(_Sink())
         with pytest.raises(InvalidState):
             conn.push_to(_Sink())
@@ -316,12 +326,12 @@ async def test_push_to_refuses_twice_and_declines_foreign_sockets() -> None:
 
 
 async def test_recording_and_tracing_wrappers_keep_pushing_and_see_every_frame(
-    tmp_path: Path, caplog: pytest.LogCaptureFixture
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, opener: Connector
 ) -> None:
     """Recorder.wrap and trace_connector pass push_to through, frame by frame."""
     caplog.set_level(logging.DEBUG, logger="tests.wire")
     recorder = Recorder(tmp_path / "rec.jsonl")
-    connector = trace_connector(recorder.wrap(open_websocket), logging.getLogger("tests.wire"))
+    connector = trace_connector(recorder.wrap(opener), logging.getLogger("tests.wire"))
     async for url in _server(_commanded):
         conn = await connector(url, {}, timeout=5)
         assert isinstance(conn, PushConnection)
@@ -354,7 +364,9 @@ async def test_wrappers_over_a_pull_only_connection_decline_to_push() -> None:
     assert conn.push_to(_Sink()) is False  # ... but the inner connection cannot push
 
 
-async def test_a_text_tap_sees_whole_text_frames_first_and_passes_on_what_it_declines() -> None:
+async def test_a_text_tap_sees_whole_text_frames_first_and_passes_on_what_it_declines(
+    opener: Connector,
+) -> None:
     """``tap_text``: the tap gets each whole text frame's raw bytes before decoding;
     True takes the frame from the sink, False lets it go on; binary and fragmented
     messages never reach the tap; invalid UTF-8 the tap declines still fails (1007)."""
@@ -365,7 +377,7 @@ async def test_a_text_tap_sees_whole_text_frames_first_and_passes_on_what_it_dec
         return bytes(data) in (b"f1", b"f3")  # takes these two, declines the rest
 
     async for url in _server(_commanded):
-        conn = await open_websocket(url, {}, timeout=5)
+        conn = await opener(url, {}, timeout=5)
         sink = _Sink()
 
         assert conn.push_to(sink)
@@ -394,12 +406,13 @@ async def test_a_text_tap_sees_whole_text_frames_first_and_passes_on_what_it_dec
 
 async def test_a_failing_text_tap_closes_the_connection_with_1011(
     caplog: pytest.LogCaptureFixture,
+    opener: Connector,
 ) -> None:
     def broken(data: bytes | bytearray | memoryview) -> bool:
         raise RuntimeError("tap bug")
 
     async for url in _server(_commanded):
-        conn = await open_websocket(url, {}, timeout=5)
+        conn = await opener(url, {}, timeout=5)
         sink = _Sink()
         conn.push_to(sink)
         conn.tap_text(broken)

@@ -41,6 +41,7 @@ from voxengine.session.history import ConversationHistory
 from voxengine.session.queue import Consumer
 from voxengine.session.snapshot import ConversationSnapshot, RestoreResult
 from voxengine.session.tap import AudioTap
+from voxengine.transport.backends import DEFAULT_TRANSPORT, check_transport
 
 __all__ = ["BaseProvider", "Capability", "ProviderConfig"]
 
@@ -78,7 +79,10 @@ class ProviderConfig:
     endpoint (e.g. a proxy or a local fake server). ``wss://`` endpoints are verified
     against the system trust store (``$SSL_CERT_FILE`` / ``$SSL_CERT_DIR`` honoured);
     ``ssl_context`` replaces that verification (e.g. a private CA, client
-    certificates). ``connect_timeout`` bounds the
+    certificates). ``transport`` names the WebSocket backend: ``"websockets"`` (the
+    default) or ``"picows"`` (compiled, less CPU per frame; ``pip install
+    'voxengine[picows]'``), see :mod:`voxengine.transport.backends`; providers that
+    open no WebSocket ignore it. ``connect_timeout`` bounds the
     connection and session handshake, in seconds. ``reconnect`` and ``watchdog`` set
     how a lost or silent connection is recovered; ``event_queue_size`` bounds the
     events waiting for the application (see :mod:`voxengine.session.queue`).
@@ -93,6 +97,7 @@ class ProviderConfig:
     watchdog: WatchdogPolicy = field(default_factory=WatchdogPolicy)
     event_queue_size: int = 2000
     ssl_context: ssl.SSLContext | None = field(default=None, repr=False, compare=False)
+    transport: str = DEFAULT_TRANSPORT
 
     @classmethod
     def of(cls, config: ProviderConfig) -> Self:
@@ -113,6 +118,7 @@ class ProviderConfig:
             raise ConfigError("event_queue_size must be >= 1")
         if self.api_key is not None and not isinstance(self.api_key, str):
             raise ConfigError("api_key must be a string")
+        check_transport(self.transport)
 
 
 class BaseProvider(abc.ABC):

@@ -12,7 +12,6 @@ from __future__ import annotations
 import abc
 import asyncio
 import contextlib
-import functools
 import logging
 from collections.abc import AsyncIterator, Callable
 
@@ -36,7 +35,7 @@ from voxengine.session.queue import Consumer
 from voxengine.session.snapshot import ConversationSnapshot, RestoreResult
 from voxengine.session.tap import AudioTap
 from voxengine.transport import Connector
-from voxengine.transport.websocket import open_websocket
+from voxengine.transport.backends import connector as transport_connector
 
 __all__ = ["RealtimeProvider"]
 
@@ -87,12 +86,10 @@ class RealtimeProvider(BaseProvider):
         """
 
     def connector(self) -> Connector:
-        """How to open the connection; real WebSockets (verified TLS for ``wss://``,
-        ``config.ssl_context`` when set) unless overridden."""
-        context = self.config.ssl_context
-        if context is None:
-            return open_websocket
-        return functools.partial(open_websocket, ssl_context=context)
+        """How to open the connection; real WebSockets on the ``config.transport``
+        backend (verified TLS for ``wss://``, ``config.ssl_context`` when set) unless
+        overridden."""
+        return transport_connector(self.config.transport, self.config.ssl_context)
 
     def restore_plan(self, history: list[HistoryEntry]) -> tuple[list[Command], int]:
         """Commands that rebuild the conversation on a new connection, and how many

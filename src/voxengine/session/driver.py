@@ -35,9 +35,8 @@ from voxengine.redaction import redact_url, secrets_in
 from voxengine.session.failures import handshake_failure, is_retryable, scrub
 from voxengine.session.tracker import ResponseTracker
 from voxengine.session.wire import AudioSink, SessionWire
-from voxengine.transport import PushConnection
+from voxengine.transport import DirectConnection, PushConnection
 from voxengine.transport.memory import MemoryConnection
-from voxengine.transport.websocket import WebSocketConnection
 
 __all__ = ["AudioSink", "EventSink", "RealtimeSession", "ResponseTracker", "is_retryable"]
 
@@ -51,7 +50,7 @@ _monotonic = time.monotonic
 
 #: Connections whose ``send`` writes the whole frame before it first yields (no lock
 #: needed to keep concurrent sends in order; wrappers may not, so they take the lock).
-_ORDERED_SEND = (WebSocketConnection, MemoryConnection)
+_ORDERED_SEND = (DirectConnection, MemoryConnection)
 
 #: Seconds :meth:`RealtimeSession.aclose` takes at most.
 CLOSE_TIMEOUT = 3.0

@@ -23,9 +23,8 @@ from voxengine.events import AudioDelta, Event, SessionClosed, SessionReady
 from voxengine.protocols import AudioDeliver, AudioTapping, HotPath, ProtocolState, RealtimeProtocol
 from voxengine.session.tap import AudioTap
 from voxengine.session.tracker import ResponseTracker
-from voxengine.transport import Connection, Connector
+from voxengine.transport import Connection, Connector, DirectConnection
 from voxengine.transport.memory import MemoryConnection
-from voxengine.transport.websocket import WebSocketConnection
 
 __all__ = ["AudioSink", "SessionWire"]
 
@@ -69,7 +68,7 @@ class SessionWire:
         self._open_timeout = open_timeout
         self._conn: Connection | None = None
         #: ``_conn`` when it writes whole frames before it first yields (see _ORDERED_SEND).
-        self._direct: WebSocketConnection | MemoryConnection | None = None
+        self._direct: DirectConnection | MemoryConnection | None = None
         self._reader: asyncio.Task[None] | None = None
         self._send_lock: asyncio.Lock | None = None  # made when a send has to queue
         # frames taken from the protocol, unsent (a list: usually empty, and an empty
@@ -143,7 +142,7 @@ class SessionWire:
     def _install_tap(self) -> None:
         """Give the connection the protocol's audio tap (or take it away)."""
         conn, tap, protocol = self._conn, self._audio_tap, self._protocol
-        if not isinstance(conn, WebSocketConnection):
+        if not isinstance(conn, DirectConnection):
             return
         if tap is None or not isinstance(protocol, AudioTapping):
             conn.tap_text(None)
@@ -320,7 +319,7 @@ class SessionWire:
         handed_over = False
         try:
             while True:
-                if isinstance(conn, WebSocketConnection) and conn.when_closed(self._peer_closed):
+                if isinstance(conn, DirectConnection) and conn.when_closed(self._peer_closed):
                     # Pushing, and every frame read before is taken: the close comes as
                     # a callback; no task has to wait for it (memory per idle session),
                     # and none is kept: this one ends here.

@@ -1,16 +1,29 @@
 """Byte/text-frame transports. A transport knows WebSockets, never JSON.
 
 :class:`Connection` is what the session layer drives; :class:`Connector` opens one.
-Two implementations ship: :mod:`voxengine.transport.websocket` (real sockets) and
-:mod:`voxengine.transport.memory` (an in-process pair for fakes and tests).
+Real sockets come from one of two backends chosen by name
+(:mod:`voxengine.transport.backends`), whose connections are
+:class:`DirectConnection` objects: :mod:`voxengine.transport.websocket` (``websockets``,
+the default) and :mod:`voxengine.transport.picows` (the optional compiled ``picows``).
+:mod:`voxengine.transport.memory` is an in-process pair for fakes and tests.
 """
 
 from __future__ import annotations
 
+import abc
 from collections.abc import Callable, Mapping
 from typing import Protocol, runtime_checkable
 
-__all__ = ["Connection", "Connector", "FrameSink", "PushConnection", "TextTap"]
+from voxengine.errors import ConnectionClosed
+
+__all__ = [
+    "Connection",
+    "Connector",
+    "DirectConnection",
+    "FrameSink",
+    "PushConnection",
+    "TextTap",
+]
 
 #: Receives one whole frame (``str`` for a text frame, ``bytes`` for a binary one).
 FrameSink = Callable[[str | bytes], None]
@@ -78,3 +91,53 @@ class Connector(Protocol):
     async def __call__(
         self, url: str, headers: Mapping[str, str], *, timeout: float
     ) -> Connection: ...
+
+
+class DirectConnection(abc.ABC):
+    """A :class:`PushConnection` whose socket the backend itself reads and writes (every
+    real-socket backend's connection; never a wrapper). The session layer relies on
+    what it promises beyond :class:`PushConnection`:
+
+    * :meth:`send` and :meth:`send_utf8` hand the whole frame to the socket before
+      they first yield (afterwards they may wait for the write buffer to drain), so
+      frames sent concurrently keep the order they were sent in without a lock;
+    * :meth:`tap_text` and :meth:`when_closed` (see each).
+    """
+
+    __slots__ = ()
+
+    @abc.abstractmethod
+    async def send(self, data: str | bytes) -> None:
+        """Send one frame: text for ``str``, binary for ``bytes``."""
+
+    @abc.abstractmethod
+    async def send_utf8(self, data: bytes) -> None:
+        """Send one text frame given as its UTF-8 encoding (no ``str`` round trip)."""
+
+    @abc.abstractmethod
+    async def recv(self) -> str | bytes:
+        """The next frame (see :class:`PushConnection` once pushing)."""
+
+    @abc.abstractmethod
+    async def close(self, code: int = 1000, reason: str = "") -> None:
+        """Close with ``code`` and ``reason`` and wait for the closing handshake."""
+
+    @abc.abstractmethod
+    def push_to(self, sink: FrameSink) -> bool:
+        """Hand every later frame to ``sink`` (see :class:`PushConnection`)."""
+
+    @abc.abstractmethod
+    def tap_text(self, tap: TextTap | None) -> bool:
+        """Let ``tap`` see each whole text frame's raw payload first, while frames are
+        pushed (``None``: stop); False (changing nothing) if this connection cannot.
+        True from the tap takes the frame (the sink never sees it); False sends it on
+        (UTF-8 checked, then to the sink). It sees only frames that would go straight
+        to the sink (never held, fragmented, binary or control frames); an exception
+        it raises is logged and closes the connection (1011)."""
+
+    @abc.abstractmethod
+    def when_closed(self, callback: Callable[[ConnectionClosed], None]) -> bool:
+        """Once pushing, with every frame read before :meth:`push_to` taken by
+        :meth:`recv`: call ``callback`` with the close (what :meth:`recv` would raise)
+        when the connection has closed, and return True; otherwise register nothing
+        and return False (keep calling :meth:`recv`)."""

@@ -26,13 +26,8 @@ pings keep its timing but run on a loop timer (:mod:`~voxengine.transport.keepal
 from __future__ import annotations
 
 import asyncio
-import email.utils
-import errno
 import logging
-import math
-import socket
 import ssl
-import time
 from collections.abc import Callable, Mapping
 from typing import Any, final
 from urllib.parse import urlsplit
@@ -45,20 +40,20 @@ from websockets.frames import CloseCode, Frame, Opcode
 from websockets.protocol import Event as WireEvent
 
 from voxengine.errors import (
-    AuthenticationFailed,
     ConnectFailed,
     ConnectionClosed,
     ConnectionClosedError,
     ConnectionClosedOK,
     ConnectTimeout,
     InvalidState,
-    UpgradeRateLimited,
-    UpgradeRefused,
 )
 from voxengine.redaction import redact, remember_secrets, secrets_in
-from voxengine.transport import FrameSink, TextTap
+from voxengine.transport import DirectConnection, FrameSink, TextTap
 from voxengine.transport.keepalive import TimerKeepalive
 from voxengine.transport.tls import default_ssl_context, tls_failure
+from voxengine.transport.upgrade import endpoint as _endpoint
+from voxengine.transport.upgrade import os_failure as _os_failure
+from voxengine.transport.upgrade import parse_retry_after, refusal
 
 __all__ = [
     "WebSocketConnection",
@@ -275,8 +270,8 @@ class _PushingConnection(TimerKeepalive):
 
 
 @final
-class WebSocketConnection:
-    """A :class:`~voxengine.transport.PushConnection` over a ``websockets`` client."""
+class WebSocketConnection(DirectConnection):
+    """A :class:`~voxengine.transport.DirectConnection` over a ``websockets`` client."""
 
     def __init__(self, ws: ClientConnection) -> None:
         self._ws = ws
@@ -363,76 +358,9 @@ class WebSocketConnection:
         await self._ws.close(code, reason)
 
 
-def parse_retry_after(value: str | None, *, now: float | None = None) -> float | None:
-    """Seconds to wait from an HTTP ``Retry-After`` value (RFC 9110 §10.2.3).
-
-    Accepts delay-seconds (``"30"``; a decimal is tolerated) and an HTTP-date (the
-    delay until then, never negative). ``None`` when absent or unparsable.
-    """
-    if value is None:
-        return None
-    value = value.strip()
-    try:
-        seconds = float(value)
-    except ValueError:
-        pass
-    else:
-        return seconds if math.isfinite(seconds) and seconds >= 0 else None
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError, IndexError):
-        return None
-    if when.tzinfo is None:
-        return None  # RFC 9110 dates are GMT; a zone-less date is not one
-    current = time.time() if now is None else now
-    return max(0.0, when.timestamp() - current)
-
-
-def _endpoint(url: str) -> str:
-    """``scheme://host:port`` of ``url``: where we connect, without path, query or user."""
-    try:
-        parts = urlsplit(url)
-        host = parts.hostname or ""
-        port = parts.port
-    except ValueError:
-        return "<invalid URL>"
-    shown = f"[{host}]" if ":" in host else host
-    default = 443 if parts.scheme == "wss" else 80
-    return f"{parts.scheme}://{shown}:{port or default}"
-
-
-def _os_failure(exc: OSError, where: str, host: str) -> ConnectFailed:
-    if isinstance(exc, socket.gaierror):
-        return ConnectFailed(f"DNS lookup failed for {host!r} ({exc.strerror or exc})")
-    if isinstance(exc, ConnectionRefusedError) or exc.errno == errno.ECONNREFUSED:
-        return ConnectFailed(f"connection refused by {where}")
-    if isinstance(exc, ConnectionResetError | BrokenPipeError):
-        return ConnectFailed(f"connection to {where} was reset during the WebSocket upgrade")
-    return ConnectFailed(f"could not connect to {where}: {exc.strerror or exc}")
-
-
 def _refused(exc: InvalidStatus, where: str, secrets: set[str]) -> ConnectFailed:
     response = exc.response
-    status = response.status_code
-    # Redact the whole body before cutting it, so no prefix of a secret survives the cut.
-    body = redact(response.body.decode("utf-8", "replace"), secrets) if response.body else ""
-    body = body[:300].strip()
-    detail = f": {body}" if body else ""
-    if status in (401, 403):
-        return AuthenticationFailed(
-            f"{where} refused the credentials (HTTP {status} on the WebSocket upgrade){detail}"
-        )
-    if status == 429:
-        retry_after = parse_retry_after(response.headers.get("Retry-After"))
-        wait = f"; retry after {retry_after:g} s" if retry_after is not None else ""
-        return UpgradeRateLimited(
-            f"{where} is rate limiting connections (HTTP 429 on the WebSocket upgrade{wait})"
-            f"{detail}",
-            retry_after=retry_after,
-        )
-    return UpgradeRefused(
-        f"{where} refused the WebSocket upgrade (HTTP {status}){detail}", status=status
-    )
+    return refusal(response.status_code, response.headers.get, response.body, where, secrets)
 
 
 async def open_websocket(
