@@ -175,21 +175,35 @@ async def test_hostile_frames_close_the_connection_and_deliver_nothing(
     assert isinstance(closed, ConnectionClosedError)
 
 
-async def test_picows_drops_a_hostile_peer_that_keeps_the_socket_open() -> None:
-    """After a protocol error ``picows`` closes the socket itself: a server that then
-    neither answers nor closes cannot keep the connection (or its session) hanging.
-    (The ``websockets`` backend waits for the server to close the TCP connection.)"""
-    from voxengine.transport.picows import open_picows
+async def test_a_hostile_peer_that_keeps_the_socket_open_is_dropped(opener: Connector) -> None:
+    """After a protocol error the connection is closing: a server that then neither
+    answers nor closes the TCP connection cannot keep the connection (or its session)
+    hanging. ``picows`` aborts the socket itself; ``websockets`` sets a close deadline
+    it enforces only inside ``close()``, so the backend aborts the socket at it."""
 
     async def silent(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         writer.write(frame(0x1, b"before") + frame(0x3, b"???"))
         await asyncio.Event().wait()  # reads nothing, closes nothing
 
     async with raw_peer(silent) as url:
-        conn = await open_picows(url, {}, timeout=5)
+        conn = await opener(url, {}, timeout=5)
         assert await conn.recv() == "before"
         closed = await _closed(conn, timeout=10)
     assert isinstance(closed, ConnectionClosedError)
+
+
+async def test_a_peer_that_sends_close_but_keeps_the_socket_open_is_dropped(
+    opener: Connector,
+) -> None:
+    async def half(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        writer.write(frame(0x1, b"before") + frame(0x8, b"\x03\xe8bye"))  # close 1000
+        await asyncio.Event().wait()  # reads the client's close, never closes TCP
+
+    async with raw_peer(half) as url:
+        conn = await opener(url, {}, timeout=5)
+        assert await conn.recv() == "before"
+        closed = await _closed(conn, timeout=10)
+    assert closed.code == 1000
 
 
 async def test_a_drop_mid_stream_is_a_close_without_code(opener: Connector) -> None:

@@ -109,6 +109,7 @@ def _closed(exc: websockets.ConnectionClosed) -> ConnectionClosed:
 
 
 _DATA_OPCODES = (Opcode.TEXT, Opcode.BINARY, Opcode.CONT)
+_READ = TimerKeepalive.data_received
 
 
 class _PushingConnection(TimerKeepalive):
@@ -124,6 +125,7 @@ class _PushingConnection(TimerKeepalive):
     # Slots for what this class adds: ``ClientConnection`` instances already carry
     # about thirty attributes, and a few more in their ``__dict__`` double its size.
     __slots__ = (
+        "_abort_timer",
         "_closer",
         "_direct",
         "_fragmented_text",
@@ -152,6 +154,25 @@ class _PushingConnection(TimerKeepalive):
         self.tap: TextTap | None = None
         #: Called with the close once the connection is lost (see ``when_closed``).
         self.on_close: Callable[[ConnectionClosed], None] | None = None
+        self._abort_timer: asyncio.TimerHandle | None = None
+
+    def data_received(self, data: bytes) -> None:
+        """``websockets``' read callback, plus a bound on the close that follows.
+
+        Once the connection is closing (a close frame either way, or a protocol error
+        in what the peer sent), ``websockets`` sets ``close_deadline`` but enforces it
+        only inside ``close()``: a peer that then neither answers nor closes the TCP
+        connection would keep ``recv`` (and the session reading it) waiting for ever.
+        The socket is aborted at the deadline instead.
+        """
+        _READ(self, data)
+        if self.close_deadline is not None and self._abort_timer is None:
+            self._abort_timer = self.loop.call_at(self.close_deadline, self._abort_unclosed)
+
+    def _abort_unclosed(self) -> None:
+        if not self.connection_lost_waiter.done():
+            logger.debug("the peer did not close within the close timeout: aborting")
+            self.transport.abort()
 
     def report_close(self, _: object) -> None:
         """``connection_lost_waiter``'s done callback: the close to :attr:`on_close`."""
