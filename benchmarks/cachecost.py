@@ -9,8 +9,8 @@ socket read callback as :mod:`benchmarks.framecost` feeds it:
 
 * **warm**: frames back to back (the best case: caches hold the previous frame's lines);
 * **cold**: between two frames, work that evicts the simulated caches (compiling a
-  small module: the interpreter's parser and compiler, some hundred kilobytes of
-  code; and copying a buffer twice the last-level cache's size). A frame's cold
+  small module, which runs much of the interpreter's parser and compiler, and
+  copying a buffer twice the last-level cache's size). A frame's cold
   misses are about the distinct cache lines of code (``I1mr``) and data (``D1mr`` +
   ``D1mw``) it touches; ``LL`` misses are those from memory.
 
@@ -23,8 +23,10 @@ frame's way uses), so the figures are the frame's own, per frame.
 The simulated caches: 32 KiB 8-way L1 instruction and data, a 1 MiB 16-way
 last-level cache (a core's L2; callgrind simulates two levels), 64-byte lines.
 
-``python -m benchmarks.cachecost [--clients floor fast] [--frames N]`` prints a table
-and writes ``results/cachecost.json``.
+``python -m benchmarks.cachecost [--clients floor fast] [--frames N] [--keep DIR]``
+prints the figures and their ratios to the floor's and writes ``--out`` (default
+``results/cachecost.json``); ``--keep`` saves callgrind's dumps of each segment for
+``callgrind_annotate`` (which functions the misses are in).
 """
 
 from __future__ import annotations
