@@ -102,3 +102,24 @@ async def test_compiled_parser_floor_frame_cost_is_per_frame(name: str, library:
         more = await _measure_calls(name, server.url, 60)
     assert few["calls_per_frame"] == more["calls_per_frame"] > 3
     assert few["calls_per_send"] > 3
+
+
+@pytest.mark.parametrize("name", ["floor", "fast"])
+def test_cache_cost_child_feeds_every_frame(name: str) -> None:
+    # benchmarks/cachecost.py's child (what runs under callgrind) without valgrind: it
+    # connects, evicts between frames and waits for each frame to reach the
+    # application, so it ends (exit 0) only if every fed frame was delivered.
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parent.parent
+    with FakeServerProcess(ServerSettings(stamp_frames=False)) as server:
+        done = subprocess.run(
+            [sys.executable, "-m", "benchmarks.cachecost", "--child", name, server.url, "5"],
+            capture_output=True,
+            text=True,
+            cwd=root,
+            timeout=90,
+        )
+    assert done.returncode == 0, done.stderr[-2000:]
