@@ -29,6 +29,7 @@ from typing import Any
 if __package__ in (None, ""):  # run as a script: make the repository root importable
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from benchmarks.bareclients import BASE64_LIBRARY
 from benchmarks.clients import CLIENTS, OPTIONAL_CLIENTS, quiet_pipecat
 from benchmarks.compare import SessionPlan, run_comparison
 from benchmarks.fakeserver import ServerSettings
@@ -40,6 +41,7 @@ from benchmarks.micro import run_micro
 from benchmarks.plot import plot_results
 from benchmarks.scale import ScalePlan, ServerPool, pinning, plans, run_scale
 from benchmarks.stats import machine_info, median
+from voxengine.audio.b64 import ACCELERATOR as B64_ACCELERATOR
 
 RESULTS = Path(__file__).resolve().parent / "results"
 PARTS = ("compare", "scale", "micro", "imports", "framecost")
@@ -320,7 +322,8 @@ async def _run(args: argparse.Namespace) -> dict[str, Any]:
         "session_plan": dataclasses.asdict(plan),
         "scale_plans": [dataclasses.asdict(p) for p in scale_plans],
         "floor": "bare websockets client decoding in the read hook (ClientConnection subclass,"
-        " process_event), orjson + strict binascii base64",
+        f" process_event), orjson + {BASE64_LIBRARY} base64",
+        "base64": f"voxengine.audio.b64: {B64_ACCELERATOR or 'strict binascii (no accelerator)'}",
         "percentiles": "pooled over every frame of every session; ratios from pooled figures;"
         " per-session values and their medians kept beside",
         "delay": "server perf_counter before ws.send -> client perf_counter in the callback;"
