@@ -57,6 +57,14 @@ SCALE_P99_MS = 20.0
 #: Clients of the quick (CI) run: the floor, the two references, fast mode, one peer.
 QUICK_CLIENTS = ("floor", "raw", "protocol", "fast", "openai_provider", "openai_sdk")
 
+#: The lean scale server's front ends (``--lean-engine``), as the results describe them.
+_LEAN_ENGINES = {
+    "picows": "benchmarks/leanserver.py + leanpicows.py: picows' Cython server (upgrade,"
+    " framing, pongs), pre-encoded reply payloads, input audio appends dropped unread",
+    "protocol": "benchmarks/leanserver.py: asyncio.Protocol + websockets sans-I/O upgrade,"
+    " hand-parsed client frames, pre-encoded reply frames, input audio dropped unread",
+}
+
 #: The floor: the bare ``websockets`` client decoding in the read hook.
 FLOOR = "floor"
 
@@ -315,8 +323,7 @@ async def _run(args: argparse.Namespace) -> dict[str, Any]:
         " right before the write",
         "server_settings": dataclasses.asdict(settings),
         "scale_servers": args.servers,
-        "scale_server": "benchmarks/leanserver.py: pre-encoded reply frames on asyncio.Protocol +"
-        " websockets sans-I/O, input audio dropped unread"
+        "scale_server": _LEAN_ENGINES[args.lean_engine]
         if args.scale_server == "lean"
         else "the fake server (as compare)",
         "session_plan": dataclasses.asdict(plan),
@@ -333,7 +340,9 @@ async def _run(args: argparse.Namespace) -> dict[str, Any]:
         "cpu": "client time.process_time() over the turns, all sessions / reply audio seconds",
         "memory": "RSS growth over N idle connected sessions / N, fresh child process per client",
     }
-    scale_settings = dataclasses.replace(settings, lean=args.scale_server == "lean")
+    scale_settings = dataclasses.replace(
+        settings, lean=args.scale_server == "lean", lean_engine=args.lean_engine
+    )
     with contextlib.ExitStack() as servers:
         pool = servers.enter_context(ServerPool(settings, args.servers))
         scale_pool = pool
@@ -353,6 +362,7 @@ async def _run(args: argparse.Namespace) -> dict[str, Any]:
             results["scale"] = {
                 "servers": args.servers,
                 "server": args.scale_server,
+                "lean_engine": args.lean_engine if args.scale_server == "lean" else None,
                 "runs": runs,
             }
         if "compare" in args.only:
@@ -428,6 +438,13 @@ def main(argv: list[str] | None = None) -> int:
         choices=("lean", "fake"),
         default="lean",
         help="scale test's server: lean (benchmarks/leanserver.py, default) or the full fake",
+    )
+    parser.add_argument(
+        "--lean-engine",
+        choices=tuple(_LEAN_ENGINES),
+        default="picows",
+        help="the lean server's WebSocket front end: picows (default) or a bare"
+        " asyncio.Protocol with a hand parse",
     )
     parser.add_argument("--server-loop", choices=LOOPS, default="asyncio")
     parser.add_argument(
