@@ -57,10 +57,6 @@ def _session_class() -> type[Any]:
             self.stop_timer()
             self.transport = None
 
-        def is_open(self) -> bool:
-            transport = self.transport
-            return transport is not None and not transport.is_disconnected
-
         def close(self) -> None:
             self.stop_timer()
             if self.transport is not None:

@@ -34,6 +34,7 @@ import asyncio
 import base64
 import contextlib
 import time
+from collections import deque
 from multiprocessing.connection import Connection
 from typing import Any, cast
 
@@ -43,6 +44,7 @@ from websockets.http11 import Request
 from websockets.server import ServerProtocol
 
 from benchmarks.fakeserver import AUDIO, TRANSCRIPT, ServerSettings, SessionLog, _Health, _model_of
+from benchmarks.stats import percentile
 
 __all__ = ["serve_lean"]
 
@@ -89,9 +91,10 @@ def _text_frame(payload: bytes) -> bytes:
 class _Replies:
     """The protocol subset and the paced reply of one connection, for either front end.
 
-    A front end supplies :meth:`send_text` (one text frame, pre-encoded payload),
-    :meth:`is_open` and :meth:`close`, and calls :meth:`opened` once the upgrade is
-    done and :meth:`on_message` for every client event other than an audio append.
+    A front end supplies :meth:`send_text` (one text frame, pre-encoded payload) and
+    :meth:`close`, stops the timer when the connection is lost, and calls
+    :meth:`opened` once the upgrade is done and :meth:`on_message` for every client
+    event other than an audio append.
     """
 
     def __init__(self, server: _LeanServer) -> None:
@@ -104,9 +107,6 @@ class _Replies:
         self.deadline = 0.0
 
     def send_text(self, payload: bytes) -> None:
-        raise NotImplementedError
-
-    def is_open(self) -> bool:
         raise NotImplementedError
 
     def close(self) -> None:
@@ -176,7 +176,7 @@ class _Replies:
     def step(self) -> None:
         """Send the next audio delta (and a transcript delta per word); re-arm the timer."""
         self.timer = None
-        if self.left <= 0 or not self.is_open():
+        if self.left <= 0:  # (a closed connection has stopped the timer)
             return
         server = self.server
         log = self.log
@@ -189,12 +189,15 @@ class _Replies:
         if server.stamping:
             ns = perf_counter_ns()
             payload = server.audio + b',"bench_sent":%d.%09d}' % divmod(ns, 1_000_000_000)
-            log.sent[AUDIO].append(ns / 1e9)
+            now = ns / 1e9
         else:
-            log.sent[AUDIO].append(perf_counter())
+            now = perf_counter()
             payload = server.audio + b"}"
+        log.sent[AUDIO].append(now)
         send_text(payload)
         log.frames += 1
+        server.sent_at.append(now)  # how late against this step's deadline: health()
+        server.lateness.append(now - self.deadline)
         self.sent_in_response += 1
         self.left -= 1
         if self.left == 0:
@@ -349,9 +352,6 @@ class _Session(_Replies, asyncio.Protocol):
     def send_text(self, payload: bytes) -> None:
         self.write(_text_frame(payload))
 
-    def is_open(self) -> bool:
-        return self.transport is not None and not self.transport.is_closing()
-
 
 class _LeanServer:
     """What every session of one server process shares."""
@@ -363,6 +363,24 @@ class _LeanServer:
         self.audio, self.transcript = _frames(settings.chunk_seconds)
         self.frames_per_word = max(1, round(settings.seconds_per_word / settings.chunk_seconds))
         self.stamping = settings.stamp_frames
+        #: every audio delta's send time and lateness against its 20 ms deadline
+        self.sent_at: deque[float] = deque(maxlen=1_000_000)
+        self.lateness: deque[float] = deque(maxlen=1_000_000)
+
+    def pacing(self, start: float, end: float) -> dict[str, float]:
+        """How late the audio deltas sent in ``[start, end)`` left against their deadlines.
+
+        The schedule the clients see: a lagging server sends late, in bursts (the stamp
+        is taken at the write, so the lateness is not in the event delay, but the bursts
+        queue in the client). p99 and max in ms; uvloop's timers round to 1 ms.
+        """
+        late = sorted(
+            x for at, x in zip(self.sent_at, self.lateness, strict=True) if start <= at < end
+        )
+        return {
+            "pace_lateness_p99_ms": 1e3 * percentile(late, 99) if late else 0.0,
+            "pace_lateness_max_ms": 1e3 * late[-1] if late else 0.0,
+        }
 
     def stamped(self, head: bytes, sent: list[float]) -> bytes:
         """``head`` closed, with its ``bench_sent`` stamp when stamping; the stamp logged.
@@ -402,7 +420,7 @@ async def serve_lean(control: Connection, settings: ServerSettings) -> None:
             elif command == "cpu":
                 control.send(time.process_time())
             elif command == "health":
-                control.send(health.between(*argument))
+                control.send({**health.between(*argument), **lean.pacing(*argument)})
             else:
                 break
     finally:

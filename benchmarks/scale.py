@@ -328,7 +328,8 @@ async def run_level(pool: ServerPool, count: int, plan: ScalePlan) -> dict[str, 
         "server_health": server_health,
     }
     result["server_limited"] = any(p > SERVER_SATURATED_PCT for p in server_pct) or any(
-        h["loop_lag_p99_ms"] > SERVER_LAG_MS for h in server_health
+        max(h["loop_lag_p99_ms"], h.get("pace_lateness_p99_ms", 0.0)) > SERVER_LAG_MS
+        for h in server_health
     )
     result["holds"] = bool(
         delay["p99_ms"] < BUDGET_SECONDS * 1e3
@@ -351,12 +352,14 @@ async def run_scale(
         levels.append(level)
         servers = "/".join(f"{p:.0f}" for p in level["server_cpu_pct_of_core"])
         lag = max(h["loop_lag_p99_ms"] for h in level["server_health"])
+        pace = max(h.get("pace_lateness_p99_ms", 0.0) for h in level["server_health"])
         log(
             f"  N={count:4d}: event delay p50 {level['event_delay']['p50_ms']:.2f} ms"
             f" p99 {level['event_delay']['p99_ms']:.2f} ms,"
             f" send lateness p99 {level['send_lateness']['p99_ms']:.2f} ms,"
             f" client CPU {level['client_cpu_pct_of_core']:.0f}% of a core"
-            f" ({level['workers']} process(es)), servers CPU {servers}% lag p99 {lag:.1f} ms,"
+            f" ({level['workers']} process(es)), servers CPU {servers}% lag p99 {lag:.1f} ms"
+            f" (sends late p99 {pace:.1f} ms),"
             f" others {level['other_processes_cpu_pct_of_core'] or 0:.0f}%,"
             f" real time: server {level['server_realtime_ratio']:.2f}"
             f" client {level['client_realtime_ratio']:.2f}"

@@ -55,6 +55,7 @@ def _under_callgrind(log: Path) -> Iterator[None]:
     wrapper = folder / "python"
     wrapper.write_text(
         "#!/bin/sh\n"
+        "export OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1\n"  # no idle BLAS threads counted
         f"exec valgrind --tool=callgrind --callgrind-out-file={log}.%p.out"
         f' --log-file={log}.%p {sys.executable} "$@"\n'
     )
