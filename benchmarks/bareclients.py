@@ -25,7 +25,6 @@ import asyncio
 import base64
 import binascii
 import contextlib
-import functools
 import json
 from typing import Any, cast
 
@@ -49,13 +48,13 @@ try:  # the base64 library voxengine's decode uses (voxengine.audio.b64), called
     import pybase64 as _pybase64
 except ImportError:  # pragma: no cover - pybase64 is in the dev extra
     _pybase64 = None  # type: ignore[assignment]
+_pb64decode = None if _pybase64 is None else _pybase64.b64decode  # called with its keyword:
+_a2b = binascii.a2b_base64  # a partial with keywords would build a dict per call
 if _pybase64 is not None:
     BASE64_LIBRARY = "pybase64 (validating)"
-    _decode = functools.partial(_pybase64.b64decode, validate=True)
     _encode = _pybase64.b64encode_as_string
 else:  # pragma: no cover
     BASE64_LIBRARY = "strict binascii"
-    _decode = functools.partial(binascii.a2b_base64, strict_mode=True)
 
     def _encode(pcm: bytes) -> str:
         return binascii.b2a_base64(pcm, newline=False).decode("ascii")
@@ -69,7 +68,11 @@ def _dispatch(rec: Recorder, data: bytes | bytearray | memoryview) -> None:
     msg = orjson.loads(data)
     kind = msg["type"]
     if kind == _AUDIO:
-        rec.on_audio(_decode(msg["delta"]))
+        delta = msg["delta"]
+        if _pb64decode is not None:
+            rec.on_audio(_pb64decode(delta, validate=True))
+        else:  # pragma: no cover
+            rec.on_audio(_a2b(delta, strict_mode=True))
     elif kind == _TRANSCRIPT:
         rec.on_transcript()
     elif kind == _DONE:
