@@ -240,6 +240,7 @@ def print_report(results: dict[str, Any]) -> None:
             print(
                 f"  N={lv['sessions']:4d} p99 {lv['event_delay']['p99_ms']:7.2f} ms,"
                 f" client CPU {lv['client_cpu_pct_of_core']:.0f}% of a core,"
+                " server CPU " + "/".join(f"{p:.0f}" for p in lv["server_cpu_pct_of_core"]) + "%,"
                 f" sessions/core {_fmt(lv['sessions_per_core'], 0)},"
                 f" {'holds' if lv['holds'] else 'breaks'}"
                 f"{' (server-limited)' if lv['server_limited'] else ''}"

@@ -45,7 +45,14 @@ from typing import Any
 
 from benchmarks.compare import CHUNK_SECONDS, input_chunk, prompt, stream_audio
 from benchmarks.fakeserver import AUDIO, FakeServerProcess, ServerSettings, SessionLog
-from benchmarks.stats import others_cpu_seconds, percentile, processes_cpu_seconds, summary_ms
+from benchmarks.stats import (
+    cpu_breakdown,
+    cpu_ticks,
+    others_cpu_seconds,
+    percentile,
+    processes_cpu_seconds,
+    summary_ms,
+)
 
 __all__ = ["GcWatch", "ScalePlan", "ServerPool", "run_scale"]
 
@@ -267,7 +274,9 @@ async def run_level(pool: ServerPool, count: int, plan: ScalePlan) -> dict[str, 
         await asyncio.sleep(max(0.0, start - time.perf_counter()))
         server_cpu = pool.cpu_seconds()
         busy = processes_cpu_seconds()
+        ticks = cpu_ticks()
         await asyncio.sleep(max(0.0, end - time.perf_counter()))
+        per_cpu = cpu_breakdown(ticks, cpu_ticks())
         server_cpu = [b - a for a, b in zip(server_cpu, pool.cpu_seconds(), strict=True)]
         mine_pids = {os.getpid(), *pool.pids, *(p.pid for p in processes if p.pid is not None)}
         others = others_cpu_seconds(busy, processes_cpu_seconds(), mine_pids)
@@ -324,6 +333,8 @@ async def run_level(pool: ServerPool, count: int, plan: ScalePlan) -> dict[str, 
         "sessions_per_core": count / (client_pct / 100) if client_pct > 0 else None,
         "server_cpu_pct_of_core": server_pct,
         "other_processes_cpu_pct_of_core": None if others is None else 100 * others / window,
+        # per CPU: softirq/irq (the loopback stack's receive side), steal (the hypervisor)
+        "cpu_breakdown_pct": per_cpu,
         "gc": [part["gc"] for part in parts],
         "server_health": server_health,
     }
