@@ -7,16 +7,22 @@ against the protocol and builds each reply frame from a dict; at 400 sessions th
 decoded, in Python. This server speaks the same subset of the OpenAI Realtime protocol
 the scale test uses, doing as little per frame as it can:
 
-* ``websockets``' sans-I/O ``ServerProtocol`` answers the HTTP upgrade on a bare
-  ``asyncio.Protocol`` (no connection object, reader task or queue per connection);
-  after it, client frames are parsed here: the header read, the first bytes of a text
-  frame unmasked (``websockets``' C ``apply_mask``) to tell an
-  ``input_audio_buffer.append`` — dropped unread, where the fake decodes and buffers it
-  — from an event, which is unmasked whole and parsed; pings are answered and a close
-  is echoed before the socket closes;
+* two WebSocket front ends (``ServerSettings.lean_engine``), both without a connection
+  object, reader task or queue per connection: ``"picows"`` (the default,
+  :mod:`benchmarks.leanpicows`), where ``picows``' Cython server does the upgrade, the
+  framing and the pongs; and ``"protocol"`` (:class:`_Session`), where ``websockets``'
+  sans-I/O ``ServerProtocol`` answers the upgrade on a bare ``asyncio.Protocol`` and
+  client frames are then parsed here: the header read, the first bytes of a text frame
+  unmasked (``websockets``' C ``apply_mask``), pings answered, a close echoed before
+  the socket closes. Either way an ``input_audio_buffer.append`` is told by its first
+  bytes and dropped unread (where the fake decodes and buffers it), and any other event
+  is parsed and answered;
 * every reply audio delta is one pre-encoded JSON text (built once per process), the
-  ``bench_sent`` stamp appended and the frame header put in front; transcript deltas
-  come every 0.3 s of audio, as the fake sends them;
+  ``bench_sent`` stamp appended (``perf_counter`` read right before the write, taken
+  as ``perf_counter_ns`` and written as seconds.nanoseconds, logged in seconds) and,
+  on the ``protocol`` front end, the frame header put in front; each session's audio
+  delta also logs how late it left against its deadline (``pacing``); transcript
+  deltas come every 0.3 s of audio, as the fake sends them;
 * each session is paced by its own timer on absolute 20 ms deadlines (``call_later``),
   so sessions keep their phases, as with the fake;
 * the handshake and the response lifecycle events are the fake's shapes:

@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import dataclasses
+import importlib.util
 import json
 import math
 import os
@@ -443,9 +444,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--lean-engine",
         choices=tuple(_LEAN_ENGINES),
-        default="picows",
-        help="the lean server's WebSocket front end: picows (default) or a bare"
-        " asyncio.Protocol with a hand parse",
+        default="picows" if importlib.util.find_spec("picows") else "protocol",
+        help="the lean server's WebSocket front end: picows (default when installed) or a"
+        " bare asyncio.Protocol with a hand parse",
     )
     parser.add_argument("--server-loop", choices=LOOPS, default="asyncio")
     parser.add_argument(
