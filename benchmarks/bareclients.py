@@ -4,8 +4,9 @@
   ``ClientConnection`` subclass (``connect(create_connection=...)``, the extension point
   voxengine's own transport uses) whose ``process_event`` decodes each whole text frame
   right in the read callback: ``orjson.loads`` (voxengine's JSON library) and a strict
-  ``binascii`` base64 decode (voxengine's decode), then the application callback. The
-  same work as voxengine's fast mode and nothing else.
+  base64 decode with voxengine's base64 library (``pybase64``'s validating decode when
+  it is installed, as voxengine uses it, else strict ``binascii``), then the application
+  callback. The same work as voxengine's fast mode and nothing else.
 * :class:`AsyncForClient` — the idiomatic ``websockets`` client, ``async for frame in
   ws`` with stdlib ``json`` (the previous floor): every frame goes through
   ``websockets``' queue and a reader-task wake-up. A labelled reference, not the floor.
@@ -42,7 +43,23 @@ __all__ = ["AsyncForClient", "HookClient", "ProtocolClient"]
 _AUDIO = "response.output_audio.delta"
 _TRANSCRIPT = "response.output_audio_transcript.delta"
 _DONE = "response.done"
-_a2b = binascii.a2b_base64
+
+try:  # the base64 library voxengine's decode uses (voxengine.audio.b64), called bare
+    import pybase64 as _pybase64
+except ImportError:  # pragma: no cover - pybase64 is in the dev extra
+    _pybase64 = None  # type: ignore[assignment]
+_pb64decode = None if _pybase64 is None else _pybase64.b64decode  # called with its keyword:
+_a2b = binascii.a2b_base64  # a partial with keywords would build a dict per call
+if _pybase64 is not None:
+    BASE64_LIBRARY = "pybase64 (validating)"
+    _encode = _pybase64.b64encode_as_string
+else:  # pragma: no cover
+    BASE64_LIBRARY = "strict binascii"
+
+    def _encode(pcm: bytes) -> str:
+        return binascii.b2a_base64(pcm, newline=False).decode("ascii")
+
+
 _SESSION_UPDATE = {"type": "session.update", "session": {"type": "realtime"}}
 
 
@@ -51,7 +68,11 @@ def _dispatch(rec: Recorder, data: bytes | bytearray | memoryview) -> None:
     msg = orjson.loads(data)
     kind = msg["type"]
     if kind == _AUDIO:
-        rec.on_audio(_a2b(msg["delta"], strict_mode=True))
+        delta = msg["delta"]
+        if _pb64decode is not None:
+            rec.on_audio(_pb64decode(delta, validate=True))
+        else:  # pragma: no cover
+            rec.on_audio(_a2b(delta, strict_mode=True))
     elif kind == _TRANSCRIPT:
         rec.on_transcript()
     elif kind == _DONE:
@@ -59,7 +80,7 @@ def _dispatch(rec: Recorder, data: bytes | bytearray | memoryview) -> None:
 
 
 def _append_frame(pcm: bytes) -> bytes:
-    audio = binascii.b2a_base64(pcm, newline=False).decode("ascii")
+    audio = _encode(pcm)  # voxengine's base64 library, as for the decode
     return orjson.dumps({"type": "input_audio_buffer.append", "audio": audio})
 
 

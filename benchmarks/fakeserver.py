@@ -29,19 +29,16 @@ from collections import deque
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, urlsplit
 
 from websockets.asyncio.server import ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
 
 from benchmarks.stats import percentile, process_cpu_seconds
-from voxengine.testing import (
-    FakeOpenAIConfig,
-    FakeOpenAIServer,
-    FakeReply,
-    FakeTurn,
-)
+
+if TYPE_CHECKING:  # imported where the full fake serves: the lean server does without
+    from voxengine.testing import FakeOpenAIServer, FakeReply, FakeTurn
 
 __all__ = ["AUDIO", "TRANSCRIPT", "FakeServerProcess", "ServerSettings", "SessionLog"]
 
@@ -68,6 +65,11 @@ class ServerSettings:
         lean: serve with :mod:`benchmarks.leanserver` (pre-encoded reply frames, input
             audio dropped unread) instead of ``FakeOpenAIServer``: the scale test's
             load generator, so that the server side is not what it measures.
+        lean_engine: the lean server's WebSocket front end: "picows" (its Cython
+            server does the upgrade, framing and pongs) or "protocol" (a bare
+            ``asyncio.Protocol`` with websockets' sans-I/O upgrade and a hand parse).
+        watch_health: run the loop-lag watcher (off only where the server's own
+            instructions are counted: ``benchmarks.servercost``).
     """
 
     pace_seconds: float = 0.02
@@ -77,6 +79,8 @@ class ServerSettings:
     loop: str = "asyncio"
     cpus: tuple[int, ...] | None = None
     lean: bool = False
+    lean_engine: str = "picows"
+    watch_health: bool = True
 
 
 @dataclass(slots=True)
@@ -89,6 +93,8 @@ class SessionLog:
 
 def _echo(turn: FakeTurn) -> FakeReply:
     # The reply repeats the user's words, so the client chooses the reply length.
+    from voxengine.testing import FakeReply
+
     return FakeReply(text=turn.text or "hello")
 
 
@@ -150,6 +156,8 @@ async def _drive(
 
 
 async def _serve(control: Connection, settings: ServerSettings) -> None:
+    from voxengine.testing import FakeOpenAIConfig, FakeOpenAIServer
+
     config = FakeOpenAIConfig(
         responder=_echo,
         audio_chunk_seconds=settings.chunk_seconds,
@@ -259,8 +267,11 @@ def _main(control: Connection, settings: ServerSettings) -> None:
 class FakeServerProcess:
     """A fake OpenAI Realtime server in a child process; use as a context manager."""
 
-    def __init__(self, settings: ServerSettings) -> None:
+    def __init__(
+        self, settings: ServerSettings, *, start_timeout: float = 60, stop_timeout: float = 10
+    ) -> None:
         self.settings = settings
+        self.start_timeout, self.stop_timeout = start_timeout, stop_timeout
         context = multiprocessing.get_context("spawn")
         self._control, child = context.Pipe()
         self._process = context.Process(
@@ -275,7 +286,7 @@ class FakeServerProcess:
 
     def __enter__(self) -> FakeServerProcess:
         self._process.start()
-        if not self._control.poll(60):
+        if not self._control.poll(self.start_timeout):
             raise RuntimeError("fake server process did not start")
         tag, self.port = self._control.recv()
         assert tag == "ready"
@@ -284,7 +295,7 @@ class FakeServerProcess:
     def __exit__(self, *exc: object) -> None:
         with contextlib.suppress(OSError):
             self._control.send(("stop", None))
-        self._process.join(10)
+        self._process.join(self.stop_timeout)
         if self._process.is_alive():
             self._process.kill()
 

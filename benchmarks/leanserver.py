@@ -7,16 +7,22 @@ against the protocol and builds each reply frame from a dict; at 400 sessions th
 decoded, in Python. This server speaks the same subset of the OpenAI Realtime protocol
 the scale test uses, doing as little per frame as it can:
 
-* ``websockets``' sans-I/O ``ServerProtocol`` answers the HTTP upgrade on a bare
-  ``asyncio.Protocol`` (no connection object, reader task or queue per connection);
-  after it, client frames are parsed here: the header read, the first bytes of a text
-  frame unmasked (``websockets``' C ``apply_mask``) to tell an
-  ``input_audio_buffer.append`` — dropped unread, where the fake decodes and buffers it
-  — from an event, which is unmasked whole and parsed; pings are answered and a close
-  is echoed before the socket closes;
+* two WebSocket front ends (``ServerSettings.lean_engine``), both without a connection
+  object, reader task or queue per connection: ``"picows"`` (the default,
+  :mod:`benchmarks.leanpicows`), where ``picows``' Cython server does the upgrade, the
+  framing and the pongs; and ``"protocol"`` (:class:`_Session`), where ``websockets``'
+  sans-I/O ``ServerProtocol`` answers the upgrade on a bare ``asyncio.Protocol`` and
+  client frames are then parsed here: the header read, the first bytes of a text frame
+  unmasked (``websockets``' C ``apply_mask``), pings answered, a close echoed before
+  the socket closes. Either way an ``input_audio_buffer.append`` is told by its first
+  bytes and dropped unread (where the fake decodes and buffers it), and any other event
+  is parsed and answered;
 * every reply audio delta is one pre-encoded JSON text (built once per process), the
-  ``bench_sent`` stamp appended and the frame header put in front; transcript deltas
-  come every 0.3 s of audio, as the fake sends them;
+  ``bench_sent`` stamp appended (``perf_counter`` read right before the write, taken
+  as ``perf_counter_ns`` and written as seconds.nanoseconds, logged in seconds) and,
+  on the ``protocol`` front end, the frame header put in front; each session's audio
+  delta also logs how late it left against its deadline (``pacing``); transcript
+  deltas come every 0.3 s of audio, as the fake sends them;
 * each session is paced by its own timer on absolute 20 ms deadlines (``call_later``),
   so sessions keep their phases, as with the fake;
 * the handshake and the response lifecycle events are the fake's shapes:
@@ -34,6 +40,7 @@ import asyncio
 import base64
 import contextlib
 import time
+from collections import deque
 from multiprocessing.connection import Connection
 from typing import Any, cast
 
@@ -43,10 +50,12 @@ from websockets.http11 import Request
 from websockets.server import ServerProtocol
 
 from benchmarks.fakeserver import AUDIO, TRANSCRIPT, ServerSettings, SessionLog, _Health, _model_of
+from benchmarks.stats import percentile
 
 __all__ = ["serve_lean"]
 
 _APPEND = b'{"type":"input_audio_buffer.append"'
+perf_counter, perf_counter_ns = time.perf_counter, time.perf_counter_ns
 _APPEND_SIZE = len(_APPEND)
 _SAMPLE_RATE = 24_000
 
@@ -85,8 +94,152 @@ def _text_frame(payload: bytes) -> bytes:
     return b"\x81\x7f" + size.to_bytes(8, "big") + payload
 
 
-class _Session(asyncio.Protocol):
-    """One client connection (see the module docstring).
+class _Replies:
+    """The protocol subset and the paced reply of one connection, for either front end.
+
+    A front end supplies :meth:`send_text` (one text frame, pre-encoded payload) and
+    :meth:`close`, stops the timer when the connection is lost, and calls
+    :meth:`opened` once the upgrade is done and :meth:`on_message` for every client
+    event other than an audio append.
+    """
+
+    def __init__(self, server: _LeanServer) -> None:
+        self.server = server
+        self.log: SessionLog | None = None
+        self.words = 1
+        self.timer: asyncio.TimerHandle | None = None
+        self.left = 0  # audio deltas still to send in the running response
+        self.sent_in_response = 0
+        self.deadline = 0.0
+
+    def send_text(self, payload: bytes) -> None:
+        raise NotImplementedError
+
+    def close(self) -> None:
+        raise NotImplementedError
+
+    def stop_timer(self) -> None:
+        if self.timer is not None:
+            self.timer.cancel()
+            self.timer = None
+
+    def opened(self, path: str) -> None:
+        """The upgrade is done: log under the ``model`` query value, send ``session.created``."""
+        model = _model_of(path)
+        self.log = self.server.logs.setdefault(model, SessionLog())
+        self.send(
+            {
+                "type": "session.created",
+                "event_id": "event_created",
+                "session": {"id": "sess_lean", "model": model, "type": "realtime"},
+            }
+        )
+
+    # -- the protocol subset ---------------------------------------------------------
+
+    def send(self, message: dict[str, Any]) -> None:
+        """Send a lifecycle event (rare: built with orjson)."""
+        self.send_text(orjson.dumps(message))
+        assert self.log is not None
+        self.log.frames += 1
+
+    def on_message(self, message: Any) -> None:
+        kind = message.get("type") if isinstance(message, dict) else None
+        if kind == "session.update":
+            session = message.get("session") or {}
+            self.send({"type": "session.updated", "event_id": "event_up", "session": session})
+        elif kind == "conversation.item.create":
+            item = message.get("item") or {}
+            texts = [part.get("text", "") for part in item.get("content") or ()]
+            self.words = max(1, len(" ".join(texts).split()))
+            self.send(
+                {
+                    "type": "conversation.item.added",
+                    "event_id": "event_item",
+                    "item": {**item, "id": item.get("id") or "item_user", "status": "completed"},
+                }
+            )
+        elif kind == "response.create":
+            self.start_response()
+        elif kind == "response.cancel" and self.left:
+            self.end_response("cancelled")
+
+    def start_response(self) -> None:
+        settings = self.server.settings
+        self.left = max(1, round(self.words * settings.seconds_per_word / settings.chunk_seconds))
+        self.sent_in_response = 0
+        self.send(
+            {
+                "type": "response.created",
+                "event_id": "event_rc",
+                "response": {"id": "resp_lean", "status": "in_progress", "output": []},
+            }
+        )
+        loop = asyncio.get_running_loop()
+        self.deadline = time.perf_counter()
+        self.timer = loop.call_later(settings.pace_seconds, self.step)
+
+    def step(self) -> None:
+        """Send the next audio delta (and a transcript delta per word); re-arm the timer."""
+        self.timer = None
+        if self.left <= 0:  # (a closed connection has stopped the timer)
+            return
+        server = self.server
+        log = self.log
+        assert log is not None
+        send_text = self.send_text
+        if self.sent_in_response % server.frames_per_word == 0:
+            send_text(server.stamped(server.transcript, log.sent[TRANSCRIPT]))
+            log.frames += 1
+        # server.stamped(server.audio, ...), inlined: the hottest line of the server
+        if server.stamping:
+            ns = perf_counter_ns()
+            payload = server.audio + b',"bench_sent":%d.%09d}' % divmod(ns, 1_000_000_000)
+            now = ns / 1e9
+        else:
+            now = perf_counter()
+            payload = server.audio + b"}"
+        log.sent[AUDIO].append(now)
+        send_text(payload)
+        log.frames += 1
+        server.sent_at.append(now)  # how late against this step's deadline: health()
+        server.lateness.append(now - self.deadline)
+        self.sent_in_response += 1
+        self.left -= 1
+        if self.left == 0:
+            self.end_response("completed")
+        else:
+            self.deadline += server.settings.pace_seconds
+            delay = self.deadline - perf_counter()
+            loop = server.loop
+            self.timer = loop.call_later(delay, self.step) if delay > 0 else None
+            if self.timer is None:
+                loop.call_soon(self.step)
+
+    def end_response(self, status: str) -> None:
+        self.left = 0
+        self.stop_timer()
+        self.send(
+            {
+                "type": "response.output_audio.done",
+                "event_id": "event_ad",
+                "response_id": "resp_lean",
+                "item_id": "item_lean",
+                "output_index": 0,
+                "content_index": 0,
+            }
+        )
+        self.send(
+            {
+                "type": "response.done",
+                "event_id": "event_rd",
+                "response": {"id": "resp_lean", "status": status, "output": []},
+            }
+        )
+
+
+class _Session(_Replies, asyncio.Protocol):
+    """One client connection on a bare ``asyncio.Protocol`` (``engine="protocol"``).
 
     ``websockets``' ``ServerProtocol`` answers the upgrade; from then on the frames
     are read and written here directly: a client frame's header is parsed, the first
@@ -96,15 +249,9 @@ class _Session(asyncio.Protocol):
     """
 
     def __init__(self, server: _LeanServer) -> None:
-        self.server = server
+        super().__init__(server)
         self.ws = ServerProtocol(max_size=2**25)
         self.transport: asyncio.Transport | None = None
-        self.log: SessionLog | None = None
-        self.words = 1
-        self.timer: asyncio.TimerHandle | None = None
-        self.left = 0  # audio deltas still to send in the running response
-        self.sent_in_response = 0
-        self.deadline = 0.0
         self.raw = False  # the upgrade is done: frames are handled here
         self.buffer = bytearray()
 
@@ -177,9 +324,7 @@ class _Session(asyncio.Protocol):
         return None
 
     def connection_lost(self, exc: Exception | None) -> None:
-        if self.timer is not None:
-            self.timer.cancel()
-            self.timer = None
+        self.stop_timer()
 
     def flush(self) -> None:
         """Write what the handshake protocol has to send (empty chunk: close the socket)."""
@@ -197,13 +342,9 @@ class _Session(asyncio.Protocol):
             transport.write(data)
 
     def close(self) -> None:
-        if self.timer is not None:
-            self.timer.cancel()
-            self.timer = None
+        self.stop_timer()
         if self.transport is not None:
             self.transport.close()
-
-    # -- the protocol subset ---------------------------------------------------------
 
     def accept(self, request: Request) -> None:
         response = self.ws.accept(request)
@@ -212,111 +353,10 @@ class _Session(asyncio.Protocol):
         if response.status_code != 101:
             return
         self.raw = True
-        model = _model_of(request.path)
-        self.log = self.server.logs.setdefault(model, SessionLog())
-        self.send(
-            {
-                "type": "session.created",
-                "event_id": "event_created",
-                "session": {"id": "sess_lean", "model": model, "type": "realtime"},
-            }
-        )
+        self.opened(request.path)
 
-    def send(self, message: dict[str, Any]) -> None:
-        """Send a lifecycle event (rare: built with orjson)."""
-        self.write(_text_frame(orjson.dumps(message)))
-        assert self.log is not None
-        self.log.frames += 1
-
-    def on_message(self, message: Any) -> None:
-        kind = message.get("type") if isinstance(message, dict) else None
-        if kind == "session.update":
-            session = message.get("session") or {}
-            self.send({"type": "session.updated", "event_id": "event_up", "session": session})
-        elif kind == "conversation.item.create":
-            item = message.get("item") or {}
-            texts = [part.get("text", "") for part in item.get("content") or ()]
-            self.words = max(1, len(" ".join(texts).split()))
-            self.send(
-                {
-                    "type": "conversation.item.added",
-                    "event_id": "event_item",
-                    "item": {**item, "id": item.get("id") or "item_user", "status": "completed"},
-                }
-            )
-        elif kind == "response.create":
-            self.start_response()
-        elif kind == "response.cancel" and self.left:
-            self.end_response("cancelled")
-
-    def start_response(self) -> None:
-        settings = self.server.settings
-        self.left = max(1, round(self.words * settings.seconds_per_word / settings.chunk_seconds))
-        self.sent_in_response = 0
-        self.send(
-            {
-                "type": "response.created",
-                "event_id": "event_rc",
-                "response": {"id": "resp_lean", "status": "in_progress", "output": []},
-            }
-        )
-        loop = asyncio.get_running_loop()
-        self.deadline = time.perf_counter()
-        self.timer = loop.call_later(settings.pace_seconds, self.step)
-
-    def step(self) -> None:
-        """Send the next audio delta (and a transcript delta per word); re-arm the timer."""
-        self.timer = None
-        if self.left <= 0 or self.transport is None or self.transport.is_closing():
-            return
-        server = self.server
-        log = self.log
-        assert log is not None
-        perf_counter = server.perf_counter
-        write = self.write
-        if self.sent_in_response % server.frames_per_word == 0:
-            now = perf_counter()
-            log.sent[TRANSCRIPT].append(now)
-            write(_text_frame(server.transcript + server.stamp(now)))
-            log.frames += 1
-        now = perf_counter()
-        log.sent[AUDIO].append(now)
-        write(_text_frame(server.audio + server.stamp(now)))
-        log.frames += 1
-        self.sent_in_response += 1
-        self.left -= 1
-        if self.left == 0:
-            self.end_response("completed")
-        else:
-            self.deadline += server.settings.pace_seconds
-            delay = self.deadline - perf_counter()
-            loop = server.loop
-            self.timer = loop.call_later(delay, self.step) if delay > 0 else None
-            if self.timer is None:
-                loop.call_soon(self.step)
-
-    def end_response(self, status: str) -> None:
-        self.left = 0
-        if self.timer is not None:
-            self.timer.cancel()
-            self.timer = None
-        self.send(
-            {
-                "type": "response.output_audio.done",
-                "event_id": "event_ad",
-                "response_id": "resp_lean",
-                "item_id": "item_lean",
-                "output_index": 0,
-                "content_index": 0,
-            }
-        )
-        self.send(
-            {
-                "type": "response.done",
-                "event_id": "event_rd",
-                "response": {"id": "resp_lean", "status": status, "output": []},
-            }
-        )
+    def send_text(self, payload: bytes) -> None:
+        self.write(_text_frame(payload))
 
 
 class _LeanServer:
@@ -328,13 +368,40 @@ class _LeanServer:
         self.logs: dict[str, SessionLog] = {}
         self.audio, self.transcript = _frames(settings.chunk_seconds)
         self.frames_per_word = max(1, round(settings.seconds_per_word / settings.chunk_seconds))
-        self.perf_counter = time.perf_counter
+        self.stamping = settings.stamp_frames
+        #: every audio delta's send time and lateness against its 20 ms deadline
+        self.sent_at: deque[float] = deque(maxlen=1_000_000)
+        self.lateness: deque[float] = deque(maxlen=1_000_000)
 
-    def stamp(self, now: float) -> bytes:
-        """The closing part of a delta: the ``bench_sent`` field (when stamping) and ``}``."""
-        if not self.settings.stamp_frames:
-            return b"}"
-        return b',"bench_sent":%r}' % now
+    def pacing(self, start: float, end: float) -> dict[str, float]:
+        """How late the audio deltas sent in ``[start, end)`` left against their deadlines.
+
+        The schedule the clients see: a lagging server sends late, in bursts (the stamp
+        is taken at the write, so the lateness is not in the event delay, but the bursts
+        queue in the client). p99 and max in ms; uvloop's timers round to 1 ms.
+        """
+        late = sorted(
+            x for at, x in zip(self.sent_at, self.lateness, strict=True) if start <= at < end
+        )
+        return {
+            "pace_lateness_p99_ms": 1e3 * percentile(late, 99) if late else 0.0,
+            "pace_lateness_max_ms": 1e3 * late[-1] if late else 0.0,
+        }
+
+    def stamped(self, head: bytes, sent: list[float]) -> bytes:
+        """``head`` closed, with its ``bench_sent`` stamp when stamping; the stamp logged.
+
+        The stamp is ``perf_counter`` (``CLOCK_MONOTONIC``) read right before the frame
+        is written, taken in integer nanoseconds (``perf_counter_ns``, the same clock) so
+        that it is written as ``seconds.nanoseconds`` without a float repr; the log keeps
+        it in seconds, as ``perf_counter`` gives them.
+        """
+        if not self.stamping:
+            sent.append(perf_counter())
+            return head + b"}"
+        ns = perf_counter_ns()
+        sent.append(ns / 1e9)
+        return head + b',"bench_sent":%d.%09d}' % divmod(ns, 1_000_000_000)
 
 
 async def serve_lean(control: Connection, settings: ServerSettings) -> None:
@@ -342,8 +409,13 @@ async def serve_lean(control: Connection, settings: ServerSettings) -> None:
     loop = asyncio.get_running_loop()
     lean = _LeanServer(settings, loop)
     health = _Health()
-    watcher = asyncio.create_task(health.watch())
-    server = await loop.create_server(lambda: _Session(lean), "127.0.0.1", 0)
+    watcher = asyncio.create_task(health.watch() if settings.watch_health else asyncio.sleep(0))
+    if settings.lean_engine == "picows":
+        from benchmarks.leanpicows import picows_server
+
+        server = await picows_server(lean)
+    else:
+        server = await loop.create_server(lambda: _Session(lean), "127.0.0.1", 0)
     try:
         port = next(iter(server.sockets)).getsockname()[1]
         control.send(("ready", port))
@@ -354,7 +426,7 @@ async def serve_lean(control: Connection, settings: ServerSettings) -> None:
             elif command == "cpu":
                 control.send(time.process_time())
             elif command == "health":
-                control.send(health.between(*argument))
+                control.send({**health.between(*argument), **lean.pacing(*argument)})
             else:
                 break
     finally:

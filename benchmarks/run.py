@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import dataclasses
+import importlib.util
 import json
 import math
 import os
@@ -29,6 +30,7 @@ from typing import Any
 if __package__ in (None, ""):  # run as a script: make the repository root importable
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from benchmarks.bareclients import BASE64_LIBRARY
 from benchmarks.clients import CLIENTS, OPTIONAL_CLIENTS, quiet_pipecat
 from benchmarks.compare import SessionPlan, run_comparison
 from benchmarks.fakeserver import ServerSettings
@@ -40,6 +42,7 @@ from benchmarks.micro import run_micro
 from benchmarks.plot import plot_results
 from benchmarks.scale import ScalePlan, ServerPool, pinning, plans, run_scale
 from benchmarks.stats import machine_info, median
+from voxengine.audio.b64 import ACCELERATOR as B64_ACCELERATOR
 
 RESULTS = Path(__file__).resolve().parent / "results"
 PARTS = ("compare", "scale", "micro", "imports", "framecost")
@@ -54,6 +57,14 @@ SCALE_P99_MS = 20.0
 
 #: Clients of the quick (CI) run: the floor, the two references, fast mode, one peer.
 QUICK_CLIENTS = ("floor", "raw", "protocol", "fast", "openai_provider", "openai_sdk")
+
+#: The lean scale server's front ends (``--lean-engine``), as the results describe them.
+_LEAN_ENGINES = {
+    "picows": "benchmarks/leanserver.py + leanpicows.py: picows' Cython server (upgrade,"
+    " framing, pongs), pre-encoded reply payloads, input audio appends dropped unread",
+    "protocol": "benchmarks/leanserver.py: asyncio.Protocol + websockets sans-I/O upgrade,"
+    " hand-parsed client frames, pre-encoded reply frames, input audio dropped unread",
+}
 
 #: The floor: the bare ``websockets`` client decoding in the read hook.
 FLOOR = "floor"
@@ -230,6 +241,7 @@ def print_report(results: dict[str, Any]) -> None:
             print(
                 f"  N={lv['sessions']:4d} p99 {lv['event_delay']['p99_ms']:7.2f} ms,"
                 f" client CPU {lv['client_cpu_pct_of_core']:.0f}% of a core,"
+                " server CPU " + "/".join(f"{p:.0f}" for p in lv["server_cpu_pct_of_core"]) + "%,"
                 f" sessions/core {_fmt(lv['sessions_per_core'], 0)},"
                 f" {'holds' if lv['holds'] else 'breaks'}"
                 f"{' (server-limited)' if lv['server_limited'] else ''}"
@@ -313,14 +325,14 @@ async def _run(args: argparse.Namespace) -> dict[str, Any]:
         " right before the write",
         "server_settings": dataclasses.asdict(settings),
         "scale_servers": args.servers,
-        "scale_server": "benchmarks/leanserver.py: pre-encoded reply frames on asyncio.Protocol +"
-        " websockets sans-I/O, input audio dropped unread"
+        "scale_server": _LEAN_ENGINES[args.lean_engine]
         if args.scale_server == "lean"
         else "the fake server (as compare)",
         "session_plan": dataclasses.asdict(plan),
         "scale_plans": [dataclasses.asdict(p) for p in scale_plans],
         "floor": "bare websockets client decoding in the read hook (ClientConnection subclass,"
-        " process_event), orjson + strict binascii base64",
+        f" process_event), orjson + {BASE64_LIBRARY} base64",
+        "base64": f"voxengine.audio.b64: {B64_ACCELERATOR or 'strict binascii (no accelerator)'}",
         "percentiles": "pooled over every frame of every session; ratios from pooled figures;"
         " per-session values and their medians kept beside",
         "delay": "server perf_counter before ws.send -> client perf_counter in the callback;"
@@ -330,7 +342,9 @@ async def _run(args: argparse.Namespace) -> dict[str, Any]:
         "cpu": "client time.process_time() over the turns, all sessions / reply audio seconds",
         "memory": "RSS growth over N idle connected sessions / N, fresh child process per client",
     }
-    scale_settings = dataclasses.replace(settings, lean=args.scale_server == "lean")
+    scale_settings = dataclasses.replace(
+        settings, lean=args.scale_server == "lean", lean_engine=args.lean_engine
+    )
     with contextlib.ExitStack() as servers:
         pool = servers.enter_context(ServerPool(settings, args.servers))
         scale_pool = pool
@@ -350,6 +364,7 @@ async def _run(args: argparse.Namespace) -> dict[str, Any]:
             results["scale"] = {
                 "servers": args.servers,
                 "server": args.scale_server,
+                "lean_engine": args.lean_engine if args.scale_server == "lean" else None,
                 "runs": runs,
             }
         if "compare" in args.only:
@@ -425,6 +440,13 @@ def main(argv: list[str] | None = None) -> int:
         choices=("lean", "fake"),
         default="lean",
         help="scale test's server: lean (benchmarks/leanserver.py, default) or the full fake",
+    )
+    parser.add_argument(
+        "--lean-engine",
+        choices=tuple(_LEAN_ENGINES),
+        default="picows" if importlib.util.find_spec("picows") else "protocol",
+        help="the lean server's WebSocket front end: picows (default when installed) or a"
+        " bare asyncio.Protocol with a hand parse",
     )
     parser.add_argument("--server-loop", choices=LOOPS, default="asyncio")
     parser.add_argument(

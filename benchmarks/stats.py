@@ -68,6 +68,42 @@ def processes_cpu_seconds() -> dict[int, float] | None:
     return times
 
 
+_CPU_FIELDS = ("user", "nice", "system", "idle", "iowait", "irq", "softirq", "steal")
+_SHOWN = ("user", "nice", "system", "softirq", "irq", "steal", "iowait", "idle")
+
+
+def cpu_ticks() -> dict[str, list[int]] | None:
+    """Per-CPU time counters (``/proc/stat``: user ... steal, in clock ticks); None off Linux."""
+    try:
+        lines = Path("/proc/stat").read_text().splitlines()
+    except OSError:
+        return None
+    return {
+        line.split()[0]: [int(x) for x in line.split()[1 : 1 + len(_CPU_FIELDS)]]
+        for line in lines
+        if line.startswith("cpu") and line[3:4].isdigit()
+    }
+
+
+def cpu_breakdown(
+    before: dict[str, list[int]] | None, after: dict[str, list[int]] | None
+) -> dict[str, dict[str, float]] | None:
+    """Each CPU's share (%) of user, nice, system, softirq, irq, steal, iowait, idle time between
+    :func:`cpu_ticks` snapshots. Tick-sampled (short bursts are missed), but it shows
+    what per-process times cannot: interrupt and softirq work (the loopback network
+    stack's receive side, ksoftirqd) and time the hypervisor took (steal) on each CPU.
+    """
+    if before is None or after is None:
+        return None
+    out: dict[str, dict[str, float]] = {}
+    for cpu, ticks in after.items():
+        delta = [b - a for a, b in zip(before.get(cpu, ticks), ticks, strict=False)]
+        total = sum(delta) or 1
+        share = dict(zip(_CPU_FIELDS, (100 * d / total for d in delta), strict=False))
+        out[cpu] = {key: share.get(key, 0.0) for key in _SHOWN}
+    return out
+
+
 def others_cpu_seconds(
     before: dict[int, float] | None, after: dict[int, float] | None, exclude: set[int]
 ) -> float | None:
@@ -127,6 +163,9 @@ def machine_info() -> dict[str, Any]:
         "voxengine",
         "websockets",
         "orjson",
+        "pybase64",
+        "uvloop",
+        "picows",
         "openai",
         "pipecat-ai",
         "numpy",

@@ -30,20 +30,26 @@ async def test_client_receives_every_frame_decoded(name: str) -> None:
     assert all(d >= 0 for d in result["in_process_delays"])
 
 
+@pytest.mark.parametrize("engine", ["picows", "protocol"])
 @pytest.mark.parametrize("name", ["floor", "fast", "openai_sdk"])
-async def test_lean_server_serves_a_whole_session(name: str) -> None:
-    # The scale test's lean load generator, checked by the same clients (the official
-    # openai SDK among them): every delta it logged as sent arrives, decoded, in order.
+async def test_lean_server_serves_a_whole_session(name: str, engine: str) -> None:
+    # The scale test's lean load generator, on either front end, checked by the same
+    # clients (the official openai SDK among them): every delta it logged as sent
+    # arrives, decoded, in order, and its stamps are perf_counter seconds of the moment.
     if name == "openai_sdk":
         pytest.importorskip("openai")
+    if engine == "picows":
+        pytest.importorskip("picows", reason="the picows front end needs picows")
     plan = SessionPlan(turns=1, words=2, repeats=1, memory_sessions=0, turn_timeout=30)
-    with FakeServerProcess(ServerSettings(lean=True)) as server, installed() as stamps:
+    settings = ServerSettings(lean=True, lean_engine=engine)
+    with FakeServerProcess(settings) as server, installed() as stamps:
         result = await run_session(CLIENTS[name], server, plan, f"gpt-realtime-l-{name}", stamps)
     counts = result["counts"]
     assert counts["audio_sent"] == 30  # 2 words x 0.3 s in 20 ms deltas
     assert counts["audio_received"] == counts["audio_sent"]
     assert counts["transcript_received"] == counts["transcript_sent"] == 2
     assert result["audio_seconds"] == pytest.approx(0.6, abs=1 / BYTES_PER_SECOND)
+    assert all(0 <= d < 5 for d in result["audio_delays"])  # stamped on the shared clock
 
 
 @pytest.mark.parametrize("name", ["floor", "fast"])

@@ -14,6 +14,7 @@ from typing import Final
 import numpy as np
 import numpy.typing as npt
 
+from voxengine.audio.b64 import b64decode_strict, b64encode_str
 from voxengine.audio.format import AudioFormat
 from voxengine.errors import AudioError
 
@@ -82,8 +83,8 @@ def duration_seconds(audio: bytes, fmt: AudioFormat) -> float:
 
 
 def b64encode_pcm16(audio: bytes) -> str:
-    """Base64 text of ``audio`` as sent in JSON frames."""
-    return binascii.b2a_base64(audio, newline=False).decode("ascii")
+    """Base64 text of ``audio`` as sent in JSON frames (:mod:`voxengine.audio.b64`)."""
+    return b64encode_str(audio)
 
 
 def b64decode_pcm16(text: str) -> bytes:
@@ -93,9 +94,8 @@ def b64decode_pcm16(text: str) -> bytes:
         AudioError: if ``text`` is not valid base64 or decodes to an odd byte count.
     """
     try:
-        # strict a2b_base64 takes the str as is: no ASCII copy, same validation as
-        # base64.b64decode(validate=True)
-        data = binascii.a2b_base64(text, strict_mode=True)
+        # strict base64 (binascii's strict_mode verdict; pybase64 when installed)
+        data = b64decode_strict(text)
     except (binascii.Error, ValueError, TypeError) as exc:
         raise AudioError("audio payload is not valid base64") from exc
     if len(data) % 2:

@@ -12,6 +12,7 @@ import binascii
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from voxengine.audio.b64 import b64decode_strict
 from voxengine.events import (
     AudioDone,
     ConversationItem,
@@ -49,7 +50,7 @@ __all__ = ["DECODERS", "decode_audio_delta", "parse_item", "parse_usage"]
 
 Json = Mapping[str, Any]
 
-_a2b = binascii.a2b_base64
+_a2b = b64decode_strict  # strict base64 (pybase64 when installed): binascii.Error
 
 
 def _str(msg: Json, key: str) -> str:
@@ -300,7 +301,7 @@ def decode_audio_delta(msg: Json) -> Event:
     delta = msg.get("delta")
     try:
         # b64decode_pcm16, inlined: strict base64 of whole PCM16 samples
-        audio = _a2b(delta if isinstance(delta, str) else "", strict_mode=True)
+        audio = _a2b(delta if isinstance(delta, str) else "")
     except (binascii.Error, ValueError):
         audio = None
     if audio is None or len(audio) & 1:

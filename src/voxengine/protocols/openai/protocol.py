@@ -30,6 +30,7 @@ from collections.abc import Callable, Mapping
 from typing import Any, final
 
 from voxengine import _json
+from voxengine.audio.b64 import b64decode_strict, b64encode_bytes
 from voxengine.audio.format import PCM16_24K, AudioFormat
 from voxengine.audio.pcm16 import b64encode_pcm16
 from voxengine.commands import CancelResponse, Command, CreateResponse, SendAudio, UpdateSession
@@ -78,8 +79,8 @@ _FATAL_CODES = frozenset(
 #: ``input_audio_buffer.append`` (§5) up to its base64 audio, as ``_json.dumps`` writes it.
 _AUDIO_APPEND_HEAD = '{"type":"input_audio_buffer.append","audio":"'
 _AUDIO_APPEND_HEAD_UTF8 = _AUDIO_APPEND_HEAD.encode()
-_b2a = binascii.b2a_base64
-_a2b = binascii.a2b_base64
+_b2a = b64encode_bytes
+_a2b = b64decode_strict  # strict base64 (pybase64 when installed): binascii.Error
 _loads = _json.loads
 _GA_AUDIO = "response.output_audio.delta"
 _BETA_AUDIO = "response.audio.delta"
@@ -317,7 +318,7 @@ class OpenAIRealtimeProtocol:
             # decode_audio_delta, inlined for the clean case
             delta = msg.get("delta")
             try:
-                audio = _a2b(delta if type(delta) is str else "", strict_mode=True)
+                audio = _a2b(delta if type(delta) is str else "")
             except (binascii.Error, ValueError):
                 audio = None
             if audio is not None and not len(audio) & 1:
@@ -348,7 +349,7 @@ class OpenAIRealtimeProtocol:
                 msg = _loads(data)
                 if msg["type"] not in _AUDIO_TYPES:
                     return False
-                audio = _a2b(msg["delta"], strict_mode=True)
+                audio = _a2b(msg["delta"])
                 response_id, item_id = msg["response_id"], msg["item_id"]
             except (ValueError, KeyError, TypeError):  # binascii.Error is a ValueError
                 return False
@@ -363,7 +364,7 @@ class OpenAIRealtimeProtocol:
         """``input_audio_buffer.append`` of ``audio``, as UTF-8 (see ``HotPath``)."""
         if self._state is not ProtocolState.OPEN or self._outgoing:
             return None
-        return _AUDIO_APPEND_HEAD_UTF8 + _b2a(audio, newline=False) + b'"}'
+        return _AUDIO_APPEND_HEAD_UTF8 + _b2a(audio) + b'"}'
 
     def _parse(self, data: str | bytes) -> dict[str, Any] | None:
         """The frame's JSON object with a string ``type``; ``None`` (reported) if not."""
