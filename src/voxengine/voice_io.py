@@ -75,8 +75,29 @@ class VoiceIO:
     before ``connect()``, which holds no audio back. Set it before audio flows.
     """
 
-    #: Called after :attr:`output` changed (who plays the audio); ``None``: nobody asks.
-    on_output_change: Callable[[], None] | None = None
+    # Slots: one of these per session (memory per idle session).
+    __slots__ = (
+        "_config",
+        "_emit",
+        "_input_bytes_per_second",
+        "_input_format",
+        "_listen_task",
+        "_on_audio_sent",
+        "_on_request",
+        "_out_resampler",
+        "_output",
+        "_playback",
+        "_provider",
+        "_provider_cancels",
+        "_resamplers",
+        "_responding",
+        "_tasks",
+        "audio_observers",
+        "input",
+        "on_output_change",
+        "resampler_factory",
+        "vad",
+    )
 
     def __init__(
         self,
@@ -89,6 +110,8 @@ class VoiceIO:
         self._provider = provider
         self._config = config
         self._emit = emit
+        #: Called after :attr:`output` changed (who plays the audio); ``None``: nobody asks.
+        self.on_output_change: Callable[[], None] | None = None
         self._on_request = on_request
         self._on_audio_sent = on_audio_sent
         self._playback: PlaybackTracker | None = None  # made once audio is played

@@ -71,6 +71,8 @@ class RealtimeSession(SessionWire):
     it to its queue for the current session: the same place ``sink`` would put them).
     """
 
+    __slots__ = ()
+
     @property
     def protocol(self) -> RealtimeProtocol:
         """The protocol state machine this session drives."""

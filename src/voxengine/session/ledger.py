@@ -77,6 +77,20 @@ class InputLedger:
         acknowledged: whether the service confirms texts and tool outputs.
     """
 
+    # Slots: one of these per session (memory per idle session).
+    __slots__ = (
+        "_acknowledged",
+        "_audio_buffer",
+        "_format",
+        "_queued_audio",
+        "_refused",
+        "_retained",
+        "_retained_bytes",
+        "_retained_limit",
+        "queued",
+        "unconfirmed",
+    )
+
     def __init__(self, input_format: AudioFormat, audio_buffer: float, acknowledged: bool) -> None:
         self._format = input_format
         self._audio_buffer = audio_buffer

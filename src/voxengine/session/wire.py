@@ -46,6 +46,33 @@ class SessionWire:
     """State and frame handling shared by every :class:`RealtimeSession` (which adds
     opening, commands and closing); not used on its own."""
 
+    # Slots: one of these per session (memory per idle session).
+    __slots__ = (
+        "_audio_tap",
+        "_closed",
+        "_closed_waiters",
+        "_conn",
+        "_connector",
+        "_direct",
+        "_hot",
+        "_last_activity",
+        "_on_closed",
+        "_open_timeout",
+        "_outbox",
+        "_protocol",
+        "_reader",
+        "_reader_error",
+        "_reading",
+        "_ready",
+        "_ready_waiter",
+        "_send_lock",
+        "_sending",
+        "_tapped",
+        "audio_sink",
+        "sink",
+        "tracker",
+    )
+
     def __init__(
         self,
         protocol: RealtimeProtocol,

@@ -283,6 +283,9 @@ class _PushingConnection(TimerKeepalive):
 class WebSocketConnection:
     """A :class:`~voxengine.transport.PushConnection` over a ``websockets`` client."""
 
+    # Slots: one of these per session (memory per idle session).
+    __slots__ = ("_ws",)
+
     def __init__(self, ws: ClientConnection) -> None:
         self._ws = ws
 
