@@ -89,8 +89,9 @@ class ProviderConfig:
     base_url: str | None = None
     session: SessionConfig = field(default_factory=SessionConfig)
     connect_timeout: float = 10.0
-    reconnect: ReconnectPolicy = field(default_factory=ReconnectPolicy)
-    watchdog: WatchdogPolicy = field(default_factory=WatchdogPolicy)
+    # one immutable default instance, shared (memory per session)
+    reconnect: ReconnectPolicy = ReconnectPolicy()
+    watchdog: WatchdogPolicy = WatchdogPolicy()
     event_queue_size: int = 2000
     ssl_context: ssl.SSLContext | None = field(default=None, repr=False, compare=False)
 
