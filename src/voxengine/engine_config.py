@@ -41,6 +41,9 @@ _VAD_TYPES = ("client", "server", "semantic")
 _BACKENDS = ("sounddevice", "file", "null")
 #: Provider settings that belong to the primary provider's account and endpoint.
 _PRIMARY_ONLY = frozenset({"api_key", "model", "base_url", "ssl_context"})
+#: The policies' defaults: immutable, one instance for every config.
+_DEFAULT_RECONNECT = ReconnectPolicy()
+_DEFAULT_WATCHDOG = WatchdogPolicy()
 
 
 @functools.lru_cache(maxsize=32)
@@ -57,6 +60,7 @@ def _shared(config: SessionConfig) -> SessionConfig:
         return _first_equal(config)
     except TypeError:
         return config
+
 
 #: What ``tools`` accepts: a declared spec (handled by ``on_function_call``), a
 #: :class:`voxengine.tools.Tool`, or a plain (async) function.
@@ -164,8 +168,8 @@ class VoiceEngineConfig:
     prices: PriceTable | None = None
 
     # one immutable default instance, shared (memory per session)
-    reconnect: ReconnectPolicy = ReconnectPolicy()
-    watchdog: WatchdogPolicy = WatchdogPolicy()
+    reconnect: ReconnectPolicy = _DEFAULT_RECONNECT
+    watchdog: WatchdogPolicy = _DEFAULT_WATCHDOG
     event_queue_size: int = 2000
 
     failover: tuple[str, ...] = ()

@@ -44,6 +44,10 @@ from voxengine.session.tap import AudioTap
 
 __all__ = ["BaseProvider", "Capability", "ProviderConfig"]
 
+#: The policies' defaults: immutable, one instance for every config.
+_DEFAULT_RECONNECT = ReconnectPolicy()
+_DEFAULT_WATCHDOG = WatchdogPolicy()
+
 
 class Capability(enum.Enum):
     """Features a provider may support; declared, never probed."""
@@ -90,8 +94,8 @@ class ProviderConfig:
     session: SessionConfig = field(default_factory=SessionConfig)
     connect_timeout: float = 10.0
     # one immutable default instance, shared (memory per session)
-    reconnect: ReconnectPolicy = ReconnectPolicy()
-    watchdog: WatchdogPolicy = WatchdogPolicy()
+    reconnect: ReconnectPolicy = _DEFAULT_RECONNECT
+    watchdog: WatchdogPolicy = _DEFAULT_WATCHDOG
     event_queue_size: int = 2000
     ssl_context: ssl.SSLContext | None = field(default=None, repr=False, compare=False)
 
