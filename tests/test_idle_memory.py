@@ -76,7 +76,6 @@ def _owned(engine: VoiceEngine) -> list[object]:
         link._watching,
         session,
         session.tracker,
-        session._conn,
     ]
 
 

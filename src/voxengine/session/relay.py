@@ -115,7 +115,8 @@ class Relay:
         self._started = False
         self._closing = False
         self._reconnecting = False
-        self._early: dict[RealtimeSession, list[Event]] = {}
+        # sessions not current yet and what they said meanwhile (None: no such session)
+        self._early: dict[RealtimeSession, list[Event]] | None = None
         self._closed_event: SessionClosed | None = None
         self._ledger = InputLedger(input_format, reconnect.audio_buffer, acknowledged)
         self._session_updates: SessionConfig | None = None
@@ -135,12 +136,19 @@ class Relay:
     def new_session(self) -> RealtimeSession:
         """A session whose events reach this link's stream once it becomes current."""
         session = self._factory(self._on_event)
-        self._early[session] = []
+        early = self._early
+        if early is None:
+            early = self._early = {}
+        early[session] = []
         return session
 
     def discard(self, session: RealtimeSession) -> None:
         """Forget a session that failed to open (its events never reach the stream)."""
-        self._early.pop(session, None)
+        early = self._early
+        if early is not None:
+            early.pop(session, None)
+            if not early:
+                self._early = None
 
     def _set_current(self, session: RealtimeSession) -> None:
         """Events of ``session`` reach the stream from now on (audio straight to the
@@ -159,16 +167,16 @@ class Relay:
     def _release_early(self, session: RealtimeSession) -> None:
         """Deliver what ``session`` said before it became current."""
         early = self._early
-        held = early.pop(session, [])
+        held = early.pop(session, []) if early is not None else []
         if not early:
-            self._early = {}  # an empty dict without the table it grew (160 bytes)
+            self._early = None  # no dict at all while every session is current
         for event in held:
             self._on_event(session, event)
 
     def _on_event(self, session: RealtimeSession, event: Event) -> None:
         """The session sink: runs in the session's reader, in order, without awaiting."""
         if session is not self.session:
-            early = self._early.get(session)
+            early = self._early.get(session) if self._early is not None else None
             if early is not None:  # not current yet: held until it opens, dropped if it fails
                 early.append(event)
             return  # otherwise a replaced connection's stragglers
