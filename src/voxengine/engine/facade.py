@@ -248,7 +248,7 @@ class VoiceEngine(LegacyCallbacks):
         self._strategy = STRATEGIES[self.config.mode](
             provider,
             self.events,
-            extra_observers=[self.voice.observe],
+            extra_observers=(self.voice.observe,),
             on_closed=self._on_session_closed,
             mode=self.config.mode,
             audio_observers=self.voice.audio_observers,  # playback, while there is output

@@ -65,9 +65,9 @@ class SessionWire:
         "_reading",
         "_ready",
         "_ready_waiter",
-        "_send_lock",
         "_sending",
         "_tapped",
+        "_writing",
         "audio_sink",
         "sink",
         "tracker",
@@ -98,7 +98,9 @@ class SessionWire:
         #: ``_conn`` when it writes whole frames before it first yields (see _ORDERED_SEND).
         self._direct: WebSocketConnection | MemoryConnection | None = None
         self._reader: asyncio.Task[None] | None = None
-        self._send_lock: asyncio.Lock | None = None  # made when a send has to queue
+        # Done when the writer sending the outbox stops (None: no writer): the one-writer
+        # rule without a lock kept per session (memory per idle session).
+        self._writing: asyncio.Future[None] | None = None
         # frames taken from the protocol, unsent (a list: usually empty, and an empty
         # deque takes 760 bytes per session)
         self._outbox: list[str | bytes] = []
@@ -119,13 +121,12 @@ class SessionWire:
             waiter.set_result(None)
 
     def _locked(self) -> bool:
-        lock = self._send_lock
-        return lock is not None and lock.locked()
+        return self._writing is not None
 
     async def _flush(self) -> None:
         """Send what the protocol has queued, in order, one writer at a time: frames
-        move to the outbox before the lock is taken (so it keeps the protocol's order);
-        the lock holder sends the whole outbox, including frames added meanwhile."""
+        move to the outbox before a writer starts (so it keeps the protocol's order);
+        the writer sends the whole outbox, including frames added meanwhile."""
         if self._take_outgoing():
             await self._send_outbox()
 
@@ -141,12 +142,17 @@ class SessionWire:
         if conn is None:
             return
         outbox = self._outbox
-        lock = self._send_lock
-        if lock is None:
-            lock = self._send_lock = asyncio.Lock()
-        async with lock:
+        while (writing := self._writing) is not None:  # one writer at a time
+            await asyncio.wait({writing})
+        if not outbox:
+            return  # the writer before sent them
+        self._writing = turn = asyncio.get_running_loop().create_future()
+        try:
             while outbox:
                 await conn.send(outbox.pop(0))
+        finally:
+            self._writing = None
+            turn.set_result(None)
 
     @property
     def audio_tap(self) -> AudioTap | None:
