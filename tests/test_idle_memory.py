@@ -30,9 +30,9 @@ pytestmark = pytest.mark.timeout(120)
 #: Idle sessions counted per client.
 SESSIONS = 20
 #: Bytes ``tracemalloc`` sees per idle fast-mode session, at most this many times the
-#: floor client's (measured 1.12x: 17.9 KB against 16.1 KB, Python 3.11, websockets 15;
-#: 1.46x before the slots and the dropped upgrade headers).
-RATIO_BUDGET = 1.25
+#: floor client's (measured 1.09x: 17.5 KB against 16.1 KB, Python 3.11, websockets 15;
+#: 1.46x before the slots, the dropped upgrade headers and the objects made on need).
+RATIO_BUDGET = 1.2
 
 
 async def _allocated_per_session(name: str, url: str, tag: str) -> tuple[float, list[BenchClient]]:
