@@ -59,9 +59,21 @@ class EventBus:
             with ``False`` and becomes waitable at :meth:`reopen`.
     """
 
-    #: Called after the subscriptions or the open streams changed (``audio_route`` is
-    #: then up to date); ``None``: nobody asks.
-    on_change: Callable[[], None] | None = None
+    # Slots: one of these per session (memory per idle session).
+    __slots__ = (
+        "_by_type",
+        "_closed",
+        "_counter",
+        "_history",
+        "_history_size",
+        "_stream_size",
+        "_streams",
+        "_subs",
+        "_waitable",
+        "audio_route",
+        "handler_errors",
+        "on_change",
+    )
 
     def __init__(
         self, history_size: int = 1000, stream_size: int = 2000, *, waitable: bool = True
@@ -84,6 +96,9 @@ class EventBus:
         #: ``active``, reporting failures with :meth:`handler_failed`, handing an
         #: awaitable result to :meth:`continue_dispatch`): the audio path's shortcut.
         self.audio_route: tuple[Subscription, ...] | None = ()
+        #: Called after the subscriptions or the open streams changed (``audio_route`` is
+        #: then up to date); ``None``: nobody asks.
+        self.on_change: Callable[[], None] | None = None
 
     # -- subscription ---------------------------------------------------------------
 

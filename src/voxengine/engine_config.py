@@ -7,6 +7,7 @@ detection fields keep the names earlier voxengine releases used (``vad_enabled``
 
 from __future__ import annotations
 
+import functools
 import math
 import ssl
 from collections.abc import Callable
@@ -41,6 +42,26 @@ _VAD_TYPES = ("client", "server", "semantic")
 _BACKENDS = ("sounddevice", "file", "null")
 #: Provider settings that belong to the primary provider's account and endpoint.
 _PRIMARY_ONLY = frozenset({"api_key", "model", "base_url", "ssl_context"})
+#: The policies' defaults: immutable, one instance for every config.
+_DEFAULT_RECONNECT = ReconnectPolicy()
+_DEFAULT_WATCHDOG = WatchdogPolicy()
+
+
+@functools.lru_cache(maxsize=32)
+def _first_equal(config: SessionConfig) -> SessionConfig:
+    return config
+
+
+def _shared(config: SessionConfig) -> SessionConfig:
+    """The first :class:`SessionConfig` equal to ``config`` seen lately (one of the
+    last 32 kinds), else ``config``: engines made from like settings share one
+    immutable instance (memory per session). Unhashable ones (tools carry JSON
+    schemas) are returned as they are."""
+    try:
+        return _first_equal(config)
+    except TypeError:
+        return config
+
 
 #: What ``tools`` accepts: a declared spec (handled by ``on_function_call``), a
 #: :class:`voxengine.tools.Tool`, or a plain (async) function.
@@ -150,8 +171,9 @@ class VoiceEngineConfig:
 
     prices: PriceTable | None = None
 
-    reconnect: ReconnectPolicy = field(default_factory=ReconnectPolicy)
-    watchdog: WatchdogPolicy = field(default_factory=WatchdogPolicy)
+    # one immutable default instance, shared (memory per session)
+    reconnect: ReconnectPolicy = _DEFAULT_RECONNECT
+    watchdog: WatchdogPolicy = _DEFAULT_WATCHDOG
     event_queue_size: int = 2000
 
     failover: tuple[str, ...] = ()
@@ -268,16 +290,19 @@ class VoiceEngineConfig:
         return tuple(specs)
 
     def session_config(self) -> SessionConfig:
-        """The :class:`SessionConfig` these settings describe."""
+        """The :class:`SessionConfig` these settings describe (immutable: equal ones
+        are one shared instance when hashable, see :func:`_shared`)."""
         specs = self.tool_specs()
-        return SessionConfig(
-            instructions=self.instructions,
-            voice=self.voice,
-            modalities=_MODALITIES[self.output_modality] if self.output_modality else None,
-            turn_detection=self.turn_detection(),
-            input_transcription_model=self.input_transcription_model,
-            tools=specs or None,
-            max_output_tokens=self.max_output_tokens,
-            temperature=self.temperature,
-            reply_policy=ReplyPolicy(self.reply_policy),
+        return _shared(
+            SessionConfig(
+                instructions=self.instructions,
+                voice=self.voice,
+                modalities=_MODALITIES[self.output_modality] if self.output_modality else None,
+                turn_detection=self.turn_detection(),
+                input_transcription_model=self.input_transcription_model,
+                tools=specs or None,
+                max_output_tokens=self.max_output_tokens,
+                temperature=self.temperature,
+                reply_policy=ReplyPolicy(self.reply_policy),
+            )
         )

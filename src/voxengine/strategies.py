@@ -75,7 +75,7 @@ class BaseStrategy(abc.ABC):
         self._own_history = kept is None
         self._metrics: SessionMetrics | None = None
         own = self.observers()
-        self._observers: list[Callable[[Event], None]] = [*own, *extra_observers]
+        self._observers: tuple[Callable[[Event], None], ...] = (*own, *extra_observers)
         #: Observers of audio: the mode's own, then the live ``audio_observers``.
         self._audio_observers = own if audio_observers is not None else self._observers
         self._extra_audio_observers: Sequence[Callable[[Event], None]] = (

@@ -75,8 +75,29 @@ class VoiceIO:
     before ``connect()``, which holds no audio back. Set it before audio flows.
     """
 
-    #: Called after :attr:`output` changed (who plays the audio); ``None``: nobody asks.
-    on_output_change: Callable[[], None] | None = None
+    # Slots: one of these per session (memory per idle session).
+    __slots__ = (
+        "_config",
+        "_emit",
+        "_input_bytes_per_second",
+        "_input_format",
+        "_listen_task",
+        "_on_audio_sent",
+        "_on_request",
+        "_out_resampler",
+        "_output",
+        "_playback",
+        "_provider",
+        "_provider_cancels",
+        "_resamplers",
+        "_responding",
+        "_tasks",
+        "audio_observers",
+        "input",
+        "on_output_change",
+        "resampler_factory",
+        "vad",
+    )
 
     def __init__(
         self,
@@ -89,6 +110,8 @@ class VoiceIO:
         self._provider = provider
         self._config = config
         self._emit = emit
+        #: Called after :attr:`output` changed (who plays the audio); ``None``: nobody asks.
+        self.on_output_change: Callable[[], None] | None = None
         self._on_request = on_request
         self._on_audio_sent = on_audio_sent
         self._playback: PlaybackTracker | None = None  # made once audio is played
@@ -98,10 +121,10 @@ class VoiceIO:
         self.audio_observers: list[Callable[[Event], None]] = []
         self._output: AudioOutput | None = None
         self.resampler_factory: ResamplerFactory = StreamResampler
-        self._resamplers: dict[int, Resampler] = {}
+        self._resamplers: dict[int, Resampler] | None = None  # by input rate, made on need
         self._out_resampler: Resampler | None = None
         self._listen_task: asyncio.Task[None] | None = None
-        self._tasks: dict[asyncio.Task[None], None] = {}  # barge-ins running
+        self._tasks: dict[asyncio.Task[None], None] | None = None  # barge-ins running
         self._responding = False
         self.vad: VAD | None = None
         self.attach(provider)
@@ -136,7 +159,7 @@ class VoiceIO:
         #: The provider's input format's byte rate (the sent audio's duration, per chunk).
         self._input_format = provider.input_format
         self._input_bytes_per_second = self._input_format.bytes_per_second
-        self._resamplers.clear()
+        self._resamplers = None
         self._responding = False
         config = self._config
         if config.vad_enabled and config.vad_type == "client":
@@ -195,7 +218,7 @@ class VoiceIO:
     async def close(self) -> None:
         """Stop listening and playback; save the output file when one is configured."""
         await self.stop_listening()
-        for task in list(self._tasks):
+        for task in list(self._tasks or ()):
             with contextlib.suppress(Exception):
                 await task
         if self.output is not None:
@@ -268,10 +291,13 @@ class VoiceIO:
             if fmt.channels != 1:
                 pcm = downmix_to_mono(pcm, fmt.channels)
             if fmt.sample_rate != target.sample_rate:
-                resampler = self._resamplers.get(fmt.sample_rate)
+                resamplers = self._resamplers
+                if resamplers is None:
+                    resamplers = self._resamplers = {}
+                resampler = resamplers.get(fmt.sample_rate)
                 if resampler is None:
                     resampler = self.resampler_factory(fmt.sample_rate, target.sample_rate)
-                    self._resamplers[fmt.sample_rate] = resampler
+                    resamplers[fmt.sample_rate] = resampler
                 pcm = resampler.process(pcm)
             if self.vad is None:
                 await self._send(pcm)
@@ -299,7 +325,7 @@ class VoiceIO:
         when the turn is committed, so that tail belongs to this turn instead of
         starting the next one. The resamplers start afresh afterwards.
         """
-        for resampler in self._resamplers.values():
+        for resampler in (self._resamplers or {}).values():
             await self._send(resampler.flush())
 
     async def _send(self, pcm: bytes) -> None:
@@ -364,8 +390,11 @@ class VoiceIO:
                 logger.debug("barge-in after the session closed")
 
         task = asyncio.create_task(run(), name="voxengine-barge-in")
-        self._tasks[task] = None
-        task.add_done_callback(lambda done: self._tasks.pop(done, None))
+        tasks = self._tasks
+        if tasks is None:
+            tasks = self._tasks = {}
+        tasks[task] = None
+        task.add_done_callback(lambda done: tasks.pop(done, None))
 
     async def _barge_in(self, *, cancel: bool, played: float | None = None) -> Interrupted:
         item_id: str | None = None

@@ -34,6 +34,18 @@ logger = logging.getLogger("voxengine.conversation.context")
 class ContextInjector:
     """Context delivery for one engine session."""
 
+    # Slots: one of these per session (memory per idle session).
+    __slots__ = (
+        "_base",
+        "_clock",
+        "_provider",
+        "_responding",
+        "_scheduler",
+        "_tasks",
+        "_timer",
+        "_user_speaking",
+    )
+
     def __init__(
         self,
         provider: BaseProvider,

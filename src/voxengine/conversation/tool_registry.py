@@ -42,6 +42,9 @@ class ToolRegistry:
     an error :class:`ToolResult` the model can act on.
     """
 
+    # Slots: one of these per session (memory per idle session).
+    __slots__ = ("_tools",)
+
     def __init__(self, tools: Iterable[Tool | Callable[..., Any]] = ()) -> None:
         """Create a registry holding ``tools`` (functions are wrapped with :func:`tool`).
 

@@ -1,8 +1,8 @@
 """The engine's legacy callback attributes: ``on_text_response``, ``on_audio_response``,
 ``on_response_done`` and ``on_error`` (see :class:`~voxengine.VoiceEngine`).
 
-:class:`LegacyCallbacks` holds them and the bus handlers that call them; the engine
-subscribes those handlers at its lowest priority, after every application handler.
+:class:`LegacyCallbacks` holds them and the bus handler that calls them; the engine
+subscribes that handler at its lowest priority, after every application handler.
 They are plain functions on the hot path: the bus awaits only what a callback returns.
 """
 
@@ -50,6 +50,18 @@ class LegacyCallbacks:
 
     def _audio_consumers_changed(self) -> None:
         """Hook: who consumes the assistant audio changed (the engine overrides it)."""
+
+    def _legacy(self, event: Event) -> object:
+        """The callbacks' one bus handler (audio, text and transcripts, the end of a
+        response and errors: one subscription, not three, per engine)."""
+        if type(event) is AudioDelta:  # _legacy_audio, inlined: once per audio chunk
+            callback = self._on_audio_response
+            return None if callback is None else callback(event.audio)
+        if isinstance(event, TextDelta | TranscriptDelta):
+            return self._legacy_text(event)
+        if isinstance(event, AudioDelta):
+            return self._legacy_audio(event)
+        return self._legacy_done(event)
 
     def _legacy_audio(self, event: AudioDelta) -> object:
         callback = self.on_audio_response

@@ -66,9 +66,14 @@ logger = logging.getLogger("voxengine.engine")
 _INTERNAL = 1000
 
 # The event classes of the engine's own subscriptions (shared, not one tuple per engine).
-_AUDIO: tuple[type[Event], ...] = (AudioDelta,)
-_TEXT: tuple[type[Event], ...] = (TextDelta, TranscriptDelta)
-_DONE: tuple[type[Event], ...] = (ResponseDone, ProviderErrorEvent)
+#: What the legacy callbacks are called for (``LegacyCallbacks._legacy``).
+_LEGACY: tuple[type[Event], ...] = (
+    AudioDelta,
+    TextDelta,
+    TranscriptDelta,
+    ResponseDone,
+    ProviderErrorEvent,
+)
 #: What the tool runner and the context injector act on (see ``VoiceEngine._observe``).
 _OWN: tuple[type[Event], ...] = (
     ToolCall,
@@ -127,7 +132,9 @@ class VoiceEngine(LegacyCallbacks):
         #: Providers to fail over to, in order: ``fallbacks`` then ``config.failover`` names.
         self._fallbacks: list[BaseProvider | str] = [*fallbacks, *config.failover]
         self._closing = False
-        self._connect_lock = asyncio.Lock()
+        # Done when the connect() in progress ends (None: none is): concurrent calls
+        # wait for it; nothing is held between connects (memory per idle session).
+        self._connecting: asyncio.Future[None] | None = None
         self._failover_task: asyncio.Task[None] | None = None
         self.tools = ToolRegistry()
         for entry in config.tools:
@@ -148,11 +155,9 @@ class VoiceEngine(LegacyCallbacks):
         self._tool_runner: ToolRunner | None = None
         LegacyCallbacks.__init__(self)
         self.on_function_call: ManualHandler | None = None
-        self.events.on(_AUDIO, self._legacy_audio, priority=-1)
-        self.events.on(_TEXT, self._legacy_text, priority=-1)
-        self.events.on(_DONE, self._legacy_done, priority=-1)
+        self.events.on(_LEGACY, self._legacy, priority=-1)
         if config.mode == "fast":  # audio straight to on_audio_response when it alone wants it
-            self._direct = DirectAudio(self.events, self._legacy_audio, self.voice.audio_observers)
+            self._direct = DirectAudio(self.events, self._legacy, self.voice.audio_observers)
             self.events.on_change = self.voice.on_output_change = self._audio_consumers_changed
         self.events.on(_OWN, self._observe, priority=_INTERNAL)
 
@@ -194,7 +199,10 @@ class VoiceEngine(LegacyCallbacks):
             ConnectFailed, AuthenticationFailed, ProviderError: as the provider reports.
             InvalidState: already connected.
         """
-        async with self._connect_lock:
+        while self._connecting is not None:  # one connect() at a time
+            await asyncio.wait({self._connecting})
+        self._connecting = turn = asyncio.get_running_loop().create_future()
+        try:
             if self.is_connected:
                 raise InvalidState("already connected")
             self._closing = False
@@ -203,6 +211,9 @@ class VoiceEngine(LegacyCallbacks):
             await self._start(self.provider, retries)
             await self.voice.open()
             self.voice.attach(self.provider)
+        finally:
+            self._connecting = None
+            turn.set_result(None)
 
     async def resume(
         self, snapshot: ConversationSnapshot, retry_count: int | None = None
@@ -237,7 +248,7 @@ class VoiceEngine(LegacyCallbacks):
         self._strategy = STRATEGIES[self.config.mode](
             provider,
             self.events,
-            extra_observers=[self.voice.observe],
+            extra_observers=(self.voice.observe,),
             on_closed=self._on_session_closed,
             mode=self.config.mode,
             audio_observers=self.voice.audio_observers,  # playback, while there is output

@@ -45,6 +45,10 @@ from voxengine.transport.backends import DEFAULT_TRANSPORT, check_transport
 
 __all__ = ["BaseProvider", "Capability", "ProviderConfig"]
 
+#: The policies' defaults: immutable, one instance for every config.
+_DEFAULT_RECONNECT = ReconnectPolicy()
+_DEFAULT_WATCHDOG = WatchdogPolicy()
+
 
 class Capability(enum.Enum):
     """Features a provider may support; declared, never probed."""
@@ -93,8 +97,9 @@ class ProviderConfig:
     base_url: str | None = None
     session: SessionConfig = field(default_factory=SessionConfig)
     connect_timeout: float = 10.0
-    reconnect: ReconnectPolicy = field(default_factory=ReconnectPolicy)
-    watchdog: WatchdogPolicy = field(default_factory=WatchdogPolicy)
+    # one immutable default instance, shared (memory per session)
+    reconnect: ReconnectPolicy = _DEFAULT_RECONNECT
+    watchdog: WatchdogPolicy = _DEFAULT_WATCHDOG
     event_queue_size: int = 2000
     ssl_context: ssl.SSLContext | None = field(default=None, repr=False, compare=False)
     transport: str = DEFAULT_TRANSPORT

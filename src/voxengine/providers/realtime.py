@@ -66,7 +66,9 @@ class RealtimeProvider(BaseProvider):
         super().__init__(config)
         self._link: SessionLink | None = None
         self._disconnected = False
-        self._connect_lock = asyncio.Lock()
+        # Done when the connect() in progress ends (None: none is): concurrent calls
+        # wait for it; nothing is held between connects (memory per idle session).
+        self._connecting: asyncio.Future[None] | None = None
         #: Applied, in order, to :meth:`connector` for every connection (recording,
         #: tracing, replay): each wraps the connector before it.
         self.connector_wrappers: list[Callable[[Connector], Connector]] = []
@@ -196,10 +198,16 @@ class RealtimeProvider(BaseProvider):
         """
         if retry_count < 0:
             raise ConfigError("retry_count must be >= 0")
-        async with self._connect_lock:
+        while self._connecting is not None:  # one connect() at a time
+            await asyncio.wait({self._connecting})
+        self._connecting = turn = asyncio.get_running_loop().create_future()
+        try:
             if self._link is not None and self._link.active:
                 raise InvalidState("already connected")
             await self._open_link(retry_count)
+        finally:
+            self._connecting = None
+            turn.set_result(None)
 
     async def _open_link(self, retry_count: int) -> None:
         link = SessionLink(

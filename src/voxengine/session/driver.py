@@ -70,6 +70,8 @@ class RealtimeSession(SessionWire):
     it to its queue for the current session: the same place ``sink`` would put them).
     """
 
+    __slots__ = ()
+
     @property
     def protocol(self) -> RealtimeProtocol:
         """The protocol state machine this session drives."""
@@ -184,13 +186,13 @@ class RealtimeSession(SessionWire):
         of whole PCM16 samples): with nothing queued, the protocol's ready-made frame
         (:meth:`~voxengine.protocols.HotPath.encode_audio`) goes straight to the
         connection. Returns the coroutine that writes it (raises as :meth:`send`)."""
-        hot, direct, lock = self._hot, self._direct, self._send_lock
+        hot, direct = self._hot, self._direct
         if (
             hot is not None
             and direct is not None
             and not self._closed
             and not self._outbox
-            and (lock is None or not lock.locked())
+            and self._writing is None
         ):
             frame = hot.encode_audio(audio)
             if frame is not None:

@@ -48,6 +48,9 @@ class HistoryEntry:
 class ConversationHistory:
     """Ordered entries keyed by item id; feed it every event with :meth:`observe`."""
 
+    # Slots: one of these per session (memory per idle session).
+    __slots__ = ("_entries",)
+
     def __init__(self) -> None:
         self._entries: dict[str, HistoryEntry] = {}
 

@@ -77,6 +77,20 @@ class InputLedger:
         acknowledged: whether the service confirms texts and tool outputs.
     """
 
+    # Slots: one of these per session (memory per idle session).
+    __slots__ = (
+        "_acknowledged",
+        "_audio_buffer",
+        "_format",
+        "_queued_audio",
+        "_refused",
+        "_retained",
+        "_retained_bytes",
+        "_retained_limit",
+        "queued",
+        "unconfirmed",
+    )
+
     def __init__(self, input_format: AudioFormat, audio_buffer: float, acknowledged: bool) -> None:
         self._format = input_format
         self._audio_buffer = audio_buffer
@@ -89,7 +103,7 @@ class InputLedger:
         self._retained: deque[bytes] | None = None
         self._retained_bytes = 0
         self.unconfirmed: list[UserInput] = []
-        self._refused: list[Command] = []
+        self._refused: list[Command] | None = None  # made by the first refusal
 
     def seconds(self, audio: bytes) -> float:
         """Duration of ``audio`` in the input format."""
@@ -183,16 +197,18 @@ class InputLedger:
 
     def refuse(self, command: Command) -> None:
         """A new connection cannot express ``command``: it is reported, not retried."""
+        if self._refused is None:
+            self._refused = []
         self._refused.append(command)
 
     def forget_refusals(self) -> None:
         """The connection that refused failed: the next one tries them again."""
-        self._refused.clear()
+        self._refused = None
 
     def refused_report(self) -> UndeliveredInput | None:
         """The commands refused since the last call, as one report."""
-        refused, self._refused = self._refused, []
-        return _report(refused, 0.0, "refused by the new connection")
+        refused, self._refused = self._refused, None
+        return _report(refused or (), 0.0, "refused by the new connection")
 
     # -- the end ----------------------------------------------------------------------
 

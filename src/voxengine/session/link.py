@@ -84,6 +84,21 @@ class SessionLink(Relay):
     this class supervises the current session (see the module docstring).
     """
 
+    __slots__ = (
+        "_abandoning",
+        "_delay",
+        "_ended",
+        "_failures",
+        "_opened_at",
+        "_opening",
+        "_restore_plan",
+        "_stall_response",
+        "_supervisor",
+        "_wake",
+        "_watchdog",
+        "_watching",
+    )
+
     def __init__(
         self,
         session_factory: SessionFactory,

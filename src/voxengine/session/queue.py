@@ -52,6 +52,20 @@ def _kind(event: Event | None) -> str:
 class EventQueue:
     """FIFO of events (``None`` marks the end) for one consumer; see the module docstring."""
 
+    # Slots: one of these per session (memory per idle session).
+    __slots__ = (
+        "_audio",
+        "_busy",
+        "_consumer",
+        "_drainer",
+        "_format",
+        "_items",
+        "_maxsize",
+        "_waiter",
+        "dropped_audio_chunks",
+        "dropped_audio_seconds",
+    )
+
     def __init__(self, maxsize: int = 2000, audio_format: AudioFormat | None = None) -> None:
         if maxsize < 1:
             raise ConfigError("maxsize must be >= 1")

@@ -45,6 +45,33 @@ class SessionWire:
     """State and frame handling shared by every :class:`RealtimeSession` (which adds
     opening, commands and closing); not used on its own."""
 
+    # Slots: one of these per session (memory per idle session).
+    __slots__ = (
+        "_audio_tap",
+        "_closed",
+        "_closed_waiters",
+        "_conn",
+        "_connector",
+        "_direct",
+        "_hot",
+        "_last_activity",
+        "_on_closed",
+        "_open_timeout",
+        "_outbox",
+        "_protocol",
+        "_reader",
+        "_reader_error",
+        "_reading",
+        "_ready",
+        "_ready_waiter",
+        "_sending",
+        "_tapped",
+        "_writing",
+        "audio_sink",
+        "sink",
+        "tracker",
+    )
+
     def __init__(
         self,
         protocol: RealtimeProtocol,
@@ -70,7 +97,9 @@ class SessionWire:
         #: ``_conn`` when it writes whole frames before it first yields (see _ORDERED_SEND).
         self._direct: DirectConnection | MemoryConnection | None = None
         self._reader: asyncio.Task[None] | None = None
-        self._send_lock: asyncio.Lock | None = None  # made when a send has to queue
+        # Done when the writer sending the outbox stops (None: no writer): the one-writer
+        # rule without a lock kept per session (memory per idle session).
+        self._writing: asyncio.Future[None] | None = None
         # frames taken from the protocol, unsent (a list: usually empty, and an empty
         # deque takes 760 bytes per session)
         self._outbox: list[str | bytes] = []
@@ -91,13 +120,12 @@ class SessionWire:
             waiter.set_result(None)
 
     def _locked(self) -> bool:
-        lock = self._send_lock
-        return lock is not None and lock.locked()
+        return self._writing is not None
 
     async def _flush(self) -> None:
         """Send what the protocol has queued, in order, one writer at a time: frames
-        move to the outbox before the lock is taken (so it keeps the protocol's order);
-        the lock holder sends the whole outbox, including frames added meanwhile."""
+        move to the outbox before a writer starts (so it keeps the protocol's order);
+        the writer sends the whole outbox, including frames added meanwhile."""
         if self._take_outgoing():
             await self._send_outbox()
 
@@ -113,12 +141,17 @@ class SessionWire:
         if conn is None:
             return
         outbox = self._outbox
-        lock = self._send_lock
-        if lock is None:
-            lock = self._send_lock = asyncio.Lock()
-        async with lock:
+        while (writing := self._writing) is not None:  # one writer at a time
+            await asyncio.wait({writing})
+        if not outbox:
+            return  # the writer before sent them
+        self._writing = turn = asyncio.get_running_loop().create_future()
+        try:
             while outbox:
                 await conn.send(outbox.pop(0))
+        finally:
+            self._writing = None
+            turn.set_result(None)
 
     @property
     def audio_tap(self) -> AudioTap | None:

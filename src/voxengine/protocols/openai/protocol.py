@@ -144,13 +144,15 @@ class OpenAIRealtimeProtocol:
         self.model: str = ""
         self._reply_policy = session.reply_policy or ReplyPolicy.QUEUE
         #: Responses started and not done (``response.created`` .. ``response.done``).
-        self._active: dict[str, None] = {}  # a dict: an empty set takes 216 bytes
+        #: (A dict: an empty set takes 216 bytes; made by the first response.)
+        self._active: dict[str, None] | None = None
         #: ``response.create`` sent and not yet answered by ``response.created``/``error``.
         #: (Lists, not deques: they hold a request or two, and an empty deque takes
         #: 760 bytes, a list 56; every session keeps them.)
         self._in_flight: list[str] = []
-        #: Recently sent ``response.create`` by event id (re-queued if refused as a race).
-        self._sent_creates: dict[str, CreateResponse] = {}
+        #: Recently sent ``response.create`` by event id (re-queued if refused as a race;
+        #: made by the first one).
+        self._sent_creates: dict[str, CreateResponse] | None = None
         #: Reply requests waiting for the active response to end, oldest first.
         self._queued: list[CreateResponse] = []
         self._cancel_sent = False
@@ -255,9 +257,12 @@ class OpenAIRealtimeProtocol:
         event_id = self._write(command)
         assert event_id is not None
         self._in_flight.append(event_id)
-        self._sent_creates[event_id] = command
-        while len(self._sent_creates) > _RECENT_CREATES:
-            del self._sent_creates[next(iter(self._sent_creates))]
+        creates = self._sent_creates
+        if creates is None:
+            creates = self._sent_creates = {}
+        creates[event_id] = command
+        while len(creates) > _RECENT_CREATES:
+            del creates[next(iter(creates))]
 
     def _send_next_reply(self) -> None:
         if self._queued and not self._active and not self._in_flight:
@@ -266,11 +271,15 @@ class OpenAIRealtimeProtocol:
     def _track_responses(self, events: list[Event]) -> None:
         for event in events:
             if isinstance(event, ResponseStarted):
-                self._active[event.response_id] = None
+                active = self._active
+                if active is None:
+                    active = self._active = {}
+                active[event.response_id] = None
                 if self._in_flight:  # our request (or a VAD turn racing it; see _on_error)
                     self._in_flight.pop(0)
             elif isinstance(event, ResponseDone):
-                self._active.pop(event.response_id, None)
+                if self._active:
+                    self._active.pop(event.response_id, None)
                 if not self._active:
                     self._cancel_sent = False
                     self._send_next_reply()
@@ -453,17 +462,18 @@ class OpenAIRealtimeProtocol:
         refused = event.client_event_id
         if refused is not None and refused in self._in_flight:
             self._in_flight.remove(refused)
-        if event.code == _ACTIVE_RESPONSE and refused in self._sent_creates:
+        creates = self._sent_creates or {}
+        if event.code == _ACTIVE_RESPONSE and refused in creates:
             # A race (e.g. server VAD started a response as ours was sent): ask again
             # once the active response is done; the message still gets its reply.
-            self._queued.insert(0, self._sent_creates.pop(refused))
+            self._queued.insert(0, creates.pop(refused))
             logger.debug("response.create refused while a response is active: queued")
             self._send_next_reply()
             return
         if event.code == "response_cancel_not_active":
             self._cancel_sent = False
-        if refused is not None and refused in self._sent_creates:
-            del self._sent_creates[refused]
+        if refused is not None and refused in creates:
+            del creates[refused]
             self._send_next_reply()
         if (
             self._state is ProtocolState.CONNECTING
@@ -527,5 +537,5 @@ class OpenAIRealtimeProtocol:
             )
         self._queued.clear()
         self._pending.clear()
-        self._active.clear()
+        self._active = None
         self._in_flight.clear()
