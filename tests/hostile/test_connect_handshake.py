@@ -332,7 +332,7 @@ async def test_bad_uri_is_connect_failed_not_value_error(url: str, transport: st
 def test_dns_failure_is_reported_as_such() -> None:
     """DNS is off limits in tests (no network beyond 127.0.0.1): the mapping of the
     resolver's error is checked directly."""
-    from voxengine.transport.websocket import _os_failure
+    from voxengine.transport.upgrade import os_failure as _os_failure
 
     exc = _os_failure(socket.gaierror(-2, "Name or service not known"), "wss://x:443", "x")
     assert type(exc) is ConnectFailed

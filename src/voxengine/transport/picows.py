@@ -35,7 +35,6 @@ from voxengine.errors import (
     ConfigError,
     ConnectFailed,
     ConnectionClosed,
-    ConnectTimeout,
     InvalidState,
 )
 from voxengine.redaction import redact, remember_secrets, secrets_in
@@ -46,8 +45,8 @@ from voxengine.transport.picows_listener import (
     FrameHandler,
     listener_class,
 )
-from voxengine.transport.tls import default_ssl_context, tls_failure
-from voxengine.transport.upgrade import check_url, endpoint, os_failure, refusal
+from voxengine.transport.tls import default_ssl_context
+from voxengine.transport.upgrade import check_url, endpoint, refusal, socket_failure
 
 __all__ = ["PicowsConnection", "open_picows", "require_picows"]
 
@@ -303,15 +302,8 @@ async def open_picows(
         raise ConnectFailed(
             f"{where} sent an invalid HTTP response to the WebSocket upgrade"
         ) from exc
-    except ssl.SSLError as exc:
-        raise tls_failure(exc, where) from exc
-    except TimeoutError as exc:
-        raise ConnectTimeout(
-            f"no WebSocket connection to {where} within {timeout:g} s "
-            "(TCP connect, TLS or HTTP upgrade unanswered)"
-        ) from exc
-    except OSError as exc:
-        raise os_failure(exc, where, host) from exc
+    except OSError as exc:  # TLS, the timeout, the OS: the same errors on every backend
+        raise socket_failure(exc, where, host, timeout) from exc
     except (picows.WSError, ValueError) as exc:  # e.g. a host name IDNA cannot encode
         raise ConnectFailed(
             f"WebSocket connection to {where} failed: {redact(str(exc), secrets)}"

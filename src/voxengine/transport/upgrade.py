@@ -4,7 +4,8 @@ Each backend (:mod:`~voxengine.transport.websocket`, :mod:`~voxengine.transport.
 catches its own library's exceptions and maps them here, so the same failure gives the
 same :class:`~voxengine.errors.ConnectFailed` subclass and message whichever backend
 opened the connection: an HTTP status on the upgrade (:func:`refusal`), an OS error
-(:func:`os_failure`), a bad URL (:func:`check_url`). Messages name the endpoint
+(:func:`os_failure`; with TLS and timeouts, :func:`socket_failure`), a bad URL
+(:func:`check_url`). Messages name the endpoint
 (:func:`endpoint`: scheme, host and port, never the path, query or credentials), and
 refusal bodies are redacted before they are cut.
 """
@@ -15,6 +16,7 @@ import email.utils
 import errno
 import math
 import socket
+import ssl
 import time
 from collections.abc import Callable
 
@@ -24,12 +26,21 @@ from websockets.uri import parse_uri
 from voxengine.errors import (
     AuthenticationFailed,
     ConnectFailed,
+    ConnectTimeout,
     UpgradeRateLimited,
     UpgradeRefused,
 )
 from voxengine.redaction import redact
+from voxengine.transport.tls import tls_failure
 
-__all__ = ["check_url", "endpoint", "os_failure", "parse_retry_after", "refusal"]
+__all__ = [
+    "check_url",
+    "endpoint",
+    "os_failure",
+    "parse_retry_after",
+    "refusal",
+    "socket_failure",
+]
 
 
 def parse_retry_after(value: str | None, *, now: float | None = None) -> float | None:
@@ -83,6 +94,21 @@ def check_url(url: str, secrets: set[str]) -> None:
         parse_uri(url)
     except (websockets.InvalidURI, ValueError) as exc:
         raise ConnectFailed(f"invalid WebSocket URL: {redact(str(exc), secrets)}") from exc
+
+
+def socket_failure(exc: OSError, where: str, host: str, timeout: float) -> ConnectFailed:
+    """The typed error for an opening that failed below HTTP: TLS (``TLSFailed``), the
+    ``timeout`` seconds passing (``ConnectTimeout``), any other OS error
+    (:func:`os_failure`). Every backend catches ``OSError`` (``ssl.SSLError`` and
+    ``TimeoutError`` are ones) around its whole opening and raises this from it."""
+    if isinstance(exc, ssl.SSLError):
+        return tls_failure(exc, where)
+    if isinstance(exc, TimeoutError):
+        return ConnectTimeout(
+            f"no WebSocket connection to {where} within {timeout:g} s "
+            "(TCP connect, TLS or HTTP upgrade unanswered)"
+        )
+    return os_failure(exc, where, host)
 
 
 def os_failure(exc: OSError, where: str, host: str) -> ConnectFailed:

@@ -45,16 +45,14 @@ from voxengine.errors import (
     ConnectionClosed,
     ConnectionClosedError,
     ConnectionClosedOK,
-    ConnectTimeout,
     InvalidState,
 )
 from voxengine.redaction import redact, remember_secrets, secrets_in
 from voxengine.transport import DirectConnection, FrameSink, TextTap
 from voxengine.transport.keepalive import TimerKeepalive
-from voxengine.transport.tls import default_ssl_context, tls_failure
+from voxengine.transport.tls import default_ssl_context
 from voxengine.transport.upgrade import endpoint as _endpoint
-from voxengine.transport.upgrade import os_failure as _os_failure
-from voxengine.transport.upgrade import parse_retry_after, refusal
+from voxengine.transport.upgrade import parse_retry_after, refusal, socket_failure
 
 __all__ = [
     "WebSocketConnection",
@@ -448,15 +446,8 @@ async def open_websocket(
         )
     except InvalidStatus as exc:
         raise _refused(exc, where, secrets) from exc
-    except ssl.SSLError as exc:
-        raise tls_failure(exc, where) from exc
-    except TimeoutError as exc:
-        raise ConnectTimeout(
-            f"no WebSocket connection to {where} within {timeout:g} s "
-            "(TCP connect, TLS or HTTP upgrade unanswered)"
-        ) from exc
-    except OSError as exc:
-        raise _os_failure(exc, where, host) from exc
+    except OSError as exc:  # TLS, the timeout, the OS: the same errors on every backend
+        raise socket_failure(exc, where, host, timeout) from exc
     except InvalidMessage as exc:
         cause = exc.__cause__
         if isinstance(cause, EOFError | OSError):

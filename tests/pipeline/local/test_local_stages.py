@@ -53,10 +53,13 @@ def silence(seconds: float, rate: int = 16_000) -> bytes:
 async def test_whisper_transcribes_piper_speech(
     opened: tuple[WhisperSTT, PiperTTS, LlamaCppLLM],
 ) -> None:
-    """Piper's waveform varies from call to call (it samples noise), so the bound is on
-    the whole set (the project's goal: WER under 10 % on clean speech), with a looser
-    one per sentence."""
-    whisper, piper, _ = opened
+    """The project's goal: WER under 10 % on clean speech, on the whole set, with a
+    looser bound per sentence. Piper speaks without its sampling noise here: with it,
+    each run hears another rendering, and one run in many misheard two words more
+    (12 % once); the word error rate over many renderings is the benchmark's job
+    (benchmarks/local_wer.py), a test needs the same audio every time."""
+    whisper, _, _ = opened
+    piper = PiperTTS(noise_scale=0.0, noise_w_scale=0.0)
     heard: list[str] = []
     for sentence in SENTENCES:
         pcm = await piper_speech(piper, sentence)
