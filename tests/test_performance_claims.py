@@ -35,6 +35,8 @@ def test_docs_quote_only_figures_from_their_results() -> None:
         ("docs/performance.md", "local"),
         ("docs/local.md", "local"),
         ("docs/scaling.md", "failover"),
+        ("docs/performance.md", "hops"),
+        ("docs/transports.md", "bench"),
     ],
 )
 def test_the_pages_that_report_figures_mark_them(page: str, kind: str) -> None:
