@@ -62,9 +62,12 @@ class PiperTTS:
         length_scale: speaking rate as a duration factor (< 1 faster, > 1 slower;
             ``None``: the voice's own).
         speaker_id: speaker of a multi-speaker voice.
-        noise_scale, noise_w_scale: the voice's sampling noise (``None``: the voice's
-            own). Piper samples noise, so the same text sounds a little different each
-            time; 0 and 0 make the output the same on every call (tests, demos).
+        noise_scale: the voice's sampling noise (``None``: the voice's own). Piper
+            samples noise, so the same text sounds a little different each time;
+            ``noise_scale=0`` with ``noise_w_scale=0`` makes the output the same on
+            every call (tests, demos).
+        noise_w_scale: the sampling noise of the phoneme durations (``None``: the
+            voice's own); see ``noise_scale``.
 
     Raises:
         ConfigError: invalid settings; on :meth:`open`, a missing package of the
