@@ -6,12 +6,14 @@ from __future__ import annotations
 
 import asyncio
 import sys
+import time
 from typing import Any
 
 import pytest
 
 from voxengine import AudioDelta, ResponseDone, ResponseStatus, VoiceEngine, VoiceEngineConfig
-from voxengine.events import Reconnected
+from voxengine.engine import DISCONNECT_TIMEOUT
+from voxengine.events import Reconnected, ShutdownCancelled
 from voxengine.testing import FakeOpenAIConfig, FakeOpenAIServerHandle, run_fake_openai_server
 from voxengine.transport.backends import TRANSPORTS
 
@@ -161,6 +163,34 @@ async def test_a_plain_callback_returning_an_awaitable_has_it_awaited(
         await _reply(engine)
         await asyncio.wait_for(awaited.wait(), 5)
     assert sum(finished) > 0
+
+
+async def test_disconnect_cancels_an_awaitable_the_callback_left_hanging(
+    fake_openai: FakeOpenAIServerHandle,
+) -> None:
+    """No task outlives ``disconnect()``: what a plain callback returned and never
+    finished is cancelled after the grace period and reported like a hung handler."""
+    engine = fast_engine(fake_openai)
+    hanging: list[asyncio.Future[None]] = []
+    reports: list[ShutdownCancelled] = []
+
+    def callback(pcm: bytes) -> asyncio.Future[None]:
+        future = asyncio.get_running_loop().create_future()  # never set
+        hanging.append(future)
+        return future
+
+    engine.on_audio_response = callback
+    engine.events.on(ShutdownCancelled, reports.append)
+    await engine.connect()
+    assert engine.direct_audio
+    await _reply(engine)
+    assert hanging
+    started = time.monotonic()
+    await engine.disconnect()
+    assert time.monotonic() - started < DISCONNECT_TIMEOUT
+    assert all(future.cancelled() for future in hanging)
+    assert [r.handlers for r in reports] == [(AudioDelta.type,)]
+    assert not [t for t in asyncio.all_tasks() if t is not asyncio.current_task() and not t.done()]
 
 
 async def test_a_failing_callback_is_counted_and_the_conversation_goes_on(

@@ -21,6 +21,7 @@ from inspect import iscoroutinefunction
 from typing import Any
 
 from voxengine.bus import EventBus
+from voxengine.events import AudioDelta
 from voxengine.providers.base import BaseProvider
 from voxengine.session.tap import AudioTap
 
@@ -108,3 +109,21 @@ class DirectAudio:
         task = asyncio.ensure_future(finish())
         tasks.add(task)
         task.add_done_callback(tasks.discard)
+
+    async def aclose(self, timeout: float) -> tuple[str, ...]:
+        """Wait up to ``timeout`` seconds for the awaitables plain callbacks returned,
+        then cancel what is left (``disconnect()``: no task outlives the engine's
+        session). Returns ``(AudioDelta.type,)`` when something had to be cancelled
+        (reported like a cancelled handler), else ``()``."""
+        tasks = self._tasks
+        if not tasks:
+            return ()
+        await asyncio.wait(set(tasks), timeout=timeout)
+        left = [task for task in tasks if not task.done()]
+        if not left:
+            return ()
+        for task in left:
+            task.cancel()
+        await asyncio.wait(left, timeout=timeout)
+        logger.warning("disconnect cancelled %d on_audio_response awaitable(s)", len(left))
+        return (AudioDelta.type,)

@@ -317,8 +317,11 @@ class VoiceEngine(LegacyCallbacks):
             self._injector = None  # inject_context / remove_context: InvalidState from now on
         tool_calls = await close_provider(self._tool_runner, self.provider, GRACE)
         handlers: tuple[str, ...] = ()
-        if self._strategy is not None:
-            handlers = await self._strategy.aclose(timeout=GRACE)
+        closing = [self._strategy.aclose(timeout=GRACE)] if self._strategy is not None else []
+        if self._direct is not None:  # the direct audio path's awaitables, side by side
+            closing.append(self._direct.aclose(GRACE))
+        for cancelled in await asyncio.gather(*closing):
+            handlers += tuple(t for t in cancelled if t not in handlers)
         if tool_calls or handlers:
             await report_cancelled(self.events, tool_calls, handlers, GRACE)
         self._audio_consumers_changed()  # no session: no tap
