@@ -10,20 +10,20 @@ import asyncio
 import contextlib
 import json
 import logging
-import re
 import subprocess
 import sys
 from collections.abc import AsyncIterator, Awaitable, Callable
 
 import pytest
 from websockets.asyncio.server import ServerConnection, serve
-from websockets.utils import accept_key
 
 from voxengine import VoiceEngineConfig
 from voxengine.errors import ConfigError, ConnectionClosed, ConnectionClosedError
 from voxengine.providers.openai import OpenAIConfig, OpenAIProvider
 from voxengine.transport import Connector, DirectConnection, PushConnection
 from voxengine.transport.backends import connector
+
+from .upgrade import accept_upgrade
 
 KEY = "sk-backend-test-0123456789abcdef"
 
@@ -40,15 +40,7 @@ async def raw_peer(after_upgrade: Peer) -> AsyncIterator[str]:
         assert task is not None
         handlers.add(task)
         try:
-            request = await reader.readuntil(b"\r\n\r\n")
-            found = re.search(rb"sec-websocket-key: *(\S+)", request, re.IGNORECASE)
-            assert found is not None
-            writer.write(
-                b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
-                b"Connection: Upgrade\r\nSec-WebSocket-Accept: "
-                + accept_key(found.group(1).decode()).encode()
-                + b"\r\n\r\n"
-            )
+            await accept_upgrade(reader, writer)
             await after_upgrade(reader, writer)
         except (ConnectionError, asyncio.IncompleteReadError, asyncio.CancelledError):
             pass  # the client went away (or the test ended): nothing to report

@@ -4,15 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import re
 from collections.abc import AsyncIterator
 
 from websockets.asyncio.client import connect
 from websockets.asyncio.server import ServerConnection, serve
 from websockets.protocol import State
-from websockets.utils import accept_key
 
 from voxengine.transport.keepalive import TimerKeepalive
+
+from .upgrade import accept_upgrade
 
 
 @contextlib.asynccontextmanager
@@ -106,15 +106,7 @@ async def test_a_paused_writer_waits_for_the_socket_to_drain_then_resumes() -> N
             finished.set()
 
     async def read_slowly(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        request = await reader.readuntil(b"\r\n\r\n")
-        found = re.search(rb"sec-websocket-key: *(\S+)", request, re.IGNORECASE)
-        assert found is not None
-        writer.write(
-            b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
-            b"Connection: Upgrade\r\nSec-WebSocket-Accept: "
-            + accept_key(found.group(1).decode()).encode()
-            + b"\r\n\r\n"
-        )
+        await accept_upgrade(reader, writer)
         await release.wait()
         while await reader.read(1 << 20):
             pass
