@@ -22,6 +22,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import final
 
+from voxengine._tasks import wait_then_cancel
 from voxengine.conversation.tool_registry import ToolRegistry
 from voxengine.conversation.tools import ToolResult
 from voxengine.errors import VoxError
@@ -146,12 +147,7 @@ class ToolRunner:
         for task in list(self._calls):
             task.cancel()
         self._pending.clear()
-        if self._tasks:
-            answers = set(self._tasks)
-            await asyncio.wait(answers, timeout=timeout)
-            for task in answers:
-                task.cancel()
-            await asyncio.wait(answers, timeout=timeout)
+        await wait_then_cancel(self._tasks, timeout)
         if cancelled:
             logger.warning("disconnect cancelled tool call(s) still running: %s", cancelled)
         return cancelled

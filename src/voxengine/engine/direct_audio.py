@@ -20,6 +20,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from inspect import iscoroutinefunction
 from typing import Any
 
+from voxengine._tasks import wait_then_cancel
 from voxengine.bus import EventBus
 from voxengine.events import AudioDelta
 from voxengine.providers.base import BaseProvider
@@ -115,15 +116,8 @@ class DirectAudio:
         then cancel what is left (``disconnect()``: no task outlives the engine's
         session). Returns ``(AudioDelta.type,)`` when something had to be cancelled
         (reported like a cancelled handler), else ``()``."""
-        tasks = self._tasks
-        if not tasks:
-            return ()
-        await asyncio.wait(set(tasks), timeout=timeout)
-        left = [task for task in tasks if not task.done()]
+        left = await wait_then_cancel(self._tasks or (), timeout)
         if not left:
             return ()
-        for task in left:
-            task.cancel()
-        await asyncio.wait(left, timeout=timeout)
-        logger.warning("disconnect cancelled %d on_audio_response awaitable(s)", len(left))
+        logger.warning("disconnect cancelled %d on_audio_response awaitable(s)", left)
         return (AudioDelta.type,)
