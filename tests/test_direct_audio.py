@@ -13,7 +13,7 @@ import pytest
 
 from voxengine import AudioDelta, ResponseDone, ResponseStatus, VoiceEngine, VoiceEngineConfig
 from voxengine.engine import DISCONNECT_TIMEOUT
-from voxengine.events import Reconnected, ShutdownCancelled
+from voxengine.events import Reconnected, ShutdownCancelled, TextDelta, TranscriptDelta
 from voxengine.testing import FakeOpenAIConfig, FakeOpenAIServerHandle, run_fake_openai_server
 from voxengine.transport.backends import TRANSPORTS
 
@@ -126,6 +126,100 @@ async def test_any_other_audio_consumer_turns_the_direct_way_off_until_it_leaves
         assert not engine.direct_audio
         engine.on_audio_response = direct.extend
         assert engine.direct_audio
+
+
+async def _text_in_provider_mode(handle: FakeOpenAIServerHandle) -> list[str]:
+    engine = fast_engine(handle, "provider")
+    deltas: list[str] = []
+    engine.on_text_response = deltas.append
+    async with engine:
+        await _reply(engine)
+    return deltas
+
+
+async def test_a_lone_text_callback_gets_every_delta_straight_from_the_socket(
+    fake_openai: FakeOpenAIServerHandle, transport: str
+) -> None:
+    expected = await _text_in_provider_mode(fake_openai)
+    assert len(expected) > 1
+    engine = fast_engine(fake_openai, transport=transport)
+    deltas: list[str] = []
+    stacks: list[set[str]] = []
+
+    def on_text(delta: str) -> None:
+        stacks.append(_callers())
+        deltas.append(delta)
+
+    engine.on_text_response = on_text
+    async with engine:
+        assert not engine.direct_text  # only beside the direct audio
+        engine.on_audio_response = lambda pcm: None
+        assert engine.direct_audio
+        assert engine.direct_text
+        await _reply(engine)
+    assert not engine.direct_text  # disconnected
+    assert deltas == expected  # the same deltas as the event path gives
+    for stack in stacks:
+        assert READ_HOOK[transport] in stack
+        assert not {"EventQueue.put_nowait", "BaseStrategy._deliver", "EventBus.dispatch"} & stack
+
+
+@pytest.mark.parametrize("kind", [TranscriptDelta, TextDelta])
+async def test_any_other_text_consumer_turns_the_direct_text_off_until_it_leaves(
+    fake_openai: FakeOpenAIServerHandle, kind: type[TextDelta | TranscriptDelta]
+) -> None:
+    engine = fast_engine(fake_openai)
+    direct: list[str] = []
+    seen: list[str] = []
+    engine.on_audio_response = lambda pcm: None
+    engine.on_text_response = direct.append
+    async with engine:
+        assert engine.direct_text
+        sub = engine.events.on(kind, lambda event: seen.append(event.delta))
+        assert engine.direct_audio
+        assert not engine.direct_text
+        await _reply(engine)
+        if kind is TranscriptDelta:  # the fake speaks: its text comes as transcripts
+            assert seen
+            assert seen == direct
+        engine.events.off(sub)
+        assert engine.direct_text
+        engine.on_text_response = None
+        assert engine.direct_audio
+        assert not engine.direct_text
+        engine.on_text_response = direct.append
+        assert engine.direct_text
+
+        async def on_text(delta: str) -> None:
+            direct.append(delta)
+
+        engine.on_text_response = on_text  # async: the event path awaits it
+        assert engine.direct_audio
+        assert not engine.direct_text
+        before = len(direct)
+        await _reply(engine)
+        assert len(direct) > before
+
+
+async def test_a_failing_text_callback_is_counted_and_the_conversation_goes_on(
+    fake_openai: FakeOpenAIServerHandle, caplog: pytest.LogCaptureFixture, transport: str
+) -> None:
+    engine = fast_engine(fake_openai, transport=transport)
+    calls: list[str] = []
+
+    def broken(delta: str) -> None:
+        calls.append(delta)
+        raise RuntimeError("application bug")
+
+    engine.on_audio_response = lambda pcm: None
+    engine.on_text_response = broken
+    async with engine:
+        assert engine.direct_text
+        await _reply(engine)
+        await _reply(engine, "And again")
+        assert engine.is_connected
+    assert engine.events.handler_errors == len(calls) > 0
+    assert "on_text_response failed" in caplog.text
 
 
 async def test_async_callbacks_take_the_event_path_and_are_awaited(

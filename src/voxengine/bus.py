@@ -254,11 +254,17 @@ class EventBus:
     def _changed(self) -> None:
         """Subscriptions or streams changed: forget the per-class lists, redo the route."""
         self._by_type.clear()
-        subs = self._handlers_for(AudioDelta)
-        plain = not self._streams and all(s.filter is None and not s.once for s in subs)
-        self.audio_route = subs if plain else None
+        self.audio_route = self.plain_route(AudioDelta)
         if self.on_change is not None:
             self.on_change()
+
+    def plain_route(self, event_type: type[BaseEvent]) -> tuple[Subscription, ...] | None:
+        """The subscriptions of ``event_type``, in dispatch order, while every one is
+        plain (no filter, not once) and no stream is open; else ``None`` (what
+        :attr:`audio_route` holds for :class:`AudioDelta`)."""
+        subs = self._handlers_for(event_type)
+        plain = not self._streams and all(s.filter is None and not s.once for s in subs)
+        return subs if plain else None
 
     def continue_dispatch(
         self,

@@ -158,3 +158,49 @@ async def test_a_failing_connector_keeps_its_type_and_never_shows_the_key(
         await session.open()
     assert KEY not in str(caught.value)
     assert KEY not in repr(caught.value)
+
+
+async def test_frames_a_cancelled_send_left_go_out_without_waiting_for_traffic() -> None:
+    """A send cancelled while its first frame is being written leaves the rest queued:
+    they go out at once, not only when the next frame comes in (a fast-mode session
+    whose audio is tapped may see no other frame for a long time)."""
+    server, tasks, connect = _peer()
+    gate = asyncio.Event()
+    writing = asyncio.Event()
+
+    async def gated(url: str, headers: Mapping[str, str], *, timeout: float) -> Connection:
+        conn = await connect(url, headers, timeout=timeout)  # type: ignore[operator]
+        plain_send = conn.send
+        first = True
+
+        async def send(data: str | bytes) -> None:
+            nonlocal first
+            if first and "first words" in str(data):
+                first = False
+                writing.set()
+                await gate.wait()  # held until cancelled
+            await plain_send(data)
+
+        conn.send = send
+        return conn  # type: ignore[no-any-return]
+
+    session = _session(gated)
+    await asyncio.wait_for(session.open(), 10)
+    sending = asyncio.create_task(
+        session.send(SendText(text="first words"), SendText(text="second words"))
+    )
+    await asyncio.wait_for(writing.wait(), 10)
+    sending.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await sending
+
+    def texts() -> list[str]:
+        return [str(m) for m in server.received if m["type"] == "conversation.item.create"]
+
+    for _ in range(200):
+        if any("second words" in text for text in texts()):
+            break
+        await asyncio.sleep(0.01)
+    assert any("second words" in text for text in texts())
+    await session.aclose()
+    await asyncio.gather(*tasks)

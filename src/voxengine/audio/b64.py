@@ -21,7 +21,13 @@ import binascii
 from collections.abc import Callable
 from typing import Final
 
-__all__ = ["ACCELERATOR", "b64decode_strict", "b64encode_bytes", "b64encode_str"]
+__all__ = [
+    "ACCELERATOR",
+    "b64decode_quick",
+    "b64decode_strict",
+    "b64encode_bytes",
+    "b64encode_str",
+]
 
 Buffer = str | bytes | bytearray | memoryview
 
@@ -35,6 +41,10 @@ def _binascii_decode(data: Buffer) -> bytes:
     return _a2b(data, strict_mode=True)
 
 
+def _binascii_decode_quick(data: Buffer, _altchars: None, _validate: bool) -> bytes:
+    return _a2b(data, strict_mode=True)
+
+
 def _binascii_encode_bytes(data: bytes | bytearray | memoryview) -> bytes:
     return _b2a(data, newline=False)
 
@@ -45,6 +55,7 @@ def _binascii_encode_str(data: bytes | bytearray | memoryview) -> str:
 
 def _accelerated() -> tuple[
     str | None,
+    Callable[[Buffer, None, bool], bytes],
     Callable[[Buffer], bytes],
     Callable[[bytes | bytearray | memoryview], bytes],
     Callable[[bytes | bytearray | memoryview], str],
@@ -53,7 +64,13 @@ def _accelerated() -> tuple[
     try:
         import pybase64
     except ImportError:
-        return (None, _binascii_decode, _binascii_encode_bytes, _binascii_encode_str)
+        return (
+            None,
+            _binascii_decode_quick,
+            _binascii_decode,
+            _binascii_encode_bytes,
+            _binascii_encode_str,
+        )
     decode = pybase64.b64decode
 
     def decode_strict(data: Buffer) -> bytes:
@@ -64,6 +81,7 @@ def _accelerated() -> tuple[
 
     return (
         f"pybase64 {pybase64.get_version()}",
+        decode,
         decode_strict,
         pybase64.b64encode,
         pybase64.b64encode_as_string,
@@ -75,15 +93,24 @@ _IMPLEMENTATIONS: Final = _accelerated()
 #: The accelerator in use (``"pybase64 <version>"``), or None (CPython's ``binascii``).
 ACCELERATOR: Final[str | None] = _IMPLEMENTATIONS[0]
 
+#: ``b64decode_quick(data, None, True) -> bytes``: the hot path's decode, for a caller
+#: that hands whatever it refuses to :func:`b64decode_strict` for the verdict. With
+#: ``pybase64``, its validating decode itself (the positional ``altchars=None,
+#: validate=True``: no keyword dict built per call, no Python frame in between); else
+#: strict ``binascii``. It accepts nothing :func:`b64decode_strict` refuses, with the
+#: same result for what both accept; it may refuse a few inputs that one accepts
+#: (padding beyond a whole quantum). Refusals raise ``ValueError`` or ``TypeError``.
+b64decode_quick: Final = _IMPLEMENTATIONS[1]
+
 #: ``b64decode_strict(data) -> bytes``: strict base64 decode of ``str`` (ASCII) or a
 #: bytes-like object. Same verdict, result and exceptions as
 #: ``binascii.a2b_base64(data, strict_mode=True)``: ``binascii.Error`` (a ``ValueError``)
 #: for invalid base64 (a character outside the alphabet, whitespace, bad padding),
 #: ``ValueError`` for a non-ASCII ``str``, ``TypeError`` for another type.
-b64decode_strict: Final = _IMPLEMENTATIONS[1]
+b64decode_strict: Final = _IMPLEMENTATIONS[2]
 
 #: ``b64encode_bytes(data) -> bytes``: standard base64 of ``data``, no newline.
-b64encode_bytes: Final = _IMPLEMENTATIONS[2]
+b64encode_bytes: Final = _IMPLEMENTATIONS[3]
 
 #: ``b64encode_str(data) -> str``: the same as ``str``.
-b64encode_str: Final = _IMPLEMENTATIONS[3]
+b64encode_str: Final = _IMPLEMENTATIONS[4]

@@ -31,9 +31,10 @@ class LegacyCallbacks:
     """The callback attributes (``None``: disabled) and their bus handlers."""
 
     _on_audio_response: AudioCallback | None = None
+    _on_text_response: TextCallback | None = None
 
     def __init__(self) -> None:
-        self.on_text_response: TextCallback | None = None
+        self._on_text_response = None
         self._on_audio_response = None
         self.on_response_done: Callable[[ResponseDone], Any] | None = None
         self.on_error: Callable[[ProviderErrorEvent], Any] | None = None
@@ -48,8 +49,20 @@ class LegacyCallbacks:
         self._on_audio_response = callback
         self._audio_consumers_changed()
 
+    @property
+    def on_text_response(self) -> TextCallback | None:
+        """Called with each delta of assistant text or audio transcript; ``None``:
+        disabled."""
+        return self._on_text_response
+
+    @on_text_response.setter
+    def on_text_response(self, callback: TextCallback | None) -> None:
+        self._on_text_response = callback
+        self._audio_consumers_changed()
+
     def _audio_consumers_changed(self) -> None:
-        """Hook: who consumes the assistant audio changed (the engine overrides it)."""
+        """Hook: who consumes the assistant audio or text changed (the engine overrides
+        it)."""
 
     def _legacy(self, event: Event) -> object:
         """The callbacks' one bus handler (audio, text and transcripts, the end of a

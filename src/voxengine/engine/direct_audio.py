@@ -1,15 +1,18 @@
-"""Fast mode's shortest way for assistant audio: :class:`DirectAudio`.
+"""Fast mode's shortest way for assistant audio and text: :class:`DirectAudio`.
 
 In ``fast`` mode, while the engine's assistant audio has exactly one consumer — the
 ``on_audio_response`` callback, a plain function, with no other :class:`AudioDelta`
 handler, no :meth:`~voxengine.bus.EventBus.stream` open and no output device playing —
 the provider is given an :class:`~voxengine.session.tap.AudioTap`: each chunk goes
 from the socket's read callback to the callback with no event object, queue, strategy
-or bus in between (the benchmarks' in-process latency measures this way). As soon as
-any of those conditions stops holding, the tap is taken away and audio comes as
-:class:`AudioDelta` events again, to every consumer. The callback's audio is never
-held behind an async handler still busy with an earlier event (other events keep
-their order among themselves).
+or bus in between (the benchmarks' in-process latency measures this way). When, in
+addition, ``on_text_response`` is a plain function and the only consumer of
+:class:`TextDelta` and :class:`TranscriptDelta`, assistant text and transcript deltas
+go the same way to it. As soon as any of those conditions stops holding, the tap is
+changed or taken away and audio and text come as events again, to every consumer.
+The callbacks' data is never held behind an async handler still busy with an earlier
+event (other events keep their order among themselves). Tapped deltas are not kept
+in :attr:`~voxengine.bus.EventBus.history` (audio chunks never are).
 """
 
 from __future__ import annotations
@@ -22,7 +25,7 @@ from typing import Any
 
 from voxengine._tasks import wait_then_cancel
 from voxengine.bus import EventBus
-from voxengine.events import AudioDelta
+from voxengine.events import AudioDelta, TextDelta, TranscriptDelta
 from voxengine.providers.base import BaseProvider
 from voxengine.session.tap import AudioTap
 
@@ -57,7 +60,17 @@ class DirectAudio:
         """Whether ``callback`` is the only consumer of the audio (see the module)."""
         if callback is None or iscoroutinefunction(callback) or self._observers:
             return False
-        route = self._bus.audio_route
+        return self._only_legacy(AudioDelta)
+
+    def wanted_text(self, callback: Callable[[str], object] | None) -> bool:
+        """Whether ``callback`` is the only consumer of assistant text and transcript
+        deltas (see the module)."""
+        if callback is None or iscoroutinefunction(callback):
+            return False
+        return self._only_legacy(TextDelta) and self._only_legacy(TranscriptDelta)
+
+    def _only_legacy(self, event_type: type[AudioDelta | TextDelta | TranscriptDelta]) -> bool:
+        route = self._bus.plain_route(event_type)
         return (
             route is not None
             and len(route) == 1
@@ -66,16 +79,21 @@ class DirectAudio:
         )
 
     def update(
-        self, provider: BaseProvider | None, callback: Callable[[bytes], object] | None
+        self,
+        provider: BaseProvider | None,
+        callback: Callable[[bytes], object] | None,
+        text: Callable[[str], object] | None = None,
     ) -> None:
-        """Give ``provider`` a tap for ``callback``, or take it away (see :meth:`wanted`);
-        ``provider`` is ``None`` while the engine has no session."""
+        """Give ``provider`` a tap for ``callback`` (and ``text``), or take it away (see
+        :meth:`wanted`, :meth:`wanted_text`); ``provider`` is ``None`` while the engine
+        has no session."""
         wanted = provider is not None and provider.is_connected and self.wanted(callback)
         tap = self.tap
         if wanted:
             assert callback is not None
-            if tap is None or tap.callback is not callback:
-                tap = AudioTap(callback, self._failed, self._pending)
+            text = text if self.wanted_text(text) else None
+            if tap is None or tap.callback is not callback or tap.text is not text:
+                tap = AudioTap(callback, self._failed, self._pending, text)
         else:
             tap = None
         if tap is self.tap and provider is self._provider:
@@ -89,10 +107,17 @@ class DirectAudio:
             tap = None
         self.tap = tap
 
-    def _failed(self) -> None:
-        # what the bus does for a failing handler: count it, log it, go on
+    def _failed(self, callback: Callable[..., object] | None) -> None:
+        """A callback raised (``None``: the awaitable one returned); what the bus does
+        for a failing handler: count it, log it, go on."""
         self._bus.handler_errors += 1
-        logger.exception("on_audio_response failed on an audio chunk")
+        tap = self.tap
+        if callback is None:
+            logger.exception("what a direct callback returned failed")
+        elif tap is not None and callback is tap.text:
+            logger.exception("on_text_response failed on a text delta")
+        else:
+            logger.exception("on_audio_response failed on an audio chunk")
 
     def _pending(self, pending: Awaitable[object]) -> None:
         """A plain callback returned an awaitable: await it in a task of its own."""
@@ -101,7 +126,7 @@ class DirectAudio:
             try:
                 return await pending
             except Exception:
-                self._failed()
+                self._failed(None)
                 return None
 
         tasks = self._tasks

@@ -182,6 +182,14 @@ class VoiceEngine(LegacyCallbacks):
         return self._direct is not None and self._direct.tap is not None
 
     @property
+    def direct_text(self) -> bool:
+        """True while assistant text and transcript deltas go from the socket straight
+        to :attr:`on_text_response` (``fast`` mode, beside :attr:`direct_audio`, when
+        that callback is their only consumer: see :mod:`voxengine.engine.direct_audio`)."""
+        tap = self._direct.tap if self._direct is not None else None
+        return tap is not None and tap.text is not None
+
+    @property
     def mode(self) -> str:
         """The engine mode."""
         return self.config.mode
@@ -263,7 +271,7 @@ class VoiceEngine(LegacyCallbacks):
         if direct is not None:
             strategy = self._strategy
             provider = self.provider if strategy is not None else None
-            direct.update(provider, self.on_audio_response)
+            direct.update(provider, self.on_audio_response, self.on_text_response)
 
     def _on_session_closed(self, event: SessionClosed) -> bool:
         """The provider's session ended for good: fail over if a fallback remains."""

@@ -11,7 +11,7 @@ feeds it what arrives on the socket and sends what it asks to send::
 from __future__ import annotations
 
 import enum
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
 
@@ -22,12 +22,13 @@ from voxengine.events import AudioDelta, Event
 from voxengine.redaction import redact_headers, redact_url
 
 __all__ = [
-    "AudioDeliver",
+    "AudioTap",
     "AudioTapping",
     "ConnectRequest",
     "HotPath",
     "ProtocolState",
     "RealtimeProtocol",
+    "TapProgress",
     "redact_url",
 ]
 
@@ -118,26 +119,68 @@ class HotPath(Protocol):
         ...
 
 
-#: Takes a clean audio delta's ``response_id``, ``item_id`` and PCM16 audio.
-AudioDeliver = Callable[[str, str, bytes], None]
+@dataclass(frozen=True, slots=True)
+class AudioTap:
+    """The application's callbacks for what a session hands over straight from its
+    socket, and what to do when they misbehave (see :mod:`voxengine.session.tap`).
+
+    Attributes:
+        callback: called with each chunk of assistant audio (PCM16 at the provider's
+            output rate), inside the socket's read callback: it must not block.
+        failed: called with the callback that raised (``callback`` or ``text``),
+            inside the ``except`` block; the session goes on.
+        pending: called with what a callback returned when that is an awaitable (a
+            callback that turned out to be asynchronous), to await it elsewhere.
+        text: when set, called the same way with each assistant text or transcript
+            delta (what ``TextDelta.delta`` / ``TranscriptDelta.delta`` would carry);
+            ``None``: those keep coming as events.
+    """
+
+    callback: Callable[[bytes], object]
+    failed: Callable[[Callable[..., object]], None]
+    pending: Callable[[Awaitable[object]], None]
+    text: Callable[[str], object] | None = None
+
+
+class TapProgress(Protocol):
+    """What a tap records of the frames it takes (the session's response tracker):
+    ``progress_at`` is the clock's time of the last one; ``audio_item_id`` the item
+    whose audio came last and ``audio_bytes`` how much of it arrived."""
+
+    progress_at: float
+    audio_item_id: str | None
+    audio_bytes: int
 
 
 @runtime_checkable
 class AudioTapping(Protocol):
-    """A protocol that can decode its audio frames straight from the socket's bytes.
+    """A protocol that can decode its hottest frames straight from the socket's bytes.
 
-    For a session whose audio goes to one plain callback (fast mode): the tap decodes
-    an audio delta and hands it on with nothing built in between, no event object.
+    For a session whose audio (and, optionally, text) goes to one plain callback (fast
+    mode): the tap decodes an audio delta and calls the application with nothing built
+    in between, no event object, no other Python frame.
     """
 
-    def audio_tap(self, deliver: AudioDeliver) -> Callable[[bytes | bytearray | memoryview], bool]:
-        """A text-frame tap (``voxengine.transport.TextTap``): given a whole text
-        frame's raw payload, when it is a well-formed audio delta while the protocol
-        is not ``CLOSED``, call ``deliver(response_id, item_id, audio)`` with exactly
-        what :meth:`HotPath.receive_audio` would return in its
-        :class:`~voxengine.events.AudioDelta`, and return True. Otherwise change
-        nothing and return False: the frame then takes the general path
-        (:meth:`RealtimeProtocol.receive_message`). It may decline any frame (e.g.
-        one with a field missing), never one ``receive_audio`` would not return. It
-        never raises for bad input; ``deliver``'s exceptions propagate."""
+    def audio_tap(
+        self, tap: AudioTap, progress: TapProgress, clock: Callable[[], float]
+    ) -> Callable[[bytes | bytearray | memoryview], bool]:
+        """A text-frame tap (``voxengine.transport.TextTap``) for ``tap``.
+
+        Given a whole text frame's raw payload, while the protocol is not ``CLOSED``:
+
+        * a well-formed audio delta (exactly the audio :meth:`HotPath.receive_audio`
+          would return in its :class:`~voxengine.events.AudioDelta`) goes to
+          ``tap.callback``;
+        * with ``tap.text`` set, a well-formed assistant text or transcript delta goes
+          to ``tap.text`` with the ``delta`` its event would carry;
+
+        then ``progress`` is updated as :class:`~voxengine.session.tracker.ResponseTracker`
+        does for those events (``progress_at = clock()``; for audio, the item and its
+        byte count) and the tap returns True. A callback's exception goes to
+        ``tap.failed`` and an awaitable it returns to ``tap.pending``. Any other frame
+        changes nothing and returns False: it then takes the general path
+        (:meth:`RealtimeProtocol.receive_message`). The tap may decline any frame (e.g.
+        one with a field missing), never take one the general path would turn into
+        anything else. It never raises.
+        """
         ...

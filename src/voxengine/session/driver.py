@@ -80,7 +80,8 @@ class RealtimeSession(SessionWire):
     @property
     def last_activity(self) -> float:
         """:func:`time.monotonic` time of the last frame received from the server."""
-        return self._last_activity
+        # frames an audio tap takes record their time in the tracker only
+        return max(self._last_activity, self.tracker.progress_at)
 
     @property
     def is_open(self) -> bool:

@@ -15,12 +15,11 @@ import contextlib
 import logging
 import time
 from collections.abc import Callable, Coroutine
-from inspect import isawaitable
 from typing import Any
 
 from voxengine.errors import ConnectionClosed, VoxError
 from voxengine.events import AudioDelta, Event, SessionClosed, SessionReady
-from voxengine.protocols import AudioDeliver, AudioTapping, HotPath, ProtocolState, RealtimeProtocol
+from voxengine.protocols import AudioTapping, HotPath, ProtocolState, RealtimeProtocol
 from voxengine.session.tap import AudioTap
 from voxengine.session.tracker import ResponseTracker
 from voxengine.transport import Connection, Connector, DirectConnection
@@ -149,6 +148,12 @@ class SessionWire:
         try:
             while outbox:
                 await conn.send(outbox.pop(0))
+        except asyncio.CancelledError:
+            if outbox and self._reading and not self._closed:
+                # the caller's send was cancelled: a writer of its own sends the rest
+                # (it starts once this one let go of the turn)
+                self._start_sending(self._send_outbox())
+            raise
         finally:
             self._writing = None
             turn.set_result(None)
@@ -173,44 +178,22 @@ class SessionWire:
         return self._tapped
 
     def _install_tap(self) -> None:
-        """Give the connection the protocol's audio tap (or take it away)."""
+        """Give the connection the protocol's tap for :attr:`audio_tap` (or take it away:
+        also once the session stops reading, so nothing reaches the callbacks after)."""
         conn, tap, protocol = self._conn, self._audio_tap, self._protocol
         if not isinstance(conn, DirectConnection):
             return
-        if tap is None or not isinstance(protocol, AudioTapping):
+        if tap is None or not self._reading or not isinstance(protocol, AudioTapping):
             conn.tap_text(None)
             self._tapped = False
             return
-        self._tapped = conn.tap_text(protocol.audio_tap(self._deliverer(tap)))
+        self._tapped = conn.tap_text(protocol.audio_tap(tap, self.tracker, _monotonic))
 
-    def _deliverer(self, tap: AudioTap) -> AudioDeliver:
-        """What the protocol's tap calls with each clean audio delta: the application's
-        callback first, then :meth:`_pushed`'s bookkeeping for audio."""
-        callback, failed, pending = tap.callback, tap.failed, tap.pending
-        tracker = self.tracker
-
-        def deliver(response_id: str, item_id: str, audio: bytes) -> None:
-            if not self._reading:
-                return  # the protocol gave up: later frames are ignored
-            try:
-                result = callback(audio)
-            except Exception:
-                failed()
-                result = None
-            self._last_activity = now = _monotonic()
-            # tracker.audio_arrived, inlined: one call less per 20 ms frame, as few
-            # Python frames between the socket and the callback as the bare client's
-            tracker.progress_at = now
-            if item_id != tracker.audio_item_id:
-                tracker.audio_item_id = item_id
-                tracker.audio_bytes = 0
-            tracker.audio_bytes += len(audio)
-            if result is not None and isawaitable(result):
-                pending(result)
-            if self._outbox:  # frames a cancelled send left: get them going
-                self._start_sending(self._send_outbox())
-
-        return deliver
+    def _stop_reading(self) -> None:
+        """The protocol gave up or the connection closed: later frames are ignored."""
+        self._reading = False
+        if self._tapped:
+            self._install_tap()
 
     def _dispatch(self, event: Event) -> None:
         self.tracker.observe(event)
@@ -266,7 +249,7 @@ class SessionWire:
         self._last_activity = now = _monotonic()
         if protocol.state is ProtocolState.CLOSED:
             # The protocol gave up (e.g. configuration refused in the handshake).
-            self._reading = False
+            self._stop_reading()
             return False
         tracker, sink = self.tracker, self.sink
         for event in protocol.events_received():
@@ -313,7 +296,7 @@ class SessionWire:
                 receiving = self._collect()
         except Exception as exc:  # a bug: report it and end the session
             self._reader_failed(exc)
-            self._reading = False
+            self._stop_reading()
             self._start_sending(self._close_connection(1011, "internal error"))
             return
         if not receiving:  # the reader waits for the close: make it come
@@ -402,7 +385,7 @@ class SessionWire:
         """Dispatch the session's last events (a SessionClosed last) and mark it closed."""
         if self._closed:
             return
-        self._reading = False
+        self._stop_reading()
         events = self._protocol.events_received()
         if not any(isinstance(e, SessionClosed) for e in events):
             events.append(SessionClosed(code=None, reason="session ended"))

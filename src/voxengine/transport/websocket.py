@@ -108,7 +108,6 @@ def _closed(exc: websockets.ConnectionClosed) -> ConnectionClosed:
 
 
 _DATA_OPCODES = (Opcode.TEXT, Opcode.BINARY, Opcode.CONT)
-_READ = TimerKeepalive.data_received
 
 #: The headers an open connection's upgrade response keeps (see :func:`open_websocket`):
 #: none, one empty ``Headers`` shared by every connection (never written to).
@@ -130,6 +129,7 @@ class _PushingConnection(TimerKeepalive):
     __slots__ = (
         "_abort_timer",
         "_closer",
+        "_deadline",
         "_direct",
         "_fragmented_text",
         "_fragments",
@@ -159,18 +159,24 @@ class _PushingConnection(TimerKeepalive):
         self.on_close: Callable[[ConnectionClosed], None] | None = None
         self._abort_timer: asyncio.TimerHandle | None = None
 
-    def data_received(self, data: bytes) -> None:
-        """``websockets``' read callback, plus a bound on the close that follows.
+    @property
+    def close_deadline(self) -> float | None:
+        """``websockets``' close deadline (loop time), plus a bound on the close.
 
         Once the connection is closing (a close frame either way, or a protocol error
-        in what the peer sent), ``websockets`` sets ``close_deadline`` but enforces it
-        only inside ``close()``: a peer that then neither answers nor closes the TCP
+        in what the peer sent), ``websockets`` sets this deadline but enforces it only
+        inside ``close()``: a peer that then neither answers nor closes the TCP
         connection would keep ``recv`` (and the session reading it) waiting for ever.
-        The socket is aborted at the deadline instead.
+        Setting it also schedules the socket's abort at the deadline (nothing is added
+        to the read callback: the deadline is set once per connection).
         """
-        _READ(self, data)
-        if self.close_deadline is not None and self._abort_timer is None:
-            self._abort_timer = self.loop.call_at(self.close_deadline, self._abort_unclosed)
+        return self._deadline
+
+    @close_deadline.setter
+    def close_deadline(self, deadline: float | None) -> None:
+        self._deadline = deadline
+        if deadline is not None and self._abort_timer is None:
+            self._abort_timer = self.loop.call_at(deadline, self._abort_unclosed)
 
     def _abort_unclosed(self) -> None:
         if not self.connection_lost_waiter.done():

@@ -10,8 +10,8 @@ import pytest
 
 from tests.protocols.openai.test_protocol import SESSION_CREATED, SESSION_UPDATED, make, opened
 from voxengine.commands import SendAudio, SendText
-from voxengine.events import AudioDelta, ProviderErrorEvent
-from voxengine.protocols import AudioTapping, HotPath, ProtocolState
+from voxengine.events import AudioDelta, ProviderErrorEvent, Role, TextDelta, TranscriptDelta
+from voxengine.protocols import AudioTap, AudioTapping, HotPath, ProtocolState
 from voxengine.protocols.openai._wire import Dialect
 from voxengine.protocols.openai.protocol import OpenAIRealtimeProtocol
 
@@ -111,39 +111,133 @@ def test_encode_audio_declines_before_open_and_behind_queued_frames() -> None:
     assert p.encode_audio(PCM) is not None
 
 
-@pytest.mark.parametrize("frame", FRAMES)
-def test_the_audio_tap_takes_exactly_the_frames_receive_audio_returns(frame: str | bytes) -> None:
-    """``audio_tap`` (``AudioTapping``) takes a frame, from its raw bytes, exactly when
-    ``receive_audio`` would return its audio delta, and hands on the same fields; a
-    frame it declines leaves the protocol untouched (the general path then runs)."""
+class _Recorder:
+    """An ``AudioTap`` and ``TapProgress`` recording what the tap did."""
+
+    def __init__(self, *, text: bool = False, raises: bool = False, returns: object = None):
+        self.audio: list[bytes] = []
+        self.text: list[str] = []
+        self.failed: list[object] = []
+        self.pending: list[object] = []
+        self.progress_at = 0.0
+        self.audio_item_id: str | None = None
+        self.audio_bytes = 0
+        self.raises, self.returns = raises, returns
+        self.tap = AudioTap(
+            self._audio, self.failed.append, self.pending.append, self._text if text else None
+        )
+
+    def _audio(self, audio: bytes) -> object:
+        self.audio.append(audio)
+        if self.raises:
+            raise RuntimeError("callback bug")
+        return self.returns
+
+    def _text(self, delta: str) -> object:
+        self.text.append(delta)
+        if self.raises:
+            raise RuntimeError("callback bug")
+        return self.returns
+
+    def state(self) -> tuple[float, str | None, int]:
+        return (self.progress_at, self.audio_item_id, self.audio_bytes)
+
+
+TEXT_FRAMES = [
+    '{"type":"response.output_audio_transcript.delta","response_id":"r1","item_id":"i1",'
+    '"delta":"hi"}',
+    '{"type":"response.output_text.delta","response_id":"r1","item_id":"i1","delta":"yo"}',
+    '{"type":"response.audio_transcript.delta","item_id":"i1","delta":"beta"}',
+    '{"type":"response.text.delta","delta":"no ids"}',
+    '{"type":"response.output_audio_transcript.delta","item_id":"i1","delta":5}',
+    '{"type":"response.output_audio_transcript.delta","item_id":"i1"}',
+    '{"type":"conversation.item.input_audio_transcription.delta","item_id":"u1",'
+    '"delta":"the user"}',
+]
+
+
+@pytest.mark.parametrize("text", [False, True])
+@pytest.mark.parametrize("frame", FRAMES + TEXT_FRAMES)
+def test_the_tap_takes_exactly_what_the_general_path_hands_the_callbacks(
+    frame: str | bytes, text: bool
+) -> None:
+    """``audio_tap`` (``AudioTapping``) takes a frame, from its raw bytes, only when the
+    general path would hand its audio (or, with a text callback, its assistant text
+    delta) to the application, and hands on the same data; a frame it declines
+    leaves the protocol and the progress untouched (the general path then runs)."""
     data = frame.encode() if isinstance(frame, str) else frame
-    expected = opened().receive_audio(frame)
-    tapping = opened()
-    delivered: list[tuple[str, str, bytes]] = []
-    tap = tapping.audio_tap(lambda r, i, audio: delivered.append((r, i, audio)))
-    took = tap(data)
-    if took:  # only frames receive_audio returns, with the same fields
-        assert expected is not None
-        assert delivered == [(expected.response_id, expected.item_id, expected.audio)]
+    general = opened()
+    audio = general.receive_audio(frame)
+    events = general.events_received()
+    deltas = [  # what on_text_response gets of the frame
+        e.delta
+        for e in events
+        if type(e) is TextDelta or (type(e) is TranscriptDelta and e.role is Role.ASSISTANT)
+    ]
+    tapping, seen = opened(), _Recorder(text=text)
+    took = tapping.audio_tap(seen.tap, seen, lambda: 42.0)(data)
+    if not took:
+        assert (seen.audio, seen.text, seen.state()) == ([], [], (0.0, None, 0))
+    elif seen.audio:
+        assert audio is not None
+        assert seen.audio == [audio.audio]
+        assert seen.state() == (42.0, audio.item_id, len(audio.audio))
     else:
-        assert delivered == []
-    if expected is not None and expected.audio == PCM:  # every well-formed delta is taken
+        assert text
+        assert seen.text == deltas
+        assert len(deltas) == 1
+        assert seen.state() == (42.0, None, 0)
+    if audio is not None and audio.audio == PCM:  # every well-formed delta is taken
+        assert took
+    if text and frame in TEXT_FRAMES[:4]:  # and every well-formed assistant text delta
         assert took
     assert tapping.events_received() == []
     assert tapping.data_to_send() == []
+    assert seen.failed == seen.pending == []
+
+
+def test_the_tap_counts_the_audio_of_each_item() -> None:
+    p, seen = opened(), _Recorder()
+    tap = p.audio_tap(seen.tap, seen, lambda: 1.0)
+    assert tap(GOOD.encode())
+    assert tap(GOOD.encode())
+    assert seen.state() == (1.0, "i1", 2 * len(PCM))
+    assert tap(GOOD.replace('"i1"', '"i2"').encode())
+    assert seen.state() == (1.0, "i2", len(PCM))
+
+
+@pytest.mark.parametrize("frame", [GOOD, TEXT_FRAMES[0]])
+def test_a_failing_or_async_callback_is_reported_and_the_frame_still_taken(frame: str) -> None:
+    p, seen = opened(), _Recorder(text=True, raises=True)
+    assert p.audio_tap(seen.tap, seen, lambda: 3.0)(frame.encode()) is True
+    callback = seen.tap.callback if frame is GOOD else seen.tap.text
+    assert seen.failed == [callback]
+    assert seen.pending == []
+    assert seen.progress_at == 3.0  # the frame counts as arrived all the same
+    awaitable = object.__new__(_Awaitable)
+    p, seen = opened(), _Recorder(text=True, returns=awaitable)
+    assert p.audio_tap(seen.tap, seen, lambda: 3.0)(frame.encode()) is True
+    assert seen.pending == [awaitable]
+    assert seen.failed == []
+
+
+class _Awaitable:
+    def __await__(self):  # type: ignore[no-untyped-def]
+        yield
 
 
 def test_the_audio_tap_declines_invalid_utf8_and_frames_once_closed() -> None:
-    p = opened()
-    delivered: list[bytes] = []
-    tap = p.audio_tap(lambda r, i, audio: delivered.append(audio))
+    p, seen = opened(), _Recorder(text=True)
+    tap = p.audio_tap(seen.tap, seen, lambda: 1.0)
     good = GOOD.encode()
     assert tap(good.replace(b"r1", b"r\xff")) is False  # not UTF-8: the general path fails it
     assert tap(memoryview(good)) is True  # websockets may hand over any bytes-like payload
     p.receive_close(1000, "bye")
     assert p.state is ProtocolState.CLOSED
     assert tap(good) is False
-    assert delivered == [PCM]
+    assert tap(TEXT_FRAMES[0].encode()) is False
+    assert seen.audio == [PCM]
+    assert seen.text == []
 
 
 def test_the_openai_protocol_offers_the_audio_tap() -> None:

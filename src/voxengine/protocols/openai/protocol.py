@@ -27,10 +27,11 @@ from __future__ import annotations
 import binascii
 import logging
 from collections.abc import Callable, Mapping
+from inspect import isawaitable
 from typing import Any, final
 
 from voxengine import _json
-from voxengine.audio.b64 import b64decode_strict, b64encode_bytes
+from voxengine.audio.b64 import b64decode_quick, b64decode_strict, b64encode_bytes
 from voxengine.audio.format import PCM16_24K, AudioFormat
 from voxengine.audio.pcm16 import b64encode_pcm16
 from voxengine.commands import CancelResponse, Command, CreateResponse, SendAudio, UpdateSession
@@ -57,7 +58,7 @@ from voxengine.events import (
     UnknownEvent,
     _quick_audio_delta,
 )
-from voxengine.protocols import AudioDeliver, ConnectRequest, ProtocolState
+from voxengine.protocols import AudioTap, ConnectRequest, ProtocolState, TapProgress
 from voxengine.protocols.openai._decode import DECODERS, decode_audio_delta
 from voxengine.protocols.openai._wire import Dialect, encode_command
 from voxengine.redaction import redact, secrets_in
@@ -85,6 +86,14 @@ _loads = _json.loads
 _GA_AUDIO = "response.output_audio.delta"
 _BETA_AUDIO = "response.audio.delta"
 _AUDIO_TYPES = (_GA_AUDIO, _BETA_AUDIO)
+_quick_b64 = b64decode_quick
+#: The assistant text and transcript deltas (GA and beta names): the text tap's frames.
+_TEXT_TYPES = (
+    "response.output_audio_transcript.delta",
+    "response.output_text.delta",
+    "response.audio_transcript.delta",
+    "response.text.delta",
+)
 _CLOSED = ProtocolState.CLOSED
 #: The decoder of both audio delta names (GA and beta).
 _AUDIO_DELTA = DECODERS["response.output_audio.delta"]
@@ -345,29 +354,67 @@ class OpenAIRealtimeProtocol:
             self.receive_message(data)  # reports it
         return None
 
-    def audio_tap(self, deliver: AudioDeliver) -> Callable[[bytes | bytearray | memoryview], bool]:
-        """The text-frame tap for audio deltas (see ``AudioTapping``)."""
+    def audio_tap(
+        self, tap: AudioTap, progress: TapProgress, clock: Callable[[], float]
+    ) -> Callable[[bytes | bytearray | memoryview], bool]:
+        """The text-frame tap for audio (and text) deltas: see ``AudioTapping``.
 
-        def tap(data: bytes | bytearray | memoryview) -> bool:
+        One Python frame between the socket's read hook and the application's
+        callback: the frame is parsed, checked and decoded here, the callback called,
+        and the tracker updated after it (the callback gets its audio first).
+        """
+        audio_callback, text_callback = tap.callback, tap.text
+        failed, pending = tap.failed, tap.pending
+        text_types = _TEXT_TYPES if text_callback is not None else ()
+
+        def audio_tap(data: bytes | bytearray | memoryview) -> bool:
             # receive_audio's clean case, on the undecoded payload (orjson checks the
             # UTF-8); anything else (not a dict, a field missing or of another type,
-            # bad base64...) is left to the general path
+            # base64 the quick decode refuses...) is left to the general path
             if self._state is _CLOSED:
                 return False
+            audio: bytes | None = None
             try:
                 msg = _loads(data)
-                if msg["type"] not in _AUDIO_TYPES:
+                kind = msg["type"]
+                if kind in _AUDIO_TYPES:
+                    audio = _quick_b64(msg["delta"], None, True)
+                    item_id = msg["item_id"]
+                elif kind in text_types:
+                    delta = msg["delta"]
+                else:
                     return False
-                audio = _a2b(msg["delta"])
-                response_id, item_id = msg["response_id"], msg["item_id"]
             except (ValueError, KeyError, TypeError):  # binascii.Error is a ValueError
                 return False
-            if type(response_id) is not str or type(item_id) is not str or len(audio) & 1:
-                return False
-            deliver(response_id, item_id, audio)
+            if audio is not None:
+                if type(item_id) is not str or len(audio) & 1:
+                    return False
+                try:
+                    result = audio_callback(audio)
+                except Exception:
+                    failed(audio_callback)
+                    result = None
+                # ResponseTracker.audio_arrived, inlined (50 frames a second)
+                progress.progress_at = clock()
+                if item_id != progress.audio_item_id:
+                    progress.audio_item_id = item_id
+                    progress.audio_bytes = 0
+                progress.audio_bytes += len(audio)
+            else:  # a text delta (text_types is empty without a text callback)
+                if type(delta) is not str:
+                    return False
+                assert text_callback is not None
+                try:
+                    result = text_callback(delta)
+                except Exception:
+                    failed(text_callback)
+                    result = None
+                progress.progress_at = clock()
+            if result is not None and isawaitable(result):
+                pending(result)
             return True
 
-        return tap
+        return audio_tap
 
     def encode_audio(self, audio: bytes) -> bytes | None:
         """``input_audio_buffer.append`` of ``audio``, as UTF-8 (see ``HotPath``)."""
