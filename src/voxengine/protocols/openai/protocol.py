@@ -387,7 +387,8 @@ class OpenAIRealtimeProtocol:
             except (ValueError, KeyError, TypeError):  # binascii.Error is a ValueError
                 return False
             if audio is not None:
-                if type(item_id) is not str or len(audio) & 1:
+                size = len(audio)
+                if type(item_id) is not str or size & 1:
                     return False
                 try:
                     result = audio_callback(audio)
@@ -399,7 +400,7 @@ class OpenAIRealtimeProtocol:
                 if item_id != progress.audio_item_id:
                     progress.audio_item_id = item_id
                     progress.audio_bytes = 0
-                progress.audio_bytes += len(audio)
+                progress.audio_bytes += size
             else:  # a text delta (text_types is empty without a text callback)
                 if type(delta) is not str:
                     return False
