@@ -31,6 +31,8 @@ FRAMES = [
     _delta("response.output_audio.delta", base64.b64encode(b"\x01").decode()),  # odd bytes
     _delta("response.output_audio.delta", 5),
     '{"type":"response.output_audio.delta"}',
+    json.dumps({"type": "response.output_audio.delta", "delta": base64.b64encode(PCM).decode()}),
+    _delta("response.output_audio.delta", base64.b64encode(PCM).decode(), item_id=7),
     '{"type":"response.output_audio_transcript.delta","response_id":"r1","item_id":"i1",'
     '"delta":"hi"}',
     '{"type":"response.created","response":{"id":"r2"}}',
@@ -59,7 +61,11 @@ def test_receive_audio_gives_what_receive_message_gives(frame: str | bytes) -> N
         assert not expected[1:]
     if "delta" in str(frame) and base64.b64encode(PCM).decode() in str(frame):
         assert returned is not None
-        assert (returned.audio, returned.item_id, returned.response_id) == (PCM, "i1", "r1")
+        assert returned.audio == PCM
+        msg = json.loads(frame)
+        item_id, response_id = msg.get("item_id"), msg.get("response_id")
+        assert returned.item_id == (item_id if isinstance(item_id, str) else "")
+        assert returned.response_id == (response_id if isinstance(response_id, str) else "")
 
 
 def test_malformed_audio_is_reported_not_returned() -> None:

@@ -379,7 +379,6 @@ class OpenAIRealtimeProtocol:
                 kind = msg["type"]
                 if kind in _AUDIO_TYPES:
                     audio = _quick_b64(msg["delta"], None, True)
-                    item_id = msg["item_id"]
                 elif kind in text_types:
                     delta = msg["delta"]
                 else:
@@ -388,14 +387,18 @@ class OpenAIRealtimeProtocol:
                 return False
             if audio is not None:
                 size = len(audio)
-                if type(item_id) is not str or size & 1:
+                if size & 1:
                     return False
                 try:
                     result = audio_callback(audio)
                 except Exception:
                     failed(audio_callback)
                     result = None
-                # ResponseTracker.audio_arrived, inlined (50 frames a second)
+                # ResponseTracker.audio_arrived, inlined (50 frames a second), after the
+                # callback: the item's id as the general path reads it
+                item_id = msg.get("item_id")
+                if type(item_id) is not str:
+                    item_id = ""
                 progress.progress_at = clock()
                 if item_id != progress.audio_item_id:
                     progress.audio_item_id = item_id
