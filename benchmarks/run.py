@@ -383,8 +383,11 @@ async def _run(args: argparse.Namespace) -> dict[str, Any]:
     if "framecost" in args.only:
         counting = shutil.which("valgrind") is not None and not args.quick
         print(f"framecost: Python calls{' and instructions (callgrind)' if counting else ''}")
+        clients = FRAMECOST_CLIENTS
+        if not args.quick and importlib.util.find_spec("picows") is not None:
+            clients += ("picows_floor", "fast_picows")  # the compiled backend, side by side
         results["framecost"] = await run_framecost(
-            FRAMECOST_CLIENTS, 5000, instructions=counting, calls_frames=200 if args.quick else 2000
+            clients, 5000, instructions=counting, calls_frames=200 if args.quick else 2000
         )
     if "imports" in args.only:
         print("imports: import voxengine in fresh interpreters")
