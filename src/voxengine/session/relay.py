@@ -318,11 +318,25 @@ class Relay:
             self._queue_command(SendAudio(audio=audio))
             return
         try:
-            await session.send_audio(audio)
+            pending = session.write_audio(audio)
+            if pending is not None:
+                await pending
         except (InvalidState, TransportError) as exc:
-            if self._closing or not self._policy.enabled:
-                raise
-            logger.info("%s: send failed (%s); queued for the reconnect", self._name, exc)
-            self._queue_command(SendAudio(audio=audio))
+            self._audio_failed(audio, exc)
+            return
+        except session.write_errors as exc:  # the backend's own close: as a TransportError
+            self._audio_failed(audio, session.write_failure(exc), exc)
             return
         self._ledger.delivered_audio(audio)
+
+    def _audio_failed(
+        self, audio: bytes, exc: InvalidState | TransportError, cause: Exception | None = None
+    ) -> None:
+        """A send of ``audio`` failed with ``exc``: queue it for the reconnect, or raise
+        ``exc`` (closing, or no reconnects)."""
+        if self._closing or not self._policy.enabled:
+            if cause is None:
+                raise exc
+            raise exc from cause
+        logger.info("%s: send failed (%s); queued for the reconnect", self._name, exc)
+        self._queue_command(SendAudio(audio=audio))
