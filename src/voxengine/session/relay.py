@@ -309,7 +309,18 @@ class Relay:
 
     async def send_audio(self, audio: bytes) -> None:
         """``send(SendAudio(audio=audio))`` for audio already checked (``bytes`` of whole
-        PCM16 samples), through the session's direct audio path."""
+        PCM16 samples), through the session's direct audio path
+        (:meth:`~voxengine.session.RealtimeSession.write_audio`): the only coroutine of
+        voxengine's on the way to the backend's own send. The same contract as
+        :meth:`send`: a write that fails (the backend's own close exception translated
+        to voxengine's) is queued for the reconnect, or raised when closing or not
+        reconnecting; audio is noted as delivered (kept for a re-send until the turn is
+        committed) only once written.
+
+        Raises:
+            InvalidState: never connected, closed on purpose, or given up.
+            ConnectionClosed: the write failed and the link does not reconnect.
+        """
         session = self.session
         if session is None or self._closing or not self._started or self._over:
             await self.send(SendAudio(audio=audio))  # raises the usual InvalidState
