@@ -310,7 +310,7 @@ class RealtimeProvider(BaseProvider):
             and type(audio) is bytes
             and audio
             and not len(audio) & 1
-            and audio[:4] != b"RIFF"
+            and (audio[0] != 0x52 or audio[:4] != b"RIFF")  # "R": no slice for the rest
             and link is not None
             and not self._disconnected
         ):
