@@ -250,6 +250,8 @@ class RealtimeProvider(BaseProvider):
                 link.start(session)
                 self._link = link
                 self._disconnected = False
+                if type(self).send_audio is RealtimeProvider.send_audio:  # not overridden
+                    self.audio_sender = link.send_audio
                 return
 
     async def disconnect(self) -> None:
@@ -263,6 +265,7 @@ class RealtimeProvider(BaseProvider):
         still yields the session's last events and ends.
         """
         self._disconnected = True
+        self.audio_sender = None
         if self._link is not None:
             await self._link.aclose()
 
@@ -302,18 +305,11 @@ class RealtimeProvider(BaseProvider):
         """:meth:`BaseProvider.send_audio` (the same checks and errors, raised when the
         coroutine this returns is awaited), written through the session's direct audio
         path: one frame per chunk, no command object on the way when the audio is plain
-        ``bytes`` of whole samples. That case, connected, is the link's own
-        ``send_audio`` coroutine, handed on."""
+        ``bytes`` of whole samples. Connected, without ``sample_rate``, it is the link's
+        own ``send_audio`` coroutine, handed on (which checks the audio the same way):
+        :attr:`audio_sender` while connected."""
         link = self._link
-        if (
-            sample_rate is None
-            and type(audio) is bytes
-            and audio
-            and not len(audio) & 1
-            and (audio[0] != 0x52 or audio[:4] != b"RIFF")  # "R": no slice for the rest
-            and link is not None
-            and not self._disconnected
-        ):
+        if sample_rate is None and link is not None and not self._disconnected:
             return link.send_audio(audio)
         return self._send_audio(audio, sample_rate)
 

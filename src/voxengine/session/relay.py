@@ -308,8 +308,9 @@ class Relay:
             self._emit(report)
 
     async def send_audio(self, audio: bytes) -> None:
-        """``send(SendAudio(audio=audio))`` for audio already checked (``bytes`` of whole
-        PCM16 samples), through the session's direct audio path
+        """``send(SendAudio(audio=audio))`` (its check of the audio: an
+        :class:`~voxengine.errors.AudioError` for what is not PCM16; empty audio sends
+        nothing), through the session's direct audio path
         (:meth:`~voxengine.session.RealtimeSession.write_audio`): the only coroutine of
         voxengine's on the way to the backend's own send. The same contract as
         :meth:`send`: a write that fails (the backend's own close exception translated
@@ -318,9 +319,19 @@ class Relay:
         committed) only once written.
 
         Raises:
+            AudioError: not PCM16 audio.
             InvalidState: never connected, closed on purpose, or given up.
             ConnectionClosed: the write failed and the link does not reconnect.
         """
+        if (
+            type(audio) is not bytes
+            or not audio
+            or len(audio) & 1
+            or (audio[0] == 0x52 and audio[:4] == b"RIFF")  # "R": no slice for the rest
+        ):
+            audio = SendAudio(audio=audio).audio  # AudioError for what is not PCM16
+            if not audio:
+                return
         session = self.session
         if session is None or self._closing or not self._started or self._over:
             await self.send(SendAudio(audio=audio))  # raises the usual InvalidState
