@@ -100,7 +100,9 @@ class DirectConnection(abc.ABC):
 
     * :meth:`send` and :meth:`send_utf8` hand the whole frame to the socket before
       they first yield (afterwards they may wait for the write buffer to drain), so
-      frames sent concurrently keep the order they were sent in without a lock;
+      frames sent concurrently keep the order they were sent in without a lock; so
+      does :meth:`write_utf8`, in the call or in the awaitable it returns, awaited at
+      once;
     * :meth:`tap_text` and :meth:`when_closed` (see each).
     """
 
