@@ -5,8 +5,9 @@ Measured with :func:`sys.setprofile` against the fake OpenAI server over a real
 loopback WebSocket:
 
 * ``out``: from ``VoiceIO.send_audio`` (one 20 ms PCM16 frame, already at the
-  provider's rate) to ``WebSocketConnection.send`` (or ``send_utf8``, the direct
-  audio path's);
+  provider's rate) to ``WebSocketConnection.send`` (or ``write_utf8``, the direct
+  audio path's; the chain is the stack under the caller's ``await``, since layers
+  that hand on the next coroutine have returned by then);
 * ``in``: from the socket's read hook (``process_event``) handing over the frame that
   carries the first ``response.output_audio.delta`` to the application's
   ``AudioDelta`` handler.
@@ -50,10 +51,18 @@ async def _measure(mode: str) -> dict[str, Any]:
     from voxengine.voice_io import VoiceIO
 
     connection = websocket.WebSocketConnection
-    out_start = VoiceIO.send_audio.__code__
+    out_first = VoiceIO.send_audio.__code__
     out_ends = {connection.send.__code__}
-    if hasattr(connection, "send_utf8"):
-        out_ends.add(connection.send_utf8.__code__)
+    for name in ("send_utf8", "write_utf8"):  # the direct audio path's, older and newer
+        if hasattr(connection, name):
+            out_ends.add(getattr(connection, name).__code__)
+
+    async def send_once(engine: VoiceEngine) -> None:
+        # The chain starts here: the layers that only hand on the next coroutine have
+        # returned by the time the frame is written (they are counted, not stacked).
+        await engine.voice.send_audio(b"\x00\x00" * 480, sample_rate=None, channels=1)
+
+    out_start = send_once.__code__
     in_start = websocket._PushingConnection.process_event.__code__
     result: dict[str, Any] = {}
     calls: list[str] = []
@@ -64,12 +73,14 @@ async def _measure(mode: str) -> dict[str, Any]:
             return
         if direction == "in" and frame.f_code is in_start:
             calls.clear()  # a new frame from the socket: count from here
+        if direction == "out" and frame.f_code is out_first:
+            calls.clear()  # count from VoiceIO.send_audio
         calls.append(frame.f_code.co_qualname)
         if direction == "out" and frame.f_code in out_ends and "out" not in result:
             result["out"] = {
                 "calls": len(calls),
                 "names": list(calls),
-                "chain": _chain(frame, out_start),
+                "chain": (_chain(frame, out_start) or [])[1:],  # without send_once
             }
 
     def on_audio(event: AudioDelta) -> None:
@@ -85,7 +96,7 @@ async def _measure(mode: str) -> dict[str, Any]:
         async with engine:
             sys.setprofile(profile)
             try:
-                await engine.voice.send_audio(b"\x00\x00" * 480, sample_rate=None, channels=1)
+                await send_once(engine)
                 direction = "in"
                 calls.clear()
                 await engine.send_text("hi")

@@ -6,11 +6,13 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import logging
-from collections.abc import Iterator
+from collections.abc import Awaitable, Iterator
 from typing import Any
 
 import pytest
+import websockets
 
 from voxengine import (
     AudioDelta,
@@ -35,6 +37,7 @@ from voxengine.config import (
     TurnDetectionConfig,
     WatchdogPolicy,
 )
+from voxengine.errors import ConnectionClosed
 from voxengine.providers import OpenAIConfig, OpenAIProvider
 from voxengine.testing import (
     FakeOpenAIConfig,
@@ -46,6 +49,7 @@ from voxengine.testing import (
     FaultAction,
     run_fake_openai_server,
 )
+from voxengine.transport.websocket import WebSocketConnection
 
 from .conftest import collect_until
 
@@ -377,3 +381,70 @@ async def test_without_fallbacks_the_application_sees_the_close() -> None:
             await engine.send_text("hello")
             closed = await engine.events.wait_for(SessionClosed, timeout=10)
     assert closed.code is None  # dropped without a close frame
+
+
+@contextlib.contextmanager
+def drop_during_write(monkeypatch: pytest.MonkeyPatch, nth: int) -> Iterator[None]:
+    """The connection drops (TCP abort) as the ``nth`` audio frame is handed to the
+    backend, which raises its own close when it tries to write it (the backend's error,
+    not voxengine's: the session learns of the drop only from the close callback)."""
+    write = WebSocketConnection.write_utf8
+    calls = 0
+
+    async def after_the_drop(conn: WebSocketConnection, data: bytes) -> None:
+        ws = conn._ws
+        ws.transport.abort()
+        await asyncio.wait({ws.connection_lost_waiter})
+        await write(conn, data)
+
+    def dropping(self: WebSocketConnection, data: bytes) -> Awaitable[None]:
+        nonlocal calls
+        calls += 1
+        if calls == nth:
+            return after_the_drop(self, data)
+        return write(self, data)
+
+    monkeypatch.setattr(WebSocketConnection, "write_utf8", dropping)
+    yield
+
+
+async def test_audio_whose_write_meets_the_drop_is_resent_after_the_reconnect(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    chunks = [bytes([n]) * 960 for n in range(5)]
+    async with run_fake_openai_server() as handle:
+        provider = make(
+            handle,
+            session=SessionConfig(turn_detection=TurnDetectionConfig(mode=TurnDetection.MANUAL)),
+        )
+        await provider.connect()
+        try:
+            with drop_during_write(monkeypatch, nth=4):
+                for chunk in chunks:
+                    await provider.send_audio(chunk)  # the fourth fails: queued, not raised
+            events = await until(provider, Reconnected)
+        finally:
+            await provider.disconnect()
+    reconnected = next(e for e in events if isinstance(e, Reconnected))
+    assert reconnected.resent_audio == pytest.approx(PCM16_24K.duration(960 * 5))
+    audio = b"".join(
+        base64.b64decode(e["audio"]) for e in received(handle, 1, "input_audio_buffer.append")
+    )
+    assert audio == b"".join(chunks)  # the turn so far, then what failed, in order
+
+
+async def test_without_reconnects_a_write_that_meets_the_drop_raises_the_typed_close(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    async with run_fake_openai_server() as handle:
+        provider = make(handle, reconnect=ReconnectPolicy(enabled=False))
+        await provider.connect()
+        try:
+            with drop_during_write(monkeypatch, nth=2):
+                await provider.send_audio(bytes(960))
+                with pytest.raises(ConnectionClosed) as raised:
+                    await provider.send_audio(bytes(960))
+        finally:
+            await provider.disconnect()
+    assert isinstance(raised.value.__cause__, websockets.ConnectionClosed)
+    assert raised.value.code is None  # dropped: no close frame

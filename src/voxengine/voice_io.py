@@ -16,8 +16,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Awaitable, Callable
-from typing import final
+from collections.abc import Awaitable, Callable, Coroutine
+from typing import Any, final
 
 from voxengine.audio.devices import (
     AudioInput,
@@ -263,20 +263,41 @@ class VoiceIO:
 
     # -- input path ---------------------------------------------------------------------
 
-    async def send_audio(self, audio: bytes, *, sample_rate: int | None, channels: int) -> None:
+    def send_audio(
+        self, audio: bytes, *, sample_rate: int | None, channels: int
+    ) -> Coroutine[Any, Any, None]:
         """Validate, convert to the provider's format, and send (through local VAD).
+        Returns the coroutine that does it; it raises what it finds wrong.
+
+        The common case (mono at the provider's rate, no local VAD, nobody told of the
+        audio sent) is the provider's own ``send_audio`` coroutine, handed on: the
+        provider's checks are the one check of the caller's bytes.
 
         Raises:
-            AudioError: ``sample_rate`` or ``channels`` not a positive int; malformed audio.
+            AudioError: (when awaited) ``sample_rate`` or ``channels`` not a positive
+                int; malformed audio.
         """
+        if (
+            type(channels) is int
+            and channels == 1
+            and (
+                sample_rate is None
+                or (type(sample_rate) is int and sample_rate == self._input_format.sample_rate)
+            )
+            and self.vad is None
+            and self._on_audio_sent is None
+        ):
+            return self._provider.send_audio(audio)
+        return self._send_audio(audio, sample_rate, channels)
+
+    async def _send_audio(self, audio: bytes, sample_rate: int | None, channels: int) -> None:
+        """:meth:`send_audio`'s general path: checks, conversion, local VAD."""
         if sample_rate is not None and (type(sample_rate) is not int or sample_rate <= 0):
             sample_rate = validate_sample_rate(sample_rate)
         if type(channels) is not int:
             channels = validate_sample_rate(channels, "channels")
         target = self._input_format
         if channels == 1 and (sample_rate is None or sample_rate == target.sample_rate):
-            # The common case: the audio goes out as it came; the provider's send_audio
-            # is the one check of the caller's bytes.
             if self.vad is None:
                 await self._provider.send_audio(audio)
                 sent = self._on_audio_sent

@@ -116,3 +116,40 @@ def test_refused_commands_are_reported_once() -> None:
     assert report is not None
     assert report.tool_outputs == ("c2",)
     assert led.refused_report() is None
+
+
+def _strict_retained(chunks: list[bytes], limit: int) -> list[bytes]:
+    """What trimming after every chunk keeps: the longest run of the latest chunks
+    whose bytes fit ``limit`` (a chunk over the limit by itself leaves nothing)."""
+    kept: list[bytes] = []
+    for chunk in chunks:
+        kept.append(chunk)
+        while sum(map(len, kept)) > limit and kept:
+            kept.pop(0)
+    return kept
+
+
+def test_retained_audio_is_the_latest_that_fits_the_bound_whenever_it_is_read() -> None:
+    # chunks of uneven sizes (one over the whole bound), read after every chunk and
+    # after runs of them: always exactly what trimming after every chunk would keep
+    sizes = [960, 480, 4800, 2, 96_000, 960, 1920, 7_200, 960, 100_000, 482] * 9
+    chunks = [bytes([n % 251]) * size for n, size in enumerate(sizes)]
+    limit = int(1.5 * PCM16_24K.bytes_per_second)
+    led = ledger(buffer=1.5)
+    for count, chunk in enumerate(chunks, 1):
+        led.delivered_audio(chunk)
+        if count % 7 == 0 or count > len(chunks) - 3:
+            expected = b"".join(_strict_retained(chunks[:count], limit))
+            assert led.retained_audio() == expected
+    report = led.undelivered("gave up", closing=False)
+    assert report is not None
+    expected_bytes = len(b"".join(_strict_retained(chunks, limit)))
+    assert report.audio_seconds == PCM16_24K.duration(expected_bytes)
+
+
+def test_no_retained_audio_with_a_zero_bound() -> None:
+    led = ledger(buffer=0.0)
+    for _ in range(10):
+        led.delivered_audio(SECOND[:960])
+    assert led.retained_audio() == b""
+    assert led.undelivered("gave up", closing=False) is None

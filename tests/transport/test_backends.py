@@ -445,3 +445,105 @@ async def test_the_proxy_the_environment_names_is_used(
         assert await conn.recv() == "through the proxy"
         await conn.close()
     assert requests == [f"CONNECT 127.0.0.1:{port} HTTP/1.1".encode()]
+
+
+async def _written(conn: DirectConnection, data: bytes) -> ConnectionClosed | None:
+    """``conn.write_utf8(data)`` as its one caller uses it: awaited at once if it returns
+    an awaitable, the backend's own close translated; the close it raised, if any."""
+    try:
+        pending = conn.write_utf8(data)
+        if pending is not None:
+            await pending
+    except ConnectionClosed as exc:
+        return exc
+    except conn.write_errors as exc:
+        failure = conn.write_failure(exc)
+        assert isinstance(failure, ConnectionClosed)
+        return failure
+    return None
+
+
+async def test_write_utf8_sends_text_frames_in_order_with_send(opener: Connector) -> None:
+    got: list[str | bytes] = []
+
+    async def record(ws: ServerConnection) -> None:
+        async for message in ws:
+            got.append(message)
+            if message == "end":
+                await ws.send("done")
+
+    async with serve(record, "127.0.0.1", 0) as server:
+        url = f"ws://127.0.0.1:{server.sockets[0].getsockname()[1]}/"
+        conn = await opener(url, {}, timeout=5)
+        assert isinstance(conn, DirectConnection)
+        for index in range(50):
+            assert await _written(conn, f'{{"n":{index},"é":1}}'.encode()) is None
+            if index % 10 == 0:
+                await conn.send(b"binary")
+        await conn.send("end")
+        assert await conn.recv() == "done"
+        await conn.close()
+    texts = [m for m in got if isinstance(m, str)]
+    assert texts == [f'{{"n":{i},"é":1}}' for i in range(50)] + ["end"]  # text, in order
+    assert got.count(b"binary") == 5
+    assert got.index(b"binary") == 1  # after the first write, in the order sent
+
+
+async def test_write_utf8_after_the_close_fails_as_send_utf8_does(opener: Connector) -> None:
+    """Whatever the backend raises for a closed connection reaches the caller as the
+    voxengine close :meth:`send_utf8` raises, with the peer's code and reason."""
+
+    async def close_at_once(ws: ServerConnection) -> None:
+        await ws.close(4000, "going away now")
+
+    async with serve(close_at_once, "127.0.0.1", 0) as server:
+        url = f"ws://127.0.0.1:{server.sockets[0].getsockname()[1]}/"
+        conn = await opener(url, {}, timeout=5)
+        assert isinstance(conn, DirectConnection)
+        await _closed(conn)
+        failure = await _written(conn, b'{"late":true}')
+        assert failure is not None
+        with pytest.raises(ConnectionClosed) as expected:
+            await conn.send_utf8(b'{"late":true}')
+    assert (type(failure), failure.code, failure.reason) == (
+        type(expected.value),
+        expected.value.code,
+        expected.value.reason,
+    )
+    assert (failure.code, failure.reason) == (4000, "going away now")
+
+
+async def test_write_utf8_waits_for_a_slow_reader_then_delivers(opener: Connector) -> None:
+    """Past the write limit the awaitable ``write_utf8`` returns waits for the socket to
+    drain (picows: its only coroutine), and nothing written is lost."""
+    release = asyncio.Event()
+    sizes: list[int] = []
+
+    async def slow(ws: ServerConnection) -> None:
+        await release.wait()
+        async for message in ws:
+            sizes.append(len(message))
+            if len(sizes) == count:
+                await ws.send("all here")
+
+    chunk = b'"' + b"x" * 1_000_000 + b'"'
+    count = 0
+    async with serve(slow, "127.0.0.1", 0, max_size=None) as server:
+        url = f"ws://127.0.0.1:{server.sockets[0].getsockname()[1]}/"
+        conn = await opener(url, {}, timeout=5)
+        assert isinstance(conn, DirectConnection)
+        waiting: asyncio.Task[ConnectionClosed | None] | None = None
+        for _ in range(500):  # until a write has to wait
+            count += 1
+            write = asyncio.create_task(_written(conn, chunk))
+            done, _ = await asyncio.wait({write}, timeout=0.5)
+            if not done:
+                waiting = write
+                break
+            assert write.result() is None
+        assert waiting is not None, "writing never had to wait"
+        release.set()
+        assert await asyncio.wait_for(waiting, 30) is None
+        assert await asyncio.wait_for(conn.recv(), 30) == "all here"
+        await asyncio.wait_for(conn.close(), 10)
+    assert sizes == [len(chunk)] * count

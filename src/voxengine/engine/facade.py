@@ -142,13 +142,14 @@ class VoiceEngine(LegacyCallbacks):
                 self.tools.add(entry)
         self.provider: BaseProvider = provider or build_provider(config)
         self.events = EventBus(waitable=False)  # waits make sense once connect() starts
+        # fast mode collects no metrics: the audio it sends is not counted either
+        self._counts_audio_in = config.mode != "fast"
         self.voice = VoiceIO(
             self.provider,
             config,
             self.events.emit,
             self._mark_request,
-            # fast mode collects no metrics: the audio it sends is not counted either
-            None if config.mode == "fast" else self._record_audio_in,
+            self._record_audio_in if self._counts_audio_in else None,
         )
         self._strategy: BaseStrategy | None = None
         self._injector: ContextInjector | None = None
@@ -385,10 +386,26 @@ class VoiceEngine(LegacyCallbacks):
         downmixed) when ``sample_rate``/``channels`` differ, and goes through local VAD
         when ``vad_type="client"``.
 
+        Audio at the provider's rate (no ``sample_rate``), mono, with no local VAD and
+        nothing counting it (fast mode) goes to the provider's
+        :attr:`~voxengine.providers.base.BaseProvider.audio_sender` when it has one:
+        the link's own coroutine, the audio path's layers skipped (they would only hand
+        it on).
+
         Raises:
             AudioError: (when awaited) not PCM16 bytes, or not whole frames of the
                 declared format.
         """
+        if (
+            sample_rate is None
+            and channels == 1
+            and type(channels) is int
+            and self.voice.vad is None
+            and not self._counts_audio_in
+        ):
+            sender = self.provider.audio_sender
+            if sender is not None:
+                return sender(audio)
         return self.voice.send_audio(audio, sample_rate=sample_rate, channels=channels)
 
     async def commit_audio(self, *, respond: bool = True) -> None:

@@ -14,9 +14,9 @@ import abc
 import difflib
 import enum
 import ssl
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable, Coroutine
 from dataclasses import dataclass, field, fields
-from typing import ClassVar, Self
+from typing import Any, ClassVar, Self
 
 from voxengine.audio.format import AudioFormat, validate_sample_rate
 from voxengine.commands import (
@@ -229,6 +229,12 @@ class BaseProvider(abc.ABC):
             InvalidState: before :meth:`connect` or after :meth:`disconnect`.
             ConfigError: the service has no way to carry out a command.
         """
+
+    #: ``send_audio(audio)`` (no ``sample_rate``) in one call, for a caller that counts
+    #: calls per chunk (``VoiceEngine.send_audio``), or ``None``: call :meth:`send_audio`.
+    #: It returns the coroutine that sends, which raises :meth:`send_audio`'s errors.
+    #: A provider keeps it current itself (set on connect, ``None`` on disconnect).
+    audio_sender: Callable[[bytes], Coroutine[Any, Any, None]] | None = None
 
     async def send_audio(self, audio: bytes, *, sample_rate: int | None = None) -> None:
         """Stream user audio (PCM16 mono at ``input_format``; ``sample_rate`` is checked).

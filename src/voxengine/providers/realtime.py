@@ -13,7 +13,8 @@ import abc
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Coroutine
+from typing import Any
 
 from voxengine.audio.format import AudioFormat
 from voxengine.commands import (
@@ -249,6 +250,8 @@ class RealtimeProvider(BaseProvider):
                 link.start(session)
                 self._link = link
                 self._disconnected = False
+                if type(self).send_audio is RealtimeProvider.send_audio:  # not overridden
+                    self.audio_sender = link.send_audio
                 return
 
     async def disconnect(self) -> None:
@@ -262,6 +265,7 @@ class RealtimeProvider(BaseProvider):
         still yields the session's last events and ends.
         """
         self._disconnected = True
+        self.audio_sender = None
         if self._link is not None:
             await self._link.aclose()
 
@@ -295,10 +299,22 @@ class RealtimeProvider(BaseProvider):
         elif type(command) is not CancelResponse or self._wanted(command):
             await link.send(command)
 
-    async def send_audio(self, audio: bytes, *, sample_rate: int | None = None) -> None:
-        """:meth:`BaseProvider.send_audio` (the same checks and errors), written through
-        the session's direct audio path: one frame per chunk, no command object on the
-        way when the audio is plain ``bytes`` of whole samples."""
+    def send_audio(
+        self, audio: bytes, *, sample_rate: int | None = None
+    ) -> Coroutine[Any, Any, None]:
+        """:meth:`BaseProvider.send_audio` (the same checks and errors, raised when the
+        coroutine this returns is awaited), written through the session's direct audio
+        path: one frame per chunk, no command object on the way when the audio is plain
+        ``bytes`` of whole samples. Connected, without ``sample_rate``, it is the link's
+        own ``send_audio`` coroutine, handed on (which checks the audio the same way):
+        :attr:`audio_sender` while connected."""
+        link = self._link
+        if sample_rate is None and link is not None and not self._disconnected:
+            return link.send_audio(audio)
+        return self._send_audio(audio, sample_rate)
+
+    async def _send_audio(self, audio: bytes, sample_rate: int | None) -> None:
+        """:meth:`send_audio`'s general path: every check, each raising its error."""
         if sample_rate is not None:
             self._check_rate(sample_rate)
         if type(audio) is not bytes or len(audio) & 1 or audio[:4] == b"RIFF":

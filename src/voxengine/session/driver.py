@@ -18,7 +18,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Callable, Coroutine, Mapping
+from collections.abc import Awaitable, Callable, Coroutine, Mapping
 from typing import Any, final
 
 from voxengine.commands import CancelResponse, Command, SendAudio, TruncateItem
@@ -199,6 +199,43 @@ class RealtimeSession(SessionWire):
             if frame is not None:
                 return direct.send_utf8(frame)
         return self.send(SendAudio(audio=audio))
+
+    def write_audio(self, audio: bytes) -> Awaitable[None] | None:
+        """:meth:`send_audio` in the fewest calls, for the link's audio path: with nothing
+        queued, the protocol's ready-made frame goes to the connection's
+        :meth:`~voxengine.transport.DirectConnection.write_utf8` and what that returns
+        is returned (``None``: the frame is with the socket; else an awaitable to await
+        at once). Otherwise the :meth:`send` coroutine.
+
+        Raises:
+            Exception: (now or when awaited) what :meth:`send` raises, or one of
+                :attr:`write_errors` in place of a ``ConnectionClosed``
+                (:meth:`write_failure` says which).
+        """
+        hot, direct = self._hot, self._direct
+        if (
+            hot is not None
+            and direct is not None
+            and not self._closed
+            and not self._outbox
+            and self._writing is None
+        ):
+            frame = hot.encode_audio(audio)
+            if frame is not None:
+                return direct.write_utf8(frame)
+        return self.send(SendAudio(audio=audio))
+
+    @property
+    def write_errors(self) -> tuple[type[Exception], ...]:
+        """What :meth:`write_audio` may raise in place of ``ConnectionClosed``."""
+        direct = self._direct
+        return direct.write_errors if direct is not None else ()
+
+    def write_failure(self, exc: Exception) -> TransportError:
+        """The ``ConnectionClosed`` that ``exc`` (one of :attr:`write_errors`) means."""
+        direct = self._direct
+        assert direct is not None
+        return direct.write_failure(exc)
 
     async def interrupt(
         self, played: float | None = None, *, item_id: str | None = None, cancel: bool = True

@@ -87,6 +87,7 @@ class InputLedger:
         "_retained",
         "_retained_bytes",
         "_retained_limit",
+        "_trim_at",
         "queued",
         "unconfirmed",
     )
@@ -94,7 +95,14 @@ class InputLedger:
     def __init__(self, input_format: AudioFormat, audio_buffer: float, acknowledged: bool) -> None:
         self._format = input_format
         self._audio_buffer = audio_buffer
-        self._retained_limit = audio_buffer * input_format.bytes_per_second
+        # whole bytes: the per-chunk comparison stays int to int
+        self._retained_limit = int(audio_buffer * input_format.bytes_per_second)
+        # Retained audio is trimmed to the bound when read, and in between once it is
+        # over by a second (one trim per 50 chunks of 20 ms, not one per chunk; a bound
+        # under a second: over by the bound): what is read is the same, the memory held
+        # at most that much more.
+        slack = min(input_format.bytes_per_second, self._retained_limit)
+        self._trim_at = self._retained_limit + slack
         self._acknowledged = acknowledged
         # lists, not deques: usually empty, and an empty deque takes 760 bytes a session
         self.queued: list[Command] = []
@@ -129,9 +137,19 @@ class InputLedger:
             retained = self._retained = deque()
         retained.append(audio)
         self._retained_bytes += len(audio)
-        while self._retained_bytes > self._retained_limit and retained:
-            old = retained.popleft()  # delivered already: trimming loses nothing
-            self._retained_bytes -= len(old)
+        if self._retained_bytes > self._trim_at:
+            self._trim()
+
+    def _trim(self) -> None:
+        """Drop the oldest retained chunks until what is left fits the bound: the
+        longest run of the latest chunks within it (as trimming after every chunk)."""
+        retained = self._retained
+        if retained is None:
+            return
+        size, limit = self._retained_bytes, self._retained_limit
+        while size > limit and retained:
+            size -= len(retained.popleft())  # delivered already: trimming loses nothing
+        self._retained_bytes = size
 
     def clear_retained(self) -> None:
         """The turn's audio was committed or cleared: nothing to re-send."""
@@ -140,6 +158,7 @@ class InputLedger:
 
     def retained_audio(self) -> bytes:
         """The audio of the turn in progress, to re-send on a new connection."""
+        self._trim()
         return b"".join(self._retained or ())
 
     def confirm(self, event: ItemAdded | ItemDone) -> None:
@@ -222,6 +241,7 @@ class InputLedger:
         audio = self._queued_audio
         if not closing:  # given up or failed: the turn and unconfirmed input are lost
             commands = [*self.unconfirmed, *commands]
+            self._trim()
             audio += self._format.duration(self._retained_bytes)
         self.queued.clear()
         self._queued_audio = 0.0

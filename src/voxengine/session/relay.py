@@ -308,8 +308,30 @@ class Relay:
             self._emit(report)
 
     async def send_audio(self, audio: bytes) -> None:
-        """``send(SendAudio(audio=audio))`` for audio already checked (``bytes`` of whole
-        PCM16 samples), through the session's direct audio path."""
+        """``send(SendAudio(audio=audio))`` (its check of the audio: an
+        :class:`~voxengine.errors.AudioError` for what is not PCM16; empty audio sends
+        nothing), through the session's direct audio path
+        (:meth:`~voxengine.session.RealtimeSession.write_audio`): the only coroutine of
+        voxengine's on the way to the backend's own send. The same contract as
+        :meth:`send`: a write that fails (the backend's own close exception translated
+        to voxengine's) is queued for the reconnect, or raised when closing or not
+        reconnecting; audio is noted as delivered (kept for a re-send until the turn is
+        committed) only once written.
+
+        Raises:
+            AudioError: not PCM16 audio.
+            InvalidState: never connected, closed on purpose, or given up.
+            ConnectionClosed: the write failed and the link does not reconnect.
+        """
+        if (
+            type(audio) is not bytes
+            or not audio
+            or len(audio) & 1
+            or (audio[0] == 0x52 and audio[:4] == b"RIFF")  # "R": no slice for the rest
+        ):
+            audio = SendAudio(audio=audio).audio  # AudioError for what is not PCM16
+            if not audio:
+                return
         session = self.session
         if session is None or self._closing or not self._started or self._over:
             await self.send(SendAudio(audio=audio))  # raises the usual InvalidState
@@ -318,11 +340,25 @@ class Relay:
             self._queue_command(SendAudio(audio=audio))
             return
         try:
-            await session.send_audio(audio)
+            pending = session.write_audio(audio)
+            if pending is not None:
+                await pending
         except (InvalidState, TransportError) as exc:
-            if self._closing or not self._policy.enabled:
-                raise
-            logger.info("%s: send failed (%s); queued for the reconnect", self._name, exc)
-            self._queue_command(SendAudio(audio=audio))
+            self._audio_failed(audio, exc)
+            return
+        except session.write_errors as exc:  # the backend's own close: as a TransportError
+            self._audio_failed(audio, session.write_failure(exc), exc)
             return
         self._ledger.delivered_audio(audio)
+
+    def _audio_failed(
+        self, audio: bytes, exc: InvalidState | TransportError, cause: Exception | None = None
+    ) -> None:
+        """A send of ``audio`` failed with ``exc``: queue it for the reconnect, or raise
+        ``exc`` (closing, or no reconnects)."""
+        if self._closing or not self._policy.enabled:
+            if cause is None:
+                raise exc
+            raise exc from cause
+        logger.info("%s: send failed (%s); queued for the reconnect", self._name, exc)
+        self._queue_command(SendAudio(audio=audio))

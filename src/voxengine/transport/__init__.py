@@ -11,10 +11,10 @@ the default) and :mod:`voxengine.transport.picows` (the optional compiled ``pico
 from __future__ import annotations
 
 import abc
-from collections.abc import Callable, Mapping
-from typing import Protocol, runtime_checkable
+from collections.abc import Awaitable, Callable, Mapping
+from typing import ClassVar, Protocol, runtime_checkable
 
-from voxengine.errors import ConnectionClosed
+from voxengine.errors import ConnectionClosed, ConnectionClosedError
 
 __all__ = [
     "Connection",
@@ -100,7 +100,9 @@ class DirectConnection(abc.ABC):
 
     * :meth:`send` and :meth:`send_utf8` hand the whole frame to the socket before
       they first yield (afterwards they may wait for the write buffer to drain), so
-      frames sent concurrently keep the order they were sent in without a lock;
+      frames sent concurrently keep the order they were sent in without a lock; so
+      does :meth:`write_utf8`, in the call or in the awaitable it returns, awaited at
+      once;
     * :meth:`tap_text` and :meth:`when_closed` (see each).
     """
 
@@ -113,6 +115,27 @@ class DirectConnection(abc.ABC):
     @abc.abstractmethod
     async def send_utf8(self, data: bytes) -> None:
         """Send one text frame given as its UTF-8 encoding (no ``str`` round trip)."""
+
+    #: What :meth:`write_utf8`, or the awaitable it returns, raises where
+    #: :meth:`send_utf8` raises :class:`ConnectionClosed`: the backend's own exceptions
+    #: for a closed connection (:meth:`write_failure` translates them). Empty: it
+    #: raises voxengine's own.
+    write_errors: ClassVar[tuple[type[Exception], ...]] = ()
+
+    def write_utf8(self, data: bytes) -> Awaitable[None] | None:
+        """:meth:`send_utf8` in the fewest calls, for the caller that counts them per
+        frame (the session's audio path). Returns ``None`` when the frame is already
+        with the socket, else an awaitable the caller awaits at once, before anything
+        else is sent (the frame is written, or the write buffer drains, as it is
+        awaited). Both may raise :attr:`write_errors` where :meth:`send_utf8` raises
+        :class:`ConnectionClosed`; nothing else but bugs. By default the
+        :meth:`send_utf8` coroutine itself."""
+        return self.send_utf8(data)
+
+    def write_failure(self, exc: Exception) -> ConnectionClosed:
+        """The :class:`ConnectionClosed` that ``exc`` (one of :attr:`write_errors`) means:
+        what :meth:`send_utf8` would have raised."""
+        return ConnectionClosedError(None, str(exc))
 
     @abc.abstractmethod
     async def recv(self) -> str | bytes:

@@ -7,10 +7,16 @@ one-way ``latency`` to inject delay. Frames keep their order.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable
 from dataclasses import dataclass
-from typing import final
+from typing import ClassVar, final
 
-from voxengine.errors import ConnectionClosedError, ConnectionClosedOK, InvalidState
+from voxengine.errors import (
+    ConnectionClosed,
+    ConnectionClosedError,
+    ConnectionClosedOK,
+    InvalidState,
+)
 
 __all__ = ["MemoryConnection", "memory_pair"]
 
@@ -51,6 +57,17 @@ class MemoryConnection:
     async def send_utf8(self, data: bytes) -> None:
         """Deliver a text frame given as its UTF-8 encoding (the peer gets ``str``)."""
         await self.send(data.decode())
+
+    #: :meth:`write_utf8` raises voxengine's own errors (as ``DirectConnection``'s).
+    write_errors: ClassVar[tuple[type[Exception], ...]] = ()
+
+    def write_utf8(self, data: bytes) -> Awaitable[None] | None:
+        """:meth:`send_utf8`'s coroutine (see ``DirectConnection.write_utf8``)."""
+        return self.send_utf8(data)
+
+    def write_failure(self, exc: Exception) -> ConnectionClosed:
+        """Never needed (:attr:`write_errors` is empty); as ``DirectConnection``'s."""
+        return ConnectionClosedError(None, str(exc))
 
     async def recv(self) -> str | bytes:
         """Next frame from the peer; raises ConnectionClosed after a close."""

@@ -27,7 +27,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import ssl
-from collections.abc import Callable, Mapping, MutableMapping
+from collections.abc import Awaitable, Callable, Mapping, MutableMapping
 from typing import Any, final
 from urllib.parse import urlsplit
 
@@ -154,14 +154,26 @@ class PicowsConnection(DirectConnection):
 
     async def send_utf8(self, data: bytes) -> None:
         """Send one text frame given as its UTF-8 encoding (no ``str`` round trip)."""
+        pending = self.write_utf8(data)
+        if pending is not None:
+            await pending
+
+    def write_utf8(self, data: bytes) -> Awaitable[None] | None:
+        """:meth:`send_utf8` without a coroutine while nothing waits: the frame goes to
+        ``picows`` at once (``None``); the returned coroutine raises the close, or waits
+        for the write buffer to drain (see ``DirectConnection.write_utf8``)."""
         handler = self._handler
         transport = handler.transport
         assert transport is not None
         if handler.closed is not None or transport.is_close_frame_sent:
-            raise await self._closed()
+            return self._raise_closed()
         transport.send(self._text, data)
         if handler.paused:
-            await self._drain()
+            return self._drain()
+        return None
+
+    async def _raise_closed(self) -> None:
+        raise await self._closed()
 
     async def _drain(self) -> None:
         handler = self._handler

@@ -28,8 +28,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import ssl
-from collections.abc import Callable, Mapping
-from typing import Any, final
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any, ClassVar, final
 from urllib.parse import urlsplit
 
 import websockets
@@ -371,6 +371,19 @@ class WebSocketConnection(DirectConnection):
             await self._ws.send(data, text=True)
         except websockets.ConnectionClosed as exc:
             raise _closed(exc) from exc
+
+    #: ``websockets``' own close (see :meth:`write_utf8`).
+    write_errors: ClassVar[tuple[type[Exception], ...]] = (websockets.ConnectionClosed,)
+
+    def write_utf8(self, data: bytes) -> Awaitable[None]:
+        """``websockets``' own ``send`` coroutine for the text frame: no coroutine of
+        this connection's around it (see ``DirectConnection.write_utf8``)."""
+        return self._ws.send(data, True)
+
+    def write_failure(self, exc: Exception) -> ConnectionClosed:
+        """The close ``websockets``' ``ConnectionClosed`` means (as :meth:`send_utf8`)."""
+        assert isinstance(exc, websockets.ConnectionClosed)
+        return _closed(exc)
 
     async def recv(self) -> str | bytes:
         """Wait for the next frame (once pushing: the close, see ``push_to``)."""
