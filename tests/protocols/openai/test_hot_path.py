@@ -28,6 +28,7 @@ FRAMES = [
     GOOD.encode(),  # bytes frames decode the same
     _delta("response.audio.delta", base64.b64encode(PCM).decode()),  # beta name
     _delta("response.output_audio.delta", "###not-base64###"),
+    _delta("response.output_audio.delta", "AAAAAAAA="),  # pybase64 refuses, strict binascii not
     _delta("response.output_audio.delta", base64.b64encode(b"\x01").decode()),  # odd bytes
     _delta("response.output_audio.delta", 5),
     '{"type":"response.output_audio.delta"}',

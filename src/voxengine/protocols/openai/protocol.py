@@ -335,10 +335,14 @@ class OpenAIRealtimeProtocol:
         if kind in (_GA_AUDIO, _BETA_AUDIO):  # nearly every frame
             # decode_audio_delta, inlined for the clean case
             delta = msg.get("delta")
+            text = delta if type(delta) is str else ""
             try:
-                audio = _a2b(delta if type(delta) is str else "")
-            except (binascii.Error, ValueError):
-                audio = None
+                audio = _quick_b64(text, None, True)  # no wrapper's frame when clean
+            except (ValueError, TypeError):
+                try:
+                    audio = _a2b(text)  # strict binascii's verdict on what it refused
+                except (binascii.Error, ValueError):
+                    audio = None
             if audio is not None and not len(audio) & 1:
                 response_id, item_id = msg.get("response_id"), msg.get("item_id")
                 return _quick_audio_delta(
