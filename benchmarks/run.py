@@ -175,9 +175,10 @@ def targets(results: dict[str, Any]) -> list[dict[str, Any]]:
                             below=True,
                         )
                     )
+    fast_mode = {CLIENTS[name].name for name in ("fast", "fast_picows") if name in CLIENTS}
     for scale_run in results.get("scale", {}).get("runs", []):
-        if scale_run["client"] != CLIENTS["fast"].name:
-            continue  # other clients' runs are context, not targets
+        if scale_run["client"] not in fast_mode:
+            continue  # fast mode on either WebSocket backend; other clients are context
         level = next((lv for lv in scale_run["levels"] if lv["sessions"] == SCALE_SESSIONS), None)
         if level is not None:
             rows.append(
