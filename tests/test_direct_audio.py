@@ -201,27 +201,6 @@ async def test_any_other_text_consumer_turns_the_direct_text_off_until_it_leaves
         assert len(direct) > before
 
 
-async def test_a_failing_text_callback_is_counted_and_the_conversation_goes_on(
-    fake_openai: FakeOpenAIServerHandle, caplog: pytest.LogCaptureFixture, transport: str
-) -> None:
-    engine = fast_engine(fake_openai, transport=transport)
-    calls: list[str] = []
-
-    def broken(delta: str) -> None:
-        calls.append(delta)
-        raise RuntimeError("application bug")
-
-    engine.on_audio_response = lambda pcm: None
-    engine.on_text_response = broken
-    async with engine:
-        assert engine.direct_text
-        await _reply(engine)
-        await _reply(engine, "And again")
-        assert engine.is_connected
-    assert engine.events.handler_errors == len(calls) > 0
-    assert "on_text_response failed" in caplog.text
-
-
 async def test_async_callbacks_take_the_event_path_and_are_awaited(
     fake_openai: FakeOpenAIServerHandle,
 ) -> None:
@@ -287,24 +266,31 @@ async def test_disconnect_cancels_an_awaitable_the_callback_left_hanging(
     assert not [t for t in asyncio.all_tasks() if t is not asyncio.current_task() and not t.done()]
 
 
+@pytest.mark.parametrize("which", ["on_audio_response", "on_text_response"])
 async def test_a_failing_callback_is_counted_and_the_conversation_goes_on(
-    fake_openai: FakeOpenAIServerHandle, caplog: pytest.LogCaptureFixture, transport: str
+    fake_openai: FakeOpenAIServerHandle,
+    caplog: pytest.LogCaptureFixture,
+    transport: str,
+    which: str,
 ) -> None:
     engine = fast_engine(fake_openai, transport=transport)
-    calls: list[int] = []
+    calls: list[object] = []
 
-    def broken(pcm: bytes) -> None:
-        calls.append(len(pcm))
+    def broken(data: object) -> None:
+        calls.append(data)
         raise RuntimeError("application bug")
 
-    engine.on_audio_response = broken
+    engine.on_audio_response = lambda pcm: None
+    engine.on_text_response = lambda text: None
+    setattr(engine, which, broken)
     async with engine:
         assert engine.direct_audio
+        assert engine.direct_text
         await _reply(engine)
         await _reply(engine, "And again")
         assert engine.is_connected
     assert engine.events.handler_errors == len(calls) > 0
-    assert "on_audio_response failed" in caplog.text
+    assert f"{which} failed" in caplog.text
 
 
 async def test_interrupt_truncates_at_the_audio_received_the_direct_way(transport: str) -> None:

@@ -18,8 +18,8 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Awaitable, Callable, Coroutine, Mapping
-from typing import Any, final
+from collections.abc import Awaitable, Callable, Mapping
+from typing import final
 
 from voxengine.commands import CancelResponse, Command, SendAudio, TruncateItem
 from voxengine.errors import (
@@ -182,26 +182,20 @@ class RealtimeSession(SessionWire):
         if self._outbox:
             await self._send_outbox()
 
-    def send_audio(self, audio: bytes) -> Coroutine[Any, Any, None]:
+    async def send_audio(self, audio: bytes) -> None:
         """``send(SendAudio(audio=audio))`` for audio the caller has checked (``bytes``
         of whole PCM16 samples): with nothing queued, the protocol's ready-made frame
         (:meth:`~voxengine.protocols.HotPath.encode_audio`) goes straight to the
-        connection. Returns the coroutine that writes it (raises as :meth:`send`)."""
-        hot, direct = self._hot, self._direct
-        if (
-            hot is not None
-            and direct is not None
-            and not self._closed
-            and not self._outbox
-            and self._writing is None
-        ):
-            frame = hot.encode_audio(audio)
-            if frame is not None:
-                return direct.send_utf8(frame)
-        return self.send(SendAudio(audio=audio))
+        connection (:meth:`write_audio`). Raises as :meth:`send`."""
+        try:
+            pending = self.write_audio(audio)
+            if pending is not None:
+                await pending
+        except self.write_errors as exc:  # the backend's own close, as send raises it
+            raise self.write_failure(exc) from exc
 
     def write_audio(self, audio: bytes) -> Awaitable[None] | None:
-        """:meth:`send_audio` in the fewest calls, for the link's audio path: with nothing
+        """:meth:`send_audio`'s work in the fewest calls, for the link's audio path: with nothing
         queued, the protocol's ready-made frame goes to the connection's
         :meth:`~voxengine.transport.DirectConnection.write_utf8` and what that returns
         is returned (``None``: the frame is with the socket; else an awaitable to await
