@@ -26,6 +26,7 @@ from typing import Any, ClassVar, TypeAlias
 from voxengine.errors import VoxError
 
 __all__ = [
+    "assistant_message_end",
     "AudioDelta",
     "AudioDone",
     "AudioDropped",
@@ -651,3 +652,29 @@ Event: TypeAlias = (
     | KeyPressed
     | UnknownEvent
 )
+
+
+def assistant_message_end(
+    response_id: str, item_id: str, *, text: str, status: str, transcript: str | None
+) -> tuple[list[Event], ConversationItem]:
+    """What ends an assistant message item, for providers that assemble one themselves.
+
+    Returns the events, in order — a :class:`TranscriptDone` of ``transcript`` (none
+    when it is ``None``: the item had no spoken output), then the :class:`ItemDone` of
+    the finished message — and that message (``text``, ``status``).
+    """
+    message = ConversationItem(
+        item_id=item_id, kind=ItemKind.MESSAGE, role=Role.ASSISTANT, status=status, text=text
+    )
+    events: list[Event] = []
+    if transcript is not None:
+        events.append(
+            TranscriptDone(
+                role=Role.ASSISTANT,
+                item_id=item_id,
+                transcript=transcript,
+                response_id=response_id,
+            )
+        )
+    events.append(ItemDone(item=message))
+    return events, message

@@ -25,7 +25,6 @@ from voxengine.events import (
     ConversationItem,
     Event,
     ItemAdded,
-    ItemDone,
     ItemKind,
     ProviderErrorEvent,
     ResponseDone,
@@ -40,6 +39,7 @@ from voxengine.events import (
     TranscriptDelta,
     TranscriptDone,
     Usage,
+    assistant_message_end,
 )
 from voxengine.protocols.gemini._decode import (
     AudioPart,
@@ -234,24 +234,17 @@ class ModelTurn:
             return
         assert self._response_id is not None
         transcript = "".join(self._transcript)
-        if self._transcript or (self._item_audio and self._modality is Modality.AUDIO):
-            self._emit(
-                TranscriptDone(
-                    role=Role.ASSISTANT,
-                    item_id=self._item_id,
-                    transcript=transcript,
-                    response_id=self._response_id,
-                )
-            )
-        item = ConversationItem(
-            item_id=self._item_id,
-            kind=ItemKind.MESSAGE,
-            role=Role.ASSISTANT,
-            status=status,
+        spoken = self._transcript or (self._item_audio and self._modality is Modality.AUDIO)
+        events, item = assistant_message_end(
+            self._response_id,
+            self._item_id,
             text=transcript or "".join(self._text),
+            status=status,
+            transcript=transcript if spoken else None,
         )
         self._output.insert(0, item)
-        self._emit(ItemDone(item=item))
+        for event in events:
+            self._emit(event)
         self._item_id = None
         self._item_audio = False
         self._audio_done = False

@@ -41,8 +41,8 @@ from voxengine.events import (
     ToolCall,
     ToolCallDelta,
     TranscriptDelta,
-    TranscriptDone,
     Usage,
+    assistant_message_end,
 )
 
 from .sentence import FIRST_CLAUSE_CHARS, SentenceSplitter, SpokenSentence, speakable
@@ -320,22 +320,15 @@ class ResponseRun:
                 self._emit(TextDone(response_id=self._id, item_id=self._item_id, text=full_text))
             else:
                 self._emit(AudioDone(response_id=self._id, item_id=self._item_id))
-                self._emit(
-                    TranscriptDone(
-                        role=Role.ASSISTANT,
-                        item_id=self._item_id,
-                        transcript=said,
-                        response_id=self._id,
-                    )
-                )
-            message = ConversationItem(
-                item_id=self._item_id,
-                kind=ItemKind.MESSAGE,
-                role=Role.ASSISTANT,
-                status="completed" if completed else "incomplete",
+            events, message = assistant_message_end(
+                self._id,
+                self._item_id,
                 text=said,
+                status="completed" if completed else "incomplete",
+                transcript=None if self._tts is None else said,
             )
-            self._emit(ItemDone(item=message))
+            for event in events:
+                self._emit(event)
             outcome.items.append(message)
         outcome.items.extend(c for c in self._calls.values() if c.status == "completed")
         outcome.sentences = list(self._spoken)
